@@ -1,0 +1,53 @@
+import { Command, CommanderError } from "commander";
+import { createRequire } from "node:module";
+import { GageError } from "../errors.js";
+import { commands } from "./commands/index.js";
+import { processContext, type CliContext } from "./context.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+
+const version: string = createRequire(import.meta.url)("../../package.json").version;
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command("gage")
+    .description("Share and back up Gage runs: push, pull, clone and copy them through remotes")
+    .version(version, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+    })
+    .exitOverride();
+  for (const register of commands) register(program, ctx);
+  return program;
+}
+
+/** Runs the CLI and returns the exit status. The one place errors become messages. */
+export async function main(argv: string[], ctx: CliContext = processContext()): Promise<number> {
+  const program = buildProgram(ctx);
+  const wantsJson = argv.includes("--json");
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return ctx.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message (or the help text)
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof GageError) {
+      if (wantsJson) {
+        ctx.stdout.write(
+          JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint ?? null } }) + "\n",
+        );
+      }
+      ctx.stderr.write(`gage: ${err.message}\n`);
+      if (err.hint) ctx.stderr.write(`${err.hint}\n`);
+      return exitCodeFor(err.code);
+    }
+    const e = err instanceof Error ? err : new Error(String(err));
+    ctx.stderr.write(`${e.stack ?? e.message}\n`);
+    ctx.stderr.write(
+      `gage: unexpected error; please report it with this output (gage-sync ${version}, node ${process.version}, ${process.platform})\n`,
+    );
+    return EXIT.error;
+  }
+}

@@ -1,0 +1,26 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** `../shared/` beside the project (in CI too). */
+export const SHARED_DIR = fileURLToPath(new URL("../../../shared/", import.meta.url));
+
+/** A fresh temporary directory, removed by the returned cleanup (modes reset first). */
+export function tempDir(prefix = "gage-test-"): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    path,
+    cleanup: () => {
+      execFileSync("chmod", ["-R", "u+w", path]);
+      rmSync(path, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Unpacks the real-Gage runs directory into `dir` and returns its path (`dir/gage-runs`). */
+export function unpackFixtureRuns(dir: string): string {
+  execFileSync("tar", ["-xzf", join(SHARED_DIR, "fixtures", "gage-runs.tar.gz"), "-C", dir]);
+  return join(dir, "gage-runs");
+}
