@@ -1,0 +1,96 @@
+// The benchmark cases: one row per figure. Each case names its corpus shape, how to prepare
+// (untimed), how to measure ours and each peer (a number in `unit`), and optionally a target
+// ratio ours/peer. To add a row (e.g. push or pull to a local remote), append an object here.
+//
+//   kind "time":       value is ms, ratio = ours / peer, target met when ratio <= target
+//   kind "throughput": value is ms over the same bytes, ratio = peer / ours (throughput ratio),
+//                      target met when ratio >= target
+//   kind "size":       value is bytes, ratio = ours / peer, target met when ratio <= target
+import { join } from "node:path";
+import { duBytes, rmrf, run, timed } from "./util.mjs";
+
+const SNAPSHOT = new URL("./snapshot-runs.mjs", import.meta.url).pathname;
+
+/** Our snapshot of a whole runs directory, in its own process (startup, cache and index included). */
+async function snapshotProcess(ctx, store, cache) {
+  const { ms, stdout } = await timed(() => run(process.execPath, [SNAPSHOT, ctx.runsDir, store, cache]));
+  return { ms, detail: JSON.parse(stdout) };
+}
+
+const restic = (ctx, repo) => ({ RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: "bench", RESTIC_CACHE_DIR: join(ctx.work, "restic-cache") });
+
+export const CASES = [
+  {
+    shape: "few-large",
+    name: "cold snapshot throughput",
+    kind: "throughput",
+    target: { peer: "sha256sum", ratio: 0.8 },
+    repeat: 1,
+    async ours(ctx) {
+      const store = join(ctx.work, "store-cold");
+      await rmrf(store);
+      const { ms, detail } = await snapshotProcess(ctx, store, join(ctx.work, "cache-cold"));
+      await rmrf(store);
+      await rmrf(join(ctx.work, "cache-cold"));
+      return { value: ms, note: `${detail.stats.hashedFiles} files hashed, ${detail.packs} packs` };
+    },
+    peers: {
+      sha256sum: async (ctx) => ({ value: (await timed(() => run("sh", ["-c", 'find "$1" -type f -print0 | xargs -0 sha256sum > /dev/null', "sh", ctx.runsDir]))).ms }),
+    },
+  },
+  {
+    shape: "many-small",
+    name: "cold snapshot",
+    kind: "time",
+    repeat: 1,
+    async ours(ctx) {
+      ctx.store = join(ctx.work, "store");
+      ctx.cache = join(ctx.work, "stat-cache");
+      const { ms, detail } = await snapshotProcess(ctx, ctx.store, ctx.cache);
+      return { value: ms, note: `${detail.packs} packs, ${(detail.packBytes / 2 ** 20).toFixed(0)} MiB stored` };
+    },
+    peers: {
+      "rsync -a": async (ctx) => ({ value: (await timed(() => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "rsync")]))).ms }),
+      "rclone copy": async (ctx) => ({ value: (await timed(() => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "rclone")]))).ms }),
+    },
+  },
+  {
+    shape: "many-small",
+    name: "no-change re-snapshot",
+    kind: "time",
+    target: { peer: "rclone copy", ratio: 0.3 },
+    async ours(ctx) {
+      const { ms, detail } = await snapshotProcess(ctx, ctx.store, ctx.cache);
+      if (detail.stats.hashedFiles !== 0 || detail.packs !== 0) throw new Error(`no-change snapshot did work: ${JSON.stringify(detail)}`);
+      return { value: ms, note: `in-process ${detail.totalMs.toFixed(0)} ms, of which loading ${detail.loadMs.toFixed(0)} ms` };
+    },
+    peers: {
+      "rsync -a": async (ctx) => ({ value: (await timed(() => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "rsync")]))).ms }),
+      "rclone copy": async (ctx) => ({ value: (await timed(() => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "rclone")]))).ms }),
+      find: async (ctx) => ({ value: (await timed(() => run("sh", ["-c", 'find "$1" > /dev/null', "sh", ctx.runsDir]))).ms }),
+    },
+  },
+  {
+    shape: "checkpoint-variants",
+    name: "stored bytes",
+    kind: "size",
+    target: { peer: "restic backup", ratio: 0.5 },
+    repeat: 1,
+    async ours(ctx) {
+      const store = join(ctx.work, "store");
+      const { detail } = await snapshotProcess(ctx, store, join(ctx.work, "stat-cache"));
+      return { value: await duBytes(store), note: `${detail.packs} packs` };
+    },
+    peers: {
+      "restic backup": async (ctx) => {
+        const env = restic(ctx, join(ctx.work, "restic"));
+        await run("restic", ["init", "-q"], { env });
+        await run("restic", ["backup", "-q", ctx.runsDir], { env });
+        return { value: await duBytes(join(ctx.work, "restic")) };
+      },
+    },
+  },
+];
+
+/** Which executable each peer needs. */
+export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find" };

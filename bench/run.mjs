@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// `npm run bench`: generates corpora with ../shared/bench/make-runs-corpus.mjs and prints our
+// figures beside peer tools' (sha256sum, rsync, rclone, restic) on the same data, in the same run,
+// as ratios against the targets of issue 4. Runs against dist/ (npm run bench builds first).
+//
+// Environment:
+//   BENCH_SCALE=0.1        shrink the corpora (runs and checkpoint sizes) for a quick run
+//   BENCH_SHAPES=a,b       only these shapes (many-small, few-large, checkpoint-variants)
+//   BENCH_REPEAT=3         repetitions of the cheap (no-change) cases; the best is kept
+//   BENCH_DIR=/path        work here instead of a fresh tmpfs (kept afterwards)
+//   BENCH_JSON=file        also write the results as JSON
+import { spawnSync } from "node:child_process";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CASES, PEER_TOOLS } from "./cases.mjs";
+import { have, human, rmrf, run } from "./util.mjs";
+
+const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const SHAPES = (process.env.BENCH_SHAPES ?? "few-large,many-small,checkpoint-variants").split(",");
+const MiB = 2 ** 20;
+
+function corpusArgs(shape) {
+  const runs = { "many-small": 2000, "few-large": 20, "checkpoint-variants": 10 }[shape];
+  const args = ["--shape", shape, "--quiet"];
+  if (shape === "checkpoint-variants") args.push("--checkpoint-size", `${Math.max(1, Math.round(100 * SCALE))}M`);
+  else args.push("--runs", String(Math.max(1, Math.round(runs * SCALE))));
+  return args;
+}
+
+function countFiles(dir) {
+  let files = 0;
+  let bytes = 0;
+  const walk = (d) => {
+    for (const name of readdirSync(d)) {
+      const st = lstatSync(join(d, name));
+      if (st.isDirectory()) walk(join(d, name));
+      else if (st.isFile()) {
+        files++;
+        bytes += st.size;
+      }
+    }
+  };
+  walk(dir);
+  return { files, bytes };
+}
+
+function workspace() {
+  if (process.env.BENCH_DIR) {
+    mkdirSync(process.env.BENCH_DIR, { recursive: true });
+    return { root: process.env.BENCH_DIR, note: `working in ${process.env.BENCH_DIR} (BENCH_DIR)`, cleanup: () => undefined };
+  }
+  const root = mkdtempSync(join(tmpdir(), "gage-bench-"));
+  const remove = () => {
+    spawnSync("chmod", ["-R", "u+w", root]);
+    spawnSync("rm", ["-rf", root]);
+  };
+  if (process.getuid?.() === 0) {
+    const size = `${Math.max(2, Math.ceil(7 * SCALE))}g`;
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", root], { stdio: "ignore" }).status === 0;
+    if (mounted) {
+      return {
+        root,
+        note: `working in a ${size} tmpfs at ${root} (DESIGN.md §7: cold figures on a tmpfs)`,
+        cleanup: () => {
+          spawnSync("umount", [root]);
+          rmdirSync(root);
+        },
+      };
+    }
+  }
+  return { root, note: `NOTE: not root or mount failed: working in ${root}, not a tmpfs; cold figures may swing several-fold`, cleanup: remove };
+}
+
+function ratioOf(kind, ours, peer) {
+  return kind === "throughput" ? peer / ours : ours / peer;
+}
+
+function show(kind, value, bytes) {
+  if (kind === "size") return human(value, "bytes");
+  if (kind === "throughput") return `${human(value, "ms")} (${(bytes / MiB / (value / 1000)).toFixed(0)} MiB/s)`;
+  return human(value, "ms");
+}
+
+async function measure(c, ctx, tool) {
+  const repeat = c.repeat ?? REPEAT;
+  let best;
+  for (let i = 0; i < repeat; i++) {
+    const m = await tool(ctx);
+    if (best === undefined || (c.kind === "size" ? false : m.value < best.value)) best = m;
+  }
+  return best;
+}
+
+const ws = workspace();
+const results = [];
+let interrupted = false;
+process.on("SIGINT", () => {
+  interrupted = true;
+  ws.cleanup();
+  process.exit(130);
+});
+console.log(`gage-sync benchmark  scale=${SCALE}  ${ws.note}`);
+const missing = [...new Set(Object.values(PEER_TOOLS))].filter((t) => !have(t));
+if (missing.length > 0) console.log(`NOTE: peers missing (${missing.join(", ")}); their rows are skipped. Install: apt-get install rsync rclone restic`);
+try {
+  for (const shape of SHAPES) {
+    const cases = CASES.filter((c) => c.shape === shape);
+    if (cases.length === 0) continue;
+    const work = join(ws.root, shape);
+    const runsDir = join(work, "runs");
+    mkdirSync(work, { recursive: true });
+    const t0 = performance.now();
+    await run(process.execPath, [GENERATOR, "--out", runsDir, ...corpusArgs(shape)]);
+    const corpus = countFiles(runsDir);
+    console.log(
+      `\n${shape}: ${corpus.files.toLocaleString("en")} files, ${human(corpus.bytes, "bytes")} (generated in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+    );
+    const ctx = { runsDir, work, corpus };
+    for (const c of cases) {
+      const ours = await measure(c, ctx, c.ours);
+      const row = { shape, name: c.name, kind: c.kind, ours: ours.value, peers: {}, target: c.target };
+      const cells = [];
+      for (const [peer, fn] of Object.entries(c.peers ?? {})) {
+        if (!have(PEER_TOOLS[peer] ?? peer)) {
+          cells.push(`${peer}: skipped (missing)`);
+          continue;
+        }
+        const m = await measure(c, ctx, fn);
+        const ratio = ratioOf(c.kind, ours.value, m.value);
+        row.peers[peer] = { value: m.value, ratio };
+        cells.push(`${peer} ${show(c.kind, m.value, corpus.bytes)} → ${ratio.toFixed(2)}×`);
+      }
+      console.log(`  ${c.name.padEnd(26)} ours ${show(c.kind, ours.value, corpus.bytes)}${ours.note ? ` [${ours.note}]` : ""}`);
+      for (const cell of cells) console.log(`  ${"".padEnd(26)} vs ${cell}`);
+      results.push(row);
+    }
+    await rmrf(work);
+  }
+} finally {
+  if (!interrupted) ws.cleanup();
+}
+
+console.log("\nTargets (issue 4):");
+for (const r of results.filter((x) => x.target)) {
+  const p = r.peers[r.target.peer];
+  const cmp = r.kind === "throughput" ? "≥" : "≤";
+  if (p === undefined) {
+    console.log(`  ${r.shape} ${r.name}: peer ${r.target.peer} missing, not measured`);
+    continue;
+  }
+  const met = r.kind === "throughput" ? p.ratio >= r.target.ratio : p.ratio <= r.target.ratio;
+  console.log(`  ${r.shape} ${r.name}: ${p.ratio.toFixed(2)}× ${r.target.peer} (target ${cmp} ${r.target.ratio}×) ${met ? "MET" : "NOT MET"}`);
+}
+if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ scale: SCALE, results }, null, 2));

@@ -1,0 +1,3 @@
+name = "Gage"
+
+print(f"Hello {name}")

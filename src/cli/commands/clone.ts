@@ -1,0 +1,29 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { planClone } from "../../sync/index.js";
+import type { CliContext } from "../context.js";
+import { cliRunsDir } from "../run-selection.js";
+import { formatBytes, plural } from "../transfer-ui.js";
+import { runSyncPlan, syncOptions, transferOptions, type SyncCliOptions } from "./push.js";
+
+export function registerClone(program: Command, ctx: CliContext): void {
+  transferOptions(
+    program
+      .command("clone")
+      .summary("make a new runs directory from a remote")
+      .description(
+        "Make a new runs directory (DIR, else the runs directory, which must be empty) holding the " +
+          "remote's runs, with the remote recorded as its default remote for push and pull.",
+      )
+      .argument("<remote>", "remote name, URL or path")
+      .argument("[dir]", "the new runs directory"),
+    "clone",
+  ).action(async (remote: string, dir: string | undefined, opts: SyncCliOptions) => {
+    const base = syncOptions(ctx, remote, [], opts);
+    const runsDir = dir === undefined ? cliRunsDir(ctx) : resolve(ctx.cwd, dir);
+    const plan = await planClone({ ...base, remote, runsDir });
+    await runSyncPlan(ctx, plan, { ...opts, yes: opts.yes ?? !opts.dryRun }, { verb: "clone", past: "Cloned", direction: "from" }, (r) =>
+      r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
+    );
+  });
+}

@@ -1,0 +1,121 @@
+import type { Command } from "commander";
+import { homedir } from "node:os";
+import { planPush, readDefaultRemote, type PlannedRun, type SyncOptions, type TransferPlan } from "../../sync/index.js";
+import type { CliContext } from "../context.js";
+import { cliRunsDir, warn } from "../run-selection.js";
+import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, type TransferProgress } from "../transfer-ui.js";
+import { parseOnly } from "./copy.js";
+
+/** Options shared by push, pull and clone. */
+export interface SyncCliOptions {
+  all?: boolean;
+  where?: string;
+  only?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  force?: boolean;
+}
+
+/** Adds the options every transfer command shares. */
+export function transferOptions(cmd: Command, verb: string): Command {
+  return cmd
+    .option("-a, --all", `${verb} all runs (the default when no run is named)`)
+    .option("-w, --where <expr>", `${verb} runs matching a filter (as gage ls)`)
+    .option("--only <parts>", `${verb} only these parts of runs: meta,user,files`)
+    .option("-y, --yes", "do not ask for confirmation")
+    .option("--dry-run", `show what would be ${verb === "push" ? "pushed" : "pulled"}, move nothing`)
+    .option("--json", "print the result as JSON")
+    .option("--force", "when a run diverged, keep this side's files and metadata (user attributes still merge)");
+}
+
+/** Looks like a URL, scp-style address or path rather than a run spec. */
+function looksLikeRemote(arg: string): boolean {
+  return /[/:\\~]/.test(arg) || arg.startsWith(".");
+}
+
+/**
+ * `[REMOTE] [RUN...]`: the first argument is the remote when it looks like a URL or path, or when
+ * the runs directory has no default remote; otherwise every argument is a run spec.
+ */
+export async function splitRemoteArgs(ctx: CliContext, args: string[]): Promise<{ remote?: string; specs: string[] }> {
+  const [first, ...rest] = args;
+  if (first === undefined) return { specs: [] };
+  if (looksLikeRemote(first) || (await readDefaultRemote(cliRunsDir(ctx))) === undefined) return { remote: first, specs: rest };
+  return { specs: args };
+}
+
+export function syncOptions(ctx: CliContext, remote: string | undefined, specs: string[], opts: SyncCliOptions): SyncOptions {
+  return {
+    runsDir: cliRunsDir(ctx),
+    ...(remote === undefined ? {} : { remote }),
+    runs: specs,
+    ...(opts.where === undefined ? {} : { where: opts.where }),
+    ...(opts.only === undefined ? {} : { only: parseOnly(opts.only) }),
+    force: opts.force ?? false,
+    cwd: ctx.cwd,
+    env: ctx.env,
+    home: ctx.env.HOME || homedir(),
+    now: () => ctx.now().getTime(),
+    onWarning: (m) => warn(ctx, m),
+  };
+}
+
+export interface SyncVerbs {
+  /** `push` */
+  verb: string;
+  /** `Pushed` */
+  past: string;
+  /** `to` or `from` */
+  direction: string;
+}
+
+/** Preview, confirmation, progress and summary for a planned push or pull. */
+export async function runSyncPlan<R extends { runs: PlannedRun[]; upToDate: number }>(
+  ctx: CliContext,
+  plan: TransferPlan<R>,
+  opts: SyncCliOptions,
+  verbs: SyncVerbs,
+  details: (result: R) => string[],
+): Promise<R | undefined> {
+  try {
+    return await runTransfer(ctx, opts, {
+      action: `${verbs.verb} ${plural(plan.runs.length, "run")} ${verbs.direction} ${plan.remote}`,
+      rows: plan.runs.map((r) => ({ ...r })),
+      nothingMessage: nothingMessage(verbs.past.toLowerCase()),
+      execute: (progress: TransferProgress) =>
+        plan.execute((e) => {
+          if (e.total) progress.setTotal(e.total);
+          if (e.phase !== "scan" && (e.files > 0 || e.bytes > 0)) progress.advance(e.files, e.bytes);
+        }),
+      summary: (result) => transferSummary(verbs.past, result.runs.length, { details: details(result), upToDate: result.upToDate }),
+      json: (result) => ({ remote: plan.remote, dryRun: result === undefined && plan.runs.length > 0, upToDate: plan.upToDate, runs: plan.runs, result: result ?? null }),
+    });
+  } finally {
+    await plan.close();
+  }
+}
+
+export function registerPush(program: Command, ctx: CliContext): void {
+  transferOptions(
+    program
+      .command("push")
+      .summary("send runs to a remote")
+      .description(
+        "Send runs to a remote's content-addressed store (a path, file://, s3://BUCKET/PREFIX, " +
+          "ssh://HOST/PATH, USER@HOST:PATH, or a configured remote name). With no REMOTE, the runs " +
+          "directory's default remote (set by clone or 'gage remote default NAME'); with no RUN, all runs.\n\n" +
+          "Only what the remote lacks is sent. ID.project is never sent; nothing is deleted on the remote; " +
+          "runs deleted here are pushed only when named. User attributes merge with the remote's.",
+      )
+      .argument("[remote]", "remote name, URL or path")
+      .argument("[run...]", "runs to push: index, slice a:b, or id or name prefix"),
+    "push",
+  ).action(async (first: string | undefined, more: string[], opts: SyncCliOptions) => {
+    const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
+    const plan = await planPush(syncOptions(ctx, remote, specs, opts));
+    await runSyncPlan(ctx, plan, opts, { verb: "push", past: "Pushed", direction: "to" }, (r) =>
+      r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : [],
+    );
+  });
+}

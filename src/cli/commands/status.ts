@@ -1,0 +1,42 @@
+import type { Command } from "commander";
+import { status } from "../../sync/index.js";
+import type { CliContext } from "../context.js";
+import { renderTable } from "../table.js";
+import { outputStyle } from "../terminal.js";
+import { splitRemoteArgs, syncOptions } from "./push.js";
+
+interface StatusCliOptions {
+  where?: string;
+  json?: boolean;
+}
+
+export function registerStatus(program: Command, ctx: CliContext): void {
+  program
+    .command("status")
+    .summary("compare runs with a remote")
+    .description(
+      "Show, per run, how the runs directory compares with a remote: local-only, remote-only, " +
+        "ahead (push sends it), behind (pull fetches it), diverged (both changed) or in sync. " +
+        "Reads only the remote's heads, never its files.",
+    )
+    .argument("[remote]", "remote name, URL or path (default: the runs directory's default remote)")
+    .argument("[run...]", "runs to compare")
+    .option("-w, --where <expr>", "compare runs matching a filter (as gage ls)")
+    .option("--json", "print the result as JSON")
+    .action(async (first: string | undefined, more: string[], opts: StatusCliOptions) => {
+      const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
+      const result = await status(syncOptions(ctx, remote, specs, opts));
+      if (opts.json) {
+        ctx.stdout.write(JSON.stringify(result, null, 2) + "\n");
+        return;
+      }
+      const rows = result.runs.map((r, i) => [String(i + 1), r.name.slice(0, 5), r.operation, r.state, r.label]);
+      ctx.stdout.write(
+        renderTable(
+          [{ header: "#", justify: "right" }, { header: "name" }, { header: "operation" }, { header: "status" }, { header: "label", ratio: 1 }],
+          rows,
+          outputStyle(ctx),
+        ),
+      );
+    });
+}

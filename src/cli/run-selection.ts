@@ -1,0 +1,209 @@
+import { homedir, userInfo } from "node:os";
+import { resolve } from "node:path";
+import { UsageError } from "../errors.js";
+import { NothingSelectedError, RunsDirError } from "../runs/errors.js";
+import { listRuns, type Run } from "../runs/run.js";
+import { resolveRunsDir } from "../runs/runs-dir.js";
+import { parseWhere, selectOneRun, selectRuns } from "../runs/select.js";
+import type { CliContext, OutputStream } from "./context.js";
+import { assertCanAsk, confirmOrCancel } from "./confirm.js";
+import { colors, renderTable, type TableColumn } from "./table.js";
+import { outputStyle } from "./terminal.js";
+import { relativeTime } from "./time-format.js";
+
+/** A run with its 1-based position in the listing it was selected from (`#` in tables). */
+export interface IndexedRun {
+  index: number;
+  run: Run;
+}
+
+/** The runs directory for this invocation, absolute (relative `GAGE_RUNS` is taken from the cwd). */
+export function cliRunsDir(ctx: CliContext): string {
+  return resolve(ctx.cwd, resolveRunsDir(ctx.env, ctx.env.HOME || homedir()));
+}
+
+/**
+ * The author of user log entries: as Python's `getpass.getuser()` (`LOGNAME`, `USER`, `LNAME`,
+ * `USERNAME`, then the OS account), so tests set it through the environment.
+ */
+export function cliAuthor(ctx: CliContext): string {
+  return ctx.env.LOGNAME || ctx.env.USER || ctx.env.LNAME || ctx.env.USERNAME || userInfo().username;
+}
+
+/** Writes a warning line to stderr. */
+export function warn(ctx: CliContext, msg: string): void {
+  ctx.stderr.write(`gage: warning: ${msg}\n`);
+}
+
+export interface LoadRunsOptions {
+  /** List deleted runs (`ID.meta.deleted`) instead of live ones. */
+  deleted?: boolean;
+  /** A `-w/--where` expression. */
+  where?: string;
+}
+
+/**
+ * The runs of the runs directory, newest first, filtered by `where`, indexed from 1. Unreadable
+ * runs are skipped with a warning on stderr. A missing default runs directory (`~/.gage/runs`
+ * before the first run) is an empty list; a missing `GAGE_RUNS`/`RUNS_HOME` is an error.
+ */
+export async function loadRuns(ctx: CliContext, opts: LoadRunsOptions = {}): Promise<IndexedRun[]> {
+  const filter = opts.where ? parseWhere(opts.where) : undefined;
+  let runs: Run[];
+  try {
+    runs = await listRuns(cliRunsDir(ctx), { deleted: opts.deleted ?? false, onWarning: (m) => warn(ctx, m) });
+  } catch (err) {
+    const explicit = ctx.env.GAGE_RUNS || ctx.env.RUNS_HOME;
+    const missing = err instanceof RunsDirError && (err.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+    if (!explicit && missing) return [];
+    throw err;
+  }
+  return (filter ? runs.filter(filter) : runs).map((run, i) => ({ index: i + 1, run }));
+}
+
+function pick(indexed: IndexedRun[], runs: Run[]): IndexedRun[] {
+  const byRun = new Map(indexed.map((ir) => [ir.run, ir]));
+  return runs.map((r) => byRun.get(r)!);
+}
+
+/** Runs that `specs` select from the listing (all of them when `specs` is empty). */
+export async function selectIndexedRuns(ctx: CliContext, specs: readonly string[], opts: LoadRunsOptions = {}): Promise<IndexedRun[]> {
+  const indexed = await loadRuns(ctx, opts);
+  return pick(indexed, selectRuns(indexed.map((ir) => ir.run), specs));
+}
+
+export interface SelectForChangeOptions extends LoadRunsOptions {
+  /** `-a/--all`: every run (after `where`) when no spec is given. */
+  all?: boolean;
+  /** What the command does, for the message when nothing is named: `modify`, `delete`, ... */
+  verb: string;
+}
+
+/**
+ * The runs a mutating command acts on. It must name runs or pass `--all` (a usage error
+ * otherwise), and something must be selected (`NothingSelectedError`, with the `gage ls` hint).
+ */
+export async function selectForChange(ctx: CliContext, specs: readonly string[], opts: SelectForChangeOptions): Promise<IndexedRun[]> {
+  if (specs.length === 0 && !opts.all) {
+    throw new UsageError(`Specify a run to ${opts.verb} or use '--all'.`, {
+      hint: `Try '${opts.deleted ? "gage ls --deleted" : "gage ls"}' to list runs.`,
+    });
+  }
+  const selected = await selectIndexedRuns(ctx, specs, opts);
+  if (selected.length === 0) {
+    throw new NothingSelectedError("Nothing selected", {
+      hint: `Try '${opts.deleted ? "gage ls --deleted" : "gage ls"}' to list runs.`,
+    });
+  }
+  return selected;
+}
+
+/** Exactly one run (default: the newest); a spec matching several lists them in the error. */
+export async function selectOne(ctx: CliContext, spec: string | undefined, opts: LoadRunsOptions = {}): Promise<IndexedRun> {
+  const indexed = await loadRuns(ctx, opts);
+  return pick(indexed, [selectOneRun(indexed.map((ir) => ir.run), spec)])[0]!;
+}
+
+export interface RunsTableOptions {
+  /** `ls -s`: only `#`, `operation`, `status`, `label`, whatever the width. */
+  simplified?: boolean;
+  /** Dim every cell, as Gage shows deleted runs. */
+  deleted?: boolean;
+  caption?: string;
+  /** The stream the table goes to (its TTY facts decide the look); default stdout. */
+  stream?: OutputStream;
+}
+
+const STATUS_COLORS: Record<string, (s: string) => string> = {
+  completed: colors.green,
+  error: colors.red,
+  terminated: colors.red,
+  staged: colors.gray,
+  pending: colors.gray,
+  running: (s) => colors.yellow(colors.italic(s)),
+};
+
+// Columns Gage drops as the terminal narrows: (width limit, column indexes dropped).
+const TRUNC_POINTS: Array<[number, number[]]> = [
+  [28, [2, 3, 4, 5]],
+  [45, [3, 4, 5]],
+  [60, [5]],
+];
+const SIMPLE = [0, 2, 4, 5];
+
+/** The runs table of `gage ls` (and of the confirmations of commands that change runs). */
+export function renderRunsTable(ctx: CliContext, runs: readonly IndexedRun[], opts: RunsTableOptions = {}): string {
+  const style = outputStyle(ctx, opts.stream ?? ctx.stdout);
+  const dim = opts.deleted ? colors.dim : undefined;
+  const columns: TableColumn[] = [
+    { header: "#", color: dim ?? colors.yellow },
+    { header: "name", color: dim ?? colors.dim },
+    { header: "operation", color: dim ?? colors.cyan },
+    { header: "started", color: dim ?? colors.dim },
+    { header: "status", color: dim ?? ((text, value) => (STATUS_COLORS[value] ?? String)(text)) },
+    { header: "label", ratio: 1, color: dim ?? colors.cyan },
+  ];
+  const nowMs = ctx.now().getTime();
+  const rows = runs.map(({ index, run }) => {
+    const started = run.timestamps.started;
+    return [
+      String(index),
+      run.name.slice(0, 5),
+      run.operation,
+      started === undefined ? "" : relativeTime(started / 1000, nowMs),
+      run.status,
+      run.label ?? "",
+    ];
+  });
+  let keep: (i: number) => boolean = () => true;
+  if (opts.simplified) keep = (i) => SIMPLE.includes(i);
+  else {
+    const drop = TRUNC_POINTS.find(([limit]) => style.width <= limit)?.[1] ?? [];
+    keep = (i) => !drop.includes(i);
+  }
+  return renderTable(
+    columns.filter((_, i) => keep(i)),
+    rows.map((r) => r.filter((_, i) => keep(i))),
+    style,
+    { expand: true, ...(opts.caption === undefined ? {} : { caption: opts.caption }) },
+  );
+}
+
+/** A run as `--json` output shows it. */
+export function runJson(ir: IndexedRun): Record<string, unknown> {
+  const { run } = ir;
+  return {
+    index: ir.index,
+    id: run.id,
+    name: run.name,
+    operation: run.operation,
+    status: run.status,
+    label: run.label ?? null,
+    started: run.timestamps.started === undefined ? null : new Date(run.timestamps.started / 1000).toISOString(),
+    timestamps: run.timestamps,
+    attrs: run.attrs,
+    deleted: run.deleted,
+  };
+}
+
+/** `1 run`, `3 runs`. */
+export function runCount(n: number): string {
+  return n === 1 ? "1 run" : `${n} runs`;
+}
+
+/**
+ * Shows what a command will change (the runs table and `message`, on stderr) and asks
+ * `Continue?`, unless `yes`. A "no" throws `CancelledError`; no TTY on stdin throws a usage
+ * error telling to pass `-y`.
+ */
+export async function confirmRunsChange(
+  ctx: CliContext,
+  runs: readonly IndexedRun[],
+  opts: { yes?: boolean; message: string; default?: boolean; deleted?: boolean },
+): Promise<void> {
+  if (opts.yes) return;
+  assertCanAsk(ctx);
+  ctx.stderr.write(renderRunsTable(ctx, runs, { stream: ctx.stderr, deleted: opts.deleted ?? false }));
+  ctx.stderr.write(`${opts.message}\n\n`);
+  await confirmOrCancel(ctx, "Continue?", { default: opts.default ?? true });
+}

@@ -1,0 +1,197 @@
+import pc from "picocolors";
+import stringWidth from "string-width";
+import type { OutputStyle } from "./terminal.js";
+
+/**
+ * Tables laid out as Python Gage's rich tables are: the same column widths, so that on a plain
+ * terminal (`TERM=unknown`, `COLUMNS=60`) the output matches Gage character for character.
+ * Plain tables use rich's MARKDOWN box, whose top and bottom edges are lines of spaces; a TTY gets
+ * rounded Unicode boxes and colors. Cells never wrap: text too wide for its column ends in `…`.
+ * Widths are display widths (a wide CJK character takes two columns).
+ */
+export interface TableColumn {
+  header: string;
+  justify?: "left" | "right";
+  /** Takes a share of the width left over when the table expands (rich's `ratio`). */
+  ratio?: number;
+  /** Color for a cell's text on a color terminal; gets the cell's raw value. */
+  color?: (text: string, value: string) => string;
+}
+
+export interface TableOptions {
+  /** Fill the whole width (rich's `expand=True`). */
+  expand?: boolean;
+  /** A line under the table, indented by one space (as Gage's list caption). */
+  caption?: string;
+}
+
+const PADDING = 2;
+
+/**
+ * ANSI colors that always apply: callers use them only where `OutputStyle.color` says so, which
+ * already weighs the stream's TTY and `NO_COLOR`.
+ */
+export const colors = pc.createColors(true);
+
+/** Renders a table to text lines ending with a newline. `rows` hold plain strings. */
+export function renderTable(
+  columns: readonly TableColumn[],
+  rows: readonly (readonly string[])[],
+  style: OutputStyle,
+  opts: TableOptions = {},
+): string {
+  const widths = columnWidths(columns, rows, style.width - (columns.length + 1), opts.expand ?? false);
+  const box = style.plain ? MARKDOWN_BOX : ROUNDED_BOX;
+  const border = (s: string) => (style.color ? colors.dim(s) : s);
+  const edge = (chars: BoxLine) =>
+    border(chars.left + widths.map((w) => chars.fill.repeat(w)).join(chars.cross) + chars.right);
+  const row = (cells: readonly string[], colorCell: (i: number, text: string, value: string) => string) =>
+    border(box.row.left) +
+    cells
+      .map((value, i) => {
+        const w = widths[i]!;
+        // A column squeezed below its padding shows blanks, as rich does.
+        if (w < PADDING) return " ".repeat(w);
+        const text = fit(value, w - PADDING, columns[i]!.justify ?? "left");
+        return " " + colorCell(i, text, value) + " ";
+      })
+      .join(border(box.row.cross)) +
+    border(box.row.right);
+
+  const lines: string[] = [];
+  lines.push(edge(box.top));
+  lines.push(row(columns.map((c) => c.header), (_i, text) => (style.color ? colors.yellow(colors.bold(text)) : text)));
+  lines.push(edge(box.headSep));
+  for (const r of rows) {
+    lines.push(
+      row(r, (i, text, value) => {
+        const color = columns[i]!.color;
+        return style.color && color ? color(text, value) : text;
+      }),
+    );
+  }
+  lines.push(edge(box.bottom));
+  if (opts.caption !== undefined) {
+    // rich pads (or crops) the caption to the table's width, inside one space each side.
+    const text = fit(opts.caption, sum(widths) + widths.length - 1, "left", "");
+    lines.push(" " + (style.color ? colors.dim(colors.italic(text)) : text) + " ");
+  }
+  return lines.join("\n") + "\n";
+}
+
+interface BoxLine {
+  left: string;
+  fill: string;
+  cross: string;
+  right: string;
+}
+
+const line = (s: string): BoxLine => ({ left: s[0]!, fill: s[1]!, cross: s[2]!, right: s[3]! });
+
+const MARKDOWN_BOX = { top: line("    "), row: line("| ||"), headSep: line("|-||"), bottom: line("    ") };
+const ROUNDED_BOX = { top: line("╭─┬╮"), row: line("│ ││"), headSep: line("├─┼┤"), bottom: line("╰─┴╯") };
+
+/** Display width of a string (wide characters count two). */
+export function displayWidth(s: string): number {
+  return stringWidth(s);
+}
+
+const segmenter = new Intl.Segmenter();
+
+/** `s` cut or padded to exactly `width` columns; a cut ends in `ellipsis`. */
+export function fit(s: string, width: number, justify: "left" | "right" = "left", ellipsis = "…"): string {
+  if (width <= 0) return "";
+  let w = stringWidth(s);
+  let out = s;
+  if (w > width) {
+    const room = width - ellipsis.length;
+    out = "";
+    w = 0;
+    for (const { segment } of segmenter.segment(s)) {
+      const sw = stringWidth(segment);
+      if (w + sw > room) break;
+      out += segment;
+      w += sw;
+    }
+    out += " ".repeat(room - w) + ellipsis;
+    w = width;
+  }
+  const pad = " ".repeat(width - w);
+  return justify === "right" ? pad + out : out + pad;
+}
+
+/** Column widths including padding, as rich's `Table._calculate_column_widths` (no-wrap columns). */
+function columnWidths(
+  columns: readonly TableColumn[],
+  rows: readonly (readonly string[])[],
+  maxWidth: number,
+  expand: boolean,
+): number[] {
+  const measured = columns.map(
+    (c, i) => Math.max(stringWidth(c.header), ...rows.map((r) => stringWidth(r[i] ?? ""))) + PADDING,
+  );
+  let widths = measured.map((w) => Math.min(w, Math.max(maxWidth, 1)) || 1);
+  const ratios = columns.map((c) => c.ratio ?? 0);
+  if (expand && ratios.some((r) => r > 0)) {
+    const fixed = widths.map((w, i) => (ratios[i]! > 0 ? 0 : w));
+    const flexIdx = columns.map((_, i) => i).filter((i) => ratios[i]! > 0);
+    const flex = ratioDistribute(
+      maxWidth - sum(fixed),
+      flexIdx.map((i) => ratios[i]!),
+      flexIdx.map(() => 1 + PADDING),
+    );
+    flexIdx.forEach((col, k) => (widths[col] = flex[k]!));
+  }
+  let tableWidth = sum(widths);
+  if (tableWidth > maxWidth) {
+    widths = ratioReduce(tableWidth - maxWidth, widths.map(() => 1), widths, widths);
+    widths = widths.map((w, i) => Math.max(0, Math.min(w, measured[i]!)));
+    tableWidth = sum(widths);
+  }
+  if (tableWidth < maxWidth && expand) {
+    const pads = ratioDistribute(maxWidth - tableWidth, widths);
+    widths = widths.map((w, i) => w + pads[i]!);
+  }
+  return widths;
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+/** rich's `ratio_distribute`. */
+function ratioDistribute(total: number, ratios: readonly number[], minimums?: readonly number[]): number[] {
+  const rs = minimums ? ratios.map((r, i) => (minimums[i] ? r : 0)) : [...ratios];
+  let totalRatio = sum(rs);
+  if (totalRatio <= 0) return rs.map(() => 0);
+  let remaining = total;
+  return rs.map((ratio, i) => {
+    const distributed = totalRatio > 0 ? Math.max(minimums?.[i] ?? 0, Math.ceil((ratio * remaining) / totalRatio)) : remaining;
+    totalRatio -= ratio;
+    remaining -= distributed;
+    return distributed;
+  });
+}
+
+/** rich's `ratio_reduce`. */
+function ratioReduce(total: number, ratios: readonly number[], maximums: readonly number[], values: readonly number[]): number[] {
+  const rs = ratios.map((r, i) => (maximums[i] ? r : 0));
+  let totalRatio = sum(rs);
+  if (!totalRatio) return [...values];
+  let remaining = total;
+  return rs.map((ratio, i) => {
+    if (ratio && totalRatio > 0) {
+      const distributed = Math.min(maximums[i]!, pyRound((ratio * remaining) / totalRatio));
+      remaining -= distributed;
+      totalRatio -= ratio;
+      return values[i]! - distributed;
+    }
+    return values[i]!;
+  });
+}
+
+/** Python's `round`: halves go to the even neighbour. */
+function pyRound(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}

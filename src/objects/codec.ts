@@ -1,0 +1,284 @@
+import { Unpackr } from "msgpackr";
+import { FormatError, UnsafePathError } from "./errors.js";
+import { hashBytes, idFromBytes, isObjectId, type ObjectId } from "./ids.js";
+import { encodeValue, HexBytes, MsgWriter } from "./msgpack.js";
+
+// Objects are msgpack arrays with a type tag and a version first, written by a canonical writer
+// (src/objects/msgpack.ts), so the same content always encodes to the same bytes (no maps whose key
+// order could vary) and one kind of object is never read as another. Decoding re-encodes and
+// compares, so only the canonical form is accepted.
+const unpackr = new Unpackr({ useRecords: false, int64AsType: "number", mapsAsObjects: true });
+
+const TREE_TAG = "gage-tree";
+const CHUNKS_TAG = "gage-chunks";
+const SNAPSHOT_TAG = "gage-snapshot";
+const VERSION = 1;
+
+export type EntryKind = "file" | "dir" | "symlink";
+const KINDS: readonly EntryKind[] = ["file", "dir", "symlink"];
+
+/**
+ * One entry of a directory. `id` is: for a file, the SHA-256 of its bytes (as `sha256sum`);
+ * for a dir, the id of its tree; for a symlink, the id of a blob holding the link's target.
+ */
+export interface TreeEntry {
+  name: string;
+  kind: EntryKind;
+  /** Normalized permission bits: files 0o644/0o755/0o444/0o555, dirs 0o755/0o555, symlinks 0o777. */
+  mode: number;
+  /** Bytes of the file or of the link target; 0 for a dir. */
+  size: number;
+  id: ObjectId;
+  /** For a file stored in content-defined chunks: the id of its chunk list. */
+  chunks?: ObjectId;
+}
+
+/** Entries sorted by the UTF-8 bytes of their names, names unique. */
+export interface Tree {
+  entries: TreeEntry[];
+}
+
+export interface ChunkRef {
+  id: ObjectId;
+  size: number;
+}
+
+/** How a large file is stored: its chunks in order. The file's own id is in its tree entry. */
+export interface ChunkList {
+  size: number;
+  chunks: ChunkRef[];
+}
+
+/** One `ID.user/` log file. */
+export interface SnapshotUserEntry {
+  name: string;
+  id: ObjectId;
+  size: number;
+}
+
+export type SummaryValue = string | number | boolean | null;
+
+/**
+ * What lets a remote run be listed without fetching its files. Keys are free-form (sync decides);
+ * the conventional ones are typed.
+ */
+export interface SnapshotSummary {
+  operation?: string;
+  status?: string;
+  /** Epoch microseconds, as in `ID.meta/`. */
+  initialized?: number;
+  staged?: number;
+  started?: number;
+  stopped?: number;
+  label?: string;
+  [key: string]: SummaryValue | undefined;
+}
+
+/** One run's state (DESIGN.md §4). `ID.project` is never part of it. */
+export interface Snapshot {
+  runId: string;
+  /** Tree of `ID/`. */
+  files: ObjectId;
+  /** Tree of `ID.meta/`. */
+  meta: ObjectId;
+  /** `ID.user/` log files, sorted by name. */
+  user: SnapshotUserEntry[];
+  parents: ObjectId[];
+  summary: SnapshotSummary;
+}
+
+/** Orders names by their UTF-8 bytes, the order trees are kept in on every machine. */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  if (isBmpBelowSurrogates(a) && isBmpBelowSurrogates(b)) return a < b ? -1 : 1;
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+function isBmpBelowSurrogates(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0xd800) return false;
+  return true;
+}
+
+/** Permission bits that matter (read-only, executable), normalized per kind. */
+export function normalizeMode(kind: EntryKind, rawMode: number): number {
+  const readOnly = (rawMode & 0o200) === 0;
+  if (kind === "symlink") return 0o777;
+  if (kind === "dir") return readOnly ? 0o555 : 0o755;
+  return (readOnly ? 0o444 : 0o644) | (rawMode & 0o100 ? 0o111 : 0);
+}
+
+/** Why `name` cannot be a tree entry name, or `undefined` when it can. */
+export function badEntryName(name: unknown): string | undefined {
+  if (typeof name !== "string" || name === "") return "empty name";
+  if (name === "." || name === "..") return `'${name}' is not a name`;
+  if (name.includes("/") || name.includes("\\") || name.includes("\0")) return "name contains '/', '\\' or NUL";
+  if (Buffer.byteLength(name, "utf8") > 255) return "name longer than 255 bytes";
+  if (name.includes("\uFFFD")) return "name is not valid UTF-8";
+  return undefined;
+}
+
+function fail(what: string, reason: string): never {
+  throw new FormatError(what, reason);
+}
+
+function checkSize(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) fail(what, `bad size ${String(v)}`);
+  return v;
+}
+
+function checkTag(value: unknown, tag: string, what: string, length: number): unknown[] {
+  if (!Array.isArray(value) || value[0] !== tag) fail(what, "not this kind of object");
+  if (value[1] !== VERSION) fail(what, `unknown version ${String(value[1])}`);
+  if (value.length !== length) fail(what, "wrong number of fields");
+  return value;
+}
+
+function decodeCanonical(bytes: Uint8Array, what: string, encode: (v: unknown) => Buffer, parse: (raw: unknown) => unknown): unknown {
+  let raw: unknown;
+  try {
+    raw = unpackr.unpack(bytes);
+  } catch (err) {
+    fail(what, `not msgpack (${(err as Error).message})`);
+  }
+  const value = parse(raw);
+  if (!encode(value).equals(bytes)) fail(what, "not in canonical form");
+  return value;
+}
+
+function entryOk(e: TreeEntry): string | undefined {
+  const bad = badEntryName(e.name);
+  if (bad !== undefined) throw new UnsafePathError(String(e.name), bad);
+  if (!KINDS.includes(e.kind)) return `unknown kind ${String(e.kind)}`;
+  if (normalizeMode(e.kind, e.mode) !== e.mode) return `mode ${e.mode.toString(8)} not allowed for a ${e.kind}`;
+  if (e.kind === "dir" && e.size !== 0) return "a dir has size 0";
+  if (e.chunks !== undefined && e.kind !== "file") return "only a file has chunks";
+  return undefined;
+}
+
+export function encodeTree(tree: Tree): Buffer {
+  const entries = tree.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const bad = entryOk(e);
+    if (bad !== undefined) fail("tree", `entry '${e.name}': ${bad}`);
+    if (i > 0 && compareNames(entries[i - 1]!.name, e.name) >= 0) fail("tree", `entries not sorted or not unique at '${e.name}'`);
+  }
+  const w = new MsgWriter(64 + entries.length * 64);
+  w.array(3);
+  w.str(TREE_TAG);
+  w.number(VERSION);
+  w.array(entries.length);
+  for (const e of entries) {
+    // Ids are checked by the writer (a malformed one throws), cheaper than a regex per entry.
+    w.array(6);
+    w.str(e.name);
+    w.number(KINDS.indexOf(e.kind));
+    w.number(e.mode);
+    w.number(e.size);
+    w.id(e.id);
+    w.value(e.chunks === undefined ? null : new HexBytes(e.chunks));
+  }
+  return w.done();
+}
+
+/** Decodes and validates a tree: hostile names, kinds, modes and orderings throw `FormatError`. */
+export function decodeTree(bytes: Uint8Array): Tree {
+  return decodeCanonical(bytes, "tree", (t) => encodeTree(t as Tree), (raw) => {
+    const [, , list] = checkTag(raw, TREE_TAG, "tree", 3);
+    if (!Array.isArray(list)) fail("tree", "entries are not a list");
+    const entries = list.map((item: unknown): TreeEntry => {
+      if (!Array.isArray(item) || item.length !== 6) fail("tree", "bad entry");
+      const [name, kind, mode, size, id, chunks] = item as unknown[];
+      const k = typeof kind === "number" ? KINDS[kind] : undefined;
+      if (k === undefined) fail("tree", `unknown kind ${String(kind)}`);
+      if (typeof name !== "string") fail("tree", "entry name is not a string");
+      if (typeof mode !== "number") fail("tree", "mode is not a number");
+      const entry: TreeEntry = { name, kind: k, mode, size: checkSize(size, "tree"), id: idFromBytes(id as Uint8Array, "tree") };
+      if (chunks !== null) entry.chunks = idFromBytes(chunks as Uint8Array, "tree");
+      return entry;
+    });
+    return { entries };
+  }) as Tree;
+}
+
+export function encodeChunkList(list: ChunkList): Buffer {
+  let total = 0;
+  for (const c of list.chunks) total += c.size;
+  if (total !== list.size) fail("chunk list", `chunk sizes add up to ${total}, not ${list.size}`);
+  if (!list.chunks.every((c) => isObjectId(c.id))) fail("chunk list", "bad chunk id");
+  return encodeValue([CHUNKS_TAG, VERSION, list.size, list.chunks.map((c) => [new HexBytes(c.id), c.size])]);
+}
+
+export function decodeChunkList(bytes: Uint8Array): ChunkList {
+  return decodeCanonical(bytes, "chunk list", (l) => encodeChunkList(l as ChunkList), (raw) => {
+    const [, , size, list] = checkTag(raw, CHUNKS_TAG, "chunk list", 4);
+    if (!Array.isArray(list)) fail("chunk list", "chunks are not a list");
+    const chunks = list.map((item: unknown): ChunkRef => {
+      if (!Array.isArray(item) || item.length !== 2) fail("chunk list", "bad chunk");
+      return { id: idFromBytes(item[0] as Uint8Array, "chunk list"), size: checkSize(item[1], "chunk list") };
+    });
+    return { size: checkSize(size, "chunk list"), chunks };
+  }) as ChunkList;
+}
+
+function checkSummary(summary: Record<string, unknown>): [string, SummaryValue][] {
+  const pairs: [string, SummaryValue][] = [];
+  for (const key of Object.keys(summary).sort(compareNames)) {
+    const v = summary[key];
+    if (v === undefined) continue;
+    if (!(v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v)))) {
+      fail("snapshot", `summary value of '${key}' is not a string, number, boolean or null`);
+    }
+    pairs.push([key, v]);
+  }
+  return pairs;
+}
+
+export function encodeSnapshot(s: Snapshot): Buffer {
+  if (typeof s.runId !== "string" || badEntryName(s.runId) !== undefined) fail("snapshot", `bad run id ${JSON.stringify(s.runId)}`);
+  for (let i = 0; i < s.user.length; i++) {
+    const u = s.user[i]!;
+    const bad = badEntryName(u.name);
+    if (bad !== undefined) fail("snapshot", `user log entry '${u.name}': ${bad}`);
+    if (i > 0 && compareNames(s.user[i - 1]!.name, u.name) >= 0) fail("snapshot", "user log entries not sorted or not unique");
+  }
+  const ids = [s.files, s.meta, ...s.parents, ...s.user.map((u) => u.id)];
+  if (!ids.every(isObjectId)) fail("snapshot", "bad object id");
+  return encodeValue([
+    SNAPSHOT_TAG,
+    VERSION,
+    s.runId,
+    new HexBytes(s.files),
+    new HexBytes(s.meta),
+    s.user.map((u) => [u.name, new HexBytes(u.id), u.size]),
+    s.parents.map((p) => new HexBytes(p)),
+    checkSummary(s.summary),
+  ]);
+}
+
+export function decodeSnapshot(bytes: Uint8Array): Snapshot {
+  return decodeCanonical(bytes, "snapshot", (s) => encodeSnapshot(s as Snapshot), (raw) => {
+    const [, , runId, files, meta, user, parents, summary] = checkTag(raw, SNAPSHOT_TAG, "snapshot", 8);
+    if (typeof runId !== "string") fail("snapshot", "run id is not a string");
+    if (!Array.isArray(user) || !Array.isArray(parents) || !Array.isArray(summary)) fail("snapshot", "bad field");
+    const out: SnapshotSummary = {};
+    for (const pair of summary as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string") fail("snapshot", "bad summary");
+      out[pair[0]] = pair[1] as SummaryValue;
+    }
+    return {
+      runId,
+      files: idFromBytes(files as Uint8Array, "snapshot"),
+      meta: idFromBytes(meta as Uint8Array, "snapshot"),
+      user: user.map((u: unknown): SnapshotUserEntry => {
+        if (!Array.isArray(u) || u.length !== 3 || typeof u[0] !== "string") fail("snapshot", "bad user log entry");
+        return { name: u[0], id: idFromBytes(u[1] as Uint8Array, "snapshot"), size: checkSize(u[2], "snapshot") };
+      }),
+      parents: parents.map((p: unknown) => idFromBytes(p as Uint8Array, "snapshot")),
+      summary: out,
+    };
+  }) as Snapshot;
+}
+
+export const treeId = (tree: Tree): ObjectId => hashBytes(encodeTree(tree));
+export const snapshotId = (snapshot: Snapshot): ObjectId => hashBytes(encodeSnapshot(snapshot));

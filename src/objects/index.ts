@@ -1,0 +1,45 @@
+// The content-addressed object store: ids, chunking, trees and snapshots, packs, the stat cache,
+// snapshotting a run into packs and materializing it back. Knows nothing of remotes or the CLI:
+// it reads and writes through `ObjectStorage`, which every remotes `Storage` satisfies.
+export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError } from "./errors.js";
+export { PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
+export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js";
+export {
+  encodeTree,
+  decodeTree,
+  encodeChunkList,
+  decodeChunkList,
+  encodeSnapshot,
+  decodeSnapshot,
+  treeId,
+  snapshotId,
+  compareNames,
+  normalizeMode,
+  badEntryName,
+  type EntryKind,
+  type TreeEntry,
+  type Tree,
+  type ChunkRef,
+  type ChunkList,
+  type SnapshotUserEntry,
+  type SnapshotSummary,
+  type SummaryValue,
+  type Snapshot,
+} from "./codec.js";
+export { PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
+export { ObjectReader, loadPackIndex, type ReadManyOptions } from "./reader.js";
+export { StatCache, type StatCacheOptions, type FileStamp, type CachedIds } from "./stat-cache.js";
+export {
+  snapshotDir,
+  snapshotRun,
+  emptyStats,
+  addStats,
+  type FileProgress,
+  type SnapshotStats,
+  type SnapshotOptions,
+  type SnapshotRunOptions,
+  type SnapshotRunResult,
+} from "./snapshot.js";
+export { materializeTree, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
+export { MemoryObjectStorage } from "./memory-storage.js";

@@ -1,0 +1,238 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, lstatSync, mkdirSync, type Stats } from "node:fs";
+import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
+import { UnsafePathError } from "./errors.js";
+import { hashFile, type ObjectId } from "./ids.js";
+import type { ObjectReader } from "./reader.js";
+import type { FileProgress } from "./snapshot.js";
+import type { StatCache } from "./stat-cache.js";
+
+export interface MaterializeOptions {
+  onProgress?: (progress: FileProgress) => void;
+  signal?: AbortSignal;
+  /** Leave an existing file that differs from the tree as it is (for `ID.user/`, never replaced). */
+  keepExisting?: boolean;
+  /** fsync each file before renaming it into place (default true). */
+  fsync?: boolean;
+  /** Answers "is this existing file identical?" without reading it, when its stamp matches. */
+  cache?: StatCache;
+}
+
+export interface MaterializeStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Files and links written. */
+  written: number;
+  /** Files already identical on disk, left untouched. */
+  unchanged: number;
+  /** Existing files that differ, kept because of `keepExisting`. */
+  kept: number;
+  bytesWritten: number;
+}
+
+/** Name prefix of files being written; the remotes backends use the same one. */
+const TEMP_PREFIX = ".gage-tmp-";
+
+interface Planned {
+  path: string;
+  entry: TreeEntry;
+}
+
+interface Plan {
+  dirs: Planned[];
+  files: Planned[];
+  links: Planned[];
+}
+
+/** Loads every tree below `root` and checks every name before anything touches the disk. */
+async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<Plan> {
+  const out: Plan = { dirs: [], files: [], links: [] };
+  let level: { path: string; tree: Tree }[] = [{ path: destDir, tree: root }];
+  while (level.length > 0) {
+    const next: { path: string; entry: TreeEntry }[] = [];
+    for (const { path, tree } of level) {
+      for (const entry of tree.entries) {
+        const bad = badEntryName(entry.name);
+        if (bad !== undefined) throw new UnsafePathError(join(path, String(entry.name)), bad);
+        const p = { path: join(path, entry.name), entry };
+        if (entry.kind === "dir") {
+          out.dirs.push(p);
+          next.push(p);
+        } else if (entry.kind === "symlink") out.links.push(p);
+        else out.files.push(p);
+      }
+    }
+    const trees = new Map<ObjectId, Tree>();
+    for (const id of new Set(next.map((n) => n.entry.id))) trees.set(id, await reader.readTree(id));
+    level = next.map((n) => ({ path: n.path, tree: trees.get(n.entry.id)! }));
+  }
+  return out;
+}
+
+/** Throws unless `path` is absent or a real directory (never a symlink: no writing through one). */
+function checkDirPath(path: string): Stats | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return undefined;
+  if (st.isSymbolicLink()) throw new UnsafePathError(path, "is a symlink; refusing to write through it");
+  if (!st.isDirectory()) throw new UnsafePathError(path, "exists and is not a directory");
+  return st;
+}
+
+/** Checks the disk against the whole plan before anything is created or written. */
+function checkDisk(p: Plan, destDir: string): void {
+  checkDirPath(destDir);
+  for (const d of p.dirs) checkDirPath(d.path);
+  for (const f of [...p.files, ...p.links]) {
+    if (lstatSync(f.path, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UnsafePathError(f.path, `is a directory where the tree has a ${f.entry.kind}`);
+    }
+  }
+}
+
+/** Creates `path` as a real directory, refusing a symlink or a file in its place. */
+function ensureDir(path: string): void {
+  const st = checkDirPath(path);
+  if (st === undefined) {
+    mkdirSync(path, { mode: 0o755 });
+    return;
+  }
+  // A read-only directory (as Gage leaves ID.meta/) must take new entries; its mode is set last.
+  if ((st.mode & 0o200) === 0) chmodSync(path, st.mode | 0o200);
+}
+
+async function writeAtomically(path: string, mode: number, fsync: boolean, fill: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<number> {
+  const tmp = join(path, "..", `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+  const fh = await open(tmp, "wx", 0o600);
+  let bytes = 0;
+  try {
+    try {
+      await fill(async (b) => {
+        await fh.write(b);
+        bytes += b.length;
+      });
+      await fh.chmod(mode);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  return bytes;
+}
+
+/**
+ * Writes a tree into `destDir`: every object verified before its file is renamed into place,
+ * every name checked before anything is written, modes restored, identical files left untouched.
+ * Entries on disk that the tree lacks are left alone.
+ */
+export async function materializeTree(
+  reader: ObjectReader,
+  tree: ObjectId | Tree,
+  destDir: string,
+  options: MaterializeOptions = {},
+): Promise<MaterializeStats> {
+  const root = typeof tree === "string" ? await reader.readTree(tree) : tree;
+  const p = await plan(reader, root, destDir);
+  const fsync = options.fsync ?? true;
+  const stats: MaterializeStats = { files: p.files.length, dirs: p.dirs.length, symlinks: p.links.length, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };
+  let doneFiles = 0;
+  let doneBytes = 0;
+  const progress = (path: string, bytes: number) => {
+    doneFiles++;
+    doneBytes += bytes;
+    options.onProgress?.({ files: doneFiles, bytes: doneBytes, path });
+  };
+
+  checkDisk(p, destDir);
+  ensureDir(destDir);
+  for (const d of p.dirs) ensureDir(d.path);
+
+  const toWrite: Planned[] = [];
+  for (const f of p.files) {
+    options.signal?.throwIfAborted();
+    const state = await existingState(f, options.cache);
+    if (state === "same") {
+      if ((lstatSync(f.path).mode & 0o777) !== f.entry.mode) await chmod(f.path, f.entry.mode);
+      stats.unchanged++;
+      progress(f.path, f.entry.size);
+    } else if (state === "differs" && options.keepExisting) {
+      stats.kept++;
+      progress(f.path, 0);
+    } else {
+      toWrite.push(f);
+    }
+  }
+
+  const whole = toWrite.filter((f) => f.entry.chunks === undefined);
+  const byId = new Map<ObjectId, Planned[]>();
+  for (const f of [...whole, ...p.links]) {
+    const list = byId.get(f.entry.id);
+    if (list === undefined) byId.set(f.entry.id, [f]);
+    else list.push(f);
+  }
+  for await (const { id, data } of reader.readMany(byId.keys())) {
+    for (const f of byId.get(id)!) {
+      options.signal?.throwIfAborted();
+      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats);
+      else {
+        stats.bytesWritten += await writeAtomically(f.path, f.entry.mode, fsync, (write) => write(data));
+        stats.written++;
+      }
+      progress(f.path, data.length);
+    }
+  }
+
+  for (const f of toWrite) {
+    if (f.entry.chunks === undefined) continue;
+    options.signal?.throwIfAborted();
+    stats.bytesWritten += await writeAtomically(f.path, f.entry.mode, fsync, async (write) => {
+      for await (const piece of reader.readFile(f.entry)) await write(piece);
+    });
+    stats.written++;
+    progress(f.path, f.entry.size);
+  }
+
+  // Deepest first, so a read-only directory is closed only after everything inside it is written.
+  for (const d of [...p.dirs].reverse()) chmodSync(d.path, d.entry.mode);
+  return stats;
+}
+
+async function existingState(f: Planned, cache: StatCache | undefined): Promise<"absent" | "same" | "differs"> {
+  const st = lstatSync(f.path, { throwIfNoEntry: false });
+  if (st === undefined) return "absent";
+  if (st.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a file");
+  if (!st.isFile() || st.size !== f.entry.size) return "differs";
+  const stamp = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
+  const id = cache?.lookup(f.path, stamp)?.id ?? (await hashFile(f.path));
+  return id === f.entry.id ? "same" : "differs";
+}
+
+async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, stats: MaterializeStats): Promise<void> {
+  const st = lstatSync(f.path, { throwIfNoEntry: false });
+  if (st?.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a symlink");
+  if (st !== undefined) {
+    if (st.isSymbolicLink() && (await readlink(f.path, { encoding: "buffer" })).equals(target)) {
+      stats.unchanged++;
+      return;
+    }
+    if (keepExisting) {
+      stats.kept++;
+      return;
+    }
+  }
+  const tmp = join(f.path, "..", `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+  await symlink(target, tmp);
+  try {
+    await rename(tmp, f.path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  stats.written++;
+}

@@ -1,0 +1,347 @@
+import { createHash } from "node:crypto";
+import { deflateRawSync } from "node:zlib";
+import { FormatError } from "./errors.js";
+import { idFromBytes, idToBytes, type ObjectId } from "./ids.js";
+import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
+
+// Pack: "GAGEPACK" then records [codec u8][id 32][stored u32][raw u32][stored bytes], so a pack
+// can be checked or re-indexed on its own. Index: "GAGEIDX1", pack id, count u32, entries sorted
+// by id [id 32][offset u32 hi][offset u32 lo][stored u32][raw u32][codec u8], then the SHA-256 of
+// everything before it. Offsets point at the stored bytes, past the record header.
+const PACK_MAGIC = Buffer.from("GAGEPACK");
+const INDEX_MAGIC = Buffer.from("GAGEIDX1");
+const RECORD_HEADER = 1 + 32 + 4 + 4;
+const INDEX_ENTRY = 32 + 4 + 4 + 4 + 4 + 1;
+const INDEX_HEADER = INDEX_MAGIC.length + 32 + 4;
+
+export const CODEC_RAW = 0;
+export const CODEC_DEFLATE = 1;
+export type Codec = typeof CODEC_RAW | typeof CODEC_DEFLATE;
+
+export interface PackLocation {
+  packId: ObjectId;
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  codec: Codec;
+}
+
+export interface PackIndexEntry extends Omit<PackLocation, "packId"> {
+  id: ObjectId;
+}
+
+/** What a `PackWriter` put on the storage: the pack first, then its index. */
+export interface WrittenPack {
+  packId: ObjectId;
+  packKey: string;
+  indexKey: string;
+  objects: number;
+  /** Bytes of the pack file (after compression). */
+  bytes: number;
+  /** Bytes of its objects before compression. */
+  rawBytes: number;
+}
+
+const SAMPLE = 32 * 1024;
+const MIN_COMPRESS = 128;
+
+/** Compresses where it pays: a deflate of a sample decides, so random data costs one small try. */
+export function compressObject(data: Buffer): { codec: Codec; stored: Buffer } {
+  if (data.length < MIN_COMPRESS) return { codec: CODEC_RAW, stored: data };
+  if (data.length > SAMPLE * 2) {
+    const sample = deflateRawSync(data.subarray(0, SAMPLE), { level: 1 });
+    if (sample.length > SAMPLE * 0.9) return { codec: CODEC_RAW, stored: data };
+  }
+  const packed = deflateRawSync(data, { level: 4 });
+  return packed.length < data.length * 0.95 ? { codec: CODEC_DEFLATE, stored: packed } : { codec: CODEC_RAW, stored: data };
+}
+
+export function encodePackIndex(packId: ObjectId, entries: PackIndexEntry[]): Buffer {
+  const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const out = Buffer.alloc(INDEX_HEADER + sorted.length * INDEX_ENTRY + 32);
+  INDEX_MAGIC.copy(out, 0);
+  idToBytes(packId).copy(out, INDEX_MAGIC.length);
+  out.writeUInt32BE(sorted.length, INDEX_HEADER - 4);
+  let p = INDEX_HEADER;
+  for (const e of sorted) {
+    idToBytes(e.id).copy(out, p);
+    out.writeUInt32BE(Math.floor(e.offset / 2 ** 32), p + 32);
+    out.writeUInt32BE(e.offset % 2 ** 32, p + 36);
+    out.writeUInt32BE(e.storedLength, p + 40);
+    out.writeUInt32BE(e.rawLength, p + 44);
+    out.writeUInt8(e.codec, p + 48);
+    p += INDEX_ENTRY;
+  }
+  createHash("sha256").update(out.subarray(0, p)).digest().copy(out, p);
+  return out;
+}
+
+/**
+ * Checks an index's checksum and that it belongs to `expectedPackId`, and returns its entries
+ * region (records of INDEX_ENTRY bytes, sorted by id) and their count.
+ */
+function checkPackIndex(bytes: Buffer, expectedPackId: ObjectId, where: string): { records: Buffer; count: number } {
+  const what = `pack index ${where}`;
+  if (bytes.length < INDEX_HEADER + 32 || !bytes.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC)) {
+    throw new FormatError(what, "not a pack index");
+  }
+  const body = bytes.subarray(0, bytes.length - 32);
+  if (!createHash("sha256").update(body).digest().equals(bytes.subarray(bytes.length - 32))) {
+    throw new FormatError(what, "checksum mismatch");
+  }
+  if (idFromBytes(bytes.subarray(INDEX_MAGIC.length, INDEX_MAGIC.length + 32)) !== expectedPackId) {
+    throw new FormatError(what, "names another pack");
+  }
+  const count = bytes.readUInt32BE(INDEX_HEADER - 4);
+  if (body.length !== INDEX_HEADER + count * INDEX_ENTRY) throw new FormatError(what, "wrong length");
+  const records = body.subarray(INDEX_HEADER);
+  // Sorting is not re-checked: the checksum says the writer made it, and a badly sorted index
+  // only hides objects (ObjectNotFoundError), it cannot make a wrong one be read.
+  for (let i = 0; i < count; i++) {
+    const codec = records[i * INDEX_ENTRY + 48];
+    if (codec !== CODEC_RAW && codec !== CODEC_DEFLATE) throw new FormatError(what, `unknown codec ${codec}`);
+  }
+  return { records, count };
+}
+
+/** Sorted index records of one or more packs, searched by a 32-bit prefix table. */
+interface Table {
+  records: Buffer;
+  count: number;
+  prefixes: Uint32Array;
+  /** The pack of each record: `packIds[packOf[i]]`, or `packIds[0]` for all when absent. */
+  packIds: ObjectId[];
+  packOf: Uint32Array | undefined;
+}
+
+function prefixesOf(records: Buffer, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  for (let i = 0; i < count; i++) out[i] = records.readUInt32BE(i * INDEX_ENTRY);
+  return out;
+}
+
+function findIn(t: Table, id: ObjectId, prefix: number): number {
+  const p = t.prefixes;
+  let lo = 0;
+  let hi = t.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (p[mid]! < prefix) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < t.count && p[i] === prefix; i++) {
+    if (t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32) === id) return i;
+  }
+  return -1;
+}
+
+// Lookups search every table; past this many, the tables are merged into one.
+const MAX_TABLES = 16;
+
+/**
+ * Where each object is: the union of every pack index loaded from a storage, plus the packs
+ * written since. Kept as the indexes' own sorted bytes (no per-object JS objects), so loading
+ * 100,000 entries costs a checksum and one pass.
+ */
+export class PackIndex {
+  #tables: Table[] = [];
+  readonly #packs = new Set<ObjectId>();
+  #size = 0;
+
+  has(id: ObjectId): boolean {
+    return this.#find(id) !== undefined;
+  }
+
+  get(id: ObjectId): PackLocation | undefined {
+    const hit = this.#find(id);
+    if (hit === undefined) return undefined;
+    const [t, i] = hit;
+    const r = t.records;
+    const p = i * INDEX_ENTRY;
+    return {
+      packId: t.packIds[t.packOf === undefined ? 0 : t.packOf[i]!]!,
+      offset: r.readUInt32BE(p + 32) * 2 ** 32 + r.readUInt32BE(p + 36),
+      storedLength: r.readUInt32BE(p + 40),
+      rawLength: r.readUInt32BE(p + 44),
+      codec: r[p + 48] as Codec,
+    };
+  }
+
+  /** Objects listed (an object in two packs counts twice). */
+  get size(): number {
+    return this.#size;
+  }
+
+  hasPack(packId: ObjectId): boolean {
+    return this.#packs.has(packId);
+  }
+
+  packIds(): ObjectId[] {
+    return [...this.#packs];
+  }
+
+  /** Every object id known, in no particular order. */
+  *ids(): IterableIterator<ObjectId> {
+    for (const t of this.#tables) {
+      for (let i = 0; i < t.count; i++) yield t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32);
+    }
+  }
+
+  /** Adds a pack's index file, after checking it (`FormatError` when it is damaged). */
+  addIndex(packId: ObjectId, indexBytes: Buffer, where = packIndexKey(packId)): void {
+    if (this.#packs.has(packId)) return;
+    const { records, count } = checkPackIndex(indexBytes, packId, where);
+    this.#packs.add(packId);
+    this.#tables.push({ records, count, prefixes: prefixesOf(records, count), packIds: [packId], packOf: undefined });
+    this.#size += count;
+    if (this.#tables.length > MAX_TABLES) this.#merge();
+  }
+
+  #find(id: ObjectId): [Table, number] | undefined {
+    const prefix = parseInt(id.slice(0, 8), 16);
+    if (!(prefix >= 0)) return undefined;
+    for (let k = this.#tables.length - 1; k >= 0; k--) {
+      const t = this.#tables[k]!;
+      const i = findIn(t, id, prefix);
+      if (i >= 0) return [t, i];
+    }
+    return undefined;
+  }
+
+  #merge(): void {
+    const all: { t: Table; i: number; pack: number }[] = [];
+    const packIds: ObjectId[] = [];
+    for (const t of this.#tables) {
+      const base = packIds.length;
+      packIds.push(...t.packIds);
+      for (let i = 0; i < t.count; i++) all.push({ t, i, pack: base + (t.packOf === undefined ? 0 : t.packOf[i]!) });
+    }
+    const key = (x: { t: Table; i: number }) => x.t.records.subarray(x.i * INDEX_ENTRY, x.i * INDEX_ENTRY + 32);
+    all.sort((a, b) => a.t.prefixes[a.i]! - b.t.prefixes[b.i]! || Buffer.compare(key(a), key(b)));
+    const records = Buffer.allocUnsafe(all.length * INDEX_ENTRY);
+    const packOf = new Uint32Array(all.length);
+    all.forEach((x, j) => {
+      x.t.records.copy(records, j * INDEX_ENTRY, x.i * INDEX_ENTRY, (x.i + 1) * INDEX_ENTRY);
+      packOf[j] = x.pack;
+    });
+    this.#tables = [{ records, count: all.length, prefixes: prefixesOf(records, all.length), packIds, packOf }];
+  }
+}
+
+interface OpenPack {
+  parts: Buffer[];
+  hash: ReturnType<typeof createHash>;
+  length: number;
+  rawBytes: number;
+  entries: PackIndexEntry[];
+}
+
+export interface PackWriterOptions {
+  /** Objects already on the storage (skipped); packs written are added to it. */
+  index?: PackIndex;
+  /** Seal a pack once it holds this many bytes (default 32 MiB). */
+  packSize?: number;
+  /** Called after each pack and its index are stored. */
+  onPack?: (pack: WrittenPack) => void;
+}
+
+/** Where snapshotting puts objects. `id` must be the SHA-256 of `data`. */
+export interface ObjectSink {
+  /** True when the object is stored or queued: the caller may skip reading its source. */
+  has(id: ObjectId): boolean;
+  /** Stores the object unless present; resolves to false when it was already there. */
+  add(id: ObjectId, data: Buffer): Promise<boolean>;
+}
+
+/**
+ * Bundles objects into packs of bounded size and writes each pack, then its index, in the order
+ * they were filled, one at a time: an object's pack is durable before the pack of any object added
+ * after it (trees after their entries), so whatever an interrupted writer left visible is closed.
+ */
+export class PackWriter implements ObjectSink {
+  readonly #storage: ObjectStorage;
+  readonly #index: PackIndex;
+  readonly #packSize: number;
+  readonly #onPack: ((pack: WrittenPack) => void) | undefined;
+  readonly #queued = new Set<ObjectId>();
+  readonly #written: WrittenPack[] = [];
+  #open: OpenPack | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(storage: ObjectStorage, options: PackWriterOptions = {}) {
+    this.#storage = storage;
+    this.#index = options.index ?? new PackIndex();
+    this.#packSize = options.packSize ?? 32 * 1024 * 1024;
+    this.#onPack = options.onPack;
+  }
+
+  has(id: ObjectId): boolean {
+    return this.#queued.has(id) || this.#index.has(id);
+  }
+
+  async add(id: ObjectId, data: Buffer): Promise<boolean> {
+    if (this.has(id)) return false;
+    const { codec, stored } = compressObject(data);
+    const pack = (this.#open ??= newPack());
+    const header = Buffer.allocUnsafe(RECORD_HEADER);
+    header.writeUInt8(codec, 0);
+    idToBytes(id).copy(header, 1);
+    header.writeUInt32BE(stored.length, 33);
+    header.writeUInt32BE(data.length, 37);
+    pack.entries.push({ id, offset: pack.length + RECORD_HEADER, storedLength: stored.length, rawLength: data.length, codec });
+    for (const part of [header, stored]) {
+      pack.parts.push(part);
+      pack.hash.update(part);
+      pack.length += part.length;
+    }
+    pack.rawBytes += data.length;
+    this.#queued.add(id);
+    if (pack.length >= this.#packSize) await this.#seal();
+    return true;
+  }
+
+  /** Writes what is still open and waits until every pack is stored; returns all packs written. */
+  async flush(): Promise<WrittenPack[]> {
+    await this.#seal();
+    await this.#writing;
+    return [...this.#written];
+  }
+
+  get written(): readonly WrittenPack[] {
+    return this.#written;
+  }
+
+  async #seal(): Promise<void> {
+    const pack = this.#open;
+    this.#open = undefined;
+    // At most one pack in flight while the next one fills: memory stays near 2 × packSize.
+    await this.#writing;
+    if (pack === undefined) return;
+    this.#writing = this.#store(pack);
+  }
+
+  async #store(pack: OpenPack): Promise<void> {
+    const packId = pack.hash.digest("hex");
+    const written: WrittenPack = {
+      packId,
+      packKey: packKey(packId),
+      indexKey: packIndexKey(packId),
+      objects: pack.entries.length,
+      bytes: pack.length,
+      rawBytes: pack.rawBytes,
+    };
+    await this.#storage.put(written.packKey, Buffer.concat(pack.parts, pack.length));
+    const indexBytes = encodePackIndex(packId, pack.entries);
+    await this.#storage.put(written.indexKey, indexBytes);
+    this.#index.addIndex(packId, indexBytes, written.indexKey);
+    for (const e of pack.entries) this.#queued.delete(e.id);
+    this.#written.push(written);
+    this.#onPack?.(written);
+  }
+}
+
+function newPack(): OpenPack {
+  const hash = createHash("sha256");
+  hash.update(PACK_MAGIC);
+  return { parts: [PACK_MAGIC], hash, length: PACK_MAGIC.length, rawBytes: 0, entries: [] };
+}

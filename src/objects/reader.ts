@@ -1,0 +1,208 @@
+import { createHash } from "node:crypto";
+import { inflateRawSync } from "node:zlib";
+import pLimit from "p-limit";
+import {
+  decodeChunkList,
+  decodeSnapshot,
+  decodeTree,
+  type ChunkList,
+  type Snapshot,
+  type Tree,
+  type TreeEntry,
+} from "./codec.js";
+import { CorruptObjectError, FormatError, ObjectNotFoundError } from "./errors.js";
+import { hashBytes, type ObjectId } from "./ids.js";
+import { CODEC_DEFLATE, PackIndex, type PackLocation } from "./pack.js";
+import { PACK_PREFIX, packIdOfIndexKey, packIndexKey, packKey, type ObjectStorage } from "./storage.js";
+
+/** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
+export async function loadPackIndex(storage: ObjectStorage, index = new PackIndex(), concurrency = 8): Promise<PackIndex> {
+  const todo: ObjectId[] = [];
+  for await (const { key } of storage.list(PACK_PREFIX)) {
+    const packId = packIdOfIndexKey(key);
+    if (packId !== undefined && !index.hasPack(packId)) todo.push(packId);
+  }
+  const limit = pLimit(concurrency);
+  await Promise.all(
+    todo.map((packId) =>
+      limit(async () => {
+        const key = packIndexKey(packId);
+        index.addIndex(packId, await storage.getBytes(key), key);
+      }),
+    ),
+  );
+  return index;
+}
+
+// Reads of neighbouring objects in one pack are merged when the gap between them is small.
+const MAX_GAP = 256 * 1024;
+const MAX_SPAN = 8 * 1024 * 1024;
+
+export interface ReadManyOptions {
+  /** Ranged reads in flight at once (default 4). */
+  concurrency?: number;
+}
+
+/**
+ * Reads objects by id from the packs of an `ObjectStorage`. Every object is decompressed and
+ * hashed before it is returned; bytes that do not match their id throw `CorruptObjectError`.
+ */
+export class ObjectReader {
+  readonly storage: ObjectStorage;
+  readonly index: PackIndex;
+
+  constructor(storage: ObjectStorage, index: PackIndex) {
+    this.storage = storage;
+    this.index = index;
+  }
+
+  static async open(storage: ObjectStorage): Promise<ObjectReader> {
+    return new ObjectReader(storage, await loadPackIndex(storage));
+  }
+
+  has(id: ObjectId): boolean {
+    return this.index.has(id);
+  }
+
+  async read(id: ObjectId): Promise<Buffer> {
+    const loc = this.#locate(id);
+    const stored = await this.storage.getBytes(packKey(loc.packId), { start: loc.offset, end: loc.offset + loc.storedLength });
+    return verifyObject(id, loc, stored);
+  }
+
+  /**
+   * Reads many objects, merging neighbouring ranges of a pack into one request. Yields in the
+   * order reads complete, each object verified.
+   */
+  async *readMany(ids: Iterable<ObjectId>, options: ReadManyOptions = {}): AsyncGenerator<{ id: ObjectId; data: Buffer }> {
+    const spans = planSpans([...new Set(ids)].map((id) => ({ id, loc: this.#locate(id) })));
+    const limit = pLimit(options.concurrency ?? 4);
+    const pending = new Map<number, Promise<{ n: number; out: { id: ObjectId; data: Buffer }[] }>>();
+    let next = 0;
+    const start = () => {
+      const n = next++;
+      const span = spans[n]!;
+      const job = limit(async () => {
+          const bytes = await this.storage.getBytes(packKey(span.packId), { start: span.start, end: span.end });
+          const out = span.items.map(({ id, loc }) =>
+            ({ id, data: verifyObject(id, loc, bytes.subarray(loc.offset - span.start, loc.offset - span.start + loc.storedLength)) }),
+          );
+          return { n, out };
+        });
+      // Raced below; a failure surfaces there, and a later one must not go unhandled.
+      job.catch(() => undefined);
+      pending.set(n, job);
+    };
+    const window = (options.concurrency ?? 4) * 2;
+    while (next < spans.length && pending.size < window) start();
+    while (pending.size > 0) {
+      const { n, out } = await Promise.race(pending.values());
+      pending.delete(n);
+      if (next < spans.length) start();
+      yield* out;
+    }
+  }
+
+  async readTree(id: ObjectId): Promise<Tree> {
+    return decodeAs(id, await this.read(id), decodeTree);
+  }
+
+  async readChunkList(id: ObjectId): Promise<ChunkList> {
+    return decodeAs(id, await this.read(id), decodeChunkList);
+  }
+
+  async readSnapshot(id: ObjectId): Promise<Snapshot> {
+    return decodeAs(id, await this.read(id), decodeSnapshot);
+  }
+
+  /**
+   * A file's bytes in order, verified piece by piece and as a whole: the last piece is yielded
+   * only after the whole-file SHA-256 matched `entry.id`.
+   */
+  async *readFile(entry: Pick<TreeEntry, "id" | "size" | "chunks">): AsyncGenerator<Buffer> {
+    if (entry.chunks === undefined) {
+      const data = await this.read(entry.id);
+      if (data.length !== entry.size) throw new CorruptObjectError(entry.id, { reason: `size ${data.length}, tree says ${entry.size}` });
+      yield data;
+      return;
+    }
+    const list = await this.readChunkList(entry.chunks);
+    if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
+    const whole = createHash("sha256");
+    let held: Buffer | undefined;
+    // Chunks are fetched a few at a time in order, so memory stays bounded for any file size.
+    const group = 8;
+    for (let i = 0; i < list.chunks.length; i += group) {
+      const ids = list.chunks.slice(i, i + group).map((c) => c.id);
+      const got = new Map<ObjectId, Buffer>();
+      for await (const { id, data } of this.readMany(ids)) got.set(id, data);
+      for (const id of ids) {
+        const data = got.get(id)!;
+        whole.update(data);
+        if (held !== undefined) yield held;
+        held = data;
+      }
+    }
+    const actual = whole.digest("hex");
+    if (actual !== entry.id) throw new CorruptObjectError(entry.id, { actual, reason: `its chunks hash to ${actual}` });
+    if (held !== undefined) yield held;
+  }
+
+  #locate(id: ObjectId): PackLocation {
+    const loc = this.index.get(id);
+    if (loc === undefined) throw new ObjectNotFoundError(id);
+    return loc;
+  }
+}
+
+function decodeAs<T>(id: ObjectId, bytes: Buffer, decode: (b: Buffer) => T): T {
+  try {
+    return decode(bytes);
+  } catch (err) {
+    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
+    throw err;
+  }
+}
+
+function verifyObject(id: ObjectId, loc: PackLocation, stored: Buffer): Buffer {
+  const where = packKey(loc.packId);
+  if (stored.length !== loc.storedLength) throw new CorruptObjectError(id, { where, reason: "truncated" });
+  let data: Buffer;
+  if (loc.codec === CODEC_DEFLATE) {
+    try {
+      data = inflateRawSync(stored, { maxOutputLength: Math.max(1, loc.rawLength) });
+    } catch (err) {
+      throw new CorruptObjectError(id, { where, reason: "cannot be decompressed" }, { cause: err });
+    }
+  } else {
+    data = stored;
+  }
+  const actual = hashBytes(data);
+  if (actual !== id) throw new CorruptObjectError(id, { where, actual });
+  return data;
+}
+
+interface Span {
+  packId: ObjectId;
+  start: number;
+  end: number;
+  items: { id: ObjectId; loc: PackLocation }[];
+}
+
+function planSpans(items: { id: ObjectId; loc: PackLocation }[]): Span[] {
+  items.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  const spans: Span[] = [];
+  let cur: Span | undefined;
+  for (const item of items) {
+    const { packId, offset, storedLength } = item.loc;
+    const end = offset + storedLength;
+    if (cur !== undefined && cur.packId === packId && offset - cur.end <= MAX_GAP && end - cur.start <= MAX_SPAN) {
+      cur.end = Math.max(cur.end, end);
+      cur.items.push(item);
+    } else {
+      cur = { packId, start: offset, end, items: [item] };
+      spans.push(cur);
+    }
+  }
+  return spans;
+}

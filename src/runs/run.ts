@@ -1,0 +1,250 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import pLimit from "p-limit";
+import { RunMetaError, RunNotFoundError, RunsDirError } from "./errors.js";
+import { DELETED_META_SUFFIX, META_SUFFIX, runPaths, type RunPaths } from "./layout.js";
+import { runName } from "./name.js";
+import { applyUserLog, readUserLog } from "./user-log.js";
+
+export const META_SCHEMA = "1";
+
+export type RunStatus = "completed" | "error" | "terminated" | "running" | "staged" | "pending" | "unknown";
+
+export interface RunTimestamps {
+  initialized?: number;
+  staged?: number;
+  started?: number;
+  stopped?: number;
+}
+
+/** A run as read from a runs directory (Gage meta schema "1"). */
+export interface Run {
+  id: string;
+  /** Full proquint name, e.g. `mobos-rihag`. */
+  name: string;
+  paths: RunPaths;
+  opref: { ns: string; name: string };
+  /** `ns:op`, as `gage ls` shows it. */
+  operation: string;
+  status: RunStatus;
+  /** Epoch microseconds. */
+  timestamps: RunTimestamps;
+  /** User attributes: the `ID.user/` log applied in order. */
+  attrs: Record<string, unknown>;
+  label?: string;
+  /** True when the meta lives in `ID.meta.deleted`. */
+  deleted: boolean;
+}
+
+export interface ReadRunOptions {
+  /** true: only a deleted run; false: only a live one; undefined: live, else deleted. */
+  deleted?: boolean;
+  /** Problems that do not stop the run from being read (a bad user log entry, a bad timestamp). */
+  onWarning?: (msg: string) => void;
+}
+
+/** The meta directory that holds the run's metadata (live or deleted). */
+export function runMetaDir(run: Pick<Run, "paths" | "deleted">): string {
+  return run.deleted ? run.paths.deletedMetaDir : run.paths.metaDir;
+}
+
+/** The time `ls` sorts by: `started`, else `staged`, else `initialized` (epoch µs). */
+export function runTimestamp(run: Pick<Run, "timestamps">): number | undefined {
+  const t = run.timestamps;
+  return t.started ?? t.staged ?? t.initialized;
+}
+
+/** Decodes `opref` text: `1 {ns} {op}`, split on the first space twice. */
+export function decodeOpref(text: string): { ns: string; name: string } {
+  const [schema, rest] = splitOnce(text.trimEnd(), " ");
+  if (schema !== "1" || rest === undefined) throw new TypeError(`unsupported opref: ${JSON.stringify(text)}`);
+  const [ns, name] = splitOnce(rest, " ");
+  if (!ns || !name) throw new TypeError(`invalid opref: ${JSON.stringify(text)}`);
+  return { ns, name };
+}
+
+/** Encodes an opref as Gage writes it (no newline). */
+export function encodeOpref(opref: { ns: string; name: string }): string {
+  if (!opref.ns || !opref.name || /\s/.test(opref.ns) || /\s/.test(opref.name)) {
+    throw new TypeError(`opref parts must be non-empty without spaces: ${opref.ns} ${opref.name}`);
+  }
+  return `1 ${opref.ns} ${opref.name}`;
+}
+
+function splitOnce(s: string, sep: string): [string, string | undefined] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw new RunMetaError(path, `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw new RunMetaError(path, `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+const TIMESTAMP_NAMES = ["initialized", "staged", "started", "stopped"] as const;
+
+/** Reads a run from its meta directory. Throws `RunMetaError` when its meta is unreadable. */
+async function readRunFromMeta(
+  runsDir: string,
+  dirId: string,
+  deleted: boolean,
+  onWarning: ((msg: string) => void) | undefined,
+): Promise<Run> {
+  const dirPaths = runPaths(runsDir, dirId);
+  const metaDir = deleted ? dirPaths.deletedMetaDir : dirPaths.metaDir;
+  const schema = await readOptional(join(metaDir, "__schema__"));
+  // A run being initialized has its opref before its __schema__: absent means schema 1.
+  if (schema !== undefined && schema.trim() !== META_SCHEMA) {
+    throw new RunMetaError(metaDir, `Unsupported meta schema ${JSON.stringify(schema.trim())} in ${metaDir}`);
+  }
+  const oprefText = await readOptional(join(metaDir, "opref"));
+  if (oprefText === undefined) throw new RunMetaError(metaDir, `Missing opref in ${metaDir}`);
+  let opref: { ns: string; name: string };
+  try {
+    opref = decodeOpref(oprefText);
+  } catch (err) {
+    throw new RunMetaError(metaDir, `Invalid opref in ${metaDir}: ${JSON.stringify(oprefText)}`, { cause: err });
+  }
+  const id = (await readOptional(join(metaDir, "id")))?.trim() || dirId;
+  if (!/^[0-9a-fA-F]{8}/.test(id)) throw new RunMetaError(metaDir, `Invalid run id ${JSON.stringify(id)} in ${metaDir}`);
+  const paths = id === dirId ? dirPaths : runPaths(runsDir, id);
+
+  const timestamps: RunTimestamps = {};
+  for (const name of TIMESTAMP_NAMES) {
+    const text = await readOptional(join(metaDir, name));
+    if (text === undefined) continue;
+    const value = parseInteger(text);
+    if (value === undefined) onWarning?.(`Invalid run timestamp in ${join(metaDir, name)}`);
+    else timestamps[name] = value;
+  }
+
+  let exitCode: number | undefined;
+  const exitText = await readOptional(join(metaDir, "proc", "exit"));
+  if (exitText !== undefined) {
+    exitCode = parseInteger(exitText);
+    if (exitCode === undefined) onWarning?.(`Invalid exit status in ${join(metaDir, "proc", "exit")}`);
+  }
+  const status = deriveStatus({
+    exitCode,
+    locked: exitCode === undefined && (await exists(join(metaDir, "proc", "lock"))),
+    staged: await exists(join(metaDir, "staged")),
+    initialized: await exists(join(metaDir, "initialized")),
+  });
+  const attrs = applyUserLog(await readUserLog(paths.userDir, onWarning ? { onWarning } : {}));
+  return makeRun({ id, paths, opref, status, timestamps, attrs, deleted });
+}
+
+/**
+ * A run's status from its meta files, never stored: `proc/exit` 0 → completed, > 0 → error,
+ * < 0 → terminated; else `proc/lock` → running; else `staged` → staged; else `initialized` →
+ * pending; else unknown.
+ */
+export function deriveStatus(meta: { exitCode: number | undefined; locked: boolean; staged: boolean; initialized: boolean }): RunStatus {
+  if (meta.exitCode !== undefined) return meta.exitCode === 0 ? "completed" : meta.exitCode < 0 ? "terminated" : "error";
+  if (meta.locked) return "running";
+  if (meta.staged) return "staged";
+  if (meta.initialized) return "pending";
+  return "unknown";
+}
+
+/** Builds a `Run` from what was read (from a runs directory or elsewhere): name, operation, label. */
+export function makeRun(parts: Pick<Run, "id" | "paths" | "opref" | "status" | "timestamps" | "attrs" | "deleted">): Run {
+  const run: Run = {
+    ...parts,
+    name: runName(parts.id),
+    operation: `${parts.opref.ns}:${parts.opref.name}`,
+  };
+  if (typeof parts.attrs.label === "string") run.label = parts.attrs.label;
+  return run;
+}
+
+function parseInteger(text: string): number | undefined {
+  const t = text.trim();
+  return /^-?\d+$/.test(t) ? Number(t) : undefined;
+}
+
+/**
+ * Reads one run by its full id. Throws `RunNotFoundError` when it has no meta directory (of the
+ * kind `opts.deleted` asks for) and `RunMetaError` when its meta cannot be read.
+ */
+export async function readRun(runsDir: string, id: string, opts: ReadRunOptions = {}): Promise<Run> {
+  const paths = runPaths(runsDir, id);
+  if (opts.deleted !== true && (await exists(paths.metaDir))) {
+    return readRunFromMeta(runsDir, id, false, opts.onWarning);
+  }
+  if (opts.deleted !== false && (await exists(paths.deletedMetaDir))) {
+    return readRunFromMeta(runsDir, id, true, opts.onWarning);
+  }
+  throw new RunNotFoundError(id);
+}
+
+const readLimit = pLimit(16);
+
+/**
+ * The runs in a runs directory, newest first (by `started`, else `staged`, else `initialized`).
+ * `deleted: true` lists only deleted runs (`ID.meta.deleted`), as `gage ls -d`. A run whose meta
+ * is unreadable or of an unknown schema is skipped and reported through `onWarning`, naming its
+ * directory. Throws `RunsDirError` when the runs directory is missing or unreadable.
+ */
+export async function listRuns(
+  runsDir: string,
+  opts: { deleted?: boolean; onWarning?: (msg: string) => void } = {},
+): Promise<Run[]> {
+  let names: string[];
+  try {
+    names = await readdir(runsDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === "ENOENT" ? "does not exist" : code === "ENOTDIR" ? "is not a directory" : `cannot be read (${code})`;
+    throw new RunsDirError(runsDir, `Runs directory ${runsDir} ${what}`, {
+      cause: err,
+      hint: "Set GAGE_RUNS to a runs directory, or make a run with 'gage run'.",
+    });
+  }
+  const suffix = opts.deleted ? DELETED_META_SUFFIX : META_SUFFIX;
+  const ids = names.filter((n) => n.endsWith(suffix) && n.length > suffix.length).map((n) => n.slice(0, -suffix.length));
+  const results = await Promise.all(
+    ids.map((id) =>
+      readLimit(async () => {
+        try {
+          return await readRunFromMeta(runsDir, id, opts.deleted === true, opts.onWarning);
+        } catch (err) {
+          if (!(err instanceof RunMetaError)) throw err;
+          opts.onWarning?.(`Skipping run in ${join(runsDir, id + suffix)}: ${err.message}`);
+          return undefined;
+        }
+      }),
+    ),
+  );
+  return sortRuns(results.filter((r): r is Run => r !== undefined));
+}
+
+/** Newest first; runs without any timestamp last; ties by id so the order is stable. */
+export function sortRuns(runs: Run[]): Run[] {
+  return runs.sort((a, b) => {
+    const ta = runTimestamp(a);
+    const tb = runTimestamp(b);
+    if (ta !== tb) {
+      if (ta === undefined) return 1;
+      if (tb === undefined) return -1;
+      return tb - ta;
+    }
+    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  });
+}

@@ -1,0 +1,19 @@
+// Push, pull, clone, status and remote listing over the content-addressed store on any Storage.
+export { push, planPush, CATALOG_EVERY, type PushResult } from "./push.js";
+export { pull, planPull, type PullResult } from "./pull.js";
+export { clone, planClone, type CloneOptions } from "./clone.js";
+export { status, type StatusResult, type RunStatusRow } from "./status.js";
+export { listRemoteRuns, type RemoteRun } from "./remote-runs.js";
+export { openRemote, closeRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
+export { readDefaultRemote, writeDefaultRemote, STATE_DIR } from "./local-state.js";
+export { ConflictError, StoreFormatError, type RunConflict } from "./errors.js";
+export type { SyncState } from "./merge.js";
+export type { HeadEntry, RunSummary } from "./heads.js";
+export {
+  RUN_PARTS,
+  type RunPart,
+  type SyncOptions,
+  type SyncProgressEvent,
+  type PlannedRun,
+  type TransferPlan,
+} from "./session.js";

@@ -1,0 +1,103 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { isObjectId } from "../objects/ids.js";
+import { writeFileAtomic } from "../runs/atomic-write.js";
+import { decodeView, emptyView, encodeView, type RemoteView } from "./heads.js";
+import { MAX_PRIOR } from "./merge.js";
+
+/**
+ * What sync remembers in a runs directory, under `.gage-sync/` (Gage finds runs by their `*.meta`
+ * folders, so this folder is invisible to it):
+ *   config.json            { "defaultRemote": NAME-or-URL }  (set by clone, `gage remote default`)
+ *   runs/<ID>.json         the trees this copy of the run has had: { "files": [...], "meta": [...] }
+ *   remotes/<hash>.view    last-known heads and run states of one remote (a cache only)
+ *   stat-cache             path, size, mtime, inode → id, so unchanged files are not re-hashed
+ */
+export const STATE_DIR = ".gage-sync";
+
+export function stateDir(runsDir: string): string {
+  return join(runsDir, STATE_DIR);
+}
+
+export function statCachePath(runsDir: string): string {
+  return join(stateDir(runsDir), "stat-cache");
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+async function writeState(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(join(path, ".."), { recursive: true });
+  await writeFileAtomic(path, data, 0o644);
+}
+
+export async function readDefaultRemote(runsDir: string): Promise<string | undefined> {
+  const bytes = await readOptional(join(stateDir(runsDir), "config.json"));
+  if (!bytes) return undefined;
+  try {
+    const doc = JSON.parse(bytes.toString("utf8")) as { defaultRemote?: unknown };
+    return typeof doc.defaultRemote === "string" && doc.defaultRemote !== "" ? doc.defaultRemote : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeDefaultRemote(runsDir: string, remote: string): Promise<void> {
+  await writeState(join(stateDir(runsDir), "config.json"), JSON.stringify({ defaultRemote: remote }, null, 2) + "\n");
+}
+
+/** Trees a local copy of a run has had (oldest first): what its current trees supersede. */
+export interface RunHistory {
+  files: string[];
+  meta: string[];
+}
+
+function historyPath(runsDir: string, runId: string): string {
+  return join(stateDir(runsDir), "runs", `${runId}.json`);
+}
+
+export async function readRunHistory(runsDir: string, runId: string): Promise<RunHistory> {
+  const bytes = await readOptional(historyPath(runsDir, runId));
+  const empty: RunHistory = { files: [], meta: [] };
+  if (!bytes) return empty;
+  try {
+    const doc = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+    const ids = (v: unknown) => (Array.isArray(v) ? v.filter(isObjectId) : []);
+    return { files: ids(doc.files), meta: ids(doc.meta) };
+  } catch {
+    return empty;
+  }
+}
+
+/** Records that the local copy has had (or now descends from) these trees. */
+export async function addRunHistory(runsDir: string, runId: string, add: { files: readonly string[]; meta: readonly string[] }): Promise<void> {
+  const h = await readRunHistory(runsDir, runId);
+  const merge = (old: string[], more: readonly string[]) => {
+    const out = old.filter((t) => !more.includes(t)).concat([...new Set(more)]);
+    return out.slice(Math.max(0, out.length - MAX_PRIOR));
+  };
+  const next = { files: merge(h.files, add.files), meta: merge(h.meta, add.meta) };
+  if (JSON.stringify(next) === JSON.stringify(h)) return;
+  await writeState(historyPath(runsDir, runId), JSON.stringify(next) + "\n");
+}
+
+function viewPath(runsDir: string, remoteUrl: string): string {
+  const h = createHash("sha256").update(remoteUrl).digest("hex").slice(0, 16);
+  return join(stateDir(runsDir), "remotes", `${h}.view`);
+}
+
+export async function readCachedView(runsDir: string, remoteUrl: string): Promise<RemoteView> {
+  const bytes = await readOptional(viewPath(runsDir, remoteUrl));
+  return bytes ? decodeView(bytes) : emptyView();
+}
+
+export async function writeCachedView(runsDir: string, remoteUrl: string, view: RemoteView): Promise<void> {
+  await writeState(viewPath(runsDir, remoteUrl), encodeView(view));
+}

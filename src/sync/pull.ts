@@ -1,0 +1,250 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, readdirSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Tree } from "../objects/codec.js";
+import { materializeTree } from "../objects/materialize.js";
+import { ObjectReader } from "../objects/reader.js";
+import { writeFileAtomic } from "../runs/atomic-write.js";
+import { readRun } from "../runs/run.js";
+import { ConflictError, type RunConflict } from "./errors.js";
+import { entryVersion } from "./heads.js";
+import { scanRun, type LocalRun } from "./local-runs.js";
+import { addRunHistory, stateDir } from "./local-state.js";
+import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
+import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
+import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
+import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+
+export interface PullResult {
+  remote: string;
+  runs: PlannedRun[];
+  upToDate: number;
+  /** Files written (identical files already on disk are not counted) and their bytes. */
+  files: number;
+  bytes: number;
+}
+
+interface PullItem {
+  remote: RemoteRun;
+  local: LocalRun | undefined;
+  /** Trees to write, when they differ from what is on disk. */
+  files?: string;
+  meta?: string;
+  /** `ID.user/` files the local copy lacks. */
+  user: Record<string, Uint8Array>;
+  /** Trees the local copy will descend from afterwards. */
+  history: { files: string[]; meta: string[] };
+  planned: PlannedRun;
+}
+
+/**
+ * Plans a pull: reads the remote's heads (one listing when nothing changed), compares each
+ * selected remote run with the local copy (hashed through the stat cache), and returns what
+ * would be written. Nothing is written until `execute`.
+ * @throws ConflictError when a run diverged and `force` is not set (`force` keeps local files).
+ */
+export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResult>> {
+  const s = await openSession(opts);
+  try {
+    const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning), opts.runs, opts.where);
+    const items: PullItem[] = [];
+    const conflicts: RunConflict[] = [];
+    let upToDate = 0;
+    let reader: ObjectReader | undefined;
+    for (const { run: remote, named } of selected) {
+      const paths = remote.paths;
+      const live = existsSync(paths.metaDir);
+      // A run deleted here stays deleted unless named.
+      if (!live && existsSync(paths.deletedMetaDir) && !named) continue;
+      const local = live ? await scanRun(opts.runsDir, await readRun(opts.runsDir, remote.id, { deleted: false }), s.cache) : undefined;
+      const merged = mergeRunVersions([...(local ? [local.version] : []), ...remote.entries.map(entryVersion)]);
+      const resolve = (m: PartMerge, mine: string | undefined): (PartMerge & { conflict: false }) | undefined =>
+        !m.conflict ? m : opts.force && mine !== undefined ? forcePart(m, mine) : undefined;
+      const files = resolve(merged.run, local?.version.run.tree);
+      const meta = resolve(merged.meta, local?.version.meta.tree);
+      if (!files || !meta) {
+        conflicts.push({ runId: remote.id, paths: local ? await conflictPaths(s, local, merged) : [] });
+        continue;
+      }
+      const item: PullItem = { remote, local, user: {}, history: { files: [], meta: [] }, planned: plannedRun(remote, "", 0, 0) };
+      if (s.only.has("files") && files.tree !== local?.version.run.tree) item.files = files.tree;
+      if (s.only.has("meta") && meta.tree !== local?.version.meta.tree && meta.tree !== EMPTY_TREE) item.meta = meta.tree;
+      if (s.only.has("user")) {
+        for (const e of remote.entries) {
+          for (const [name, bytes] of Object.entries(e.user)) if (!(name in (local?.version.user ?? {}))) item.user[name] ??= bytes;
+        }
+      }
+      // A new run becomes visible only with its meta; without meta there is nothing to show.
+      if (!local && item.meta === undefined) continue;
+      if (item.files === undefined && item.meta === undefined && Object.keys(item.user).length === 0) {
+        upToDate++;
+        continue;
+      }
+      const keep = (m: PartMerge & { conflict: false }, mine: string | undefined, written: string | undefined) =>
+        written !== undefined ? [...m.prior, ...(mine ? [mine] : []), written] : mine ? [mine] : [];
+      item.history = { files: keep(files, local?.version.run.tree, item.files), meta: keep(meta, local?.version.meta.tree, item.meta) };
+      const target: RunVersion = {
+        run: { tree: item.files ?? local?.version.run.tree ?? EMPTY_TREE, prior: [] },
+        meta: { tree: item.meta ?? local?.version.meta.tree ?? EMPTY_TREE, prior: [] },
+        user: { ...(local?.version.user ?? {}), ...Object.fromEntries(Object.keys(item.user).map((n) => [n, n])) },
+      };
+      let size = { files: Object.keys(item.user).length, bytes: 0 };
+      if (item.files !== undefined || item.meta !== undefined) {
+        reader ??= await ObjectReader.open(s.remote.storage);
+        for (const t of [item.files, item.meta]) if (t !== undefined) size = addSize(size, await treeSize(reader, t));
+      }
+      item.planned = plannedRun(remote, describeChange(target, local?.version), size.files, size.bytes);
+      items.push(item);
+    }
+    if (conflicts.length > 0) throw new ConflictError(conflicts);
+    return {
+      remote: s.remote.url,
+      runs: items.map((i) => i.planned),
+      upToDate,
+      execute: (onProgress) => executePull(s, items, upToDate, reader, onProgress ?? opts.onProgress),
+      close: () => closeSession(s, true),
+    };
+  } catch (err) {
+    await closeSession(s, false);
+    throw err;
+  }
+}
+
+function addSize(a: { files: number; bytes: number }, b: { files: number; bytes: number }) {
+  return { files: a.files + b.files, bytes: a.bytes + b.bytes };
+}
+
+async function treeSize(reader: ObjectReader, id: string): Promise<{ files: number; bytes: number }> {
+  const tree: Tree = await reader.readTree(id);
+  let size = { files: 0, bytes: 0 };
+  for (const e of tree.entries) size = addSize(size, e.kind === "dir" ? await treeSize(reader, e.id) : { files: 1, bytes: e.size });
+  return size;
+}
+
+async function executePull(
+  s: Session,
+  items: PullItem[],
+  upToDate: number,
+  reader: ObjectReader | undefined,
+  onProgress: ((e: SyncProgressEvent) => void) | undefined,
+): Promise<PullResult> {
+  const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
+  try {
+    onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
+    let last = { files: 0, bytes: 0 };
+    const progress = (p: { files: number; bytes: number }) => {
+      onProgress?.({ phase: "download", files: Math.max(0, p.files - last.files), bytes: Math.max(0, p.bytes - last.bytes) });
+      last = p.files < last.files ? { files: 0, bytes: 0 } : p;
+    };
+    const write = async (tree: string, dir: string) => {
+      last = { files: 0, bytes: 0 };
+      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: progress });
+      result.files += stats.written;
+      result.bytes += stats.bytesWritten;
+    };
+    for (const item of items) {
+      if (item.local) await updateRun(reader, item, write);
+      else await addRun(s.runsDir, item, write);
+      await addRunHistory(s.runsDir, item.remote.id, item.history);
+    }
+    return result;
+  } finally {
+    await closeSession(s, true);
+  }
+}
+
+type WriteTree = (tree: string, dir: string) => Promise<void>;
+
+/** A run new here: everything is written in a staging folder first, its meta renamed in last. */
+async function addRun(runsDir: string, item: PullItem, write: WriteTree): Promise<void> {
+  const paths = item.remote.paths;
+  const staging = join(stateDir(runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+  await mkdir(staging, { recursive: true });
+  try {
+    const stagedFiles = join(staging, "files");
+    if (item.files !== undefined && !existsSync(paths.runDir)) await write(item.files, stagedFiles);
+    else await mkdir(stagedFiles);
+    await write(item.meta!, join(staging, "meta"));
+    await writeUserEntries(join(staging, "user"), item.user);
+    // Staged and verified: now it goes into place, meta last.
+    if (!existsSync(paths.runDir)) await rename(stagedFiles, paths.runDir);
+    else if (item.files !== undefined) await write(item.files, paths.runDir);
+    await moveUserEntries(join(staging, "user"), paths.userDir, Object.keys(item.user));
+    await rename(join(staging, "meta"), paths.metaDir);
+  } finally {
+    await removeTree(staging);
+  }
+}
+
+/** A run already here: trees fast-forward in place (each file renamed into place), meta last. */
+async function updateRun(reader: ObjectReader | undefined, item: PullItem, write: WriteTree): Promise<void> {
+  const paths = item.remote.paths;
+  if (item.files !== undefined) {
+    await write(item.files, paths.runDir);
+    await pruneToTree(reader!, item.files, paths.runDir);
+  }
+  if (Object.keys(item.user).length > 0) {
+    await mkdir(paths.userDir, { recursive: true });
+    for (const [name, bytes] of Object.entries(item.user)) {
+      if (!existsSync(join(paths.userDir, name))) await writeFileAtomic(join(paths.userDir, name), bytes, 0o444);
+    }
+  }
+  if (item.meta !== undefined) {
+    await write(item.meta, paths.metaDir);
+    await pruneToTree(reader!, item.meta, paths.metaDir);
+  }
+}
+
+async function writeUserEntries(dir: string, user: Record<string, Uint8Array>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, bytes] of Object.entries(user)) await writeFileAtomic(join(dir, name), bytes, 0o444);
+}
+
+/** User log files are never replaced: an entry already here stays as it is. */
+async function moveUserEntries(from: string, to: string, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await mkdir(to, { recursive: true });
+  for (const name of names) if (!existsSync(join(to, name))) await rename(join(from, name), join(to, name));
+}
+
+/**
+ * Removes what a fast-forwarded tree no longer has (e.g. `proc/lock` of a run that finished on
+ * the other side). Only inside the run's own folders, never following symlinks.
+ */
+async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
+  const tree = await reader.readTree(treeId);
+  const byName = new Map(tree.entries.map((e) => [e.name, e]));
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const entry = byName.get(name);
+    const st = lstatSync(path);
+    if (entry?.kind === "dir" && st.isDirectory()) {
+      await pruneToTree(reader, entry.id, path);
+    } else if (entry === undefined || (entry.kind === "dir") !== st.isDirectory()) {
+      const mode = lstatSync(dir).mode;
+      if ((mode & 0o200) === 0) chmodSync(dir, mode | 0o200);
+      await removeTree(path);
+      if ((mode & 0o200) === 0) chmodSync(dir, mode);
+    }
+  }
+}
+
+/** Removes a folder that may hold read-only folders. */
+async function removeTree(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const makeWritable = (p: string) => {
+    const st = lstatSync(p);
+    if (!st.isDirectory()) return;
+    chmodSync(p, st.mode | 0o700);
+    for (const name of readdirSync(p)) makeWritable(join(p, name));
+  };
+  makeWritable(path);
+  await rm(path, { recursive: true, force: true });
+}
+
+/** Plans and executes a pull in one call. */
+export async function pull(opts: SyncOptions): Promise<PullResult> {
+  const plan = await planPull(opts);
+  return plan.execute();
+}

@@ -1,0 +1,161 @@
+import { PackWriter, type WrittenPack } from "../objects/pack.js";
+import { loadPackIndex } from "../objects/reader.js";
+import { snapshotDir } from "../objects/snapshot.js";
+import { runMetaDir } from "../runs/run.js";
+import { ConflictError, type RunConflict } from "./errors.js";
+import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
+import { scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
+import { addRunHistory } from "./local-state.js";
+import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
+import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
+import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+
+/** Compact the remote's heads into a catalog once this many are not covered by one. */
+export const CATALOG_EVERY = 64;
+
+export interface PushResult {
+  remote: string;
+  /** Runs that moved. */
+  runs: PlannedRun[];
+  upToDate: number;
+  /** Objects and bytes (after compression) written in packs. */
+  objects: number;
+  bytes: number;
+  /** The head written, if any. */
+  head?: string;
+}
+
+interface PushItem {
+  local: LocalRun;
+  entry: HeadEntry;
+  planned: PlannedRun;
+  /** Parts whose local trees the remote may lack. */
+  upload: { files: boolean; meta: boolean };
+}
+
+/**
+ * Plans a push: hashes the selected local runs (the stat cache skips unchanged files), compares
+ * them with the remote's heads (one listing), and returns what would move. Nothing is written
+ * until `execute`.
+ * @throws ConflictError when a run diverged and `force` is not set (naming runs and paths).
+ */
+export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResult>> {
+  const s = await openSession(opts);
+  try {
+    const runs = await selectLocalRuns(opts.runsDir, opts);
+    const items: PushItem[] = [];
+    const conflicts: RunConflict[] = [];
+    let upToDate = 0;
+    for (const run of runs) {
+      const local = await scanRun(opts.runsDir, run, s.cache);
+      opts.onProgress?.({ phase: "scan", files: local.stats.files, bytes: local.stats.bytes });
+      const remoteEntries = s.view.runs.get(run.id) ?? [];
+      const remote = remoteVersion(remoteEntries);
+      const pick = (part: "files" | "meta", mine: TreeVersion, theirs: TreeVersion | undefined): TreeVersion | undefined =>
+        s.only.has(part) ? mine : (theirs ?? { tree: EMPTY_TREE, prior: [] });
+      const mine = {
+        run: pick("files", local.version.run, remote?.run)!,
+        meta: pick("meta", local.version.meta, remote?.meta)!,
+        user: s.only.has("user") ? local.version.user : {},
+      };
+      const merged = mergeRunVersions([mine, ...remoteEntries.map(entryVersion)]);
+      const resolve = (m: PartMerge, tree: string): (PartMerge & { conflict: false }) | undefined =>
+        !m.conflict ? m : opts.force ? forcePart(m, tree) : undefined;
+      const files = resolve(merged.run, mine.run.tree);
+      const meta = resolve(merged.meta, mine.meta.tree);
+      if (!files || !meta) {
+        conflicts.push({ runId: run.id, paths: await conflictPaths(s, local, merged) });
+        continue;
+      }
+      const userBytes: Record<string, Uint8Array> = {};
+      for (const e of [...(s.only.has("user") ? [local.entry] : []), ...remoteEntries]) {
+        for (const [name, bytes] of Object.entries(e.user)) userBytes[name] ??= bytes;
+      }
+      const next = { run: { tree: files.tree, prior: files.prior }, meta: { tree: meta.tree, prior: meta.prior }, user: mergeUser([mine.user, ...remoteEntries.map((e) => entryVersion(e).user)]) };
+      if (remote && remoteEntries.length === 1 && !hasNews(next, remote)) {
+        upToDate++;
+        continue;
+      }
+      const summary = meta.tree === local.version.meta.tree || remoteEntries.length === 0 ? local.entry.summary : remoteEntries.at(-1)!.summary;
+      const entry: HeadEntry = { runId: run.id, run: next.run, meta: next.meta, user: userBytes, summary };
+      const upload = {
+        files: s.only.has("files") && files.tree === local.version.run.tree && files.tree !== remote?.run.tree,
+        meta: s.only.has("meta") && meta.tree === local.version.meta.tree && meta.tree !== remote?.meta.tree,
+      };
+      const what = describeChange(next, remote);
+      const sizeFiles = upload.files || upload.meta ? local.stats.files : Object.keys(next.user).length;
+      const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
+      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes) });
+    }
+    if (conflicts.length > 0) throw new ConflictError(conflicts);
+    return {
+      remote: s.remote.url,
+      runs: items.map((i) => i.planned),
+      upToDate,
+      execute: (onProgress) => executePush(s, items, upToDate, onProgress ?? opts.onProgress),
+      close: () => closeSession(s, true),
+    };
+  } catch (err) {
+    await closeSession(s, false);
+    throw err;
+  }
+}
+
+async function executePush(
+  s: Session,
+  items: PushItem[],
+  upToDate: number,
+  onProgress: ((e: SyncProgressEvent) => void) | undefined,
+): Promise<PushResult> {
+  const result: PushResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, objects: 0, bytes: 0 };
+  try {
+    if (items.length === 0) return result;
+    onProgress?.({ phase: "upload", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
+    if (items.some((i) => i.upload.files || i.upload.meta)) {
+      const index = await loadPackIndex(s.remote.storage);
+      const onPack = (p: WrittenPack) => {
+        result.objects += p.objects;
+        result.bytes += p.bytes;
+      };
+      const writer = new PackWriter(s.remote.storage, { index, onPack });
+      for (const item of items) {
+        const progress = { onProgress: (p: { files: number; bytes: number }) => void p, cache: s.cache, sink: writer };
+        let last = { files: 0, bytes: 0 };
+        progress.onProgress = (p) => {
+          onProgress?.({ phase: "upload", files: p.files - last.files, bytes: p.bytes - last.bytes });
+          last = p;
+        };
+        // Upload from what is on disk now; a file changed since planning is sent as it is now.
+        if (item.upload.files) item.entry.run = { ...item.entry.run, tree: (await snapshotDir(item.local.run.paths.runDir, progress)).treeId };
+        if (item.upload.meta) item.entry.meta = { ...item.entry.meta, tree: (await snapshotDir(runMetaDir(item.local.run), progress)).treeId };
+      }
+      // Packs and their indexes are durable before the head that reaches them (closure invariant).
+      await writer.flush();
+    }
+    // After every head seen: a writer whose clock runs behind still names its head so that readers
+    // listing from the newest head they know (minus the skew margin) find it.
+    const newest = s.view.newest === undefined ? 0 : (keyTime(s.view.newest) ?? 0) + 1;
+    const { key, bytes } = encodeHead(items.map((i) => i.entry), Math.max(s.now(), newest));
+    await s.remote.storage.put(key, bytes);
+    result.head = key;
+    noteHead(s.view, key, items.map((i) => i.entry));
+    for (const item of items) await recordPushed(s.runsDir, item);
+    if (s.view.uncovered >= CATALOG_EVERY) await writeCatalog(s.remote.storage, s.view, s.now());
+    return result;
+  } finally {
+    await closeSession(s, true);
+  }
+}
+
+/** The local copy now descends from the remote trees its pushed trees superseded. */
+async function recordPushed(runsDir: string, item: PushItem): Promise<void> {
+  const mine = item.local.version;
+  const part = (merged: TreeVersion, local: TreeVersion) => (merged.tree === local.tree ? [...merged.prior, local.tree] : [local.tree]);
+  await addRunHistory(runsDir, item.entry.runId, { files: part(item.entry.run, mine.run), meta: part(item.entry.meta, mine.meta) });
+}
+
+/** Plans and executes a push in one call (no confirmation: the library caller decides). */
+export async function push(opts: SyncOptions): Promise<PushResult> {
+  const plan = await planPush(opts);
+  return plan.execute();
+}

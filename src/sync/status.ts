@@ -1,0 +1,50 @@
+import { existsSync } from "node:fs";
+import { listRuns } from "../runs/run.js";
+import { sortRuns, type Run } from "../runs/run.js";
+import { entryVersion } from "./heads.js";
+import { scanRun } from "./local-runs.js";
+import { compareVersions, mergeRunVersions, mergedVersion, type SyncState } from "./merge.js";
+import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
+import { closeSession, openSession, type SyncOptions } from "./session.js";
+
+export interface RunStatusRow {
+  id: string;
+  name: string;
+  operation: string;
+  label: string;
+  state: SyncState;
+}
+
+export interface StatusResult {
+  remote: string;
+  runs: RunStatusRow[];
+}
+
+/**
+ * Where each run stands between the runs directory and the remote: local-only, remote-only,
+ * ahead, behind, diverged or in sync. Reads the remote's heads only (no files); local runs are
+ * hashed through the stat cache. Runs deleted locally are left out.
+ */
+export async function status(opts: SyncOptions): Promise<StatusResult> {
+  const s = await openSession(opts);
+  try {
+    const local = existsSync(opts.runsDir) ? await listRuns(opts.runsDir, opts.onWarning ? { onWarning: opts.onWarning } : {}) : [];
+    const remote = new Map(remoteRunsOf(s.view, opts.runsDir, opts.onWarning).map((r) => [r.id, r]));
+    const byId = new Map<string, Run>(remote);
+    for (const r of local) byId.set(r.id, r);
+    const localIds = new Set(local.map((r) => r.id));
+    const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !existsSync(r.paths.deletedMetaDir));
+    const rows: RunStatusRow[] = [];
+    for (const { run } of selectWithSpecs(all, opts.runs, opts.where)) {
+      const mine = localIds.has(run.id) ? (await scanRun(opts.runsDir, run, s.cache)).version : undefined;
+      const entries = remote.get(run.id)?.entries ?? [];
+      const merged = entries.length === 0 ? undefined : mergeRunVersions(entries.map(entryVersion));
+      const theirs = merged ? mergedVersion(merged) : undefined;
+      const state: SyncState = merged && !theirs ? "diverged" : compareVersions(mine, theirs);
+      rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state });
+    }
+    return { remote: s.remote.url, runs: rows };
+  } finally {
+    await closeSession(s, true);
+  }
+}
