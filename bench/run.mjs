@@ -115,6 +115,8 @@ try {
     const t0 = performance.now();
     await run(process.execPath, [GENERATOR, "--out", runsDir, ...corpusArgs(shape)]);
     const corpus = countFiles(runsDir);
+    // Files changed within 2 s of being hashed are not trusted by the stat cache (racy mtimes).
+    await new Promise((r) => setTimeout(r, 2500));
     console.log(
       `\n${shape}: ${corpus.files.toLocaleString("en")} files, ${human(corpus.bytes, "bytes")} (generated in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
     );

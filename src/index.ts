@@ -1,6 +1,42 @@
 export { GageError, UsageError, ConfigError, CancelledError, isGageError } from "./errors.js";
 export type { ErrorCode, GageErrorOptions } from "./errors.js";
 export type { Storage, StorageStat, StorageEntry, ByteRange } from "./remotes/storage.js";
+export {
+  RemoteError,
+  NotFoundError,
+  PermissionError,
+  UnreachableError,
+  AuthError,
+  HostKeyError,
+  RemoteConflictError,
+  RemoteUrlError,
+  openStorage,
+  openLocation,
+  parseStorageUrl,
+  formatLocation,
+  redactUrl,
+  withRetry,
+  withConcurrency,
+  backends,
+  storageTypes,
+  backendOptions,
+  checkSettings,
+  redactSettings,
+  LocalStorage,
+  MemoryStorage,
+} from "./remotes/index.js";
+export type {
+  RemoteErrorOptions,
+  HostKeyProblem,
+  OpenStorageOptions,
+  StorageLocation,
+  StorageType,
+  RetryOptions,
+  StorageBackend,
+  BackendOption,
+  BackendSettings,
+  OpenContext,
+} from "./remotes/index.js";
 export { runPaths } from "./runs/layout.js";
 export type { RunPaths } from "./runs/layout.js";
 export { resolveRunsDir } from "./runs/runs-dir.js";

@@ -61,27 +61,36 @@ export function findCut(buf: Uint8Array, start: number, limit: number, params: C
 }
 
 /**
- * Cuts a stream of blocks into chunks. The blocks are taken over (the caller must not reuse them);
- * chunks are views of them, so a chunk may be kept (e.g. in a pack being filled) after the next.
+ * Reads a file's bytes into fresh buffers (chunks may outlive a block: a pack being filled keeps
+ * them) and cuts them into chunks. The unfinished tail of one block is copied to the front of the
+ * next buffer, so each byte is copied about once per chunk tail, not once per block.
  */
-export async function* chunkBlocks(blocks: AsyncIterable<Uint8Array>, params: ChunkingParams = DEFAULT_CHUNKING): AsyncGenerator<Buffer> {
+export async function* chunkFile(
+  read: (buf: Buffer, offset: number, length: number) => Promise<number>,
+  params: ChunkingParams = DEFAULT_CHUNKING,
+  blockSize = 4 * 1024 * 1024,
+): AsyncGenerator<Buffer> {
   let carry: Buffer = Buffer.alloc(0);
-  for await (const block of blocks) {
-    const buf = carry.length === 0 ? Buffer.from(block.buffer, block.byteOffset, block.length) : Buffer.concat([carry, block]);
+  for (;;) {
+    const buf = Buffer.allocUnsafe(carry.length + blockSize);
+    carry.copy(buf, 0);
+    const n = await read(buf, carry.length, blockSize);
+    if (n === 0) break;
+    const end = carry.length + n;
     let pos = 0;
-    while (buf.length - pos >= params.maxSize) {
+    while (end - pos >= params.maxSize) {
       const cut = findCut(buf, pos, pos + params.maxSize, params);
       yield buf.subarray(pos, cut);
       pos = cut;
     }
     // Cuts that need no more data than is here are final too: a cut depends only on bytes before it.
     for (;;) {
-      const cut = findCut(buf, pos, buf.length, params);
-      if (cut === buf.length) break;
+      const cut = findCut(buf, pos, end, params);
+      if (cut === end) break;
       yield buf.subarray(pos, cut);
       pos = cut;
     }
-    carry = buf.subarray(pos);
+    carry = buf.subarray(pos, end);
   }
   if (carry.length > 0) yield carry;
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { deflateRawSync } from "node:zlib";
+import { promisify } from "node:util";
+import { deflateRaw } from "node:zlib";
 import { FormatError } from "./errors.js";
 import { idFromBytes, idToBytes, type ObjectId } from "./ids.js";
 import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
@@ -30,6 +31,10 @@ export interface PackIndexEntry extends Omit<PackLocation, "packId"> {
   id: ObjectId;
 }
 
+// Objects being compressed on the thread pool while the caller goes on hashing.
+const MAX_COMPRESSING = 64;
+const MAX_COMPRESSING_BYTES = 16 * 1024 * 1024;
+
 /** What a `PackWriter` put on the storage: the pack first, then its index. */
 export interface WrittenPack {
   packId: ObjectId;
@@ -42,17 +47,32 @@ export interface WrittenPack {
   rawBytes: number;
 }
 
-const SAMPLE = 32 * 1024;
+const SAMPLE = 8 * 1024;
 const MIN_COMPRESS = 128;
+const deflateRawAsync = promisify(deflateRaw);
 
-/** Compresses where it pays: a deflate of a sample decides, so random data costs one small try. */
-export function compressObject(data: Buffer): { codec: Codec; stored: Buffer } {
+/**
+ * Order-0 entropy of samples from the start and the middle, in bits per byte: random or already
+ * compressed data is near 8, text and numbers far below. Costs microseconds, unlike a trial deflate.
+ */
+function looksRandom(data: Buffer): boolean {
+  const counts = new Uint32Array(256);
+  const half = SAMPLE / 2;
+  const mid = Math.floor(data.length / 2);
+  for (let i = 0; i < half; i++) counts[data[i]!]!++;
+  for (let i = mid; i < mid + half; i++) counts[data[i]!]!++;
+  let bits = 0;
+  for (const c of counts) if (c > 0) bits -= (c / SAMPLE) * Math.log2(c / SAMPLE);
+  return bits > 7.5;
+}
+
+/**
+ * Compresses where it pays: an entropy estimate first, so random data (checkpoints) is not tried. The whole object is deflated on libuv's thread pool, off the hashing thread.
+ */
+export async function compressObject(data: Buffer): Promise<{ codec: Codec; stored: Buffer }> {
   if (data.length < MIN_COMPRESS) return { codec: CODEC_RAW, stored: data };
-  if (data.length > SAMPLE * 2) {
-    const sample = deflateRawSync(data.subarray(0, SAMPLE), { level: 1 });
-    if (sample.length > SAMPLE * 0.9) return { codec: CODEC_RAW, stored: data };
-  }
-  const packed = deflateRawSync(data, { level: 4 });
+  if (data.length > SAMPLE * 2 && looksRandom(data)) return { codec: CODEC_RAW, stored: data };
+  const packed = await deflateRawAsync(data, { level: 1 });
   return packed.length < data.length * 0.95 ? { codec: CODEC_DEFLATE, stored: packed } : { codec: CODEC_RAW, stored: data };
 }
 
@@ -266,6 +286,8 @@ export class PackWriter implements ObjectSink {
   readonly #queued = new Set<ObjectId>();
   readonly #written: WrittenPack[] = [];
   #open: OpenPack | undefined;
+  #compressing: Promise<{ id: ObjectId; rawLength: number; codec: Codec; stored: Buffer }>[] = [];
+  #compressingBytes = 0;
   #writing: Promise<void> = Promise.resolve();
 
   constructor(storage: ObjectStorage, options: PackWriterOptions = {}) {
@@ -281,30 +303,42 @@ export class PackWriter implements ObjectSink {
 
   async add(id: ObjectId, data: Buffer): Promise<boolean> {
     if (this.has(id)) return false;
-    const { codec, stored } = compressObject(data);
-    const pack = (this.#open ??= newPack());
-    const header = Buffer.allocUnsafe(RECORD_HEADER);
-    header.writeUInt8(codec, 0);
-    idToBytes(id).copy(header, 1);
-    header.writeUInt32BE(stored.length, 33);
-    header.writeUInt32BE(data.length, 37);
-    pack.entries.push({ id, offset: pack.length + RECORD_HEADER, storedLength: stored.length, rawLength: data.length, codec });
-    for (const part of [header, stored]) {
-      pack.parts.push(part);
-      pack.hash.update(part);
-      pack.length += part.length;
-    }
-    pack.rawBytes += data.length;
     this.#queued.add(id);
-    if (pack.length >= this.#packSize) await this.#seal();
+    const job = compressObject(data).then((c) => ({ id, rawLength: data.length, ...c }));
+    // Drained in order below; a failure surfaces there, and must not go unhandled before.
+    job.catch(() => undefined);
+    this.#compressing.push(job);
+    this.#compressingBytes += data.length;
+    while (this.#compressing.length > MAX_COMPRESSING || this.#compressingBytes > MAX_COMPRESSING_BYTES) await this.#appendNext();
     return true;
   }
 
   /** Writes what is still open and waits until every pack is stored; returns all packs written. */
   async flush(): Promise<WrittenPack[]> {
+    while (this.#compressing.length > 0) await this.#appendNext();
     await this.#seal();
     await this.#writing;
     return [...this.#written];
+  }
+
+  /** Appends the oldest compressed object to the open pack, sealing the pack when it is full. */
+  async #appendNext(): Promise<void> {
+    const { id, rawLength, codec, stored } = await this.#compressing.shift()!;
+    this.#compressingBytes -= rawLength;
+    const pack = (this.#open ??= newPack());
+    const header = Buffer.allocUnsafe(RECORD_HEADER);
+    header.writeUInt8(codec, 0);
+    header.write(id, 1, 32, "hex");
+    header.writeUInt32BE(stored.length, 33);
+    header.writeUInt32BE(rawLength, 37);
+    pack.entries.push({ id, offset: pack.length + RECORD_HEADER, storedLength: stored.length, rawLength, codec });
+    for (const part of [header, stored]) {
+      pack.parts.push(part);
+      pack.hash.update(part);
+      pack.length += part.length;
+    }
+    pack.rawBytes += rawLength;
+    if (pack.length >= this.#packSize) await this.#seal();
   }
 
   get written(): readonly WrittenPack[] {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { chunkBlocks, DEFAULT_CHUNKING, type ChunkingParams } from "./chunker.js";
+import { chunkFile, DEFAULT_CHUNKING, type ChunkingParams } from "./chunker.js";
 import {
   badEntryName,
   compareNames,
@@ -161,33 +161,26 @@ class Snapshotter {
     const whole = createHash("sha256");
     const chunks: ChunkRef[] = [];
     let size = 0;
-    for await (const chunk of chunkBlocks(readBlocks(path, whole), this.#chunking)) {
-      const id = hashBytes(chunk);
-      chunks.push({ id, size: chunk.length });
-      size += chunk.length;
-      if (!this.#opts.sink.has(id)) await this.add(id, chunk);
+    const fh = await open(path, "r");
+    try {
+      const read = async (buf: Buffer, offset: number, length: number) => {
+        const { bytesRead } = await fh.read(buf, offset, length, null);
+        whole.update(buf.subarray(offset, offset + bytesRead));
+        return bytesRead;
+      };
+      for await (const chunk of chunkFile(read, this.#chunking, READ_BLOCK)) {
+        const id = hashBytes(chunk);
+        chunks.push({ id, size: chunk.length });
+        size += chunk.length;
+        if (!this.#opts.sink.has(id)) await this.add(id, chunk);
+      }
+    } finally {
+      await fh.close();
     }
     const list = encodeChunkList({ size, chunks });
     const listId = hashBytes(list);
     await this.add(listId, list);
     return { id: whole.digest("hex"), chunks: listId };
-  }
-}
-
-/** Reads a file in fresh blocks (chunks may outlive a block), feeding the whole-file hash. */
-async function* readBlocks(path: string, whole: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
-  const fh = await open(path, "r");
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(READ_BLOCK);
-      const { bytesRead } = await fh.read(buf, 0, READ_BLOCK, null);
-      if (bytesRead === 0) return;
-      const block = buf.subarray(0, bytesRead);
-      whole.update(block);
-      yield block;
-    }
-  } finally {
-    await fh.close();
   }
 }
 

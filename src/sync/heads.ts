@@ -1,5 +1,5 @@
 import { Packr } from "msgpackr";
-import { hashBytes, isObjectId } from "../objects/ids.js";
+import { hashBytes, isObjectId } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";

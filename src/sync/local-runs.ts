@@ -1,9 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { hashBytes } from "../objects/ids.js";
-import { snapshotRun, type SnapshotStats } from "../objects/snapshot.js";
-import type { ObjectSink } from "../objects/pack.js";
-import type { StatCache } from "../objects/stat-cache.js";
+import { hashBytes, snapshotRun, type SnapshotStats, type ObjectSink, type StatCache } from "../objects/index.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
 import { listRuns, runMetaDir, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isObjectId } from "../objects/ids.js";
+import { isObjectId } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { decodeView, emptyView, encodeView, type RemoteView } from "./heads.js";
 import { MAX_PRIOR } from "./merge.js";

@@ -1,4 +1,4 @@
-import { treeId } from "../objects/codec.js";
+import { treeId } from "../objects/index.js";
 
 /**
  * Merging versions of one run (pure). A version is what one side (the local runs directory, or
@@ -51,15 +51,15 @@ export function mergePart(versions: readonly TreeVersion[]): PartMerge {
   // version (the caller's own side) stands.
   if (winners.length === 0) winners = [versions[0]!.tree];
   superseded.delete(EMPTY_TREE);
-  const priorOf = (keep: string[]) => capPrior([...trees, ...superseded].filter((t) => !keep.includes(t) && t !== EMPTY_TREE));
+  const priorOf = (keep: string[]) => capPrior([...new Set([...trees, ...superseded])].filter((t) => !keep.includes(t) && t !== EMPTY_TREE));
   if (winners.length === 1) return { conflict: false, tree: winners[0]!, prior: priorOf(winners) };
   return { conflict: true, trees: winners, prior: priorOf([]) };
 }
 
 /** A side chosen by `--force`: its tree wins, every other tree becomes its prior. */
 export function forcePart(merged: PartMerge, tree: string): PartMerge & { conflict: false } {
-  const prior = merged.conflict ? merged.trees.filter((t) => t !== tree).concat(merged.prior) : [merged.tree, ...merged.prior].filter((t) => t !== tree);
-  return { conflict: false, tree, prior: capPrior([...new Set(prior)]) };
+  const all = merged.conflict ? [...merged.trees, ...merged.prior] : [merged.tree, ...merged.prior];
+  return { conflict: false, tree, prior: capPrior([...new Set(all)].filter((t) => t !== tree)) };
 }
 
 function capPrior(ids: string[]): string[] {

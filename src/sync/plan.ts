@@ -1,7 +1,4 @@
-import { decodeTree, type Tree } from "../objects/codec.js";
-import { ObjectReader } from "../objects/reader.js";
-import { snapshotDir } from "../objects/snapshot.js";
-import type { ObjectSink } from "../objects/pack.js";
+import { decodeTree, type Tree, ObjectReader, snapshotDir, type ObjectSink } from "../objects/index.js";
 import { runMetaDir, type Run } from "../runs/run.js";
 import { entryVersion, type HeadEntry } from "./heads.js";
 import type { LocalRun } from "./local-runs.js";

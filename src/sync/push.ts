@@ -1,6 +1,4 @@
-import { PackWriter, type WrittenPack } from "../objects/pack.js";
-import { loadPackIndex } from "../objects/reader.js";
-import { snapshotDir } from "../objects/snapshot.js";
+import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir } from "../objects/index.js";
 import { runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";

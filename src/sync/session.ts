@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
-import { StatCache } from "../objects/stat-cache.js";
+import { StatCache } from "../objects/index.js";
 import { refreshView, type RemoteView } from "./heads.js";
 import { readCachedView, statCachePath, writeCachedView } from "./local-state.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";

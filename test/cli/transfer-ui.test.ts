@@ -114,3 +114,15 @@ test("an empty plan prints the nothing-to-do message", async () => {
   assert.equal(out.stderr, "Nothing copied, runs are up-to-date\n");
   assert.deepEqual(calls, []);
 });
+
+test("the progress bar shows on a TTY only, and is gone when the transfer ends", async () => {
+  const tty = context();
+  (tty.ctx.stderr as PassThrough & { isTTY?: boolean }).isTTY = true;
+  await runTransfer(tty.ctx, { yes: true }, flow([]));
+  assert.match(tty.out.stderr, /23\/23 files \| 5\.2 MB\/5\.2 MB/);
+  assert.match(tty.out.stderr, /Copied 1 run\n$/);
+
+  const plain = context();
+  await runTransfer(plain.ctx, { yes: true }, flow([]));
+  assert.equal(plain.out.stderr, "Copied 1 run\n");
+});

@@ -2,23 +2,13 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import {
-  applyUserLog,
-  appendUserLog,
-  listRuns,
-  logIdTimestamp,
-  newLogId,
-  readProjectRef,
-  readRun,
-  readUserLog,
-  removeProjectRef,
-  resolveRunsDir,
-  runName,
-  runPaths,
-  writeProjectRef,
-  pythonJsonDumps,
-  deriveStatus,
-} from "../../src/index.js";
+import { runPaths } from "../../src/runs/layout.js";
+import { runName } from "../../src/runs/name.js";
+import { readProjectRef, removeProjectRef, writeProjectRef } from "../../src/runs/project-ref.js";
+import { pythonJsonDumps } from "../../src/runs/py-json.js";
+import { deriveStatus, listRuns, readRun } from "../../src/runs/run.js";
+import { resolveRunsDir } from "../../src/runs/runs-dir.js";
+import { appendUserLog, applyUserLog, logIdTimestamp, newLogId, readUserLog } from "../../src/runs/user-log.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 
 // What Python Gage's `gage ls` shows for the fixtures (fixtures/README.md), newest first.

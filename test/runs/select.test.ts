@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  AmbiguousRunError,
-  NothingSelectedError,
-  RunNotFoundError,
-  RunSpecError,
-  listRuns,
-  parseWhere,
-  selectOneRun,
-  selectRuns,
-  type Run,
-} from "../../src/index.js";
+import { AmbiguousRunError, NothingSelectedError, RunNotFoundError, RunSpecError } from "../../src/runs/errors.js";
+import { listRuns, type Run } from "../../src/runs/run.js";
+import { parseWhere, selectOneRun, selectRuns } from "../../src/runs/select.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 
 describe("run specs on the fixture runs", () => {

@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
 import { TEMP_PREFIX } from "../../remotes/keys.js";
 import { listRuns, sortRuns, type Run } from "../../runs/run.js";
-import type { MetaWriter, RunsSide, SideFile, WriteAttrs } from "./side.js";
+import type { FileData, MetaWriter, RunsSide, SideFile, WriteAttrs } from "./side.js";
 
 /**
  * A runs directory on disk, read and written with plain fs so that modes and mtimes survive and
@@ -72,6 +72,10 @@ export class FsRunsSide implements RunsSide {
     return createReadStream(join(this.root, key));
   }
 
+  load(key: string): Promise<Buffer> {
+    return fs.readFile(join(this.root, key));
+  }
+
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
     const fh = await fs.open(join(this.root, key), "r");
     try {
@@ -98,7 +102,7 @@ export class FsRunsSide implements RunsSide {
     }
   }
 
-  async write(key: string, data: Readable, attrs: WriteAttrs): Promise<void> {
+  async write(key: string, data: FileData, attrs: WriteAttrs): Promise<void> {
     await writeUnder(this.root, key, data, attrs, this.checkedDirs);
   }
 
@@ -176,8 +180,11 @@ async function ensureParents(base: string, rel: string, checked: Set<string>): P
 }
 
 /** Writes `base/rel` under a temporary name, checks its digest, sets mode and mtime, renames. */
-async function writeUnder(base: string, rel: string, data: Readable, attrs: WriteAttrs, checked: Set<string>): Promise<void> {
-  await fs.mkdir(base, { recursive: true });
+async function writeUnder(base: string, rel: string, data: FileData, attrs: WriteAttrs, checked: Set<string>): Promise<void> {
+  if (!checked.has(base)) {
+    await fs.mkdir(base, { recursive: true });
+    checked.add(base);
+  }
   await ensureParents(base, rel, checked);
   const target = join(base, rel);
   const slash = rel.lastIndexOf("/");
@@ -186,9 +193,14 @@ async function writeUnder(base: string, rel: string, data: Readable, attrs: Writ
   try {
     const fh = await fs.open(temp, "wx", 0o600);
     try {
-      for await (const chunk of data) {
-        hash?.update(chunk as Buffer);
-        await fh.write(chunk as Buffer);
+      if (Buffer.isBuffer(data)) {
+        hash?.update(data);
+        await fh.writeFile(data);
+      } else {
+        for await (const chunk of data) {
+          hash?.update(chunk as Buffer);
+          await fh.write(chunk as Buffer);
+        }
       }
       await fh.sync();
     } finally {
@@ -202,7 +214,7 @@ async function writeUnder(base: string, rel: string, data: Readable, attrs: Writ
     if (attrs.mtimeMs !== undefined) await fs.utimes(temp, new Date(), new Date(attrs.mtimeMs));
     await fs.rename(temp, target);
   } catch (err) {
-    data.destroy();
+    if (!Buffer.isBuffer(data)) data.destroy();
     await fs.rm(temp, { force: true });
     throw err;
   }

@@ -16,7 +16,7 @@ import {
   type PlannedFile,
   type PlannedRun,
 } from "./plan.js";
-import type { RunsSide } from "./side.js";
+import type { FileData, RunsSide } from "./side.js";
 import { StorageRunsSide } from "./storage-side.js";
 
 export type { RunPart } from "./keys.js";
@@ -143,6 +143,9 @@ export async function planCopy(options: CopyOptions): Promise<CopyPlan> {
 
 const writeLimit = pLimit(8);
 
+/** Files up to this size are read whole: for the many small files of runs, streams cost more. */
+const WHOLE_FILE = 1024 * 1024;
+
 /**
  * Writes what `plan` lists, run by run: the run's files and user entries first, its meta last,
  * so a new run appears on the receiving side only once complete. Every file goes under a
@@ -162,8 +165,8 @@ export async function executeCopy(plan: CopyPlan, opts: { onProgress?: (e: CopyE
 
 async function copyRun(sender: RunsSide, receiver: RunsSide, p: PlannedRun, emit: (e: CopyEvent) => void): Promise<void> {
   const id = p.run.id;
-  const send = async (f: PlannedFile, write: (data: Awaited<ReturnType<RunsSide["read"]>>) => Promise<void>) => {
-    await write(await sender.read(f.from));
+  const send = async (f: PlannedFile, write: (data: FileData) => Promise<void>) => {
+    await write(f.size <= WHOLE_FILE ? await sender.load(f.from) : await sender.read(f.from));
     emit({ type: "file", runId: id, key: f.to, bytes: f.size });
   };
   const attrs = (f: PlannedFile) => ({

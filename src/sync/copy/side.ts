@@ -11,6 +11,9 @@ export interface SideFile {
   mtimeMs?: number;
 }
 
+/** A file's bytes: whole (small files) or streamed. */
+export type FileData = Buffer | Readable;
+
 export interface WriteAttrs {
   /** Permission bits to give the file; a side that does not keep modes ignores them. */
   mode: number;
@@ -34,10 +37,12 @@ export interface RunsSide {
    */
   listFiles(dirs: readonly string[]): Promise<SideFile[]>;
   read(key: string): Promise<Readable>;
+  /** A whole (small) file; throws when it is missing. */
+  load(key: string): Promise<Buffer>;
   /** Bytes `[start, end)` of a file. */
   readRange(key: string, start: number, end: number): Promise<Buffer>;
   readBytes(key: string): Promise<Buffer | undefined>;
-  write(key: string, data: Readable, attrs: WriteAttrs): Promise<void>;
+  write(key: string, data: FileData, attrs: WriteAttrs): Promise<void>;
   /**
    * Writes a new meta directory so that the run appears only once all of it is there:
    * `write` files below `dir`, then `commit`.
@@ -53,6 +58,6 @@ export interface RunsSide {
 
 export interface MetaWriter {
   /** `rel` is relative to the meta directory. */
-  write(rel: string, data: Readable, attrs: WriteAttrs): Promise<void>;
+  write(rel: string, data: FileData, attrs: WriteAttrs): Promise<void>;
   commit(): Promise<void>;
 }

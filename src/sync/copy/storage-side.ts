@@ -7,10 +7,12 @@ import { runName } from "../../runs/name.js";
 import { decodeOpref, sortRuns, type Run, type RunStatus, type RunTimestamps } from "../../runs/run.js";
 import { applyUserLog, parseUserLogEntry } from "../../runs/user-log.js";
 import { parseRunKey, partDir } from "./keys.js";
-import type { MetaWriter, RunsSide, SideFile, WriteAttrs } from "./side.js";
+import type { FileData, MetaWriter, RunsSide, SideFile, WriteAttrs } from "./side.js";
 
 /** A run is there once these are: they are written last, so a reader never sees a half run. */
 const PUBLISHING_FILES = ["id", "opref"];
+
+const PER_RUN_LISTINGS = 16;
 
 const TIMESTAMPS = ["initialized", "staged", "started", "stopped"] as const;
 
@@ -25,6 +27,7 @@ export class StorageRunsSide implements RunsSide {
   /** Files by top-level directory, once the whole storage has been listed. */
   private byDir: Map<string, SideFile[]> | undefined;
   private readonly limit = pLimit(8);
+  private listings = 0;
 
   /** `owned`: the side opened the storage and closes it; a storage handed in stays open. */
   constructor(
@@ -118,6 +121,8 @@ export class StorageRunsSide implements RunsSide {
 
   async listFiles(dirs: readonly string[]): Promise<SideFile[]> {
     const out: SideFile[] = [];
+    // A listing per run is cheapest for a few runs; past that, one listing of everything is.
+    if (++this.listings > PER_RUN_LISTINGS) await this.listAll();
     if (this.byDir) {
       for (const dir of dirs) out.push(...(this.byDir.get(dir) ?? []));
     } else {
@@ -134,6 +139,10 @@ export class StorageRunsSide implements RunsSide {
     return this.storage.get(key);
   }
 
+  load(key: string): Promise<Buffer> {
+    return this.storage.getBytes(key);
+  }
+
   readRange(key: string, start: number, end: number): Promise<Buffer> {
     return this.storage.getBytes(key, { start, end });
   }
@@ -147,7 +156,7 @@ export class StorageRunsSide implements RunsSide {
     }
   }
 
-  async write(key: string, data: Readable, _attrs: WriteAttrs): Promise<void> {
+  async write(key: string, data: FileData, _attrs: WriteAttrs): Promise<void> {
     await this.storage.put(key, data);
   }
 
@@ -156,9 +165,12 @@ export class StorageRunsSide implements RunsSide {
     return {
       write: async (rel, data, attrs) => {
         if (!PUBLISHING_FILES.includes(rel)) return this.write(`${dir}/${rel}`, data, attrs);
-        const chunks: Buffer[] = [];
-        for await (const chunk of data) chunks.push(chunk as Buffer);
-        held.push({ rel, bytes: Buffer.concat(chunks) });
+        if (Buffer.isBuffer(data)) held.push({ rel, bytes: data });
+        else {
+          const chunks: Buffer[] = [];
+          for await (const chunk of data) chunks.push(chunk as Buffer);
+          held.push({ rel, bytes: Buffer.concat(chunks) });
+        }
       },
       commit: async () => {
         held.sort((a, b) => PUBLISHING_FILES.indexOf(a.rel) - PUBLISHING_FILES.indexOf(b.rel));

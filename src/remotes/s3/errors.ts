@@ -1,0 +1,81 @@
+import { AuthError, NotFoundError, PermissionError, RemoteUrlError, UnreachableError } from "../errors.js";
+
+const AUTH = new Set([
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "InvalidToken",
+  "TokenRefreshRequired",
+  "CredentialsProviderError",
+  "InvalidClientTokenId",
+]);
+const TRANSIENT = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "InternalError",
+  "ServiceUnavailable",
+  "TimeoutError",
+]);
+const NETWORK = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+function networkCode(err: SdkError | undefined, depth = 0): string | undefined {
+  if (!err || depth > 4) return undefined;
+  if (err.code && NETWORK.has(err.code)) return err.code;
+  if (/aborted|socket hang up|premature close|stream ended after/i.test(err.message ?? "")) return "ECONNRESET";
+  return networkCode(err.cause as SdkError | undefined, depth + 1);
+}
+
+/** An AWS SDK (or socket) error as the `Storage` error it means; unknown errors pass through. */
+export function mapS3Error(err: unknown, url: string, bucket: string, key?: string): unknown {
+  const e = (err ?? {}) as SdkError;
+  const name = e.name ?? "";
+  const status = e.$metadata?.httpStatusCode;
+  const options = { key, cause: err };
+  if (name === "NoSuchKey" || (status === 404 && name === "NotFound")) {
+    return new NotFoundError(url, key ?? "", { cause: err });
+  }
+  if (name === "NoSuchBucket") {
+    return new RemoteUrlError(url, `Bucket '${bucket}' does not exist at this endpoint`, {
+      ...options,
+      hint: "Create the bucket, or check the bucket name and the endpoint (AWS_ENDPOINT_URL_S3 or the remote's 'endpoint').",
+    });
+  }
+  if (AUTH.has(name)) {
+    return new AuthError(url, `S3 refused the credentials for ${url} (${name})`, {
+      ...options,
+      hint: "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials.",
+    });
+  }
+  if (name === "AccessDenied" || name === "AllAccessDisabled" || status === 403) {
+    return new PermissionError(url, `S3 denied access to ${key ? `'${key}' in ` : ""}${url} (${name || status})`, options);
+  }
+  if (TRANSIENT.has(name) || status === 429 || (status !== undefined && status >= 500)) {
+    return new UnreachableError(url, `S3 at ${url} is unavailable or throttling (${name || status})`, options);
+  }
+  const network = networkCode(e);
+  if (network) return new UnreachableError(url, `Cannot reach S3 for ${url}: ${network}`, options);
+  return err;
+}
