@@ -8,6 +8,7 @@
 //   kind "size":       value is bytes, ratio = ours / peer, target met when ratio <= target
 import { join } from "node:path";
 import { duBytes, rmrf, run, timed } from "./util.mjs";
+import { SYNC_CASES } from "./sync-cases.mjs";
 
 const SNAPSHOT = new URL("./snapshot-runs.mjs", import.meta.url).pathname;
 
@@ -19,13 +20,19 @@ async function snapshotProcess(ctx, store, cache) {
 
 const restic = (ctx, repo) => ({ RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: "bench", RESTIC_CACHE_DIR: join(ctx.work, "restic-cache") });
 
+/** A copy of the runs directory by rsync and rclone: the first call copies, later ones re-run. */
+const COPY_PEERS = {
+  "rsync -a": async (ctx) => ({ value: (await timed(() => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "rsync")]))).ms }),
+  "rclone copy": async (ctx) => ({ value: (await timed(() => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "rclone")]))).ms }),
+};
+
 export const CASES = [
   {
     shape: "few-large",
     name: "cold snapshot throughput",
     kind: "throughput",
     target: { peer: "sha256sum", ratio: 0.8 },
-    repeat: 1,
+    repeat: 2,
     async ours(ctx) {
       const store = join(ctx.work, "store-cold");
       await rmrf(store);
@@ -49,10 +56,7 @@ export const CASES = [
       const { ms, detail } = await snapshotProcess(ctx, ctx.store, ctx.cache);
       return { value: ms, note: `${detail.packs} packs, ${(detail.packBytes / 2 ** 20).toFixed(0)} MiB stored` };
     },
-    peers: {
-      "rsync -a": async (ctx) => ({ value: (await timed(() => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "rsync")]))).ms }),
-      "rclone copy": async (ctx) => ({ value: (await timed(() => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "rclone")]))).ms }),
-    },
+    peers: COPY_PEERS,
   },
   {
     shape: "many-small",
@@ -65,8 +69,7 @@ export const CASES = [
       return { value: ms, note: `in-process ${detail.totalMs.toFixed(0)} ms, of which loading ${detail.loadMs.toFixed(0)} ms` };
     },
     peers: {
-      "rsync -a": async (ctx) => ({ value: (await timed(() => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "rsync")]))).ms }),
-      "rclone copy": async (ctx) => ({ value: (await timed(() => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "rclone")]))).ms }),
+      ...COPY_PEERS,
       find: async (ctx) => ({ value: (await timed(() => run("sh", ["-c", 'find "$1" > /dev/null', "sh", ctx.runsDir]))).ms }),
     },
   },
@@ -91,6 +94,8 @@ export const CASES = [
     },
   },
 ];
+
+CASES.push(...SYNC_CASES);
 
 /** Which executable each peer needs. */
 export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find" };

@@ -4,7 +4,8 @@
 // as ratios against the targets of issue 4. Runs against dist/ (npm run bench builds first).
 //
 // Environment:
-//   BENCH_SCALE=0.1        shrink the corpora (runs and checkpoint sizes) for a quick run
+//   BENCH_SCALE=0.1        shrink the corpora (number of runs; not checkpoint-variants) for a quick run
+//   BENCH_ONLY=a,b         only cases whose name contains one of these (e.g. "snapshot,stored")
 //   BENCH_SHAPES=a,b       only these shapes (many-small, few-large, checkpoint-variants)
 //   BENCH_REPEAT=3         repetitions of the cheap (no-change) cases; the best is kept
 //   BENCH_DIR=/path        work here instead of a fresh tmpfs (kept afterwards)
@@ -20,13 +21,14 @@ const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const SHAPES = (process.env.BENCH_SHAPES ?? "few-large,many-small,checkpoint-variants").split(",");
+const ONLY = process.env.BENCH_ONLY?.split(",");
 const MiB = 2 ** 20;
 
 function corpusArgs(shape) {
   const runs = { "many-small": 2000, "few-large": 20, "checkpoint-variants": 10 }[shape];
   const args = ["--shape", shape, "--quiet"];
-  if (shape === "checkpoint-variants") args.push("--checkpoint-size", `${Math.max(1, Math.round(100 * SCALE))}M`);
-  else args.push("--runs", String(Math.max(1, Math.round(runs * SCALE))));
+  // Variants are not scaled: the stored-bytes ratio depends on how many variants share one base.
+  args.push("--runs", String(shape === "checkpoint-variants" ? runs : Math.max(1, Math.round(runs * SCALE))));
   return args;
 }
 
@@ -84,12 +86,16 @@ function show(kind, value, bytes) {
   return human(value, "ms");
 }
 
-async function measure(c, ctx, tool) {
-  const repeat = c.repeat ?? REPEAT;
-  let best;
-  for (let i = 0; i < repeat; i++) {
-    const m = await tool(ctx);
-    if (best === undefined || (c.kind === "size" ? false : m.value < best.value)) best = m;
+/** Runs ours and each available peer `repeat` times, interleaved (load drifts), keeping the best. */
+async function measureCase(c, ctx) {
+  const tools = [["ours", c.ours], ...Object.entries(c.peers ?? {}).filter(([peer]) => have(PEER_TOOLS[peer] ?? peer))];
+  const best = new Map();
+  for (let i = 0; i < (c.repeat ?? REPEAT); i++) {
+    for (const [name, fn] of tools) {
+      const m = await fn(ctx);
+      const prev = best.get(name);
+      if (prev === undefined || (c.kind !== "size" && m.value < prev.value)) best.set(name, m);
+    }
   }
   return best;
 }
@@ -107,7 +113,7 @@ const missing = [...new Set(Object.values(PEER_TOOLS))].filter((t) => !have(t));
 if (missing.length > 0) console.log(`NOTE: peers missing (${missing.join(", ")}); their rows are skipped. Install: apt-get install rsync rclone restic`);
 try {
   for (const shape of SHAPES) {
-    const cases = CASES.filter((c) => c.shape === shape);
+    const cases = CASES.filter((c) => c.shape === shape && (ONLY === undefined || ONLY.some((o) => c.name.includes(o))));
     if (cases.length === 0) continue;
     const work = join(ws.root, shape);
     const runsDir = join(work, "runs");
@@ -122,15 +128,16 @@ try {
     );
     const ctx = { runsDir, work, corpus };
     for (const c of cases) {
-      const ours = await measure(c, ctx, c.ours);
+      const best = await measureCase(c, ctx);
+      const ours = best.get("ours");
       const row = { shape, name: c.name, kind: c.kind, ours: ours.value, peers: {}, target: c.target };
       const cells = [];
-      for (const [peer, fn] of Object.entries(c.peers ?? {})) {
-        if (!have(PEER_TOOLS[peer] ?? peer)) {
+      for (const peer of Object.keys(c.peers ?? {})) {
+        const m = best.get(peer);
+        if (m === undefined) {
           cells.push(`${peer}: skipped (missing)`);
           continue;
         }
-        const m = await measure(c, ctx, fn);
         const ratio = ratioOf(c.kind, ours.value, m.value);
         row.peers[peer] = { value: m.value, ratio };
         cells.push(`${peer} ${show(c.kind, m.value, corpus.bytes)} → ${ratio.toFixed(2)}×`);

@@ -24,6 +24,14 @@ export {
   redactSettings,
   LocalStorage,
   MemoryStorage,
+  listRemotes,
+  findRemote,
+  resolveRemote,
+  openRemoteSpec,
+  redactRemote,
+  remoteConfigFiles,
+  checkRemote,
+  PROBE_PREFIX,
 } from "./remotes/index.js";
 export type {
   RemoteErrorOptions,
@@ -36,6 +44,12 @@ export type {
   BackendOption,
   BackendSettings,
   OpenContext,
+  RemoteContext,
+  RemoteSpec,
+  CheckOptions,
+  CheckResult,
+  CheckStep,
+  CheckStepName,
 } from "./remotes/index.js";
 export { runPaths } from "./runs/layout.js";
 export type { RunPaths } from "./runs/layout.js";

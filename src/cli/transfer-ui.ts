@@ -86,8 +86,7 @@ export async function runTransfer<R>(ctx: CliContext, opts: TransferUiOptions, f
   if (!opts.yes) {
     await confirmTransfer(ctx, `You are about to ${flow.action}:\n${renderTransferPreview(flow.rows, ctx, ctx.stderr)}`);
   }
-  const progress = createTransferProgress(ctx, { enabled: !opts.json, unit: flow.unit });
-  progress.setTotal(totals(flow.rows));
+  const progress = createTransferProgress(ctx, { enabled: !opts.json, unit: flow.unit, total: totals(flow.rows) });
   let result: R;
   try {
     result = await flow.execute(progress);
@@ -153,12 +152,12 @@ export async function confirmTransfer(ctx: CliContext, question: string): Promis
  */
 export function createTransferProgress(
   ctx: Pick<CliContext, "stderr" | "now">,
-  opts: { enabled?: boolean; unit?: string | undefined } = {},
+  opts: { enabled?: boolean; unit?: string | undefined; total?: { files: number; bytes: number } } = {},
 ): TransferProgress {
   const unit = opts.unit ?? "files";
   let files = 0;
   let bytes = 0;
-  let total = { files: 0, bytes: 0 };
+  let total = opts.total ?? { files: 0, bytes: 0 };
   if (opts.enabled === false || !ctx.stderr.isTTY) {
     return {
       setTotal: (t) => void (total = t),
@@ -174,7 +173,8 @@ export function createTransferProgress(
     {
       stream: ctx.stderr,
       format: `{bar} {percentage}% | {files}/{totalFiles} ${unit} | {done}/{size} | {rate}/s | ETA {eta_formatted}`,
-      hideCursor: true,
+      // A hidden cursor would stay hidden after Ctrl-C.
+      hideCursor: false,
       clearOnComplete: true,
       etaBuffer: 50,
     },
@@ -190,7 +190,7 @@ export function createTransferProgress(
       rate: formatBytes(bytes / seconds),
     };
   };
-  bar.start(1, 0, payload());
+  bar.start(Math.max(1, total.bytes), 0, payload());
   return {
     setTotal(t) {
       total = t;

@@ -61,6 +61,23 @@ export function findCut(buf: Uint8Array, start: number, limit: number, params: C
 }
 
 /**
+ * Cuts `buf[0, end)` into chunks, calling `emit(start, end)` for each, and returns where the
+ * unfinished tail starts (`end` when `final`: the tail is then the last chunk).
+ */
+export function cutBlock(buf: Uint8Array, end: number, final: boolean, params: ChunkingParams, emit: (start: number, end: number) => void): number {
+  let pos = 0;
+  const take = (cut: number) => {
+    emit(pos, cut);
+    pos = cut;
+  };
+  while (end - pos >= params.maxSize) take(findCut(buf, pos, pos + params.maxSize, params));
+  // Cuts that need no more data than is here are final too: a cut depends only on bytes before it.
+  for (let cut = findCut(buf, pos, end, params); cut !== end; cut = findCut(buf, pos, end, params)) take(cut);
+  if (final && pos < end) take(end);
+  return pos;
+}
+
+/**
  * Reads a file's bytes into fresh buffers (chunks may outlive a block: a pack being filled keeps
  * them) and cuts them into chunks. The unfinished tail of one block is copied to the front of the
  * next buffer, so each byte is copied about once per chunk tail, not once per block.
@@ -77,19 +94,9 @@ export async function* chunkFile(
     const n = await read(buf, carry.length, blockSize);
     if (n === 0) break;
     const end = carry.length + n;
-    let pos = 0;
-    while (end - pos >= params.maxSize) {
-      const cut = findCut(buf, pos, pos + params.maxSize, params);
-      yield buf.subarray(pos, cut);
-      pos = cut;
-    }
-    // Cuts that need no more data than is here are final too: a cut depends only on bytes before it.
-    for (;;) {
-      const cut = findCut(buf, pos, end, params);
-      if (cut === end) break;
-      yield buf.subarray(pos, cut);
-      pos = cut;
-    }
+    const cuts: Buffer[] = [];
+    const pos = cutBlock(buf, end, false, params, (start, cut) => cuts.push(buf.subarray(start, cut)));
+    yield* cuts;
     carry = buf.subarray(pos, end);
   }
   if (carry.length > 0) yield carry;

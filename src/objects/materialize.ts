@@ -65,8 +65,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<
         else out.files.push(p);
       }
     }
-    const trees = new Map<ObjectId, Tree>();
-    for (const id of new Set(next.map((n) => n.entry.id))) trees.set(id, await reader.readTree(id));
+    const trees = await reader.readTrees(next.map((n) => n.entry.id));
     level = next.map((n) => ({ path: n.path, tree: trees.get(n.entry.id)! }));
   }
   return out;
@@ -150,6 +149,8 @@ export async function materializeTree(
   };
 
   checkDisk(p, destDir);
+  // The destination's parents are the caller's (e.g. the runs directory): created if missing.
+  if (checkDirPath(destDir) === undefined) mkdirSync(destDir, { recursive: true, mode: 0o755 });
   ensureDir(destDir);
   for (const d of p.dirs) ensureDir(d.path);
 

@@ -259,10 +259,15 @@ interface OpenPack {
 export interface PackWriterOptions {
   /** Objects already on the storage (skipped); packs written are added to it. */
   index?: PackIndex;
-  /** Seal a pack once it holds this many bytes (default 32 MiB). */
+  /** Seal a pack once it holds this many bytes (default 16 MiB). */
   packSize?: number;
   /** Called after each pack and its index are stored. */
   onPack?: (pack: WrittenPack) => void;
+  /**
+   * Deflate objects where it pays (default true). Compression is most of the CPU of a first
+   * snapshot of many small text files; a caller writing to a fast local disk may turn it off.
+   */
+  compress?: boolean;
 }
 
 /** Where snapshotting puts objects. `id` must be the SHA-256 of `data`. */
@@ -283,6 +288,7 @@ export class PackWriter implements ObjectSink {
   readonly #index: PackIndex;
   readonly #packSize: number;
   readonly #onPack: ((pack: WrittenPack) => void) | undefined;
+  readonly #compress: boolean;
   readonly #queued = new Set<ObjectId>();
   readonly #written: WrittenPack[] = [];
   #open: OpenPack | undefined;
@@ -293,8 +299,9 @@ export class PackWriter implements ObjectSink {
   constructor(storage: ObjectStorage, options: PackWriterOptions = {}) {
     this.#storage = storage;
     this.#index = options.index ?? new PackIndex();
-    this.#packSize = options.packSize ?? 32 * 1024 * 1024;
+    this.#packSize = options.packSize ?? 16 * 1024 * 1024;
     this.#onPack = options.onPack;
+    this.#compress = options.compress ?? true;
   }
 
   has(id: ObjectId): boolean {
@@ -304,7 +311,8 @@ export class PackWriter implements ObjectSink {
   async add(id: ObjectId, data: Buffer): Promise<boolean> {
     if (this.has(id)) return false;
     this.#queued.add(id);
-    const job = compressObject(data).then((c) => ({ id, rawLength: data.length, ...c }));
+    const compressed = this.#compress ? compressObject(data) : Promise.resolve({ codec: CODEC_RAW as Codec, stored: data });
+    const job = compressed.then((c) => ({ id, rawLength: data.length, ...c }));
     // Drained in order below; a failure surfaces there, and must not go unhandled before.
     job.catch(() => undefined);
     this.#compressing.push(job);

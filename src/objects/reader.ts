@@ -107,6 +107,13 @@ export class ObjectReader {
     return decodeAs(id, await this.read(id), decodeTree);
   }
 
+  /** Many trees at once (neighbouring ones in one request each), by id. */
+  async readTrees(ids: Iterable<ObjectId>): Promise<Map<ObjectId, Tree>> {
+    const out = new Map<ObjectId, Tree>();
+    for await (const { id, data } of this.readMany(ids)) out.set(id, decodeAs(id, data, decodeTree));
+    return out;
+  }
+
   async readChunkList(id: ObjectId): Promise<ChunkList> {
     return decodeAs(id, await this.read(id), decodeChunkList);
   }

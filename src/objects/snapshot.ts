@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
+import { chunkFileOnWorker } from "./chunk-pool.js";
 import { chunkFile, DEFAULT_CHUNKING, type ChunkingParams } from "./chunker.js";
 import {
   badEntryName,
@@ -20,6 +21,10 @@ import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileStamp, StatCache } from "./stat-cache.js";
 import { UnsafePathError } from "./errors.js";
+
+// Below this size a file is chunked on the calling thread: handing it to the worker costs more
+// than hashing it twice here.
+const WORKER_MIN_SIZE = 16 * 1024 * 1024;
 
 export interface FileProgress {
   /** Files (and symlinks) done so far. */
@@ -89,29 +94,53 @@ class Snapshotter {
   }
 
   // The walk is synchronous: on a warm runs directory a sync readdir/lstat walk is several times
-  // faster than fs.promises (DESIGN.md §7), and no-change snapshots are all walk.
+  // faster than fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every child is
+  // lstat'ed every time; what the cache saves is reading, hashing and re-encoding.
   async dir(path: string): Promise<ObjectId> {
     this.#opts.signal?.throwIfAborted();
     this.stats.dirs++;
-    const names = readdirSync(path).sort(compareNames);
-    const entries: TreeEntry[] = [];
-    for (const name of names) {
-      // Names were checked, so plain concatenation is a safe (and much cheaper) join.
+    const cache = this.#opts.cache;
+    const children: { name: string; path: string; st: Stats; tree?: ObjectId }[] = [];
+    const sig: string[] = [];
+    let newest = 0;
+    for (const name of readdirSync(path).sort(compareNames)) {
+      // Names are checked, so plain concatenation is a safe (and much cheaper) join.
       const child = `${path}/${name}`;
       const bad = badEntryName(name);
       if (bad !== undefined) throw new UnsafePathError(child, bad);
       const st = lstatSync(child);
       if (st.isDirectory()) {
-        entries.push({ name, kind: "dir", mode: normalizeMode("dir", st.mode), size: 0, id: await this.dir(child) });
-      } else if (st.isFile()) {
-        entries.push({ name, kind: "file", mode: normalizeMode("file", st.mode), size: st.size, ...(await this.file(child, st)) });
-      } else if (st.isSymbolicLink()) {
-        entries.push(await this.symlink(name, child));
+        const tree = await this.dir(child);
+        children.push({ name, path: child, st, tree });
+        sig.push(`${name}\0d${st.mode}\0${tree}`);
+      } else if (st.isFile() || st.isSymbolicLink()) {
+        children.push({ name, path: child, st });
+        sig.push(`${name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}`);
+        newest = Math.max(newest, st.mtimeMs, st.ctimeMs);
       } else {
         this.stats.skipped++;
       }
     }
-    return this.tree(entries);
+    const signature = cache === undefined ? "" : createHash("sha256").update(sig.join("\n")).digest("hex");
+    const known = cache?.lookupDir(path, signature);
+    if (known !== undefined && this.#opts.sink.has(known)) {
+      for (const c of children) {
+        if (c.tree !== undefined) continue;
+        if (c.st.isFile()) this.stats.files++;
+        else this.stats.symlinks++;
+        this.#done(c.path, c.st.size);
+      }
+      return known;
+    }
+    const entries: TreeEntry[] = [];
+    for (const { name, path: child, st, tree } of children) {
+      if (tree !== undefined) entries.push({ name, kind: "dir", mode: normalizeMode("dir", st.mode), size: 0, id: tree });
+      else if (st.isFile()) entries.push({ name, kind: "file", mode: normalizeMode("file", st.mode), size: st.size, ...(await this.file(child, st)) });
+      else entries.push(await this.symlink(name, child));
+    }
+    const treeId = await this.tree(entries);
+    cache?.recordDir(path, signature, treeId, newest);
+    return treeId;
   }
 
   async symlink(name: string, path: string): Promise<TreeEntry> {
@@ -132,7 +161,7 @@ class Snapshotter {
     if (cached !== undefined && (cached.chunks === undefined || chunkable) && sink.has(cached.chunks ?? cached.id)) {
       ids = cached;
     } else {
-      ids = chunkable && st.size >= this.#chunking.threshold ? await this.#chunkedFile(path) : await this.#wholeFile(path);
+      ids = chunkable && st.size >= this.#chunking.threshold ? await this.#chunkedFile(path, st.size) : await this.#wholeFile(path);
       this.stats.hashedFiles++;
       this.stats.hashedBytes += st.size;
       const after = lstatSync(path);
@@ -157,10 +186,22 @@ class Snapshotter {
     return { id };
   }
 
-  async #chunkedFile(path: string): Promise<CachedIds> {
+  async #chunkedFile(path: string, fileSize: number): Promise<CachedIds> {
     const whole = createHash("sha256");
     const chunks: ChunkRef[] = [];
     let size = 0;
+    const onWorker = fileSize >= WORKER_MIN_SIZE ? chunkFileOnWorker(path, this.#chunking, READ_BLOCK) : undefined;
+    if (onWorker !== undefined) {
+      for await (const block of onWorker) {
+        whole.update(block.fresh);
+        for (const { data, id } of block.chunks) {
+          chunks.push({ id, size: data.length });
+          size += data.length;
+          if (!this.#opts.sink.has(id)) await this.add(id, data);
+        }
+      }
+      return this.#chunkList(whole, size, chunks);
+    }
     const fh = await open(path, "r");
     try {
       const read = async (buf: Buffer, offset: number, length: number) => {
@@ -177,6 +218,10 @@ class Snapshotter {
     } finally {
       await fh.close();
     }
+    return this.#chunkList(whole, size, chunks);
+  }
+
+  async #chunkList(whole: ReturnType<typeof createHash>, size: number, chunks: ChunkRef[]): Promise<CachedIds> {
     const list = encodeChunkList({ size, chunks });
     const listId = hashBytes(list);
     await this.add(listId, list);

@@ -16,10 +16,12 @@ export interface CachedIds {
   chunks?: ObjectId;
 }
 
-// File: MAGIC, then rows [path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE]
-// [flags u8: 1 = has chunks][id 32][chunks 32 when flagged]. Loading maps each path to its row's
-// offset and decodes a row only when it is looked up, so a no-change run pays little for 100,000 rows.
-const MAGIC = Buffer.from("GAGESTC1");
+// File: MAGIC, [u32 LE length] file rows, then directory rows to the end.
+// File row: [path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE][flags u8: 1 = has
+// chunks][id 32][chunks 32 when flagged]. Loading maps each path to its row's offset and decodes a
+// row only when it is looked up, so a no-change run pays little for 100,000 rows.
+// Directory row: [path length u16][path utf8][signature 32][tree id 32].
+const MAGIC = Buffer.from("GAGESTC2");
 const STAMP = 32;
 
 interface Row {
@@ -42,9 +44,14 @@ export interface StatCacheOptions {
  */
 export class StatCache {
   readonly #now: () => number;
-  /** Rows as loaded: path → offset of its stamp in `#bytes`. */
-  readonly #loaded = new Map<string, number>();
+  /** Rows as loaded: path → offset of its stamp in `#bytes`; parsed on first use. */
+  readonly #rows = new Map<string, number>();
   #bytes: Buffer = Buffer.alloc(0);
+  #filesEnd = 0;
+  #parsed = true;
+  /** Directory path → hex of its signature (64 digits) then its tree id (64 digits). */
+  readonly #dirs = new Map<string, string>();
+  #dirsChanged = false;
   /** Rows recorded (or forgotten: `undefined`) since loading. */
   readonly #changed = new Map<string, Row | undefined>();
 
@@ -62,22 +69,43 @@ export class StatCache {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return cache;
       throw err;
     }
-    if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) return cache;
-    const rows = new Map<string, number>();
-    let p = MAGIC.length;
+    if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return cache;
+    const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
+    if (filesEnd > bytes.length) return cache;
+    let p = filesEnd;
+    const dirs = new Map<string, string>();
     while (p < bytes.length) {
       if (p + 2 > bytes.length) return cache;
-      const len = bytes.readUInt16LE(p);
-      const at = p + 2 + len;
-      if (at + STAMP + 1 > bytes.length) return cache;
-      const rowEnd = at + STAMP + 1 + (bytes[at + STAMP] === 1 ? 64 : 32);
-      if (rowEnd > bytes.length) return cache;
-      rows.set(bytes.toString("utf8", p + 2, at), at);
-      p = rowEnd;
+      const at = p + 2 + bytes.readUInt16LE(p);
+      if (at + 64 > bytes.length) return cache;
+      dirs.set(bytes.toString("utf8", p + 2, at), bytes.toString("hex", at, at + 64));
+      p = at + 64;
     }
     cache.#bytes = bytes;
-    for (const [k, v] of rows) cache.#loaded.set(k, v);
+    cache.#filesEnd = filesEnd;
+    cache.#parsed = false;
+    for (const [k, v] of dirs) cache.#dirs.set(k, v);
     return cache;
+  }
+
+  /**
+   * File rows are parsed on first use: when every directory is answered by its signature, a
+   * no-change snapshot never needs them.
+   */
+  get #loaded(): Map<string, number> {
+    if (this.#parsed) return this.#rows;
+    this.#parsed = true;
+    const bytes = this.#bytes;
+    const end = this.#filesEnd;
+    for (let p = MAGIC.length + 4; p < end; ) {
+      const at = p + 2 + bytes.readUInt16LE(p);
+      const rowEnd = at + STAMP + 1 + (bytes[at + STAMP] === 1 ? 64 : 32);
+      // A damaged cache is dropped, not trusted: later rows are simply missing.
+      if (rowEnd > end) break;
+      this.#rows.set(bytes.toString("utf8", p + 2, at), at);
+      p = rowEnd;
+    }
+    return this.#rows;
   }
 
   get size(): number {
@@ -87,7 +115,28 @@ export class StatCache {
   }
 
   get dirty(): boolean {
-    return this.#changed.size > 0;
+    return this.#changed.size > 0 || this.#dirsChanged;
+  }
+
+  /**
+   * The tree id of a directory whose signature (a digest of every child's name, kind, mode and
+   * stamp, or tree id for a subdirectory) is unchanged: then no child needs looking up.
+   */
+  lookupDir(path: string, signature: string): ObjectId | undefined {
+    const row = this.#dirs.get(path);
+    return row !== undefined && row.startsWith(signature) ? row.slice(64) : undefined;
+  }
+
+  /** `newestChangeMs`: the latest mtime or ctime among the children (racy ones are not kept). */
+  recordDir(path: string, signature: string, treeId: ObjectId, newestChangeMs: number): void {
+    if (newestChangeMs > this.#now() - RACY_MS) {
+      if (this.#dirs.delete(path)) this.#dirsChanged = true;
+      return;
+    }
+    const row = signature + treeId;
+    if (this.#dirs.get(path) === row) return;
+    this.#dirs.set(path, row);
+    this.#dirsChanged = true;
   }
 
   lookup(path: string, stamp: FileStamp): CachedIds | undefined {
@@ -119,15 +168,17 @@ export class StatCache {
 
   /** Writes the cache atomically (temp file, rename). */
   async save(file: string): Promise<void> {
-    const parts: Buffer[] = [MAGIC];
+    const parts: Buffer[] = [];
     for (const [path, at] of this.#loaded) {
       if (this.#changed.has(path)) continue;
-      const name = Buffer.from(path, "utf8");
-      const head = Buffer.allocUnsafe(2);
-      head.writeUInt16LE(name.length);
-      parts.push(head, name, this.#bytes.subarray(at, at + STAMP + 1 + (this.#bytes[at + STAMP] === 1 ? 64 : 32)));
+      parts.push(pathHeader(path), this.#bytes.subarray(at, at + STAMP + 1 + (this.#bytes[at + STAMP] === 1 ? 64 : 32)));
     }
     for (const [path, row] of this.#changed) if (row !== undefined) parts.push(encodeRow(path, row));
+    const fileBytes = parts.reduce((n, b) => n + b.length, 0);
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32LE(fileBytes);
+    parts.unshift(MAGIC, length);
+    for (const [path, row] of this.#dirs) parts.push(encodeDirRow(path, row));
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
@@ -139,10 +190,25 @@ export class StatCache {
     }
     const saved = await StatCache.load(file, { now: this.#now });
     this.#bytes = saved.#bytes;
-    this.#loaded.clear();
-    for (const [k, v] of saved.#loaded) this.#loaded.set(k, v);
+    this.#filesEnd = saved.#filesEnd;
+    this.#rows.clear();
+    this.#parsed = false;
     this.#changed.clear();
+    this.#dirsChanged = false;
   }
+}
+
+function pathHeader(path: string): Buffer {
+  const name = Buffer.from(path, "utf8");
+  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+  const out = Buffer.allocUnsafe(2 + name.length);
+  out.writeUInt16LE(name.length, 0);
+  name.copy(out, 2);
+  return out;
+}
+
+function encodeDirRow(path: string, row: string): Buffer {
+  return Buffer.concat([pathHeader(path), Buffer.from(row, "hex")]);
 }
 
 function sameStamp(a: FileStamp, b: FileStamp): boolean {
@@ -150,13 +216,11 @@ function sameStamp(a: FileStamp, b: FileStamp): boolean {
 }
 
 function encodeRow(path: string, row: Row): Buffer {
-  const name = Buffer.from(path, "utf8");
-  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+  const head = pathHeader(path);
   const chunked = row.ids.chunks !== undefined;
-  const out = Buffer.allocUnsafe(2 + name.length + STAMP + 1 + (chunked ? 64 : 32));
-  out.writeUInt16LE(name.length, 0);
-  name.copy(out, 2);
-  let p = 2 + name.length;
+  const out = Buffer.allocUnsafe(head.length + STAMP + 1 + (chunked ? 64 : 32));
+  head.copy(out, 0);
+  let p = head.length;
   for (const v of [row.stamp.size, row.stamp.mtimeMs, row.stamp.ctimeMs, row.stamp.ino]) p = out.writeDoubleLE(v, p);
   out[p++] = chunked ? 1 : 0;
   out.write(row.ids.id, p, 32, "hex");

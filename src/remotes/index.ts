@@ -21,3 +21,7 @@ export { backends, storageTypes, backendOptions, checkSettings, redactSettings }
 export type { StorageBackend, BackendOption, BackendSettings, OpenContext } from "./backend.js";
 export { LocalStorage } from "./local/index.js";
 export { MemoryStorage } from "./memory/index.js";
+export { listRemotes, findRemote, resolveRemote, openRemoteSpec, redactRemote, remoteConfigFiles } from "./config.js";
+export type { RemoteContext, RemoteSpec } from "./config.js";
+export { checkRemote, PROBE_PREFIX } from "./check.js";
+export type { CheckOptions, CheckResult, CheckStep, CheckStepName } from "./check.js";

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 
 /** A Readable over `data`, whatever form `put` received it in. */
@@ -11,28 +12,48 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** A stream that ended short or whose bytes do not match their digest: the transfer broke. */
+export class BrokenTransferError extends Error {
+  override name = "BrokenTransferError";
+}
+
+export interface GuardOptions {
+  /** Fail when the source ends before this many bytes (a cut connection may end a stream quietly). */
+  expectedBytes?: number;
+  /** Pass on at most this many bytes, then stop reading the source. */
+  limitBytes?: number;
+  /** Fail at the end unless the bytes have this MD5 (lower-case hex). */
+  md5?: string;
+}
+
 /**
- * Re-emits `source`, turning its errors into `mapError(err)` and failing with
- * `mapError(undefined)` when it ends before `expectedBytes` (a connection cut short may end a
- * stream quietly). Destroying the result destroys `source`.
+ * Re-emits `source`, turning its errors into `mapError(err)` and checking its length and
+ * digest as `options` ask (failing with `mapError` of a `BrokenTransferError`). Destroying the result
+ * destroys `source`.
  */
-export function guardStream(
-  source: Readable,
-  mapError: (err: unknown) => Error,
-  expectedBytes?: number,
-): Readable {
+export function guardStream(source: Readable, mapError: (err: unknown) => Error, options: GuardOptions = {}): Readable {
+  const { expectedBytes, limitBytes, md5 } = options;
   async function* forward(): AsyncGenerator<Buffer> {
     let seen = 0;
+    const hash = md5 === undefined ? undefined : createHash("md5");
     try {
-      for await (const chunk of source) {
-        seen += (chunk as Buffer).length;
-        yield chunk as Buffer;
+      for await (const data of source) {
+        let chunk = data as Buffer;
+        if (limitBytes !== undefined && seen + chunk.length > limitBytes) chunk = chunk.subarray(0, limitBytes - seen);
+        seen += chunk.length;
+        hash?.update(chunk);
+        if (chunk.length > 0) yield chunk;
+        if (limitBytes !== undefined && seen >= limitBytes) break;
       }
     } catch (err) {
       throw mapError(err);
     }
-    if (expectedBytes !== undefined && seen < expectedBytes) {
-      throw mapError(new Error(`stream ended after ${seen} of ${expectedBytes} bytes`));
+    const wanted = expectedBytes === undefined ? undefined : Math.min(expectedBytes, limitBytes ?? Infinity);
+    if (wanted !== undefined && seen < wanted) {
+      throw mapError(new BrokenTransferError(`the stream ended after ${seen} of ${wanted} bytes`));
+    }
+    if (hash && hash.digest("hex") !== md5) {
+      throw mapError(new BrokenTransferError("the object changed while it was read (its MD5 differs from its ETag)"));
     }
   }
   return Readable.from(forward(), { objectMode: false });

@@ -1,24 +1,14 @@
 import { mkdir, readdir } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import type { Storage } from "../remotes/storage.js";
 import { writeDefaultRemote } from "./local-state.js";
+import { recordedRemote } from "./remote.js";
 import { planPull, type PullResult } from "./pull.js";
 import type { SyncOptions, TransferPlan } from "./session.js";
 
 export interface CloneOptions extends Omit<SyncOptions, "remote"> {
   /** A configured remote name, URL or path, or an open `Storage` (its URL is recorded). */
   remote: string | Storage;
-}
-
-/** What clone records: a name or URL as given; a relative local path made absolute. */
-function recordedRemote(remote: string | Storage, cwd: string | undefined): string {
-  if (typeof remote !== "string") return remote.url;
-  const spec = remote;
-  const isUrlOrScp = /^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || /^[^@/:\s]+@[^/:\s]+:/.test(spec);
-  const isPath = spec.includes("/") || spec.startsWith(".");
-  if (isUrlOrScp || !isPath || isAbsolute(spec) || cwd === undefined) return spec;
-  return resolve(cwd, spec);
 }
 
 /**
@@ -36,8 +26,9 @@ export async function planClone(opts: CloneOptions): Promise<TransferPlan<PullRe
   if (existing.length > 0) {
     throw new UsageError(`Cannot clone into ${opts.runsDir}: it is not empty`, { hint: "Name a new or empty folder: gage clone REMOTE DIR." });
   }
+  const recorded = await recordedRemote(opts.remote, opts);
   await mkdir(opts.runsDir, { recursive: true });
-  await writeDefaultRemote(opts.runsDir, recordedRemote(opts.remote, opts.cwd));
+  await writeDefaultRemote(opts.runsDir, recorded);
   return planPull(opts);
 }
 

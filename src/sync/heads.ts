@@ -52,6 +52,12 @@ const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 const RUN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const USER_NAME_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/;
 
+/** Run ids a store holds: Gage's lower-case UUIDs (they name folders on every reader's disk). */
+export const isStoreRunId = (id: string): boolean => RUN_ID_RE.test(id);
+
+/** `ID.user/` names a store holds: Gage's time-ordered `{uuid}.json`. */
+export const isUserLogName = (name: string): boolean => USER_NAME_RE.test(name);
+
 export function timeKeyPart(ms: number): string {
   return Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0");
 }

@@ -4,7 +4,7 @@ export { pull, planPull, type PullResult } from "./pull.js";
 export { clone, planClone, type CloneOptions } from "./clone.js";
 export { status, type StatusResult, type RunStatusRow } from "./status.js";
 export { listRemoteRuns, type RemoteRun } from "./remote-runs.js";
-export { openRemote, closeRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
+export { openRemote, closeRemote, remoteOrDefault, setDefaultRemote, type OpenRemote, type RemoteContext } from "./remote.js";
 export { readDefaultRemote, writeDefaultRemote, STATE_DIR } from "./local-state.js";
 export { ConflictError, StoreFormatError, type RunConflict } from "./errors.js";
 export type { SyncState } from "./merge.js";

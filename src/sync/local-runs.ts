@@ -1,22 +1,42 @@
-import { readFile } from "node:fs/promises";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { hashBytes, snapshotRun, type SnapshotStats, type ObjectSink, type StatCache } from "../objects/index.js";
-import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
-import { listRuns, runMetaDir, type Run } from "../runs/run.js";
+import { emptyStats, hashBytes, snapshotRun, type SnapshotStats, type ObjectSink, type StatCache } from "../objects/index.js";
+import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
+import { META_SUFFIX, runPaths } from "../runs/layout.js";
+import { listRuns, readRun, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
-import type { HeadEntry, RunSummary } from "./heads.js";
-import { readRunHistory } from "./local-state.js";
-import type { RunVersion } from "./merge.js";
+import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./heads.js";
+import { readPending, readRunHistory } from "./local-state.js";
+import { EMPTY_TREE, type RunVersion, type TreeVersion } from "./merge.js";
 
 /** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
 export const idOnlySink: ObjectSink = { has: () => true, add: async () => false };
 
-/** One local run, hashed (through the stat cache) into the form heads carry. */
+/** A local run to compare: its id, where its meta is, and the run once read. */
+export interface RunRef {
+  id: string;
+  deleted: boolean;
+  run?: Run;
+}
+
+/** A local run's trees and user log ids, computed through the stat cache (no file read when unchanged). */
+export interface ScannedRun {
+  ref: RunRef;
+  files: string;
+  meta: string;
+  user: Record<string, string>;
+  stats: SnapshotStats;
+}
+
+/** One local run in the form heads carry: read further than a scan, for a run that moves. */
 export interface LocalRun {
   run: Run;
   entry: HeadEntry;
   version: RunVersion;
   stats: SnapshotStats;
+  /** The state an interrupted pull was writing: merged as one more version, it supersedes the half-written one. */
+  unfinished?: RunVersion;
 }
 
 export function runSummary(run: Run): RunSummary {
@@ -28,31 +48,77 @@ export function runSummary(run: Run): RunSummary {
   return s;
 }
 
+/** Hashes a run's `ID/`, meta and `ID.user/` names; nothing is stored, unchanged files are not read. */
+export async function scanRun(runsDir: string, ref: RunRef, cache: StatCache): Promise<ScannedRun> {
+  const paths = runPaths(runsDir, ref.id);
+  const metaDir = ref.deleted ? paths.deletedMetaDir : paths.metaDir;
+  const { snapshot, stats } = await snapshotRun(runsDir, ref.id, { sink: idOnlySink, cache, metaDir });
+  const user: Record<string, string> = {};
+  for (const u of snapshot.user) if (isUserLogName(u.name)) user[u.name] = u.id;
+  return { ref, files: snapshot.files, meta: snapshot.meta, user, stats };
+}
+
 /**
- * Computes a local run's trees and reads its user log. With `sink`, the objects the sink lacks
- * are stored as they are met (children before parents); without, nothing is stored and unchanged
- * files are answered by the stat cache.
+ * A run the remote lacks altogether: it will be hashed once, while its objects are stored, so
+ * planning only counts its files. Its trees are the empty tree until then.
  */
-export async function scanRun(runsDir: string, run: Run, cache: StatCache, sink: ObjectSink = idOnlySink): Promise<LocalRun> {
-  const { snapshot, stats } = await snapshotRun(runsDir, run.id, { sink, cache, metaDir: runMetaDir(run) });
+export function unscannedRun(runsDir: string, ref: RunRef): ScannedRun {
+  const paths = runPaths(runsDir, ref.id);
+  const stats = emptyStats();
+  const count = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) count(path);
+      else if (entry.isFile()) {
+        stats.files++;
+        stats.bytes += lstatSync(path).size;
+      }
+    }
+  };
+  for (const dir of [paths.runDir, ref.deleted ? paths.deletedMetaDir : paths.metaDir]) if (existsSync(dir)) count(dir);
+  const user: Record<string, string> = {};
+  if (existsSync(paths.userDir)) for (const name of readdirSync(paths.userDir)) if (isUserLogName(name)) user[name] = "";
+  return { ref, files: EMPTY_TREE, meta: EMPTY_TREE, user, stats };
+}
+
+/** True when a scan and a version hold the same trees and the same user log: nothing to move either way. */
+export function sameState(scan: ScannedRun, v: RunVersion | undefined): boolean {
+  if (!v || v.run.tree !== scan.files || v.meta.tree !== scan.meta) return false;
+  const mine = Object.keys(scan.user);
+  return mine.length === Object.keys(v.user).length && mine.every((n) => v.user[n] === scan.user[n]);
+}
+
+/**
+ * Reads what a moving run needs beyond its scan: its metadata (for the summary), its history
+ * (what its trees supersede) and its user log bytes.
+ */
+export async function loadLocalRun(runsDir: string, scan: ScannedRun): Promise<LocalRun> {
+  const run = scan.ref.run ?? (await readRun(runsDir, scan.ref.id, { deleted: scan.ref.deleted }));
   const user: Record<string, Uint8Array> = {};
   const userIds: Record<string, string> = {};
-  for (const u of snapshot.user) {
-    if (!u.name.endsWith(".json")) continue;
-    const bytes = await readFile(join(run.paths.userDir, u.name));
-    user[u.name] = bytes;
-    userIds[u.name] = hashBytes(bytes);
+  for (const name of Object.keys(scan.user)) {
+    const bytes = readFileSync(join(run.paths.userDir, name));
+    user[name] = bytes;
+    userIds[name] = hashBytes(bytes);
   }
   const history = await readRunHistory(runsDir, run.id);
   const prior = (list: string[], current: string) => list.filter((t) => t !== current);
   const entry: HeadEntry = {
     runId: run.id,
-    run: { tree: snapshot.files, prior: prior(history.files, snapshot.files) },
-    meta: { tree: snapshot.meta, prior: prior(history.meta, snapshot.meta) },
+    run: { tree: scan.files, prior: prior(history.files, scan.files) },
+    meta: { tree: scan.meta, prior: prior(history.meta, scan.meta) },
     user,
     summary: runSummary(run),
   };
-  return { run, entry, version: { run: entry.run, meta: entry.meta, user: userIds }, stats };
+  const local: LocalRun = { run, entry, version: { run: entry.run, meta: entry.meta, user: userIds }, stats: scan.stats };
+  const pending = await readPending(runsDir, run.id);
+  if (pending) {
+    // A pull was killed while writing this run: the trees it was writing supersede what is here.
+    const toward = (target: string | undefined, part: TreeVersion): TreeVersion =>
+      target === undefined || target === part.tree ? part : { tree: target, prior: [part.tree, ...part.prior] };
+    local.unfinished = { run: toward(pending.files, entry.run), meta: toward(pending.meta, entry.meta), user: {} };
+  }
+  return local;
 }
 
 /**
@@ -63,11 +129,26 @@ export async function scanRun(runsDir: string, run: Run, cache: StatCache, sink:
 export async function selectLocalRuns(
   runsDir: string,
   opts: { runs?: readonly string[]; where?: string; onWarning?: (msg: string) => void },
-): Promise<Run[]> {
+): Promise<RunRef[]> {
+  const specs = opts.runs ?? [];
+  const shareable = (id: string) => {
+    if (isStoreRunId(id)) return true;
+    opts.onWarning?.(`Skipping run ${id}: only runs with Gage's UUID ids can be shared`);
+    return false;
+  };
+  // Every live run, found by its folder name alone: a run that does not move is never read.
+  if (specs.length === 0 && opts.where === undefined) {
+    const names = await listRunsDirNames(runsDir);
+    return names
+      .filter((n) => n.endsWith(META_SUFFIX) && n.length > META_SUFFIX.length)
+      .map((n) => n.slice(0, -META_SUFFIX.length))
+      .filter(shareable)
+      .sort()
+      .map((id) => ({ id, deleted: false }));
+  }
   const warn = opts.onWarning ? { onWarning: opts.onWarning } : {};
   const live = await listRuns(runsDir, warn);
   let selected: Run[];
-  const specs = opts.runs ?? [];
   if (specs.length === 0) selected = live;
   else {
     const deleted = await listRuns(runsDir, { ...warn, deleted: true });
@@ -85,5 +166,13 @@ export async function selectLocalRuns(
     selected = selected.filter(test);
     if (selected.length === 0) throw new NothingSelectedError(`No runs match --where '${opts.where}'`);
   }
-  return selected;
+  return selected.filter((r) => shareable(r.id)).map((run) => ({ id: run.id, deleted: run.deleted, run }));
+}
+
+async function listRunsDirNames(runsDir: string): Promise<string[]> {
+  try {
+    return await readdir(runsDir);
+  } catch (err) {
+    throw new RunsDirError(runsDir, `Runs directory ${runsDir} cannot be read (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+  }
 }

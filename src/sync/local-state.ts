@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isObjectId } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
@@ -86,6 +86,37 @@ export async function addRunHistory(runsDir: string, runId: string, add: { files
   const next = { files: merge(h.files, add.files), meta: merge(h.meta, add.meta) };
   if (JSON.stringify(next) === JSON.stringify(h)) return;
   await writeState(historyPath(runsDir, runId), JSON.stringify(next) + "\n");
+}
+
+function pendingPath(runsDir: string, runId: string): string {
+  return join(stateDir(runsDir), "runs", `${runId}.pending`);
+}
+
+/**
+ * Trees a pull is writing over a run already here. Set before the first file is replaced and
+ * cleared once the run is complete, so that a pull killed halfway leaves a mark: its rerun (or a
+ * push) knows the half-written run is an unfinished step towards these trees, not a new version.
+ */
+export async function readPending(runsDir: string, runId: string): Promise<{ files?: string; meta?: string } | undefined> {
+  const bytes = await readOptional(pendingPath(runsDir, runId));
+  if (!bytes) return undefined;
+  try {
+    const doc = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+    return {
+      ...(isObjectId(doc.files) ? { files: doc.files } : {}),
+      ...(isObjectId(doc.meta) ? { meta: doc.meta } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writePending(runsDir: string, runId: string, target: { files?: string; meta?: string }): Promise<void> {
+  await writeState(pendingPath(runsDir, runId), JSON.stringify(target) + "\n");
+}
+
+export async function clearPending(runsDir: string, runId: string): Promise<void> {
+  await rm(pendingPath(runsDir, runId), { force: true });
 }
 
 function viewPath(runsDir: string, remoteUrl: string): string {

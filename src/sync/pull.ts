@@ -2,17 +2,20 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, readdirSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import pLimit from "p-limit";
 import { type Tree, materializeTree, ObjectReader } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
-import { readRun } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
-import { scanRun, type LocalRun } from "./local-runs.js";
-import { addRunHistory, stateDir } from "./local-state.js";
+import { loadLocalRun, sameState, scanRun, type LocalRun } from "./local-runs.js";
+import { addRunHistory, clearPending, stateDir, writePending } from "./local-state.js";
 import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+
+/** Runs written at once by a pull. */
+const PULL_CONCURRENCY = 8;
 
 export interface PullResult {
   remote: string;
@@ -45,6 +48,7 @@ interface PullItem {
 export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResult>> {
   const s = await openSession(opts);
   try {
+    await removeStaleStaging(opts.runsDir, s.now());
     const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];
@@ -55,8 +59,14 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       const live = existsSync(paths.metaDir);
       // A run deleted here stays deleted unless named.
       if (!live && existsSync(paths.deletedMetaDir) && !named) continue;
-      const local = live ? await scanRun(opts.runsDir, await readRun(opts.runsDir, remote.id, { deleted: false }), s.cache) : undefined;
-      const merged = mergeRunVersions([...(local ? [local.version] : []), ...remote.entries.map(entryVersion)]);
+      const scan = live ? await scanRun(opts.runsDir, { id: remote.id, deleted: false }, s.cache) : undefined;
+      if (scan && remote.entries.length === 1 && sameState(scan, remoteVersion(remote.entries))) {
+        upToDate++;
+        continue;
+      }
+      const local = scan ? await loadLocalRun(opts.runsDir, scan) : undefined;
+      const mine = local ? [local.version, ...(local.unfinished ? [local.unfinished] : [])] : [];
+      const merged = mergeRunVersions([...mine, ...remote.entries.map(entryVersion)]);
       const resolve = (m: PartMerge, mine: string | undefined): (PartMerge & { conflict: false }) | undefined =>
         !m.conflict ? m : opts.force && mine !== undefined ? forcePart(m, mine) : undefined;
       const files = resolve(merged.run, local?.version.run.tree);
@@ -66,7 +76,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
         continue;
       }
       const item: PullItem = { remote, local, user: {}, history: { files: [], meta: [] }, planned: plannedRun(remote, "", 0, 0) };
-      if (s.only.has("files") && files.tree !== local?.version.run.tree) item.files = files.tree;
+      // The empty tree stands for a part never sent (`--only`): there is nothing to write.
+      if (s.only.has("files") && files.tree !== local?.version.run.tree && files.tree !== EMPTY_TREE) item.files = files.tree;
       if (s.only.has("meta") && meta.tree !== local?.version.meta.tree && meta.tree !== EMPTY_TREE) item.meta = meta.tree;
       if (s.only.has("user")) {
         for (const e of remote.entries) {
@@ -75,13 +86,17 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       }
       // A new run becomes visible only with its meta; without meta there is nothing to show.
       if (!local && item.meta === undefined) continue;
+      // The local copy descends from what it had, and from everything the kept or written tree supersedes.
+      const keep = (m: PartMerge & { conflict: false }, mine: string | undefined, written: string | undefined) =>
+        written !== undefined || m.tree === mine ? [...m.prior, ...(mine ? [mine] : []), ...(written ? [written] : [])] : mine ? [mine] : [];
+      item.history = { files: keep(files, local?.version.run.tree, item.files), meta: keep(meta, local?.version.meta.tree, item.meta) };
       if (item.files === undefined && item.meta === undefined && Object.keys(item.user).length === 0) {
+        // `--force` kept this side: remember that it supersedes the remote's version, so the next
+        // push makes it the remote's.
+        if (opts.force) await addRunHistory(opts.runsDir, remote.id, item.history);
         upToDate++;
         continue;
       }
-      const keep = (m: PartMerge & { conflict: false }, mine: string | undefined, written: string | undefined) =>
-        written !== undefined ? [...m.prior, ...(mine ? [mine] : []), written] : mine ? [mine] : [];
-      item.history = { files: keep(files, local?.version.run.tree, item.files), meta: keep(meta, local?.version.meta.tree, item.meta) };
       const target: RunVersion = {
         run: { tree: item.files ?? local?.version.run.tree ?? EMPTY_TREE, prior: [] },
         meta: { tree: item.meta ?? local?.version.meta.tree ?? EMPTY_TREE, prior: [] },
@@ -130,22 +145,43 @@ async function executePull(
   const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
-    let last = { files: 0, bytes: 0 };
-    const progress = (p: { files: number; bytes: number }) => {
-      onProgress?.({ phase: "download", files: Math.max(0, p.files - last.files), bytes: Math.max(0, p.bytes - last.bytes) });
-      last = p.files < last.files ? { files: 0, bytes: 0 } : p;
-    };
     const write = async (tree: string, dir: string) => {
-      last = { files: 0, bytes: 0 };
-      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: progress });
+      let last = { files: 0, bytes: 0 };
+      const onFile = (p: { files: number; bytes: number }) => {
+        onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
+        last = p;
+      };
+      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: onFile });
       result.files += stats.written;
       result.bytes += stats.bytesWritten;
     };
-    for (const item of items) {
-      if (item.local) await updateRun(reader, item, write);
-      else await addRun(s.runsDir, item, write);
+    const pullOne = async (item: PullItem) => {
+      if (item.local) {
+        if (item.files !== undefined || item.meta !== undefined) {
+          await writePending(s.runsDir, item.remote.id, { ...(item.files ? { files: item.files } : {}), ...(item.meta ? { meta: item.meta } : {}) });
+        }
+        await updateRun(reader, item, write);
+      } else await addRun(s.runsDir, item, write);
       await addRunHistory(s.runsDir, item.remote.id, item.history);
-    }
+      await clearPending(s.runsDir, item.remote.id);
+    };
+    // Runs are written side by side: each file waits on its own fsync, so one at a time leaves the
+    // disk idle. After a failure no further run is started, and the ones under way finish first.
+    const limit = pLimit(PULL_CONCURRENCY);
+    let failure: { err: unknown } | undefined;
+    await Promise.all(
+      items.map((item) =>
+        limit(async () => {
+          if (failure) return;
+          try {
+            await pullOne(item);
+          } catch (err) {
+            failure ??= { err };
+          }
+        }),
+      ),
+    );
+    if (failure) throw failure.err;
     return result;
   } finally {
     await closeSession(s, true);
@@ -225,6 +261,16 @@ async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): P
       await removeTree(path);
       if ((mode & 0o200) === 0) chmodSync(dir, mode);
     }
+  }
+}
+
+/** Staging folders a killed pull left behind (an hour old: no pull still running uses them). */
+async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void> {
+  const dir = join(stateDir(runsDir), "tmp");
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (nowMs - lstatSync(path).mtimeMs > 3_600_000) await removeTree(path);
   }
 }
 

@@ -1,8 +1,9 @@
+import { existsSync } from "node:fs";
 import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir } from "../objects/index.js";
 import { runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
-import { scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
+import { loadLocalRun, sameState, scanRun, selectLocalRuns, unscannedRun, type LocalRun } from "./local-runs.js";
 import { addRunHistory } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
@@ -40,13 +41,20 @@ interface PushItem {
 export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResult>> {
   const s = await openSession(opts);
   try {
-    const runs = await selectLocalRuns(opts.runsDir, opts);
+    const refs = await selectLocalRuns(opts.runsDir, opts);
     const items: PushItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
-    for (const run of runs) {
-      const local = await scanRun(opts.runsDir, run, s.cache);
-      opts.onProgress?.({ phase: "scan", files: local.stats.files, bytes: local.stats.bytes });
+    for (const ref of refs) {
+      const known = s.view.runs.get(ref.id);
+      const scan = known ? await scanRun(opts.runsDir, ref, s.cache) : unscannedRun(opts.runsDir, ref);
+      opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
+      if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
+        upToDate++;
+        continue;
+      }
+      const local = await loadLocalRun(opts.runsDir, scan);
+      const run = local.run;
       const remoteEntries = s.view.runs.get(run.id) ?? [];
       const remote = remoteVersion(remoteEntries);
       const pick = (part: "files" | "meta", mine: TreeVersion, theirs: TreeVersion | undefined): TreeVersion | undefined =>
@@ -56,7 +64,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
         meta: pick("meta", local.version.meta, remote?.meta)!,
         user: s.only.has("user") ? local.version.user : {},
       };
-      const merged = mergeRunVersions([mine, ...remoteEntries.map(entryVersion)]);
+      const merged = mergeRunVersions([mine, ...(local.unfinished ? [local.unfinished] : []), ...remoteEntries.map(entryVersion)]);
       const resolve = (m: PartMerge, tree: string): (PartMerge & { conflict: false }) | undefined =>
         !m.conflict ? m : opts.force ? forcePart(m, tree) : undefined;
       const files = resolve(merged.run, mine.run.tree);
@@ -124,8 +132,10 @@ async function executePush(
           last = p;
         };
         // Upload from what is on disk now; a file changed since planning is sent as it is now.
-        if (item.upload.files) item.entry.run = { ...item.entry.run, tree: (await snapshotDir(item.local.run.paths.runDir, progress)).treeId };
-        if (item.upload.meta) item.entry.meta = { ...item.entry.meta, tree: (await snapshotDir(runMetaDir(item.local.run), progress)).treeId };
+        const store = async (dir: string) => (existsSync(dir) ? (await snapshotDir(dir, progress)).treeId : EMPTY_TREE);
+        const version = item.local.version;
+        if (item.upload.files) item.entry.run = version.run = { ...item.entry.run, tree: await store(item.local.run.paths.runDir) };
+        if (item.upload.meta) item.entry.meta = version.meta = { ...item.entry.meta, tree: await store(runMetaDir(item.local.run)) };
       }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).
       await writer.flush();

@@ -1,12 +1,12 @@
 import { homedir } from "node:os";
 import { UsageError } from "../errors.js";
-import { openStorage } from "../remotes/open.js";
+import { findRemote, resolveRemote } from "../remotes/config.js";
 import type { Storage } from "../remotes/storage.js";
-import { readDefaultRemote } from "./local-state.js";
+import { readDefaultRemote, writeDefaultRemote } from "./local-state.js";
 
 /** Where the outside world is, for resolving remote names, relative paths and credentials. */
 export interface RemoteContext {
-  /** Resolves relative paths (the library never reads `process.cwd()`). */
+  /** Resolves relative paths and finds the project's `gageconfig.toml` (the library never reads `process.cwd()`). */
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   home?: string;
@@ -15,41 +15,27 @@ export interface RemoteContext {
 /** A remote as sync uses it: the storage, what the user called it, and its URL (redacted). */
 export interface OpenRemote {
   storage: Storage;
-  /** The name or URL as given (what `clone` records as the default remote). */
+  /** The name or URL as given. */
   spec: string;
   url: string;
   /** True when sync opened the storage and must close it. */
   owned: boolean;
 }
 
-type ResolveRemote = (
-  nameOrUrl: string,
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; home?: string },
-) => Promise<Storage>;
+function remoteContext(ctx: RemoteContext): { cwd?: string; env: NodeJS.ProcessEnv; home: string } {
+  const env = ctx.env ?? {};
+  return { ...(ctx.cwd !== undefined ? { cwd: ctx.cwd } : {}), env, home: ctx.home ?? env.HOME ?? homedir() };
+}
 
 /**
  * Opens a remote given as a configured name (`[repos.NAME]`), a URL or a path, or wraps an
  * already open `Storage` (which the caller keeps and closes).
+ * @throws ConfigError for an unknown name; RemoteUrlError for a bad URL; connection errors for SSH.
  */
 export async function openRemote(remote: string | Storage, ctx: RemoteContext = {}): Promise<OpenRemote> {
   if (typeof remote !== "string") return { storage: remote, spec: remote.url, url: remote.url, owned: false };
-  const env = ctx.env ?? {};
-  const home = ctx.home ?? env.HOME ?? homedir();
-  const resolver = await loadResolver();
-  const storage = resolver
-    ? await resolver(remote, { ...(ctx.cwd !== undefined ? { cwd: ctx.cwd } : {}), env, home })
-    : await openStorage(remote, { ...(ctx.cwd !== undefined ? { cwd: ctx.cwd } : {}), env, home });
+  const storage = await resolveRemote(remote, remoteContext(ctx));
   return { storage, spec: remote, url: storage.url, owned: true };
-}
-
-/** Named remotes come from src/remotes/config when that module provides `resolveRemote`. */
-async function loadResolver(): Promise<ResolveRemote | undefined> {
-  try {
-    const mod = (await import("../remotes/config.js" as string)) as { resolveRemote?: ResolveRemote };
-    return mod.resolveRemote;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The remote a command names, else the runs directory's default remote. */
@@ -62,6 +48,23 @@ export async function remoteOrDefault(runsDir: string, remote: string | Storage 
     });
   }
   return fallback;
+}
+
+/**
+ * How a remote is recorded as a default: its configured name, else its URL with a relative path
+ * made absolute (so the default holds from any folder).
+ */
+export async function recordedRemote(remote: string | Storage, ctx: RemoteContext = {}): Promise<string> {
+  if (typeof remote !== "string") return remote.url;
+  const spec = await findRemote(remote, remoteContext(ctx));
+  return spec.name ?? spec.url;
+}
+
+/** Sets the runs directory's default remote (`gage remote default NAME`); returns what was recorded. */
+export async function setDefaultRemote(runsDir: string, remote: string, ctx: RemoteContext = {}): Promise<string> {
+  const recorded = await recordedRemote(remote, ctx);
+  await writeDefaultRemote(runsDir, recorded);
+  return recorded;
 }
 
 export async function closeRemote(remote: OpenRemote): Promise<void> {

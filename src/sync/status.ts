@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { listRuns } from "../runs/run.js";
 import { sortRuns, type Run } from "../runs/run.js";
 import { entryVersion } from "./heads.js";
-import { scanRun } from "./local-runs.js";
+import { loadLocalRun, sameState, scanRun } from "./local-runs.js";
 import { compareVersions, mergeRunVersions, mergedVersion, type SyncState } from "./merge.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
@@ -36,11 +36,14 @@ export async function status(opts: SyncOptions): Promise<StatusResult> {
     const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !existsSync(r.paths.deletedMetaDir));
     const rows: RunStatusRow[] = [];
     for (const { run } of selectWithSpecs(all, opts.runs, opts.where)) {
-      const mine = localIds.has(run.id) ? (await scanRun(opts.runsDir, run, s.cache)).version : undefined;
       const entries = remote.get(run.id)?.entries ?? [];
       const merged = entries.length === 0 ? undefined : mergeRunVersions(entries.map(entryVersion));
       const theirs = merged ? mergedVersion(merged) : undefined;
-      const state: SyncState = merged && !theirs ? "diverged" : compareVersions(mine, theirs);
+      const scan = localIds.has(run.id) ? await scanRun(opts.runsDir, { id: run.id, deleted: false, run }, s.cache) : undefined;
+      let state: SyncState;
+      if (merged && !theirs) state = "diverged";
+      else if (scan && sameState(scan, theirs)) state = "in sync";
+      else state = compareVersions(scan ? (await loadLocalRun(opts.runsDir, scan)).version : undefined, theirs);
       rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state });
     }
     return { remote: s.remote.url, runs: rows };

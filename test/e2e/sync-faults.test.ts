@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { openStorage } from "../../src/remotes/open.js";
@@ -69,6 +70,29 @@ test("a clone killed at random points shows only complete runs, and a pull compl
     assert.equal(r.code, 0, `killed after ${ms} ms: ${r.stderr}`);
     assert.deepEqual(listing(dest), listing(corpus, withoutState), `killed after ${ms} ms`);
   }
+});
+
+test("a pull updating runs, killed at random points, is finished by its rerun", async () => {
+  const remote = join(tmp.path, "remote-update");
+  const dest = join(tmp.path, "updated");
+  await push({ runsDir: corpus, remote });
+  await clone({ runsDir: dest, remote });
+  // Every run grows a file (as a run still running when first shared), then is pushed again.
+  for (const name of readdirSync(corpus).filter((n) => n.endsWith(".meta"))) {
+    const runDir = join(corpus, name.slice(0, -5));
+    chmodSync(runDir, 0o755);
+    writeFileSync(join(runDir, "late-output.bin"), randomBytes(200_000));
+  }
+  await push({ runsDir: corpus, remote });
+  for (let i = 0; i < 3; i++) {
+    const ms = 150 + Math.floor(Math.random() * 1500);
+    await killAfter(["pull", remote, "-y"], { GAGE_RUNS: dest }, ms);
+  }
+  const r = await gage(["pull", remote, "-y"], { env: { GAGE_RUNS: dest } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(listing(dest), listing(corpus, withoutState));
+  const again = await gage(["push", remote, "-y"], { env: { GAGE_RUNS: dest } });
+  assert.equal(again.stderr, "Nothing pushed, runs are up-to-date\n", "nothing half-written is pushed as a new version");
 });
 
 test("8 concurrent pushes of the same run with different labels all land", async () => {

@@ -60,6 +60,9 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<S3
   });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  // a test that fails before stop() must not hang its process: the exit handler kills s3rver
+  const onExit = () => child.kill("SIGKILL");
+  process.once("exit", onExit);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let port: number;
   try {
@@ -74,9 +77,13 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<S3
       child.once("error", reject);
     });
   } catch (err) {
+    process.removeListener("exit", onExit);
+    child.kill("SIGKILL");
     await rm(directory, { recursive: true, force: true });
     throw err;
   }
+  child.unref();
+  for (const pipe of [child.stdin, child.stdout, child.stderr]) (pipe as unknown as { unref(): void }).unref();
   const endpoint = `http://127.0.0.1:${port}`;
   let stopped = false;
   return {
@@ -97,7 +104,10 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<S3
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener("exit", onExit);
       if (child.exitCode === null && child.signalCode === null) {
+        // waiting for the exit must keep this process alive
+        child.ref();
         child.kill("SIGKILL");
         await exited;
       }

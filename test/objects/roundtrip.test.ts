@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
@@ -82,6 +83,25 @@ test("a file's id is the SHA-256 of its bytes, chunked or not", async () => {
     assert.ok((await reader.readChunkList(bigEntry!.chunks!)).chunks.length > 10);
     assert.equal(smallEntry!.id, hashBytes(new Uint8Array([1, 2, 3])));
     assert.equal(smallEntry!.chunks, undefined);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test("a large file chunked on the worker thread round-trips", async () => {
+  const tmp = tempDir("gage-objects-");
+  try {
+    const src = join(tmp.path, "src");
+    mkdirSync(src);
+    const big = randomBytes(17 * 1024 * 1024);
+    writeNode(src, { kind: "dir", mode: 0o755, children: new Map<string, Node>([["model.ckpt", { kind: "file", data: big, mode: 0o444 }]]) });
+    const { reader, treeId, packs } = await storeDir(src, { packSize: 8 * 1024 * 1024 });
+    assert.ok(packs.length >= 2, "large data spreads over several packs");
+    const entry = (await reader.readTree(treeId)).entries[0]!;
+    assert.equal(entry.id, hashBytes(big));
+    const dst = join(tmp.path, "dst");
+    await materializeTree(reader, treeId, dst, { fsync: false });
+    assert.equal(hashBytes(readFileSync(join(dst, "model.ckpt"))), entry.id);
   } finally {
     tmp.cleanup();
   }

@@ -87,3 +87,26 @@ test("user log entries already on disk are kept, never replaced", async () => {
     tmp.cleanup();
   }
 });
+
+test("text is stored deflated unless compression is off, and reads back either way", async () => {
+  const tmp = tempDir("gage-objects-");
+  try {
+    const a = join(tmp.path, "a");
+    makeRun(a, 20);
+    const sizes: number[] = [];
+    for (const compress of [true, false]) {
+      const storage = new MemoryObjectStorage();
+      const writer = new PackWriter(storage, { compress });
+      const { snapshotId } = await snapshotRun(a, RUN, { sink: writer });
+      const [pack] = await writer.flush();
+      sizes.push(pack!.bytes);
+      const reader = await ObjectReader.open(storage);
+      const snap = await reader.readSnapshot(snapshotId);
+      const out = join(tmp.path, `out-${compress}`);
+      await materializeTree(reader, snap.files, out, { fsync: false });
+    }
+    assert.ok(sizes[0]! < sizes[1]!, `deflated ${sizes[0]} < raw ${sizes[1]}`);
+  } finally {
+    tmp.cleanup();
+  }
+});

@@ -1,12 +1,23 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { MemoryObjectStorage, PackWriter, StatCache, hashFile, snapshotDir } from "../../src/objects/index.js";
 import { tempDir } from "../helpers/fixtures.js";
 
 const LATER = () => Date.now() + 60_000;
+
+/** Rewrites a file with same-size content and restores its mtime to the nanosecond (touch -r). */
+function rewriteKeepingMtime(path: string, content: string, ref: string): void {
+  const before = statSync(path, { bigint: true });
+  execFileSync("touch", ["-r", path, ref]);
+  writeFileSync(path, content);
+  execFileSync("touch", ["-r", ref, path]);
+  const after = statSync(path, { bigint: true });
+  assert.equal(after.mtimeNs, before.mtimeNs);
+  assert.equal(after.size, before.size);
+}
 
 test("an unchanged file is answered by the cache; a changed one is re-hashed", async () => {
   const tmp = tempDir("gage-objects-");
@@ -28,19 +39,26 @@ test("an unchanged file is answered by the cache; a changed one is re-hashed", a
     assert.equal(second.stats.hashedFiles, 0);
     assert.equal(second.treeId, first.treeId);
 
-    // Same size, mtime put back: the inode change time still moved, so it is re-hashed.
+    // Same size, mtime put back exactly: the inode change time still moved, so it is re-hashed.
     const path = join(dir, "a.txt");
-    const before = statSync(path);
-    writeFileSync(path, "ALPHA");
-    utimesSync(path, before.atime, before.mtime);
+    rewriteKeepingMtime(path, "ALPHA", join(tmp.path, "ref"));
     const third = await snapshotDir(dir, { sink, cache: loaded });
     assert.equal(third.stats.hashedFiles, 1);
     assert.notEqual(third.treeId, first.treeId);
 
+    // A change deep down is seen though its directory's own entries did not change.
+    rewriteKeepingMtime(join(dir, "sub", "b.txt"), "BRAVO", join(tmp.path, "ref"));
+    const deeper = await snapshotDir(dir, { sink, cache: loaded });
+    assert.equal(deeper.stats.hashedFiles, 1);
+    assert.notEqual(deeper.treeId, third.treeId);
+    await loaded.save(cacheFile);
+    const reloaded = await StatCache.load(cacheFile, { now: LATER });
+    assert.equal((await snapshotDir(dir, { sink, cache: reloaded })).treeId, deeper.treeId);
+
     // A mode change alone changes the tree.
     chmodSync(path, 0o755);
-    const fourth = await snapshotDir(dir, { sink, cache: loaded });
-    assert.notEqual(fourth.treeId, third.treeId);
+    const fourth = await snapshotDir(dir, { sink, cache: reloaded });
+    assert.notEqual(fourth.treeId, deeper.treeId);
   } finally {
     tmp.cleanup();
   }

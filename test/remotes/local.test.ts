@@ -12,7 +12,7 @@ storageConformance("local", async () => {
     largeSize: 200 * 1024 * 1024,
     boundedMemory: true,
     listOrderFaithful: true,
-    wrongCredentials: { notApplicable: "a local folder has no credentials (file permissions: see local-errors test)" },
+    wrongCredentials: { notApplicable: "a local folder has no credentials" },
     unknownHostKey: { notApplicable: "no host keys for a local folder" },
     stopServer: { notApplicable: "no server behind a local folder" },
     teardown: () => rm(dir, { recursive: true, force: true }),

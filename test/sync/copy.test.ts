@@ -200,6 +200,10 @@ test("a plan writes nothing, and needs runs or --all", async () => {
   assert.ok(!existsSync(other));
   await assert.rejects(planCopy(opts({ all: false })), { code: "USAGE" });
   await assert.rejects(planCopy(opts({ all: false, runs: ["no-such-run"] })), { code: "RUN_NOT_FOUND" });
+  await assert.rejects(planCopy(opts({ direction: "from", target: join(other, "missing") })), { code: "RUNS_DIR" });
+  const where = await planCopy(opts({ all: false, where: "bigfile" }));
+  assert.deepEqual(where.runs.map((p) => p.run.id), [BIG]);
+  await where.close();
 });
 
 test("through a Storage: the plain layout as keys, runs there once complete, and back", async () => {
@@ -256,4 +260,24 @@ test("a run file from outside that does not match its manifest fails the copy, a
   await assert.rejects(copyRuns({ runsDir: retrieve, direction: "from", target: other, all: true }), { code: "CORRUPT_OBJECT" });
   assert.ok(!existsSync(join(retrieve, `${SHARE}.meta`)));
   assert.ok(!existsSync(join(retrieve, SHARE, "hello.py")));
+});
+
+test("nothing is deleted on the receiving side: its own files and runs stay", async () => {
+  const { local, other, opts } = setup();
+  await copyRuns(opts({ runs: [SHARE] }));
+  writeFileSync(join(other, SHARE, "only-there.txt"), "theirs");
+  mkdirSync(join(other, "not-a-run"));
+  writeFileSync(join(other, "not-a-run", "x"), "x");
+  writeFileSync(join(local, SHARE, "only-here.txt"), "mine");
+  const before = snapshot(other);
+  const result = await copyRuns(opts({ runs: [SHARE] }));
+  assert.deepEqual(result.copied.map((r) => [r.id, r.what, r.files]), [[SHARE, "update 1", 1]]);
+  const after = snapshot(other);
+  for (const [k, v] of before) assert.equal(after.get(k), v, k);
+  assert.ok(after.has(`${SHARE}/only-here.txt`));
+
+  const back = await copyRuns({ runsDir: local, direction: "from", target: other, runs: [SHARE] });
+  assert.equal(back.copied[0]?.files, 1);
+  assert.ok(existsSync(join(local, SHARE, "only-here.txt")));
+  assert.ok(existsSync(join(local, SHARE, "only-there.txt")));
 });

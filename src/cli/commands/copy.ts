@@ -37,7 +37,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
     .summary("copy runs to or from another runs directory")
     .description(
       "Copy runs to (--to) or from (--from) another runs directory in the plain Gage layout: a path, " +
-        "or a URL (file://, s3://BUCKET/PREFIX, ssh://HOST/PATH, USER@HOST:PATH). " +
+        "a URL (file://, s3://BUCKET/PREFIX, ssh://HOST/PATH, USER@HOST:PATH) or a configured remote's name. " +
         "The other side can be read with GAGE_RUNS=DIR gage ls.\n\n" +
         "Copies ID/, ID.meta/ and ID.user/, never ID.project, and deletes nothing. User attributes " +
         "(labels, comments) merge; files that grew are updated; files changed differently on both " +

@@ -15,6 +15,7 @@ import { registerPush } from "./push.js";
 import { registerPull } from "./pull.js";
 import { registerClone } from "./clone.js";
 import { registerStatus } from "./status.js";
+import { registerRemote } from "./remote.js";
 
 /** A command module: adds its subcommand to the program. */
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
@@ -36,4 +37,5 @@ export const commands: RegisterCommand[] = [
   registerPull,
   registerClone,
   registerStatus,
+  registerRemote,
 ];

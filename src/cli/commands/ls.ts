@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { UsageError } from "../../errors.js";
 import { renderRunsTable, runJson, selectIndexedRuns } from "../run-selection.js";
+import { remoteIndexedRuns } from "./status.js";
 
 interface LsOptions {
   limit?: string;
@@ -11,6 +12,7 @@ interface LsOptions {
   deleted?: boolean;
   simplified?: boolean;
   json?: boolean;
+  remote?: string;
 }
 
 const DEFAULT_LIMIT = 20;
@@ -33,14 +35,18 @@ export function registerLs(program: Command, ctx: CliContext): void {
     .option("-d, --deleted", "show deleted runs")
     .option("-s, --simplified", "only the #, operation, status and label columns")
     .option("--json", "print runs as JSON")
+    .option("--remote <remote>", "list a remote's runs (from its heads, without fetching files)")
     .action(async (specs: string[], opts: LsOptions) => {
       if (opts.all && opts.limit !== undefined) throw new UsageError("--all and --limit cannot be used together");
       const limit = opts.limit === undefined ? DEFAULT_LIMIT : Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got '${opts.limit}'`);
-      const selected = await selectIndexedRuns(ctx, specs, {
-        deleted: opts.deleted ?? false,
-        ...(opts.where === undefined ? {} : { where: opts.where }),
-      });
+      const selected =
+        opts.remote !== undefined
+          ? await remoteIndexedRuns(ctx, opts.remote, specs, opts.where)
+          : await selectIndexedRuns(ctx, specs, {
+              deleted: opts.deleted ?? false,
+              ...(opts.where === undefined ? {} : { where: opts.where }),
+            });
       const shown = opts.all ? selected : selected.slice(0, (opts.more + 1) * limit);
       if (opts.json) {
         ctx.stdout.write(JSON.stringify(shown.map(runJson), null, 2) + "\n");

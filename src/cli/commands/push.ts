@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
-import { planPush, readDefaultRemote, type PlannedRun, type SyncOptions, type TransferPlan } from "../../sync/index.js";
+import { listRemotes } from "../../remotes/config.js";
+import { planPush, readDefaultRemote, setDefaultRemote, type PlannedRun, type SyncOptions, type TransferPlan } from "../../sync/index.js";
 import type { CliContext } from "../context.js";
 import { cliRunsDir, warn } from "../run-selection.js";
 import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, type TransferProgress } from "../transfer-ui.js";
@@ -35,14 +36,38 @@ function looksLikeRemote(arg: string): boolean {
 }
 
 /**
- * `[REMOTE] [RUN...]`: the first argument is the remote when it looks like a URL or path, or when
- * the runs directory has no default remote; otherwise every argument is a run spec.
+ * `[REMOTE] [RUN...]`: the first argument is the remote when it is a configured remote name, looks
+ * like a URL or path, or when the runs directory has no default remote; otherwise every argument
+ * is a run spec.
  */
 export async function splitRemoteArgs(ctx: CliContext, args: string[]): Promise<{ remote?: string; specs: string[] }> {
   const [first, ...rest] = args;
   if (first === undefined) return { specs: [] };
-  if (looksLikeRemote(first) || (await readDefaultRemote(cliRunsDir(ctx))) === undefined) return { remote: first, specs: rest };
+  const named = async () => (await listRemotes({ cwd: ctx.cwd, env: ctx.env, home: ctx.env.HOME || homedir() })).some((r) => r.name === first);
+  if (looksLikeRemote(first) || (await readDefaultRemote(cliRunsDir(ctx))) === undefined || (await named())) return { remote: first, specs: rest };
   return { specs: args };
+}
+
+/** `gage remote default [NAME]`: shows or sets the runs directory's default remote. */
+export function registerRemoteDefault(remote: Command, ctx: CliContext): void {
+  remote
+    .command("default")
+    .summary("show or set the runs directory's default remote")
+    .description(
+      "The default remote is what push, pull and status use when no remote is named. clone sets it to " +
+        "the remote cloned from; this command shows it, or sets it to a configured name, a URL or a path.",
+    )
+    .argument("[remote]", "remote name, URL or path")
+    .action(async (target: string | undefined) => {
+      const runsDir = cliRunsDir(ctx);
+      if (target === undefined) {
+        const current = await readDefaultRemote(runsDir);
+        ctx.stdout.write(current === undefined ? `No default remote for ${runsDir}\n` : `${current}\n`);
+        return;
+      }
+      const recorded = await setDefaultRemote(runsDir, target, { cwd: ctx.cwd, env: ctx.env, home: ctx.env.HOME || homedir() });
+      ctx.stderr.write(`Default remote for ${runsDir} is ${recorded}\n`);
+    });
 }
 
 export function syncOptions(ctx: CliContext, remote: string | undefined, specs: string[], opts: SyncCliOptions): SyncOptions {

@@ -1,5 +1,9 @@
 import type { Command } from "commander";
-import { status } from "../../sync/index.js";
+import { homedir } from "node:os";
+import { selectRuns } from "../../runs/select.js";
+import { listRemoteRuns, status } from "../../sync/index.js";
+import type { IndexedRun } from "../run-selection.js";
+import { cliRunsDir, warn } from "../run-selection.js";
 import type { CliContext } from "../context.js";
 import { renderTable } from "../table.js";
 import { outputStyle } from "../terminal.js";
@@ -39,4 +43,20 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         ),
       );
     });
+}
+
+/** `gage ls --remote REMOTE`: the remote's runs from its heads (no files fetched), indexed as `ls` shows them. */
+export async function remoteIndexedRuns(ctx: CliContext, remote: string, specs: readonly string[], where: string | undefined): Promise<IndexedRun[]> {
+  const runs = await listRemoteRuns({
+    runsDir: cliRunsDir(ctx),
+    remote,
+    ...(where === undefined ? {} : { where }),
+    cwd: ctx.cwd,
+    env: ctx.env,
+    home: ctx.env.HOME || homedir(),
+    onWarning: (m) => warn(ctx, m),
+  });
+  const indexed = runs.map((run, i) => ({ index: i + 1, run }));
+  const chosen = new Set(selectRuns(runs, specs));
+  return indexed.filter((ir) => chosen.has(ir.run));
 }

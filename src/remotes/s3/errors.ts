@@ -1,3 +1,4 @@
+import { BrokenTransferError } from "../streams.js";
 import { AuthError, NotFoundError, PermissionError, RemoteUrlError, UnreachableError } from "../errors.js";
 
 const AUTH = new Set([
@@ -6,7 +7,6 @@ const AUTH = new Set([
   "ExpiredToken",
   "InvalidToken",
   "TokenRefreshRequired",
-  "CredentialsProviderError",
   "InvalidClientTokenId",
 ]);
 const TRANSIENT = new Set([
@@ -44,7 +44,7 @@ interface SdkError {
 function networkCode(err: SdkError | undefined, depth = 0): string | undefined {
   if (!err || depth > 4) return undefined;
   if (err.code && NETWORK.has(err.code)) return err.code;
-  if (/aborted|socket hang up|premature close|stream ended after/i.test(err.message ?? "")) return "ECONNRESET";
+  if (/aborted|socket hang up|premature close/i.test(err.message ?? "")) return "ECONNRESET";
   return networkCode(err.cause as SdkError | undefined, depth + 1);
 }
 
@@ -63,6 +63,12 @@ export function mapS3Error(err: unknown, url: string, bucket: string, key?: stri
       hint: "Create the bucket, or check the bucket name and the endpoint (AWS_ENDPOINT_URL_S3 or the remote's 'endpoint').",
     });
   }
+  if (name === "CredentialsProviderError") {
+    return new AuthError(url, `No AWS credentials found for ${url}`, {
+      ...options,
+      hint: "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (see ~/.aws/credentials), or the remote's access_key_id and secret_access_key.",
+    });
+  }
   if (AUTH.has(name)) {
     return new AuthError(url, `S3 refused the credentials for ${url} (${name})`, {
       ...options,
@@ -74,6 +80,9 @@ export function mapS3Error(err: unknown, url: string, bucket: string, key?: stri
   }
   if (TRANSIENT.has(name) || status === 429 || (status !== undefined && status >= 500)) {
     return new UnreachableError(url, `S3 at ${url} is unavailable or throttling (${name || status})`, options);
+  }
+  if (err instanceof BrokenTransferError) {
+    return new UnreachableError(url, `Reading ${key ? `'${key}' from ` : ""}${url} failed: ${err.message}`, options);
   }
   const network = networkCode(e);
   if (network) return new UnreachableError(url, `Cannot reach S3 for ${url}: ${network}`, options);

@@ -19,6 +19,10 @@ import { regionFromProfile } from "./profile.js";
 
 type S3Location = Extract<StorageLocation, { type: "s3" }>;
 
+// The SDK warns on stderr, once per process, that releases from 2027 need Node 22; we pin the
+// SDK, and that warning must not leak into gage's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 /** Parts of a multipart upload: 8 MiB, four in flight, so a put holds at most ~32 MiB. */
 const PART_SIZE = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
@@ -55,7 +59,15 @@ export class S3Storage implements Storage {
     const Range = range === undefined ? undefined : `bytes=${range.start}-${range.end === undefined ? "" : range.end - 1}`;
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range }));
-      return guardStream(out.Body as Readable, (err) => this.fail(err, key) as Error, out.ContentLength);
+      // a whole single-part object can be checked against its ETag (its MD5): this catches a
+      // reader racing a store that writes in place (s3rver) and damage in transit
+      const md5 = range === undefined ? /^"?([0-9a-f]{32})"?$/.exec(out.ETag ?? "")?.[1] : undefined;
+      return guardStream(out.Body as Readable, (err) => this.fail(err, key) as Error, {
+        expectedBytes: out.ContentLength,
+        // some stores ignore a range's end (s3rver reads `bytes=0-0` as `bytes=0-`)
+        limitBytes: range?.end === undefined ? undefined : range.end - range.start,
+        md5,
+      });
     } catch (err) {
       // S3 refuses a range that starts at or past the end (even `bytes=0-` of an empty object):
       // the contract clamps it to nothing

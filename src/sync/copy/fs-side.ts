@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
 import { TEMP_PREFIX } from "../../remotes/keys.js";
+import { RunsDirError } from "../../runs/errors.js";
 import { listRuns, sortRuns, type Run } from "../../runs/run.js";
 import type { FileData, MetaWriter, RunsSide, SideFile, WriteAttrs } from "./side.js";
 
@@ -27,7 +28,11 @@ export class FsRunsSide implements RunsSide {
   }
 
   async listRuns(onWarning?: (msg: string) => void): Promise<Run[]> {
-    if (!(await isDir(this.root))) return [];
+    if (!(await isDir(this.root))) {
+      // A source that is not there is a mistyped path, not an empty runs directory.
+      if (this.opts.outside) throw new RunsDirError(this.root, `Runs directory ${this.root} does not exist`);
+      return [];
+    }
     // A bad user log entry is reported and skipped; it must not hide the run from the copy.
     const warn = { onWarning: onWarning ?? (() => {}) };
     const live = await listRuns(this.root, warn);

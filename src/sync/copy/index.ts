@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import pLimit from "p-limit";
-import { openStorage, type OpenStorageOptions } from "../../remotes/open.js";
+import { listRemotes, openRemoteSpec } from "../../remotes/config.js";
+import { openLocation, type OpenStorageOptions } from "../../remotes/open.js";
 import type { Storage } from "../../remotes/storage.js";
 import { parseStorageUrl } from "../../remotes/url.js";
 import type { Run } from "../../runs/run.js";
@@ -30,14 +31,15 @@ export interface CopyOptions extends CopySelection {
   direction: CopyDirection;
   /**
    * The other runs directory, in the plain Gage layout: a path (absolute, or relative to `cwd`),
-   * `file://`, `s3://`, `ssh://` or `user@host:path`. A local path is read and written with plain
+   * `file://`, `s3://`, `ssh://` or `user@host:path`, or the name of a configured remote
+   * (`[repos.NAME]`; a bare word that names none is a folder). A local path is read and written with plain
    * fs (modes and mtimes kept, symlinks refused); a URL through its `Storage`.
    */
   target: string;
   cwd?: string;
   /** Use this storage for the other side instead of opening `target`; the caller closes it. */
   storage?: Storage;
-  /** Passed to `openStorage` (env, home, backend settings). */
+  /** Passed to `openStorage` and used to find configured remotes (env, home). */
   storageOptions?: OpenStorageOptions;
   onWarning?: (msg: string) => void;
 }
@@ -85,19 +87,17 @@ export interface CopyResult {
   bytes: number;
 }
 
-/** True when `target` names a local path (or `file://`), which copy handles with plain fs. */
-function localPathOf(target: string, cwd: string | undefined): string | undefined {
-  const location = parseStorageUrl(target, cwd);
-  return location.type === "local" ? location.path : undefined;
-}
-
 async function openOther(options: CopyOptions): Promise<RunsSide> {
   if (options.storage) return new StorageRunsSide(options.storage, false);
-  const path = localPathOf(options.target, options.cwd);
-  if (path !== undefined) return new FsRunsSide(path, warnOpts(options, true));
-  const storageOptions: OpenStorageOptions = { ...options.storageOptions };
-  if (options.cwd !== undefined) storageOptions.cwd = options.cwd;
-  return new StorageRunsSide(await openStorage(options.target, storageOptions), true);
+  const ctx: OpenStorageOptions = { ...options.storageOptions };
+  if (options.cwd !== undefined) ctx.cwd = options.cwd;
+  // A bare word may name a configured remote ([repos.NAME]); otherwise it is a folder here.
+  const named = /^[\w][\w.-]*$/.test(options.target)
+    ? (await listRemotes(ctx)).find((r) => r.name === options.target)
+    : undefined;
+  const location = named?.location ?? parseStorageUrl(options.target, options.cwd);
+  if (location.type === "local") return new FsRunsSide(location.path, warnOpts(options, true));
+  return new StorageRunsSide(await (named ? openRemoteSpec(named, ctx) : openLocation(location, ctx)), true);
 }
 
 function warnOpts(options: CopyOptions, outside: boolean): { outside: boolean; onWarning?: (msg: string) => void } {

@@ -96,6 +96,12 @@ export function selectSendingRuns(all: readonly Run[], sel: CopySelection): { ru
 }
 
 const compareLimit = pLimit(8);
+const runLimit = pLimit(4);
+
+type RunOutcome =
+  | { kind: "skippedDeleted"; run: Run }
+  | { kind: "upToDate"; run: Run; conflicts: string[] }
+  | { kind: "copy"; planned: PlannedRun; conflicts: string[] };
 
 /**
  * Works out, for each selected run, which files the receiving side lacks or holds an older
@@ -112,82 +118,22 @@ export async function planRuns(
   named: ReadonlySet<string>,
   sel: CopySelection,
 ): Promise<CopyPlanData> {
-  const parts = sel.only && sel.only.length > 0 ? sel.only : RUN_PARTS;
-  const fromOutside = direction === "from";
+  const outcomes = await Promise.all(
+    selected.map((run) => runLimit(() => planRun({ sender, receiver, direction, sel }, run, named.has(run.id)))),
+  );
   const plan: CopyPlanData = { direction, runs: [], upToDate: [], skippedDeleted: [], forced: [] };
   const conflicts: RunConflict[] = [];
-  for (const run of selected) {
-    const id = run.id;
-    const receiverTops = [id, `${id}.meta`, `${id}.meta.deleted`, `${id}.user`];
-    const there = await receiver.listFiles(receiverTops);
-    for (const f of there) parseRunKey(f.key);
-    const hasLive = there.some((f) => f.key.startsWith(`${id}.meta/`));
-    const hasDeleted = there.some((f) => f.key.startsWith(`${id}.meta.deleted/`));
-    if (hasDeleted && !hasLive && !run.deleted && !named.has(id)) {
-      plan.skippedDeleted.push(run);
+  for (const o of outcomes) {
+    if (o.kind === "skippedDeleted") {
+      plan.skippedDeleted.push(o.run);
       continue;
     }
-    const sendMeta = partDir(id, "meta", run.deleted);
-    const metaDir = hasLive ? `${id}.meta` : hasDeleted ? `${id}.meta.deleted` : sendMeta;
-    const sent = await sender.listFiles(parts.map((p) => (p === "meta" ? sendMeta : partDir(id, p))));
-    for (const f of sent) parseRunKey(f.key);
-    const receivedByKey = new Map(there.map((f) => [f.key, f]));
-    const sentManifest = parseManifest((await sender.readBytes(`${sendMeta}/manifest`))?.toString("utf8"));
-    const receivedManifest = parseManifest((await receiver.readBytes(`${metaDir}/manifest`))?.toString("utf8"));
-
-    // A storage keeps no modes: a finished run's files are read-only, as Gage leaves them; an
-    // unfinished run's stay writable so that its runner can still finish it.
-    const finished = run.status === "completed" || run.status === "error" || run.status === "terminated";
-    const defaultMode = finished ? 0o444 : 0o644;
-    const runConflicts: string[] = [];
-    const decided = await Promise.all(
-      sent.map((f) =>
-        compareLimit(async (): Promise<PlannedFile | undefined> => {
-          const key = parseRunKey(f.key)!;
-          const to = key.part === "meta" ? `${metaDir}/${key.rel}` : f.key;
-          const planned: PlannedFile = {
-            from: f.key,
-            to,
-            part: key.part,
-            size: f.size,
-            mode: f.mode ?? defaultMode,
-            change: "new",
-          };
-          if (f.mtimeMs !== undefined) planned.mtimeMs = f.mtimeMs;
-          const digest = key.part === "files" ? sentManifest.get(key.rel) : undefined;
-          if (fromOutside && digest !== undefined) planned.sha256 = digest;
-          const received = receivedByKey.get(to);
-          if (received === undefined) return planned;
-          // User log entries are immutable and uniquely named: an existing one is never replaced.
-          if (key.part === "user") return undefined;
-          const relation = await relate({
-            sender,
-            receiver,
-            sent: f,
-            received,
-            sentDigest: digest,
-            receivedDigest: key.part === "files" ? receivedManifest.get(key.rel) : undefined,
-          });
-          if (relation === "same" || relation === "behind") return undefined;
-          if (relation === "ahead") return { ...planned, change: "update" };
-          runConflicts.push(to);
-          return sel.force && direction === "to" ? { ...planned, change: "force" } : undefined;
-        }),
-      ),
-    );
-    if (runConflicts.length > 0) (sel.force ? plan.forced : conflicts).push({ runId: id, paths: runConflicts.sort() });
-    const files = decided.filter((f): f is PlannedFile => f !== undefined);
-    if (files.length === 0) {
-      plan.upToDate.push(run);
-      continue;
+    if (o.conflicts.length > 0) {
+      const runId = o.kind === "copy" ? o.planned.run.id : o.run.id;
+      (sel.force ? plan.forced : conflicts).push({ runId, paths: o.conflicts });
     }
-    plan.runs.push({
-      run,
-      isNew: !hasLive && !hasDeleted,
-      metaDir,
-      files,
-      bytes: files.reduce((n, f) => n + f.size, 0),
-    });
+    if (o.kind === "copy") plan.runs.push(o.planned);
+    else plan.upToDate.push(o.run);
   }
   if (conflicts.length > 0) {
     throw new ConflictError(conflicts, {
@@ -197,6 +143,69 @@ export async function planRuns(
     });
   }
   return plan;
+}
+
+interface PlanContext {
+  sender: RunsSide;
+  receiver: RunsSide;
+  direction: CopyDirection;
+  sel: CopySelection;
+}
+
+async function planRun({ sender, receiver, direction, sel }: PlanContext, run: Run, named: boolean): Promise<RunOutcome> {
+  const id = run.id;
+  const parts = sel.only && sel.only.length > 0 ? sel.only : RUN_PARTS;
+  const there = await receiver.listFiles([id, `${id}.meta`, `${id}.meta.deleted`, `${id}.user`]);
+  for (const f of there) parseRunKey(f.key);
+  const hasLive = there.some((f) => f.key.startsWith(`${id}.meta/`));
+  const hasDeleted = there.some((f) => f.key.startsWith(`${id}.meta.deleted/`));
+  if (hasDeleted && !hasLive && !run.deleted && !named) return { kind: "skippedDeleted", run };
+  const sendMeta = partDir(id, "meta", run.deleted);
+  const metaDir = hasLive ? `${id}.meta` : hasDeleted ? `${id}.meta.deleted` : sendMeta;
+  const sent = await sender.listFiles(parts.map((p) => (p === "meta" ? sendMeta : partDir(id, p))));
+  for (const f of sent) parseRunKey(f.key);
+  const receivedByKey = new Map(there.map((f) => [f.key, f]));
+  const sentManifest = parseManifest((await sender.readBytes(`${sendMeta}/manifest`))?.toString("utf8"));
+  const receivedManifest = parseManifest((await receiver.readBytes(`${metaDir}/manifest`))?.toString("utf8"));
+
+  // A storage keeps no modes: a finished run's files are read-only, as Gage leaves them; an
+  // unfinished run's stay writable so that its runner can still finish it.
+  const finished = run.status === "completed" || run.status === "error" || run.status === "terminated";
+  const defaultMode = finished ? 0o444 : 0o644;
+  const conflicts: string[] = [];
+  const decided = await Promise.all(
+    sent.map((f) =>
+      compareLimit(async (): Promise<PlannedFile | undefined> => {
+        const key = parseRunKey(f.key)!;
+        const to = key.part === "meta" ? `${metaDir}/${key.rel}` : f.key;
+        const planned: PlannedFile = { from: f.key, to, part: key.part, size: f.size, mode: f.mode ?? defaultMode, change: "new" };
+        if (f.mtimeMs !== undefined) planned.mtimeMs = f.mtimeMs;
+        const digest = key.part === "files" ? sentManifest.get(key.rel) : undefined;
+        if (direction === "from" && digest !== undefined) planned.sha256 = digest;
+        const received = receivedByKey.get(to);
+        if (received === undefined) return planned;
+        // User log entries are immutable and uniquely named: an existing one is never replaced.
+        if (key.part === "user") return undefined;
+        const relation = await relate({
+          sender,
+          receiver,
+          sent: f,
+          received,
+          sentDigest: digest,
+          receivedDigest: key.part === "files" ? receivedManifest.get(key.rel) : undefined,
+        });
+        if (relation === "same" || relation === "behind") return undefined;
+        if (relation === "ahead") return { ...planned, change: "update" };
+        conflicts.push(to);
+        return sel.force && direction === "to" ? { ...planned, change: "force" } : undefined;
+      }),
+    ),
+  );
+  conflicts.sort();
+  const files = decided.filter((f): f is PlannedFile => f !== undefined);
+  if (files.length === 0) return { kind: "upToDate", run, conflicts };
+  const planned: PlannedRun = { run, isNew: !hasLive && !hasDeleted, metaDir, files, bytes: files.reduce((n, f) => n + f.size, 0) };
+  return { kind: "copy", planned, conflicts };
 }
 
 /** `new`, or what changes: `update 3, user +1`. */

@@ -26,6 +26,7 @@ export class StorageRunsSide implements RunsSide {
   readonly where: string;
   /** Files by top-level directory, once the whole storage has been listed. */
   private byDir: Map<string, SideFile[]> | undefined;
+  private listing: Promise<Map<string, SideFile[]>> | undefined;
   private readonly limit = pLimit(8);
   private listings = 0;
 
@@ -37,18 +38,20 @@ export class StorageRunsSide implements RunsSide {
     this.where = storage.url;
   }
 
-  private async listAll(): Promise<Map<string, SideFile[]>> {
-    if (this.byDir) return this.byDir;
-    const byDir = new Map<string, SideFile[]>();
-    for await (const entry of this.storage.list("")) {
-      if (parseRunKey(entry.key) === undefined) continue;
-      const top = entry.key.slice(0, entry.key.indexOf("/"));
-      let files = byDir.get(top);
-      if (!files) byDir.set(top, (files = []));
-      files.push({ key: entry.key, size: entry.size });
-    }
-    this.byDir = byDir;
-    return byDir;
+  private listAll(): Promise<Map<string, SideFile[]>> {
+    this.listing ??= (async () => {
+      const byDir = new Map<string, SideFile[]>();
+      for await (const entry of this.storage.list("")) {
+        if (parseRunKey(entry.key) === undefined) continue;
+        const top = entry.key.slice(0, entry.key.indexOf("/"));
+        let files = byDir.get(top);
+        if (!files) byDir.set(top, (files = []));
+        files.push({ key: entry.key, size: entry.size });
+      }
+      this.byDir = byDir;
+      return byDir;
+    })();
+    return this.listing;
   }
 
   async listRuns(onWarning?: (msg: string) => void): Promise<Run[]> {

@@ -1,0 +1,227 @@
+// Push and pull rows (issue 6): our `gage push`/`gage pull` to a local directory remote against
+// `rclone copy` and `rsync -a` to a plain directory, on the same corpus, in the same run: cold,
+// no-change, and after one label edit plus one new run. Each figure is a whole CLI process
+// (startup, stat cache and remote listing included), as a user runs it.
+import { appendFileSync, chmodSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { rmrf, run, timed } from "./util.mjs";
+
+const GAGE = new URL("../dist/cli/bin.js", import.meta.url).pathname;
+const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+
+function gage(ctx, args, runsDir = ctx.runsDir) {
+  return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: runsDir, TERM: "unknown" } }));
+}
+
+const rsync = (ctx) => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "sync-rsync")]);
+const rclone = (ctx) => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "sync-rclone")]);
+const peers = {
+  "rsync -a": async (ctx) => ({ value: (await timed(() => rsync(ctx))).ms }),
+  "rclone copy": async (ctx) => ({ value: (await timed(() => rclone(ctx))).ms }),
+};
+
+/** One label edit (a new user log file, as `gage label` writes) and one new run, made untimed. */
+async function editAndAddRun(ctx) {
+  const id = readdirSync(ctx.runsDir).find((n) => n.endsWith(".user"));
+  const userDir = join(ctx.runsDir, id);
+  chmodSync(userDir, 0o755);
+  const logId = `${Date.now().toString(16).padStart(12, "0").replace(/^(.{8})(.{4})$/, "$1-$2")}-4000-8000-${String(ctx.edits = (ctx.edits ?? 0) + 1).padStart(12, "0")}`;
+  appendFileSync(join(userDir, `${logId}.json`), JSON.stringify({ author: "bench", set: { label: "edited" }, delete: [] }));
+  const existing = readdirSync(ctx.runsDir).filter((n) => n.endsWith(".meta")).length;
+  await run(process.execPath, [GENERATOR, "--out", ctx.runsDir, "--shape", ctx.shape, "--runs", "1", "--start-index", String(existing + 1000), "--quiet"]);
+  // Files changed within 2 s of being hashed are not trusted by the stat cache (racy mtimes).
+  await new Promise((r) => setTimeout(r, 2500));
+}
+
+/** A push or pull with nothing to do: checked to move no run. */
+function noChange(shape, verb, target) {
+  return {
+    shape,
+    name: `${verb} no-change (local)`,
+    kind: "time",
+    target,
+    async ours(ctx) {
+      const { ms, stdout } = await gage(ctx, [verb, ctx.remote, "-y", "--json"]);
+      if (JSON.parse(stdout).runs.length !== 0) throw new Error(`no-change ${verb} moved runs`);
+      return { value: ms };
+    },
+    peers,
+  };
+}
+
+function syncCases(shape, targets) {
+  return [
+    {
+      shape,
+      name: "push cold (local dir)",
+      kind: "time",
+      repeat: 1,
+      target: targets.cold,
+      async ours(ctx) {
+        ctx.shape = shape;
+        // The snapshot rows before these are done with their copies; the tmpfs needs the room.
+        for (const dir of ["rsync", "rclone", "restic", "store"]) await rmrf(join(ctx.work, dir));
+        ctx.remote = join(ctx.work, "sync-remote");
+        await rmrf(ctx.remote);
+        await rmrf(join(ctx.runsDir, ".gage-sync"));
+        const { ms } = await gage(ctx, ["push", ctx.remote, "-y"]);
+        return { value: ms };
+      },
+      peers,
+    },
+    noChange(shape, "push", targets.noChange),
+    noChange(shape, "pull", targets.noChange),
+    {
+      shape,
+      name: "push 1 edit + 1 run (local)",
+      kind: "time",
+      repeat: 1,
+      target: targets.noChange,
+      async ours(ctx) {
+        await editAndAddRun(ctx);
+        const { ms } = await gage(ctx, ["push", ctx.remote, "-y"]);
+        return { value: ms };
+      },
+      peers,
+    },
+    {
+      shape,
+      name: "pull cold (clone, local)",
+      kind: "time",
+      repeat: 1,
+      async ours(ctx) {
+        const dest = join(ctx.work, "sync-clone");
+        await rmrf(dest);
+        const { ms } = await gage(ctx, ["clone", ctx.remote, dest]);
+        await rmrf(dest);
+        return { value: ms };
+      },
+      peers: {
+        "rsync -a": async (ctx) => {
+          const dest = join(ctx.work, "sync-rsync-clone");
+          const { ms } = await timed(() => run("rsync", ["-a", `${join(ctx.work, "sync-rsync")}/`, dest]));
+          await rmrf(dest);
+          return { value: ms };
+        },
+        "rclone copy": async (ctx) => {
+          const dest = join(ctx.work, "sync-rclone-clone");
+          const { ms } = await timed(() => run("rclone", ["copy", "-q", join(ctx.work, "sync-rclone"), dest]));
+          await rmrf(dest);
+          return { value: ms };
+        },
+      },
+    },
+  ];
+}
+
+export const SYNC_CASES = [
+  ...syncCases("many-small", { cold: { peer: "rclone copy", ratio: 0.6 }, noChange: { peer: "rclone copy", ratio: 0.3 } }),
+  ...syncCases("few-large", { cold: { peer: "rclone copy", ratio: 1.0 }, noChange: { peer: "rclone copy", ratio: 0.3 } }),
+];
+
+// s3rver rows: the same push and pull against a real S3 HTTP server (s3rver, in its own process),
+// with `rclone copy` to the same server as the peer. s3rver runs under --openssl-legacy-provider
+// (DESIGN.md §8: listings past 1,000 keys fail without it).
+const S3RVER_CHILD = `
+const S3rver = require(require.resolve("s3rver", { paths: [process.cwd()] }));
+const [directory] = process.argv.slice(1);
+const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: "bench", configs: [] }] });
+server.run().then((addr) => process.stdout.write(JSON.stringify(addr) + "\\n"), (err) => { console.error(err); process.exit(1); });
+process.stdin.on("end", () => process.exit(0)).resume();
+`;
+
+async function startS3rver(dir) {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, ["--openssl-legacy-provider", "-e", S3RVER_CHILD, dir], {
+    cwd: new URL("..", import.meta.url).pathname,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const port = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) resolve(JSON.parse(out.split("\n")[0]).port);
+    });
+    child.once("exit", (code) => reject(new Error(`s3rver exited (${code})`)));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    stop: () => child.kill("SIGKILL"),
+    gageEnv: {
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_REGION: "us-east-1",
+      AWS_ENDPOINT_URL_S3: endpoint,
+      AWS_CONFIG_FILE: join(dir, "none"),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, "none"),
+    },
+    rcloneEnv: {
+      RCLONE_CONFIG_S3R_TYPE: "s3",
+      RCLONE_CONFIG_S3R_PROVIDER: "Other",
+      RCLONE_CONFIG_S3R_ENDPOINT: endpoint,
+      RCLONE_CONFIG_S3R_ACCESS_KEY_ID: "S3RVER",
+      RCLONE_CONFIG_S3R_SECRET_ACCESS_KEY: "S3RVER",
+      RCLONE_CONFIG_S3R_FORCE_PATH_STYLE: "true",
+    },
+  };
+}
+
+const s3Peers = {
+  // rclone refuses a custom CA bundle with a plain-HTTP endpoint: the machine's AWS_CA_BUNDLE goes.
+  "rclone copy": async (ctx) => ({
+    value: (await timed(() => run("env", ["-u", "AWS_CA_BUNDLE", "rclone", "copy", "-q", ctx.runsDir, "s3r:bench/rclone"], { env: ctx.s3.rcloneEnv }))).ms,
+  }),
+};
+
+function gageS3(ctx, args) {
+  return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown", ...ctx.s3.gageEnv } }));
+}
+
+function s3Cases(shape) {
+  return [
+    {
+      shape,
+      name: "push cold (s3rver)",
+      kind: "time",
+      repeat: 1,
+      target: { peer: "rclone copy", ratio: 0.2 },
+      async ours(ctx) {
+        ctx.s3?.stop();
+        const dir = join(ctx.work, "s3rver");
+        await rmrf(dir);
+        await run("mkdir", ["-p", dir]);
+        ctx.s3 = await startS3rver(dir);
+        await rmrf(join(ctx.runsDir, ".gage-sync"));
+        const { ms } = await gageS3(ctx, ["push", "s3://bench/gage", "-y"]);
+        return { value: ms };
+      },
+      peers: s3Peers,
+    },
+    ...["push", "pull"].map((verb) => ({
+      shape,
+      name: `${verb} no-change (s3rver)`,
+      kind: "time",
+      async ours(ctx) {
+        const { ms, stdout } = await gageS3(ctx, [verb, "s3://bench/gage", "-y", "--json"]);
+        if (JSON.parse(stdout).runs.length !== 0) throw new Error(`no-change ${verb} moved runs`);
+        return { value: ms };
+      },
+      peers: s3Peers,
+    })),
+    {
+      shape,
+      name: "push 1 edit + 1 run (s3rver)",
+      kind: "time",
+      repeat: 1,
+      async ours(ctx) {
+        await editAndAddRun(ctx);
+        // The server stays up for the peer; it exits with this process (its stdin closes).
+        const { ms } = await gageS3(ctx, ["push", "s3://bench/gage", "-y"]);
+        return { value: ms };
+      },
+      peers: s3Peers,
+    },
+  ];
+}
+
+SYNC_CASES.push(...s3Cases("many-small"));
