@@ -28,18 +28,30 @@ export class MsgWriter {
     this.#buf = next;
   }
 
-  array(n: number): void {
+  /** A type byte, then `n` in the smallest of 8 (when `t8` is given), 16 or 32 bits. */
+  #length(n: number, t8: number | undefined, t16: number, t32: number): void {
     this.#room(5);
-    if (n < 16) this.#buf[this.#pos++] = 0x90 | n;
-    else if (n < 0x10000) {
-      this.#buf[this.#pos] = 0xdc;
-      this.#buf.writeUInt16BE(n, this.#pos + 1);
+    const b = this.#buf;
+    const p = this.#pos;
+    if (t8 !== undefined && n < 0x100) {
+      b[p] = t8;
+      b[p + 1] = n;
+      this.#pos += 2;
+    } else if (n < 0x10000) {
+      b[p] = t16;
+      b.writeUInt16BE(n, p + 1);
       this.#pos += 3;
     } else {
-      this.#buf[this.#pos] = 0xdd;
-      this.#buf.writeUInt32BE(n, this.#pos + 1);
+      b[p] = t32;
+      b.writeUInt32BE(n, p + 1);
       this.#pos += 5;
     }
+  }
+
+  array(n: number): void {
+    if (n >= 16) return this.#length(n, undefined, 0xdc, 0xdd);
+    this.#room(1);
+    this.#buf[this.#pos++] = 0x90 | n;
   }
 
   str(s: string): void {
@@ -80,23 +92,10 @@ export class MsgWriter {
   }
 
   bin(bytes: Uint8Array): void {
-    const n = bytes.length;
-    this.#room(5 + n);
-    if (n < 0x100) {
-      this.#buf[this.#pos] = 0xc4;
-      this.#buf[this.#pos + 1] = n;
-      this.#pos += 2;
-    } else if (n < 0x10000) {
-      this.#buf[this.#pos] = 0xc5;
-      this.#buf.writeUInt16BE(n, this.#pos + 1);
-      this.#pos += 3;
-    } else {
-      this.#buf[this.#pos] = 0xc6;
-      this.#buf.writeUInt32BE(n, this.#pos + 1);
-      this.#pos += 5;
-    }
+    this.#length(bytes.length, 0xc4, 0xc5, 0xc6);
+    this.#room(bytes.length);
     this.#buf.set(bytes, this.#pos);
-    this.#pos += n;
+    this.#pos += bytes.length;
   }
 
   number(v: number): void {

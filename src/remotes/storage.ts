@@ -1,6 +1,10 @@
 import type { Readable } from "node:stream";
 
-/** Byte range of a ranged read: `start` inclusive, `end` exclusive (omitted: to the end). */
+/**
+ * Byte range of a ranged read: `start` inclusive, `end` exclusive (omitted: to the end). A range
+ * is clamped to the object: bytes past its end are simply not returned (a range that starts at or
+ * past the end reads nothing). `end < start` or a negative `start` is a `UsageError`.
+ */
 export interface ByteRange {
   start: number;
   end?: number;
@@ -23,8 +27,16 @@ export interface StorageEntry {
  * SSH) implements, and all that sync and the object store need of a remote.
  *
  * Keys are relative, `/`-separated, never start with `/`, never contain `.` or `..` segments or
- * empty segments, and are treated as opaque UTF-8 strings (unicode allowed). A backend rejects a
- * key outside that form with `UsageError`.
+ * empty segments, never contain NUL or `\\`, and are treated as opaque UTF-8 strings (unicode
+ * allowed). No segment may start with `.gage-tmp-` (the local and SSH backends name their temporary
+ * files so). A backend rejects a key outside that form with `UsageError` (src/remotes/keys.ts).
+ * On folder-based backends (local, SSH) a key cannot also be a folder of other keys (`a` and
+ * `a/b`): the second put throws `RemoteConflictError`. Keep keys uniform (fixed-length names
+ * under fixed prefixes) and this never arises.
+ *
+ * Get `storage` from `openStorage(url)` (src/remotes/open.ts) or `resolveRemote(nameOrUrl)`
+ * (src/remotes/config.ts): both add retries (`withRetry`) and a concurrency bound
+ * (`withConcurrency`), so callers may issue many calls at once.
  *
  * Errors: every method throws a subclass of `RemoteError` (src/remotes/errors.ts):
  * `NotFoundError` for a missing key, `PermissionError`, `UnreachableError` (retryable),
@@ -36,7 +48,9 @@ export interface Storage {
   readonly url: string;
 
   /**
-   * Streams an object's bytes, or the bytes of `range`.
+   * Streams an object's bytes, or the bytes of `range`. The caller must read the stream to its
+   * end or destroy it. A transfer that breaks off fails the stream with `UnreachableError`; it
+   * never ends quietly short.
    * @throws NotFoundError when the key does not exist.
    */
   get(key: string, range?: ByteRange): Promise<Readable>;
@@ -50,7 +64,9 @@ export interface Storage {
   /**
    * Writes an object atomically: a reader sees either the old object or the complete new one,
    * never a partial one. Overwrites an existing key. A stream is consumed to its end; large
-   * streams are never held in memory whole.
+   * streams are never held in memory whole. When the put fails, the stream is destroyed and the
+   * key keeps its old object (or stays absent).
+   * @throws RemoteConflictError when the key collides with a folder (local, SSH).
    */
   put(key: string, data: Buffer | Uint8Array | Readable): Promise<void>;
 
@@ -59,8 +75,9 @@ export interface Storage {
 
   /**
    * Every key that starts with `prefix` (a plain string prefix, not a folder), in lexical order
-   * of keys, paging through the backend's listing until it is complete. `startAfter` skips keys
-   * up to and including that key.
+   * of keys (UTF-8 byte order, as S3 lists), paging through the backend's listing until it is
+   * complete. `startAfter` skips keys up to and including that key. Keys are read lazily: the
+   * listing of a remote with 100,000 keys is never held in memory whole.
    */
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<StorageEntry>;
 

@@ -1,7 +1,8 @@
 // SSH specifics against a real sshd: ~/.ssh/config aliases, scp-style URLs, hashed and changed
 // known_hosts entries, and `gage remote check` through the built binary.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,6 +45,25 @@ test("a Host alias from ~/.ssh/config, and USER@ALIAS:PATH", async () => {
   const scp = await openStorage(`${sshd.user}@${sshd.alias}:${sshd.root}/alias`, { env: sshd.env });
   assert.equal((await scp.getBytes("k")).toString(), "via alias");
   await scp.close();
+});
+
+test("a key held by ssh-agent, with no key file in ~/.ssh", async () => {
+  const home = join(scratch, "agent-home");
+  await mkdir(join(home, ".ssh"), { recursive: true });
+  await cp(join(sshd.home, ".ssh", "known_hosts"), join(home, ".ssh", "known_hosts"));
+  const socket = join(scratch, "agent.sock");
+  const agent = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
+    await run("ssh-add", ["-q", sshd.identityFile], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
+    const storage = await openStorage(sshd.url(sshd.root), { env: { HOME: home, SSH_AUTH_SOCK: socket } });
+    assert.equal(await storage.stat("nothing"), undefined);
+    await storage.close();
+    // the same without the agent: no key at all
+    await assert.rejects(openStorage(sshd.url(sshd.root), { env: { HOME: home } }), { code: "AUTH" });
+  } finally {
+    agent.kill();
+  }
 });
 
 test("hashed known_hosts entries are honoured", async () => {

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type { SFTPWrapper } from "ssh2";
 import { BrokenTransferError } from "../streams.js";
+import { call } from "./call.js";
 
 /** Bytes per read request, and requests in flight: ~1 MiB ahead fills the pipe at bounded memory. */
 const CHUNK = 64 * 1024;
@@ -43,11 +44,7 @@ export class SftpReader extends Readable {
   private readAt(position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length);
     const readRest = async (got: number): Promise<Buffer> => {
-      const n = await new Promise<number>((resolve, reject) =>
-        this.sftp.read(this.handle, buffer, got, length - got, position + got, (err, bytesRead) =>
-          err ? reject(err) : resolve(bytesRead),
-        ),
-      );
+      const n = await call<number>(this.sftp, (cb) => this.sftp.read(this.handle, buffer, got, length - got, position + got, cb));
       if (n === 0) throw new BrokenTransferError(`the file ended ${this.end - position - got} bytes early`);
       return got + n < length ? readRest(got + n) : buffer;
     };

@@ -13,6 +13,7 @@ import { walkKeys, type FolderEntry } from "../walk.js";
 import { resolveSshTarget, type SshLocation, type SshTarget } from "./config.js";
 import { mapSftpError, SFTP_NO_SUCH_FILE } from "./errors.js";
 import { SftpReader } from "./reader.js";
+import { call, sessionGone } from "./call.js";
 import { checkHostKey, fingerprint, knownHostsName, knownKeyTypes, readKnownHosts } from "./known-hosts.js";
 
 const S_IFMT = 0o170000;
@@ -28,10 +29,6 @@ const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
 };
 /** Writes in flight per put: enough to fill the pipe, few enough to bound memory. */
 const WRITES_IN_FLIGHT = 16;
-
-function call<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-}
 
 /**
  * A folder on an SSH server, through one SFTP session (SFTP pipelines requests, so one session
@@ -101,14 +98,19 @@ export class SshStorage implements Storage {
     });
     // later errors (the server went away) end the session; pending calls fail on their own
     client.on("error", () => undefined);
-    client.once("close", () => {
-      this.session = undefined;
-      this.madeFolders.clear();
-    });
-    const sftp = await call<SFTPWrapper>((cb) => client.sftp(cb)).catch((err) => {
+    const gone = new Promise<never>((_, reject) =>
+      client.once("close", () => {
+        this.session = undefined;
+        this.madeFolders.clear();
+        reject(new UnreachableError(this.url, `The SSH connection for ${this.url} closed`));
+      }),
+    );
+    gone.catch(() => undefined);
+    const sftp = await call<SFTPWrapper>(client, (cb) => client.sftp(cb)).catch((err) => {
       client.end();
       throw mapSftpError(err, this.url);
     });
+    sessionGone.set(sftp, gone);
     return { client, sftp };
   }
 
@@ -126,16 +128,16 @@ export class SshStorage implements Storage {
     const sftp = await this.connect();
     let handle: Buffer;
     try {
-      handle = await call<Buffer>((cb) => sftp.open(path, "r", cb));
+      handle = await call<Buffer>(sftp, (cb) => sftp.open(path, "r", cb));
     } catch (err) {
       throw this.fail(err, key);
     }
     try {
-      const stats = await call<Stats>((cb) => sftp.fstat(handle, cb));
+      const stats = await call<Stats>(sftp, (cb) => sftp.fstat(handle, cb));
       if ((stats.mode & S_IFMT) !== S_IFREG) throw this.fail({ code: SFTP_NO_SUCH_FILE }, key);
       const { start, end } = clampRange(range, stats.size);
       if (end === start) {
-        await call<void>((cb) => sftp.close(handle, cb));
+        await call<void>(sftp, (cb) => sftp.close(handle, cb));
         return Readable.from([]);
       }
       return guardStream(new SftpReader(sftp, handle, start, end), (err) => this.fail(err, key) as Error);
@@ -151,12 +153,12 @@ export class SshStorage implements Storage {
 
   private async makeFolders(sftp: SFTPWrapper, folder: string): Promise<void> {
     if (folder === "." || folder === "/" || folder === "" || this.madeFolders.has(folder)) return;
-    const stats = await call<Stats>((cb) => sftp.stat(folder, cb)).catch(() => undefined);
+    const stats = await call<Stats>(sftp, (cb) => sftp.stat(folder, cb)).catch(() => undefined);
     if (stats === undefined) {
       await this.makeFolders(sftp, posix.dirname(folder));
-      await call<void>((cb) => sftp.mkdir(folder, cb)).catch(async (err) => {
+      await call<void>(sftp, (cb) => sftp.mkdir(folder, cb)).catch(async (err) => {
         // another put may have made it meanwhile
-        const now = await call<Stats>((cb) => sftp.stat(folder, cb)).catch(() => undefined);
+        const now = await call<Stats>(sftp, (cb) => sftp.stat(folder, cb)).catch(() => undefined);
         if (now === undefined || (now.mode & S_IFMT) !== S_IFDIR) throw err;
       });
     } else if ((stats.mode & S_IFMT) !== S_IFDIR) {
@@ -175,13 +177,13 @@ export class SshStorage implements Storage {
       sftp = await this.connect();
       const session = sftp;
       await this.makeFolders(session, folder);
-      handle = await call<Buffer>((cb) => session.open(temp, "wx", { mode: 0o644 }, cb));
+      handle = await call<Buffer>(session, (cb) => session.open(temp, "wx", { mode: 0o644 }, cb));
       await writeAll(session, handle, toReadable(data));
-      await call<void>((cb) => session.ext_openssh_fsync(handle!, cb)).catch(() => undefined);
+      await call<void>(session, (cb) => session.ext_openssh_fsync(handle!, cb)).catch(() => undefined);
       const written = handle;
       handle = undefined;
-      await call<void>((cb) => session.close(written, cb));
-      await call<void>((cb) => session.ext_openssh_rename(temp, path, cb));
+      await call<void>(session, (cb) => session.close(written, cb));
+      await call<void>(session, (cb) => session.ext_openssh_rename(temp, path, cb));
     } catch (err) {
       if (data instanceof Readable) data.destroy();
       if (sftp) {
@@ -197,7 +199,7 @@ export class SshStorage implements Storage {
     const path = this.pathOf(key);
     const sftp = await this.connect();
     try {
-      const stats = await call<Stats>((cb) => sftp.stat(path, cb));
+      const stats = await call<Stats>(sftp, (cb) => sftp.stat(path, cb));
       return (stats.mode & S_IFMT) === S_IFREG ? { size: stats.size, mtimeMs: stats.mtime * 1000 } : undefined;
     } catch (err) {
       if ((err as { code?: unknown }).code === SFTP_NO_SUCH_FILE) return undefined;
@@ -212,8 +214,7 @@ export class SshStorage implements Storage {
   private async readFolder(rel: string): Promise<FolderEntry[] | undefined> {
     const sftp = await this.connect();
     try {
-      const entries = await call<{ filename: string; attrs: Stats }[]>((cb) =>
-        sftp.readdir(rel === "" ? this.root : posix.join(this.root, rel), cb),
+      const entries = await call<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(rel === "" ? this.root : posix.join(this.root, rel), cb),
       );
       return entries.map((e) => {
         const type = e.attrs.mode & S_IFMT;
@@ -233,7 +234,7 @@ export class SshStorage implements Storage {
     const path = this.pathOf(key);
     const sftp = await this.connect();
     try {
-      await call<void>((cb) => sftp.unlink(path, cb));
+      await call<void>(sftp, (cb) => sftp.unlink(path, cb));
     } catch (err) {
       // a missing key, or a folder (which is no object): nothing to delete
       if ((await this.stat(key)) === undefined) return;
@@ -258,7 +259,7 @@ async function writeAll(sftp: SFTPWrapper, handle: Buffer, source: Readable): Pr
     if (chunk.length === 0) continue;
     const at = position;
     position += chunk.length;
-    const write = call<void>((cb) => sftp.write(handle, chunk, 0, chunk.length, at, cb)).catch((err) => {
+    const write = call<void>(sftp, (cb) => sftp.write(handle, chunk, 0, chunk.length, at, cb)).catch((err) => {
       failure ??= err;
     });
     const tracked = write.finally(() => inFlight.delete(tracked));
