@@ -10,47 +10,23 @@ export {
   HostKeyError,
   RemoteConflictError,
   RemoteUrlError,
-  openStorage,
-  openLocation,
-  parseStorageUrl,
-  formatLocation,
-  redactUrl,
-  withRetry,
-  withConcurrency,
-  backends,
-  storageTypes,
-  backendOptions,
-  checkSettings,
-  redactSettings,
-  LocalStorage,
-  MemoryStorage,
-  listRemotes,
-  findRemote,
-  resolveRemote,
-  openRemoteSpec,
-  redactRemote,
-  remoteConfigFiles,
-  checkRemote,
-  PROBE_PREFIX,
-} from "./remotes/index.js";
-export type {
-  RemoteErrorOptions,
-  HostKeyProblem,
-  OpenStorageOptions,
-  StorageLocation,
-  StorageType,
-  RetryOptions,
-  StorageBackend,
-  BackendOption,
-  BackendSettings,
-  OpenContext,
-  RemoteContext,
-  RemoteSpec,
-  CheckOptions,
-  CheckResult,
-  CheckStep,
-  CheckStepName,
-} from "./remotes/index.js";
+} from "./remotes/errors.js";
+export type { RemoteErrorOptions, HostKeyProblem } from "./remotes/errors.js";
+export { openStorage, openLocation } from "./remotes/open.js";
+export type { OpenStorageOptions } from "./remotes/open.js";
+export { parseStorageUrl, formatLocation, redactUrl } from "./remotes/url.js";
+export type { StorageLocation, StorageType } from "./remotes/url.js";
+export { withRetry } from "./remotes/retry.js";
+export type { RetryOptions } from "./remotes/retry.js";
+export { withConcurrency } from "./remotes/concurrency.js";
+export { backends, storageTypes, backendOptions, checkSettings, redactSettings } from "./remotes/registry.js";
+export type { StorageBackend, BackendOption, BackendSettings, OpenContext } from "./remotes/backend.js";
+export { LocalStorage } from "./remotes/local/index.js";
+export { MemoryStorage } from "./remotes/memory/index.js";
+export { listRemotes, findRemote, resolveRemote, openRemoteSpec, redactRemote, remoteConfigFiles } from "./remotes/config.js";
+export type { RemoteContext, RemoteSpec } from "./remotes/config.js";
+export { checkRemote, PROBE_PREFIX } from "./remotes/check.js";
+export type { CheckOptions, CheckResult, CheckStep, CheckStepName } from "./remotes/check.js";
 export { runPaths } from "./runs/layout.js";
 export type { RunPaths } from "./runs/layout.js";
 export { resolveRunsDir } from "./runs/runs-dir.js";

@@ -101,9 +101,14 @@ class Snapshotter {
     this.stats.dirs++;
     const cache = this.#opts.cache;
     const children: { name: string; path: string; st: Stats; tree?: ObjectId }[] = [];
-    const sig: string[] = [];
+    // The signature: names, kinds, modes and subtree ids as text, every file's stamp as raw
+    // doubles (no number-to-string conversions: this runs for every file of a no-change snapshot).
+    let text = "";
+    const names = readdirSync(path).sort(compareNames);
+    const stamps = new Float64Array(names.length * 5);
+    let n = 0;
     let newest = 0;
-    for (const name of readdirSync(path).sort(compareNames)) {
+    for (const name of names) {
       // Names are checked, so plain concatenation is a safe (and much cheaper) join.
       const child = `${path}/${name}`;
       const bad = badEntryName(name);
@@ -112,16 +117,22 @@ class Snapshotter {
       if (st.isDirectory()) {
         const tree = await this.dir(child);
         children.push({ name, path: child, st, tree });
-        sig.push(`${name}\0d${st.mode}\0${tree}`);
+        text += `${name}\0d${st.mode}\0${tree}\0`;
       } else if (st.isFile() || st.isSymbolicLink()) {
         children.push({ name, path: child, st });
-        sig.push(`${name}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}`);
+        text += `${name}\0f\0`;
+        stamps[n++] = st.mode;
+        stamps[n++] = st.size;
+        stamps[n++] = st.mtimeMs;
+        stamps[n++] = st.ctimeMs;
+        stamps[n++] = st.ino;
         newest = Math.max(newest, st.mtimeMs, st.ctimeMs);
       } else {
         this.stats.skipped++;
       }
     }
-    const signature = cache === undefined ? "" : createHash("sha256").update(sig.join("\n")).digest("hex");
+    const signature =
+      cache === undefined ? "" : createHash("sha256").update(text).update(new Uint8Array(stamps.buffer, 0, n * 8)).digest("hex");
     const known = cache?.lookupDir(path, signature);
     if (known !== undefined && this.#opts.sink.has(known)) {
       for (const c of children) {

@@ -21,6 +21,8 @@ export interface CheckResult {
 
 export interface CheckOptions extends RemoteContext {
   retry?: RetryOptions | false;
+  /** Called once the remote is resolved, before connecting (with secrets redacted). */
+  onStart?: (remote: RemoteSpec) => void;
   /** Called as each step ends, to report progress. */
   onStep?: (step: CheckStep) => void;
 }
@@ -36,6 +38,7 @@ export const PROBE_PREFIX = ".gage-check/";
  */
 export async function checkRemote(nameOrUrl: string, options: CheckOptions = {}): Promise<CheckResult> {
   const spec = await findRemote(nameOrUrl, options);
+  options.onStart?.(redactRemote(spec));
   const steps: CheckStep[] = [];
   const record = (step: CheckStep): boolean => {
     steps.push(step);

@@ -27,7 +27,7 @@ export interface StorageEntry {
  * SSH) implements, and all that sync and the object store need of a remote.
  *
  * Keys are relative, `/`-separated, never start with `/`, never contain `.` or `..` segments or
- * empty segments, never contain NUL or `\\`, and are treated as opaque UTF-8 strings (unicode
+ * empty segments, never contain NUL or a backslash, and are treated as opaque UTF-8 strings (unicode
  * allowed). No segment may start with `.gage-tmp-` (the local and SSH backends name their temporary
  * files so). A backend rejects a key outside that form with `UsageError` (src/remotes/keys.ts).
  * On folder-based backends (local, SSH) a key cannot also be a folder of other keys (`a` and

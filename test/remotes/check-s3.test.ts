@@ -26,7 +26,7 @@ function jsonOf(stdout: string): { ok: boolean; steps: { step: string; status: s
 test("remote check passes against s3rver and reports each step", async () => {
   const r = await gage(["remote", "check", s3.url("check")], { env: s3.env, cwd: project });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /connect +ok\n +write +ok\n +read +ok\n +delete +ok\n/);
+  assert.match(r.stdout, /^Checking s3:\/\/gage-test\/check\n +connect +ok\n +write +ok\n +read +ok\n +delete +ok\nRemote .* is ready\n$/);
   assert.equal(r.stderr, "");
 });
 
@@ -43,6 +43,25 @@ test("a configured S3 remote: endpoint from the config, secrets redacted by remo
   assert.match(ls.stdout, /^team +s3 +s3:\/\/gage-test\/team$/m);
   assert.match(ls.stdout, /secret_access_key = \*\*\*/);
   assert.equal((ls.stdout.match(/S3RVER/g) ?? []).length, 1, "only the access key id is shown");
+});
+
+test("credentials and region from an AWS profile (AWS_PROFILE, shared files)", async () => {
+  const credentials = join(project, "aws-credentials");
+  const config = join(project, "aws-config");
+  await writeFile(credentials, "[team]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
+  await writeFile(config, "[profile team]\nregion = eu-west-1\n");
+  const env = {
+    HOME: project,
+    AWS_PROFILE: "team",
+    AWS_SHARED_CREDENTIALS_FILE: credentials,
+    AWS_CONFIG_FILE: config,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+  };
+  const r = await gage(["remote", "check", s3.url("profile")], { env, cwd: project });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const wrong = await gage(["remote", "check", s3.url("profile"), "--json"], { env: { ...env, AWS_PROFILE: "nobody" }, cwd: project });
+  assert.equal(wrong.code, 5, wrong.stdout + wrong.stderr);
+  assert.equal(jsonOf(wrong.stdout).steps[0]!.error?.code, "AUTH");
 });
 
 test("remote check fails with an authentication error for an unknown access key id", async () => {

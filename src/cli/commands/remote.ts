@@ -1,10 +1,14 @@
 import type { Command } from "commander";
 import { GageError } from "../../errors.js";
 import { checkRemote, type CheckStep } from "../../remotes/check.js";
-import { listRemotes, redactRemote } from "../../remotes/config.js";
+import { listRemotes, redactRemote, type RemoteSpec } from "../../remotes/config.js";
 import type { CliContext } from "../context.js";
 import { exitCodeFor } from "../exit-codes.js";
 import { registerRemoteDefault } from "./push.js";
+
+function describe(remote: RemoteSpec): string {
+  return remote.name === undefined ? remote.url : `${remote.name} (${remote.url})`;
+}
 
 function stepLine(step: CheckStep): string {
   return `  ${step.step.padEnd(8)} ${step.status}\n`;
@@ -61,7 +65,12 @@ export function registerRemote(program: Command, ctx: CliContext): void {
       const result = await checkRemote(target, {
         cwd: ctx.cwd,
         env: ctx.env,
-        ...(opts.json ? {} : { onStep: (step: CheckStep) => ctx.stdout.write(stepLine(step)) }),
+        ...(opts.json
+          ? {}
+          : {
+              onStart: (r: RemoteSpec) => ctx.stdout.write(`Checking ${describe(r)}\n`),
+              onStep: (step: CheckStep) => ctx.stdout.write(stepLine(step)),
+            }),
       });
       const failure = result.steps.find((s) => s.status === "failed")?.error;
       if (opts.json) {
@@ -75,8 +84,7 @@ export function registerRemote(program: Command, ctx: CliContext): void {
         return;
       }
       if (failure !== undefined) throw failure;
-      const name = result.remote.name === undefined ? result.remote.url : `${result.remote.name} (${result.remote.url})`;
-      ctx.stdout.write(`Remote ${name} is ready\n`);
+      ctx.stdout.write(`Remote ${describe(result.remote)} is ready\n`);
     });
 
   registerRemoteDefault(remote, ctx);

@@ -16,6 +16,12 @@ export const s3Backend: StorageBackend<"s3"> = {
     { name: "access_key_id", help: "Access key id; default from the AWS chain", type: "string" },
     { name: "secret_access_key", help: "Secret access key; default from the AWS chain", type: "string", secret: true },
     { name: "session_token", help: "Session token for temporary credentials", type: "string", secret: true },
+    {
+      name: "verify_etag",
+      help: "Check whole-object reads against their ETag (MD5); turn off for stores whose ETags are not MD5s",
+      type: "boolean",
+      default: true,
+    },
   ],
   defaultConcurrency: 32,
   async open(location, settings, ctx) {

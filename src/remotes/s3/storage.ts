@@ -38,7 +38,11 @@ export class S3Storage implements Storage {
   private readonly bucket: string;
   private readonly prefix: string;
 
-  constructor(location: S3Location, config: S3ClientConfig) {
+  constructor(
+    location: S3Location,
+    config: S3ClientConfig,
+    private readonly verifyEtag = true,
+  ) {
     this.url = formatLocation(location);
     this.bucket = location.bucket;
     this.prefix = location.prefix;
@@ -61,7 +65,9 @@ export class S3Storage implements Storage {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range }));
       // a whole single-part object can be checked against its ETag (its MD5): this catches a
       // reader racing a store that writes in place (s3rver) and damage in transit
-      const md5 = range === undefined ? /^"?([0-9a-f]{32})"?$/.exec(out.ETag ?? "")?.[1] : undefined;
+      // (not for SSE-KMS or SSE-C objects, whose ETags are no MD5)
+      const plainEtag = this.verifyEtag && !out.SSECustomerAlgorithm && !out.ServerSideEncryption?.startsWith("aws:kms");
+      const md5 = range === undefined && plainEtag ? /^"?([0-9a-f]{32})"?$/.exec(out.ETag ?? "")?.[1] : undefined;
       return guardStream(out.Body as Readable, (err) => this.fail(err, key) as Error, {
         expectedBytes: out.ContentLength,
         // some stores ignore a range's end (s3rver reads `bytes=0-0` as `bytes=0-`)
@@ -181,5 +187,5 @@ export async function s3ClientConfig(settings: BackendSettings, ctx: OpenContext
 }
 
 export async function openS3Storage(location: S3Location, settings: BackendSettings, ctx: OpenContext): Promise<Storage> {
-  return new S3Storage(location, await s3ClientConfig(settings, ctx));
+  return new S3Storage(location, await s3ClientConfig(settings, ctx), (settings.verify_etag as boolean | undefined) ?? true);
 }

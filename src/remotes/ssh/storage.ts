@@ -214,8 +214,8 @@ export class SshStorage implements Storage {
   private async readFolder(rel: string): Promise<FolderEntry[] | undefined> {
     const sftp = await this.connect();
     try {
-      const entries = await call<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(rel === "" ? this.root : posix.join(this.root, rel), cb),
-      );
+      const folder = rel === "" ? this.root : posix.join(this.root, rel);
+      const entries = await call<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(folder, cb));
       return entries.map((e) => {
         const type = e.attrs.mode & S_IFMT;
         return {
