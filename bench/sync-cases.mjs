@@ -144,6 +144,8 @@ async function startS3rver(dir) {
     });
     child.once("exit", (code) => reject(new Error(`s3rver exited (${code})`)));
   });
+  // The bench must be able to exit with the server up: its stdin closing then ends it.
+  for (const handle of [child, child.stdin, child.stdout]) handle.unref();
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     stop: () => child.kill("SIGKILL"),

@@ -13,12 +13,12 @@ export interface ChunkingParams {
   threshold: number;
 }
 
-// Smaller than restic's ~1 MiB so checkpoints that differ in scattered places share more
+// Much smaller than restic's ~1 MiB so checkpoints that differ in scattered places share more
 // (DESIGN.md §4 says ~1 MiB; the checkpoint-variants target needs finer cuts: see README "Benchmarks").
 export const DEFAULT_CHUNKING: ChunkingParams = Object.freeze({
-  minSize: 64 * 1024,
-  avgSize: 256 * 1024,
-  maxSize: 1024 * 1024,
+  minSize: 16 * 1024,
+  avgSize: 64 * 1024,
+  maxSize: 256 * 1024,
   threshold: 1024 * 1024,
 });
 

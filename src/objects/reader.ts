@@ -37,6 +37,7 @@ export async function loadPackIndex(storage: ObjectStorage, index = new PackInde
 // Reads of neighbouring objects in one pack are merged when the gap between them is small.
 const MAX_GAP = 256 * 1024;
 const MAX_SPAN = 8 * 1024 * 1024;
+const GROUP_BYTES = 8 * 1024 * 1024;
 
 export interface ReadManyOptions {
   /** Ranged reads in flight at once (default 4). */
@@ -137,10 +138,13 @@ export class ObjectReader {
     if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
     const whole = createHash("sha256");
     let held: Buffer | undefined;
-    // Chunks are fetched a few at a time in order, so memory stays bounded for any file size.
-    const group = 8;
-    for (let i = 0; i < list.chunks.length; i += group) {
-      const ids = list.chunks.slice(i, i + group).map((c) => c.id);
+    // Chunks are fetched about 8 MiB at a time in order, so memory stays bounded for any file size.
+    for (let i = 0; i < list.chunks.length; ) {
+      const ids: ObjectId[] = [];
+      for (let bytes = 0; i < list.chunks.length && (ids.length === 0 || bytes < GROUP_BYTES); i++) {
+        ids.push(list.chunks[i]!.id);
+        bytes += list.chunks[i]!.size;
+      }
       const got = new Map<ObjectId, Buffer>();
       for await (const { id, data } of this.readMany(ids)) got.set(id, data);
       for (const id of ids) {

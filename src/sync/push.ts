@@ -125,14 +125,16 @@ async function executePush(
       };
       const writer = new PackWriter(s.remote.storage, { index, onPack });
       for (const item of items) {
-        const progress = { onProgress: (p: { files: number; bytes: number }) => void p, cache: s.cache, sink: writer };
-        let last = { files: 0, bytes: 0 };
-        progress.onProgress = (p) => {
-          onProgress?.({ phase: "upload", files: p.files - last.files, bytes: p.bytes - last.bytes });
-          last = p;
-        };
         // Upload from what is on disk now; a file changed since planning is sent as it is now.
-        const store = async (dir: string) => (existsSync(dir) ? (await snapshotDir(dir, progress)).treeId : EMPTY_TREE);
+        const store = async (dir: string) => {
+          if (!existsSync(dir)) return EMPTY_TREE;
+          let last = { files: 0, bytes: 0 };
+          const onFile = (p: { files: number; bytes: number }) => {
+            onProgress?.({ phase: "upload", files: p.files - last.files, bytes: p.bytes - last.bytes });
+            last = p;
+          };
+          return (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile })).treeId;
+        };
         const version = item.local.version;
         if (item.upload.files) item.entry.run = version.run = { ...item.entry.run, tree: await store(item.local.run.paths.runDir) };
         if (item.upload.meta) item.entry.meta = version.meta = { ...item.entry.meta, tree: await store(runMetaDir(item.local.run)) };

@@ -162,3 +162,16 @@ test("a pull killed while updating a run is finished by the next pull, and nothi
   assert.equal(readFileSync(join(runPaths(other, SHARED_RUN).runDir, "gage.toml"), "utf8"), "# v2\n");
   assert.equal((await status({ runsDir: other, remote })).runs[0]!.state, "in sync");
 });
+
+test("run specs and --where select what moves, on the sending side's runs", async () => {
+  const { root, origin, remote } = fresh();
+  const pushed = await push({ runsDir: origin, remote, where: "label~share" });
+  assert.deepEqual(pushed.runs.map((r) => r.id), [SHARED_RUN]);
+  await push({ runsDir: origin, remote, runs: ["1", "zuz"] });
+  const other = join(root, "other");
+  const cloned = await clone({ runsDir: other, remote, runs: ["zuzar"] });
+  assert.deepEqual(cloned.runs.map((r) => r.name), ["zuzar-nadum"]);
+  const rest = await pull({ runsDir: other, remote, where: "completed" });
+  assert.deepEqual(rest.runs.map((r) => r.id), [SHARED_RUN], "the staged run (1) is not 'completed'");
+  await assert.rejects(pull({ runsDir: other, remote, runs: ["nosuchrun"] }), { code: "RUN_NOT_FOUND" });
+});
