@@ -16,6 +16,11 @@ export interface CliContext {
   now: () => Date;
   /** The status `main` returns when the command completes without throwing. */
   exitCode: number;
+  /**
+   * Calls `handler` on SIGINT or SIGTERM instead of the default exit, until the returned
+   * function is called: long commands stop their children and leave clean state behind.
+   */
+  onInterrupt: (handler: (signal: NodeJS.Signals) => void) => () => void;
 }
 
 export function processContext(): CliContext {
@@ -27,5 +32,13 @@ export function processContext(): CliContext {
     stderr: process.stderr,
     now: () => new Date(),
     exitCode: 0,
+    onInterrupt: (handler) => {
+      process.on("SIGINT", handler);
+      process.on("SIGTERM", handler);
+      return () => {
+        process.off("SIGINT", handler);
+        process.off("SIGTERM", handler);
+      };
+    },
   };
 }

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, lstatSync, readdirSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { type Tree, materializeTree, ObjectReader } from "../objects/index.js";
+import { loadPackIndex, materializeTree, ObjectReader, type Tree } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
@@ -13,6 +13,23 @@ import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersio
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+
+/**
+ * Planning reads every tree a pull will write (to size the preview); writing reads them again.
+ * Trees are small and verified when first read, so they are kept.
+ */
+class TreeCachingReader extends ObjectReader {
+  readonly #trees = new Map<string, Promise<Tree>>();
+  override readTree(id: string): Promise<Tree> {
+    let tree = this.#trees.get(id);
+    if (tree === undefined) {
+      tree = super.readTree(id);
+      this.#trees.set(id, tree);
+      tree.catch(() => this.#trees.delete(id));
+    }
+    return tree;
+  }
+}
 
 /** Runs written at once by a pull. */
 const PULL_CONCURRENCY = 8;
@@ -104,7 +121,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       };
       let size = { files: Object.keys(item.user).length, bytes: 0 };
       if (item.files !== undefined || item.meta !== undefined) {
-        reader ??= await ObjectReader.open(s.remote.storage);
+        reader ??= new TreeCachingReader(s.remote.storage, await loadPackIndex(s.remote.storage));
         for (const t of [item.files, item.meta]) if (t !== undefined) size = addSize(size, await treeSize(reader, t));
       }
       item.planned = plannedRun(remote, describeChange(target, local?.version), size.files, size.bytes);

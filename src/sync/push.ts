@@ -149,6 +149,7 @@ async function executePush(
     await s.remote.storage.put(key, bytes);
     result.head = key;
     noteHead(s.view, key, items.map((i) => i.entry));
+    s.viewChanged = true;
     for (const item of items) await recordPushed(s.runsDir, item);
     if (s.view.uncovered >= CATALOG_EVERY) await writeCatalog(s.remote.storage, s.view, s.now());
     return result;

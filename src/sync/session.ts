@@ -71,6 +71,8 @@ export interface Session {
   runsDir: string;
   remote: OpenRemote;
   view: RemoteView;
+  /** The view learned something since it was read from the cache (it is saved only then). */
+  viewChanged: boolean;
   cache: StatCache;
   now: () => number;
   only: ReadonlySet<RunPart>;
@@ -91,9 +93,9 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
     const view = await readCachedView(opts.runsDir, remote.url);
-    await refreshView(remote.storage, view);
+    const { fetched } = await refreshView(remote.storage, view);
     const cache = await StatCache.load(statCachePath(opts.runsDir));
-    return { runsDir: opts.runsDir, remote, view, cache, now: opts.now ?? Date.now, only, closed: false };
+    return { runsDir: opts.runsDir, remote, view, viewChanged: fetched > 0, cache, now: opts.now ?? Date.now, only, closed: false };
   } catch (err) {
     await closeRemote(remote);
     throw err;
@@ -107,7 +109,7 @@ export async function closeSession(s: Session, save: boolean): Promise<void> {
   try {
     // A command that found no runs directory (ls --remote elsewhere) does not create one.
     if (save && existsSync(s.runsDir)) {
-      await writeCachedView(s.runsDir, s.remote.url, s.view);
+      if (s.viewChanged) await writeCachedView(s.runsDir, s.remote.url, s.view);
       if (s.cache.dirty) await s.cache.save(statCachePath(s.runsDir));
     }
   } finally {

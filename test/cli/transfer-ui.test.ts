@@ -22,7 +22,7 @@ function context(opts: { tty?: boolean; input?: string } = {}) {
   const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
   if (opts.tty) stdin.isTTY = true;
   if (opts.input !== undefined) stdin.end(opts.input);
-  const ctx: CliContext = { env: { COLUMNS: "80" }, cwd: "/", stdin, stdout, stderr, now: () => new Date(), exitCode: 0 };
+  const ctx: CliContext = { env: { COLUMNS: "80" }, cwd: "/", stdin, stdout, stderr, now: () => new Date(), exitCode: 0, onInterrupt: () => () => {} };
   return { ctx, out };
 }
 

@@ -74,6 +74,7 @@ function fakeContext(env: NodeJS.ProcessEnv, opts: { tty?: boolean; input?: stri
     stderr: stream("stderr"),
     now: () => opts.now ?? new Date(Date.UTC(2026, 10, 26, 8, 0, 0)),
     exitCode: 0,
+    onInterrupt: () => () => {},
   };
   return { ctx, out };
 }

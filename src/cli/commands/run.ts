@@ -43,7 +43,7 @@ export function registerRun(program: Command, ctx: CliContext): void {
         showOpHelp(ctx, opspec, flags);
         return;
       }
-      const interrupt = interruptSignal();
+      const interrupt = interruptSignal(ctx);
       try {
         const common = {
           runsDir: cliRunsDir(ctx),
@@ -111,16 +111,8 @@ function formatValue(value: RunConfig[string]): string {
  * SIGINT and SIGTERM while an operation runs end the operation (its whole process group), not
  * `gage`: the run is finalized with status `terminated`.
  */
-function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+function interruptSignal(ctx: CliContext): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
+  const dispose = ctx.onInterrupt((sig) => controller.abort(sig));
+  return { signal: controller.signal, dispose };
 }
