@@ -10,6 +10,7 @@
 //   BENCH_REPEAT=3         repetitions of the cheap (no-change) cases; the best is kept
 //   BENCH_DIR=/path        work here instead of a fresh tmpfs (kept afterwards)
 //   BENCH_JSON=file        also write the results as JSON
+//   BENCH_S3=0             leave out the s3rver push/pull rows
 import { spawnSync } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import type { ChunkJob, ChunkMessage } from "./chunk-worker.js";
-import type { ObjectId } from "./ids.js";
+import { hashBytes, type ObjectId } from "./ids.js";
 
 // From source (tests run through tsx) the worker is the .ts file and needs tsx's loader too;
 // from dist/ it is the .js file.
@@ -74,7 +74,10 @@ async function* run(path: string, params: ChunkingParams, blockSize: number): As
       const buf = Buffer.from(m.block);
       yield {
         fresh: buf.subarray(m.fresh[0], m.fresh[1]),
-        chunks: m.chunks.map(([start, end, id]) => ({ data: buf.subarray(start, end), id })),
+        chunks: m.chunks.map(([start, end, id]) => {
+          const data = buf.subarray(start, end);
+          return { data, id: id ?? hashBytes(data) };
+        }),
       };
       Atomics.sub(inFlight, 0, 1);
       Atomics.notify(inFlight, 0);

@@ -1,6 +1,7 @@
-// Runs in a worker thread: reads one file at a time, cuts it into content-defined chunks and
-// hashes each chunk, while the calling thread hashes the whole file and packs the chunks. Blocks
-// are transferred to the caller, so it sees the same bytes without a copy.
+// Runs in a worker thread: reads one file at a time and cuts it into content-defined chunks,
+// while the calling thread hashes the whole file and packs the chunks; the chunks' own hashes are
+// shared between the two (see CALLER_BEHIND). Blocks are transferred to the caller, so it sees
+// the same bytes without a copy.
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
@@ -16,9 +17,13 @@ export interface ChunkJob {
 }
 
 export type ChunkMessage =
-  | { type: "block"; block: ArrayBuffer; fresh: [number, number]; chunks: [number, number, string][] }
+  /** Chunks as [start, end, SHA-256 or undefined when the caller is to hash it]. */
+  | { type: "block"; block: ArrayBuffer; fresh: [number, number]; chunks: [number, number, string | undefined][] }
   | { type: "done" }
   | { type: "error"; message: string; code?: string };
+
+// Blocks posted and not yet released from which the caller counts as behind.
+const CALLER_BEHIND = 2;
 
 function run(job: ChunkJob, post: (m: ChunkMessage, transfer: ArrayBuffer[]) => void): void {
   const { params, blockSize, inFlight } = job;
@@ -37,9 +42,13 @@ function run(job: ChunkJob, post: (m: ChunkMessage, transfer: ArrayBuffer[]) => 
         n += got;
       }
       const end = carry + n;
-      const chunks: [number, number, string][] = [];
+      const chunks: [number, number, string | undefined][] = [];
+      // Hashing chunks here while the caller has blocks queued (it is the slower side: it hashes the
+      // whole file and packs), and leaving them to the caller while it waits for blocks, keeps both
+      // threads busy whichever is slower on this machine and load; the ids are the same either way.
       const pos = cutBlock(buf, end, n === 0, params, (start, at) => {
-        chunks.push([start, at, createHash("sha256").update(buf.subarray(start, at)).digest("hex")]);
+        const callerBehind = Atomics.load(inFlight, 0) >= CALLER_BEHIND;
+        chunks.push([start, at, callerBehind ? createHash("sha256").update(buf.subarray(start, at)).digest("hex") : undefined]);
       });
       // The unfinished tail starts the next block; this one is handed over whole (transferred, not
       // shared, so it is freed by the caller's garbage collector once its chunks are stored).

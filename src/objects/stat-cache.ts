@@ -18,10 +18,12 @@ export interface CachedIds {
 
 // File: MAGIC, [u32 LE length] file rows, then directory rows to the end.
 // File row: [path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE][flags u8: 1 = has
-// chunks][id 32][chunks 32 when flagged]. Loading maps each path to its row's offset and decodes a
-// row only when it is looked up, so a no-change run pays little for 100,000 rows.
+// chunks][id 32][chunks 32 when flagged]. File rows are sorted by their path's bytes: loading only
+// notes where each row starts, and a lookup is a binary search, so the handful of files looked up
+// one by one in a no-change snapshot (user log entries) does not cost decoding 100,000 paths.
 // Directory row: [path length u16][path utf8][signature 32][tree id 32].
-const MAGIC = Buffer.from("GAGESTC2");
+// GAGESTC2 (unsorted rows) is read as empty: a cache, so one snapshot hashes everything again.
+const MAGIC = Buffer.from("GAGESTC3");
 const STAMP = 32;
 
 interface Row {
@@ -44,11 +46,9 @@ export interface StatCacheOptions {
  */
 export class StatCache {
   readonly #now: () => number;
-  /** Rows as loaded: path → offset of its stamp in `#bytes`; parsed on first use. */
-  readonly #rows = new Map<string, number>();
+  /** The loaded file; its file rows start at `#rowStarts`, in path order. */
   #bytes: Buffer = Buffer.alloc(0);
-  #filesEnd = 0;
-  #parsed = true;
+  #rowStarts: Uint32Array = new Uint32Array(0);
   /** Directory path → hex of its signature (64 digits) then its tree id (64 digits). */
   readonly #dirs = new Map<string, string>();
   #dirsChanged = false;
@@ -72,6 +72,8 @@ export class StatCache {
     if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return cache;
     const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
     if (filesEnd > bytes.length) return cache;
+    const rowStarts = fileRowStarts(bytes, filesEnd);
+    if (rowStarts === undefined) return cache;
     let p = filesEnd;
     const dirs = new Map<string, string>();
     while (p < bytes.length) {
@@ -82,35 +84,33 @@ export class StatCache {
       p = at + 64;
     }
     cache.#bytes = bytes;
-    cache.#filesEnd = filesEnd;
-    cache.#parsed = false;
+    cache.#rowStarts = rowStarts;
     for (const [k, v] of dirs) cache.#dirs.set(k, v);
     return cache;
   }
 
-  /**
-   * File rows are parsed on first use: when every directory is answered by its signature, a
-   * no-change snapshot never needs them.
-   */
-  get #loaded(): Map<string, number> {
-    if (this.#parsed) return this.#rows;
-    this.#parsed = true;
-    const bytes = this.#bytes;
-    const end = this.#filesEnd;
-    for (let p = MAGIC.length + 4; p < end; ) {
-      const at = p + 2 + bytes.readUInt16LE(p);
-      const rowEnd = at + STAMP + 1 + (bytes[at + STAMP] === 1 ? 64 : 32);
-      // A damaged cache is dropped, not trusted: later rows are simply missing.
-      if (rowEnd > end) break;
-      this.#rows.set(bytes.toString("utf8", p + 2, at), at);
-      p = rowEnd;
+  /** The offset of the stamp of `path`'s loaded row, or -1. */
+  #find(path: string): number {
+    const key = Buffer.from(path, "utf8");
+    const b = this.#bytes;
+    const starts = this.#rowStarts;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const p = starts[mid]!;
+      const at = p + 2 + b.readUInt16LE(p);
+      const c = key.compare(b, p + 2, at);
+      if (c === 0) return at;
+      if (c > 0) lo = mid + 1;
+      else hi = mid;
     }
-    return this.#rows;
+    return -1;
   }
 
   get size(): number {
-    let n = this.#loaded.size;
-    for (const [path, row] of this.#changed) n += (row === undefined ? 0 : 1) - (this.#loaded.has(path) ? 1 : 0);
+    let n = this.#rowStarts.length;
+    for (const [path, row] of this.#changed) n += (row === undefined ? 0 : 1) - (this.#find(path) >= 0 ? 1 : 0);
     return n;
   }
 
@@ -144,8 +144,8 @@ export class StatCache {
       const row = this.#changed.get(path);
       return row !== undefined && sameStamp(row.stamp, stamp) ? row.ids : undefined;
     }
-    const at = this.#loaded.get(path);
-    if (at === undefined) return undefined;
+    const at = this.#find(path);
+    if (at < 0) return undefined;
     const b = this.#bytes;
     if (b.readDoubleLE(at) !== stamp.size || b.readDoubleLE(at + 8) !== stamp.mtimeMs) return undefined;
     if (b.readDoubleLE(at + 16) !== stamp.ctimeMs || b.readDoubleLE(at + 24) !== stamp.ino) return undefined;
@@ -163,18 +163,26 @@ export class StatCache {
   }
 
   forget(path: string): void {
-    if (this.#loaded.has(path) || this.#changed.get(path) !== undefined) this.#changed.set(path, undefined);
+    if (this.#find(path) >= 0 || this.#changed.get(path) !== undefined) this.#changed.set(path, undefined);
   }
 
   /** Writes the cache atomically (temp file, rename). */
   async save(file: string): Promise<void> {
+    // The loaded rows are in order already: merge the changed ones (sorted) into them.
+    const changed = [...this.#changed].map(([path, row]) => ({ key: Buffer.from(path, "utf8"), row }));
+    changed.sort((x, y) => Buffer.compare(x.key, y.key));
+    const b = this.#bytes;
     const parts: Buffer[] = [];
-    for (const [path, at] of this.#loaded) {
-      if (this.#changed.has(path)) continue;
-      parts.push(pathHeader(path), this.#bytes.subarray(at, at + STAMP + 1 + (this.#bytes[at + STAMP] === 1 ? 64 : 32)));
+    let k = 0;
+    for (const p of this.#rowStarts) {
+      const at = p + 2 + b.readUInt16LE(p);
+      const name = b.subarray(p + 2, at);
+      while (k < changed.length && changed[k]!.key.compare(name) < 0) pushRow(parts, changed[k++]!);
+      if (k < changed.length && changed[k]!.key.equals(name)) pushRow(parts, changed[k++]!);
+      else parts.push(b.subarray(p, at + STAMP + 1 + (b[at + STAMP] === 1 ? 64 : 32)));
     }
-    for (const [path, row] of this.#changed) if (row !== undefined) parts.push(encodeRow(path, row));
-    const fileBytes = parts.reduce((n, b) => n + b.length, 0);
+    while (k < changed.length) pushRow(parts, changed[k++]!);
+    const fileBytes = parts.reduce((n, x) => n + x.length, 0);
     const length = Buffer.allocUnsafe(4);
     length.writeUInt32LE(fileBytes);
     parts.unshift(MAGIC, length);
@@ -190,17 +198,38 @@ export class StatCache {
     }
     const saved = await StatCache.load(file, { now: this.#now });
     this.#bytes = saved.#bytes;
-    this.#filesEnd = saved.#filesEnd;
-    this.#rows.clear();
-    this.#parsed = false;
+    this.#rowStarts = saved.#rowStarts;
     this.#changed.clear();
     this.#dirsChanged = false;
   }
 }
 
-function pathHeader(path: string): Buffer {
-  const name = Buffer.from(path, "utf8");
-  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+/**
+ * Where each file row starts, or `undefined` when the rows are damaged. Their order is not checked
+ * (a pass of 100,000 comparisons): rows out of order can only be missed by a lookup, and a missed
+ * file is hashed again, never trusted.
+ */
+function fileRowStarts(bytes: Buffer, end: number): Uint32Array | undefined {
+  const starts: number[] = [];
+  for (let p = MAGIC.length + 4; p < end; ) {
+    if (p + 2 > end) return undefined;
+    const at = p + 2 + bytes.readUInt16LE(p);
+    const rowEnd = at + STAMP + 1 + (bytes[at + STAMP] === 1 ? 64 : 32);
+    if (rowEnd > end) return undefined;
+    starts.push(p);
+    p = rowEnd;
+  }
+  return Uint32Array.from(starts);
+}
+
+/** A changed row goes out as encoded; a forgotten one (`row` undefined) is dropped. */
+function pushRow(parts: Buffer[], { key, row }: { key: Buffer; row: Row | undefined }): void {
+  if (row !== undefined) parts.push(encodeRow(key, row));
+}
+
+function pathHeader(path: string | Buffer): Buffer {
+  const name = typeof path === "string" ? Buffer.from(path, "utf8") : path;
+  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${name.toString("utf8", 0, 80)}...`);
   const out = Buffer.allocUnsafe(2 + name.length);
   out.writeUInt16LE(name.length, 0);
   name.copy(out, 2);
@@ -215,7 +244,7 @@ function sameStamp(a: FileStamp, b: FileStamp): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 }
 
-function encodeRow(path: string, row: Row): Buffer {
+function encodeRow(path: Buffer, row: Row): Buffer {
   const head = pathHeader(path);
   const chunked = row.ids.chunks !== undefined;
   const out = Buffer.allocUnsafe(head.length + STAMP + 1 + (chunked ? 64 : 32));

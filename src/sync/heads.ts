@@ -219,9 +219,9 @@ export interface RefreshStats {
 /**
  * Brings `view` up to date with the storage: the newest catalog when there is a newer one, then
  * the heads written since (one listing each of `catalog/` and `heads/`). Every head and catalog
- * read is verified against its key.
+ * read is verified against its key. `nowMs` is this reader's clock.
  */
-export async function refreshView(storage: Storage, view: RemoteView): Promise<RefreshStats> {
+export async function refreshView(storage: Storage, view: RemoteView, nowMs: number = Date.now()): Promise<RefreshStats> {
   let fetched = 0;
   let newestCatalog: string | undefined;
   for await (const { key } of storage.list(CATALOG_PREFIX, view.catalogKey ? { startAfter: view.catalogKey } : {})) {
@@ -237,7 +237,9 @@ export async function refreshView(storage: Storage, view: RemoteView): Promise<R
     noteHeadKey(view, catalog.covers);
     view.uncovered = 0;
   }
-  const from = view.newest === undefined ? undefined : `${HEAD_PREFIX}${timeKeyPart(keyTime(view.newest)! - SKEW_MARGIN_MS)}`;
+  // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
+  // listing starts no later than this reader's own clock allows.
+  const from = view.newest === undefined ? undefined : `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS)}`;
   const toRead: string[] = [];
   for await (const { key } of storage.list(HEAD_PREFIX, from ? { startAfter: from } : {})) {
     if (keyTime(key) === undefined || view.recent.has(key)) continue;

@@ -82,8 +82,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
         continue;
       }
       const local = scan ? await loadLocalRun(opts.runsDir, scan) : undefined;
-      const mine = local ? [local.version, ...(local.unfinished ? [local.unfinished] : [])] : [];
-      const merged = mergeRunVersions([...mine, ...remote.entries.map(entryVersion)]);
+      const ours = local ? [local.version, ...(local.unfinished ? [local.unfinished] : [])] : [];
+      const merged = mergeRunVersions([...ours, ...remote.entries.map(entryVersion)]);
       const resolve = (m: PartMerge, mine: string | undefined): (PartMerge & { conflict: false }) | undefined =>
         !m.conflict ? m : opts.force && mine !== undefined ? forcePart(m, mine) : undefined;
       const files = resolve(merged.run, local?.version.run.tree);

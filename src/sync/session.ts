@@ -93,9 +93,10 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
     const view = await readCachedView(opts.runsDir, remote.url);
-    const { fetched } = await refreshView(remote.storage, view);
+    const now = opts.now ?? Date.now;
+    const { fetched } = await refreshView(remote.storage, view, now());
     const cache = await StatCache.load(statCachePath(opts.runsDir));
-    return { runsDir: opts.runsDir, remote, view, viewChanged: fetched > 0, cache, now: opts.now ?? Date.now, only, closed: false };
+    return { runsDir: opts.runsDir, remote, view, viewChanged: fetched > 0, cache, now, only, closed: false };
   } catch (err) {
     await closeRemote(remote);
     throw err;

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import fc from "fast-check";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chunkFileOnWorker } from "../../src/objects/chunk-pool.js";
-import { chunkBuffer, chunkFile, DEFAULT_CHUNKING } from "../../src/objects/chunker.js";
+import { chunkBuffer, chunkFile, DEFAULT_CHUNKING, findCut, type ChunkingParams } from "../../src/objects/chunker.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { hashBytes } from "../../src/objects/index.js";
 import { SMALL_CHUNKS } from "./helpers.js";
@@ -74,6 +74,13 @@ test("chunking on the worker thread cuts and hashes as the calling thread does",
     assert.ok(Buffer.concat(fresh).equals(data));
     assert.deepEqual(got.map((c) => c.id), expected.map(hashBytes));
     for (const c of got) assert.equal(hashBytes(c.data), c.id);
+    // A slow consumer leaves blocks queued: the worker then hashes the chunks itself.
+    const slow: string[] = [];
+    for await (const block of chunkFileOnWorker(path, DEFAULT_CHUNKING, 300 * 1024)!) {
+      await new Promise((r) => setTimeout(r, 20));
+      slow.push(...block.chunks.map((c) => c.id));
+    }
+    assert.deepEqual(slow, expected.map(hashBytes));
     const missing = chunkFileOnWorker(join(tmp.path, "missing"), DEFAULT_CHUNKING, 1024)!;
     await assert.rejects(async () => {
       for await (const _ of missing) assert.fail("no blocks from a missing file");
@@ -81,4 +88,55 @@ test("chunking on the worker thread cuts and hashes as the calling thread does",
   } finally {
     tmp.cleanup();
   }
+});
+
+/** FastCDC as first written, one byte per step: the definition the unrolled scan must match. */
+function referenceCut(buf: Uint8Array, start: number, limit: number, params: ChunkingParams): number {
+  const gear = Array.from({ length: 256 }, (_, i) => createHash("sha256").update(`gage-gear-${i}`).digest().readInt32BE(0));
+  const bits = Math.round(Math.log2(params.avgSize));
+  const top = (n: number) => (n >= 32 ? -1 : ~(0xffffffff >>> n) | 0);
+  let i = start + params.minSize;
+  if (i >= limit) return limit;
+  const normal = Math.min(start + params.avgSize, limit);
+  let fp = 0;
+  for (; i < normal; i++) {
+    fp = ((fp << 1) + gear[buf[i]!]!) | 0;
+    if ((fp & top(bits + 2)) === 0) return i + 1;
+  }
+  for (; i < limit; i++) {
+    fp = ((fp << 1) + gear[buf[i]!]!) | 0;
+    if ((fp & top(bits - 2)) === 0) return i + 1;
+  }
+  return limit;
+}
+
+test("the unrolled cut search cuts where the byte-at-a-time definition cuts", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 5000 }),
+      fc.integer({ min: 0, max: 300 }),
+      fc.integer({ min: 0, max: 2000 }),
+      fc.integer({ min: 2, max: 512 }),
+      (data, minSize, span, avgSize) => {
+        const params = { minSize, avgSize, maxSize: minSize + span, threshold: 0 };
+        for (let start = 0; start < data.length; ) {
+          const limit = Math.min(data.length, start + params.maxSize);
+          const cut = findCut(data, start, limit, params);
+          assert.equal(cut, referenceCut(data, start, limit, params));
+          start = Math.max(cut, start + 1);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test("the default chunking cuts a fixed input where it always has (the cuts are part of the store format)", () => {
+  const blocks = Array.from({ length: (3 << 20) / 32 }, (_, i) => createHash("sha256").update(`gage-chunk-golden-${i}`).digest());
+  const data = Buffer.concat(blocks);
+  // A run of zeros has no content boundary: the maximum size cuts it.
+  data.fill(0, 1 << 20, (1 << 20) + 300_000);
+  const sizes = chunkBuffer(data, DEFAULT_CHUNKING).map((c) => c.length);
+  assert.deepEqual(sizes.slice(0, 16), [67999, 75296, 69649, 109342, 82641, 65636, 81474, 31240, 90507, 76512, 85748, 84803, 73160, 262144, 104901, 67532]);
+  assert.equal(createHash("sha256").update(JSON.stringify(sizes)).digest("hex"), "9bac25c4f9fba396a7c95ca43edce5de9961b4faefca5e0ba98327b2881b7c36");
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, statSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { MemoryObjectStorage, PackWriter, StatCache, hashFile, snapshotDir } from "../../src/objects/index.js";
@@ -106,6 +107,57 @@ test("a corrupt cache file is ignored, and ids match sha256sum", async () => {
     const data = join(tmp.path, "data");
     writeFileSync(data, Buffer.alloc(5 * 1024 * 1024 + 17, 0xab));
     assert.equal(await hashFile(data), execFileSync("sha256sum", [data]).toString().split(" ")[0]);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test("the cache file round-trips rows in any order, and a stale stamp is never answered", async () => {
+  const tmp = tempDir("gage-objects-");
+  try {
+    const file = join(tmp.path, "cache");
+    const id = (n: number) => n.toString(16).padStart(64, "0");
+    // Unicode names whose UTF-16 and UTF-8 orders differ (an astral character sorts before U+FF5E
+    // in UTF-16, after it in UTF-8), in shuffled order.
+    const paths = Array.from({ length: 500 }, (_, i) => `/runs/r${i % 7}/${["a", "é", "\u{1F600}", "\uFF5E", "z"][i % 5]}-${i}`);
+    const shuffled = [...paths].sort(() => Math.random() - 0.5);
+    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i + 0.25, ctimeMs: 1e12 + i + 0.5, ino: 1000 + i });
+    const cache = new StatCache({ now: LATER });
+    for (const p of shuffled) {
+      const i = paths.indexOf(p);
+      cache.record(p, stamp(i), i % 3 === 0 ? { id: id(i), chunks: id(i + 1) } : { id: id(i) });
+    }
+    await cache.save(file);
+    const loaded = await StatCache.load(file, { now: LATER });
+    assert.equal(loaded.size, paths.length);
+    paths.forEach((p, i) => {
+      assert.deepEqual(loaded.lookup(p, stamp(i)), i % 3 === 0 ? { id: id(i), chunks: id(i + 1) } : { id: id(i) });
+      for (const field of ["size", "mtimeMs", "ctimeMs", "ino"] as const) {
+        assert.equal(loaded.lookup(p, { ...stamp(i), [field]: stamp(i)[field] + 1 }), undefined, `${p}: ${field} changed`);
+      }
+    });
+    assert.equal(loaded.lookup("/runs/r0/missing", stamp(0)), undefined);
+
+    // Changes merge into the loaded rows: one updated, one forgotten, new ones on both ends.
+    loaded.record(paths[10]!, stamp(9999), { id: id(9999) });
+    loaded.forget(paths[20]!);
+    loaded.record("/a-first", stamp(1), { id: id(1) });
+    loaded.record("/zz-last", stamp(2), { id: id(2) });
+    await loaded.save(file);
+    const merged = await StatCache.load(file, { now: LATER });
+    assert.equal(merged.size, paths.length + 1);
+    assert.equal(merged.lookup(paths[10]!, stamp(10)), undefined);
+    assert.deepEqual(merged.lookup(paths[10]!, stamp(9999)), { id: id(9999) });
+    assert.equal(merged.lookup(paths[20]!, stamp(20)), undefined);
+    assert.deepEqual(merged.lookup("/a-first", stamp(1)), { id: id(1) });
+    assert.deepEqual(merged.lookup("/zz-last", stamp(2)), { id: id(2) });
+    assert.deepEqual(merged.lookup(paths[499]!, stamp(499)), { id: id(499) });
+
+    // A cache in the earlier format (rows in any order) is dropped, not searched.
+    const old = Buffer.from(await readFile(file));
+    old.write("GAGESTC2", 0, "latin1");
+    writeFileSync(file, old);
+    assert.equal((await StatCache.load(file, { now: LATER })).size, 0);
   } finally {
     tmp.cleanup();
   }

@@ -7,6 +7,7 @@ import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { readRun } from "../../src/runs/run.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
+import { keyTime } from "../../src/sync/heads.js";
 import { clone, ConflictError, listRemoteRuns, pull, push, status, CATALOG_EVERY } from "../../src/sync/index.js";
 import { writePending } from "../../src/sync/local-state.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
@@ -174,4 +175,42 @@ test("run specs and --where select what moves, on the sending side's runs", asyn
   const rest = await pull({ runsDir: other, remote, where: "completed" });
   assert.deepEqual(rest.runs.map((r) => r.id), [SHARED_RUN], "the staged run (1) is not 'completed'");
   await assert.rejects(pull({ runsDir: other, remote, runs: ["nosuchrun"] }), { code: "RUN_NOT_FOUND" });
+});
+
+test("a writer whose clock runs a day ahead hides no other writer's head from a cached reader", async () => {
+  const { root, origin, remote } = fresh();
+  await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
+  const ahead = join(root, "ahead");
+  const other = join(root, "other");
+  await clone({ runsDir: ahead, remote });
+  await clone({ runsDir: other, remote });
+  const label = (dir: string, text: string) => appendUserLog(runPaths(dir, SHARED_RUN).userDir, { set: { label: text } }, { author: "t", nowMs: Date.now() });
+  await label(ahead, "from the future");
+  await push({ runsDir: ahead, remote, now: () => Date.now() + 86_400_000 });
+  await pull({ runsDir: origin, remote });
+  // `other` lists the remote just before the future head lands (a race): it names its head by its own clock.
+  await label(other, "from the present");
+  await pull({ runsDir: origin, remote });
+  const storage = await openStorage(remote);
+  const racing: Storage = {
+    url: storage.url,
+    get: (k, r) => storage.get(k, r),
+    stat: (k) => storage.stat(k),
+    delete: (k) => storage.delete(k),
+    getBytes: (k, r) => storage.getBytes(k, r),
+    put: (k, d) => storage.put(k, d),
+    list: async function* (prefix, o) {
+      for await (const e of storage.list(prefix, o)) if (!(keyTime(e.key)! > Date.now() + 3_600_000)) yield e;
+    },
+    close: () => storage.close(),
+  };
+  const pushed = await push({ runsDir: other, remote: racing, runs: [SHARED_RUN] });
+  await storage.close();
+  assert.equal(pushed.runs.length, 1);
+  await pull({ runsDir: origin, remote });
+  const labels = (await readRun(origin, SHARED_RUN)).attrs;
+  assert.ok(["from the present", "from the future"].includes(labels.label as string));
+  const { readUserLog } = await import("../../src/runs/user-log.js");
+  const texts = (await readUserLog(runPaths(origin, SHARED_RUN).userDir)).map((e) => e.entry.set.label);
+  assert.ok(texts.includes("from the present") && texts.includes("from the future"));
 });
