@@ -29,7 +29,8 @@ function run(job: ChunkJob, post: (m: ChunkMessage, transfer: ArrayBuffer[]) => 
   const { params, blockSize, inFlight } = job;
   const fd = openSync(job.path, "r");
   try {
-    let buf = Buffer.from(new ArrayBuffer(blockSize));
+    // Not zero-filled (that was ~15% of this thread's time): only bytes read into are ever used.
+    let buf = Buffer.allocUnsafeSlow(blockSize);
     let carry = 0;
     for (;;) {
       // Wait until the caller has taken enough blocks: memory stays bounded for any file size.
@@ -52,7 +53,7 @@ function run(job: ChunkJob, post: (m: ChunkMessage, transfer: ArrayBuffer[]) => 
       });
       // The unfinished tail starts the next block; this one is handed over whole (transferred, not
       // shared, so it is freed by the caller's garbage collector once its chunks are stored).
-      const next = n === 0 ? undefined : Buffer.from(new ArrayBuffer(end - pos + blockSize));
+      const next = n === 0 ? undefined : Buffer.allocUnsafeSlow(end - pos + blockSize);
       if (next !== undefined) buf.copy(next, 0, pos, end);
       Atomics.add(inFlight, 0, 1);
       post({ type: "block", block: buf.buffer as ArrayBuffer, fresh: [end - n, end], chunks }, [buf.buffer as ArrayBuffer]);

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir } from "../objects/index.js";
-import { runMetaDir } from "../runs/run.js";
+import { listRuns, runMetaDir, type Run } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, unscannedRun, type LocalRun } from "./local-runs.js";
@@ -45,6 +45,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     const items: PushItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
+    let runsById: Map<string, Run> | undefined;
     for (const ref of refs) {
       const known = s.view.runs.get(ref.id);
       const scan = known ? await scanRun(opts.runsDir, ref, s.cache) : unscannedRun(opts.runsDir, ref);
@@ -52,6 +53,13 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
         upToDate++;
         continue;
+      }
+      // Runs that move are read in one parallel listing, not one by one.
+      if (!ref.run) {
+        runsById ??= new Map((await listRuns(opts.runsDir, opts.onWarning ? { onWarning: opts.onWarning } : {})).map((r) => [r.id, r]));
+        const found = runsById.get(ref.id);
+        if (!found) continue;
+        ref.run = found;
       }
       const local = await loadLocalRun(opts.runsDir, scan);
       const run = local.run;
