@@ -16,6 +16,11 @@ export interface TableColumn {
   ratio?: number;
   /** Color for a cell's text on a color terminal; gets the cell's raw value. */
   color?: (text: string, value: string) => string;
+  /**
+   * Never narrowed when the table is too wide: short fixed-size cells (indexes, names, sizes)
+   * stay readable and the free-text columns give up the width. Gage's own tables have none.
+   */
+  keepWidth?: boolean;
 }
 
 export interface TableOptions {
@@ -144,7 +149,8 @@ function columnWidths(
   }
   let tableWidth = sum(widths);
   if (tableWidth > maxWidth) {
-    widths = ratioReduce(tableWidth - maxWidth, widths.map(() => 1), widths, widths);
+    const shrinkable = columns.map((c) => (c.keepWidth ? 0 : 1));
+    widths = ratioReduce(tableWidth - maxWidth, shrinkable, widths, widths);
     widths = widths.map((w, i) => Math.max(0, Math.min(w, measured[i]!)));
     tableWidth = sum(widths);
   }

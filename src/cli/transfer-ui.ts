@@ -115,12 +115,12 @@ export function renderTransferPreview(
   stream: OutputStream = ctx.stdout,
 ): string {
   const columns: TableColumn[] = [
-    { header: "#" },
-    { header: "run" },
+    { header: "#", keepWidth: true },
+    { header: "run", keepWidth: true },
     { header: "operation" },
     { header: "label", ratio: 1 },
-    { header: "what" },
-    { header: "size", justify: "right" },
+    { header: "what", keepWidth: true },
+    { header: "size", justify: "right", keepWidth: true },
   ];
   const body = rows.map((r, i) => [
     String(i + 1),

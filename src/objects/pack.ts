@@ -274,8 +274,6 @@ export class PackIndex {
     }
     this.#tables = [{ records, count, prefixes, packIds, packOf }];
   }
-
-
 }
 
 interface OpenPack {

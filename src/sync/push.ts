@@ -131,7 +131,7 @@ async function executePush(
         result.objects += p.objects;
         result.bytes += p.bytes;
       };
-      const writer = new PackWriter(s.remote.storage, { index, onPack });
+      const writer = new PackWriter(s.remote.storage, { index, onPack, compress: s.remote.compress });
       for (const item of items) {
         // Upload from what is on disk now; a file changed since planning is sent as it is now.
         const store = async (dir: string) => {

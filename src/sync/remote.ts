@@ -1,4 +1,5 @@
 import { homedir } from "node:os";
+import { isAbsolute } from "node:path";
 import { UsageError } from "../errors.js";
 import { findRemote, resolveRemote } from "../remotes/config.js";
 import type { Storage } from "../remotes/storage.js";
@@ -20,6 +21,12 @@ export interface OpenRemote {
   url: string;
   /** True when sync opened the storage and must close it. */
   owned: boolean;
+  /**
+   * Whether pushes deflate objects. Not on a local directory: there deflate was most of a cold
+   * push's CPU (~4.5× the time of copying the bytes on many small text files), while the bytes it
+   * saves cost less than that CPU to write. Over the network (S3, SSH) fewer bytes pay.
+   */
+  compress: boolean;
 }
 
 function remoteContext(ctx: RemoteContext): { cwd?: string; env: NodeJS.ProcessEnv; home: string } {
@@ -33,9 +40,14 @@ function remoteContext(ctx: RemoteContext): { cwd?: string; env: NodeJS.ProcessE
  * @throws ConfigError for an unknown name; RemoteUrlError for a bad URL; connection errors for SSH.
  */
 export async function openRemote(remote: string | Storage, ctx: RemoteContext = {}): Promise<OpenRemote> {
-  if (typeof remote !== "string") return { storage: remote, spec: remote.url, url: remote.url, owned: false };
+  if (typeof remote !== "string") return { storage: remote, spec: remote.url, url: remote.url, owned: false, compress: !isLocalUrl(remote.url) };
   const storage = await resolveRemote(remote, remoteContext(ctx));
-  return { storage, spec: remote, url: storage.url, owned: true };
+  return { storage, spec: remote, url: storage.url, owned: true, compress: !isLocalUrl(storage.url) };
+}
+
+/** A local directory's storage is named by its absolute path (remotes/url.ts `formatLocation`). */
+function isLocalUrl(url: string): boolean {
+  return isAbsolute(url) || url.startsWith("file://");
 }
 
 /** The remote a command names, else the runs directory's default remote. */

@@ -6,6 +6,7 @@ import {
   formatBytes,
   nothingMessage,
   plural,
+  renderTransferPreview,
   runTransfer,
   transferSummary,
   type TransferFlow,
@@ -13,7 +14,7 @@ import {
 } from "../../src/cli/transfer-ui.js";
 import { CancelledError } from "../../src/errors.js";
 
-function context(opts: { tty?: boolean; input?: string } = {}) {
+function context(opts: { tty?: boolean; input?: string; columns?: string } = {}) {
   const out = { stdout: "", stderr: "" };
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -22,7 +23,7 @@ function context(opts: { tty?: boolean; input?: string } = {}) {
   const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
   if (opts.tty) stdin.isTTY = true;
   if (opts.input !== undefined) stdin.end(opts.input);
-  const ctx: CliContext = { env: { COLUMNS: "80" }, cwd: "/", stdin, stdout, stderr, now: () => new Date(), exitCode: 0, onInterrupt: () => () => {} };
+  const ctx: CliContext = { env: { COLUMNS: opts.columns ?? "80", TERM: "unknown" }, cwd: "/", stdin, stdout, stderr, now: () => new Date(), exitCode: 0, onInterrupt: () => () => {} };
   return { ctx, out };
 }
 
@@ -125,4 +126,14 @@ test("the progress bar shows on a TTY only, and is gone when the transfer ends",
   const plain = context();
   await runTransfer(plain.ctx, { yes: true }, flow([]));
   assert.equal(plain.out.stderr, "Copied 1 run\n");
+});
+
+test("a narrow preview narrows the free-text columns, never the index, name or size", () => {
+  const { ctx } = context({ columns: "50" });
+  const wide: TransferPreviewRow = { ...rows[0]!, operation: "a-long-project:train-model", label: "A label far too long for fifty columns" };
+  const lines = renderTransferPreview([wide], ctx).split("\n");
+  const row = lines.find((l) => l.startsWith("| 1 "));
+  assert.ok(row, lines.join("\n"));
+  assert.ok(row.length <= 50, row);
+  assert.match(row, /^\| 1 \| mobos \| a.*… \| A.*… \| new +\| 5\.2 MB \|$/);
 });
