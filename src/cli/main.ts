@@ -1,13 +1,14 @@
 import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { GageError } from "../errors.js";
-import { commands } from "./commands/index.js";
+import { commands, commandsFor } from "./commands/index.js";
 import { processContext, type CliContext } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 
 const version: string = createRequire(import.meta.url)("../../package.json").version;
 
-export function buildProgram(ctx: CliContext): Command {
+/** The program with the commands `argv` needs (all of them when `argv` is omitted). */
+export async function buildProgram(ctx: CliContext, argv?: readonly string[]): Promise<Command> {
   const program = new Command("gage")
     .description("Share and back up Gage runs: push, pull, clone and copy them through remotes")
     .version(version, "-V, --version")
@@ -17,15 +18,16 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (s) => ctx.stderr.write(s),
     })
     .exitOverride();
-  for (const register of commands) register(program, ctx);
+  const needed = argv === undefined ? commands : commandsFor(argv);
+  for (const register of await Promise.all(needed.map((c) => c.load()))) register(program, ctx);
   return program;
 }
 
 /** Runs the CLI and returns the exit status. The one place errors become messages. */
 export async function main(argv: string[], ctx: CliContext = processContext()): Promise<number> {
-  const program = buildProgram(ctx);
   const wantsJson = argv.includes("--json");
   try {
+    const program = await buildProgram(ctx, argv);
     await program.parseAsync(argv, { from: "user" });
     return ctx.exitCode;
   } catch (err) {

@@ -155,11 +155,19 @@ function checkEntry(key: string, raw: unknown): HeadEntry {
   return { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
 }
 
+// Every command compares each remote run with its local copy, hashing the run's user log entries
+// each time; a view's entries are not changed once read, so their ids are computed once.
+const userIdsOf = new WeakMap<Readonly<Record<string, Uint8Array>>, Record<string, string>>();
+
 /** A head entry as a merge version (user entries by their bytes' hash). */
 export function entryVersion(e: HeadEntry): RunVersion {
-  const user: Record<string, string> = {};
-  for (const [name, bytes] of Object.entries(e.user)) user[name] = hashBytes(bytes);
-  return { run: e.run, meta: e.meta, user };
+  let user = userIdsOf.get(e.user);
+  if (user === undefined) {
+    user = {};
+    for (const [name, bytes] of Object.entries(e.user)) user[name] = hashBytes(bytes);
+    userIdsOf.set(e.user, user);
+  }
+  return { run: e.run, meta: e.meta, user: { ...user } };
 }
 
 /**

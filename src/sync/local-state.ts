@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isObjectId } from "../objects/index.js";
@@ -64,7 +65,10 @@ function historyPath(runsDir: string, runId: string): string {
 }
 
 export async function readRunHistory(runsDir: string, runId: string): Promise<RunHistory> {
-  const bytes = await readOptional(historyPath(runsDir, runId));
+  return parseRunHistory(await readOptional(historyPath(runsDir, runId)));
+}
+
+function parseRunHistory(bytes: Buffer | undefined): RunHistory {
   const empty: RunHistory = { files: [], meta: [] };
   if (!bytes) return empty;
   try {
@@ -73,6 +77,42 @@ export async function readRunHistory(runsDir: string, runId: string): Promise<Ru
     return { files: ids(doc.files), meta: ids(doc.meta) };
   } catch {
     return empty;
+  }
+}
+
+/**
+ * The recorded state of every run at once, for a command that looks at thousands of runs: one
+ * listing, then only the histories asked for (read synchronously: each is a few hundred bytes).
+ */
+export class RunStates {
+  readonly #dir: string;
+  readonly #names: Set<string>;
+
+  private constructor(dir: string, names: Set<string>) {
+    this.#dir = dir;
+    this.#names = names;
+  }
+
+  static read(runsDir: string): RunStates {
+    const dir = join(stateDir(runsDir), "runs");
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    return new RunStates(dir, new Set(names));
+  }
+
+  /** True when a pull into this run was interrupted (see `writePending`). */
+  pending(runId: string): boolean {
+    return this.#names.has(`${runId}.pending`);
+  }
+
+  /** The run's history, or undefined when none is recorded (the run was never synced). */
+  history(runId: string): RunHistory | undefined {
+    const name = `${runId}.json`;
+    return this.#names.has(name) ? parseRunHistory(readFileSync(join(this.#dir, name))) : undefined;
   }
 }
 

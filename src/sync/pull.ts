@@ -8,7 +8,7 @@ import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
 import { loadLocalRun, sameState, scanRun, type LocalRun } from "./local-runs.js";
-import { addRunHistory, clearPending, stateDir, writePending } from "./local-state.js";
+import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
 import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
@@ -71,11 +71,16 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
     let reader: ObjectReader | undefined;
+    const states = RunStates.read(opts.runsDir);
     for (const { run: remote, named } of selected) {
       const paths = remote.paths;
       const live = existsSync(paths.metaDir);
       // A run deleted here stays deleted unless named.
       if (!live && existsSync(paths.deletedMetaDir) && !named) continue;
+      if (live && remote.entries.length === 1 && holdsVersion(states, remote)) {
+        upToDate++;
+        continue;
+      }
       const scan = live ? await scanRun(opts.runsDir, { id: remote.id, deleted: false }, s.cache) : undefined;
       if (scan && remote.entries.length === 1 && sameState(scan, remoteVersion(remote.entries))) {
         upToDate++;
@@ -139,6 +144,24 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     await closeSession(s, false);
     throw err;
   }
+}
+
+/**
+ * True when the local copy already has (or descends from) the remote's only version of a run: its
+ * trees are in the run's recorded history and its user log entries are all here. Then a pull has
+ * nothing to write whatever changed locally (local changes only make this side ahead), so the
+ * run is not scanned: no-change pulls cost no walk of the runs' files. An interrupted pull's run
+ * is always scanned.
+ */
+function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
+  if (states.pending(remote.id)) return false;
+  const history = states.history(remote.id);
+  const entry = remote.entries[0]!;
+  if (!history || !history.files.includes(entry.run.tree) || !history.meta.includes(entry.meta.tree)) return false;
+  const names = Object.keys(entry.user);
+  if (names.length === 0) return true;
+  const here = new Set(existsSync(remote.paths.userDir) ? readdirSync(remote.paths.userDir) : []);
+  return names.every((n) => here.has(n));
 }
 
 function addSize(a: { files: number; bytes: number }, b: { files: number; bytes: number }) {

@@ -1,13 +1,19 @@
 import { existsSync } from "node:fs";
+import pLimit from "p-limit";
 import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir } from "../objects/index.js";
-import { listRuns, runMetaDir, type Run } from "../runs/run.js";
+import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
+import { runPaths } from "../runs/layout.js";
+import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
-import { loadLocalRun, sameState, scanRun, selectLocalRuns, unscannedRun, type LocalRun } from "./local-runs.js";
+import { loadLocalRun, sameState, scanRun, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
 import { addRunHistory } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+
+/** Runs whose metadata is read at once while planning. */
+const READ_CONCURRENCY = 16;
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
 export const CATALOG_EVERY = 64;
@@ -45,22 +51,18 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     const items: PushItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
-    let runsById: Map<string, Run> | undefined;
+    const moving: ScannedRun[] = [];
     for (const ref of refs) {
       const known = s.view.runs.get(ref.id);
       const scan = known ? await scanRun(opts.runsDir, ref, s.cache) : unscannedRun(opts.runsDir, ref);
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
-      if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
-        upToDate++;
-        continue;
-      }
-      // Runs that move are read in one parallel listing, not one by one.
-      if (!ref.run) {
-        runsById ??= new Map((await listRuns(opts.runsDir, opts.onWarning ? { onWarning: opts.onWarning } : {})).map((r) => [r.id, r]));
-        const found = runsById.get(ref.id);
-        if (!found) continue;
-        ref.run = found;
-      }
+      if (known?.length === 1 && sameState(scan, remoteVersion(known))) upToDate++;
+      else moving.push(scan);
+    }
+    await readRuns(opts.runsDir, moving.map((m) => m.ref), opts.onWarning);
+    for (const scan of moving) {
+      // Its meta could not be read (warned): there is nothing to push it with.
+      if (!scan.ref.run) continue;
       const local = await loadLocalRun(opts.runsDir, scan);
       const run = local.run;
       const remoteEntries = s.view.runs.get(run.id) ?? [];
@@ -113,6 +115,26 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     await closeSession(s, false);
     throw err;
   }
+}
+
+/**
+ * Reads the metadata of the runs that move, side by side. Only those: reading every run's meta
+ * (a listing of the runs directory) cost a one-edit push more than its scan of every file.
+ */
+async function readRuns(runsDir: string, refs: RunRef[], onWarning: ((msg: string) => void) | undefined): Promise<void> {
+  const limit = pLimit(READ_CONCURRENCY);
+  const warn = onWarning ? { onWarning } : {};
+  const read = async (ref: RunRef) => {
+    try {
+      ref.run = await readRun(runsDir, ref.id, { deleted: ref.deleted, ...warn });
+    } catch (err) {
+      // Gone since it was selected: as if never selected. Unreadable: skipped, as `gage ls` does.
+      if (err instanceof RunNotFoundError) return;
+      if (!(err instanceof RunMetaError)) throw err;
+      onWarning?.(`Skipping run in ${runMetaDir({ paths: runPaths(runsDir, ref.id), deleted: ref.deleted })}: ${err.message}`);
+    }
+  };
+  await Promise.all(refs.filter((r) => !r.run).map((ref) => limit(() => read(ref))));
 }
 
 async function executePush(

@@ -90,12 +90,15 @@ export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
 /** Opens the remote, loads the stat cache, and brings the cached view of its heads up to date. */
 export async function openSession(opts: SyncOptions): Promise<Session> {
   const only = checkOnly(opts.only);
+  // The stat cache is read while the remote opens and lists its heads (an SSH login, S3 calls).
+  const loading = StatCache.load(statCachePath(opts.runsDir));
+  loading.catch(() => undefined);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
     const view = await readCachedView(opts.runsDir, remote.url);
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
-    const cache = await StatCache.load(statCachePath(opts.runsDir));
+    const cache = await loading;
     return { runsDir: opts.runsDir, remote, view, viewChanged: fetched > 0, cache, now, only, closed: false };
   } catch (err) {
     await closeRemote(remote);

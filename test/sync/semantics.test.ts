@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
@@ -10,17 +10,9 @@ import { appendUserLog } from "../../src/runs/user-log.js";
 import { keyTime } from "../../src/sync/heads.js";
 import { clone, ConflictError, listRemoteRuns, pull, push, status, CATALOG_EVERY } from "../../src/sync/index.js";
 import { writePending } from "../../src/sync/local-state.js";
-import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
-import { DELETED_RUN, SHARED_RUN } from "./story.js";
+import { DELETED_RUN, freshCases, SHARED_RUN } from "./story.js";
 
-const tmp = tempDir("gage-sync-semantics-");
-after(() => tmp.cleanup());
-let n = 0;
-function fresh(): { root: string; origin: string; remote: string } {
-  const root = join(tmp.path, `case-${++n}`);
-  mkdirSync(root);
-  return { root, origin: unpackFixtureRuns(root), remote: join(root, "remote") };
-}
+const fresh = freshCases("gage-sync-semantics-");
 
 /** Counts the calls a command makes on a storage. */
 function counting(storage: Storage): Storage & { calls: Record<string, number> } {

@@ -1,17 +1,33 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { after } from "node:test";
 import { listRuns, readRun } from "../../src/runs/run.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { writeProjectRef } from "../../src/runs/project-ref.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { clone, pull, push, status } from "../../src/sync/index.js";
-import { unpackFixtureRuns } from "../helpers/fixtures.js";
+import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 
 /** The scenario's run in the fixtures (label "Something to share"). */
 export const SHARED_RUN = "87bd998b-bf53-4585-9afb-cc19b62871d8";
 export const DELETED_RUN = "0dcb788a-e588-4173-9637-74a8deba065a";
+
+/**
+ * A maker of test cases in one temporary folder (removed after the file's tests): each call gives
+ * a fresh folder with the fixture runs unpacked in `origin`, and where a local remote goes.
+ */
+export function freshCases(prefix: string): () => { root: string; origin: string; remote: string } {
+  const tmp = tempDir(prefix);
+  after(() => tmp.cleanup());
+  let n = 0;
+  return () => {
+    const root = join(tmp.path, `case-${++n}`);
+    mkdirSync(root);
+    return { root, origin: unpackFixtureRuns(root), remote: join(root, "remote") };
+  };
+}
 
 /** Every path under `dir` (relative), with modes, for comparing two runs directories. */
 export function listing(dir: string, skip = (name: string) => name === ".gage-sync" || name.endsWith(".project")): string[] {
