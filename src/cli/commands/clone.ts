@@ -4,7 +4,8 @@ import { planClone } from "../../sync/index.js";
 import type { CliContext } from "../context.js";
 import { cliRunsDir } from "../run-selection.js";
 import { formatBytes, plural } from "../transfer-ui.js";
-import { runSyncPlan, syncOptions, transferOptions, type SyncCliOptions } from "./push.js";
+import { runSyncPlan, syncOptions } from "./push.js";
+import { transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
 export function registerClone(program: Command, ctx: CliContext): void {
   transferOptions(
@@ -17,8 +18,8 @@ export function registerClone(program: Command, ctx: CliContext): void {
       )
       .argument("<remote>", "remote name, URL or path")
       .argument("[dir]", "the new runs directory"),
-    "clone",
-  ).action(async (remote: string, dir: string | undefined, opts: SyncCliOptions) => {
+    { verb: "clone", participle: "cloned", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
+  ).action(async (remote: string, dir: string | undefined, opts: TransferCliOptions) => {
     const base = syncOptions(ctx, remote, [], opts);
     const runsDir = dir === undefined ? cliRunsDir(ctx) : resolve(ctx.cwd, dir);
     const plan = await planClone({ ...base, remote, runsDir });

@@ -1,38 +1,18 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
-import { copyResult, describeRun, executeCopy, planCopy, type CopyPlan, type RunPart } from "../../sync/copy/index.js";
+import { copyResult, describeRun, executeCopy, planCopy, type CopyPlan } from "../../sync/copy/index.js";
 import type { CliContext } from "../context.js";
 import { cliRunsDir, runCount, warn } from "../run-selection.js";
+import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 import { nothingMessage, runTransfer, transferSummary, type TransferPreviewRow } from "../transfer-ui.js";
 
-interface CopyCliOptions {
+interface CopyCliOptions extends TransferCliOptions {
   to?: string;
   from?: string;
-  all?: boolean;
-  where?: string;
-  only?: string;
-  yes?: boolean;
-  dryRun?: boolean;
-  json?: boolean;
-  force?: boolean;
-}
-
-const PART_NAMES: Record<string, RunPart> = { meta: "meta", user: "user", files: "files", dir: "files" };
-
-/** `--only meta,user` → the parts; `dir` is another name for `files` (the run's `ID/`). */
-export function parseOnly(text: string): RunPart[] {
-  const parts = new Set<RunPart>();
-  for (const word of text.split(",").map((w) => w.trim()).filter(Boolean)) {
-    const part = PART_NAMES[word];
-    if (!part) throw new UsageError(`Unknown part '${word}' for --only`, { hint: "Use a comma-separated list of meta, user and files." });
-    parts.add(part);
-  }
-  if (parts.size === 0) throw new UsageError("--only needs at least one of meta, user, files");
-  return [...parts];
 }
 
 export function registerCopy(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command("copy")
     .summary("copy runs to or from another runs directory")
     .description(
@@ -46,15 +26,13 @@ export function registerCopy(program: Command, ctx: CliContext): void {
     )
     .argument("[run...]", "runs to copy: index, slice a:b, or id or name prefix (of the sending side's runs)")
     .option("--to <dest>", "copy local runs to DEST")
-    .option("--from <src>", "copy runs from SRC into the local runs directory")
-    .option("-a, --all", "copy all runs")
-    .option("-w, --where <expr>", "copy runs matching a filter (as gage ls)")
-    .option("--only <parts>", "copy only these parts of runs: meta,user,files")
-    .option("-y, --yes", "do not ask for confirmation")
-    .option("--dry-run", "show what would be copied, copy nothing")
-    .option("--json", "print the result as JSON")
-    .option("--force", "on a conflict keep this side's files (--to overwrites the destination's)")
-    .action(async (specs: string[], opts: CopyCliOptions) => {
+    .option("--from <src>", "copy runs from SRC into the local runs directory");
+  transferOptions(cmd, {
+    verb: "copy",
+    participle: "copied",
+    allByDefault: false,
+    force: "on a conflict keep this side's files (--to overwrites the destination's)",
+  }).action(async (specs: string[], opts: CopyCliOptions) => {
       if ((opts.to === undefined) === (opts.from === undefined)) {
         throw new UsageError("Specify exactly one of --to DEST and --from SRC");
       }

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { planPull } from "../../sync/index.js";
 import type { CliContext } from "../context.js";
 import { formatBytes, plural } from "../transfer-ui.js";
-import { runSyncPlan, splitRemoteArgs, syncOptions, transferOptions, type SyncCliOptions } from "./push.js";
+import { runSyncPlan, splitRemoteArgs, syncOptions } from "./push.js";
+import { transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
 export function registerPull(program: Command, ctx: CliContext): void {
   transferOptions(
@@ -18,8 +19,8 @@ export function registerPull(program: Command, ctx: CliContext): void {
       )
       .argument("[remote]", "remote name, URL or path")
       .argument("[run...]", "runs to pull: index, slice a:b, or id or name prefix (of the remote's runs)"),
-    "pull",
-  ).action(async (first: string | undefined, more: string[], opts: SyncCliOptions) => {
+    { verb: "pull", participle: "pulled", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
+  ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
     const plan = await planPull(syncOptions(ctx, remote, specs, opts));
     await runSyncPlan(ctx, plan, opts, { verb: "pull", past: "Pulled", direction: "from" }, (r) =>

@@ -5,30 +5,7 @@ import { planPush, readDefaultRemote, setDefaultRemote, type PlannedRun, type Sy
 import type { CliContext } from "../context.js";
 import { cliRunsDir, warn } from "../run-selection.js";
 import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, type TransferProgress } from "../transfer-ui.js";
-import { parseOnly } from "./copy.js";
-
-/** Options shared by push, pull and clone. */
-export interface SyncCliOptions {
-  all?: boolean;
-  where?: string;
-  only?: string;
-  yes?: boolean;
-  dryRun?: boolean;
-  json?: boolean;
-  force?: boolean;
-}
-
-/** Adds the options every transfer command shares. */
-export function transferOptions(cmd: Command, verb: string): Command {
-  return cmd
-    .option("-a, --all", `${verb} all runs (the default when no run is named)`)
-    .option("-w, --where <expr>", `${verb} runs matching a filter (as gage ls)`)
-    .option("--only <parts>", `${verb} only these parts of runs: meta,user,files`)
-    .option("-y, --yes", "do not ask for confirmation")
-    .option("--dry-run", `show what would be ${verb === "push" ? "pushed" : "pulled"}, move nothing`)
-    .option("--json", "print the result as JSON")
-    .option("--force", "when a run diverged, keep this side's files and metadata (user attributes still merge)");
-}
+import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
 /** Looks like a URL, scp-style address or path rather than a run spec. */
 function looksLikeRemote(arg: string): boolean {
@@ -70,7 +47,7 @@ export function registerRemoteDefault(remote: Command, ctx: CliContext): void {
     });
 }
 
-export function syncOptions(ctx: CliContext, remote: string | undefined, specs: string[], opts: SyncCliOptions): SyncOptions {
+export function syncOptions(ctx: CliContext, remote: string | undefined, specs: string[], opts: TransferCliOptions): SyncOptions {
   return {
     runsDir: cliRunsDir(ctx),
     ...(remote === undefined ? {} : { remote }),
@@ -99,7 +76,7 @@ export interface SyncVerbs {
 export async function runSyncPlan<R extends { runs: PlannedRun[]; upToDate: number }>(
   ctx: CliContext,
   plan: TransferPlan<R>,
-  opts: SyncCliOptions,
+  opts: TransferCliOptions,
   verbs: SyncVerbs,
   details: (result: R) => string[],
 ): Promise<R | undefined> {
@@ -135,8 +112,8 @@ export function registerPush(program: Command, ctx: CliContext): void {
       )
       .argument("[remote]", "remote name, URL or path")
       .argument("[run...]", "runs to push: index, slice a:b, or id or name prefix"),
-    "push",
-  ).action(async (first: string | undefined, more: string[], opts: SyncCliOptions) => {
+    { verb: "push", participle: "pushed", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
+  ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
     const plan = await planPush(syncOptions(ctx, remote, specs, opts));
     await runSyncPlan(ctx, plan, opts, { verb: "push", past: "Pushed", direction: "to" }, (r) =>
