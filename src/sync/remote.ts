@@ -1,17 +1,11 @@
 import { homedir } from "node:os";
 import { isAbsolute } from "node:path";
 import { UsageError } from "../errors.js";
-import { findRemote, resolveRemote } from "../remotes/config.js";
+import { findRemote, resolveRemote, type RemoteContext } from "../remotes/config.js";
+
+export type { RemoteContext };
 import type { Storage } from "../remotes/storage.js";
 import { readDefaultRemote, writeDefaultRemote } from "./local-state.js";
-
-/** Where the outside world is, for resolving remote names, relative paths and credentials. */
-export interface RemoteContext {
-  /** Resolves relative paths and finds the project's `gageconfig.toml` (the library never reads `process.cwd()`). */
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  home?: string;
-}
 
 /** A remote as sync uses it: the storage, what the user called it, and its URL (redacted). */
 export interface OpenRemote {
