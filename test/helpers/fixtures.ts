@@ -19,6 +19,16 @@ export function tempDir(prefix = "gage-test-"): { path: string; cleanup: () => v
   };
 }
 
+/** Runs `body` with a fresh temporary directory, removed afterwards whatever the outcome. */
+export async function withTempDir<T>(prefix: string, body: (tmp: { path: string }) => Promise<T> | T): Promise<T> {
+  const tmp = tempDir(prefix);
+  try {
+    return await body(tmp);
+  } finally {
+    tmp.cleanup();
+  }
+}
+
 /** Unpacks the real-Gage runs directory into `dir` and returns its path (`dir/gage-runs`). */
 export function unpackFixtureRuns(dir: string): string {
   execFileSync("tar", ["-xzf", join(SHARED_DIR, "fixtures", "gage-runs.tar.gz"), "-C", dir]);

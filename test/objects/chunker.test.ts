@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chunkFileOnWorker } from "../../src/objects/chunk-pool.js";
 import { chunkBuffer, chunkFile, DEFAULT_CHUNKING, findCut, type ChunkingParams } from "../../src/objects/chunker.js";
-import { tempDir } from "../helpers/fixtures.js";
+import { withTempDir } from "../helpers/fixtures.js";
 import { hashBytes } from "../../src/objects/index.js";
 import { SMALL_CHUNKS } from "./helpers.js";
 
@@ -57,37 +57,34 @@ test("a few changed bytes leave most chunks shared", () => {
 });
 
 test("chunking on the worker thread cuts and hashes as the calling thread does", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const data = randomBytes(3 * 1024 * 1024 + 4321);
-    const path = join(tmp.path, "f");
-    writeFileSync(path, data);
-    const expected = chunkBuffer(data, DEFAULT_CHUNKING);
-    const fresh: Buffer[] = [];
-    const got: { data: Buffer; id: string }[] = [];
-    // A block smaller than the largest chunk exercises the carry between blocks.
-    const job = chunkFileOnWorker(path, DEFAULT_CHUNKING, 700 * 1024)!;
-    for await (const block of job) {
-      fresh.push(Buffer.from(block.fresh));
-      got.push(...block.chunks.map((c) => ({ data: Buffer.from(c.data), id: c.id })));
-    }
-    assert.ok(Buffer.concat(fresh).equals(data));
-    assert.deepEqual(got.map((c) => c.id), expected.map(hashBytes));
-    for (const c of got) assert.equal(hashBytes(c.data), c.id);
-    // A slow consumer leaves blocks queued: the worker then hashes the chunks itself.
-    const slow: string[] = [];
-    for await (const block of chunkFileOnWorker(path, DEFAULT_CHUNKING, 300 * 1024)!) {
-      await new Promise((r) => setTimeout(r, 20));
-      slow.push(...block.chunks.map((c) => c.id));
-    }
-    assert.deepEqual(slow, expected.map(hashBytes));
-    const missing = chunkFileOnWorker(join(tmp.path, "missing"), DEFAULT_CHUNKING, 1024)!;
-    await assert.rejects(async () => {
-      for await (const _ of missing) assert.fail("no blocks from a missing file");
-    }, /ENOENT/);
-  } finally {
-    tmp.cleanup();
+  await withTempDir("gage-objects-", async (tmp) => {
+  const data = randomBytes(3 * 1024 * 1024 + 4321);
+  const path = join(tmp.path, "f");
+  writeFileSync(path, data);
+  const expected = chunkBuffer(data, DEFAULT_CHUNKING);
+  const fresh: Buffer[] = [];
+  const got: { data: Buffer; id: string }[] = [];
+  // A block smaller than the largest chunk exercises the carry between blocks.
+  const job = chunkFileOnWorker(path, DEFAULT_CHUNKING, 700 * 1024)!;
+  for await (const block of job) {
+    fresh.push(Buffer.from(block.fresh));
+    got.push(...block.chunks.map((c) => ({ data: Buffer.from(c.data), id: c.id })));
   }
+  assert.ok(Buffer.concat(fresh).equals(data));
+  assert.deepEqual(got.map((c) => c.id), expected.map(hashBytes));
+  for (const c of got) assert.equal(hashBytes(c.data), c.id);
+  // A slow consumer leaves blocks queued: the worker then hashes the chunks itself.
+  const slow: string[] = [];
+  for await (const block of chunkFileOnWorker(path, DEFAULT_CHUNKING, 300 * 1024)!) {
+    await new Promise((r) => setTimeout(r, 20));
+    slow.push(...block.chunks.map((c) => c.id));
+  }
+  assert.deepEqual(slow, expected.map(hashBytes));
+  const missing = chunkFileOnWorker(join(tmp.path, "missing"), DEFAULT_CHUNKING, 1024)!;
+  await assert.rejects(async () => {
+    for await (const _ of missing) assert.fail("no blocks from a missing file");
+  }, /ENOENT/);
+  });
 });
 
 /** FastCDC as first written, one byte per step: the definition the unrolled scan must match. */

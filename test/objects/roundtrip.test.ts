@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import { badEntryName, materializeTree, snapshotDir, PackWriter, hashBytes } from "../../src/objects/index.js";
-import { tempDir } from "../helpers/fixtures.js";
+import { tempDir, withTempDir } from "../helpers/fixtures.js";
 import { describe, SMALL_CHUNKS, storeDir, writeNode, type Node } from "./helpers.js";
 
 const nameArb = fc
@@ -64,45 +64,39 @@ test("random trees round-trip through snapshot, packs, reader and materialize", 
 });
 
 test("a file's id is the SHA-256 of its bytes, chunked or not", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const big = new Uint8Array(20000).map((_, i) => (i * 31 + (i >> 7)) & 0xff);
-    writeNode(tmp.path, {
-      kind: "dir",
-      mode: 0o755,
-      children: new Map<string, Node>([
-        ["big", { kind: "file", data: big, mode: 0o644 }],
-        ["small", { kind: "file", data: new Uint8Array([1, 2, 3]), mode: 0o644 }],
-      ]),
-    });
-    const { reader, treeId } = await storeDir(tmp.path, { chunking: SMALL_CHUNKS });
-    const tree = await reader.readTree(treeId);
-    const [bigEntry, smallEntry] = tree.entries;
-    assert.equal(bigEntry!.id, hashBytes(big));
-    assert.ok(bigEntry!.chunks !== undefined, "a file above the threshold is chunked");
-    assert.ok((await reader.readChunkList(bigEntry!.chunks!)).chunks.length > 10);
-    assert.equal(smallEntry!.id, hashBytes(new Uint8Array([1, 2, 3])));
-    assert.equal(smallEntry!.chunks, undefined);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  const big = new Uint8Array(20000).map((_, i) => (i * 31 + (i >> 7)) & 0xff);
+  writeNode(tmp.path, {
+    kind: "dir",
+    mode: 0o755,
+    children: new Map<string, Node>([
+      ["big", { kind: "file", data: big, mode: 0o644 }],
+      ["small", { kind: "file", data: new Uint8Array([1, 2, 3]), mode: 0o644 }],
+    ]),
+  });
+  const { reader, treeId } = await storeDir(tmp.path, { chunking: SMALL_CHUNKS });
+  const tree = await reader.readTree(treeId);
+  const [bigEntry, smallEntry] = tree.entries;
+  assert.equal(bigEntry!.id, hashBytes(big));
+  assert.ok(bigEntry!.chunks !== undefined, "a file above the threshold is chunked");
+  assert.ok((await reader.readChunkList(bigEntry!.chunks!)).chunks.length > 10);
+  assert.equal(smallEntry!.id, hashBytes(new Uint8Array([1, 2, 3])));
+  assert.equal(smallEntry!.chunks, undefined);
+  });
 });
 
 test("a large file chunked on the worker thread round-trips", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const src = join(tmp.path, "src");
-    mkdirSync(src);
-    const big = randomBytes(17 * 1024 * 1024);
-    writeNode(src, { kind: "dir", mode: 0o755, children: new Map<string, Node>([["model.ckpt", { kind: "file", data: big, mode: 0o444 }]]) });
-    const { reader, treeId, packs } = await storeDir(src, { packSize: 8 * 1024 * 1024 });
-    assert.ok(packs.length >= 2, "large data spreads over several packs");
-    const entry = (await reader.readTree(treeId)).entries[0]!;
-    assert.equal(entry.id, hashBytes(big));
-    const dst = join(tmp.path, "dst");
-    await materializeTree(reader, treeId, dst, { fsync: false });
-    assert.equal(hashBytes(readFileSync(join(dst, "model.ckpt"))), entry.id);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  const src = join(tmp.path, "src");
+  mkdirSync(src);
+  const big = randomBytes(17 * 1024 * 1024);
+  writeNode(src, { kind: "dir", mode: 0o755, children: new Map<string, Node>([["model.ckpt", { kind: "file", data: big, mode: 0o444 }]]) });
+  const { reader, treeId, packs } = await storeDir(src, { packSize: 8 * 1024 * 1024 });
+  assert.ok(packs.length >= 2, "large data spreads over several packs");
+  const entry = (await reader.readTree(treeId)).entries[0]!;
+  assert.equal(entry.id, hashBytes(big));
+  const dst = join(tmp.path, "dst");
+  await materializeTree(reader, treeId, dst, { fsync: false });
+  assert.equal(hashBytes(readFileSync(join(dst, "model.ckpt"))), entry.id);
+  });
 });

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { MemoryObjectStorage, PackWriter, StatCache, hashFile, snapshotDir } from "../../src/objects/index.js";
-import { tempDir } from "../helpers/fixtures.js";
+import { withTempDir } from "../helpers/fixtures.js";
 
 const LATER = () => Date.now() + 60_000;
 
@@ -21,144 +21,129 @@ function rewriteKeepingMtime(path: string, content: string, ref: string): void {
 }
 
 test("an unchanged file is answered by the cache; a changed one is re-hashed", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const dir = join(tmp.path, "run");
-    execFileSync("mkdir", ["-p", join(dir, "sub")]);
-    writeFileSync(join(dir, "a.txt"), "alpha");
-    writeFileSync(join(dir, "sub", "b.txt"), "bravo");
-    const cache = new StatCache({ now: LATER });
-    const sink = new PackWriter(new MemoryObjectStorage());
-    const first = await snapshotDir(dir, { sink, cache });
-    assert.equal(first.stats.hashedFiles, 2);
+  await withTempDir("gage-objects-", async (tmp) => {
+  const dir = join(tmp.path, "run");
+  execFileSync("mkdir", ["-p", join(dir, "sub")]);
+  writeFileSync(join(dir, "a.txt"), "alpha");
+  writeFileSync(join(dir, "sub", "b.txt"), "bravo");
+  const cache = new StatCache({ now: LATER });
+  const sink = new PackWriter(new MemoryObjectStorage());
+  const first = await snapshotDir(dir, { sink, cache });
+  assert.equal(first.stats.hashedFiles, 2);
 
-    const cacheFile = join(tmp.path, "cache", "stat-cache");
-    await cache.save(cacheFile);
-    const loaded = await StatCache.load(cacheFile, { now: LATER });
-    assert.equal(loaded.size, 2);
-    const second = await snapshotDir(dir, { sink, cache: loaded });
-    assert.equal(second.stats.hashedFiles, 0);
-    assert.equal(second.treeId, first.treeId);
+  const cacheFile = join(tmp.path, "cache", "stat-cache");
+  await cache.save(cacheFile);
+  const loaded = await StatCache.load(cacheFile, { now: LATER });
+  assert.equal(loaded.size, 2);
+  const second = await snapshotDir(dir, { sink, cache: loaded });
+  assert.equal(second.stats.hashedFiles, 0);
+  assert.equal(second.treeId, first.treeId);
 
-    // Same size, mtime put back exactly: the inode change time still moved, so it is re-hashed.
-    const path = join(dir, "a.txt");
-    rewriteKeepingMtime(path, "ALPHA", join(tmp.path, "ref"));
-    const third = await snapshotDir(dir, { sink, cache: loaded });
-    assert.equal(third.stats.hashedFiles, 1);
-    assert.notEqual(third.treeId, first.treeId);
+  // Same size, mtime put back exactly: the inode change time still moved, so it is re-hashed.
+  const path = join(dir, "a.txt");
+  rewriteKeepingMtime(path, "ALPHA", join(tmp.path, "ref"));
+  const third = await snapshotDir(dir, { sink, cache: loaded });
+  assert.equal(third.stats.hashedFiles, 1);
+  assert.notEqual(third.treeId, first.treeId);
 
-    // A change deep down is seen though its directory's own entries did not change.
-    rewriteKeepingMtime(join(dir, "sub", "b.txt"), "BRAVO", join(tmp.path, "ref"));
-    const deeper = await snapshotDir(dir, { sink, cache: loaded });
-    assert.equal(deeper.stats.hashedFiles, 1);
-    assert.notEqual(deeper.treeId, third.treeId);
-    await loaded.save(cacheFile);
-    const reloaded = await StatCache.load(cacheFile, { now: LATER });
-    assert.equal((await snapshotDir(dir, { sink, cache: reloaded })).treeId, deeper.treeId);
+  // A change deep down is seen though its directory's own entries did not change.
+  rewriteKeepingMtime(join(dir, "sub", "b.txt"), "BRAVO", join(tmp.path, "ref"));
+  const deeper = await snapshotDir(dir, { sink, cache: loaded });
+  assert.equal(deeper.stats.hashedFiles, 1);
+  assert.notEqual(deeper.treeId, third.treeId);
+  await loaded.save(cacheFile);
+  const reloaded = await StatCache.load(cacheFile, { now: LATER });
+  assert.equal((await snapshotDir(dir, { sink, cache: reloaded })).treeId, deeper.treeId);
 
-    // A mode change alone changes the tree.
-    chmodSync(path, 0o755);
-    const fourth = await snapshotDir(dir, { sink, cache: reloaded });
-    assert.notEqual(fourth.treeId, deeper.treeId);
-  } finally {
-    tmp.cleanup();
-  }
+  // A mode change alone changes the tree.
+  chmodSync(path, 0o755);
+  const fourth = await snapshotDir(dir, { sink, cache: reloaded });
+  assert.notEqual(fourth.treeId, deeper.treeId);
+  });
 });
 
 test("entries written just now are not cached (racy timestamps)", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    writeFileSync(join(tmp.path, "f"), "x");
-    const cache = new StatCache();
-    const sink = new PackWriter(new MemoryObjectStorage());
-    await snapshotDir(tmp.path, { sink, cache });
-    assert.equal(cache.size, 0);
-    const again = await snapshotDir(tmp.path, { sink, cache });
-    assert.equal(again.stats.hashedFiles, 1);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  writeFileSync(join(tmp.path, "f"), "x");
+  const cache = new StatCache();
+  const sink = new PackWriter(new MemoryObjectStorage());
+  await snapshotDir(tmp.path, { sink, cache });
+  assert.equal(cache.size, 0);
+  const again = await snapshotDir(tmp.path, { sink, cache });
+  assert.equal(again.stats.hashedFiles, 1);
+  });
 });
 
 test("a cache hit whose object the sink lacks reads the file again", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    writeFileSync(join(tmp.path, "f"), "content");
-    const cache = new StatCache({ now: LATER });
-    await snapshotDir(tmp.path, { sink: new PackWriter(new MemoryObjectStorage()), cache });
-    const fresh = new MemoryObjectStorage();
-    const writer = new PackWriter(fresh);
-    const { stats } = await snapshotDir(tmp.path, { sink: writer, cache });
-    await writer.flush();
-    assert.equal(stats.newObjects, 2, "the file and its tree");
-    assert.equal(stats.hashedFiles, 1);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  writeFileSync(join(tmp.path, "f"), "content");
+  const cache = new StatCache({ now: LATER });
+  await snapshotDir(tmp.path, { sink: new PackWriter(new MemoryObjectStorage()), cache });
+  const fresh = new MemoryObjectStorage();
+  const writer = new PackWriter(fresh);
+  const { stats } = await snapshotDir(tmp.path, { sink: writer, cache });
+  await writer.flush();
+  assert.equal(stats.newObjects, 2, "the file and its tree");
+  assert.equal(stats.hashedFiles, 1);
+  });
 });
 
 test("a corrupt cache file is ignored, and ids match sha256sum", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const file = join(tmp.path, "cache");
-    writeFileSync(file, "not msgpack at all \x00\x01");
-    assert.equal((await StatCache.load(file)).size, 0);
-    assert.equal((await StatCache.load(join(tmp.path, "missing"))).size, 0);
-    const data = join(tmp.path, "data");
-    writeFileSync(data, Buffer.alloc(5 * 1024 * 1024 + 17, 0xab));
-    assert.equal(await hashFile(data), execFileSync("sha256sum", [data]).toString().split(" ")[0]);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  const file = join(tmp.path, "cache");
+  writeFileSync(file, "not msgpack at all \x00\x01");
+  assert.equal((await StatCache.load(file)).size, 0);
+  assert.equal((await StatCache.load(join(tmp.path, "missing"))).size, 0);
+  const data = join(tmp.path, "data");
+  writeFileSync(data, Buffer.alloc(5 * 1024 * 1024 + 17, 0xab));
+  assert.equal(await hashFile(data), execFileSync("sha256sum", [data]).toString().split(" ")[0]);
+  });
 });
 
 test("the cache file round-trips rows in any order, and a stale stamp is never answered", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const file = join(tmp.path, "cache");
-    const id = (n: number) => n.toString(16).padStart(64, "0");
-    // Unicode names whose UTF-16 and UTF-8 orders differ (an astral character sorts before U+FF5E
-    // in UTF-16, after it in UTF-8), in shuffled order.
-    const paths = Array.from({ length: 500 }, (_, i) => `/runs/r${i % 7}/${["a", "é", "\u{1F600}", "\uFF5E", "z"][i % 5]}-${i}`);
-    const shuffled = [...paths].sort(() => Math.random() - 0.5);
-    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i + 0.25, ctimeMs: 1e12 + i + 0.5, ino: 1000 + i });
-    const cache = new StatCache({ now: LATER });
-    for (const p of shuffled) {
-      const i = paths.indexOf(p);
-      cache.record(p, stamp(i), i % 3 === 0 ? { id: id(i), chunks: id(i + 1) } : { id: id(i) });
-    }
-    await cache.save(file);
-    const loaded = await StatCache.load(file, { now: LATER });
-    assert.equal(loaded.size, paths.length);
-    paths.forEach((p, i) => {
-      assert.deepEqual(loaded.lookup(p, stamp(i)), i % 3 === 0 ? { id: id(i), chunks: id(i + 1) } : { id: id(i) });
-      for (const field of ["size", "mtimeMs", "ctimeMs", "ino"] as const) {
-        assert.equal(loaded.lookup(p, { ...stamp(i), [field]: stamp(i)[field] + 1 }), undefined, `${p}: ${field} changed`);
-      }
-    });
-    assert.equal(loaded.lookup("/runs/r0/missing", stamp(0)), undefined);
-
-    // Changes merge into the loaded rows: one updated, one forgotten, new ones on both ends.
-    loaded.record(paths[10]!, stamp(9999), { id: id(9999) });
-    loaded.forget(paths[20]!);
-    loaded.record("/a-first", stamp(1), { id: id(1) });
-    loaded.record("/zz-last", stamp(2), { id: id(2) });
-    await loaded.save(file);
-    const merged = await StatCache.load(file, { now: LATER });
-    assert.equal(merged.size, paths.length + 1);
-    assert.equal(merged.lookup(paths[10]!, stamp(10)), undefined);
-    assert.deepEqual(merged.lookup(paths[10]!, stamp(9999)), { id: id(9999) });
-    assert.equal(merged.lookup(paths[20]!, stamp(20)), undefined);
-    assert.deepEqual(merged.lookup("/a-first", stamp(1)), { id: id(1) });
-    assert.deepEqual(merged.lookup("/zz-last", stamp(2)), { id: id(2) });
-    assert.deepEqual(merged.lookup(paths[499]!, stamp(499)), { id: id(499) });
-
-    // A cache in the earlier format (rows in any order) is dropped, not searched.
-    const old = Buffer.from(await readFile(file));
-    old.write("GAGESTC2", 0, "latin1");
-    writeFileSync(file, old);
-    assert.equal((await StatCache.load(file, { now: LATER })).size, 0);
-  } finally {
-    tmp.cleanup();
+  await withTempDir("gage-objects-", async (tmp) => {
+  const file = join(tmp.path, "cache");
+  const id = (n: number) => n.toString(16).padStart(64, "0");
+  // Unicode names whose UTF-16 and UTF-8 orders differ (an astral character sorts before U+FF5E
+  // in UTF-16, after it in UTF-8), in shuffled order.
+  const paths = Array.from({ length: 500 }, (_, i) => `/runs/r${i % 7}/${["a", "é", "\u{1F600}", "\uFF5E", "z"][i % 5]}-${i}`);
+  const shuffled = [...paths].sort(() => Math.random() - 0.5);
+  const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i + 0.25, ctimeMs: 1e12 + i + 0.5, ino: 1000 + i });
+  const cache = new StatCache({ now: LATER });
+  for (const p of shuffled) {
+    const i = paths.indexOf(p);
+    cache.record(p, stamp(i), i % 3 === 0 ? { id: id(i), chunks: id(i + 1) } : { id: id(i) });
   }
+  await cache.save(file);
+  const loaded = await StatCache.load(file, { now: LATER });
+  assert.equal(loaded.size, paths.length);
+  paths.forEach((p, i) => {
+    assert.deepEqual(loaded.lookup(p, stamp(i)), i % 3 === 0 ? { id: id(i), chunks: id(i + 1) } : { id: id(i) });
+    for (const field of ["size", "mtimeMs", "ctimeMs", "ino"] as const) {
+      assert.equal(loaded.lookup(p, { ...stamp(i), [field]: stamp(i)[field] + 1 }), undefined, `${p}: ${field} changed`);
+    }
+  });
+  assert.equal(loaded.lookup("/runs/r0/missing", stamp(0)), undefined);
+
+  // Changes merge into the loaded rows: one updated, one forgotten, new ones on both ends.
+  loaded.record(paths[10]!, stamp(9999), { id: id(9999) });
+  loaded.forget(paths[20]!);
+  loaded.record("/a-first", stamp(1), { id: id(1) });
+  loaded.record("/zz-last", stamp(2), { id: id(2) });
+  await loaded.save(file);
+  const merged = await StatCache.load(file, { now: LATER });
+  assert.equal(merged.size, paths.length + 1);
+  assert.equal(merged.lookup(paths[10]!, stamp(10)), undefined);
+  assert.deepEqual(merged.lookup(paths[10]!, stamp(9999)), { id: id(9999) });
+  assert.equal(merged.lookup(paths[20]!, stamp(20)), undefined);
+  assert.deepEqual(merged.lookup("/a-first", stamp(1)), { id: id(1) });
+  assert.deepEqual(merged.lookup("/zz-last", stamp(2)), { id: id(2) });
+  assert.deepEqual(merged.lookup(paths[499]!, stamp(499)), { id: id(499) });
+
+  // A cache in the earlier format (rows in any order) is dropped, not searched.
+  const old = Buffer.from(await readFile(file));
+  old.write("GAGESTC2", 0, "latin1");
+  writeFileSync(file, old);
+  assert.equal((await StatCache.load(file, { now: LATER })).size, 0);
+  });
 });

@@ -15,7 +15,7 @@ import {
   packKey,
   type ObjectId,
 } from "../../src/objects/index.js";
-import { tempDir } from "../helpers/fixtures.js";
+import { withTempDir } from "../helpers/fixtures.js";
 import { SMALL_CHUNKS, storeDir, writeNode, type Node } from "./helpers.js";
 
 function sampleTree(): Extract<Node, { kind: "dir" }> {
@@ -34,48 +34,42 @@ function sampleTree(): Extract<Node, { kind: "dir" }> {
 }
 
 test("a flipped byte in any stored object is detected, naming the object", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    writeNode(tmp.path, sampleTree());
-    const { storage, reader } = await storeDir(tmp.path, { chunking: SMALL_CHUNKS });
-    const ids = [...reader.index.ids()];
-    assert.ok(ids.length > 8);
-    for (const id of ids) {
-      const loc = reader.index.get(id)!;
-      const key = packKey(loc.packId);
-      const original = storage.objects.get(key)!;
-      for (const at of [loc.offset, loc.offset + Math.floor(loc.storedLength / 2), loc.offset + loc.storedLength - 1]) {
-        const bad = Buffer.from(original);
-        bad[at]! ^= 0x01;
-        storage.objects.set(key, bad);
-        await assert.rejects(reader.read(id), (err: unknown) => err instanceof CorruptObjectError && err.id === id && err.message.includes(id));
-      }
-      storage.objects.set(key, original);
-      assert.equal(hashBytes(await reader.read(id)), id);
+  await withTempDir("gage-objects-", async (tmp) => {
+  writeNode(tmp.path, sampleTree());
+  const { storage, reader } = await storeDir(tmp.path, { chunking: SMALL_CHUNKS });
+  const ids = [...reader.index.ids()];
+  assert.ok(ids.length > 8);
+  for (const id of ids) {
+    const loc = reader.index.get(id)!;
+    const key = packKey(loc.packId);
+    const original = storage.objects.get(key)!;
+    for (const at of [loc.offset, loc.offset + Math.floor(loc.storedLength / 2), loc.offset + loc.storedLength - 1]) {
+      const bad = Buffer.from(original);
+      bad[at]! ^= 0x01;
+      storage.objects.set(key, bad);
+      await assert.rejects(reader.read(id), (err: unknown) => err instanceof CorruptObjectError && err.id === id && err.message.includes(id));
     }
-  } finally {
-    tmp.cleanup();
+    storage.objects.set(key, original);
+    assert.equal(hashBytes(await reader.read(id)), id);
   }
+  });
 });
 
 test("a corrupt chunk stops materializing before the file appears", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const src = join(tmp.path, "src");
-    mkdirSync(src);
-    writeNode(src, sampleTree());
-    const { storage, reader, treeId } = await storeDir(src, { chunking: SMALL_CHUNKS });
-    const ckpt = (await reader.readTree(treeId)).entries.find((e) => e.name === "ckpt")!;
-    const lastChunk = (await reader.readChunkList(ckpt.chunks!)).chunks.at(-1)!;
-    const loc = reader.index.get(lastChunk.id)!;
-    storage.objects.get(packKey(loc.packId))![loc.offset]! ^= 0xff;
-    const dst = join(tmp.path, "dst");
-    await assert.rejects(materializeTree(reader, treeId, dst, { fsync: false }), (err: unknown) => err instanceof CorruptObjectError && err.id === lastChunk.id);
-    assert.equal(existsSync(join(dst, "ckpt")), false);
-    assert.deepEqual(readdirSync(dst).filter((n) => n.startsWith(".gage-tmp-")), []);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  const src = join(tmp.path, "src");
+  mkdirSync(src);
+  writeNode(src, sampleTree());
+  const { storage, reader, treeId } = await storeDir(src, { chunking: SMALL_CHUNKS });
+  const ckpt = (await reader.readTree(treeId)).entries.find((e) => e.name === "ckpt")!;
+  const lastChunk = (await reader.readChunkList(ckpt.chunks!)).chunks.at(-1)!;
+  const loc = reader.index.get(lastChunk.id)!;
+  storage.objects.get(packKey(loc.packId))![loc.offset]! ^= 0xff;
+  const dst = join(tmp.path, "dst");
+  await assert.rejects(materializeTree(reader, treeId, dst, { fsync: false }), (err: unknown) => err instanceof CorruptObjectError && err.id === lastChunk.id);
+  assert.equal(existsSync(join(dst, "ckpt")), false);
+  assert.deepEqual(readdirSync(dst).filter((n) => n.startsWith(".gage-tmp-")), []);
+  });
 });
 
 const rawPackr = new Packr({ useRecords: false });
@@ -93,48 +87,42 @@ async function storeHostile(entries: unknown[][], extra: Buffer[] = []): Promise
 }
 
 test("hostile tree entries are refused before anything is written", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const blob = Buffer.from("pwned");
-    const blobId = Buffer.from(hashBytes(blob), "hex");
-    const good = ["aaa", 0, 0o644, blob.length, blobId, null];
-    for (const name of ["..", ".", "", "a/b", "/etc", "x\0y", "..\\..\\z"]) {
-      const { reader, id } = await storeHostile([good, [name, 0, 0o644, blob.length, blobId, null]], [blob]);
-      const dst = join(tmp.path, `dst-${readdirSync(tmp.path).length}`);
-      await assert.rejects(materializeTree(reader, id, dst, { fsync: false }), UnsafePathError, `name ${JSON.stringify(name)}`);
-      assert.equal(existsSync(dst), false, "nothing is created");
-    }
-    // A hostile subtree is refused before the good top-level file is written.
-    const inner = rawPackr.pack(["gage-tree", 1, [["..", 0, 0o644, blob.length, blobId, null]]]);
-    const { reader, id } = await storeHostile([good, ["sub", 1, 0o755, 0, Buffer.from(hashBytes(inner), "hex"), null]], [blob, inner]);
-    const dst = join(tmp.path, "nested");
-    await assert.rejects(materializeTree(reader, id, dst, { fsync: false }), UnsafePathError);
-    assert.equal(existsSync(dst), false);
-    assert.throws(() => encodeTree({ entries: [{ name: "..", kind: "file", mode: 0o644, size: 0, id: hashBytes(blob) }] }), UnsafePathError);
-  } finally {
-    tmp.cleanup();
+  await withTempDir("gage-objects-", async (tmp) => {
+  const blob = Buffer.from("pwned");
+  const blobId = Buffer.from(hashBytes(blob), "hex");
+  const good = ["aaa", 0, 0o644, blob.length, blobId, null];
+  for (const name of ["..", ".", "", "a/b", "/etc", "x\0y", "..\\..\\z"]) {
+    const { reader, id } = await storeHostile([good, [name, 0, 0o644, blob.length, blobId, null]], [blob]);
+    const dst = join(tmp.path, `dst-${readdirSync(tmp.path).length}`);
+    await assert.rejects(materializeTree(reader, id, dst, { fsync: false }), UnsafePathError, `name ${JSON.stringify(name)}`);
+    assert.equal(existsSync(dst), false, "nothing is created");
   }
+  // A hostile subtree is refused before the good top-level file is written.
+  const inner = rawPackr.pack(["gage-tree", 1, [["..", 0, 0o644, blob.length, blobId, null]]]);
+  const { reader, id } = await storeHostile([good, ["sub", 1, 0o755, 0, Buffer.from(hashBytes(inner), "hex"), null]], [blob, inner]);
+  const dst = join(tmp.path, "nested");
+  await assert.rejects(materializeTree(reader, id, dst, { fsync: false }), UnsafePathError);
+  assert.equal(existsSync(dst), false);
+  assert.throws(() => encodeTree({ entries: [{ name: "..", kind: "file", mode: 0o644, size: 0, id: hashBytes(blob) }] }), UnsafePathError);
+  });
 });
 
 test("materializing never writes through a symlink already on disk", async () => {
-  const tmp = tempDir("gage-objects-");
-  try {
-    const src = join(tmp.path, "src");
-    mkdirSync(src);
-    writeNode(src, sampleTree());
-    const { reader, treeId } = await storeDir(src, { chunking: SMALL_CHUNKS });
-    const outside = join(tmp.path, "outside");
-    mkdirSync(outside);
-    const dst = join(tmp.path, "dst");
-    mkdirSync(dst);
-    symlinkSync(outside, join(dst, "sub"));
-    writeFileSync(join(dst, "marker"), "keep");
-    await assert.rejects(materializeTree(reader, treeId, dst, { fsync: false }), UnsafePathError);
-    assert.deepEqual(readdirSync(outside), []);
-    assert.deepEqual(readdirSync(dst).sort(), ["marker", "sub"]);
-  } finally {
-    tmp.cleanup();
-  }
+  await withTempDir("gage-objects-", async (tmp) => {
+  const src = join(tmp.path, "src");
+  mkdirSync(src);
+  writeNode(src, sampleTree());
+  const { reader, treeId } = await storeDir(src, { chunking: SMALL_CHUNKS });
+  const outside = join(tmp.path, "outside");
+  mkdirSync(outside);
+  const dst = join(tmp.path, "dst");
+  mkdirSync(dst);
+  symlinkSync(outside, join(dst, "sub"));
+  writeFileSync(join(dst, "marker"), "keep");
+  await assert.rejects(materializeTree(reader, treeId, dst, { fsync: false }), UnsafePathError);
+  assert.deepEqual(readdirSync(outside), []);
+  assert.deepEqual(readdirSync(dst).sort(), ["marker", "sub"]);
+  });
 });
 
 test("non-canonical or malformed objects are corrupt, not trusted", async () => {
