@@ -1,6 +1,7 @@
 /**
  * A real S3 HTTP server for tests: s3rver (npm), in a child process, on 127.0.0.1 and a free
- * port, storing into a fresh temporary folder, with one bucket created.
+ * port, storing into a fresh temporary folder (unless `S3rverOptions` say otherwise), with one
+ * bucket created.
  *
  *   const s3 = await startS3rver();
  *   const storage = await openStorage(s3.url("runs"), { env: s3.env });
@@ -17,6 +18,10 @@
  * `--openssl-legacy-provider`, without which listings past 1,000 keys fail; and its paged listings
  * mis-order keys where one key is a prefix of another followed by a character below `/`.
  * `stop()` kills the server (SIGKILL, as a crash would) and removes its folder; it is idempotent.
+ * `kill()` kills it the same way but keeps the folder, so that a fault test can restart a server on
+ * the same data and address: `startS3rver({ directory: s3.directory, port: s3.port })`. s3rver
+ * writes an object in place, not atomically as S3 does: one caught mid-write by the kill stays,
+ * truncated, without its `._S3rver_metadata.json` file.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -27,6 +32,9 @@ import { fileURLToPath } from "node:url";
 export interface S3rverHandle {
   /** `http://127.0.0.1:PORT` */
   endpoint: string;
+  port: number;
+  /** The folder s3rver stores into: `DIRECTORY/BUCKET/KEY._S3rver_object` for each object. */
+  directory: string;
   bucket: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -36,25 +44,35 @@ export interface S3rverHandle {
   url(prefix?: string): string;
   /** The server process, to stop it by other means (SIGSTOP...) in fault tests. */
   process: ChildProcess;
+  /** Kills the server and keeps its folder; `stop()` still removes the folder. */
+  kill(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface S3rverOptions {
+  bucket?: string;
+  /** Serve this folder (a restart on another server's data); default a fresh temporary one. */
+  directory?: string;
+  /** Listen on this port (where clients of a stopped server still point); default a free one. */
+  port?: number;
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-// runs in the child: start s3rver on a free port and report the address on stdout
+// runs in the child: start s3rver on the given port (0: a free one) and report the address on stdout
 const CHILD = `
 const S3rver = require(require.resolve("s3rver", { paths: [process.cwd()] }));
-const [directory, bucket] = process.argv.slice(1);
-const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
+const [directory, bucket, port] = process.argv.slice(1);
+const server = new S3rver({ address: "127.0.0.1", port: Number(port), silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
 server.run().then((addr) => process.stdout.write(JSON.stringify(addr) + "\\n"), (err) => { console.error(err); process.exit(1); });
 // the parent's end of stdin closes when the test process dies: never outlive it
 process.stdin.on("end", () => process.exit(0)).resume();
 `;
 
-export async function startS3rver(options: { bucket?: string } = {}): Promise<S3rverHandle> {
+export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHandle> {
   const bucket = options.bucket ?? "gage-test";
-  const directory = await mkdtemp(join(tmpdir(), "gage-s3rver-"));
-  const child = spawn(process.execPath, ["--openssl-legacy-provider", "-e", CHILD, directory, bucket], {
+  const directory = options.directory ?? (await mkdtemp(join(tmpdir(), "gage-s3rver-")));
+  const child = spawn(process.execPath, ["--openssl-legacy-provider", "-e", CHILD, directory, bucket, String(options.port ?? 0)], {
     cwd: PROJECT_ROOT,
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -79,15 +97,27 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<S3
   } catch (err) {
     process.removeListener("exit", onExit);
     child.kill("SIGKILL");
-    await rm(directory, { recursive: true, force: true });
+    // a folder passed in holds data a test means to serve: only ours is removed
+    if (options.directory === undefined) await rm(directory, { recursive: true, force: true });
     throw err;
   }
   child.unref();
   for (const pipe of [child.stdin, child.stdout, child.stderr]) (pipe as unknown as { unref(): void }).unref();
   const endpoint = `http://127.0.0.1:${port}`;
   let stopped = false;
+  const kill = async () => {
+    process.removeListener("exit", onExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      // waiting for the exit must keep this process alive
+      child.ref();
+      child.kill("SIGKILL");
+      await exited;
+    }
+  };
   return {
     endpoint,
+    port,
+    directory,
     bucket,
     accessKeyId: "S3RVER",
     secretAccessKey: "S3RVER",
@@ -101,16 +131,11 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<S3
     },
     url: (prefix = "") => `s3://${bucket}${prefix ? `/${prefix}` : ""}`,
     process: child,
+    kill,
     async stop() {
       if (stopped) return;
       stopped = true;
-      process.removeListener("exit", onExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        // waiting for the exit must keep this process alive
-        child.ref();
-        child.kill("SIGKILL");
-        await exited;
-      }
+      await kill();
       await rm(directory, { recursive: true, force: true });
     },
   };

@@ -34,12 +34,25 @@ export function writeNode(dir: string, node: Extract<Node, { kind: "dir" }>): vo
   }
 }
 
+/** What `describe` makes of a directory: its permission bits, and each entry under `/NAME`. */
+export interface DirDescription {
+  mode: number;
+  [entry: `/${string}`]: Description;
+}
+
+export type Description = { link: string } | { mode: number; data: string } | DirDescription;
+
 /** A directory's content as a plain value: names, kinds, permission bits, bytes, link targets. */
-export function describe(path: string): unknown {
+export function describe(path: string): Description {
   const st = lstatSync(path);
   if (st.isSymbolicLink()) return { link: readlinkSync(path) };
   if (st.isFile()) return { mode: st.mode & 0o777, data: readFileSync(path).toString("base64") };
-  const out: Record<string, unknown> = { mode: st.mode & 0o777 };
+  return describeDir(path);
+}
+
+/** `describe` for a path that must be a directory (a tree's root). */
+export function describeDir(path: string): DirDescription {
+  const out: DirDescription = { mode: lstatSync(path).mode & 0o777 };
   for (const name of readdirSync(path).sort()) out[`/${name}`] = describe(join(path, name));
   return out;
 }

@@ -15,6 +15,7 @@ import {
   packKey,
   type ObjectId,
 } from "../../src/objects/index.js";
+import type { MsgValue } from "../../src/objects/msgpack.js";
 import { withTempDir } from "../helpers/fixtures.js";
 import { SMALL_CHUNKS, storeDir, writeNode, type Node } from "./helpers.js";
 
@@ -140,9 +141,9 @@ test("the canonical writer agrees with a standard msgpack reader at every length
   const { encodeValue } = await import("../../src/objects/msgpack.js");
   const { Unpackr } = await import("msgpackr");
   const reader = new Unpackr({ useRecords: false, int64AsType: "number" });
-  const values = [0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, 1.5, -0.25, true, false, null];
-  for (const n of [0, 15, 16, 31, 32, 255, 256, 65535, 65536]) values.push("x".repeat(n), Buffer.alloc(n, 1) as never);
-  for (const n of [15, 16, 65536]) values.push(new Array(n).fill(0) as never);
+  const values: MsgValue[] = [0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, 1.5, -0.25, true, false, null];
+  for (const n of [0, 15, 16, 31, 32, 255, 256, 65535, 65536]) values.push("x".repeat(n), Buffer.alloc(n, 1));
+  for (const n of [15, 16, 65536]) values.push(new Array<number>(n).fill(0));
   for (const v of values) {
     const back = reader.unpack(encodeValue(v));
     assert.deepEqual(back instanceof Uint8Array ? Buffer.from(back) : back, v, `value ${String(v).slice(0, 20)}`);
