@@ -36,12 +36,14 @@ export class CorruptObjectError extends GageError {
 /** A tree entry or path that would write outside its directory, or through a symlink. */
 export class UnsafePathError extends GageError {
   readonly path: string;
+  readonly reason: string;
   constructor(path: string, reason: string, options: GageErrorOptions = {}) {
     super("UNSAFE_PATH", `Refusing unsafe path '${path}': ${reason}`, {
       hint: "The remote holds a hostile or damaged tree; nothing was written for this entry",
       ...options,
     });
     this.path = path;
+    this.reason = reason;
   }
 }
 

@@ -13,6 +13,10 @@ import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
 const PACK_MAGIC = Buffer.from("GAGEPACK");
 const INDEX_MAGIC = Buffer.from("GAGEIDX1");
 const RECORD_HEADER = 1 + 32 + 4 + 4;
+/** Bytes a pack spends on each object besides its stored bytes (what dropping one frees). */
+export const PACK_RECORD_HEADER_BYTES = RECORD_HEADER;
+/** Bytes of a pack that hold no object (its magic). */
+export const PACK_HEADER_BYTES = PACK_MAGIC.length;
 const INDEX_ENTRY = 32 + 4 + 4 + 4 + 4 + 1;
 const INDEX_HEADER = INDEX_MAGIC.length + 32 + 4;
 
@@ -132,6 +136,25 @@ function checkPackIndex(bytes: Buffer, expectedPackId: ObjectId, where: string):
   return { records, count };
 }
 
+/**
+ * The objects a pack's index lists, after checking it (`FormatError` when it is damaged): what
+ * `gage gc` weighs a pack by, one object at a time.
+ */
+export function decodePackIndex(packId: ObjectId, bytes: Buffer, where = packIndexKey(packId)): PackIndexEntry[] {
+  const { records, count } = checkPackIndex(bytes, packId, where);
+  const out: PackIndexEntry[] = [];
+  for (let i = 0, p = 0; i < count; i++, p += INDEX_ENTRY) {
+    out.push({
+      id: records.toString("hex", p, p + 32),
+      offset: records.readUInt32BE(p + 32) * 2 ** 32 + records.readUInt32BE(p + 36),
+      storedLength: records.readUInt32BE(p + 40),
+      rawLength: records.readUInt32BE(p + 44),
+      codec: records[p + 48] as Codec,
+    });
+  }
+  return out;
+}
+
 /** Sorted index records of one or more packs, searched by a 32-bit prefix table. */
 interface Table {
   records: Buffer;
@@ -215,6 +238,26 @@ export class PackIndex {
     }
   }
 
+  /**
+   * The id tables (sorted records), to answer `has` in another thread: `PackIndex.fromTables`.
+   * Copies, so the caller may transfer or clone them without sharing this index's memory.
+   */
+  exportTables(): Uint8Array[] {
+    return this.#tables.map((t) => Uint8Array.prototype.slice.call(t.records, 0, t.count * INDEX_ENTRY));
+  }
+
+  /** An index that answers `has` (not `get`: it knows no packs) from `exportTables()`. */
+  static fromTables(tables: readonly Uint8Array[]): PackIndex {
+    const index = new PackIndex();
+    for (const t of tables) {
+      const records = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+      const count = records.length / INDEX_ENTRY;
+      index.#tables.push({ records, count, prefixes: prefixesOf(records, count), packIds: [], packOf: undefined });
+      index.#size += count;
+    }
+    return index;
+  }
+
   /** Adds a pack's index file, after checking it (`FormatError` when it is damaged). */
   addIndex(packId: ObjectId, indexBytes: Buffer, where = packIndexKey(packId)): void {
     if (this.#packs.has(packId)) return;
@@ -277,7 +320,8 @@ export class PackIndex {
 }
 
 interface OpenPack {
-  parts: Buffer[];
+  /** The pack's bytes so far, in a buffer with room to grow: objects are copied in as added. */
+  buf: Buffer;
   hash: ReturnType<typeof createHash>;
   length: number;
   rawBytes: number;
@@ -298,7 +342,11 @@ export interface PackWriterOptions {
   compress?: boolean;
 }
 
-/** Where snapshotting puts objects. `id` must be the SHA-256 of `data`. */
+/**
+ * Where snapshotting puts objects. `id` must be the SHA-256 of `data`. A sink copies what it
+ * keeps: once `add` resolves, the caller may reuse `data`'s memory (snapshots read every file
+ * into one buffer, which spares an allocation per file).
+ */
 export interface ObjectSink {
   /** True when the object is stored or queued: the caller may skip reading its source. */
   has(id: ObjectId): boolean;
@@ -320,6 +368,8 @@ export class PackWriter implements ObjectSink {
   readonly #queued = new Set<ObjectId>();
   readonly #written: WrittenPack[] = [];
   #open: OpenPack | undefined;
+  /** A stored pack's buffer, for the next pack (a fresh 18 MiB buffer per pack kept the GC busy). */
+  #spare: Buffer | undefined;
   #compressing: Promise<{ id: ObjectId; rawLength: number; codec: Codec; stored: Buffer }>[] = [];
   #compressingBytes = 0;
   #writing: Promise<void> = Promise.resolve();
@@ -339,12 +389,17 @@ export class PackWriter implements ObjectSink {
   async add(id: ObjectId, data: Buffer): Promise<boolean> {
     if (this.has(id)) return false;
     this.#queued.add(id);
-    const compressed = this.#compress ? compressObject(data) : Promise.resolve({ codec: CODEC_RAW as Codec, stored: data });
-    const job = compressed.then((c) => ({ id, rawLength: data.length, ...c }));
+    if (!this.#compress) {
+      await this.#append(id, data.length, CODEC_RAW, data);
+      return true;
+    }
+    // Deflating happens after `add` returns, on the thread pool: it gets its own copy.
+    const own = Buffer.from(data);
+    const job = compressObject(own).then((c) => ({ id, rawLength: own.length, ...c }));
     // Drained in order below; a failure surfaces there, and must not go unhandled before.
     job.catch(() => undefined);
     this.#compressing.push(job);
-    this.#compressingBytes += data.length;
+    this.#compressingBytes += own.length;
     while (this.#compressing.length > MAX_COMPRESSING || this.#compressingBytes > MAX_COMPRESSING_BYTES) await this.#appendNext();
     return true;
   }
@@ -357,19 +412,34 @@ export class PackWriter implements ObjectSink {
     return [...this.#written];
   }
 
-  /** Appends the oldest compressed object to the open pack, sealing the pack when it is full. */
+  /** Appends the oldest compressed object to the open pack. */
   async #appendNext(): Promise<void> {
     const { id, rawLength, codec, stored } = await this.#compressing.shift()!;
     this.#compressingBytes -= rawLength;
-    const pack = (this.#open ??= newPack());
-    const header = Buffer.allocUnsafe(RECORD_HEADER);
+    await this.#append(id, rawLength, codec, stored);
+  }
+
+  /** Copies one record into the open pack, sealing the pack when it is full. */
+  async #append(id: ObjectId, rawLength: number, codec: Codec, stored: Buffer): Promise<void> {
+    if (this.#open === undefined) {
+      this.#open = newPack(this.#packSize, this.#spare);
+      this.#spare = undefined;
+    }
+    const pack = this.#open;
+    const need = pack.length + RECORD_HEADER + stored.length;
+    if (need > pack.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, pack.buf.length * 2));
+      pack.buf.copy(grown, 0, 0, pack.length);
+      pack.buf = grown;
+    }
+    const header = pack.buf.subarray(pack.length, pack.length + RECORD_HEADER);
     header.writeUInt8(codec, 0);
     header.write(id, 1, 32, "hex");
     header.writeUInt32BE(stored.length, 33);
     header.writeUInt32BE(rawLength, 37);
+    stored.copy(pack.buf, pack.length + RECORD_HEADER);
     pack.entries.push({ id, offset: pack.length + RECORD_HEADER, storedLength: stored.length, rawLength, codec });
-    pack.parts.push(header, stored);
-    pack.length += header.length + stored.length;
+    pack.length = need;
     // The pack id commits to every byte without hashing them all again: a header names the SHA-256
     // of its raw bytes, which are the stored bytes unless deflated, and only deflated bytes are
     // hashed here. Re-hashing whole packs was a third SHA-256 pass over every large file.
@@ -402,18 +472,22 @@ export class PackWriter implements ObjectSink {
       bytes: pack.length,
       rawBytes: pack.rawBytes,
     };
-    await this.#storage.put(written.packKey, Buffer.concat(pack.parts, pack.length));
+    await this.#storage.put(written.packKey, pack.buf.subarray(0, pack.length));
     const indexBytes = encodePackIndex(packId, pack.entries);
     await this.#storage.put(written.indexKey, indexBytes);
     this.#index.addIndex(packId, indexBytes, written.indexKey);
+    this.#spare = pack.buf;
     for (const e of pack.entries) this.#queued.delete(e.id);
     this.#written.push(written);
     this.#onPack?.(written);
   }
 }
 
-function newPack(): OpenPack {
+function newPack(packSize: number, spare: Buffer | undefined): OpenPack {
   const hash = createHash("sha256");
   hash.update(PACK_MAGIC);
-  return { parts: [PACK_MAGIC], hash, length: PACK_MAGIC.length, rawBytes: 0, entries: [] };
+  // Room for a full pack and the record that seals it, most of the time without growing.
+  const buf = spare ?? Buffer.allocUnsafe(packSize + Math.min(packSize, 2 * 1024 * 1024));
+  PACK_MAGIC.copy(buf, 0);
+  return { buf, hash, length: PACK_MAGIC.length, rawBytes: 0, entries: [] };
 }

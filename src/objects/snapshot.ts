@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { chunkFileOnWorker } from "./chunk-pool.js";
@@ -19,7 +19,7 @@ import {
 } from "./codec.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
-import type { CachedIds, FileStamp, StatCache } from "./stat-cache.js";
+import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
 import { UnsafePathError } from "./errors.js";
 
 // Below this size a file is chunked on the calling thread: handing it to the worker costs more
@@ -53,7 +53,7 @@ export interface SnapshotStats {
 
 export interface SnapshotOptions {
   sink: ObjectSink;
-  cache?: StatCache;
+  cache?: FileIdCache;
   chunking?: ChunkingParams;
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
@@ -73,6 +73,7 @@ class Snapshotter {
   readonly stats = emptyStats();
   readonly #opts: SnapshotOptions;
   readonly #chunking: ChunkingParams;
+  #scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(opts: SnapshotOptions) {
     this.#opts = opts;
@@ -146,7 +147,10 @@ class Snapshotter {
     const entries: TreeEntry[] = [];
     for (const { name, path: child, st, tree } of children) {
       if (tree !== undefined) entries.push({ name, kind: "dir", mode: normalizeMode("dir", st.mode), size: 0, id: tree });
-      else if (st.isFile()) entries.push({ name, kind: "file", mode: normalizeMode("file", st.mode), size: st.size, ...(await this.file(child, st)) });
+      else if (st.isFile()) {
+        const { id, chunks, size } = await this.file(child, st);
+        entries.push({ name, kind: "file", mode: normalizeMode("file", st.mode), size, id, ...(chunks === undefined ? {} : { chunks }) });
+      }
       else entries.push(await this.symlink(name, child));
     }
     const treeId = await this.tree(entries);
@@ -163,25 +167,26 @@ class Snapshotter {
     return { name, kind: "symlink", mode: 0o777, size: target.length, id };
   }
 
-  /** `chunkable: false` stores the file whole whatever its size (user log entries have no chunk list). */
-  async file(path: string, st: Stats, chunkable = true): Promise<CachedIds> {
+  /**
+   * `chunkable: false` stores the file whole whatever its size (user log entries have no chunk
+   * list). `size` is what was read: a file that shrank while being read is stored as read.
+   */
+  async file(path: string, st: Stats, chunkable = true): Promise<CachedIds & { size: number }> {
     const stamp: FileStamp = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
-    const sink = this.#opts.sink;
     const cached = this.#opts.cache?.lookup(path, stamp);
-    let ids: CachedIds;
-    if (cached !== undefined && (cached.chunks === undefined || chunkable) && sink.has(cached.chunks ?? cached.id)) {
-      ids = cached;
+    let ids: CachedIds & { size: number };
+    if (cached !== undefined && (cached.chunks === undefined || chunkable) && this.#opts.sink.has(cached.chunks ?? cached.id)) {
+      ids = { ...cached, size: st.size };
     } else {
-      ids = chunkable && st.size >= this.#chunking.threshold ? await this.#chunkedFile(path, st.size) : await this.#wholeFile(path);
+      ids = chunkable && st.size >= this.#chunking.threshold ? await this.#chunkedFile(path, st.size) : await this.#wholeFile(path, st.size);
       this.stats.hashedFiles++;
-      this.stats.hashedBytes += st.size;
-      const after = lstatSync(path);
-      // Changed while being read: what was hashed is consistent with its id, but the cache must not
-      // tie that id to the new stamp.
-      if (after.size === st.size && after.mtimeMs === st.mtimeMs && after.ctimeMs === st.ctimeMs) this.#opts.cache?.record(path, stamp, ids);
+      this.stats.hashedBytes += ids.size;
+      // The stamp recorded is the one taken before reading, and racy stamps are never kept, so a
+      // change during the read gives the file a newer ctime than the one cached: no re-check here.
+      this.#opts.cache?.record(path, stamp, ids.chunks === undefined ? { id: ids.id } : { id: ids.id, chunks: ids.chunks });
     }
     this.stats.files++;
-    this.#done(path, st.size);
+    this.#done(path, ids.size);
     return ids;
   }
 
@@ -190,14 +195,26 @@ class Snapshotter {
     this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
   }
 
-  async #wholeFile(path: string): Promise<CachedIds> {
-    const data = readFileSync(path);
-    const id = hashBytes(data);
-    await this.add(id, data);
-    return { id };
+  // Read with the size the walk saw: readFileSync would fstat again, and a file that grew since
+  // is stored as it was at the walk, consistent with its stamp.
+  async #wholeFile(path: string, expected: number): Promise<CachedIds & { size: number }> {
+    // Sinks copy what they keep, so one buffer serves every file (no allocation, no GC per file).
+    if (this.#scratch.length < expected) this.#scratch = Buffer.allocUnsafe(Math.max(expected, 2 * this.#scratch.length));
+    const data = this.#scratch;
+    const fd = openSync(path, "r");
+    let size = 0;
+    try {
+      for (let n = -1; size < expected && n !== 0; size += n) n = readSync(fd, data, size, expected - size, null);
+    } finally {
+      closeSync(fd);
+    }
+    const bytes = data.subarray(0, size);
+    const id = hashBytes(bytes);
+    await this.add(id, bytes);
+    return { id, size };
   }
 
-  async #chunkedFile(path: string, fileSize: number): Promise<CachedIds> {
+  async #chunkedFile(path: string, fileSize: number): Promise<CachedIds & { size: number }> {
     const whole = createHash("sha256");
     const chunks: ChunkRef[] = [];
     let size = 0;
@@ -232,11 +249,11 @@ class Snapshotter {
     return this.#chunkList(whole, size, chunks);
   }
 
-  async #chunkList(whole: ReturnType<typeof createHash>, size: number, chunks: ChunkRef[]): Promise<CachedIds> {
+  async #chunkList(whole: ReturnType<typeof createHash>, size: number, chunks: ChunkRef[]): Promise<CachedIds & { size: number }> {
     const list = encodeChunkList({ size, chunks });
     const listId = hashBytes(list);
     await this.add(listId, list);
-    return { id: whole.digest("hex"), chunks: listId };
+    return { id: whole.digest("hex"), chunks: listId, size };
   }
 }
 
@@ -286,7 +303,7 @@ export async function snapshotRun(runsDir: string, runId: string, options: Snaps
       const st = lstatSync(path);
       if (!st.isFile() || badEntryName(name) !== undefined) continue;
       const ids = await s.file(path, st, false);
-      user.push({ name, id: ids.id, size: st.size });
+      user.push({ name, id: ids.id, size: ids.size });
     }
   }
   const snapshot: Snapshot = { runId, files, meta, user, parents: options.parents ?? [], summary: options.summary ?? {} };

@@ -16,20 +16,24 @@ export interface CachedIds {
   chunks?: ObjectId;
 }
 
-// File: MAGIC, [u32 LE length] file rows, then directory rows to the end.
-// File row: [path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE][flags u8: 1 = has
-// chunks][id 32][chunks 32 when flagged]. File rows are sorted by their path's bytes: loading only
-// notes where each row starts, and a lookup is a binary search, so the handful of files looked up
-// one by one in a no-change snapshot (user log entries) does not cost decoding 100,000 paths.
-// Directory row: [path length u16][path utf8][signature 32][tree id 32].
-// GAGESTC2 (unsorted rows) is read as empty: a cache, so one snapshot hashes everything again.
-const MAGIC = Buffer.from("GAGESTC3");
-const STAMP = 32;
-
-interface Row {
-  stamp: FileStamp;
-  ids: CachedIds;
+/** What a snapshot asks of a stat cache (`StatCache`; a worker thread records into a stand-in). */
+export interface FileIdCache {
+  lookup(path: string, stamp: FileStamp): CachedIds | undefined;
+  record(path: string, stamp: FileStamp, ids: CachedIds): void;
+  lookupDir(path: string, signature: string): ObjectId | undefined;
+  recordDir(path: string, signature: string, treeId: ObjectId, newestChangeMs: number): void;
 }
+
+// File: MAGIC, [u32 LE length] file rows, then directory rows to the end.
+// File row: [path hash u32 LE][path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE]
+// [flags u8: 1 = has chunks][id 32][chunks 32 when flagged]. File rows are sorted by the hash of
+// their path (FNV-1a of its UTF-16 code units): loading only notes where each row starts and its
+// hash, and a lookup is a binary search on the hashes, so a no-change snapshot (which looks up a
+// handful of files) does not decode 100,000 paths; and saving sorts numbers, not paths.
+// Directory row: [path length u16][path utf8][signature 32][tree id 32].
+// Older formats are read as empty: a cache, so one snapshot hashes everything again.
+const MAGIC = Buffer.from("GAGESTC4");
+const STAMP = 32;
 
 // A file written within this window of being hashed could change again with the same mtime
 // (coarse timestamps), so such entries are not kept ("racy" entries, as git calls them).
@@ -40,20 +44,65 @@ export interface StatCacheOptions {
   now?: () => number;
 }
 
+/** FNV-1a over the path's UTF-16 code units: what file rows are sorted and found by. */
+export function pathHash(path: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** Encodes one file row (the cache file's format), e.g. on a worker thread that hashed the file. */
+export function encodeFileRow(path: string, stamp: FileStamp, ids: CachedIds): Buffer {
+  const name = Buffer.from(path, "utf8");
+  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+  const chunked = ids.chunks !== undefined;
+  const out = Buffer.allocUnsafe(6 + name.length + STAMP + 1 + (chunked ? 64 : 32));
+  out.writeUInt32LE(pathHash(path), 0);
+  out.writeUInt16LE(name.length, 4);
+  name.copy(out, 6);
+  let p = 6 + name.length;
+  p = out.writeDoubleLE(stamp.size, p);
+  p = out.writeDoubleLE(stamp.mtimeMs, p);
+  p = out.writeDoubleLE(stamp.ctimeMs, p);
+  p = out.writeDoubleLE(stamp.ino, p);
+  out[p++] = chunked ? 1 : 0;
+  out.write(ids.id, p, 32, "hex");
+  if (chunked) out.write(ids.chunks!, p + 32, 32, "hex");
+  return out;
+}
+
+/** Where the stamp of the row at `p` starts. */
+const stampAt = (b: Buffer, p: number) => p + 6 + b.readUInt16LE(p + 4);
+const rowEnd = (b: Buffer, p: number) => {
+  const at = stampAt(b, p);
+  return at + STAMP + 1 + (b[at + STAMP] === 1 ? 64 : 32);
+};
+const rowPath = (b: Buffer, p: number) => b.toString("utf8", p + 6, stampAt(b, p));
+
+/** A row somewhere in memory: its buffer and where it starts. */
+interface RowRef {
+  b: Buffer;
+  p: number;
+}
+
 /**
  * path → (size, mtime, ctime, inode) → object ids, so an unchanged file is not read again.
  * An entry is used only when every stamp field matches; any change means re-hashing.
  */
-export class StatCache {
+export class StatCache implements FileIdCache {
   readonly #now: () => number;
-  /** The loaded file; its file rows start at `#rowStarts`, in path order. */
+  /** The loaded file; its file rows start at `#starts`, with path hashes `#hashes`, in hash order. */
   #bytes: Buffer = Buffer.alloc(0);
-  #rowStarts: Uint32Array = new Uint32Array(0);
+  #starts: Uint32Array = new Uint32Array(0);
+  #hashes: Uint32Array = new Uint32Array(0);
   /** Directory path → hex of its signature (64 digits) then its tree id (64 digits). */
   readonly #dirs = new Map<string, string>();
   #dirsChanged = false;
-  /** Rows recorded (or forgotten: `undefined`) since loading. */
-  readonly #changed = new Map<string, Row | undefined>();
+  /** Rows recorded (or forgotten: `undefined`) since loading, encoded. */
+  readonly #changed = new Map<string, Buffer | undefined>();
+  /** Rows encoded elsewhere (`importRows`), older than `#changed`; indexed by path only when looked up. */
+  #imported: RowRef[] = [];
+  #importedIndex: Map<string, RowRef> | undefined;
 
   constructor(options: StatCacheOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -69,53 +118,72 @@ export class StatCache {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return cache;
       throw err;
     }
-    if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return cache;
-    const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
-    if (filesEnd > bytes.length) return cache;
-    const rowStarts = fileRowStarts(bytes, filesEnd);
-    if (rowStarts === undefined) return cache;
-    let p = filesEnd;
-    const dirs = new Map<string, string>();
-    while (p < bytes.length) {
-      if (p + 2 > bytes.length) return cache;
-      const at = p + 2 + bytes.readUInt16LE(p);
-      if (at + 64 > bytes.length) return cache;
-      dirs.set(bytes.toString("utf8", p + 2, at), bytes.toString("hex", at, at + 64));
-      p = at + 64;
-    }
-    cache.#bytes = bytes;
-    cache.#rowStarts = rowStarts;
-    for (const [k, v] of dirs) cache.#dirs.set(k, v);
+    cache.#adopt(bytes);
     return cache;
   }
 
-  /** The offset of the stamp of `path`'s loaded row, or -1. */
-  #find(path: string): number {
-    const key = Buffer.from(path, "utf8");
-    const b = this.#bytes;
-    const starts = this.#rowStarts;
+  /** Takes `bytes` (a saved cache) as the loaded state; damaged bytes leave the cache empty. */
+  #adopt(bytes: Buffer): void {
+    if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return;
+    const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
+    if (filesEnd > bytes.length) return;
+    const rows = fileRows(bytes, filesEnd);
+    if (rows === undefined) return;
+    const dirs = new Map<string, string>();
+    for (let p = filesEnd; p < bytes.length; ) {
+      if (p + 2 > bytes.length) return;
+      const at = p + 2 + bytes.readUInt16LE(p);
+      if (at + 64 > bytes.length) return;
+      dirs.set(bytes.toString("utf8", p + 2, at), bytes.toString("hex", at, at + 64));
+      p = at + 64;
+    }
+    this.#bytes = bytes;
+    this.#starts = rows.starts;
+    this.#hashes = rows.hashes;
+    this.#dirs.clear();
+    for (const [k, v] of dirs) this.#dirs.set(k, v);
+  }
+
+  /** The start of `path`'s loaded row, or -1. */
+  #findLoaded(path: string, hash = pathHash(path)): number {
+    const hashes = this.#hashes;
     let lo = 0;
-    let hi = starts.length;
+    let hi = hashes.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const p = starts[mid]!;
-      const at = p + 2 + b.readUInt16LE(p);
-      const c = key.compare(b, p + 2, at);
-      if (c === 0) return at;
-      if (c > 0) lo = mid + 1;
+      if (hashes[mid]! < hash) lo = mid + 1;
       else hi = mid;
+    }
+    for (let i = lo; i < hashes.length && hashes[i] === hash; i++) {
+      if (rowPath(this.#bytes, this.#starts[i]!) === path) return this.#starts[i]!;
     }
     return -1;
   }
 
+  /** The newest row for `path`: recorded here, imported, or loaded; `null` when forgotten. */
+  #row(path: string): RowRef | null | undefined {
+    if (this.#changed.has(path)) {
+      const b = this.#changed.get(path);
+      return b === undefined ? null : { b, p: 0 };
+    }
+    if (this.#imported.length > 0) {
+      if (this.#importedIndex === undefined) {
+        this.#importedIndex = new Map();
+        for (const r of this.#imported) this.#importedIndex.set(rowPath(r.b, r.p), r);
+      }
+      const r = this.#importedIndex.get(path);
+      if (r !== undefined) return r;
+    }
+    const p = this.#findLoaded(path);
+    return p < 0 ? undefined : { b: this.#bytes, p };
+  }
+
   get size(): number {
-    let n = this.#rowStarts.length;
-    for (const [path, row] of this.#changed) n += (row === undefined ? 0 : 1) - (this.#find(path) >= 0 ? 1 : 0);
-    return n;
+    return this.#collect().length;
   }
 
   get dirty(): boolean {
-    return this.#changed.size > 0 || this.#dirsChanged;
+    return this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged;
   }
 
   /**
@@ -140,13 +208,10 @@ export class StatCache {
   }
 
   lookup(path: string, stamp: FileStamp): CachedIds | undefined {
-    if (this.#changed.has(path)) {
-      const row = this.#changed.get(path);
-      return row !== undefined && sameStamp(row.stamp, stamp) ? row.ids : undefined;
-    }
-    const at = this.#find(path);
-    if (at < 0) return undefined;
-    const b = this.#bytes;
+    const r = this.#row(path);
+    if (!r) return undefined;
+    const { b } = r;
+    const at = stampAt(b, r.p);
     if (b.readDoubleLE(at) !== stamp.size || b.readDoubleLE(at + 8) !== stamp.mtimeMs) return undefined;
     if (b.readDoubleLE(at + 16) !== stamp.ctimeMs || b.readDoubleLE(at + 24) !== stamp.ino) return undefined;
     const id = b.toString("hex", at + STAMP + 1, at + STAMP + 33);
@@ -154,105 +219,117 @@ export class StatCache {
   }
 
   record(path: string, stamp: FileStamp, ids: CachedIds): void {
-    const racy = this.#now() - RACY_MS;
-    if (stamp.mtimeMs > racy || stamp.ctimeMs > racy) {
+    if (this.#racy(stamp.mtimeMs, stamp.ctimeMs)) {
       this.forget(path);
       return;
     }
-    this.#changed.set(path, { stamp: { ...stamp }, ids: { ...ids } });
+    this.#changed.set(path, encodeFileRow(path, stamp, ids));
+  }
+
+  /**
+   * Takes rows encoded with `encodeFileRow` (concatenated), as a worker thread recorded them; they
+   * count as recorded before anything `record`ed here. Racy rows are dropped.
+   */
+  importRows(rows: Buffer): void {
+    for (let p = 0; p < rows.length; ) {
+      const end = rowEnd(rows, p);
+      if (end > rows.length) throw new RangeError("truncated stat cache rows");
+      const at = stampAt(rows, p);
+      if (!this.#racy(rows.readDoubleLE(at + 8), rows.readDoubleLE(at + 16))) {
+        const r = { b: rows, p };
+        this.#imported.push(r);
+        this.#importedIndex?.set(rowPath(rows, p), r);
+      }
+      p = end;
+    }
+  }
+
+  #racy(mtimeMs: number, ctimeMs: number): boolean {
+    const racy = this.#now() - RACY_MS;
+    return mtimeMs > racy || ctimeMs > racy;
   }
 
   forget(path: string): void {
-    if (this.#find(path) >= 0 || this.#changed.get(path) !== undefined) this.#changed.set(path, undefined);
+    if (this.#row(path)) this.#changed.set(path, undefined);
+  }
+
+  /** Every row to keep, in hash order: the newest row of each path, forgotten ones left out. */
+  #collect(): RowRef[] {
+    const newer = new Map<string, RowRef | undefined>();
+    for (const r of this.#imported) newer.set(rowPath(r.b, r.p), r);
+    for (const [path, b] of this.#changed) newer.set(path, b === undefined ? undefined : { b, p: 0 });
+    const newerHashes = new Set<number>();
+    for (const path of newer.keys()) newerHashes.add(pathHash(path));
+    const fresh = [...newer.values()].filter((r): r is RowRef => r !== undefined);
+    const freshHashes = Uint32Array.from(fresh, (r) => r.b.readUInt32LE(r.p));
+    const order = Uint32Array.from(fresh, (_, i) => i).sort((x, y) => freshHashes[x]! - freshHashes[y]!);
+    const out: RowRef[] = [];
+    let k = 0;
+    const b = this.#bytes;
+    for (let i = 0; i < this.#starts.length; i++) {
+      const h = this.#hashes[i]!;
+      while (k < order.length && freshHashes[order[k]!]! < h) out.push(fresh[order[k++]!]!);
+      const p = this.#starts[i]!;
+      if (newerHashes.has(h) && newer.has(rowPath(b, p))) continue;
+      out.push({ b, p });
+    }
+    while (k < order.length) out.push(fresh[order[k++]!]!);
+    return out;
   }
 
   /** Writes the cache atomically (temp file, rename). */
   async save(file: string): Promise<void> {
-    // The loaded rows are in order already: merge the changed ones (sorted) into them.
-    const changed = [...this.#changed].map(([path, row]) => ({ key: Buffer.from(path, "utf8"), row }));
-    changed.sort((x, y) => Buffer.compare(x.key, y.key));
-    const b = this.#bytes;
-    const parts: Buffer[] = [];
-    let k = 0;
-    for (const p of this.#rowStarts) {
-      const at = p + 2 + b.readUInt16LE(p);
-      const name = b.subarray(p + 2, at);
-      while (k < changed.length && changed[k]!.key.compare(name) < 0) pushRow(parts, changed[k++]!);
-      if (k < changed.length && changed[k]!.key.equals(name)) pushRow(parts, changed[k++]!);
-      else parts.push(b.subarray(p, at + STAMP + 1 + (b[at + STAMP] === 1 ? 64 : 32)));
-    }
-    while (k < changed.length) pushRow(parts, changed[k++]!);
-    const fileBytes = parts.reduce((n, x) => n + x.length, 0);
-    const length = Buffer.allocUnsafe(4);
-    length.writeUInt32LE(fileBytes);
-    parts.unshift(MAGIC, length);
-    for (const [path, row] of this.#dirs) parts.push(encodeDirRow(path, row));
+    const rows = this.#collect();
+    let fileBytes = 0;
+    for (const r of rows) fileBytes += rowEnd(r.b, r.p) - r.p;
+    const dirRows = [...this.#dirs].map(([path, row]) => encodeDirRow(path, row));
+    const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirRows.reduce((n, d) => n + d.length, 0));
+    MAGIC.copy(out, 0);
+    out.writeUInt32LE(fileBytes, MAGIC.length);
+    let o = MAGIC.length + 4;
+    for (const r of rows) o += r.b.copy(out, o, r.p, rowEnd(r.b, r.p));
+    for (const d of dirRows) o += d.copy(out, o);
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
-      await writeFile(tmp, Buffer.concat(parts));
+      await writeFile(tmp, out);
       await rename(tmp, file);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
-    const saved = await StatCache.load(file, { now: this.#now });
-    this.#bytes = saved.#bytes;
-    this.#rowStarts = saved.#rowStarts;
+    this.#adopt(out);
     this.#changed.clear();
+    this.#imported = [];
+    this.#importedIndex = undefined;
     this.#dirsChanged = false;
   }
 }
 
 /**
- * Where each file row starts, or `undefined` when the rows are damaged. Their order is not checked
- * (a pass of 100,000 comparisons): rows out of order can only be missed by a lookup, and a missed
- * file is hashed again, never trusted.
+ * Where each file row starts and its hash, or `undefined` when the rows are damaged. Their order
+ * is not checked: a row out of order can only be missed by a lookup, and a missed file is hashed
+ * again, never trusted.
  */
-function fileRowStarts(bytes: Buffer, end: number): Uint32Array | undefined {
+function fileRows(bytes: Buffer, end: number): { starts: Uint32Array; hashes: Uint32Array } | undefined {
   const starts: number[] = [];
   for (let p = MAGIC.length + 4; p < end; ) {
-    if (p + 2 > end) return undefined;
-    const at = p + 2 + bytes.readUInt16LE(p);
-    const rowEnd = at + STAMP + 1 + (bytes[at + STAMP] === 1 ? 64 : 32);
-    if (rowEnd > end) return undefined;
+    if (p + 6 > end || stampAt(bytes, p) + STAMP + 1 > end) return undefined;
+    const next = rowEnd(bytes, p);
+    if (next > end) return undefined;
     starts.push(p);
-    p = rowEnd;
+    p = next;
   }
-  return Uint32Array.from(starts);
-}
-
-/** A changed row goes out as encoded; a forgotten one (`row` undefined) is dropped. */
-function pushRow(parts: Buffer[], { key, row }: { key: Buffer; row: Row | undefined }): void {
-  if (row !== undefined) parts.push(encodeRow(key, row));
-}
-
-function pathHeader(path: string | Buffer): Buffer {
-  const name = typeof path === "string" ? Buffer.from(path, "utf8") : path;
-  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${name.toString("utf8", 0, 80)}...`);
-  const out = Buffer.allocUnsafe(2 + name.length);
-  out.writeUInt16LE(name.length, 0);
-  name.copy(out, 2);
-  return out;
+  const s = Uint32Array.from(starts);
+  return { starts: s, hashes: Uint32Array.from(s, (p) => bytes.readUInt32LE(p)) };
 }
 
 function encodeDirRow(path: string, row: string): Buffer {
-  return Buffer.concat([pathHeader(path), Buffer.from(row, "hex")]);
-}
-
-function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
-}
-
-function encodeRow(path: Buffer, row: Row): Buffer {
-  const head = pathHeader(path);
-  const chunked = row.ids.chunks !== undefined;
-  const out = Buffer.allocUnsafe(head.length + STAMP + 1 + (chunked ? 64 : 32));
-  head.copy(out, 0);
-  let p = head.length;
-  for (const v of [row.stamp.size, row.stamp.mtimeMs, row.stamp.ctimeMs, row.stamp.ino]) p = out.writeDoubleLE(v, p);
-  out[p++] = chunked ? 1 : 0;
-  out.write(row.ids.id, p, 32, "hex");
-  if (chunked) out.write(row.ids.chunks!, p + 32, 32, "hex");
+  const name = Buffer.from(path, "utf8");
+  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+  const out = Buffer.allocUnsafe(2 + name.length + 64);
+  out.writeUInt16LE(name.length, 0);
+  name.copy(out, 2);
+  out.write(row, 2 + name.length, 64, "hex");
   return out;
 }

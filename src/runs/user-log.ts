@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.js";
 import { RunMetaError } from "./errors.js";
@@ -61,7 +62,7 @@ export async function appendUserLog(
   opts: { author: string; nowMs: number; random?: () => Uint8Array },
 ): Promise<string> {
   await mkdir(userDir, { recursive: true });
-  const newest = (await logFileNames(userDir)).at(-1);
+  const newest = logFileNames(userDir).at(-1);
   let ms = Math.max(Math.floor(opts.nowMs), lastMs + 1);
   if (newest !== undefined && HEX.test(newest.slice(0, -5))) {
     ms = Math.max(ms, logIdTimestamp(newest) + 1);
@@ -73,10 +74,10 @@ export async function appendUserLog(
   return name;
 }
 
-async function logFileNames(userDir: string): Promise<string[]> {
+function logFileNames(userDir: string): string[] {
   let names: string[];
   try {
-    names = await readdir(userDir);
+    names = readdirSync(userDir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
@@ -94,10 +95,10 @@ export async function readUserLog(
   opts: { onWarning?: (msg: string) => void } = {},
 ): Promise<Array<{ name: string; entry: UserLogEntry }>> {
   const out: Array<{ name: string; entry: UserLogEntry }> = [];
-  for (const name of await logFileNames(userDir)) {
+  for (const name of logFileNames(userDir)) {
     const path = join(userDir, name);
     try {
-      out.push({ name, entry: parseUserLogEntry(await readFile(path, "utf8"), path) });
+      out.push({ name, entry: parseUserLogEntry(readFileSync(path, "utf8"), path) });
     } catch (err) {
       const e = err instanceof RunMetaError ? err : new RunMetaError(path, `Cannot read user log entry ${path}: ${(err as Error).message}`, { cause: err });
       if (!opts.onWarning) throw e;

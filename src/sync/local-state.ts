@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isObjectId } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
@@ -25,9 +25,10 @@ export function statCachePath(runsDir: string): string {
   return join(stateDir(runsDir), "stat-cache");
 }
 
+// State files are a few hundred bytes, read by the thousand in one push: synchronously.
 async function readOptional(path: string): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return readFileSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
@@ -125,7 +126,30 @@ export async function addRunHistory(runsDir: string, runId: string, add: { files
   };
   const next = { files: merge(h.files, add.files), meta: merge(h.meta, add.meta) };
   if (JSON.stringify(next) === JSON.stringify(h)) return;
-  await writeState(historyPath(runsDir, runId), JSON.stringify(next) + "\n");
+  writeHistory(historyPath(runsDir, runId), JSON.stringify(next) + "\n");
+}
+
+/**
+ * Replaces a history file (temp file, rename) without fsync: a push records thousands, and an
+ * fsync each made that most of a first push on a real disk. A history lost in a crash is safe: it
+ * only says which trees a local copy superseded, so without it a merge can stop on a conflict
+ * that is not one, never take a divergence for a fast-forward.
+ */
+function writeHistory(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeFileSync(tmp, text);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 function pendingPath(runsDir: string, runId: string): string {

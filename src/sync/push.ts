@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import pLimit from "p-limit";
-import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir } from "../objects/index.js";
+import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
-import { loadLocalRun, sameState, scanRun, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory } from "./local-state.js";
+import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
+import { addRunHistory, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
@@ -52,9 +52,11 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
     const moving: ScannedRun[] = [];
+    const knownRefs = refs.filter((ref) => s.view.runs.has(ref.id));
+    const scans = new Map((await scanRuns(opts.runsDir, knownRefs, s.cache)).map((scan) => [scan.ref, scan]));
     for (const ref of refs) {
       const known = s.view.runs.get(ref.id);
-      const scan = known ? await scanRun(opts.runsDir, ref, s.cache) : unscannedRun(opts.runsDir, ref);
+      const scan = scans.get(ref) ?? unscannedRun(opts.runsDir, ref);
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
       if (known?.length === 1 && sameState(scan, remoteVersion(known))) upToDate++;
       else moving.push(scan);
@@ -154,20 +156,27 @@ async function executePush(
         result.bytes += p.bytes;
       };
       const writer = new PackWriter(s.remote.storage, { index, onPack, compress: s.remote.compress });
-      for (const item of items) {
-        // Upload from what is on disk now; a file changed since planning is sent as it is now.
-        const store = async (dir: string) => {
-          if (!existsSync(dir)) return EMPTY_TREE;
+      const progress = (d: { files: number; bytes: number }) => onProgress?.({ phase: "upload", ...d });
+      // Many runs are read on worker threads, every core hashing; the stat cache, saved, and the
+      // remote's index spare them what did not change, as here.
+      const jobs = items.flatMap((item) => uploadDirs(item).map((d) => ({ item, ...d })));
+      if (worthWorkers(items)) {
+        const cacheFile = statCachePath(s.runsDir);
+        const trees = await snapshotDirsOnWorkers(
+          jobs.map((j) => j.dir),
+          { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress },
+        );
+        jobs.forEach((j, k) => setTree(j.item, j.part, trees[k]!.treeId));
+      } else {
+        for (const { item, part, dir } of jobs) {
           let last = { files: 0, bytes: 0 };
           const onFile = (p: { files: number; bytes: number }) => {
-            onProgress?.({ phase: "upload", files: p.files - last.files, bytes: p.bytes - last.bytes });
+            progress({ files: p.files - last.files, bytes: p.bytes - last.bytes });
             last = p;
           };
-          return (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile })).treeId;
-        };
-        const version = item.local.version;
-        if (item.upload.files) item.entry.run = version.run = { ...item.entry.run, tree: await store(item.local.run.paths.runDir) };
-        if (item.upload.meta) item.entry.meta = version.meta = { ...item.entry.meta, tree: await store(runMetaDir(item.local.run)) };
+          // Upload from what is on disk now; a file changed since planning is sent as it is now.
+          setTree(item, part, (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile })).treeId);
+        }
       }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).
       await writer.flush();
@@ -186,6 +195,35 @@ async function executePush(
   } finally {
     await closeSession(s, true);
   }
+}
+
+// Below this, starting worker threads costs more than it saves.
+const WORKERS_MIN_FILES = 256;
+const WORKERS_MIN_BYTES = 64 * 1024 * 1024;
+
+function worthWorkers(items: PushItem[]): boolean {
+  const moving = items.filter((i) => i.upload.files || i.upload.meta);
+  const files = moving.reduce((n, i) => n + i.planned.files, 0);
+  const bytes = moving.reduce((n, i) => n + i.planned.bytes, 0);
+  return moving.length > 1 && (files >= WORKERS_MIN_FILES || bytes >= WORKERS_MIN_BYTES);
+}
+
+/** The directories of a run to store; a part whose directory is missing is the empty tree. */
+function uploadDirs(item: PushItem): { part: "files" | "meta"; dir: string }[] {
+  const out: { part: "files" | "meta"; dir: string }[] = [];
+  const dirs = { files: item.local.run.paths.runDir, meta: runMetaDir(item.local.run) };
+  for (const part of ["files", "meta"] as const) {
+    if (!item.upload[part]) continue;
+    if (existsSync(dirs[part])) out.push({ part, dir: dirs[part] });
+    else setTree(item, part, EMPTY_TREE);
+  }
+  return out;
+}
+
+function setTree(item: PushItem, part: "files" | "meta", tree: string): void {
+  const version = item.local.version;
+  if (part === "files") item.entry.run = version.run = { ...item.entry.run, tree };
+  else item.entry.meta = version.meta = { ...item.entry.meta, tree };
 }
 
 /** The local copy now descends from the remote trees its pushed trees superseded. */

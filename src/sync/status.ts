@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { listRuns } from "../runs/run.js";
 import { sortRuns, type Run } from "../runs/run.js";
 import { entryVersion } from "./heads.js";
-import { loadLocalRun, sameState, scanRun } from "./local-runs.js";
+import { loadLocalRun, sameState, scanRuns } from "./local-runs.js";
 import { compareVersions, mergeRunVersions, mergedVersion, type SyncState } from "./merge.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
@@ -35,11 +35,14 @@ export async function status(opts: SyncOptions): Promise<StatusResult> {
     const localIds = new Set(local.map((r) => r.id));
     const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !existsSync(r.paths.deletedMetaDir));
     const rows: RunStatusRow[] = [];
-    for (const { run } of selectWithSpecs(all, opts.runs, opts.where)) {
+    const selected = selectWithSpecs(all, opts.runs, opts.where);
+    const toScan = selected.filter(({ run }) => localIds.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
+    const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache)).map((scan) => [scan.ref.id, scan]));
+    for (const { run } of selected) {
       const entries = remote.get(run.id)?.entries ?? [];
       const merged = entries.length === 0 ? undefined : mergeRunVersions(entries.map(entryVersion));
       const theirs = merged ? mergedVersion(merged) : undefined;
-      const scan = localIds.has(run.id) ? await scanRun(opts.runsDir, { id: run.id, deleted: false, run }, s.cache) : undefined;
+      const scan = scans.get(run.id);
       let state: SyncState;
       if (merged && !theirs) state = "diverged";
       else if (scan && sameState(scan, theirs)) state = "in sync";

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmodSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { listRuns } from "../../src/runs/run.js";
+import { clone, push, status } from "../../src/sync/index.js";
+import { withTempDir } from "../helpers/fixtures.js";
+import { listing } from "./story.js";
+
+// Enough runs that push and status scan and store on worker threads (sync/local-runs.ts,
+// sync/push.ts): the same results as one thread gives, and no change hidden.
+const GENERATOR = new URL("../../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+const RUNS = 40;
+/** Files whose stamps are this recent are never trusted by the stat cache (objects/stat-cache.ts). */
+const RACY_MS = 2000;
+
+test("many runs push on workers, a no-change push reads nothing, and an in-place edit is still found", async () => {
+  await withTempDir("gage-sync-many-", async (tmp) => {
+    const origin = join(tmp.path, "origin");
+    const remote = join(tmp.path, "remote");
+    execFileSync(process.execPath, [GENERATOR, "--shape", "many-small", "--runs", String(RUNS), "--seed", "5", "--out", origin, "--quiet"]);
+    await new Promise((r) => setTimeout(r, RACY_MS + 200));
+    const first = await push({ runsDir: origin, remote });
+    assert.equal(first.runs.length, RUNS);
+
+    const again = await push({ runsDir: origin, remote });
+    assert.equal(again.runs.length, 0);
+    assert.equal(again.upToDate, RUNS);
+
+    const copy = join(tmp.path, "copy");
+    await clone({ runsDir: copy, remote });
+    assert.deepEqual(listing(copy), listing(origin));
+
+    const [run] = await listRuns(origin);
+    const file = join(run!.paths.runDir, "train.py");
+    const before = statSync(file);
+    const text = readFileSync(file, "utf8");
+    chmodSync(file, 0o644);
+    writeFileSync(file, text.replace("import", "imp0rt"));
+    chmodSync(file, before.mode & 0o777);
+    utimesSync(file, before.atime, before.mtime);
+    const states = (await status({ runsDir: origin, remote })).runs;
+    assert.deepEqual(
+      states.filter((r) => r.state !== "in sync").map((r) => [r.id, r.state]),
+      [[run!.id, "ahead"]],
+    );
+    const edited = await push({ runsDir: origin, remote });
+    assert.deepEqual(edited.runs.map((r) => r.id), [run!.id]);
+  });
+});
