@@ -37,7 +37,8 @@ export type ErrorCode =
   | "REMOTE_CONFLICT"
   | "REMOTE_URL"
   // sync
-  | "CONFLICT";
+  | "CONFLICT"
+  | "STORE_INCOMPLETE";
 
 export interface GageErrorOptions {
   hint?: string;

@@ -163,8 +163,12 @@ export {
   readDefaultRemote,
   ConflictError,
   StoreFormatError,
+  StoreIncompleteError,
   RUN_PARTS,
   CATALOG_EVERY,
+  gc,
+  planGc,
+  DEFAULT_GRACE_MS,
 } from "./sync/index.js";
 export type {
   PushResult,
@@ -182,4 +186,8 @@ export type {
   SyncProgressEvent,
   TransferPlan,
   PlannedRun as SyncPlannedRun,
+  GcOptions,
+  GcPlan,
+  GcProgressEvent,
+  GcResult,
 } from "./sync/index.js";

@@ -30,6 +30,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "AMBIGUOUS_RUN":
     case "NOT_FOUND":
     case "OBJECT_NOT_FOUND":
+    case "STORE_INCOMPLETE":
       return EXIT.notFound;
     case "CONFLICT":
     case "REMOTE_CONFLICT":

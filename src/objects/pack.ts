@@ -9,7 +9,8 @@ import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
 // can be checked or re-indexed on its own. Index: "GAGEIDX1", pack id, count u32, entries sorted
 // by id [id 32][offset u32 hi][offset u32 lo][stored u32][raw u32][codec u8], then the SHA-256 of
 // everything before it. Offsets point at the stored bytes, past the record header. A pack's id
-// is the SHA-256 of its magic, its record headers and its deflated stored bytes, in order.
+// is the SHA-256 of its magic, its record headers and its deflated stored bytes, in order. An
+// index may list only some of its pack's objects: `gage gc` rewrites it without those no run needs.
 const PACK_MAGIC = Buffer.from("GAGEPACK");
 const INDEX_MAGIC = Buffer.from("GAGEIDX1");
 const RECORD_HEADER = 1 + 32 + 4 + 4;

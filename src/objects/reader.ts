@@ -27,7 +27,15 @@ export async function loadPackIndex(storage: ObjectStorage, index = new PackInde
     todo.map((packId) =>
       limit(async () => {
         const key = packIndexKey(packId);
-        index.addIndex(packId, await storage.getBytes(key), key);
+        let bytes: Buffer;
+        try {
+          bytes = await storage.getBytes(key);
+        } catch (err) {
+          // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
+          if ((err as { code?: unknown }).code === "NOT_FOUND") return;
+          throw err;
+        }
+        index.addIndex(packId, bytes, key);
       }),
     ),
   );

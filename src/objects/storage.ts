@@ -7,7 +7,7 @@ import type { ObjectId } from "./ids.js";
  * importing src/remotes.
  */
 export interface ObjectStorage {
-  /** Whole object, or `[start, end)`. Throws (any error) when the key is missing. */
+  /** Whole object, or `[start, end)`. A missing key throws an error whose `code` is "NOT_FOUND". */
   getBytes(key: string, range?: { start: number; end?: number }): Promise<Buffer>;
   /** Atomic write: readers never see a partial object. */
   put(key: string, data: Buffer | Uint8Array | Readable): Promise<void>;

@@ -31,3 +31,27 @@ export class StoreFormatError extends GageError {
     this.key = key;
   }
 }
+
+/**
+ * Objects that a remote's runs reach are missing from its store (`gage gc` found them while
+ * marking what to keep). gc changes nothing then: what it cannot read, it cannot see past.
+ */
+export class StoreIncompleteError extends GageError {
+  /** Missing object ids (the first few). */
+  readonly objects: readonly string[];
+  /** Runs that reach them. */
+  readonly runIds: readonly string[];
+  constructor(objects: readonly string[], runIds: readonly string[], total: number, options: GageErrorOptions = {}) {
+    const runs = runIds.slice(0, 5).join(", ") + (runIds.length > 5 ? ", ..." : "");
+    super(
+      "STORE_INCOMPLETE",
+      `${total === 1 ? "An object" : `${total} objects`} that runs on the remote reach ${total === 1 ? "is" : "are"} missing (runs ${runs}); nothing was removed`,
+      {
+        hint: "gc removes nothing from a store whose runs reach missing objects. Push those runs from a complete copy into a new remote, or restore the store from a backup.",
+        ...options,
+      },
+    );
+    this.objects = objects;
+    this.runIds = runIds;
+  }
+}

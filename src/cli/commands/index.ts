@@ -31,6 +31,7 @@ export const commands: CommandModule[] = [
   { names: ["pull"], load: async () => (await import("./pull.js")).registerPull },
   { names: ["clone"], load: async () => (await import("./clone.js")).registerClone },
   { names: ["status"], load: async () => (await import("./status.js")).registerStatus },
+  { names: ["gc"], load: async () => (await import("./gc.js")).registerGc },
   { names: ["remote"], load: async () => (await import("./remote.js")).registerRemote },
 ];
 

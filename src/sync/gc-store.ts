@@ -1,0 +1,380 @@
+import pLimit from "p-limit";
+import { GageError } from "../errors.js";
+import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
+import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import type { Storage } from "../remotes/storage.js";
+import {
+  CATALOG_PREFIX,
+  decodeCatalog,
+  decodeHead,
+  emptyView,
+  HEAD_PREFIX,
+  keyTime,
+  noteHead,
+  SKEW_MARGIN_MS,
+  timeKeyPart,
+  type CatalogDoc,
+  type HeadEntry,
+  type RemoteView,
+} from "./heads.js";
+import { EMPTY_TREE, type TreeVersion } from "./merge.js";
+
+/**
+ * What `gage gc` reads of a store remote before deciding anything: every head and the newest
+ * catalog (merged as a reader merges them), every pack index and set-aside index, and the set of
+ * objects the runs reach, marked by reading their trees and chunk lists (each one verified).
+ *
+ * Set-aside indexes live under `garbage/<12 hex ms>-<64 hex pack id>`: the full index a pack had
+ * when gc last took objects out of it (or took the pack out of use), named by when. Readers never
+ * list `garbage/`, so those objects are invisible to pulls and to pushes (which then upload them
+ * again rather than reuse them); gc puts entries back when a head turns out to reach them.
+ */
+export const GARBAGE_PREFIX = "garbage/";
+
+const PACK_KEY_RE = /^packs\/([0-9a-f]{64})\.(pack|idx)$/;
+const GARBAGE_KEY_RE = /^garbage\/([0-9a-f]{12})-([0-9a-f]{64})$/;
+/** Requests gc has in flight at once (GETs of heads and indexes, stats, deletes). */
+export const CONCURRENCY = 8;
+// Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
+const MARK_BATCH = 4096;
+
+export function garbageKey(packId: ObjectId, nowMs: number): string {
+  return `${GARBAGE_PREFIX}${timeKeyPart(nowMs)}-${packId}`;
+}
+
+/** One pack: its file, its index, and the indexes gc set aside for it. */
+export interface PackState {
+  id: ObjectId;
+  /** Bytes of `packs/<id>.pack`; undefined when there is no pack file. */
+  size?: number;
+  /** Entries of `packs/<id>.idx`; undefined when there is no index (set aside, or never written). */
+  index?: PackIndexEntry[];
+  /** `garbage/` records of this pack (normally at most one). */
+  records: { key: string; time: number; entries: PackIndexEntry[] }[];
+  /** The pack file's modification time once asked; null when the backend does not say. */
+  mtimeMs?: number | null;
+  /** Its trees and chunk lists have been followed (markFromYoung). */
+  followed?: boolean;
+}
+
+/** Every object a pack is known to hold: its index, and what gc set aside from it. */
+export function fullEntries(p: PackState): PackIndexEntry[] {
+  if (p.records.length === 0) return p.index ?? [];
+  const byId = new Map<ObjectId, PackIndexEntry>();
+  for (const e of [...(p.index ?? []), ...p.records.flatMap((r) => r.entries)]) if (!byId.has(e.id)) byId.set(e.id, e);
+  return [...byId.values()];
+}
+
+/** A head as read, and whether the view (hence the next catalog) holds all it says. */
+export interface HeadInfo {
+  key: string;
+  time: number;
+  entries: HeadEntry[];
+  covered: boolean;
+}
+
+export interface MarkProgress {
+  objects: number;
+  bytes: number;
+  total?: { objects: number; bytes: number };
+}
+
+export interface Store {
+  storage: Storage;
+  /** The remote's runs as a fresh reader sees them (the next catalog's content). */
+  view: RemoteView;
+  catalogs: string[];
+  newestCatalog?: { key: string; doc: CatalogDoc };
+  heads: Map<string, HeadInfo>;
+  /** Heads merged into the view beyond the newest catalog (a catalog is worth writing). */
+  merged: number;
+  packs: Map<ObjectId, PackState>;
+  /** Reads objects from every pack file, set-aside entries included. */
+  reader: ObjectReader;
+  reachable: Set<ObjectId>;
+  /** Objects the runs reach that no pack holds → a run that reaches it. */
+  missing: Map<ObjectId, string>;
+}
+
+async function keysOf(storage: Storage, prefix: string, startAfter?: string): Promise<{ key: string; size: number }[]> {
+  const out: { key: string; size: number }[] = [];
+  for await (const e of storage.list(prefix, startAfter === undefined ? {} : { startAfter })) out.push(e);
+  return out;
+}
+
+async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ key: string; entries: HeadEntry[] }[]> {
+  const limit = pLimit(CONCURRENCY);
+  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await storage.getBytes(key)) }))));
+}
+
+/** Where a reader holding `view` starts listing heads (refreshView in heads.ts). */
+function listingFloor(view: RemoteView, nowMs: number): number {
+  return view.newest === undefined ? 0 : Math.max(0, Math.floor(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS));
+}
+
+/**
+ * True when the view already holds everything `e` says about its run: each tree is the view's or
+ * one it supersedes, each user log entry is there. Such a head adds nothing; removing it loses
+ * nothing.
+ */
+function subsumed(e: HeadEntry, view: RemoteView): boolean {
+  const mine = view.runs.get(e.runId);
+  if (!mine) return false;
+  const has = (v: TreeVersion, pick: (m: HeadEntry) => TreeVersion) =>
+    v.tree === EMPTY_TREE || mine.some((m) => pick(m).tree === v.tree || pick(m).prior.includes(v.tree));
+  return has(e.run, (m) => m.run) && has(e.meta, (m) => m.meta) && Object.keys(e.user).every((n) => mine.some((m) => n in m.user));
+}
+
+/**
+ * Reads the store: heads and catalogs first, packs after, so that every pack a listed head
+ * reaches is listed too (a push writes its packs before its head).
+ */
+export async function readStore(storage: Storage, nowMs: number, onWarning?: (message: string) => void): Promise<Store> {
+  const headKeys = (await keysOf(storage, HEAD_PREFIX)).map((e) => e.key).filter((k) => keyTime(k) !== undefined);
+  const catalogs = (await keysOf(storage, CATALOG_PREFIX)).map((e) => e.key).filter((k) => keyTime(k) !== undefined);
+  const view = emptyView();
+  let newestCatalog: Store["newestCatalog"];
+  const newest = catalogs.at(-1);
+  if (newest !== undefined) {
+    const doc = decodeCatalog(newest, await storage.getBytes(newest));
+    noteHead(view, doc.covers, doc.entries);
+    for (const k of doc.recent) noteHead(view, k, []);
+    view.catalogKey = newest;
+    newestCatalog = { key: newest, doc };
+  }
+  // Merged as a reader merges them: the catalog, then the heads from its listing point on. Older
+  // heads are in the catalog already; merging them again could read a tree that dropped out of a
+  // long history (MAX_PRIOR) as a divergence, so they are only checked against the view.
+  const floor = listingFloor(view, nowMs);
+  const inCatalog = new Set(view.recent);
+  const heads = new Map<string, HeadInfo>();
+  const older: HeadInfo[] = [];
+  let merged = 0;
+  for (const { key, entries } of await readHeads(storage, headKeys)) {
+    const info: HeadInfo = { key, time: keyTime(key)!, entries, covered: true };
+    heads.set(key, info);
+    if (!inCatalog.has(key) && info.time >= floor) {
+      noteHead(view, key, entries);
+      merged++;
+    } else older.push(info);
+  }
+  for (const h of older) {
+    if (h.entries.every((e) => subsumed(e, view))) continue;
+    h.covered = false;
+    onWarning?.(`${h.key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
+  }
+  view.uncovered = merged;
+
+  const packs = new Map<ObjectId, PackState>();
+  const pack = (id: ObjectId): PackState => {
+    let p = packs.get(id);
+    if (p === undefined) packs.set(id, (p = { id, records: [] }));
+    return p;
+  };
+  const indexes: ObjectId[] = [];
+  for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
+    const m = PACK_KEY_RE.exec(key);
+    if (!m) continue;
+    if (m[2] === "pack") pack(m[1]!).size = size;
+    else indexes.push(m[1]!);
+  }
+  const records = (await keysOf(storage, GARBAGE_PREFIX)).flatMap(({ key }) => {
+    const m = GARBAGE_KEY_RE.exec(key);
+    return m ? [{ key, time: Number.parseInt(m[1]!, 16), id: m[2]! }] : [];
+  });
+  const limit = pLimit(CONCURRENCY);
+  await Promise.all([
+    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await storage.getBytes(packIndexKey(id)))))),
+    ...records.map((r) =>
+      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await storage.getBytes(r.key), r.key) })),
+    ),
+  ]);
+
+  const readable = new PackIndex();
+  for (const p of packs.values()) {
+    if (p.size === undefined) continue;
+    const entries = fullEntries(p);
+    if (entries.length > 0) readable.addIndex(p.id, encodePackIndex(p.id, entries));
+  }
+  const store: Store = {
+    storage,
+    view,
+    catalogs,
+    ...(newestCatalog ? { newestCatalog } : {}),
+    heads,
+    merged,
+    packs,
+    reader: new ObjectReader(storage, readable),
+    reachable: new Set(),
+    missing: new Map(),
+  };
+  return store;
+}
+
+/** The trees of every run in the view, and of every head the view does not cover. */
+export function rootsOf(store: Store): [ObjectId, string][] {
+  const roots: [ObjectId, string][] = [];
+  const add = (e: HeadEntry) => roots.push([e.run.tree, e.runId], [e.meta.tree, e.runId]);
+  for (const entries of store.view.runs.values()) entries.forEach(add);
+  for (const h of store.heads.values()) if (!h.covered) h.entries.forEach(add);
+  return roots;
+}
+
+function decodeChunks(id: ObjectId, data: Buffer): ChunkList {
+  try {
+    return decodeChunkList(data);
+  } catch (err) {
+    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * Marks every object reachable from `roots` (tree ids with a run that reaches them): trees and
+ * chunk lists are read, verified and followed; files, chunks and link targets are only looked up.
+ * What no pack holds goes to `store.missing`. Only the trees a run stands at are roots: the trees
+ * a version supersedes (`prior`) are history for merging, compared by id and never read.
+ */
+export async function markReachable(
+  store: Store,
+  roots: Iterable<[ObjectId, string]>,
+  onProgress?: (p: MarkProgress) => void,
+  options: { chunkLists?: Iterable<[ObjectId, string]>; missing?: Map<ObjectId, string> } = {},
+): Promise<void> {
+  const { reachable, reader } = store;
+  const missing = options.missing ?? store.missing;
+  let objects = 0;
+  let bytes = 0;
+  const see = (id: ObjectId, runId: string, follow?: Map<ObjectId, string>) => {
+    if (reachable.has(id) || missing.has(id)) return;
+    const loc = reader.index.get(id);
+    // A pack file gc removed (when marking again after removing) holds nothing any more.
+    if (loc === undefined || store.packs.get(loc.packId)?.size === undefined) {
+      missing.set(id, runId);
+      return;
+    }
+    reachable.add(id);
+    objects++;
+    bytes += loc.storedLength;
+    follow?.set(id, runId);
+  };
+  const report = () => {
+    onProgress?.({ objects, bytes });
+    objects = bytes = 0;
+  };
+  let trees = new Map<ObjectId, string>();
+  let lists = new Map<ObjectId, string>();
+  // A part never pushed (`--only`) stands at the empty tree, which need not be stored.
+  for (const [id, runId] of roots) if (id !== EMPTY_TREE) see(id, runId, trees);
+  for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
+  while (trees.size > 0 || lists.size > 0) {
+    const next = new Map<ObjectId, string>();
+    const ids = [...trees.keys()];
+    for (let i = 0; i < ids.length; i += MARK_BATCH) {
+      const batch = ids.slice(i, i + MARK_BATCH);
+      const read = await reader.readTrees(batch);
+      for (const id of batch) {
+        const runId = trees.get(id)!;
+        for (const e of read.get(id)!.entries) {
+          if (e.kind === "dir") see(e.id, runId, next);
+          else if (e.kind === "file" && e.chunks !== undefined) see(e.chunks, runId, lists);
+          else see(e.id, runId);
+        }
+      }
+      report();
+    }
+    const listIds = [...lists.keys()];
+    for (let i = 0; i < listIds.length; i += MARK_BATCH) {
+      for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
+        for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
+      }
+      report();
+    }
+    trees = next;
+    lists = new Map();
+  }
+  report();
+}
+
+// Trees and chunk lists are small; larger objects in a young pack are file data, not read.
+const MAX_STRUCTURE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Keeps what the trees and chunk lists of young packs reach, reachable from a run or not: pushes
+ * trust that a tree an index lists is whole (the stat cache answers an unchanged folder with its
+ * tree id), and a young pack's index is left as it is. Their objects are read (the small ones, each
+ * verified) and those that decode as a tree or chunk list are followed. What they reach but the
+ * store lacks does not stop gc: no run reaches it.
+ */
+export async function markFromYoung(store: Store, packs: readonly PackState[]): Promise<void> {
+  const todo = packs.filter((p) => !p.followed);
+  for (const p of todo) p.followed = true;
+  const ids = todo.flatMap((p) => (p.index ?? []).filter((e) => !store.reachable.has(e.id) && e.rawLength <= MAX_STRUCTURE_BYTES).map((e) => e.id));
+  const trees: [ObjectId, string][] = [];
+  const lists: [ObjectId, string][] = [];
+  for await (const { id, data } of store.reader.readMany(ids)) {
+    // msgpack arrays of 3 (tree) or 4 (chunk list) fields: anything else is file data.
+    if (data[0] === 0x93 && isDecodable(() => decodeTree(data))) trees.push([id, "young pack"]);
+    else if (data[0] === 0x94 && isDecodable(() => decodeChunkList(data))) lists.push([id, "young pack"]);
+  }
+  await markReachable(store, trees, undefined, { chunkLists: lists, missing: new Map() });
+}
+
+function isDecodable(decode: () => unknown): boolean {
+  try {
+    decode();
+    return true;
+  } catch (err) {
+    if (err instanceof GageError) return false;
+    throw err;
+  }
+}
+
+/**
+ * Reads the heads written since the store was read (a push that finished meanwhile), merges them
+ * into the view and marks what they reach. Returns the heads found.
+ */
+export async function catchUp(store: Store, nowMs: number, onProgress?: (p: MarkProgress) => void): Promise<HeadInfo[]> {
+  // Packs first (see readStore): those of the heads found below are among them.
+  const listed = new Map<ObjectId, { size?: number; index: boolean }>();
+  for (const { key, size } of await keysOf(store.storage, PACK_PREFIX)) {
+    const m = PACK_KEY_RE.exec(key);
+    if (!m) continue;
+    const l = listed.get(m[1]!) ?? { index: false };
+    if (m[2] === "pack") l.size = size;
+    else l.index = true;
+    listed.set(m[1]!, l);
+  }
+  const fresh: ObjectId[] = [];
+  for (const [id, l] of listed) {
+    if (l.size === undefined) continue;
+    let p = store.packs.get(id);
+    if (p === undefined) store.packs.set(id, (p = { id, size: l.size, records: [] }));
+    // An index that came after its pack: a push that was under way when the store was read.
+    if (l.index && p.index === undefined && p.records.length === 0) fresh.push(id);
+  }
+  const limit = pLimit(CONCURRENCY);
+  await Promise.all(
+    fresh.map((id) =>
+      limit(async () => {
+        const bytes = await store.storage.getBytes(packIndexKey(id));
+        store.packs.get(id)!.index = decodePackIndex(id, bytes);
+        store.reader.index.addIndex(id, bytes);
+      }),
+    ),
+  );
+  const from = `${HEAD_PREFIX}${timeKeyPart(listingFloor(store.view, nowMs))}`;
+  const keys = (await keysOf(store.storage, HEAD_PREFIX, from)).map((e) => e.key).filter((k) => keyTime(k) !== undefined && !store.heads.has(k));
+  const found: HeadInfo[] = [];
+  for (const { key, entries } of await readHeads(store.storage, keys)) {
+    const info: HeadInfo = { key, time: keyTime(key)!, entries, covered: true };
+    store.heads.set(key, info);
+    noteHead(store.view, key, entries);
+    store.merged++;
+    found.push(info);
+  }
+  // The new heads' own trees, not only the merge's winners: a push's trees are kept whatever a
+  // concurrent push did, until a gc that sees both decides.
+  await markReachable(store, found.flatMap((h) => h.entries.flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]])), onProgress);
+  return found;
+}
