@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
@@ -102,8 +102,42 @@ function ensureDir(path: string): void {
   if ((st.mode & 0o200) === 0) chmodSync(path, st.mode | 0o200);
 }
 
+// Temporary names: unique in this process by a counter, and across processes by a random part
+// drawn once (a random draw per file was a measurable part of a clone of 80,000 files).
+const tempStem = `${TEMP_PREFIX}${randomBytes(6).toString("hex")}-`;
+let tempCount = 0;
+const tempPath = (path: string) => join(path, "..", `${tempStem}${(tempCount++).toString(36)}`);
+
+/**
+ * `writeAtomically` for bytes already in memory, with synchronous calls: files are written one
+ * after another anyway, and each of the six calls through the thread pool cost a round trip
+ * (a clone of 80,000 small files took 30 s, nearly all of it waiting on them).
+ */
+function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: Buffer): number {
+  const tmp = tempPath(path);
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    try {
+      for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+      fchmodSync(fd, mode);
+      if (fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created, or already renamed
+    }
+    throw err;
+  }
+  return data.length;
+}
+
 async function writeAtomically(path: string, mode: number, fsync: boolean, fill: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<number> {
-  const tmp = join(path, "..", `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+  const tmp = tempPath(path);
   const fh = await open(tmp, "wx", 0o600);
   let bytes = 0;
   try {
@@ -182,7 +216,7 @@ export async function materializeTree(
       options.signal?.throwIfAborted();
       if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats);
       else {
-        stats.bytesWritten += await writeAtomically(f.path, f.entry.mode, fsync, (write) => write(data));
+        stats.bytesWritten += writeBytesAtomically(f.path, f.entry.mode, fsync, data);
         stats.written++;
       }
       progress(f.path, data.length);
@@ -227,7 +261,7 @@ async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, s
       return;
     }
   }
-  const tmp = join(f.path, "..", `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+  const tmp = tempPath(f.path);
   await symlink(target, tmp);
   try {
     await rename(tmp, f.path);

@@ -91,12 +91,16 @@ interface RowRef {
  */
 export class StatCache implements FileIdCache {
   readonly #now: () => number;
-  /** The loaded file; its file rows start at `#starts`, with path hashes `#hashes`, in hash order. */
+  /** The loaded file; its file rows end at `#filesEnd`. */
   #bytes: Buffer = Buffer.alloc(0);
-  #starts: Uint32Array = new Uint32Array(0);
-  #hashes: Uint32Array = new Uint32Array(0);
-  /** Directory path → hex of its signature (64 digits) then its tree id (64 digits). */
-  readonly #dirs = new Map<string, string>();
+  #filesEnd = 0;
+  /** Where the loaded file rows start, and their path hashes, in hash order: found when first needed. */
+  #rows: { starts: Uint32Array; hashes: Uint32Array } | undefined;
+  /**
+   * Directory path → hex of its signature (64 digits) then its tree id (64 digits), or, as loaded,
+   * where those 64 bytes are in `#bytes` (decoding every row's hex cost every no-change push).
+   */
+  readonly #dirs = new Map<string, string | number>();
   #dirsChanged = false;
   /** Rows recorded (or forgotten: `undefined`) since loading, encoded. */
   readonly #changed = new Map<string, Buffer | undefined>();
@@ -127,26 +131,31 @@ export class StatCache implements FileIdCache {
     if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return;
     const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
     if (filesEnd > bytes.length) return;
-    const rows = fileRows(bytes, filesEnd);
-    if (rows === undefined) return;
-    const dirs = new Map<string, string>();
+    const dirs = new Map<string, number>();
     for (let p = filesEnd; p < bytes.length; ) {
       if (p + 2 > bytes.length) return;
       const at = p + 2 + bytes.readUInt16LE(p);
       if (at + 64 > bytes.length) return;
-      dirs.set(bytes.toString("utf8", p + 2, at), bytes.toString("hex", at, at + 64));
+      dirs.set(bytes.toString("utf8", p + 2, at), at);
       p = at + 64;
     }
     this.#bytes = bytes;
-    this.#starts = rows.starts;
-    this.#hashes = rows.hashes;
+    this.#filesEnd = filesEnd;
+    this.#rows = undefined;
     this.#dirs.clear();
     for (const [k, v] of dirs) this.#dirs.set(k, v);
   }
 
+  // A no-change snapshot answers every directory from its signature and looks up no file: the
+  // pass over 100,000 file rows waits until a lookup needs it.
+  #loadedRows(): { starts: Uint32Array; hashes: Uint32Array } {
+    this.#rows ??= fileRows(this.#bytes, this.#filesEnd) ?? { starts: new Uint32Array(0), hashes: new Uint32Array(0) };
+    return this.#rows;
+  }
+
   /** The start of `path`'s loaded row, or -1. */
   #findLoaded(path: string, hash = pathHash(path)): number {
-    const hashes = this.#hashes;
+    const { starts, hashes } = this.#loadedRows();
     let lo = 0;
     let hi = hashes.length;
     while (lo < hi) {
@@ -155,9 +164,15 @@ export class StatCache implements FileIdCache {
       else hi = mid;
     }
     for (let i = lo; i < hashes.length && hashes[i] === hash; i++) {
-      if (rowPath(this.#bytes, this.#starts[i]!) === path) return this.#starts[i]!;
+      if (rowPath(this.#bytes, starts[i]!) === path) return starts[i]!;
     }
     return -1;
+  }
+
+  /** A directory row as hex (signature then tree id). */
+  #dirRow(path: string): string | undefined {
+    const row = this.#dirs.get(path);
+    return typeof row === "number" ? this.#bytes.toString("hex", row, row + 64) : row;
   }
 
   /** The newest row for `path`: recorded here, imported, or loaded; `null` when forgotten. */
@@ -191,7 +206,7 @@ export class StatCache implements FileIdCache {
    * stamp, or tree id for a subdirectory) is unchanged: then no child needs looking up.
    */
   lookupDir(path: string, signature: string): ObjectId | undefined {
-    const row = this.#dirs.get(path);
+    const row = this.#dirRow(path);
     return row !== undefined && row.startsWith(signature) ? row.slice(64) : undefined;
   }
 
@@ -202,7 +217,7 @@ export class StatCache implements FileIdCache {
       return;
     }
     const row = signature + treeId;
-    if (this.#dirs.get(path) === row) return;
+    if (this.#dirRow(path) === row) return;
     this.#dirs.set(path, row);
     this.#dirsChanged = true;
   }
@@ -266,10 +281,11 @@ export class StatCache implements FileIdCache {
     const out: RowRef[] = [];
     let k = 0;
     const b = this.#bytes;
-    for (let i = 0; i < this.#starts.length; i++) {
-      const h = this.#hashes[i]!;
+    const { starts, hashes } = this.#loadedRows();
+    for (let i = 0; i < starts.length; i++) {
+      const h = hashes[i]!;
       while (k < order.length && freshHashes[order[k]!]! < h) out.push(fresh[order[k++]!]!);
-      const p = this.#starts[i]!;
+      const p = starts[i]!;
       if (newerHashes.has(h) && newer.has(rowPath(b, p))) continue;
       out.push({ b, p });
     }
@@ -282,7 +298,7 @@ export class StatCache implements FileIdCache {
     const rows = this.#collect();
     let fileBytes = 0;
     for (const r of rows) fileBytes += rowEnd(r.b, r.p) - r.p;
-    const dirRows = [...this.#dirs].map(([path, row]) => encodeDirRow(path, row));
+    const dirRows = [...this.#dirs.keys()].map((path) => encodeDirRow(path, this.#dirRow(path)!));
     const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirRows.reduce((n, d) => n + d.length, 0));
     MAGIC.copy(out, 0);
     out.writeUInt32LE(fileBytes, MAGIC.length);
