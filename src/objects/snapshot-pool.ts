@@ -2,7 +2,6 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
-import type { ObjectId } from "./ids.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob } from "./snapshot-worker.js";

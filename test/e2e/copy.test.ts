@@ -88,7 +88,7 @@ test("DEST may name a configured remote; a bare word that names none is a folder
 });
 
 test("a hostile source (a symlink in SRC) is refused with exit status 6 and nothing written", async () => {
-  const { runs, dest, env } = place();
+  const { runs, dest } = place();
   symlinkSync("/etc", join(runs, SHARE, "etc"));
   const retrieve = join(dest, "..", "retrieve");
   const r = await gage(["copy", "--all", "--from", runs, "-y"], { env: { GAGE_RUNS: retrieve } });

@@ -164,7 +164,7 @@ test("--only moves parts of runs: meta and user without the run files", async ()
 });
 
 test("a hostile source (a symlink in a run) is refused before anything is written", async () => {
-  const { local, other, opts } = setup();
+  const { other, opts } = setup();
   await copyRuns(opts({ runs: [SHARE] }));
   symlinkSync("/etc/passwd", join(other, SHARE, "passwd"));
   const retrieve = join(other, "..", "retrieve");

@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute } from "node:path";
 import pLimit from "p-limit";
 import { listRemotes, openRemoteSpec } from "../../remotes/config.js";
 import { openLocation, type OpenStorageOptions } from "../../remotes/open.js";
