@@ -61,7 +61,7 @@ function workspace() {
     spawnSync("rm", ["-rf", root]);
   };
   if (process.getuid?.() === 0) {
-    const size = `${Math.max(2, Math.ceil(7 * SCALE))}g`;
+    const size = `${Math.max(2, Math.ceil(12 * SCALE))}g`;
     const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", root], { stdio: "ignore" }).status === 0;
     if (mounted) {
       return {
