@@ -34,6 +34,7 @@ export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions,
 export {
   snapshotDir,
   snapshotRun,
+  idOnlySink,
   emptyStats,
   addStats,
   type FileProgress,

@@ -9,7 +9,7 @@ import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectId } from "./ids.js";
 import { PackIndex, type ObjectSink } from "./pack.js";
-import { snapshotDir, snapshotRun, type SnapshotStats } from "./snapshot.js";
+import { idOnlySink, snapshotDir, snapshotRun, type SnapshotStats } from "./snapshot.js";
 import type { SnapshotUserEntry } from "./codec.js";
 import { encodeFileRow, StatCache, type CachedIds, type FileIdCache, type FileStamp } from "./stat-cache.js";
 
@@ -42,8 +42,6 @@ export interface SnapshotWork {
   stored?: Uint8Array[];
 }
 
-/** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
-const idOnlySink: ObjectSink = { has: () => true, add: async () => false };
 
 /** A batch's buffer, handed back by the caller once its objects are packed. */
 export interface BatchReturn {

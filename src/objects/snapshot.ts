@@ -59,6 +59,9 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
 }
 
+/** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
+export const idOnlySink: ObjectSink = { has: () => true, add: async () => false };
+
 export function emptyStats(): SnapshotStats {
   return { files: 0, dirs: 0, symlinks: 0, skipped: 0, bytes: 0, hashedFiles: 0, hashedBytes: 0, newObjects: 0, newBytes: 0 };
 }

@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { emptyStats, hashBytes, scanRunsOnWorkers, snapshotRun, type SnapshotStats, type ObjectSink, type StatCache } from "../objects/index.js";
+import { emptyStats, hashBytes, idOnlySink, scanRunsOnWorkers, snapshotRun, type SnapshotStats, type StatCache } from "../objects/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
@@ -10,8 +10,6 @@ import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./
 import { readPending, readRunHistory, statCachePath } from "./local-state.js";
 import { EMPTY_TREE, type RunVersion, type TreeVersion } from "./merge.js";
 
-/** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
-export const idOnlySink: ObjectSink = { has: () => true, add: async () => false };
 
 /** A local run to compare: its id, where its meta is, and the run once read. */
 export interface RunRef {

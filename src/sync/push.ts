@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import pLimit from "p-limit";
 import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
@@ -11,9 +10,6 @@ import { addRunHistory, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
-
-/** Runs whose metadata is read at once while planning. */
-const READ_CONCURRENCY = 16;
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
 export const CATALOG_EVERY = 64;
@@ -120,23 +116,22 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
 }
 
 /**
- * Reads the metadata of the runs that move, side by side. Only those: reading every run's meta
- * (a listing of the runs directory) cost a one-edit push more than its scan of every file.
+ * Reads the metadata of the runs that move. Only those: reading every run's meta (a listing of
+ * the runs directory) cost a one-edit push more than its scan of every file.
  */
 async function readRuns(runsDir: string, refs: RunRef[], onWarning: ((msg: string) => void) | undefined): Promise<void> {
-  const limit = pLimit(READ_CONCURRENCY);
   const warn = onWarning ? { onWarning } : {};
-  const read = async (ref: RunRef) => {
+  for (const ref of refs) {
+    if (ref.run) continue;
     try {
       ref.run = await readRun(runsDir, ref.id, { deleted: ref.deleted, ...warn });
     } catch (err) {
       // Gone since it was selected: as if never selected. Unreadable: skipped, as `gage ls` does.
-      if (err instanceof RunNotFoundError) return;
+      if (err instanceof RunNotFoundError) continue;
       if (!(err instanceof RunMetaError)) throw err;
       onWarning?.(`Skipping run in ${runMetaDir({ paths: runPaths(runsDir, ref.id), deleted: ref.deleted })}: ${err.message}`);
     }
-  };
-  await Promise.all(refs.filter((r) => !r.run).map((ref) => limit(() => read(ref))));
+  }
 }
 
 async function executePush(
