@@ -182,16 +182,22 @@ export async function materializeTree(
     options.onProgress?.({ files: doneFiles, bytes: doneBytes, path });
   };
 
-  checkDisk(p, destDir);
+  // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
+  // compare: every path below it is created here. That spared a clone an lstat per file, twice.
+  const fresh = checkDirPath(destDir) === undefined;
+  if (!fresh) checkDisk(p, destDir);
   // The destination's parents are the caller's (e.g. the runs directory): created if missing.
-  if (checkDirPath(destDir) === undefined) mkdirSync(destDir, { recursive: true, mode: 0o755 });
+  if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
   ensureDir(destDir);
-  for (const d of p.dirs) ensureDir(d.path);
+  for (const d of p.dirs) {
+    if (fresh) mkdirSync(d.path, { mode: 0o755 });
+    else ensureDir(d.path);
+  }
 
   const toWrite: Planned[] = [];
   for (const f of p.files) {
     options.signal?.throwIfAborted();
-    const state = await existingState(f, options.cache);
+    const state = fresh ? "absent" : await existingState(f, options.cache);
     if (state === "same") {
       if ((lstatSync(f.path).mode & 0o777) !== f.entry.mode) await chmod(f.path, f.entry.mode);
       stats.unchanged++;
