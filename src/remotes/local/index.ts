@@ -6,7 +6,7 @@ import { UsageError } from "../../errors.js";
 import { NotFoundError, PermissionError, RemoteConflictError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
-import { readAll, toReadable } from "../streams.js";
+import { toReadable } from "../streams.js";
 import { walkKeys, type FolderEntry } from "../walk.js";
 
 /**
@@ -51,8 +51,30 @@ export class LocalStorage implements Storage {
     }
   }
 
+  // One read into one buffer: through a read stream, an 8 MiB range took 128 reads and a copy.
   async getBytes(key: string, range?: ByteRange): Promise<Buffer> {
-    return readAll(await this.get(key, range));
+    const path = this.pathOf(key);
+    checkRange(range);
+    const handle = await fs.open(path, constants.O_RDONLY).catch((err) => {
+      throw this.mapError(err, key);
+    });
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw new NotFoundError(this.url, key);
+      const { start, end } = clampRange(range, stat.size);
+      const out = Buffer.allocUnsafe(end - start);
+      let got = 0;
+      while (got < out.length) {
+        const { bytesRead } = await handle.read(out, got, out.length - got, start + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === out.length ? out : out.subarray(0, got);
+    } catch (err) {
+      throw this.mapError(err, key);
+    } finally {
+      await handle.close();
+    }
   }
 
   async put(key: string, data: Buffer | Uint8Array | Readable): Promise<void> {
