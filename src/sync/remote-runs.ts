@@ -19,17 +19,22 @@ export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg
   const runs: RemoteRun[] = [];
   for (const [id, entries] of view.runs) {
     const last = entries.at(-1)!;
-    const user = new Map<string, Uint8Array>();
-    for (const e of entries) for (const [name, bytes] of Object.entries(e.user)) if (!user.has(name)) user.set(name, bytes);
-    const log = [];
-    for (const name of [...user.keys()].sort()) {
-      try {
-        log.push(parseUserLogEntry(Buffer.from(user.get(name)!).toString("utf8"), `${id}.user/${name}`));
-      } catch (err) {
-        onWarning?.(`${(err as Error).message} (skipped)`);
+    // Parsed when first asked for: a no-change pull of thousands of runs never looks at them.
+    let attrs: Record<string, unknown> | undefined;
+    const userAttrs = () => {
+      if (attrs !== undefined) return attrs;
+      const user = new Map<string, Uint8Array>();
+      for (const e of entries) for (const [name, bytes] of Object.entries(e.user)) if (!user.has(name)) user.set(name, bytes);
+      const log = [];
+      for (const name of [...user.keys()].sort()) {
+        try {
+          log.push(parseUserLogEntry(Buffer.from(user.get(name)!).toString("utf8"), `${id}.user/${name}`));
+        } catch (err) {
+          onWarning?.(`${(err as Error).message} (skipped)`);
+        }
       }
-    }
-    const attrs = applyUserLog(log);
+      return (attrs = applyUserLog(log));
+    };
     const [ns, ...rest] = last.summary.operation.split(":");
     const timestamps: Run["timestamps"] = {};
     for (const t of ["started", "staged", "initialized"] as const) if (last.summary[t] !== undefined) timestamps[t] = last.summary[t];
@@ -41,11 +46,20 @@ export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg
       operation: last.summary.operation,
       status: STATUSES.includes(last.summary.status as RunStatus) ? (last.summary.status as RunStatus) : "unknown",
       timestamps,
-      attrs,
+      attrs: {},
       deleted: false,
       entries,
     };
-    if (typeof attrs.label === "string") run.label = attrs.label;
+    Object.defineProperties(run, {
+      attrs: { get: userAttrs, enumerable: true },
+      label: {
+        get: () => {
+          const label = userAttrs().label;
+          return typeof label === "string" ? label : undefined;
+        },
+        enumerable: true,
+      },
+    });
     runs.push(run);
   }
   return sortRuns(runs) as RemoteRun[];
