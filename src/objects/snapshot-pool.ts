@@ -4,7 +4,7 @@ import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
 import type { StatCache } from "./stat-cache.js";
-import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob } from "./snapshot-worker.js";
+import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
 
 export type { DirSnapshot, RunScan } from "./snapshot-worker.js";
 
@@ -55,7 +55,20 @@ export async function snapshotDirsOnWorkers(
   dirs: readonly string[],
   opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex },
 ): Promise<DirSnapshot[]> {
-  return (await runOnWorkers(dirs.map((dir) => ({ dir })), opts)) as DirSnapshot[];
+  if (dirs.length === 0) return [];
+  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), dirs.length), {
+    buffers: BUFFERS_PER_WORKER,
+    ...(opts.chunking ? { chunking: opts.chunking } : {}),
+    ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
+    ...(opts.stored !== undefined ? { stored: opts.stored.exportTables() } : {}),
+  });
+  return (await pool.run(dirs.map((dir) => ({ dir })), opts)) as DirSnapshot[];
+}
+
+export interface RunToScan {
+  runsDir: string;
+  runId: string;
+  metaDir: string;
 }
 
 /**
@@ -64,93 +77,114 @@ export async function snapshotDirsOnWorkers(
  * change. What the workers learn is recorded into `cache`. Results are in the order of `runs`.
  */
 export async function scanRunsOnWorkers(
-  runs: readonly { runsDir: string; runId: string; metaDir: string }[],
+  runs: readonly RunToScan[],
   opts: Omit<ParallelSnapshotOptions, "sink" | "chunking"> & { cacheFile?: string },
 ): Promise<RunScan[]> {
-  return (await runOnWorkers(runs.map((run) => ({ run })), opts)) as RunScan[];
+  if (runs.length === 0) return [];
+  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), runs.length), {
+    buffers: BUFFERS_PER_WORKER,
+    ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
+  });
+  return (await pool.run(runs.map((run) => ({ run })), opts)) as RunScan[];
 }
 
-async function runOnWorkers(jobs: WorkerJob[], opts: ParallelSnapshotOptions & { cacheFile?: string; stored?: PackIndex }): Promise<(DirSnapshot | RunScan)[]> {
-  const results: (DirSnapshot | RunScan)[] = new Array(jobs.length);
-  if (jobs.length === 0) return results;
-  const count = Math.max(1, Math.min(opts.workers ?? Math.min(availableParallelism(), 4), jobs.length));
-  const next = new Int32Array(new SharedArrayBuffer(4));
-  const stored = opts.stored?.exportTables();
-  let failure: Error | undefined;
-  // Batches from every worker are applied one at a time: the sink is not safe for interleaved adds.
-  let applying: Promise<void> = Promise.resolve();
+function defaultWorkers(): number {
+  return Math.min(availableParallelism(), 4);
+}
 
-  const apply = async (m: Extract<SnapshotWorkerMessage, { type: "batch" }>, worker: Worker) => {
-    try {
-      if (failure !== undefined) return;
-      const buf = Buffer.from(m.buf, 0, m.length);
-      for (let p = 0; p < m.length; ) {
-        const id = buf.toString("hex", p, p + 32);
-        const size = buf.readUInt32LE(p + 32);
-        await opts.sink!.add(id, buf.subarray(p + 36, p + 36 + size));
-        p += 36 + size;
-      }
-      const cache = opts.cache;
-      if (cache !== undefined) {
-        cache.importRows(Buffer.from(m.fileRows));
-        for (const [path, signature, treeId, newest] of m.dirRows) cache.recordDir(path, signature, treeId, newest);
-      }
-      if (m.files > 0 || m.bytes > 0) opts.onProgress?.({ files: m.files, bytes: m.bytes });
-      for (const [k, result] of m.done) results[k] = result;
-    } finally {
-      // The sink copied what it keeps: the buffer goes back to be filled again.
-      if (!m.last && m.buf.byteLength > 0) {
-        const back: BatchReturn = { buf: m.buf };
-        worker.postMessage(back, [m.buf]);
-      }
-    }
-  };
+/** Workers given their setup as they start and one list of jobs after; stopped once it is done. */
+class WorkerPool {
+  readonly #workers: Worker[];
+  /** A worker that failed before its jobs came (its stat cache would not load). */
+  #early: Error | undefined;
 
-  const drive = (worker: Worker) =>
-    new Promise<void>((resolve, reject) => {
-      let finished = false;
-      const fail = (err: Error) => {
-        failure ??= err;
-        reject(err);
-      };
-      worker.on("message", (m: SnapshotWorkerMessage) => {
-        if (m.type === "error") return fail(workerError(m));
-        applying = applying.then(() => apply(m, worker));
-        applying.catch(fail);
-        if (m.last) {
-          finished = true;
-          void applying.then(resolve, () => undefined);
-        }
-      });
-      worker.on("error", fail);
-      // Done, a worker ends by itself; before its last batch, it crashed.
-      worker.on("exit", (code) => {
-        if (!finished) fail(new Error(`snapshot worker exited early with code ${code}`));
-      });
-      const work: SnapshotWork = {
-        jobs,
-        next,
-        buffers: BUFFERS_PER_WORKER,
-        ...(opts.chunking ? { chunking: opts.chunking } : {}),
-        ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
-        ...(stored !== undefined ? { stored } : {}),
-      };
-      worker.postMessage(work);
+  constructor(count: number, setup: WorkerSetup) {
+    this.#workers = Array.from({ length: Math.max(1, count) }, () => {
+      const worker = startWorker();
+      const early = (err: Error) => void (this.#early ??= err);
+      worker.on("error", early);
+      worker.postMessage(setup);
+      return worker;
     });
+  }
 
-  const workers = Array.from({ length: count }, startWorker);
-  const onAbort = () => {
-    failure ??= opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error("aborted");
-    for (const w of workers) void w.terminate();
-  };
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    opts.signal?.throwIfAborted();
-    await Promise.all(workers.map(drive));
-    if (failure !== undefined) throw failure;
-    return results;
-  } finally {
-    opts.signal?.removeEventListener("abort", onAbort);
-    await Promise.all(workers.map((w) => w.terminate()));
+  async #close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+
+  async run(jobs: WorkerJob[], opts: Omit<ParallelSnapshotOptions, "chunking" | "workers">): Promise<(DirSnapshot | RunScan)[]> {
+    const results: (DirSnapshot | RunScan)[] = new Array(jobs.length);
+    const workers = this.#workers;
+    const next = new Int32Array(new SharedArrayBuffer(4));
+    let failure: Error | undefined = this.#early;
+    // Batches from every worker are applied one at a time: the sink is not safe for interleaved adds.
+    let applying: Promise<void> = Promise.resolve();
+
+    const apply = async (m: Extract<SnapshotWorkerMessage, { type: "batch" }>, worker: Worker) => {
+      try {
+        if (failure !== undefined) return;
+        const buf = Buffer.from(m.buf, 0, m.length);
+        for (let p = 0; p < m.length; ) {
+          const id = buf.toString("hex", p, p + 32);
+          const size = buf.readUInt32LE(p + 32);
+          await opts.sink!.add(id, buf.subarray(p + 36, p + 36 + size));
+          p += 36 + size;
+        }
+        const cache = opts.cache;
+        if (cache !== undefined) {
+          cache.importRows(Buffer.from(m.fileRows));
+          for (const [path, signature, treeId, newest] of m.dirRows) cache.recordDir(path, signature, treeId, newest);
+        }
+        if (m.files > 0 || m.bytes > 0) opts.onProgress?.({ files: m.files, bytes: m.bytes });
+        for (const [k, result] of m.done) results[k] = result;
+      } finally {
+        // The sink copied what it keeps: the buffer goes back to be filled again.
+        if (!m.last && m.buf.byteLength > 0) {
+          const back: BatchReturn = { buf: m.buf };
+          worker.postMessage(back, [m.buf]);
+        }
+      }
+    };
+
+    const drive = (worker: Worker) =>
+      new Promise<void>((resolve, reject) => {
+        let finished = false;
+        const fail = (err: Error) => {
+          failure ??= err;
+          reject(err);
+        };
+        if (failure !== undefined) return fail(failure);
+        worker.on("message", (m: SnapshotWorkerMessage) => {
+          if (m.type === "error") return fail(workerError(m));
+          applying = applying.then(() => apply(m, worker));
+          applying.catch(fail);
+          if (m.last) {
+            finished = true;
+            void applying.then(resolve, () => undefined);
+          }
+        });
+        worker.on("error", fail);
+        // Done, a worker ends by itself; before its last batch, it crashed.
+        worker.on("exit", (code) => {
+          if (!finished) fail(new Error(`snapshot worker exited early with code ${code}`));
+        });
+        const work: SnapshotWork = { jobs, next };
+        worker.postMessage(work);
+      });
+
+    const onAbort = () => {
+      failure ??= opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error("aborted");
+      for (const w of workers) void w.terminate();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      opts.signal?.throwIfAborted();
+      await Promise.all(workers.map(drive));
+      if (failure !== undefined) throw failure;
+      return results;
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+      await this.#close();
+    }
   }
 }

@@ -1,9 +1,9 @@
 // Runs in a worker thread: snapshots whole directories (walk, read, hash, encode trees) and hands
-// the objects to the calling thread in batches, which it packs and stores; or scans runs through
-// a stat cache (ids only, nothing stored), which spreads a no-change push's walk over every core. Reading and hashing is
-// most of a first push; spread over threads it uses every core. Batches are transferred, not
-// copied, and handed back once packed: a few buffers go round (fresh 4 MiB buffers for every
-// batch kept the caller's garbage collector busy), and their number bounds memory.
+// the objects to the calling thread in batches, which it packs and stores: reading and hashing is
+// most of a first push, and so it uses every core. Or scans runs through a stat cache (ids only,
+// nothing stored): the walk that is all of a no-change push, spread the same way. Batches are
+// transferred, not copied, and handed back once packed: a few buffers go round (fresh 4 MiB
+// buffers for every batch kept the caller's garbage collector busy), and their number bounds memory.
 import { parentPort } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
@@ -28,11 +28,8 @@ export interface RunScan {
   stats: SnapshotStats;
 }
 
-/** Sent once: the whole list of jobs, taken one at a time by whichever worker is free. */
-export interface SnapshotWork {
-  jobs: WorkerJob[];
-  /** [0]: the index of the next job to take (shared by every worker). */
-  next: Int32Array;
+/** Sent first, as the worker starts: it loads the stat cache while the caller gets its jobs ready. */
+export interface WorkerSetup {
   /** Batch buffers this worker may have (flow control: it waits for one to come back). */
   buffers: number;
   chunking?: ChunkingParams;
@@ -42,6 +39,12 @@ export interface SnapshotWork {
   stored?: Uint8Array[];
 }
 
+/** Sent once, after the setup: the whole list of jobs, taken one at a time by whichever worker is free. */
+export interface SnapshotWork {
+  jobs: WorkerJob[];
+  /** [0]: the index of the next job to take (shared by every worker). */
+  next: Int32Array;
+}
 
 /** A batch's buffer, handed back by the caller once its objects are packed. */
 export interface BatchReturn {
@@ -90,7 +93,7 @@ class RecordingCache implements FileIdCache {
 class BatchSink implements ObjectSink {
   readonly #seen = new Set<ObjectId>();
   readonly #stored: PackIndex | undefined;
-  readonly #work: SnapshotWork;
+  readonly #setup: WorkerSetup;
   readonly cache = new RecordingCache();
   readonly #free: ArrayBuffer[] = [];
   #made = 0;
@@ -101,9 +104,9 @@ class BatchSink implements ObjectSink {
   bytes = 0;
   done: DoneRow[] = [];
 
-  constructor(work: SnapshotWork) {
-    this.#work = work;
-    this.#stored = work.stored === undefined ? undefined : PackIndex.fromTables(work.stored);
+  constructor(setup: WorkerSetup) {
+    this.#setup = setup;
+    this.#stored = setup.stored === undefined ? undefined : PackIndex.fromTables(setup.stored);
   }
 
   // What the sink held when the work began, or what this worker sent since: either is in a pack
@@ -122,7 +125,7 @@ class BatchSink implements ObjectSink {
     for (;;) {
       const free = this.#free.pop();
       if (free !== undefined) return Buffer.from(free);
-      if (this.#made < this.#work.buffers) {
+      if (this.#made < this.#setup.buffers) {
         this.#made++;
         return Buffer.from(new ArrayBuffer(BATCH_BYTES));
       }
@@ -176,7 +179,7 @@ class BatchSink implements ObjectSink {
   }
 }
 
-async function runJob(job: WorkerJob, work: SnapshotWork, sink: BatchSink): Promise<DirSnapshot | RunScan> {
+async function runJob(job: WorkerJob, setup: WorkerSetup, sink: BatchSink): Promise<DirSnapshot | RunScan> {
   let last = { files: 0, bytes: 0 };
   const onProgress = (p: { files: number; bytes: number }) => {
     sink.files += p.files - last.files;
@@ -184,19 +187,18 @@ async function runJob(job: WorkerJob, work: SnapshotWork, sink: BatchSink): Prom
     last = p;
   };
   if ("dir" in job) {
-    return snapshotDir(job.dir, { sink, cache: sink.cache, ...(work.chunking ? { chunking: work.chunking } : {}), onProgress });
+    return snapshotDir(job.dir, { sink, cache: sink.cache, ...(setup.chunking ? { chunking: setup.chunking } : {}), onProgress });
   }
   const { runsDir, runId, metaDir } = job.run;
   const { snapshot, stats } = await snapshotRun(runsDir, runId, { sink: idOnlySink, cache: sink.cache, metaDir, onProgress });
   return { files: snapshot.files, meta: snapshot.meta, user: snapshot.user, stats };
 }
 
-async function run(work: SnapshotWork, sink: BatchSink): Promise<void> {
-  if (work.cacheFile !== undefined) sink.cache.base = await StatCache.load(work.cacheFile);
+async function run(work: SnapshotWork, setup: WorkerSetup, sink: BatchSink): Promise<void> {
   for (let k = Atomics.add(work.next, 0, 1); k < work.jobs.length; k = Atomics.add(work.next, 0, 1)) {
     try {
       // Not `sink.done.push(await ...)`: that would push into the array a post replaced meanwhile.
-      const result = await runJob(work.jobs[k]!, work, sink);
+      const result = await runJob(work.jobs[k]!, setup, sink);
       sink.done.push([k, result]);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -211,8 +213,16 @@ async function run(work: SnapshotWork, sink: BatchSink): Promise<void> {
   sink.post(true);
 }
 
-let sink: BatchSink | undefined;
-parentPort?.on("message", (m: SnapshotWork | BatchReturn) => {
-  if ("jobs" in m) void run(m, (sink = new BatchSink(m)));
-  else sink?.giveBack(m.buf);
+let started: { setup: WorkerSetup; sink: BatchSink; ready: Promise<void> } | undefined;
+parentPort?.on("message", (m: WorkerSetup | SnapshotWork | BatchReturn) => {
+  if ("buffers" in m) {
+    const sink = new BatchSink(m);
+    const cacheFile = m.cacheFile;
+    const ready = cacheFile === undefined ? Promise.resolve() : StatCache.load(cacheFile).then((c) => void (sink.cache.base = c));
+    started = { setup: m, sink, ready };
+  } else if ("jobs" in m) {
+    const { setup, sink, ready } = started!;
+    // A cache that cannot be loaded fails the worker ('error' on the caller's side).
+    void ready.then(() => run(m, setup, sink));
+  } else started?.sink.giveBack(m.buf);
 });
