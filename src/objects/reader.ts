@@ -23,22 +23,21 @@ export async function loadPackIndex(storage: ObjectStorage, index = new PackInde
     if (packId !== undefined && !index.hasPack(packId)) todo.push(packId);
   }
   const limit = pLimit(concurrency);
-  await Promise.all(
+  const read = await Promise.all(
     todo.map((packId) =>
       limit(async () => {
-        const key = packIndexKey(packId);
-        let bytes: Buffer;
+        const where = packIndexKey(packId);
         try {
-          bytes = await storage.getBytes(key);
+          return { packId, indexBytes: await storage.getBytes(where), where };
         } catch (err) {
           // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
-          if ((err as { code?: unknown }).code === "NOT_FOUND") return;
+          if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;
           throw err;
         }
-        index.addIndex(packId, bytes, key);
       }),
     ),
   );
+  index.addIndexes(read.filter((r) => r !== undefined));
   return index;
 }
 

@@ -298,13 +298,23 @@ export class StatCache implements FileIdCache {
     const rows = this.#collect();
     let fileBytes = 0;
     for (const r of rows) fileBytes += rowEnd(r.b, r.p) - r.p;
-    const dirRows = [...this.#dirs.keys()].map((path) => encodeDirRow(path, this.#dirRow(path)!));
-    const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirRows.reduce((n, d) => n + d.length, 0));
+    // Directory rows as loaded are copied as bytes (not decoded to hex and back).
+    const dirs = [...this.#dirs].map(([path, row]) => ({ name: Buffer.from(path, "utf8"), row }));
+    let dirBytes = 0;
+    for (const d of dirs) {
+      if (d.name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${d.name.toString("utf8", 0, 80)}...`);
+      dirBytes += 2 + d.name.length + 64;
+    }
+    const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirBytes);
     MAGIC.copy(out, 0);
     out.writeUInt32LE(fileBytes, MAGIC.length);
     let o = MAGIC.length + 4;
     for (const r of rows) o += r.b.copy(out, o, r.p, rowEnd(r.b, r.p));
-    for (const d of dirRows) o += d.copy(out, o);
+    for (const { name, row } of dirs) {
+      o = out.writeUInt16LE(name.length, o);
+      o += name.copy(out, o);
+      o += typeof row === "number" ? this.#bytes.copy(out, o, row, row + 64) : out.write(row, o, 64, "hex");
+    }
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
@@ -338,14 +348,4 @@ function fileRows(bytes: Buffer, end: number): { starts: Uint32Array; hashes: Ui
   }
   const s = Uint32Array.from(starts);
   return { starts: s, hashes: Uint32Array.from(s, (p) => bytes.readUInt32LE(p)) };
-}
-
-function encodeDirRow(path: string, row: string): Buffer {
-  const name = Buffer.from(path, "utf8");
-  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
-  const out = Buffer.allocUnsafe(2 + name.length + 64);
-  out.writeUInt16LE(name.length, 0);
-  name.copy(out, 2);
-  out.write(row, 2 + name.length, 64, "hex");
-  return out;
 }
