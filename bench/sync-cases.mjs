@@ -127,7 +127,9 @@ function cloneRow(shape) {
 
 export const SYNC_CASES = [
   ...syncCases("many-small", { cold: { peer: "rclone copy", ratio: 0.6 }, noChange: { peer: "rclone copy", ratio: 0.3 } }, { peers, clone: true }),
-  ...syncCases("few-large", { cold: { peer: "rclone copy", ratio: 1.0 }, noChange: { peer: "rclone copy", ratio: 0.3 } }, { peers: { "rclone copy": peers["rclone copy"] }, clone: false }),
+  // Issue 6 sets few-large a cold target only: its no-change rows (881 files) are mostly node's
+  // start-up against a 0.1 s rclone re-run, shown for information.
+  ...syncCases("few-large", { cold: { peer: "rclone copy", ratio: 1.0 } }, { peers: { "rclone copy": peers["rclone copy"] }, clone: false }),
 ];
 
 // s3rver rows: the same push and pull against a real S3 HTTP server (s3rver, in its own process),
