@@ -1,4 +1,4 @@
-import { Unpackr } from "msgpackr";
+import { Unpackr } from "msgpackr/unpack";
 import { FormatError, UnsafePathError } from "./errors.js";
 import { hashBytes, idFromBytes, isObjectId, type ObjectId } from "./ids.js";
 import { encodeValue, HexBytes, MsgWriter } from "./msgpack.js";

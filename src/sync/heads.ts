@@ -1,4 +1,4 @@
-import { Packr } from "msgpackr";
+import { Packr } from "msgpackr/pack";
 import { hashBytes, isObjectId } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreFormatError } from "./errors.js";
