@@ -101,7 +101,8 @@ export function displayWidth(s: string): number {
   return stringWidth(s);
 }
 
-const segmenter = new Intl.Segmenter();
+// Made when a cell is first cut: creating one loads ICU data, which most commands never need.
+let segmenter: Intl.Segmenter | undefined;
 
 /** `s` cut or padded to exactly `width` columns; a cut ends in `ellipsis`. */
 export function fit(s: string, width: number, justify: "left" | "right" = "left", ellipsis = "…"): string {
@@ -112,7 +113,7 @@ export function fit(s: string, width: number, justify: "left" | "right" = "left"
     const room = width - ellipsis.length;
     out = "";
     w = 0;
-    for (const { segment } of segmenter.segment(s)) {
+    for (const { segment } of (segmenter ??= new Intl.Segmenter()).segment(s)) {
       const sw = stringWidth(segment);
       if (w + sw > room) break;
       out += segment;

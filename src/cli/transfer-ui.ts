@@ -222,8 +222,11 @@ export function formatBytes(n: number): string {
 }
 
 /** `1,204`. */
+// Grouped by hand: the first toLocaleString loads ICU's number data, ~30 ms of a 0.4 s command.
 export function formatCount(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
+  const digits = String(Math.abs(Math.round(n)));
+  const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return n < 0 && grouped !== "0" ? `-${grouped}` : grouped;
 }
 
 /** `1 run`, `3 runs`, `1,204 objects`. */
