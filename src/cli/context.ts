@@ -1,4 +1,7 @@
+import { homedir, userInfo } from "node:os";
+import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { resolveRunsDir } from "../runs/runs-dir.js";
 
 /** Output stream with the TTY facts the renderers need. */
 export type OutputStream = Writable & { isTTY?: boolean; columns?: number };
@@ -41,4 +44,22 @@ export function processContext(): CliContext {
       };
     },
   };
+}
+
+/** The runs directory for this invocation, absolute (relative `GAGE_RUNS` is taken from the cwd). */
+export function cliRunsDir(ctx: CliContext): string {
+  return resolve(ctx.cwd, resolveRunsDir(ctx.env, ctx.env.HOME || homedir()));
+}
+
+/**
+ * The author of user log entries: as Python's `getpass.getuser()` (`LOGNAME`, `USER`, `LNAME`,
+ * `USERNAME`, then the OS account), so tests set it through the environment.
+ */
+export function cliAuthor(ctx: CliContext): string {
+  return ctx.env.LOGNAME || ctx.env.USER || ctx.env.LNAME || ctx.env.USERNAME || userInfo().username;
+}
+
+/** Writes a warning line to stderr. */
+export function warn(ctx: CliContext, msg: string): void {
+  ctx.stderr.write(`gage: warning: ${msg}\n`);
 }

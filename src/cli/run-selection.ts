@@ -1,11 +1,8 @@
-import { homedir, userInfo } from "node:os";
-import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { NothingSelectedError, RunsDirError } from "../runs/errors.js";
 import { listRuns, type Run } from "../runs/run.js";
-import { resolveRunsDir } from "../runs/runs-dir.js";
 import { parseWhere, selectOneRun, selectRuns } from "../runs/select.js";
-import type { CliContext, OutputStream } from "./context.js";
+import { cliRunsDir, warn, type CliContext, type OutputStream } from "./context.js";
 import { assertCanAsk, confirmOrCancel } from "./confirm.js";
 import { colors, renderTable, type TableColumn } from "./table.js";
 import { outputStyle } from "./terminal.js";
@@ -15,24 +12,6 @@ import { relativeTime } from "./time-format.js";
 export interface IndexedRun {
   index: number;
   run: Run;
-}
-
-/** The runs directory for this invocation, absolute (relative `GAGE_RUNS` is taken from the cwd). */
-export function cliRunsDir(ctx: CliContext): string {
-  return resolve(ctx.cwd, resolveRunsDir(ctx.env, ctx.env.HOME || homedir()));
-}
-
-/**
- * The author of user log entries: as Python's `getpass.getuser()` (`LOGNAME`, `USER`, `LNAME`,
- * `USERNAME`, then the OS account), so tests set it through the environment.
- */
-export function cliAuthor(ctx: CliContext): string {
-  return ctx.env.LOGNAME || ctx.env.USER || ctx.env.LNAME || ctx.env.USERNAME || userInfo().username;
-}
-
-/** Writes a warning line to stderr. */
-export function warn(ctx: CliContext, msg: string): void {
-  ctx.stderr.write(`gage: warning: ${msg}\n`);
 }
 
 export interface LoadRunsOptions {

@@ -1,7 +1,7 @@
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
 import { confirmOrCancel } from "./confirm.js";
 import type { CliContext, OutputStream } from "./context.js";
-import { renderTable, type TableColumn } from "./table.js";
+import type { TableColumn } from "./table.js";
 import { outputStyle } from "./terminal.js";
 
 /**
@@ -78,13 +78,13 @@ export async function runTransfer<R>(ctx: CliContext, opts: TransferUiOptions, f
   if (opts.dryRun) {
     if (opts.json) writeJson(ctx, flow.json(undefined));
     else {
-      ctx.stdout.write(`Would ${flow.action}:\n${renderTransferPreview(flow.rows, ctx)}`);
+      ctx.stdout.write(`Would ${flow.action}:\n${await renderTransferPreview(flow.rows, ctx)}`);
       ctx.stderr.write(`Dry run: nothing was transferred\n`);
     }
     return undefined;
   }
   if (!opts.yes) {
-    await confirmTransfer(ctx, `You are about to ${flow.action}:\n${renderTransferPreview(flow.rows, ctx, ctx.stderr)}`);
+    await confirmTransfer(ctx, `You are about to ${flow.action}:\n${await renderTransferPreview(flow.rows, ctx, ctx.stderr)}`);
   }
   const progress = createTransferProgress(ctx, { enabled: !opts.json, unit: flow.unit, total: totals(flow.rows) });
   let result: R;
@@ -108,12 +108,16 @@ export function totals(rows: readonly TransferPreviewRow[]): { runs: number; fil
   return { runs: rows.length, files, bytes };
 }
 
-/** The preview table (as Gage's run tables: plain on a non-TTY), then a total line. */
-export function renderTransferPreview(
+/**
+ * The preview table (as Gage's run tables: plain on a non-TTY), then a total line. The table
+ * code loads here, not with the command: a transfer with nothing to do never draws one.
+ */
+export async function renderTransferPreview(
   rows: readonly TransferPreviewRow[],
   ctx: CliContext,
   stream: OutputStream = ctx.stdout,
-): string {
+): Promise<string> {
+  const { renderTable } = await import("./table.js");
   const columns: TableColumn[] = [
     { header: "#", keepWidth: true },
     { header: "run", keepWidth: true },
@@ -169,6 +173,8 @@ export function createTransferProgress(
     };
   }
   const started = ctx.now().getTime();
+  // Loaded only for a terminal, where the bar is drawn.
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
   const bar = new cliProgress.SingleBar(
     {
       stream: ctx.stderr,

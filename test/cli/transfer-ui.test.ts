@@ -128,10 +128,10 @@ test("the progress bar shows on a TTY only, and is gone when the transfer ends",
   assert.equal(plain.out.stderr, "Copied 1 run\n");
 });
 
-test("a narrow preview narrows the free-text columns, never the index, name or size", () => {
+test("a narrow preview narrows the free-text columns, never the index, name or size", async () => {
   const { ctx } = context({ columns: "50" });
   const wide: TransferPreviewRow = { ...rows[0]!, operation: "a-long-project:train-model", label: "A label far too long for fifty columns" };
-  const lines = renderTransferPreview([wide], ctx).split("\n");
+  const lines = (await renderTransferPreview([wide], ctx)).split("\n");
   const row = lines.find((l) => l.startsWith("| 1 "));
   assert.ok(row, lines.join("\n"));
   assert.ok(row.length <= 50, row);

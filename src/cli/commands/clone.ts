@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { planClone } from "../../sync/index.js";
-import type { CliContext } from "../context.js";
-import { cliRunsDir } from "../run-selection.js";
+import { cliRunsDir, type CliContext } from "../context.js";
 import { formatBytes, plural } from "../transfer-ui.js";
 import { runSyncPlan, syncOptions } from "./push.js";
 import { transferOptions, type TransferCliOptions } from "../transfer-options.js";

@@ -3,8 +3,8 @@ import { UsageError } from "../../errors.js";
 import { addComment, runComments } from "../../runs/ops.js";
 import { appendUserLog } from "../../runs/user-log.js";
 import { assertCanAsk, confirmOrCancel } from "../confirm.js";
-import type { CliContext } from "../context.js";
-import { cliAuthor, confirmRunsChange, runCount, selectForChange, selectIndexedRuns, selectOne } from "../run-selection.js";
+import { cliAuthor, type CliContext } from "../context.js";
+import { confirmRunsChange, runCount, selectForChange, selectIndexedRuns, selectOne } from "../run-selection.js";
 import { formatDateTime } from "../time-format.js";
 
 interface CommentOptions {

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { copyResult, describeRun, executeCopy, planCopy, type CopyPlan } from "../../sync/copy/index.js";
-import type { CliContext } from "../context.js";
-import { cliRunsDir, runCount, warn } from "../run-selection.js";
+import { cliRunsDir, warn, type CliContext } from "../context.js";
+import { runCount } from "../run-selection.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 import { nothingMessage, runTransfer, transferSummary, type TransferPreviewRow } from "../transfer-ui.js";
 

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { setLabel } from "../../runs/ops.js";
-import type { CliContext } from "../context.js";
-import { cliAuthor, confirmRunsChange, runCount, selectForChange } from "../run-selection.js";
+import { cliAuthor, type CliContext } from "../context.js";
+import { confirmRunsChange, runCount, selectForChange } from "../run-selection.js";
 
 interface LabelOptions {
   set?: string;

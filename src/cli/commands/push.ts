@@ -2,8 +2,7 @@ import type { Command } from "commander";
 import { homedir } from "node:os";
 import { listRemotes } from "../../remotes/config.js";
 import { planPush, readDefaultRemote, setDefaultRemote, type PlannedRun, type SyncOptions, type TransferPlan } from "../../sync/index.js";
-import type { CliContext } from "../context.js";
-import { cliRunsDir, warn } from "../run-selection.js";
+import { cliRunsDir, warn, type CliContext } from "../context.js";
 import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, type TransferProgress } from "../transfer-ui.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 

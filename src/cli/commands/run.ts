@@ -2,8 +2,7 @@ import type { Command } from "commander";
 import { planRun, runOperation, startRun, type RunResult } from "../../runner/run.js";
 import { pyRepr, type RunConfig } from "../../runner/values.js";
 import { confirm } from "../confirm.js";
-import type { CliContext } from "../context.js";
-import { cliAuthor, cliRunsDir } from "../run-selection.js";
+import { cliAuthor, cliRunsDir, type CliContext } from "../context.js";
 import { renderTable } from "../table.js";
 import { outputStyle } from "../terminal.js";
 
