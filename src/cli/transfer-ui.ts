@@ -140,6 +140,20 @@ export async function renderTransferPreview(
 }
 
 /**
+ * Runs `plan` (comparing runs with a remote: a walk of every local file, seconds for a large
+ * runs directory) with a status line on stderr when it is a terminal, cleared once planning ends.
+ */
+export async function whilePlanning<T>(ctx: CliContext, opts: Pick<TransferUiOptions, "json">, status: string, plan: () => Promise<T>): Promise<T> {
+  const show = !opts.json && ctx.stderr.isTTY === true;
+  if (show) ctx.stderr.write(`${status}…`);
+  try {
+    return await plan();
+  } finally {
+    if (show) ctx.stderr.write("\r\x1b[K");
+  }
+}
+
+/**
  * Shows `question` (the preview) on stderr and asks `Continue? (Y/n)`.
  *
  * @throws UsageError when stdin is not a TTY: a script must say `-y`, it must never hang.

@@ -9,6 +9,7 @@ import {
   renderTransferPreview,
   runTransfer,
   transferSummary,
+  whilePlanning,
   type TransferFlow,
   type TransferPreviewRow,
 } from "../../src/cli/transfer-ui.js";
@@ -136,4 +137,20 @@ test("a narrow preview narrows the free-text columns, never the index, name or s
   assert.ok(row, lines.join("\n"));
   assert.ok(row.length <= 50, row);
   assert.match(row, /^\| 1 \| mobos \| a.*… \| A.*… \| new +\| 5\.2 MB \|$/);
+});
+
+test("planning shows a status line on a terminal and clears it, even when planning fails", async () => {
+  const tty = context();
+  (tty.ctx.stderr as PassThrough & { isTTY?: boolean }).isTTY = true;
+  assert.equal(await whilePlanning(tty.ctx, {}, "Comparing local runs with /r", async () => 7), 7);
+  assert.equal(tty.out.stderr, "Comparing local runs with /r…\r\x1b[K");
+  await assert.rejects(whilePlanning(tty.ctx, {}, "Again", async () => Promise.reject(new CancelledError())), CancelledError);
+  assert.ok(tty.out.stderr.endsWith("Again…\r\x1b[K"));
+
+  const piped = context();
+  await whilePlanning(piped.ctx, {}, "Comparing", async () => 1);
+  const json = context();
+  (json.ctx.stderr as PassThrough & { isTTY?: boolean }).isTTY = true;
+  await whilePlanning(json.ctx, { json: true }, "Comparing", async () => 1);
+  assert.equal(piped.out.stderr + json.out.stderr, "", "no status line off a terminal or with --json");
 });

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { resolve } from "node:path";
 import { planClone } from "../../sync/index.js";
 import { cliRunsDir, type CliContext } from "../context.js";
-import { formatBytes, plural } from "../transfer-ui.js";
+import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
 import { runSyncPlan, syncOptions } from "./push.js";
 import { transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
@@ -21,7 +21,7 @@ export function registerClone(program: Command, ctx: CliContext): void {
   ).action(async (remote: string, dir: string | undefined, opts: TransferCliOptions) => {
     const base = syncOptions(ctx, remote, [], opts);
     const runsDir = dir === undefined ? cliRunsDir(ctx) : resolve(ctx.cwd, dir);
-    const plan = await planClone({ ...base, remote, runsDir });
+    const plan = await whilePlanning(ctx, opts, `Reading ${remote}`, () => planClone({ ...base, remote, runsDir }));
     await runSyncPlan(ctx, plan, { ...opts, yes: opts.yes ?? !opts.dryRun }, { verb: "clone", past: "Cloned", direction: "from" }, (r) =>
       r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
     );

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { planPull } from "../../sync/index.js";
 import type { CliContext } from "../context.js";
-import { formatBytes, plural } from "../transfer-ui.js";
+import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
 import { runSyncPlan, splitRemoteArgs, syncOptions } from "./push.js";
 import { transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
@@ -22,7 +22,7 @@ export function registerPull(program: Command, ctx: CliContext): void {
     { verb: "pull", participle: "pulled", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-    const plan = await planPull(syncOptions(ctx, remote, specs, opts));
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPull(syncOptions(ctx, remote, specs, opts)));
     await runSyncPlan(ctx, plan, opts, { verb: "pull", past: "Pulled", direction: "from" }, (r) =>
       r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
     );

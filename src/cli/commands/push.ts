@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { listRemotes } from "../../remotes/config.js";
 import { planPush, readDefaultRemote, setDefaultRemote, type PlannedRun, type SyncOptions, type TransferPlan } from "../../sync/index.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
-import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, type TransferProgress } from "../transfer-ui.js";
+import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, whilePlanning, type TransferProgress } from "../transfer-ui.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
 /** Looks like a URL, scp-style address or path rather than a run spec. */
@@ -114,7 +114,7 @@ export function registerPush(program: Command, ctx: CliContext): void {
     { verb: "push", participle: "pushed", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-    const plan = await planPush(syncOptions(ctx, remote, specs, opts));
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPush(syncOptions(ctx, remote, specs, opts)));
     await runSyncPlan(ctx, plan, opts, { verb: "push", past: "Pushed", direction: "to" }, (r) =>
       r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : [],
     );

@@ -6,6 +6,7 @@ import type { IndexedRun } from "../run-selection.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
 import { renderTable } from "../table.js";
 import { outputStyle } from "../terminal.js";
+import { whilePlanning } from "../transfer-ui.js";
 import { splitRemoteArgs, syncOptions } from "./push.js";
 
 interface StatusCliOptions {
@@ -28,7 +29,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .option("--json", "print the result as JSON")
     .action(async (first: string | undefined, more: string[], opts: StatusCliOptions) => {
       const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-      const result = await status(syncOptions(ctx, remote, specs, opts));
+      const result = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => status(syncOptions(ctx, remote, specs, opts)));
       if (opts.json) {
         ctx.stdout.write(JSON.stringify(result, null, 2) + "\n");
         return;
