@@ -30,38 +30,35 @@ export class LocalStorage implements Storage {
     return join(this.root, checkKey(key));
   }
 
-  async get(key: string, range?: ByteRange): Promise<Readable> {
-    const path = this.pathOf(key);
+  /** Opens `key` for reading `range` (clamped to the file); the caller closes the handle. */
+  private async openRange(key: string, range: ByteRange | undefined): Promise<{ handle: fs.FileHandle; start: number; end: number }> {
     checkRange(range);
-    const handle = await fs.open(path, constants.O_RDONLY).catch((err) => {
+    const handle = await fs.open(this.pathOf(key), constants.O_RDONLY).catch((err) => {
       throw this.mapError(err, key);
     });
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new NotFoundError(this.url, key);
-      const { start, end } = clampRange(range, stat.size);
-      if (end === start) {
-        await handle.close();
-        return Readable.from([]);
-      }
-      return handle.createReadStream({ start, end: end - 1 });
+      return { handle, ...clampRange(range, stat.size) };
     } catch (err) {
       await handle.close();
       throw this.mapError(err, key);
     }
   }
 
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const { handle, start, end } = await this.openRange(key, range);
+    if (end === start) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    return handle.createReadStream({ start, end: end - 1 });
+  }
+
   // One read into one buffer: through a read stream, an 8 MiB range took 128 reads and a copy.
   async getBytes(key: string, range?: ByteRange): Promise<Buffer> {
-    const path = this.pathOf(key);
-    checkRange(range);
-    const handle = await fs.open(path, constants.O_RDONLY).catch((err) => {
-      throw this.mapError(err, key);
-    });
+    const { handle, start, end } = await this.openRange(key, range);
     try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new NotFoundError(this.url, key);
-      const { start, end } = clampRange(range, stat.size);
       const out = Buffer.allocUnsafe(end - start);
       let got = 0;
       while (got < out.length) {
