@@ -1,29 +1,42 @@
 // Snapshots every run of a runs directory into a pack store, as `gage push` does before it
 // uploads (each run's folder and meta folder, on worker threads, through the stat cache):
-// `node bench/snapshot-runs.mjs RUNS_DIR STORE_DIR CACHE_FILE`. Prints JSON stats.
-// Runs as its own process so a no-change figure includes startup, cache and index loading.
+// `node bench/snapshot-runs.mjs RUNS_DIR STORE_DIR CACHE_FILE [--scan-first]`. Prints JSON stats.
+// With --scan-first, as a push to a remote that knows the runs: each run is first compared
+// through the stat cache on this thread (ids only), and only runs whose trees the store lacks
+// are stored. Runs as its own process so a no-change figure includes startup, cache and index
+// loading.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DirStorage } from "./dir-storage.mjs";
 
 const dist = new URL("../dist/objects/index.js", import.meta.url);
-const { PackWriter, StatCache, addStats, emptyStats, loadPackIndex, snapshotDirsOnWorkers } = await import(dist.href);
+const { PackWriter, StatCache, addStats, emptyStats, idOnlySink, loadPackIndex, snapshotDirsOnWorkers, snapshotRun } = await import(dist.href);
 
-export async function snapshotRuns(runsDir, storeDir, cacheFile) {
+export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = false } = {}) {
   const t0 = performance.now();
   const storage = new DirStorage(storeDir);
   const [cache, index] = await Promise.all([StatCache.load(cacheFile), loadPackIndex(storage)]);
   const tLoaded = performance.now();
-  const writer = new PackWriter(storage, { index });
   const runIds = readdirSync(runsDir).filter((n) => /^[0-9a-f-]{36}$/.test(n));
-  const dirs = runIds.flatMap((id) => [join(runsDir, id), join(runsDir, `${id}.meta`)]).filter((d) => existsSync(d));
-  const results = await snapshotDirsOnWorkers(dirs, { sink: writer, cache, cacheFile, stored: index });
   const stats = emptyStats();
+  let toStore = runIds;
+  if (scanFirst) {
+    toStore = [];
+    for (const id of runIds) {
+      const scan = await snapshotRun(runsDir, id, { sink: idOnlySink, cache });
+      if (index.has(scan.snapshot.files) && index.has(scan.snapshot.meta)) addStats(stats, scan.stats);
+      else toStore.push(id);
+    }
+  }
+  const writer = new PackWriter(storage, { index });
+  const dirs = toStore.flatMap((id) => [join(runsDir, id), join(runsDir, `${id}.meta`)]).filter((d) => existsSync(d));
+  const results = await snapshotDirsOnWorkers(dirs, { sink: writer, cache, cacheFile, stored: index });
   for (const r of results) addStats(stats, r.stats);
   const packs = await writer.flush();
   if (cache.dirty) await cache.save(cacheFile);
   return {
     runs: runIds.length,
+    stored: toStore.length,
     stats,
     packs: packs.length,
     packBytes: packs.reduce((n, p) => n + p.bytes, 0),
@@ -34,5 +47,6 @@ export async function snapshotRuns(runsDir, storeDir, cacheFile) {
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
   const [runsDir, storeDir, cacheFile] = process.argv.slice(2);
-  process.stdout.write(JSON.stringify(await snapshotRuns(runsDir, storeDir, cacheFile)) + "\n");
+  const scanFirst = process.argv.includes("--scan-first");
+  process.stdout.write(JSON.stringify(await snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst })) + "\n");
 }

@@ -3,6 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
+import { idOnlySink, snapshotRun } from "./snapshot.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
 
@@ -72,20 +73,33 @@ export interface RunToScan {
 }
 
 /**
- * Scans runs on worker threads, as `snapshotRun` with a sink that stores nothing: each run's tree
- * ids and user log entries, answered by the stat cache saved at `cacheFile` where files did not
- * change. What the workers learn is recorded into `cache`. Results are in the order of `runs`.
+ * Scans runs on worker threads and this one, as `snapshotRun` with a sink that stores nothing:
+ * each run's tree ids and user log entries, answered by the stat cache (`cache`, saved at
+ * `cacheFile`) where files did not change. What the workers learn is recorded into `cache`.
+ * Results are in the order of `runs`. `workers` defaults to one fewer than the cores.
  */
 export async function scanRunsOnWorkers(
   runs: readonly RunToScan[],
   opts: Omit<ParallelSnapshotOptions, "sink" | "chunking"> & { cacheFile?: string },
 ): Promise<RunScan[]> {
   if (runs.length === 0) return [];
-  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), runs.length), {
+  // This thread scans too: it has nothing else to do meanwhile, and needs no start-up.
+  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers() - 1, runs.length), {
     buffers: BUFFERS_PER_WORKER,
     ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
   });
-  return (await pool.run(runs.map((run) => ({ run })), opts)) as RunScan[];
+  const scanHere = async (job: WorkerJob): Promise<RunScan> => {
+    const { runsDir, runId, metaDir } = (job as { run: RunToScan }).run;
+    const { snapshot, stats } = await snapshotRun(runsDir, runId, {
+      sink: idOnlySink,
+      metaDir,
+      ...(opts.cache ? { cache: opts.cache } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    opts.onProgress?.({ files: stats.files + stats.symlinks, bytes: stats.bytes });
+    return { files: snapshot.files, meta: snapshot.meta, user: snapshot.user, stats };
+  };
+  return (await pool.run(runs.map((run) => ({ run })), opts, scanHere)) as RunScan[];
 }
 
 function defaultWorkers(): number {
@@ -112,7 +126,12 @@ class WorkerPool {
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 
-  async run(jobs: WorkerJob[], opts: Omit<ParallelSnapshotOptions, "chunking" | "workers">): Promise<(DirSnapshot | RunScan)[]> {
+  /** `here`: how this thread runs a job, to take jobs beside the workers (none when absent). */
+  async run(
+    jobs: WorkerJob[],
+    opts: Omit<ParallelSnapshotOptions, "chunking" | "workers">,
+    here?: (job: WorkerJob) => Promise<DirSnapshot | RunScan>,
+  ): Promise<(DirSnapshot | RunScan)[]> {
     const results: (DirSnapshot | RunScan)[] = new Array(jobs.length);
     const workers = this.#workers;
     const next = new Int32Array(new SharedArrayBuffer(4));
@@ -172,6 +191,21 @@ class WorkerPool {
         worker.postMessage(work);
       });
 
+    // Synchronous walks in all but name: workers' batches wait until this thread runs out of jobs.
+    const takeHere = async () => {
+      if (here === undefined) return;
+      for (let k = Atomics.add(next, 0, 1); k < jobs.length; k = Atomics.add(next, 0, 1)) {
+        if (failure !== undefined) return;
+        try {
+          results[k] = await here(jobs[k]!);
+        } catch (err) {
+          failure ??= err as Error;
+          Atomics.store(next, 0, jobs.length);
+          throw err;
+        }
+      }
+    };
+
     const onAbort = () => {
       failure ??= opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error("aborted");
       for (const w of workers) void w.terminate();
@@ -179,7 +213,7 @@ class WorkerPool {
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       opts.signal?.throwIfAborted();
-      await Promise.all(workers.map(drive));
+      await Promise.all([...workers.map(drive), takeHere()]);
       if (failure !== undefined) throw failure;
       return results;
     } finally {

@@ -134,7 +134,7 @@ class BatchSink implements ObjectSink {
   }
 
   async add(id: ObjectId, data: Buffer): Promise<boolean> {
-    if (this.#seen.has(id)) return false;
+    if (this.has(id)) return false;
     this.#seen.add(id);
     const need = RECORD_HEADER + data.length;
     let b = (this.#buf ??= await this.#take());
@@ -189,8 +189,11 @@ async function runJob(job: WorkerJob, setup: WorkerSetup, sink: BatchSink): Prom
   if ("dir" in job) {
     return snapshotDir(job.dir, { sink, cache: sink.cache, ...(setup.chunking ? { chunking: setup.chunking } : {}), onProgress });
   }
+  // A scan is counted when each run is done: no progress call (and path) per file.
   const { runsDir, runId, metaDir } = job.run;
-  const { snapshot, stats } = await snapshotRun(runsDir, runId, { sink: idOnlySink, cache: sink.cache, metaDir, onProgress });
+  const { snapshot, stats } = await snapshotRun(runsDir, runId, { sink: idOnlySink, cache: sink.cache, metaDir });
+  sink.files += stats.files + stats.symlinks;
+  sink.bytes += stats.bytes;
   return { files: snapshot.files, meta: snapshot.meta, user: snapshot.user, stats };
 }
 

@@ -1,12 +1,11 @@
-import { createHash } from "node:crypto";
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
+import { createHash, hash } from "node:crypto";
+import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { chunkFileOnWorker } from "./chunk-pool.js";
 import { chunkFile, DEFAULT_CHUNKING, type ChunkingParams } from "./chunker.js";
 import {
   badEntryName,
-  compareNames,
   encodeChunkList,
   encodeSnapshot,
   encodeTree,
@@ -17,6 +16,7 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
+import { entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
@@ -31,7 +31,7 @@ export interface FileProgress {
   files: number;
   /** Their bytes. */
   bytes: number;
-  /** The file just done. */
+  /** The file just done, or the directory whose files were all answered by the stat cache. */
   path: string;
 }
 
@@ -76,7 +76,8 @@ class Snapshotter {
   readonly stats = emptyStats();
   readonly #opts: SnapshotOptions;
   readonly #chunking: ChunkingParams;
-  #scratch = Buffer.allocUnsafe(64 * 1024);
+  // Made at the first file read: a scan through the cache reads none, and makes one per run.
+  #scratch: Buffer | undefined;
 
   constructor(opts: SnapshotOptions) {
     this.#opts = opts;
@@ -97,76 +98,71 @@ class Snapshotter {
     return id;
   }
 
-  // The walk is synchronous: on a warm runs directory a sync readdir/lstat walk is several times
-  // faster than fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every child is
-  // lstat'ed every time; what the cache saves is reading, hashing and re-encoding.
+  // The walk is synchronous: on a warm runs directory a sync walk is several times faster than
+  // fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every entry is lstat'ed every
+  // time (`listDir`); what the cache saves is reading, hashing and re-encoding.
   async dir(path: string): Promise<ObjectId> {
     this.#opts.signal?.throwIfAborted();
     this.stats.dirs++;
     const cache = this.#opts.cache;
-    const children: { name: string; path: string; st: Stats; tree?: ObjectId }[] = [];
-    // The signature: names, kinds, modes and subtree ids as text, every file's stamp as raw
-    // doubles (no number-to-string conversions: this runs for every file of a no-change snapshot).
-    let text = "";
-    const names = readdirSync(path).sort(compareNames);
-    const stamps = new Float64Array(names.length * 5);
-    let n = 0;
-    let newest = 0;
-    for (const name of names) {
-      // Names are checked, so plain concatenation is a safe (and much cheaper) join.
-      const child = `${path}/${name}`;
+    const listing = listDir(path);
+    // Subdirectories first: their tree ids are part of this directory's signature.
+    const trees: ObjectId[] = [];
+    for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
+      if (entryKind(modeAt(listing, p)) !== S_IFDIR) continue;
+      const name = nameAt(listing, p);
       const bad = badEntryName(name);
-      if (bad !== undefined) throw new UnsafePathError(child, bad);
-      const st = lstatSync(child);
-      if (st.isDirectory()) {
-        const tree = await this.dir(child);
-        children.push({ name, path: child, st, tree });
-        text += `${name}\0d${st.mode}\0${tree}\0`;
-      } else if (st.isFile() || st.isSymbolicLink()) {
-        children.push({ name, path: child, st });
-        text += `${name}\0f\0`;
-        stamps[n++] = st.mode;
-        stamps[n++] = st.size;
-        stamps[n++] = st.mtimeMs;
-        stamps[n++] = st.ctimeMs;
-        stamps[n++] = st.ino;
-        newest = Math.max(newest, st.mtimeMs, st.ctimeMs);
-      } else {
-        this.stats.skipped++;
-      }
+      if (bad !== undefined) throw new UnsafePathError(`${path}/${name}`, bad);
+      trees.push(await this.dir(`${path}/${name}`));
     }
-    const signature =
-      cache === undefined ? "" : createHash("sha256").update(text).update(new Uint8Array(stamps.buffer, 0, n * 8)).digest("hex");
+    // The signature: every entry's name, mode and stamp (the listing), and every subtree's id.
+    // A match means the same names as when the tree was made, so they need no decoding or check.
+    const signature = cache === undefined ? "" : hash("sha256", trees.length === 0 ? listing : Buffer.concat([listing, Buffer.from(trees.join(""), "latin1")]), "hex");
     const known = cache?.lookupDir(path, signature);
     if (known !== undefined && this.#opts.sink.has(known)) {
-      for (const c of children) {
-        if (c.tree !== undefined) continue;
-        if (c.st.isFile()) this.stats.files++;
-        else this.stats.symlinks++;
-        this.#done(c.path, c.st.size);
+      for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
+        const kind = entryKind(modeAt(listing, p));
+        if (kind === S_IFREG) this.stats.files++;
+        else if (kind === S_IFLNK) this.stats.symlinks++;
+        else continue;
+        this.stats.bytes += sizeAt(listing, p);
       }
+      this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
       return known;
     }
     const entries: TreeEntry[] = [];
-    for (const { name, path: child, st, tree } of children) {
-      if (tree !== undefined) entries.push({ name, kind: "dir", mode: normalizeMode("dir", st.mode), size: 0, id: tree });
-      else if (st.isFile()) {
-        const { id, chunks, size } = await this.file(child, st);
-        entries.push({ name, kind: "file", mode: normalizeMode("file", st.mode), size, id, ...(chunks === undefined ? {} : { chunks }) });
+    let subtree = 0;
+    let newest = 0;
+    for (const c of readListing(listing)) {
+      const kind = entryKind(c.mode);
+      if (kind === S_IFDIR) {
+        entries.push({ name: c.name, kind: "dir", mode: normalizeMode("dir", c.mode), size: 0, id: trees[subtree++]! });
+        continue;
       }
-      else entries.push(await this.symlink(name, child));
+      if (kind !== S_IFREG && kind !== S_IFLNK) {
+        this.stats.skipped++;
+        continue;
+      }
+      const bad = badEntryName(c.name);
+      if (bad !== undefined) throw new UnsafePathError(`${path}/${c.name}`, bad);
+      newest = Math.max(newest, c.mtimeMs, c.ctimeMs);
+      if (kind === S_IFREG) {
+        const { id, chunks, size } = await this.file(`${path}/${c.name}`, c);
+        entries.push({ name: c.name, kind: "file", mode: normalizeMode("file", c.mode), size, id, ...(chunks === undefined ? {} : { chunks }) });
+      } else entries.push(await this.symlink(path, c.name));
     }
     const treeId = await this.tree(entries);
     cache?.recordDir(path, signature, treeId, newest);
     return treeId;
   }
 
-  async symlink(name: string, path: string): Promise<TreeEntry> {
-    const target = readlinkSync(path, { encoding: "buffer" });
+  async symlink(dir: string, name: string): Promise<TreeEntry> {
+    const target = readlinkSync(`${dir}/${name}`, { encoding: "buffer" });
     const id = hashBytes(target);
     await this.add(id, target);
-    this.#done(path, target.length);
     this.stats.symlinks++;
+    this.stats.bytes += target.length;
+    this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path: `${dir}/${name}` });
     return { name, kind: "symlink", mode: 0o777, size: target.length, id };
   }
 
@@ -174,7 +170,7 @@ class Snapshotter {
    * `chunkable: false` stores the file whole whatever its size (user log entries have no chunk
    * list). `size` is what was read: a file that shrank while being read is stored as read.
    */
-  async file(path: string, st: Stats, chunkable = true): Promise<CachedIds & { size: number }> {
+  async file(path: string, st: FileStamp, chunkable = true): Promise<CachedIds & { size: number }> {
     const stamp: FileStamp = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
     const cached = this.#opts.cache?.lookup(path, stamp);
     let ids: CachedIds & { size: number };
@@ -189,20 +185,18 @@ class Snapshotter {
       this.#opts.cache?.record(path, stamp, ids.chunks === undefined ? { id: ids.id } : { id: ids.id, chunks: ids.chunks });
     }
     this.stats.files++;
-    this.#done(path, ids.size);
-    return ids;
-  }
-
-  #done(path: string, bytes: number): void {
-    this.stats.bytes += bytes;
+    this.stats.bytes += ids.size;
     this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
+    return ids;
   }
 
   // Read with the size the walk saw: readFileSync would fstat again, and a file that grew since
   // is stored as it was at the walk, consistent with its stamp.
   async #wholeFile(path: string, expected: number): Promise<CachedIds & { size: number }> {
     // Sinks copy what they keep, so one buffer serves every file (no allocation, no GC per file).
-    if (this.#scratch.length < expected) this.#scratch = Buffer.allocUnsafe(Math.max(expected, 2 * this.#scratch.length));
+    if (this.#scratch === undefined || this.#scratch.length < expected) {
+      this.#scratch = Buffer.allocUnsafe(Math.max(expected, 64 * 1024, 2 * (this.#scratch?.length ?? 0)));
+    }
     const data = this.#scratch;
     const fd = openSync(path, "r");
     let size = 0;
@@ -301,12 +295,10 @@ export async function snapshotRun(runsDir: string, runId: string, options: Snaps
   const user: SnapshotUserEntry[] = [];
   const userDir = `${runDir}.user`;
   if (exists(userDir)) {
-    for (const name of readdirSync(userDir).sort(compareNames)) {
-      const path = join(userDir, name);
-      const st = lstatSync(path);
-      if (!st.isFile() || badEntryName(name) !== undefined) continue;
-      const ids = await s.file(path, st, false);
-      user.push({ name, id: ids.id, size: ids.size });
+    for (const e of readListing(listDir(userDir))) {
+      if (entryKind(e.mode) !== S_IFREG || badEntryName(e.name) !== undefined) continue;
+      const ids = await s.file(`${userDir}/${e.name}`, e, false);
+      user.push({ name: e.name, id: ids.id, size: ids.size });
     }
   }
   const snapshot: Snapshot = { runId, files, meta, user, parents: options.parents ?? [], summary: options.summary ?? {} };

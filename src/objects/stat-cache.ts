@@ -30,9 +30,11 @@ export interface FileIdCache {
 // their path (FNV-1a of its UTF-16 code units): loading only notes where each row starts and its
 // hash, and a lookup is a binary search on the hashes, so a no-change snapshot (which looks up a
 // handful of files) does not decode 100,000 paths; and saving sorts numbers, not paths.
-// Directory row: [path length u16][path utf8][signature 32][tree id 32].
+// Directory row: [path hash u32 LE][path length u16][path utf8][signature 32][tree id 32], also in
+// hash order: a no-change snapshot looks up every directory, and finding the rows is one pass over
+// numbers, with no path decoded and no map built (each worker thread loads the cache).
 // Older formats are read as empty: a cache, so one snapshot hashes everything again.
-const MAGIC = Buffer.from("GAGESTC4");
+const MAGIC = Buffer.from("GAGESTC5");
 const STAMP = 32;
 
 // A file written within this window of being hashed could change again with the same mtime
@@ -78,6 +80,8 @@ const rowEnd = (b: Buffer, p: number) => {
   return at + STAMP + 1 + (b[at + STAMP] === 1 ? 64 : 32);
 };
 const rowPath = (b: Buffer, p: number) => b.toString("utf8", p + 6, stampAt(b, p));
+/** Directory rows: the same head (hash, path), then signature and tree id. */
+const dirRowEnd = (b: Buffer, p: number) => stampAt(b, p) + 64;
 
 /** A row somewhere in memory: its buffer and where it starts. */
 interface RowRef {
@@ -96,12 +100,10 @@ export class StatCache implements FileIdCache {
   #filesEnd = 0;
   /** Where the loaded file rows start, and their path hashes, in hash order: found when first needed. */
   #rows: { starts: Uint32Array; hashes: Uint32Array } | undefined;
-  /**
-   * Directory path → hex of its signature (64 digits) then its tree id (64 digits), or, as loaded,
-   * where those 64 bytes are in `#bytes` (decoding every row's hex cost every no-change push).
-   */
-  readonly #dirs = new Map<string, string | number>();
-  #dirsChanged = false;
+  /** Where the loaded directory rows start, and their path hashes, in hash order. */
+  #dirRows: { starts: Uint32Array; hashes: Uint32Array } = noRows();
+  /** Directory rows recorded since loading: hex of the signature then the tree id; `undefined`: forgotten. */
+  readonly #dirsChanged = new Map<string, string | undefined>();
   /** Rows recorded (or forgotten: `undefined`) since loading, encoded. */
   readonly #changed = new Map<string, Buffer | undefined>();
   /** Rows encoded elsewhere (`importRows`), older than `#changed`; indexed by path only when looked up. */
@@ -131,48 +133,34 @@ export class StatCache implements FileIdCache {
     if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return;
     const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
     if (filesEnd > bytes.length) return;
-    const dirs = new Map<string, number>();
-    for (let p = filesEnd; p < bytes.length; ) {
-      if (p + 2 > bytes.length) return;
-      const at = p + 2 + bytes.readUInt16LE(p);
-      if (at + 64 > bytes.length) return;
-      dirs.set(bytes.toString("utf8", p + 2, at), at);
-      p = at + 64;
-    }
+    const dirRows = rowStarts(bytes, filesEnd, bytes.length, dirRowEnd);
+    if (dirRows === undefined) return;
     this.#bytes = bytes;
     this.#filesEnd = filesEnd;
     this.#rows = undefined;
-    this.#dirs.clear();
-    for (const [k, v] of dirs) this.#dirs.set(k, v);
+    this.#dirRows = dirRows;
+    this.#dirsChanged.clear();
   }
 
   // A no-change snapshot answers every directory from its signature and looks up no file: the
   // pass over 100,000 file rows waits until a lookup needs it.
   #loadedRows(): { starts: Uint32Array; hashes: Uint32Array } {
-    this.#rows ??= fileRows(this.#bytes, this.#filesEnd) ?? { starts: new Uint32Array(0), hashes: new Uint32Array(0) };
+    this.#rows ??= rowStarts(this.#bytes, MAGIC.length + 4, this.#filesEnd, rowEnd) ?? noRows();
     return this.#rows;
   }
 
   /** The start of `path`'s loaded row, or -1. */
   #findLoaded(path: string, hash = pathHash(path)): number {
-    const { starts, hashes } = this.#loadedRows();
-    let lo = 0;
-    let hi = hashes.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (hashes[mid]! < hash) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < hashes.length && hashes[i] === hash; i++) {
-      if (rowPath(this.#bytes, starts[i]!) === path) return starts[i]!;
-    }
-    return -1;
+    return findRow(this.#bytes, this.#loadedRows(), path, hash);
   }
 
   /** A directory row as hex (signature then tree id). */
   #dirRow(path: string): string | undefined {
-    const row = this.#dirs.get(path);
-    return typeof row === "number" ? this.#bytes.toString("hex", row, row + 64) : row;
+    if (this.#dirsChanged.has(path)) return this.#dirsChanged.get(path);
+    const p = findRow(this.#bytes, this.#dirRows, path, pathHash(path));
+    if (p < 0) return undefined;
+    const at = stampAt(this.#bytes, p);
+    return this.#bytes.toString("hex", at, at + 64);
   }
 
   /** The newest row for `path`: recorded here, imported, or loaded; `null` when forgotten. */
@@ -198,7 +186,7 @@ export class StatCache implements FileIdCache {
   }
 
   get dirty(): boolean {
-    return this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged;
+    return this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged.size > 0;
   }
 
   /**
@@ -212,14 +200,8 @@ export class StatCache implements FileIdCache {
 
   /** `newestChangeMs`: the latest mtime or ctime among the children (racy ones are not kept). */
   recordDir(path: string, signature: string, treeId: ObjectId, newestChangeMs: number): void {
-    if (newestChangeMs > this.#now() - RACY_MS) {
-      if (this.#dirs.delete(path)) this.#dirsChanged = true;
-      return;
-    }
-    const row = signature + treeId;
-    if (this.#dirRow(path) === row) return;
-    this.#dirs.set(path, row);
-    this.#dirsChanged = true;
+    const row = newestChangeMs > this.#now() - RACY_MS ? undefined : signature + treeId;
+    if (this.#dirRow(path) !== row) this.#dirsChanged.set(path, row);
   }
 
   lookup(path: string, stamp: FileStamp): CachedIds | undefined {
@@ -298,23 +280,15 @@ export class StatCache implements FileIdCache {
     const rows = this.#collect();
     let fileBytes = 0;
     for (const r of rows) fileBytes += rowEnd(r.b, r.p) - r.p;
-    // Directory rows as loaded are copied as bytes (not decoded to hex and back).
-    const dirs = [...this.#dirs].map(([path, row]) => ({ name: Buffer.from(path, "utf8"), row }));
+    const dirs = this.#collectDirs();
     let dirBytes = 0;
-    for (const d of dirs) {
-      if (d.name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${d.name.toString("utf8", 0, 80)}...`);
-      dirBytes += 2 + d.name.length + 64;
-    }
+    for (const d of dirs) dirBytes += dirRowEnd(d.b, d.p) - d.p;
     const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirBytes);
     MAGIC.copy(out, 0);
     out.writeUInt32LE(fileBytes, MAGIC.length);
     let o = MAGIC.length + 4;
     for (const r of rows) o += r.b.copy(out, o, r.p, rowEnd(r.b, r.p));
-    for (const { name, row } of dirs) {
-      o = out.writeUInt16LE(name.length, o);
-      o += name.copy(out, o);
-      o += typeof row === "number" ? this.#bytes.copy(out, o, row, row + 64) : out.write(row, o, 64, "hex");
-    }
+    for (const d of dirs) o += d.b.copy(out, o, d.p, dirRowEnd(d.b, d.p));
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
@@ -328,21 +302,68 @@ export class StatCache implements FileIdCache {
     this.#changed.clear();
     this.#imported = [];
     this.#importedIndex = undefined;
-    this.#dirsChanged = false;
+  }
+
+  /** Every directory row to keep, in hash order: loaded rows (as bytes) and those recorded since. */
+  #collectDirs(): RowRef[] {
+    const b = this.#bytes;
+    const { starts } = this.#dirRows;
+    const out: { hash: number; r: RowRef }[] = [];
+    const changedHashes = new Set<number>();
+    for (const path of this.#dirsChanged.keys()) changedHashes.add(pathHash(path));
+    for (let i = 0; i < starts.length; i++) {
+      const p = starts[i]!;
+      const hash = b.readUInt32LE(p);
+      if (changedHashes.has(hash) && this.#dirsChanged.has(rowPath(b, p))) continue;
+      out.push({ hash, r: { b, p } });
+    }
+    for (const [path, row] of this.#dirsChanged) {
+      if (row !== undefined) out.push({ hash: pathHash(path), r: { b: encodeDirRow(path, row), p: 0 } });
+    }
+    return out.sort((x, y) => x.hash - y.hash).map((x) => x.r);
   }
 }
 
+function encodeDirRow(path: string, hexRow: string): Buffer {
+  const name = Buffer.from(path, "utf8");
+  if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+  const out = Buffer.allocUnsafe(6 + name.length + 64);
+  out.writeUInt32LE(pathHash(path), 0);
+  out.writeUInt16LE(name.length, 4);
+  name.copy(out, 6);
+  out.write(hexRow, 6 + name.length, 64, "hex");
+  return out;
+}
+
+const noRows = () => ({ starts: new Uint32Array(0), hashes: new Uint32Array(0) });
+
+/** The start of the row for `path` among rows sorted by path hash, or -1. */
+function findRow(bytes: Buffer, rows: { starts: Uint32Array; hashes: Uint32Array }, path: string, hash: number): number {
+  const { starts, hashes } = rows;
+  let lo = 0;
+  let hi = hashes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (hashes[mid]! < hash) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < hashes.length && hashes[i] === hash; i++) {
+    if (rowPath(bytes, starts[i]!) === path) return starts[i]!;
+  }
+  return -1;
+}
+
 /**
- * Where each file row starts and its hash, or `undefined` when the rows are damaged. Their order
- * is not checked: a row out of order can only be missed by a lookup, and a missed file is hashed
- * again, never trusted.
+ * Where each row in `bytes[from, to)` starts and its hash, or `undefined` when the rows are
+ * damaged. Their order is not checked: a row out of order can only be missed by a lookup, and a
+ * missed file is hashed again (a missed directory is looked at file by file), never trusted.
  */
-function fileRows(bytes: Buffer, end: number): { starts: Uint32Array; hashes: Uint32Array } | undefined {
+function rowStarts(bytes: Buffer, from: number, to: number, end: (b: Buffer, p: number) => number): { starts: Uint32Array; hashes: Uint32Array } | undefined {
   const starts: number[] = [];
-  for (let p = MAGIC.length + 4; p < end; ) {
-    if (p + 6 > end || stampAt(bytes, p) + STAMP + 1 > end) return undefined;
-    const next = rowEnd(bytes, p);
-    if (next > end) return undefined;
+  for (let p = from; p < to; ) {
+    if (p + 6 > to) return undefined;
+    const next = end(bytes, p);
+    if (next > to) return undefined;
     starts.push(p);
     p = next;
   }

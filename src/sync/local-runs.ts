@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { emptyStats, hashBytes, idOnlySink, scanRunsOnWorkers, snapshotRun, type SnapshotStats, type StatCache } from "../objects/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
@@ -60,11 +61,21 @@ export async function scanRun(runsDir: string, ref: RunRef, cache: StatCache): P
 const SCAN_WORKERS_MIN_RUNS = 32;
 
 /**
- * `scanRun` for many runs, spread over worker threads when there are enough (the walk of every
- * file is the floor of a no-change push; the workers read the saved stat cache themselves).
+ * On two cores, this thread alone scanned 2,000 runs (88,000 files) in 0.43 s and 10,000 in 1.9 s;
+ * beside one or two workers it took 0.54-0.71 s and 1.8-1.9 s: each worker's start (modules,
+ * stat cache) costs what it saves there. With more cores every one takes a share.
  */
-export async function scanRuns(runsDir: string, refs: readonly RunRef[], cache: StatCache): Promise<ScannedRun[]> {
-  if (refs.length < SCAN_WORKERS_MIN_RUNS) {
+export function defaultScanThreads(cores = availableParallelism()): number {
+  return cores <= 2 ? 1 : cores;
+}
+
+/**
+ * `scanRun` for many runs; with `threads` > 1 and enough runs, spread over this thread and worker
+ * threads (the walk of every file is the floor of a no-change push; workers read the saved stat
+ * cache themselves).
+ */
+export async function scanRuns(runsDir: string, refs: readonly RunRef[], cache: StatCache, threads = defaultScanThreads()): Promise<ScannedRun[]> {
+  if (threads <= 1 || refs.length < SCAN_WORKERS_MIN_RUNS) {
     const out: ScannedRun[] = [];
     for (const ref of refs) out.push(await scanRun(runsDir, ref, cache));
     return out;
@@ -73,7 +84,7 @@ export async function scanRuns(runsDir: string, refs: readonly RunRef[], cache: 
     const paths = runPaths(runsDir, ref.id);
     return { runsDir, runId: ref.id, metaDir: ref.deleted ? paths.deletedMetaDir : paths.metaDir };
   });
-  const scans = await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache });
+  const scans = await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache, workers: threads - 1 });
   return scans.map((scan, k) => {
     const user: Record<string, string> = {};
     for (const u of scan.user) if (isUserLogName(u.name)) user[u.name] = u.id;

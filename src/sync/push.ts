@@ -49,7 +49,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     let upToDate = 0;
     const moving: ScannedRun[] = [];
     const knownRefs = refs.filter((ref) => s.view.runs.has(ref.id));
-    const scans = new Map((await scanRuns(opts.runsDir, knownRefs, s.cache)).map((scan) => [scan.ref, scan]));
+    const scans = new Map((await scanRuns(opts.runsDir, knownRefs, s.cache, opts.scanThreads)).map((scan) => [scan.ref, scan]));
     for (const ref of refs) {
       const known = s.view.runs.get(ref.id);
       const scan = scans.get(ref) ?? unscannedRun(opts.runsDir, ref);

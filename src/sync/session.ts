@@ -36,6 +36,11 @@ export interface SyncOptions extends RemoteContext {
   force?: boolean;
   /** Clock (ms since the epoch); names heads. */
   now?: () => number;
+  /**
+   * Threads that compare local runs with the stat cache: this one, plus workers when more than
+   * one. Default: one on two cores or fewer, else every core (see `scanRuns`).
+   */
+  scanThreads?: number;
   onProgress?: (event: SyncProgressEvent) => void;
   onWarning?: (message: string) => void;
 }

@@ -147,3 +147,33 @@ test("the cache file round-trips rows in any order, and a stale stamp is never a
   assert.equal((await StatCache.load(file, { now: LATER })).size, 0);
   });
 });
+
+test("directory rows round-trip through the cache file, and recording over one replaces it", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const file = join(tmp.path, "cache");
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    const paths = Array.from({ length: 300 }, (_, i) => `/runs/r${i}/${["meta", "é", "\u{1F600}"][i % 3]}`);
+    const cache = new StatCache({ now: LATER });
+    paths.forEach((p, i) => cache.recordDir(p, hex(i), hex(1000 + i), 0));
+    await cache.save(file);
+    const loaded = await StatCache.load(file, { now: LATER });
+    paths.forEach((p, i) => {
+      assert.equal(loaded.lookupDir(p, hex(i)), hex(1000 + i));
+      assert.equal(loaded.lookupDir(p, hex(i + 1)), undefined, `${p}: another signature`);
+    });
+    assert.equal(loaded.dirty, false);
+
+    // One replaced, one dropped (its children changed just now: racy), one new.
+    loaded.recordDir(paths[5]!, hex(5555), hex(6666), 0);
+    loaded.recordDir(paths[6]!, hex(6), hex(1006), Date.now() + 120_000);
+    loaded.recordDir("/runs/new", hex(7), hex(8), 0);
+    assert.equal(loaded.dirty, true);
+    await loaded.save(file);
+    const merged = await StatCache.load(file, { now: LATER });
+    assert.equal(merged.lookupDir(paths[5]!, hex(5)), undefined);
+    assert.equal(merged.lookupDir(paths[5]!, hex(5555)), hex(6666));
+    assert.equal(merged.lookupDir(paths[6]!, hex(6)), undefined);
+    assert.equal(merged.lookupDir("/runs/new", hex(7)), hex(8));
+    assert.equal(merged.lookupDir(paths[299]!, hex(299)), hex(1299));
+  });
+});

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "gage_dir_listing",
+      "sources": ["dir_listing.c"],
+      "cflags": ["-O2", "-std=gnu11"]
+    }
+  ]
+}

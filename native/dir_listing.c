@@ -1,0 +1,197 @@
+// listDir(path): one directory's entries and their lstat fields in one call, as one buffer.
+// A no-change push lstats every file of every run; through fs.lstatSync each entry costs a path
+// lookup from the root, a Stats object and four Dates, several times the system call itself.
+// Here each entry is one fstatat relative to the open directory. The buffer's format is
+// src/objects/dir-listing.ts's, which also writes it when this addon is not built.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the listing format is little-endian"
+#endif
+
+// [name length u16][mode u32][size, mtimeMs, ctimeMs, ino: f64] then the name's bytes.
+#define HEADER 38
+
+typedef struct {
+  size_t name_at;
+  uint16_t name_len;
+  uint32_t mode;
+  double size, mtime_ms, ctime_ms, ino;
+} Entry;
+
+typedef struct {
+  Entry *entries;
+  size_t count, cap;
+  char *names;
+  size_t names_len, names_cap;
+} Listing;
+
+// By the bytes of the names, as trees are sorted. Worker threads list directories at once, so the
+// names go through qsort_r's argument, not a global.
+static int by_name(const void *a, const void *b, void *names) {
+  const Entry *x = a, *y = b;
+  size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+  int c = memcmp((const char *)names + x->name_at, (const char *)names + y->name_at, n);
+  return c != 0 ? c : (int)x->name_len - (int)y->name_len;
+}
+
+// As Node computes mtimeMs and ctimeMs, so both listings give the same numbers.
+static double ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
+
+static void free_listing(Listing *l) {
+  free(l->entries);
+  free(l->names);
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  const char *code = strerrorname_np(err);
+  if (code == NULL) code = "EIO";
+  size_t len = strlen(code) + strlen(strerror(err)) + strlen(syscall) + strlen(path) + 16;
+  char *msg = malloc(len);
+  if (msg == NULL) {
+    napi_throw_error(env, code, strerror(err));
+    return NULL;
+  }
+  snprintf(msg, len, "%s: %s, %s '%s'", code, strerror(err), syscall, path);
+  napi_value code_v, msg_v, error, path_v, syscall_v, errno_v;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_v);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
+  free(msg);
+  napi_create_error(env, code_v, msg_v, &error);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &path_v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v);
+  napi_create_int32(env, -err, &errno_v);
+  napi_set_named_property(env, error, "path", path_v);
+  napi_set_named_property(env, error, "syscall", syscall_v);
+  napi_set_named_property(env, error, "errno", errno_v);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int add_entry(Listing *l, const char *name, size_t len, const struct stat *st) {
+  if (l->count == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    Entry *e = realloc(l->entries, cap * sizeof(Entry));
+    if (e == NULL) return ENOMEM;
+    l->entries = e;
+    l->cap = cap;
+  }
+  if (l->names_len + len > l->names_cap) {
+    size_t cap = l->names_cap ? l->names_cap * 2 : 4096;
+    while (cap < l->names_len + len) cap *= 2;
+    char *n = realloc(l->names, cap);
+    if (n == NULL) return ENOMEM;
+    l->names = n;
+    l->names_cap = cap;
+  }
+  memcpy(l->names + l->names_len, name, len);
+  Entry *e = &l->entries[l->count++];
+  e->name_at = l->names_len;
+  e->name_len = (uint16_t)len;
+  e->mode = st->st_mode;
+  // A directory's own stamps change whenever an entry comes or goes; its listing says that.
+  int dir = S_ISDIR(st->st_mode);
+  e->size = dir ? 0 : (double)st->st_size;
+  e->mtime_ms = dir ? 0 : ms(st->st_mtim);
+  e->ctime_ms = dir ? 0 : ms(st->st_ctim);
+  e->ino = dir ? 0 : (double)st->st_ino;
+  l->names_len += len;
+  return 0;
+}
+
+static napi_value list_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "listDir(path): path is required");
+    return NULL;
+  }
+  size_t path_len;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "listDir(path): path must be a string");
+    return NULL;
+  }
+  char *path = malloc(path_len + 1);
+  if (path == NULL) return throw_errno(env, ENOMEM, "scandir", "");
+  napi_get_value_string_utf8(env, argv[0], path, path_len + 1, &path_len);
+
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    napi_value r = throw_errno(env, errno, "scandir", path);
+    free(path);
+    return r;
+  }
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    int err = errno;
+    close(fd);
+    napi_value r = throw_errno(env, err, "scandir", path);
+    free(path);
+    return r;
+  }
+  Listing l = {0};
+  int err = 0;
+  struct dirent *e;
+  struct stat st;
+  for (errno = 0; (e = readdir(d)) != NULL; errno = 0) {
+    const char *n = e->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      // Removed since the directory was read: not part of it any more.
+      if (errno == ENOENT) continue;
+      err = errno;
+      break;
+    }
+    if ((err = add_entry(&l, n, strlen(n), &st)) != 0) break;
+  }
+  if (err == 0 && errno != 0) err = errno;
+  closedir(d);
+  if (err != 0) {
+    free_listing(&l);
+    napi_value r = throw_errno(env, err, "scandir", path);
+    free(path);
+    return r;
+  }
+  free(path);
+
+  qsort_r(l.entries, l.count, sizeof(Entry), by_name, l.names);
+  size_t total = l.count * HEADER + l.names_len;
+  void *data;
+  napi_value out;
+  if (napi_create_buffer(env, total, &data, &out) != napi_ok) {
+    free_listing(&l);
+    napi_throw_error(env, "ENOMEM", "listDir: cannot allocate the listing");
+    return NULL;
+  }
+  char *p = data;
+  for (size_t i = 0; i < l.count; i++) {
+    const Entry *x = &l.entries[i];
+    memcpy(p, &x->name_len, 2);
+    memcpy(p + 2, &x->mode, 4);
+    memcpy(p + 6, &x->size, 8);
+    memcpy(p + 14, &x->mtime_ms, 8);
+    memcpy(p + 22, &x->ctime_ms, 8);
+    memcpy(p + 30, &x->ino, 8);
+    memcpy(p + HEADER, l.names + x->name_at, x->name_len);
+    p += HEADER + x->name_len;
+  }
+  free_listing(&l);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
+  napi_set_named_property(env, exports, "listDir", fn);
+  return exports;
+}
