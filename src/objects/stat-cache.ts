@@ -277,18 +277,14 @@ export class StatCache implements FileIdCache {
 
   /** Writes the cache atomically (temp file, rename). */
   async save(file: string): Promise<void> {
-    const rows = this.#collect();
-    let fileBytes = 0;
-    for (const r of rows) fileBytes += rowEnd(r.b, r.p) - r.p;
-    const dirs = this.#collectDirs();
-    let dirBytes = 0;
-    for (const d of dirs) dirBytes += dirRowEnd(d.b, d.p) - d.p;
-    const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirBytes);
+    const files = spans(this.#collect(), rowEnd);
+    const dirs = spans(this.#collectDirs(), dirRowEnd);
+    const fileBytes = files.reduce((n, s) => n + s.end - s.p, 0);
+    const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirs.reduce((n, s) => n + s.end - s.p, 0));
     MAGIC.copy(out, 0);
     out.writeUInt32LE(fileBytes, MAGIC.length);
     let o = MAGIC.length + 4;
-    for (const r of rows) o += r.b.copy(out, o, r.p, rowEnd(r.b, r.p));
-    for (const d of dirs) o += d.b.copy(out, o, d.p, dirRowEnd(d.b, d.p));
+    for (const s of [...files, ...dirs]) o += s.b.copy(out, o, s.p, s.end);
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
@@ -332,6 +328,21 @@ function encodeDirRow(path: string, hexRow: string): Buffer {
   out.writeUInt16LE(name.length, 4);
   name.copy(out, 6);
   out.write(hexRow, 6 + name.length, 64, "hex");
+  return out;
+}
+
+/**
+ * Rows as byte ranges to copy, neighbours in one buffer joined: after a small change most rows
+ * are a loaded row followed by the next loaded one, and one copy each cost a push ~30 ms.
+ */
+function spans(rows: RowRef[], end: (b: Buffer, p: number) => number): { b: Buffer; p: number; end: number }[] {
+  const out: { b: Buffer; p: number; end: number }[] = [];
+  let last: { b: Buffer; p: number; end: number } | undefined;
+  for (const r of rows) {
+    const e = end(r.b, r.p);
+    if (last !== undefined && last.b === r.b && last.end === r.p) last.end = e;
+    else out.push((last = { b: r.b, p: r.p, end: e }));
+  }
   return out;
 }
 

@@ -8,6 +8,8 @@ import type { PlannedRun, Session } from "./session.js";
 /** The remote's state of a run: the merge of its heads (the first head when they diverge). */
 export function remoteVersion(entries: readonly HeadEntry[]): RunVersion | undefined {
   if (entries.length === 0) return undefined;
+  // One head merges to itself (a tree never supersedes itself): most runs, in every no-change push.
+  if (entries.length === 1) return entryVersion(entries[0]!);
   const versions = entries.map(entryVersion);
   return mergedVersion(mergeRunVersions(versions)) ?? versions[0];
 }
