@@ -2,15 +2,15 @@
 // uploads (each run's folder and meta folder, on worker threads, through the stat cache):
 // `node bench/snapshot-runs.mjs RUNS_DIR STORE_DIR CACHE_FILE [--scan-first]`. Prints JSON stats.
 // With --scan-first, as a push to a remote that knows the runs: each run is first compared
-// through the stat cache on this thread (ids only), and only runs whose trees the store lacks
-// are stored. Runs as its own process so a no-change figure includes startup, cache and index
-// loading.
+// through the stat cache on this thread (ids only, directories listed ahead on every core), and
+// only runs whose trees the store lacks are stored. Runs as its own process so a no-change
+// figure includes startup, cache and index loading.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DirStorage } from "./dir-storage.mjs";
 
 const dist = new URL("../dist/objects/index.js", import.meta.url);
-const { PackWriter, StatCache, addStats, emptyStats, idOnlySink, loadPackIndex, snapshotDirsOnWorkers, snapshotRun } = await import(dist.href);
+const { PackWriter, StatCache, addStats, emptyStats, loadPackIndex, scanRunsHere, snapshotDirsOnWorkers } = await import(dist.href);
 
 export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = false } = {}) {
   const t0 = performance.now();
@@ -22,11 +22,11 @@ export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = f
   let toStore = runIds;
   if (scanFirst) {
     toStore = [];
-    for (const id of runIds) {
-      const scan = await snapshotRun(runsDir, id, { sink: idOnlySink, cache });
-      if (index.has(scan.snapshot.files) && index.has(scan.snapshot.meta)) addStats(stats, scan.stats);
-      else toStore.push(id);
-    }
+    const scans = await scanRunsHere(runIds.map((runId) => ({ runsDir, runId, metaDir: join(runsDir, `${runId}.meta`) })), { cache });
+    scans.forEach((scan, k) => {
+      if (index.has(scan.files) && index.has(scan.meta)) addStats(stats, scan.stats);
+      else toStore.push(runIds[k]);
+    });
   }
   const writer = new PackWriter(storage, { index });
   const dirs = toStore.flatMap((id) => [join(runsDir, id), join(runsDir, `${id}.meta`)]).filter((d) => existsSync(d));

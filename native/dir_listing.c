@@ -1,4 +1,5 @@
-// listDir(path): one directory's entries and their lstat fields in one call, as one buffer.
+// listDir(path): one directory's entries and their lstat fields in one call, as one buffer;
+// listDirs(paths, threads): the same for many directories, on several threads.
 // A no-change push lstats every file of every run; through fs.lstatSync each entry costs a path
 // lookup from the root, a Stats object and four Dates, several times the system call itself.
 // Here each entry is one fstatat relative to the open directory. The buffer's format is
@@ -8,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,15 +56,13 @@ static void free_listing(Listing *l) {
   free(l->names);
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+// An Error as Node's fs gives: "ENOENT: ..., scandir 'path'", with code, errno, syscall, path.
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *path) {
   const char *code = strerrorname_np(err);
   if (code == NULL) code = "EIO";
   size_t len = strlen(code) + strlen(strerror(err)) + strlen(syscall) + strlen(path) + 16;
   char *msg = malloc(len);
-  if (msg == NULL) {
-    napi_throw_error(env, code, strerror(err));
-    return NULL;
-  }
+  if (msg == NULL) return NULL;
   snprintf(msg, len, "%s: %s, %s '%s'", code, strerror(err), syscall, path);
   napi_value code_v, msg_v, error, path_v, syscall_v, errno_v;
   napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_v);
@@ -74,7 +75,13 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
   napi_set_named_property(env, error, "path", path_v);
   napi_set_named_property(env, error, "syscall", syscall_v);
   napi_set_named_property(env, error, "errno", errno_v);
-  napi_throw(env, error);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  napi_value error = errno_error(env, err, syscall, path);
+  if (error == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  else napi_throw(env, error);
   return NULL;
 }
 
@@ -109,35 +116,16 @@ static int add_entry(Listing *l, const char *name, size_t len, const struct stat
   return 0;
 }
 
-static napi_value list_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
-    napi_throw_type_error(env, NULL, "listDir(path): path is required");
-    return NULL;
-  }
-  size_t path_len;
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "listDir(path): path must be a string");
-    return NULL;
-  }
-  char *path = malloc(path_len + 1);
-  if (path == NULL) return throw_errno(env, ENOMEM, "scandir", "");
-  napi_get_value_string_utf8(env, argv[0], path, path_len + 1, &path_len);
-
+// Lists `path` into `*out` (malloc'ed, `*out_len` bytes, in the listing format). Returns 0 or an
+// errno. Touches no N-API state, so worker threads of listDirs call it too.
+static int list_one(const char *path, char **out, size_t *out_len) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    napi_value r = throw_errno(env, errno, "scandir", path);
-    free(path);
-    return r;
-  }
+  if (fd < 0) return errno;
   DIR *d = fdopendir(fd);
   if (d == NULL) {
     int err = errno;
     close(fd);
-    napi_value r = throw_errno(env, err, "scandir", path);
-    free(path);
-    return r;
+    return err;
   }
   Listing l = {0};
   int err = 0;
@@ -158,22 +146,17 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
   closedir(d);
   if (err != 0) {
     free_listing(&l);
-    napi_value r = throw_errno(env, err, "scandir", path);
-    free(path);
-    return r;
+    return err;
   }
-  free(path);
-
   qsort_r(l.entries, l.count, sizeof(Entry), by_name, l.names);
   size_t total = l.count * HEADER + l.names_len;
-  void *data;
-  napi_value out;
-  if (napi_create_buffer(env, total, &data, &out) != napi_ok) {
+  char *p = malloc(total > 0 ? total : 1);
+  if (p == NULL) {
     free_listing(&l);
-    napi_throw_error(env, "ENOMEM", "listDir: cannot allocate the listing");
-    return NULL;
+    return ENOMEM;
   }
-  char *p = data;
+  *out = p;
+  *out_len = total;
   for (size_t i = 0; i < l.count; i++) {
     const Entry *x = &l.entries[i];
     memcpy(p, &x->name_len, 2);
@@ -186,12 +169,148 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
     p += HEADER + x->name_len;
   }
   free_listing(&l);
+  return 0;
+}
+
+// A JS string as a malloc'ed C string, or NULL (a TypeError is then pending).
+static char *string_arg(napi_env env, napi_value v, const char *what) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+static napi_value listing_buffer(napi_env env, char *data, size_t len) {
+  napi_value out;
+  void *copy;
+  napi_status st = napi_create_buffer_copy(env, len, data, &copy, &out);
+  free(data);
+  if (st != napi_ok) {
+    napi_throw_error(env, "ENOMEM", "cannot allocate a listing");
+    return NULL;
+  }
   return out;
+}
+
+static napi_value list_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "listDir(path): path is required");
+    return NULL;
+  }
+  char *path = string_arg(env, argv[0], "listDir(path): path must be a string");
+  if (path == NULL) return NULL;
+  char *data;
+  size_t len;
+  int err = list_one(path, &data, &len);
+  if (err != 0) {
+    napi_value r = throw_errno(env, err, "scandir", path);
+    free(path);
+    return r;
+  }
+  free(path);
+  return listing_buffer(env, data, len);
+}
+
+typedef struct {
+  char **paths;
+  size_t count;
+  size_t next;
+  char **data;
+  size_t *len;
+  int *err;
+} Batch;
+
+static void *list_batch(void *arg) {
+  Batch *b = arg;
+  for (size_t i; (i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count;) {
+    b->err[i] = list_one(b->paths[i], &b->data[i], &b->len[i]);
+  }
+  return NULL;
+}
+
+// listDirs(paths, threads): listDir for many directories on `threads` threads (this one among
+// them): the system calls of a scan are most of its time, and they run in parallel where the
+// JavaScript around them does not. Each result is a listing or an Error (as listDir throws).
+static napi_value list_dirs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t count = 0, threads = 1;
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &count) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &threads) != napi_ok) {
+    napi_throw_type_error(env, NULL, "listDirs(paths, threads): an array of paths and a thread count");
+    return NULL;
+  }
+  Batch b = {0};
+  b.count = count;
+  b.paths = calloc(count ? count : 1, sizeof(char *));
+  b.data = calloc(count ? count : 1, sizeof(char *));
+  b.len = calloc(count ? count : 1, sizeof(size_t));
+  b.err = calloc(count ? count : 1, sizeof(int));
+  napi_value result = NULL;
+  if (b.paths == NULL || b.data == NULL || b.len == NULL || b.err == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    goto done;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v;
+    napi_get_element(env, argv[0], i, &v);
+    if ((b.paths[i] = string_arg(env, v, "listDirs(paths, threads): paths must be strings")) == NULL) goto done;
+  }
+  if (threads < 1) threads = 1;
+  if (threads > 64) threads = 64;
+  pthread_t helpers[64];
+  uint32_t started = 0;
+  for (; started + 1 < threads && started + 1 < count; started++) {
+    if (pthread_create(&helpers[started], NULL, list_batch, &b) != 0) break;
+  }
+  list_batch(&b);
+  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+
+  napi_create_array_with_length(env, count, &result);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    if (b.err[i] != 0) {
+      item = errno_error(env, b.err[i], "scandir", b.paths[i]);
+    } else {
+      item = listing_buffer(env, b.data[i], b.len[i]);
+      b.data[i] = NULL;
+    }
+    if (item == NULL) {
+      result = NULL;
+      goto done;
+    }
+    napi_set_element(env, result, i, item);
+  }
+done:
+  for (uint32_t i = 0; i < count; i++) {
+    if (b.paths) free(b.paths[i]);
+    if (b.data) free(b.data[i]);
+  }
+  free(b.paths);
+  free(b.data);
+  free(b.len);
+  free(b.err);
+  return result;
 }
 
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
+  napi_create_function(env, "listDirs", NAPI_AUTO_LENGTH, list_dirs, NULL, &fn);
+  napi_set_named_property(env, exports, "listDirs", fn);
   return exports;
 }

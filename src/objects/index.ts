@@ -34,6 +34,8 @@ export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions,
 export {
   snapshotDir,
   snapshotRun,
+  snapshotRunParts,
+  scanRunsHere,
   idOnlySink,
   emptyStats,
   addStats,
@@ -42,6 +44,7 @@ export {
   type SnapshotOptions,
   type SnapshotRunOptions,
   type SnapshotRunResult,
+  type RunParts,
 } from "./snapshot.js";
 export { materializeTree, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

@@ -3,11 +3,12 @@ import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
-import { idOnlySink, snapshotRun } from "./snapshot.js";
+import { idOnlySink, snapshotRunParts, type RunToScan } from "./snapshot.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
 
 export type { DirSnapshot, RunScan } from "./snapshot-worker.js";
+export type { RunToScan } from "./snapshot.js";
 
 // From source (tests run through tsx) the worker is the .ts file and needs tsx's loader too;
 // from dist/ it is the .js file.
@@ -66,14 +67,9 @@ export async function snapshotDirsOnWorkers(
   return (await pool.run(dirs.map((dir) => ({ dir })), opts)) as DirSnapshot[];
 }
 
-export interface RunToScan {
-  runsDir: string;
-  runId: string;
-  metaDir: string;
-}
 
 /**
- * Scans runs on worker threads and this one, as `snapshotRun` with a sink that stores nothing:
+ * Scans runs on worker threads and this one, as `snapshotRunParts` with a sink that stores nothing:
  * each run's tree ids and user log entries, answered by the stat cache (`cache`, saved at
  * `cacheFile`) where files did not change. What the workers learn is recorded into `cache`.
  * Results are in the order of `runs`. `workers` defaults to one fewer than the cores.
@@ -90,14 +86,14 @@ export async function scanRunsOnWorkers(
   });
   const scanHere = async (job: WorkerJob): Promise<RunScan> => {
     const { runsDir, runId, metaDir } = (job as { run: RunToScan }).run;
-    const { snapshot, stats } = await snapshotRun(runsDir, runId, {
+    const parts = await snapshotRunParts(runsDir, runId, {
       sink: idOnlySink,
       metaDir,
       ...(opts.cache ? { cache: opts.cache } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    opts.onProgress?.({ files: stats.files + stats.symlinks, bytes: stats.bytes });
-    return { files: snapshot.files, meta: snapshot.meta, user: snapshot.user, stats };
+    opts.onProgress?.({ files: parts.stats.files + parts.stats.symlinks, bytes: parts.stats.bytes });
+    return parts;
   };
   return (await pool.run(runs.map((run) => ({ run })), opts, scanHere)) as RunScan[];
 }

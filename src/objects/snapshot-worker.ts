@@ -9,11 +9,10 @@ import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectId } from "./ids.js";
 import { PackIndex, type ObjectSink } from "./pack.js";
-import { idOnlySink, snapshotDir, snapshotRun, type SnapshotStats } from "./snapshot.js";
-import type { SnapshotUserEntry } from "./codec.js";
+import { idOnlySink, snapshotDir, snapshotRunParts, type RunParts, type SnapshotStats } from "./snapshot.js";
 import { encodeFileRow, StatCache, type CachedIds, type FileIdCache, type FileStamp } from "./stat-cache.js";
 
-/** Store a directory's objects; or scan a run (`snapshotRun` without storing: its ids only). */
+/** Store a directory's objects; or scan a run (`snapshotRunParts` without storing: its ids only). */
 export type WorkerJob = { dir: string } | { run: { runsDir: string; runId: string; metaDir: string } };
 
 export interface DirSnapshot {
@@ -21,12 +20,7 @@ export interface DirSnapshot {
   stats: SnapshotStats;
 }
 
-export interface RunScan {
-  files: ObjectId;
-  meta: ObjectId;
-  user: SnapshotUserEntry[];
-  stats: SnapshotStats;
-}
+export type RunScan = RunParts;
 
 /** Sent first, as the worker starts: it loads the stat cache while the caller gets its jobs ready. */
 export interface WorkerSetup {
@@ -191,10 +185,10 @@ async function runJob(job: WorkerJob, setup: WorkerSetup, sink: BatchSink): Prom
   }
   // A scan is counted when each run is done: no progress call (and path) per file.
   const { runsDir, runId, metaDir } = job.run;
-  const { snapshot, stats } = await snapshotRun(runsDir, runId, { sink: idOnlySink, cache: sink.cache, metaDir });
-  sink.files += stats.files + stats.symlinks;
-  sink.bytes += stats.bytes;
-  return { files: snapshot.files, meta: snapshot.meta, user: snapshot.user, stats };
+  const parts = await snapshotRunParts(runsDir, runId, { sink: idOnlySink, cache: sink.cache, metaDir });
+  sink.files += parts.stats.files + parts.stats.symlinks;
+  sink.bytes += parts.stats.bytes;
+  return parts;
 }
 
 async function run(work: SnapshotWork, setup: WorkerSetup, sink: BatchSink): Promise<void> {

@@ -1,6 +1,7 @@
 import { createHash, hash } from "node:crypto";
-import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, openSync, readlinkSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { chunkFileOnWorker } from "./chunk-pool.js";
 import { chunkFile, DEFAULT_CHUNKING, type ChunkingParams } from "./chunker.js";
@@ -16,7 +17,7 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt } from "./dir-listing.js";
+import { entryEnd, entryKind, listDir, listTrees, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type Listings } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
@@ -57,6 +58,8 @@ export interface SnapshotOptions {
   chunking?: ChunkingParams;
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
+  /** Directories listed ahead (`listTrees`); others are listed as the walk reaches them. */
+  listings?: Listings;
 }
 
 /** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
@@ -101,11 +104,27 @@ class Snapshotter {
   // The walk is synchronous: on a warm runs directory a sync walk is several times faster than
   // fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every entry is lstat'ed every
   // time (`listDir`); what the cache saves is reading, hashing and re-encoding.
-  async dir(path: string): Promise<ObjectId> {
+  /** `path`'s listing: listed ahead, or now. */
+  list(path: string): Buffer {
+    const ahead = this.#opts.listings?.get(path);
+    if (ahead instanceof Error) throw ahead;
+    return ahead ?? listDir(path);
+  }
+
+  /** The listing of `path`, or `undefined` when it does not exist (one call, no lstat first). */
+  listIfPresent(path: string): Buffer | undefined {
+    try {
+      return this.list(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async dir(path: string, listing = this.list(path)): Promise<ObjectId> {
     this.#opts.signal?.throwIfAborted();
     this.stats.dirs++;
     const cache = this.#opts.cache;
-    const listing = listDir(path);
     // Subdirectories first: their tree ids are part of this directory's signature.
     const trees: ObjectId[] = [];
     for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
@@ -277,33 +296,89 @@ export interface SnapshotRunResult {
   stats: SnapshotStats;
 }
 
-function exists(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+/** A run's parts as a snapshot holds them: what a scan compares, without the snapshot object. */
+export interface RunParts {
+  files: ObjectId;
+  meta: ObjectId;
+  user: SnapshotUserEntry[];
+  stats: SnapshotStats;
 }
 
 /**
- * Stores one run: `ID/` (an empty tree when absent), the meta directory, and every `ID.user/` log
- * file, then the snapshot itself. `ID.project` is never read.
+ * Stores one run's parts: `ID/` (an empty tree when absent), the meta directory, and every
+ * `ID.user/` log file. `ID.project` is never read. With `idOnlySink` and a stat cache, this is
+ * the scan that tells whether a run changed.
  */
-export async function snapshotRun(runsDir: string, runId: string, options: SnapshotRunOptions): Promise<SnapshotRunResult> {
+export async function snapshotRunParts(runsDir: string, runId: string, options: SnapshotRunOptions): Promise<RunParts> {
   const bad = badEntryName(runId);
   if (bad !== undefined) throw new UnsafePathError(runId, bad);
   const s = new Snapshotter(options);
   const runDir = join(runsDir, runId);
-  const files = exists(runDir) ? await s.dir(runDir) : await s.tree([]);
+  const runListing = s.listIfPresent(runDir);
+  const files = runListing === undefined ? await s.tree([]) : await s.dir(runDir, runListing);
   const meta = await s.dir(options.metaDir ?? `${runDir}.meta`);
   const user: SnapshotUserEntry[] = [];
   const userDir = `${runDir}.user`;
-  if (exists(userDir)) {
-    for (const e of readListing(listDir(userDir))) {
-      if (entryKind(e.mode) !== S_IFREG || badEntryName(e.name) !== undefined) continue;
-      const ids = await s.file(`${userDir}/${e.name}`, e, false);
-      user.push({ name: e.name, id: ids.id, size: ids.size });
+  for (const e of readListing(s.listIfPresent(userDir) ?? Buffer.alloc(0))) {
+    if (entryKind(e.mode) !== S_IFREG || badEntryName(e.name) !== undefined) continue;
+    const ids = await s.file(`${userDir}/${e.name}`, e, false);
+    user.push({ name: e.name, id: ids.id, size: ids.size });
+  }
+  return { files, meta, user, stats: s.stats };
+}
+
+/** A run to scan: its runs directory, id, and meta directory (`ID.meta`, or `ID.meta.deleted`). */
+export interface RunToScan {
+  runsDir: string;
+  runId: string;
+  metaDir: string;
+}
+
+// Runs whose directories are listed ahead at once: bounds the listings held (a few KB a directory).
+const SCAN_BATCH = 256;
+
+/**
+ * Scans runs on this thread, as `snapshotRunParts` with a sink that stores nothing: each run's
+ * tree ids and user log entries, answered by `cache` where files did not change. Directories are
+ * listed ahead, a batch of runs at a time, on `listingThreads` threads (`listTrees`).
+ */
+export async function scanRunsHere(
+  runs: readonly RunToScan[],
+  opts: { cache?: FileIdCache; listingThreads?: number; signal?: AbortSignal },
+): Promise<RunParts[]> {
+  const out: RunParts[] = [];
+  const threads = opts.listingThreads ?? availableParallelism();
+  for (let i = 0; i < runs.length; i += SCAN_BATCH) {
+    const batch = runs.slice(i, i + SCAN_BATCH);
+    const roots = batch.flatMap((r) => {
+      const runDir = join(r.runsDir, r.runId);
+      return [runDir, r.metaDir, `${runDir}.user`];
+    });
+    const listings = listTrees(roots, threads);
+    for (const r of batch) {
+      out.push(
+        await snapshotRunParts(r.runsDir, r.runId, {
+          sink: idOnlySink,
+          metaDir: r.metaDir,
+          ...(opts.cache ? { cache: opts.cache } : {}),
+          ...(listings ? { listings } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        }),
+      );
     }
   }
+  return out;
+}
+
+/** Stores one run (`snapshotRunParts`), then the snapshot itself. */
+export async function snapshotRun(runsDir: string, runId: string, options: SnapshotRunOptions): Promise<SnapshotRunResult> {
+  const { files, meta, user, stats } = await snapshotRunParts(runsDir, runId, options);
   const snapshot: Snapshot = { runId, files, meta, user, parents: options.parents ?? [], summary: options.summary ?? {} };
   const bytes = encodeSnapshot(snapshot);
   const snapshotId = hashBytes(bytes);
-  await s.add(snapshotId, bytes);
-  return { snapshotId, snapshot, stats: s.stats };
+  if (await options.sink.add(snapshotId, bytes)) {
+    stats.newObjects++;
+    stats.newBytes += bytes.length;
+  }
+  return { snapshotId, snapshot, stats };
 }

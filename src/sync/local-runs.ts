@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { emptyStats, hashBytes, idOnlySink, scanRunsOnWorkers, snapshotRun, type SnapshotStats, type StatCache } from "../objects/index.js";
+import { emptyStats, hashBytes, idOnlySink, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type SnapshotStats, type StatCache } from "../objects/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
@@ -47,49 +47,48 @@ export function runSummary(run: Run): RunSummary {
   return s;
 }
 
+function scanJob(runsDir: string, ref: RunRef): RunToScan {
+  const paths = runPaths(runsDir, ref.id);
+  return { runsDir, runId: ref.id, metaDir: ref.deleted ? paths.deletedMetaDir : paths.metaDir };
+}
+
+function scannedRun(ref: RunRef, parts: RunParts): ScannedRun {
+  const user: Record<string, string> = {};
+  for (const u of parts.user) if (isUserLogName(u.name)) user[u.name] = u.id;
+  return { ref, files: parts.files, meta: parts.meta, user, stats: parts.stats };
+}
+
 /** Hashes a run's `ID/`, meta and `ID.user/` names; nothing is stored, unchanged files are not read. */
 export async function scanRun(runsDir: string, ref: RunRef, cache: StatCache): Promise<ScannedRun> {
-  const paths = runPaths(runsDir, ref.id);
-  const metaDir = ref.deleted ? paths.deletedMetaDir : paths.metaDir;
-  const { snapshot, stats } = await snapshotRun(runsDir, ref.id, { sink: idOnlySink, cache, metaDir });
-  const user: Record<string, string> = {};
-  for (const u of snapshot.user) if (isUserLogName(u.name)) user[u.name] = u.id;
-  return { ref, files: snapshot.files, meta: snapshot.meta, user, stats };
+  const job = scanJob(runsDir, ref);
+  return scannedRun(ref, await snapshotRunParts(runsDir, ref.id, { sink: idOnlySink, cache, metaDir: job.metaDir }));
 }
 
 // Below this many runs, starting worker threads costs more than the walk they would share.
 const SCAN_WORKERS_MIN_RUNS = 32;
 
 /**
- * On two cores, this thread alone scanned 2,000 runs (88,000 files) in 0.43 s and 10,000 in 1.9 s;
- * beside one or two workers it took 0.54-0.71 s and 1.8-1.9 s: each worker's start (modules,
- * stat cache) costs what it saves there. With more cores every one takes a share.
+ * On two cores, this thread alone (its directories listed ahead on both) scanned 2,000 runs
+ * (88,000 files) faster than beside one or two workers, whose start (modules, stat cache) costs
+ * more than they save there; and two threads walking apart were each about as slow as one walking
+ * alone. With more cores, every one takes a share.
  */
 export function defaultScanThreads(cores = availableParallelism()): number {
   return cores <= 2 ? 1 : cores;
 }
 
 /**
- * `scanRun` for many runs; with `threads` > 1 and enough runs, spread over this thread and worker
- * threads (the walk of every file is the floor of a no-change push; workers read the saved stat
- * cache themselves).
+ * `scanRun` for many runs (the walk of every file is the floor of a no-change push): on this
+ * thread, or with `threads` > 1 and enough runs, over this thread and worker threads (which read
+ * the saved stat cache themselves).
  */
 export async function scanRuns(runsDir: string, refs: readonly RunRef[], cache: StatCache, threads = defaultScanThreads()): Promise<ScannedRun[]> {
-  if (threads <= 1 || refs.length < SCAN_WORKERS_MIN_RUNS) {
-    const out: ScannedRun[] = [];
-    for (const ref of refs) out.push(await scanRun(runsDir, ref, cache));
-    return out;
-  }
-  const jobs = refs.map((ref) => {
-    const paths = runPaths(runsDir, ref.id);
-    return { runsDir, runId: ref.id, metaDir: ref.deleted ? paths.deletedMetaDir : paths.metaDir };
-  });
-  const scans = await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache, workers: threads - 1 });
-  return scans.map((scan, k) => {
-    const user: Record<string, string> = {};
-    for (const u of scan.user) if (isUserLogName(u.name)) user[u.name] = u.id;
-    return { ref: refs[k]!, files: scan.files, meta: scan.meta, user, stats: scan.stats };
-  });
+  const jobs = refs.map((ref) => scanJob(runsDir, ref));
+  const scans =
+    threads > 1 && refs.length >= SCAN_WORKERS_MIN_RUNS
+      ? await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache, workers: threads - 1 })
+      : await scanRunsHere(jobs, { cache });
+  return scans.map((scan, k) => scannedRun(refs[k]!, scan));
 }
 
 /**

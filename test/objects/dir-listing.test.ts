@@ -4,7 +4,7 @@ import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { test } from "node:test";
 import { compareNames } from "../../src/objects/codec.js";
-import { listDir, listDirJs, listDirNative, readListing, S_IFDIR } from "../../src/objects/dir-listing.js";
+import { listDir, listDirJs, listDirNative, listTrees, readListing, S_IFDIR } from "../../src/objects/dir-listing.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -87,6 +87,26 @@ test("a snapshot through node:fs (GAGE_NATIVE=0) gives the same tree ids as thro
     for (const r of [viaFs, viaDefault]) {
       assert.equal(r.again, r.tree);
       assert.equal(r.hashed, 0);
+    }
+  });
+});
+
+test("listing ahead covers every directory below the roots, as listDir gives each; a bad root is its error", { skip: !listDirNative && "the addon is not built" }, async () => {
+  await withTempDir("gage-listing-", async (tmp) => {
+    const roots = ["a", "b"].map((n) => join(tmp.path, n));
+    for (const root of roots) {
+      mkdirSync(join(root, "x", "y", "z"), { recursive: true });
+      mkdirSync(join(root, "w"));
+      writeFileSync(join(root, "x", "y", "f"), "f");
+    }
+    writeFileSync(join(tmp.path, "file"), "not a folder");
+    for (const threads of [1, 3]) {
+      const listed = listTrees([...roots, join(tmp.path, "missing"), join(tmp.path, "file")], threads)!;
+      const dirs = roots.flatMap((r) => [r, join(r, "x"), join(r, "x", "y"), join(r, "x", "y", "z"), join(r, "w")]);
+      assert.deepEqual([...listed.keys()].filter((k) => !(listed.get(k) instanceof Error)).sort(), dirs.sort());
+      for (const d of dirs) assert.deepEqual(listed.get(d), listDirJs(d), d);
+      assert.equal((listed.get(join(tmp.path, "missing")) as NodeJS.ErrnoException).code, "ENOENT");
+      assert.equal((listed.get(join(tmp.path, "file")) as NodeJS.ErrnoException).code, "ENOTDIR");
     }
   });
 });

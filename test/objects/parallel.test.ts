@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
@@ -11,6 +11,7 @@ import {
   UnsafePathError,
   loadPackIndex,
   materializeTree,
+  scanRunsHere,
   scanRunsOnWorkers,
   snapshotDir,
   snapshotDirsOnWorkers,
@@ -140,5 +141,41 @@ test("runs scanned on workers give snapshotRun's ids; an unsafe name on a worker
       snapshotDirsOnWorkers(dirs, { sink: new PackWriter(new MemoryObjectStorage()), workers: 2 }),
       (err: unknown) => err instanceof UnsafePathError && err.path.endsWith("back\\slash"),
     );
+  });
+});
+
+test("runs scanned here, their directories listed ahead, give snapshotRun's ids; a missing ID/ or ID.user/ is fine", async () => {
+  await withTempDir("gage-parallel-", async (tmp) => {
+    const runsDir = join(tmp.path, "runs");
+    mkdirSync(runsDir);
+    const ids = ["a1", "b2", "c3", "d4"].map((s) => `${s}000000-0000-4000-8000-000000000000`);
+    for (const [i, id] of ids.entries()) {
+      mkdirSync(join(runsDir, `${id}.meta`));
+      writeFileSync(join(runsDir, `${id}.meta`, "opref"), "1 test train");
+      if (i !== 1) {
+        mkdirSync(join(runsDir, `${id}.user`));
+        writeFileSync(join(runsDir, `${id}.user`, "01.json"), `{"n":${i}}`);
+      }
+      // Run 2 has no ID/ folder at all; the others have nested folders and a symlink.
+      if (i !== 2) renameSync(makeDirs(join(tmp.path, `gen${i}`), 1)[0]!, join(runsDir, id));
+    }
+    const jobs = ids.map((runId) => ({ runsDir, runId, metaDir: join(runsDir, `${runId}.meta`) }));
+    const cache = new StatCache({ now: LATER });
+    const scans = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    const idOnly = { has: () => true, add: async () => false };
+    for (const [k, runId] of ids.entries()) {
+      const { snapshot, stats } = await snapshotRun(runsDir, runId, { sink: idOnly });
+      assert.equal(scans[k]!.files, snapshot.files);
+      assert.equal(scans[k]!.meta, snapshot.meta);
+      assert.deepEqual(scans[k]!.user, snapshot.user);
+      assert.equal(scans[k]!.stats.files, stats.files);
+    }
+    // Again through the cache: nothing read, the same ids.
+    const again = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    assert.deepEqual(again.map((s) => s.stats.hashedFiles), [0, 0, 0, 0]);
+    assert.deepEqual(again.map((s) => s.files), scans.map((s) => s.files));
+
+    writeFileSync(join(runsDir, ids[3]!, "sub", "deeper", "back\\slash"), "x");
+    await assert.rejects(scanRunsHere(jobs, { cache }), (err: unknown) => err instanceof UnsafePathError && err.path.endsWith("back\\slash"));
   });
 });
