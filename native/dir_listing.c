@@ -21,6 +21,11 @@
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the listing format is little-endian"
 #endif
+// GNU qsort_r (BSD's takes its arguments in another order) and strerrorname_np (glibc 2.32).
+// Elsewhere the build fails, and gage lists directories through node:fs.
+#if !defined(__linux__) || !defined(__GLIBC__) || !__GLIBC_PREREQ(2, 32)
+#error "the native lister needs Linux with glibc 2.32 or later"
+#endif
 
 // [name length u16][mode u32][size, mtimeMs, ctimeMs, ino: f64] then the name's bytes.
 #define HEADER 38
