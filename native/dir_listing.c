@@ -190,6 +190,12 @@ static char *string_arg(napi_env env, napi_value v, const char *what) {
     return NULL;
   }
   napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  // As node:fs refuses it: C would list the folder named by the part before the NUL.
+  if (strlen(s) != len) {
+    free(s);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "a path must not contain a NUL byte");
+    return NULL;
+  }
   return s;
 }
 

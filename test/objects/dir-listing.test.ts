@@ -55,12 +55,14 @@ test("both listers give the same bytes: every entry, sorted by UTF-8 name, with 
   });
 });
 
-test("a missing path or a file fails as fs does: ENOENT, ENOTDIR, with the path", async () => {
+test("a missing path, a file or a NUL in the path fails as fs does: ENOENT, ENOTDIR, ERR_INVALID_ARG_VALUE", async () => {
   await withTempDir("gage-listing-", async (tmp) => {
     writeFileSync(join(tmp.path, "file"), "x");
     for (const list of [listDirJs, ...(listDirNative ? [listDirNative] : [])]) {
       assert.throws(() => list(join(tmp.path, "missing")), { code: "ENOENT", path: join(tmp.path, "missing") });
       assert.throws(() => list(join(tmp.path, "file")), { code: "ENOTDIR" });
+      // Not the folder named by the part before the NUL.
+      assert.throws(() => list(`${tmp.path}\0/missing`), { code: "ERR_INVALID_ARG_VALUE" });
     }
   });
 });
