@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { planClone } from "../../sync/index.js";
+import { planClone } from "../../sync/clone.js";
 import { cliRunsDir, type CliContext } from "../context.js";
 import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
 import { runSyncPlan, syncOptions } from "./push.js";

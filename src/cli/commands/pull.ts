@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { planPull } from "../../sync/index.js";
+import { planPull } from "../../sync/pull.js";
 import type { CliContext } from "../context.js";
 import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
 import { runSyncPlan, splitRemoteArgs, syncOptions } from "./push.js";

@@ -1,7 +1,10 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
 import { listRemotes } from "../../remotes/config.js";
-import { planPush, readDefaultRemote, setDefaultRemote, type PlannedRun, type SyncOptions, type TransferPlan } from "../../sync/index.js";
+import { readDefaultRemote } from "../../sync/local-state.js";
+import { planPush } from "../../sync/push.js";
+import { setDefaultRemote } from "../../sync/remote.js";
+import type { PlannedRun, SyncOptions, TransferPlan } from "../../sync/session.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
 import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, whilePlanning, type TransferProgress } from "../transfer-ui.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
 import { selectRuns } from "../../runs/select.js";
-import { listRemoteRuns, status } from "../../sync/index.js";
+import { listRemoteRuns } from "../../sync/remote-runs.js";
+import { status } from "../../sync/status.js";
 import type { IndexedRun } from "../run-selection.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
 import { renderTable } from "../table.js";
