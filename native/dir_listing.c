@@ -1,5 +1,5 @@
 // listDir(path): one directory's entries and their lstat fields in one call, as one buffer;
-// listDirs(paths, threads): the same for many directories, on several threads.
+// digestTrees(roots, threads): a digest of every listing below each root, on several threads.
 // A no-change push lstats every file of every run; through fs.lstatSync each entry costs a path
 // lookup from the root, a Stats object and four Dates, several times the system call itself.
 // Here each entry is one fstatat relative to the open directory. The buffer's format is
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -122,7 +123,7 @@ static int add_entry(Listing *l, const char *name, size_t len, const struct stat
 }
 
 // Lists `path` into `*out` (malloc'ed, `*out_len` bytes, in the listing format). Returns 0 or an
-// errno. Touches no N-API state, so worker threads of listDirs call it too.
+// errno. Touches no N-API state, so the threads of digestTrees call it too.
 static int list_one(const char *path, char **out, size_t *out_len) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
@@ -232,27 +233,104 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
   return listing_buffer(env, data, len);
 }
 
+// What digestTrees gives for one folder and everything below it.
 typedef struct {
-  char **paths;
+  unsigned char digest[32];
+  double files, symlinks, bytes, dirs, skipped, newest;
+} TreeSum;
+
+// Feeds `path`'s listing, then each subfolder's (depth first, in name order), into `md`, each as
+// [path relative to the root] NUL [listing length] NUL [listing], and counts what it holds.
+static int digest_tree(const char *path, size_t root_len, EVP_MD_CTX *md, TreeSum *sum) {
+  char *data;
+  size_t len;
+  int err = list_one(path, &data, &len);
+  if (err != 0) return err;
+  const char *rel = path[root_len] == '/' ? path + root_len + 1 : path + root_len;
+  char head[32];
+  int head_len = snprintf(head, sizeof head, "%zu", len);
+  if (!EVP_DigestUpdate(md, rel, strlen(rel) + 1) || !EVP_DigestUpdate(md, head, (size_t)head_len + 1) ||
+      !EVP_DigestUpdate(md, data, len)) {
+    free(data);
+    return EIO;
+  }
+  sum->dirs++;
+  size_t path_len = strlen(path);
+  for (size_t p = 0; p < len && err == 0;) {
+    uint16_t name_len;
+    uint32_t mode;
+    double size, mtime, ctime;
+    memcpy(&name_len, data + p, 2);
+    memcpy(&mode, data + p + 2, 4);
+    memcpy(&size, data + p + 6, 8);
+    memcpy(&mtime, data + p + 14, 8);
+    memcpy(&ctime, data + p + 22, 8);
+    const char *name = data + p + HEADER;
+    p += HEADER + name_len;
+    if (S_ISDIR(mode)) {
+      char *child = malloc(path_len + name_len + 2);
+      if (child == NULL) {
+        err = ENOMEM;
+        break;
+      }
+      memcpy(child, path, path_len);
+      child[path_len] = '/';
+      memcpy(child + path_len + 1, name, name_len);
+      child[path_len + 1 + name_len] = 0;
+      err = digest_tree(child, root_len, md, sum);
+      free(child);
+      continue;
+    }
+    if (S_ISREG(mode)) sum->files++;
+    else if (S_ISLNK(mode)) sum->symlinks++;
+    else {
+      sum->skipped++;
+      continue;
+    }
+    sum->bytes += size;
+    if (mtime > sum->newest) sum->newest = mtime;
+    if (ctime > sum->newest) sum->newest = ctime;
+  }
+  free(data);
+  return err;
+}
+
+static int digest_root(const char *root, TreeSum *sum) {
+  memset(sum, 0, sizeof *sum);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    EVP_MD_CTX_free(md);
+    return ENOMEM;
+  }
+  int err = digest_tree(root, strlen(root), md, sum);
+  if (err == 0 && !EVP_DigestFinal_ex(md, sum->digest, NULL)) err = EIO;
+  EVP_MD_CTX_free(md);
+  return err;
+}
+
+typedef struct {
+  char **roots;
   size_t count;
   size_t next;
-  char **data;
-  size_t *len;
+  TreeSum *sums;
   int *err;
 } Batch;
 
-static void *list_batch(void *arg) {
+static void *digest_batch(void *arg) {
   Batch *b = arg;
   for (size_t i; (i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count;) {
-    b->err[i] = list_one(b->paths[i], &b->data[i], &b->len[i]);
+    b->err[i] = digest_root(b->roots[i], &b->sums[i]);
   }
   return NULL;
 }
 
-// listDirs(paths, threads): listDir for many directories on `threads` threads (this one among
-// them): the system calls of a scan are most of its time, and they run in parallel where the
-// JavaScript around them does not. Each result is a listing or an Error (as listDir throws).
-static napi_value list_dirs(napi_env env, napi_callback_info info) {
+// digestTrees(roots, threads) -> [sums, errors]: for each root folder, the SHA-256 of every
+// listing in its tree (digest_tree) and what it holds, on `threads` threads (this one among
+// them). A no-change scan then costs one lookup per run folder: the system calls run in
+// parallel, and no listing is handed to JavaScript. `sums`: one record per root, [digest 32]
+// [files, symlinks, bytes, dirs, skipped, newest change (ms): f64 LE]; `errors[i]`: null, or
+// the Error listing root i (or a folder below it) gave.
+static napi_value digest_trees(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   uint32_t count = 0, threads = 1;
@@ -261,58 +339,65 @@ static napi_value list_dirs(napi_env env, napi_callback_info info) {
       napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, argv[0], &count) != napi_ok ||
       napi_get_value_uint32(env, argv[1], &threads) != napi_ok) {
-    napi_throw_type_error(env, NULL, "listDirs(paths, threads): an array of paths and a thread count");
+    napi_throw_type_error(env, NULL, "digestTrees(roots, threads): an array of paths and a thread count");
     return NULL;
   }
   Batch b = {0};
   b.count = count;
-  b.paths = calloc(count ? count : 1, sizeof(char *));
-  b.data = calloc(count ? count : 1, sizeof(char *));
-  b.len = calloc(count ? count : 1, sizeof(size_t));
+  b.roots = calloc(count ? count : 1, sizeof(char *));
+  b.sums = calloc(count ? count : 1, sizeof(TreeSum));
   b.err = calloc(count ? count : 1, sizeof(int));
   napi_value result = NULL;
-  if (b.paths == NULL || b.data == NULL || b.len == NULL || b.err == NULL) {
+  if (b.roots == NULL || b.sums == NULL || b.err == NULL) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     goto done;
   }
   for (uint32_t i = 0; i < count; i++) {
     napi_value v;
     napi_get_element(env, argv[0], i, &v);
-    if ((b.paths[i] = string_arg(env, v, "listDirs(paths, threads): paths must be strings")) == NULL) goto done;
+    if ((b.roots[i] = string_arg(env, v, "digestTrees(roots, threads): roots must be strings")) == NULL) goto done;
   }
   if (threads < 1) threads = 1;
   if (threads > 64) threads = 64;
   pthread_t helpers[64];
   uint32_t started = 0;
   for (; started + 1 < threads && started + 1 < count; started++) {
-    if (pthread_create(&helpers[started], NULL, list_batch, &b) != 0) break;
+    if (pthread_create(&helpers[started], NULL, digest_batch, &b) != 0) break;
   }
-  list_batch(&b);
+  digest_batch(&b);
   for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
 
-  napi_create_array_with_length(env, count, &result);
+  const size_t record = 32 + 6 * 8;
+  void *data;
+  napi_value sums, errors;
+  if (napi_create_buffer(env, record * count, &data, &sums) != napi_ok) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    goto done;
+  }
+  napi_create_array_with_length(env, count, &errors);
   for (uint32_t i = 0; i < count; i++) {
+    char *r = (char *)data + record * i;
+    const TreeSum *t = &b.sums[i];
+    memcpy(r, t->digest, 32);
+    double counts[6] = {t->files, t->symlinks, t->bytes, t->dirs, t->skipped, t->newest};
+    memcpy(r + 32, counts, sizeof counts);
     napi_value item;
-    if (b.err[i] != 0) {
-      item = errno_error(env, b.err[i], "scandir", b.paths[i]);
-    } else {
-      item = listing_buffer(env, b.data[i], b.len[i]);
-      b.data[i] = NULL;
-    }
-    if (item == NULL) {
-      result = NULL;
+    if (b.err[i] == 0) napi_get_null(env, &item);
+    else if ((item = errno_error(env, b.err[i], "scandir", b.roots[i])) == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
       goto done;
     }
-    napi_set_element(env, result, i, item);
+    napi_set_element(env, errors, i, item);
   }
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, sums);
+  napi_set_element(env, result, 1, errors);
 done:
   for (uint32_t i = 0; i < count; i++) {
-    if (b.paths) free(b.paths[i]);
-    if (b.data) free(b.data[i]);
+    if (b.roots) free(b.roots[i]);
   }
-  free(b.paths);
-  free(b.data);
-  free(b.len);
+  free(b.roots);
+  free(b.sums);
   free(b.err);
   return result;
 }
@@ -321,7 +406,7 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
-  napi_create_function(env, "listDirs", NAPI_AUTO_LENGTH, list_dirs, NULL, &fn);
-  napi_set_named_property(env, exports, "listDirs", fn);
+  napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);
+  napi_set_named_property(env, exports, "digestTrees", fn);
   return exports;
 }

@@ -19,8 +19,7 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
 type ListDir = (path: string) => Buffer;
-/** Many directories at once on `threads` threads: each a listing, or the Error `listDir` would throw. */
-type ListDirs = (paths: readonly string[], threads: number) => (Buffer | Error)[];
+type DigestTrees = (roots: readonly string[], threads: number) => [Buffer, (Error | null)[]];
 
 /** The same listing through `fs` (when the addon is not built, or `GAGE_NATIVE=0`). */
 export function listDirJs(path: string): Buffer {
@@ -46,10 +45,10 @@ export function listDirJs(path: string): Buffer {
   return Buffer.concat(rows, total);
 }
 
-function loadNative(): { listDir: ListDir; listDirs: ListDirs } | undefined {
+function loadNative(): { listDir: ListDir; digestTrees: DigestTrees } | undefined {
   if (process.env.GAGE_NATIVE === "0") return undefined;
   try {
-    return createRequire(import.meta.url)("../../native/build/Release/gage_dir_listing.node") as { listDir: ListDir; listDirs: ListDirs };
+    return createRequire(import.meta.url)("../../native/build/Release/gage_dir_listing.node") as { listDir: ListDir; digestTrees: DigestTrees };
   } catch {
     return undefined;
   }
@@ -60,31 +59,54 @@ const addon = loadNative();
 /** The addon's listing, when it was built (`npm install` builds it where a C compiler is). */
 export const listDirNative: ListDir | undefined = addon?.listDir;
 
-/** Listings ahead of a walk: path → listing, or the Error listing it gave. */
-export type Listings = ReadonlyMap<string, Buffer | Error>;
+/** A folder's whole tree, as `digestTrees` sums it up. */
+export interface TreeSum {
+  /**
+   * SHA-256 (hex) over every listing in the tree, depth first in name order, each as
+   * [path relative to the root] NUL [listing length, decimal] NUL [listing].
+   */
+  digest: string;
+  files: number;
+  symlinks: number;
+  /** Bytes of files and link targets. */
+  bytes: number;
+  /** Folders, the root among them. */
+  dirs: number;
+  /** Sockets, fifos and devices. */
+  skipped: number;
+  /** The latest mtime or ctime of a file or link in the tree (ms). */
+  newest: number;
+}
+
+const SUM_RECORD = 32 + 6 * 8;
 
 /**
- * Lists `roots` and every directory below them, a level at a time, each level on `threads`
- * threads (the addon's listDirs; without the addon, nothing is listed ahead). A scan's system
- * calls then run in parallel while its JavaScript stays on one thread, which on two cores was
- * faster than worker threads walking apart.
+ * Sums up each root folder's tree on `threads` threads (the addon; `undefined` without it): a
+ * no-change scan then costs one stat-cache lookup per run folder, its system calls run in
+ * parallel, and no listing reaches JavaScript. A root whose tree could not be listed maps to the
+ * Error it gave (a walk then reports it, or finds the folder absent).
  */
-export function listTrees(roots: readonly string[], threads: number): Listings | undefined {
+export function digestTrees(roots: readonly string[], threads: number): Map<string, TreeSum | Error> | undefined {
   if (addon === undefined) return undefined;
-  const out = new Map<string, Buffer | Error>();
-  for (let level = roots; level.length > 0; ) {
-    const listed = addon.listDirs(level, threads);
-    const next: string[] = [];
-    listed.forEach((listing, i) => {
-      const path = level[i]!;
-      out.set(path, listing);
-      if (listing instanceof Error) return;
-      for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
-        if (entryKind(modeAt(listing, p)) === S_IFDIR) next.push(`${path}/${nameAt(listing, p)}`);
-      }
+  const [sums, errors] = addon.digestTrees(roots, threads);
+  const out = new Map<string, TreeSum | Error>();
+  roots.forEach((root, i) => {
+    const error = errors[i];
+    if (error) {
+      out.set(root, error);
+      return;
+    }
+    const r = i * SUM_RECORD;
+    out.set(root, {
+      digest: sums.toString("hex", r, r + 32),
+      files: sums.readDoubleLE(r + 32),
+      symlinks: sums.readDoubleLE(r + 40),
+      bytes: sums.readDoubleLE(r + 48),
+      dirs: sums.readDoubleLE(r + 56),
+      skipped: sums.readDoubleLE(r + 64),
+      newest: sums.readDoubleLE(r + 72),
     });
-    level = next;
-  }
+  });
   return out;
 }
 

@@ -17,7 +17,7 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { entryEnd, entryKind, listDir, listTrees, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type Listings } from "./dir-listing.js";
+import { digestTrees, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
@@ -58,8 +58,8 @@ export interface SnapshotOptions {
   chunking?: ChunkingParams;
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
-  /** Directories listed ahead (`listTrees`); others are listed as the walk reaches them. */
-  listings?: Listings;
+  /** Folders summed up ahead (`digestTrees`), whole trees answered by one stat-cache row. */
+  treeSums?: ReadonlyMap<string, TreeSum | Error>;
 }
 
 /** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
@@ -94,7 +94,7 @@ class Snapshotter {
     }
   }
 
-  async tree(entries: TreeEntry[]): Promise<ObjectId> {
+  async encodeTree(entries: TreeEntry[]): Promise<ObjectId> {
     const bytes = encodeTree({ entries });
     const id = hashBytes(bytes);
     await this.add(id, bytes);
@@ -104,24 +104,41 @@ class Snapshotter {
   // The walk is synchronous: on a warm runs directory a sync walk is several times faster than
   // fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every entry is lstat'ed every
   // time (`listDir`); what the cache saves is reading, hashing and re-encoding.
-  /** `path`'s listing: listed ahead, or now. */
-  list(path: string): Buffer {
-    const ahead = this.#opts.listings?.get(path);
-    if (ahead instanceof Error) throw ahead;
-    return ahead ?? listDir(path);
+  emptyTree(): Promise<ObjectId> {
+    return this.encodeTree([]);
   }
 
   /** The listing of `path`, or `undefined` when it does not exist (one call, no lstat first). */
   listIfPresent(path: string): Buffer | undefined {
     try {
-      return this.list(path);
+      return listDir(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
   }
 
-  async dir(path: string, listing = this.list(path)): Promise<ObjectId> {
+  /**
+   * `dir` for a folder summed up ahead: one stat-cache row (under `path` + NUL, which no folder's
+   * own row can be) answers its whole tree; else it is walked, and the row recorded.
+   */
+  async tree(path: string, sum: TreeSum): Promise<ObjectId> {
+    const cache = this.#opts.cache;
+    const key = `${path}\0`;
+    const known = cache?.lookupDir(key, sum.digest);
+    if (known !== undefined && this.#opts.sink.has(known)) {
+      const { files, symlinks, bytes, dirs, skipped } = sum;
+      addStats(this.stats, { ...emptyStats(), files, symlinks, bytes, dirs, skipped });
+      this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
+      return known;
+    }
+    const treeId = await this.dir(path);
+    // A change between the sum and the walk leaves a row no later sum matches: never a stale answer.
+    cache?.recordDir(key, sum.digest, treeId, sum.newest);
+    return treeId;
+  }
+
+  async dir(path: string, listing = listDir(path)): Promise<ObjectId> {
     this.#opts.signal?.throwIfAborted();
     this.stats.dirs++;
     const cache = this.#opts.cache;
@@ -170,7 +187,7 @@ class Snapshotter {
         entries.push({ name: c.name, kind: "file", mode: normalizeMode("file", c.mode), size, id, ...(chunks === undefined ? {} : { chunks }) });
       } else entries.push(await this.symlink(path, c.name));
     }
-    const treeId = await this.tree(entries);
+    const treeId = await this.encodeTree(entries);
     cache?.recordDir(path, signature, treeId, newest);
     return treeId;
   }
@@ -314,9 +331,17 @@ export async function snapshotRunParts(runsDir: string, runId: string, options: 
   if (bad !== undefined) throw new UnsafePathError(runId, bad);
   const s = new Snapshotter(options);
   const runDir = join(runsDir, runId);
-  const runListing = s.listIfPresent(runDir);
-  const files = runListing === undefined ? await s.tree([]) : await s.dir(runDir, runListing);
-  const meta = await s.dir(options.metaDir ?? `${runDir}.meta`);
+  const metaDir = options.metaDir ?? `${runDir}.meta`;
+  const sums = options.treeSums;
+  const runSum = sums?.get(runDir);
+  let files: ObjectId;
+  if (runSum !== undefined && !(runSum instanceof Error)) files = await s.tree(runDir, runSum);
+  else {
+    const listing = s.listIfPresent(runDir);
+    files = listing === undefined ? await s.emptyTree() : await s.dir(runDir, listing);
+  }
+  const metaSum = sums?.get(metaDir);
+  const meta = metaSum !== undefined && !(metaSum instanceof Error) ? await s.tree(metaDir, metaSum) : await s.dir(metaDir);
   const user: SnapshotUserEntry[] = [];
   const userDir = `${runDir}.user`;
   for (const e of readListing(s.listIfPresent(userDir) ?? Buffer.alloc(0))) {
@@ -334,13 +359,15 @@ export interface RunToScan {
   metaDir: string;
 }
 
-// Runs whose directories are listed ahead at once: bounds the listings held (a few KB a directory).
+// Runs summed up ahead at once: the parallel part of a scan, in batches so progress and aborts
+// come between them.
 const SCAN_BATCH = 256;
 
 /**
  * Scans runs on this thread, as `snapshotRunParts` with a sink that stores nothing: each run's
- * tree ids and user log entries, answered by `cache` where files did not change. Directories are
- * listed ahead, a batch of runs at a time, on `listingThreads` threads (`listTrees`).
+ * tree ids and user log entries, answered by `cache` where files did not change. Each batch of
+ * runs' folders is first summed up on `listingThreads` threads (`digestTrees`), so an unchanged
+ * folder costs one lookup; a changed one is walked.
  */
 export async function scanRunsHere(
   runs: readonly RunToScan[],
@@ -349,19 +376,16 @@ export async function scanRunsHere(
   const out: RunParts[] = [];
   const threads = opts.listingThreads ?? availableParallelism();
   for (let i = 0; i < runs.length; i += SCAN_BATCH) {
+    opts.signal?.throwIfAborted();
     const batch = runs.slice(i, i + SCAN_BATCH);
-    const roots = batch.flatMap((r) => {
-      const runDir = join(r.runsDir, r.runId);
-      return [runDir, r.metaDir, `${runDir}.user`];
-    });
-    const listings = listTrees(roots, threads);
+    const treeSums = opts.cache === undefined ? undefined : digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir]), threads);
     for (const r of batch) {
       out.push(
         await snapshotRunParts(r.runsDir, r.runId, {
           sink: idOnlySink,
           metaDir: r.metaDir,
           ...(opts.cache ? { cache: opts.cache } : {}),
-          ...(listings ? { listings } : {}),
+          ...(treeSums ? { treeSums } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
         }),
       );

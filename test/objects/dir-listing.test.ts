@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { compareNames } from "../../src/objects/codec.js";
-import { listDir, listDirJs, listDirNative, listTrees, readListing, S_IFDIR } from "../../src/objects/dir-listing.js";
+import { digestTrees, listDir, listDirJs, listDirNative, readListing, S_IFDIR, S_IFREG, type TreeSum } from "../../src/objects/dir-listing.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -93,22 +94,54 @@ test("a snapshot through node:fs (GAGE_NATIVE=0) gives the same tree ids as thro
   });
 });
 
-test("listing ahead covers every directory below the roots, as listDir gives each; a bad root is its error", { skip: !listDirNative && "the addon is not built" }, async () => {
+/** digestTrees' sum of a tree, computed here from listDirJs: the format its rows depend on. */
+function sumByHand(root: string): { digest: string; files: number; bytes: number; dirs: number } {
+  const h = createHash("sha256");
+  const sum = { files: 0, bytes: 0, dirs: 0 };
+  const walk = (path: string) => {
+    const listing = listDirJs(path);
+    h.update(`${path === root ? "" : path.slice(root.length + 1)}\0${listing.length}\0`).update(listing);
+    sum.dirs++;
+    for (const e of readListing(listing)) {
+      if ((e.mode & 0o170000) === S_IFDIR) walk(join(path, e.name));
+      else if ((e.mode & 0o170000) === S_IFREG) {
+        sum.files++;
+        sum.bytes += e.size;
+      }
+    }
+  };
+  walk(root);
+  return { digest: h.digest("hex"), ...sum };
+}
+
+test("a tree's sum digests every listing below the root; any change below changes it; a bad root is its error", { skip: !listDirNative && "the addon is not built" }, async () => {
   await withTempDir("gage-listing-", async (tmp) => {
     const roots = ["a", "b"].map((n) => join(tmp.path, n));
     for (const root of roots) {
       mkdirSync(join(root, "x", "y", "z"), { recursive: true });
       mkdirSync(join(root, "w"));
-      writeFileSync(join(root, "x", "y", "f"), "f");
+      writeFileSync(join(root, "x", "y", "f"), "deep");
+      writeFileSync(join(root, "top"), "top file");
     }
     writeFileSync(join(tmp.path, "file"), "not a folder");
+    const all = [...roots, join(tmp.path, "missing"), join(tmp.path, "file")];
     for (const threads of [1, 3]) {
-      const listed = listTrees([...roots, join(tmp.path, "missing"), join(tmp.path, "file")], threads)!;
-      const dirs = roots.flatMap((r) => [r, join(r, "x"), join(r, "x", "y"), join(r, "x", "y", "z"), join(r, "w")]);
-      assert.deepEqual([...listed.keys()].filter((k) => !(listed.get(k) instanceof Error)).sort(), dirs.sort());
-      for (const d of dirs) assert.deepEqual(listed.get(d), listDirJs(d), d);
-      assert.equal((listed.get(join(tmp.path, "missing")) as NodeJS.ErrnoException).code, "ENOENT");
-      assert.equal((listed.get(join(tmp.path, "file")) as NodeJS.ErrnoException).code, "ENOTDIR");
+      const sums = digestTrees(all, threads)!;
+      for (const root of roots) {
+        const sum = sums.get(root) as TreeSum;
+        const byHand = sumByHand(root);
+        assert.deepEqual({ digest: sum.digest, files: sum.files, bytes: sum.bytes, dirs: sum.dirs }, byHand);
+        assert.equal(sum.symlinks, 0);
+        assert.equal(sum.newest, Math.max(...["top", "x/y/f"].map((f) => lstatSync(join(root, f))).flatMap((st) => [st.mtimeMs, st.ctimeMs])));
+      }
+      assert.equal((sums.get(join(tmp.path, "missing")) as NodeJS.ErrnoException).code, "ENOENT");
+      assert.equal((sums.get(join(tmp.path, "file")) as NodeJS.ErrnoException).code, "ENOTDIR");
     }
+    // A file three folders down, rewritten with the same size: another sum for its root only.
+    const before = digestTrees(roots, 2)!;
+    writeFileSync(join(roots[0]!, "x", "y", "f"), "DEEP");
+    const after = digestTrees(roots, 2)!;
+    assert.notEqual((after.get(roots[0]!) as TreeSum).digest, (before.get(roots[0]!) as TreeSum).digest);
+    assert.equal((after.get(roots[1]!) as TreeSum).digest, (before.get(roots[1]!) as TreeSum).digest);
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
@@ -144,7 +144,7 @@ test("runs scanned on workers give snapshotRun's ids; an unsafe name on a worker
   });
 });
 
-test("runs scanned here, their directories listed ahead, give snapshotRun's ids; a missing ID/ or ID.user/ is fine", async () => {
+test("runs scanned here, their folders summed up ahead, give snapshotRun's ids and counts, and see an in-place edit", async () => {
   await withTempDir("gage-parallel-", async (tmp) => {
     const runsDir = join(tmp.path, "runs");
     mkdirSync(runsDir);
@@ -170,10 +170,22 @@ test("runs scanned here, their directories listed ahead, give snapshotRun's ids;
       assert.deepEqual(scans[k]!.user, snapshot.user);
       assert.equal(scans[k]!.stats.files, stats.files);
     }
-    // Again through the cache: nothing read, the same ids.
+    // Again through the cache (whole trees answered by their sums): nothing read, the same ids
+    // and the same counts as the walk.
     const again = await scanRunsHere(jobs, { cache, listingThreads: 2 });
     assert.deepEqual(again.map((s) => s.stats.hashedFiles), [0, 0, 0, 0]);
-    assert.deepEqual(again.map((s) => s.files), scans.map((s) => s.files));
+    assert.deepEqual(again.map((s) => [s.files, s.meta]), scans.map((s) => [s.files, s.meta]));
+    for (const k of ["files", "dirs", "symlinks", "bytes"] as const) assert.deepEqual(again.map((s) => s.stats[k]), scans.map((s) => s.stats[k]), k);
+
+    // A file rewritten in place, its size and mtime put back: the sum still sees it (ctime).
+    const edited = join(runsDir, ids[0]!, "sub", "big.bin");
+    const { atime, mtime, size } = statSync(edited);
+    writeFileSync(edited, randomBytes(size));
+    utimesSync(edited, atime, mtime);
+    const third = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    assert.notEqual(third[0]!.files, scans[0]!.files);
+    assert.equal(third[0]!.stats.hashedFiles, 1);
+    assert.deepEqual(third.slice(1).map((s) => s.files), scans.slice(1).map((s) => s.files));
 
     writeFileSync(join(runsDir, ids[3]!, "sub", "deeper", "back\\slash"), "x");
     await assert.rejects(scanRunsHere(jobs, { cache }), (err: unknown) => err instanceof UnsafePathError && err.path.endsWith("back\\slash"));
