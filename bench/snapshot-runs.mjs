@@ -2,7 +2,7 @@
 // uploads (each run's folder and meta folder, on worker threads, through the stat cache):
 // `node bench/snapshot-runs.mjs RUNS_DIR STORE_DIR CACHE_FILE [--scan-first]`. Prints JSON stats.
 // With --scan-first, as a push to a remote that knows the runs: each run is first compared
-// through the stat cache on this thread (ids only, directories listed ahead on every core), and
+// through the stat cache on this thread (ids only, folders summed up on every core), and
 // only runs whose trees the store lacks are stored. Runs as its own process so a no-change
 // figure includes startup, cache and index loading.
 import { existsSync, readdirSync } from "node:fs";

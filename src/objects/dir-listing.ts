@@ -59,6 +59,9 @@ const addon = loadNative();
 /** The addon's listing, when it was built (`npm install` builds it where a C compiler is). */
 export const listDirNative: ListDir | undefined = addon?.listDir;
 
+/** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
+export const nativeListing = addon !== undefined;
+
 /** A folder's whole tree, as `digestTrees` sums it up. */
 export interface TreeSum {
   /**

@@ -38,7 +38,8 @@ export interface SyncOptions extends RemoteContext {
   now?: () => number;
   /**
    * Threads that compare local runs with the stat cache: this one, plus workers when more than
-   * one. Default: one on two cores or fewer, else every core (see `scanRuns`).
+   * one. Default: one with the native addon (it sums folders up on every core itself) or on two
+   * cores or fewer, else every core (`defaultScanThreads`).
    */
   scanThreads?: number;
   onProgress?: (event: SyncProgressEvent) => void;
