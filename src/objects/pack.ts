@@ -3,6 +3,7 @@ import { promisify } from "node:util";
 import { deflateRaw } from "node:zlib";
 import { FormatError } from "./errors.js";
 import { idFromBytes, idToBytes, type ObjectId } from "./ids.js";
+import { findSorted } from "./search.js";
 import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
 
 // Pack: "GAGEPACK" then records [codec u8][id 32][stored u32][raw u32][stored bytes], so a pack
@@ -173,18 +174,7 @@ function prefixesOf(records: Buffer, count: number): Uint32Array {
 }
 
 function findIn(t: Table, id: ObjectId, prefix: number): number {
-  const p = t.prefixes;
-  let lo = 0;
-  let hi = t.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (p[mid]! < prefix) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < t.count && p[i] === prefix; i++) {
-    if (t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32) === id) return i;
-  }
-  return -1;
+  return findSorted(t.prefixes, t.count, prefix, (i) => t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32) === id);
 }
 
 // Lookups search every table; past this many, the tables are merged into one.

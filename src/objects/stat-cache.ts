@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ObjectId } from "./ids.js";
+import { findSorted } from "./search.js";
 
 /** The lstat fields that say a file is unchanged. */
 export interface FileStamp {
@@ -351,17 +352,8 @@ const noRows = () => ({ starts: new Uint32Array(0), hashes: new Uint32Array(0) }
 /** The start of the row for `path` among rows sorted by path hash, or -1. */
 function findRow(bytes: Buffer, rows: { starts: Uint32Array; hashes: Uint32Array }, path: string, hash: number): number {
   const { starts, hashes } = rows;
-  let lo = 0;
-  let hi = hashes.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (hashes[mid]! < hash) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < hashes.length && hashes[i] === hash; i++) {
-    if (rowPath(bytes, starts[i]!) === path) return starts[i]!;
-  }
-  return -1;
+  const i = findSorted(hashes, hashes.length, hash, (k) => rowPath(bytes, starts[k]!) === path);
+  return i < 0 ? -1 : starts[i]!;
 }
 
 /**
