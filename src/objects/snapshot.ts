@@ -101,9 +101,6 @@ class Snapshotter {
     return id;
   }
 
-  // The walk is synchronous: on a warm runs directory a sync walk is several times faster than
-  // fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every entry is lstat'ed every
-  // time (`listDir`); what the cache saves is reading, hashing and re-encoding.
   emptyTree(): Promise<ObjectId> {
     return this.encodeTree([]);
   }
@@ -138,6 +135,9 @@ class Snapshotter {
     return treeId;
   }
 
+  // The walk is synchronous: on a warm runs directory a sync walk is several times faster than
+  // fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every entry is lstat'ed every
+  // time (`listDir`); what the cache saves is reading, hashing and re-encoding.
   async dir(path: string, listing = listDir(path)): Promise<ObjectId> {
     this.#opts.signal?.throwIfAborted();
     this.stats.dirs++;
@@ -158,9 +158,13 @@ class Snapshotter {
     if (known !== undefined && this.#opts.sink.has(known)) {
       for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
         const kind = entryKind(modeAt(listing, p));
+        if (kind === S_IFDIR) continue;
         if (kind === S_IFREG) this.stats.files++;
         else if (kind === S_IFLNK) this.stats.symlinks++;
-        else continue;
+        else {
+          this.stats.skipped++;
+          continue;
+        }
         this.stats.bytes += sizeAt(listing, p);
       }
       this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
