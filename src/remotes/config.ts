@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "../errors.js";
 import type { BackendSettings } from "./backend.js";
 import { openLocation, type OpenStorageOptions } from "./open.js";
@@ -57,6 +56,8 @@ async function readRepos(file: string): Promise<Record<string, unknown> | undefi
     if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
     throw new ConfigError(`Cannot read ${file}: ${(err as Error).message}`, { file, cause: err });
   }
+  // Loaded only when a config file exists: most commands find none, and it cost each ~10 ms.
+  const { parse: parseToml } = await import("smol-toml");
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(text) as Record<string, unknown>;
