@@ -3,7 +3,8 @@ import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
-import { idOnlySink, snapshotRunParts, type RunToScan } from "./snapshot.js";
+import type { TreeSum } from "./dir-listing.js";
+import { idOnlySink, snapshotRunParts, wholeTreeKey, type RunToScan } from "./snapshot.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
 
@@ -55,7 +56,7 @@ function workerError(m: Extract<SnapshotWorkerMessage, { type: "error" }>): Erro
  */
 export async function snapshotDirsOnWorkers(
   dirs: readonly string[],
-  opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex },
+  opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex; treeSums?: ReadonlyMap<string, TreeSum | Error> },
 ): Promise<DirSnapshot[]> {
   if (dirs.length === 0) return [];
   const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), dirs.length), {
@@ -64,7 +65,14 @@ export async function snapshotDirsOnWorkers(
     ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
     ...(opts.stored !== undefined ? { stored: opts.stored.exportTables() } : {}),
   });
-  return (await pool.run(dirs.map((dir) => ({ dir })), opts)) as DirSnapshot[];
+  const results = (await pool.run(dirs.map((dir) => ({ dir })), opts)) as DirSnapshot[];
+  // Workers walk folder by folder; the whole-tree rows of folders summed up before are kept
+  // here, so the next scan answers each with one lookup.
+  dirs.forEach((dir, k) => {
+    const sum = opts.treeSums?.get(dir);
+    if (sum !== undefined && !(sum instanceof Error)) opts.cache?.recordDir(wholeTreeKey(dir), sum.digest, results[k]!.treeId, sum.newest);
+  });
+  return results;
 }
 
 

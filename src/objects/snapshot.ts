@@ -116,12 +116,12 @@ class Snapshotter {
   }
 
   /**
-   * `dir` for a folder summed up ahead: one stat-cache row (under `path` + NUL, which no folder's
-   * own row can be) answers its whole tree; else it is walked, and the row recorded.
+   * `dir` for a folder summed up ahead: one stat-cache row (`wholeTreeKey`) answers its whole
+   * tree; else it is walked, and the row recorded.
    */
   async tree(path: string, sum: TreeSum): Promise<ObjectId> {
     const cache = this.#opts.cache;
-    const key = `${path}\0`;
+    const key = wholeTreeKey(path);
     const known = cache?.lookupDir(key, sum.digest);
     if (known !== undefined && this.#opts.sink.has(known)) {
       const { files, symlinks, bytes, dirs, skipped } = sum;
@@ -294,13 +294,17 @@ class Snapshotter {
   }
 }
 
+/** Where a folder's whole-tree row is kept in the stat cache: no folder's own row can be there. */
+export const wholeTreeKey = (path: string) => `${path}\0`;
+
 /**
  * Stores a directory tree into `sink` (children before parents, so whatever reaches the sink is
  * closed) and returns the id of its tree. Symlinks are stored as links, never followed.
  */
 export async function snapshotDir(dir: string, options: SnapshotOptions): Promise<{ treeId: ObjectId; stats: SnapshotStats }> {
   const s = new Snapshotter(options);
-  const treeId = await s.dir(dir);
+  const sum = options.treeSums?.get(dir);
+  const treeId = sum === undefined || sum instanceof Error ? await s.dir(dir) : await s.tree(dir, sum);
   return { treeId, stats: s.stats };
 }
 

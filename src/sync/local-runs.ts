@@ -126,14 +126,18 @@ export function sameState(scan: ScannedRun, v: RunVersion | undefined): boolean 
  * Reads what a moving run needs beyond its scan: its metadata (for the summary), its history
  * (what its trees supersede) and its user log bytes.
  */
-export async function loadLocalRun(runsDir: string, scan: ScannedRun): Promise<LocalRun> {
+export async function loadLocalRun(runsDir: string, scan: ScannedRun, cache?: StatCache): Promise<LocalRun> {
   const run = scan.ref.run ?? (await readRun(runsDir, scan.ref.id, { deleted: scan.ref.deleted }));
   const user: Record<string, Uint8Array> = {};
   const userIds: Record<string, string> = {};
   for (const name of Object.keys(scan.user)) {
-    const bytes = readFileSync(join(run.paths.userDir, name));
+    const path = join(run.paths.userDir, name);
+    // Stamped before the read, as a snapshot does: the next scan looks the log up, not reads it.
+    const stamp = cache === undefined ? undefined : lstatSync(path);
+    const bytes = readFileSync(path);
     user[name] = bytes;
     userIds[name] = hashBytes(bytes);
+    if (cache !== undefined && stamp !== undefined) cache.record(path, stamp, { id: userIds[name] });
   }
   const history = await readRunHistory(runsDir, run.id);
   const prior = (list: string[], current: string) => list.filter((t) => t !== current);

@@ -102,7 +102,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
         upToDate++;
         continue;
       }
-      const local = scan ? await loadLocalRun(opts.runsDir, scan) : undefined;
+      const local = scan ? await loadLocalRun(opts.runsDir, scan, s.cache) : undefined;
       const ours = local ? [local.version, ...(local.unfinished ? [local.unfinished] : [])] : [];
       const merged = mergeRunVersions([...ours, ...remote.entries.map(entryVersion)]);
       const resolve = (m: PartMerge, mine: string | undefined): (PartMerge & { conflict: false }) | undefined =>

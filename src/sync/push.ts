@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { PackWriter, type WrittenPack, loadPackIndex, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { availableParallelism } from "node:os";
+import { digestTrees, PackWriter, type WrittenPack, loadPackIndex, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
@@ -61,7 +62,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     for (const scan of moving) {
       // Its meta could not be read (warned): there is nothing to push it with.
       if (!scan.ref.run) continue;
-      const local = await loadLocalRun(opts.runsDir, scan);
+      const local = await loadLocalRun(opts.runsDir, scan, s.cache);
       const run = local.run;
       const remoteEntries = s.view.runs.get(run.id) ?? [];
       const remote = remoteVersion(remoteEntries);
@@ -155,11 +156,14 @@ async function executePush(
       // Many runs are read on worker threads, every core hashing; the stat cache, saved, and the
       // remote's index spare them what did not change, as here.
       const jobs = items.flatMap((item) => uploadDirs(item).map((d) => ({ item, ...d })));
+      // Summed up before they are read (a change meanwhile only makes a row no scan matches), so
+      // that the next push finds each folder unchanged with one lookup.
+      const treeSums = digestTrees(jobs.map((j) => j.dir), availableParallelism());
       if (worthWorkers(items)) {
         const cacheFile = statCachePath(s.runsDir);
         const trees = await snapshotDirsOnWorkers(
           jobs.map((j) => j.dir),
-          { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress },
+          { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress, ...(treeSums ? { treeSums } : {}) },
         );
         jobs.forEach((j, k) => setTree(j.item, j.part, trees[k]!.treeId));
       } else {
@@ -170,7 +174,7 @@ async function executePush(
             last = p;
           };
           // Upload from what is on disk now; a file changed since planning is sent as it is now.
-          setTree(item, part, (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile })).treeId);
+          setTree(item, part, (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile, ...(treeSums ? { treeSums } : {}) })).treeId);
         }
       }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).

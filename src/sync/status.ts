@@ -46,7 +46,7 @@ export async function status(opts: SyncOptions): Promise<StatusResult> {
       let state: SyncState;
       if (merged && !theirs) state = "diverged";
       else if (scan && sameState(scan, theirs)) state = "in sync";
-      else state = compareVersions(scan ? (await loadLocalRun(opts.runsDir, scan)).version : undefined, theirs);
+      else state = compareVersions(scan ? (await loadLocalRun(opts.runsDir, scan, s.cache)).version : undefined, theirs);
       rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state });
     }
     return { remote: s.remote.url, runs: rows };

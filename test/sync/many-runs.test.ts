@@ -3,7 +3,10 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { nativeListing, StatCache } from "../../src/objects/index.js";
 import { listRuns } from "../../src/runs/run.js";
+import { scanRuns } from "../../src/sync/local-runs.js";
+import { statCachePath } from "../../src/sync/local-state.js";
 import { clone, push, status } from "../../src/sync/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
@@ -25,6 +28,20 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
     await new Promise((r) => setTimeout(r, RACY_MS + 200));
     const first = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS });
     assert.equal(first.runs.length, RUNS);
+    // What the workers stored was summed up first: a scan on this thread reads nothing, and answers
+    // each run's folders with one row each.
+    const cache = await StatCache.load(statCachePath(origin));
+    let wholeTreeHits = 0;
+    const lookupDir = cache.lookupDir.bind(cache);
+    cache.lookupDir = (path, signature) => {
+      const hit = lookupDir(path, signature);
+      if (hit !== undefined && path.endsWith("\0")) wholeTreeHits++;
+      return hit;
+    };
+    const refs = (await listRuns(origin)).map((run) => ({ id: run.id, deleted: false, run }));
+    const scans = await scanRuns(origin, refs, cache, 1);
+    assert.deepEqual(scans.map((s) => s.stats.hashedFiles), refs.map(() => 0));
+    if (nativeListing) assert.equal(wholeTreeHits, 2 * RUNS);
 
     const again = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS });
     assert.equal(again.runs.length, 0);

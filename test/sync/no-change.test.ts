@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { nativeListing, StatCache } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { runPaths } from "../../src/runs/layout.js";
+import { listRuns } from "../../src/runs/run.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
+import { scanRuns } from "../../src/sync/local-runs.js";
+import { statCachePath } from "../../src/sync/local-state.js";
 import { clone, openRemote, pull, push } from "../../src/sync/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
@@ -79,4 +83,22 @@ test("packs on a local directory remote hold objects as they are; other remotes 
   const memory = await openStorage("memory://no-change-test");
   assert.equal((await openRemote(memory)).compress, true);
   await memory.close();
+});
+
+test("after a first push, the next scan reads no file: folders are answered whole, user logs by their stamps", async () => {
+  const { origin, remote } = fresh();
+  await new Promise((r) => setTimeout(r, RACY_MS + 200));
+  await push({ runsDir: origin, remote });
+  const cache = await StatCache.load(statCachePath(origin));
+  const wholeTreeHits: string[] = [];
+  const lookupDir = cache.lookupDir.bind(cache);
+  cache.lookupDir = (path, signature) => {
+    const hit = lookupDir(path, signature);
+    if (hit !== undefined && path.endsWith("\0")) wholeTreeHits.push(path);
+    return hit;
+  };
+  const refs = (await listRuns(origin)).map((run) => ({ id: run.id, deleted: false, run }));
+  const scans = await scanRuns(origin, refs, cache, 1);
+  assert.deepEqual(scans.map((s) => s.stats.hashedFiles), refs.map(() => 0), "nothing read: user logs were stamped as the push read them");
+  if (nativeListing) assert.equal(wholeTreeHits.length, 2 * refs.length, "each run's folder and meta folder answered by one row");
 });
