@@ -231,6 +231,8 @@ export interface RefreshStats {
  */
 export async function refreshView(storage: Storage, view: RemoteView, nowMs: number = Date.now()): Promise<RefreshStats> {
   let fetched = 0;
+  const knownNewest = view.newest;
+  const knownCatalog = view.catalogKey;
   let newestCatalog: string | undefined;
   for await (const { key } of storage.list(CATALOG_PREFIX, view.catalogKey ? { startAfter: view.catalogKey } : {})) {
     if (keyTime(key) !== undefined) newestCatalog = key;
@@ -249,9 +251,23 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   // listing starts no later than this reader's own clock allows.
   const from = view.newest === undefined ? undefined : `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS)}`;
   const toRead: string[] = [];
+  let sawNewest = false;
   for await (const { key } of storage.list(HEAD_PREFIX, from ? { startAfter: from } : {})) {
+    if (key === knownNewest) sawNewest = true;
     if (keyTime(key) === undefined || view.recent.has(key)) continue;
     toRead.push(key);
+  }
+  // The newest head this view knows is gone only when gc removed it under a catalog that holds
+  // it (the one known, or a newer one just read). Else the remote lost what the view remembers
+  // (emptied, or made anew at the same place): trusting the view would have a push skip runs
+  // the remote no longer has. Start again from nothing.
+  if (knownNewest !== undefined && !sawNewest && newestCatalog === undefined && (knownCatalog === undefined || (await storage.stat(knownCatalog)) === undefined)) {
+    view.runs.clear();
+    view.recent.clear();
+    delete view.newest;
+    delete view.catalogKey;
+    view.uncovered = 0;
+    return { fetched: 1 + (await refreshView(storage, view, nowMs)).fetched };
   }
   for (const key of toRead) {
     addEntries(view, decodeHead(key, await storage.getBytes(key)));

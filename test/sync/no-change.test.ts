@@ -102,3 +102,16 @@ test("after a first push, the next scan reads no file: folders are answered whol
   assert.deepEqual(scans.map((s) => s.stats.hashedFiles), refs.map(() => 0), "nothing read: user logs were stamped as the push read them");
   if (nativeListing) assert.equal(wholeTreeHits.length, 2 * refs.length, "each run's folder and meta folder answered by one row");
 });
+
+test("a remote emptied since the last push (or made anew at its place) gets every run again, not 'up to date'", async () => {
+  const { root, origin, remote } = fresh();
+  const first = await push({ runsDir: origin, remote });
+  assert.ok(first.runs.length > 0);
+  rmSync(remote, { recursive: true, force: true });
+  // The runs directory still remembers the remote's heads (its cached view); the remote has none.
+  const again = await push({ runsDir: origin, remote });
+  assert.deepEqual(again.runs.map((r) => r.id).sort(), first.runs.map((r) => r.id).sort());
+  const other = join(root, "other");
+  await clone({ runsDir: other, remote });
+  assert.deepEqual(readdirSync(other).filter((n) => n.endsWith(".meta")).sort(), readdirSync(origin).filter((n) => n.endsWith(".meta")).sort());
+});
