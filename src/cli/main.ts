@@ -4,6 +4,7 @@ import { GageError } from "../errors.js";
 import { commands, commandsFor } from "./commands/index.js";
 import { processContext, type CliContext } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { systemErrorMessage } from "./system-errors.js";
 
 const version: string = createRequire(import.meta.url)("../../package.json").version;
 
@@ -44,6 +45,13 @@ export async function main(argv: string[], ctx: CliContext = processContext()): 
       ctx.stderr.write(`gage: ${err.message}\n`);
       if (err.hint) ctx.stderr.write(`${err.hint}\n`);
       return exitCodeFor(err.code);
+    }
+    const system = systemErrorMessage(err);
+    if (system !== undefined) {
+      const code = (err as NodeJS.ErrnoException).code!;
+      if (wantsJson) ctx.stdout.write(JSON.stringify({ error: { code, message: system, hint: null } }) + "\n");
+      ctx.stderr.write(`gage: ${system}\n`);
+      return EXIT.error;
     }
     const e = err instanceof Error ? err : new Error(String(err));
     ctx.stderr.write(`${e.stack ?? e.message}\n`);
