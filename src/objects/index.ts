@@ -30,7 +30,7 @@ export {
 export { PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
 export { ObjectReader, loadPackIndex, type ReadManyOptions } from "./reader.js";
 export { StatCache, type StatCacheOptions, type FileStamp, type CachedIds, type FileIdCache } from "./stat-cache.js";
-export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot, type RunScan, type RunToScan } from "./snapshot-pool.js";
+export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot, type RunToScan } from "./snapshot-pool.js";
 export {
   snapshotDir,
   snapshotRun,

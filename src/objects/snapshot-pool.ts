@@ -4,11 +4,11 @@ import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
 import type { TreeSum } from "./dir-listing.js";
-import { idOnlySink, snapshotRunParts, wholeTreeKey, type RunToScan } from "./snapshot.js";
+import { idOnlySink, snapshotRunParts, wholeTreeKey, type RunParts, type RunToScan } from "./snapshot.js";
 import type { StatCache } from "./stat-cache.js";
-import type { BatchReturn, DirSnapshot, RunScan, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
+import type { BatchReturn, DirSnapshot, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
 
-export type { DirSnapshot, RunScan } from "./snapshot-worker.js";
+export type { DirSnapshot } from "./snapshot-worker.js";
 export type { RunToScan } from "./snapshot.js";
 
 // From source (tests run through tsx) the worker is the .ts file and needs tsx's loader too;
@@ -85,14 +85,14 @@ export async function snapshotDirsOnWorkers(
 export async function scanRunsOnWorkers(
   runs: readonly RunToScan[],
   opts: Omit<ParallelSnapshotOptions, "sink" | "chunking"> & { cacheFile?: string },
-): Promise<RunScan[]> {
+): Promise<RunParts[]> {
   if (runs.length === 0) return [];
   // This thread scans too: it has nothing else to do meanwhile, and needs no start-up.
   const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers() - 1, runs.length), {
     buffers: BUFFERS_PER_WORKER,
     ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
   });
-  const scanHere = async (job: WorkerJob): Promise<RunScan> => {
+  const scanHere = async (job: WorkerJob): Promise<RunParts> => {
     const { runsDir, runId, metaDir } = (job as { run: RunToScan }).run;
     const parts = await snapshotRunParts(runsDir, runId, {
       sink: idOnlySink,
@@ -103,7 +103,7 @@ export async function scanRunsOnWorkers(
     opts.onProgress?.({ files: parts.stats.files + parts.stats.symlinks, bytes: parts.stats.bytes });
     return parts;
   };
-  return (await pool.run(runs.map((run) => ({ run })), opts, scanHere)) as RunScan[];
+  return (await pool.run(runs.map((run) => ({ run })), opts, scanHere)) as RunParts[];
 }
 
 function defaultWorkers(): number {
@@ -134,9 +134,9 @@ class WorkerPool {
   async run(
     jobs: WorkerJob[],
     opts: Omit<ParallelSnapshotOptions, "chunking" | "workers">,
-    here?: (job: WorkerJob) => Promise<DirSnapshot | RunScan>,
-  ): Promise<(DirSnapshot | RunScan)[]> {
-    const results: (DirSnapshot | RunScan)[] = new Array(jobs.length);
+    here?: (job: WorkerJob) => Promise<DirSnapshot | RunParts>,
+  ): Promise<(DirSnapshot | RunParts)[]> {
+    const results: (DirSnapshot | RunParts)[] = new Array(jobs.length);
     const workers = this.#workers;
     const next = new Int32Array(new SharedArrayBuffer(4));
     let failure: Error | undefined = this.#early;

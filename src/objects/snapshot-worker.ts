@@ -20,7 +20,6 @@ export interface DirSnapshot {
   stats: SnapshotStats;
 }
 
-export type RunScan = RunParts;
 
 /** Sent first, as the worker starts: it loads the stat cache while the caller gets its jobs ready. */
 export interface WorkerSetup {
@@ -48,7 +47,7 @@ export interface BatchReturn {
 /** A directory row: path, signature, tree id, newest change (ms). */
 export type DirRow = [string, string, ObjectId, number];
 /** A finished job: its index in `jobs`, and its result. */
-export type DoneRow = [number, DirSnapshot | RunScan];
+export type DoneRow = [number, DirSnapshot | RunParts];
 
 export type SnapshotWorkerMessage =
   /**
@@ -173,7 +172,7 @@ class BatchSink implements ObjectSink {
   }
 }
 
-async function runJob(job: WorkerJob, setup: WorkerSetup, sink: BatchSink): Promise<DirSnapshot | RunScan> {
+async function runJob(job: WorkerJob, setup: WorkerSetup, sink: BatchSink): Promise<DirSnapshot | RunParts> {
   let last = { files: 0, bytes: 0 };
   const onProgress = (p: { files: number; bytes: number }) => {
     sink.files += p.files - last.files;

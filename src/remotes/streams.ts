@@ -1,9 +1,25 @@
 import { createHash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 
 /** A Readable over `data`, whatever form `put` received it in. */
 export function toReadable(data: Buffer | Uint8Array | Readable): Readable {
   return data instanceof Readable ? data : Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+/**
+ * Bytes `[start, start + length)` of an open file, read into one buffer (a read stream took a read
+ * per 64 KiB and a copy); shorter when the file ends first.
+ */
+export async function readAt(handle: FileHandle, start: number, length: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await handle.read(out, got, length - got, start + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === length ? out : out.subarray(0, got);
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {

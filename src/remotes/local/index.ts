@@ -6,7 +6,7 @@ import { UsageError } from "../../errors.js";
 import { NotFoundError, PermissionError, RemoteConflictError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
-import { toReadable } from "../streams.js";
+import { readAt, toReadable } from "../streams.js";
 import { walkKeys, type FolderEntry } from "../walk.js";
 
 /**
@@ -55,18 +55,10 @@ export class LocalStorage implements Storage {
     return handle.createReadStream({ start, end: end - 1 });
   }
 
-  // One read into one buffer: through a read stream, an 8 MiB range took 128 reads and a copy.
   async getBytes(key: string, range?: ByteRange): Promise<Buffer> {
     const { handle, start, end } = await this.openRange(key, range);
     try {
-      const out = Buffer.allocUnsafe(end - start);
-      let got = 0;
-      while (got < out.length) {
-        const { bytesRead } = await handle.read(out, got, out.length - got, start + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got === out.length ? out : out.subarray(0, got);
+      return await readAt(handle, start, end - start);
     } catch (err) {
       throw this.mapError(err, key);
     } finally {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
 import { TEMP_PREFIX } from "../../remotes/keys.js";
+import { readAt } from "../../remotes/streams.js";
 import { RunsDirError } from "../../runs/errors.js";
 import { listRuns, sortRuns, type Run } from "../../runs/run.js";
 import type { FileData, MetaWriter, RunsSide, SideFile, WriteAttrs } from "./side.js";
@@ -84,14 +85,7 @@ export class FsRunsSide implements RunsSide {
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
     const fh = await fs.open(join(this.root, key), "r");
     try {
-      const buf = Buffer.alloc(end - start);
-      let done = 0;
-      while (done < buf.length) {
-        const { bytesRead } = await fh.read(buf, done, buf.length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buf.subarray(0, done);
+      return await readAt(fh, start, end - start);
     } finally {
       await fh.close();
     }
