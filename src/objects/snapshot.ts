@@ -375,18 +375,18 @@ const SCAN_BATCH = 256;
  * Scans runs on this thread, as `snapshotRunParts` with a sink that stores nothing: each run's
  * tree ids and user log entries, answered by `cache` where files did not change. Each batch of
  * runs' folders is first summed up on `listingThreads` threads (`digestTrees`), so an unchanged
- * folder costs one lookup; a changed one is walked.
+ * folder costs one lookup; a changed one is walked. `treeSums`: the folders already summed up.
  */
 export async function scanRunsHere(
   runs: readonly RunToScan[],
-  opts: { cache?: FileIdCache; listingThreads?: number; signal?: AbortSignal },
+  opts: { cache?: FileIdCache; listingThreads?: number; signal?: AbortSignal; treeSums?: ReadonlyMap<string, TreeSum | Error> },
 ): Promise<RunParts[]> {
   const out: RunParts[] = [];
   const threads = opts.listingThreads ?? availableParallelism();
   for (let i = 0; i < runs.length; i += SCAN_BATCH) {
     opts.signal?.throwIfAborted();
     const batch = runs.slice(i, i + SCAN_BATCH);
-    const treeSums = opts.cache === undefined ? undefined : digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir]), threads);
+    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir]), threads));
     for (const r of batch) {
       out.push(
         await snapshotRunParts(r.runsDir, r.runId, {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ObjectId } from "./ids.js";
@@ -40,7 +41,7 @@ const STAMP = 32;
 
 // A file written within this window of being hashed could change again with the same mtime
 // (coarse timestamps), so such entries are not kept ("racy" entries, as git calls them).
-const RACY_MS = 2000;
+export const RACY_MS = 2000;
 
 export interface StatCacheOptions {
   /** The clock, in ms since the epoch (tests pass a fixed one). */
@@ -121,6 +122,20 @@ export class StatCache implements FileIdCache {
     let bytes: Buffer;
     try {
       bytes = await readFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return cache;
+      throw err;
+    }
+    cache.#adopt(bytes);
+    return cache;
+  }
+
+  /** `load`, blocking: for a caller that needs the cache only on some paths, and then at once. */
+  static loadSync(file: string, options: StatCacheOptions = {}): StatCache {
+    const cache = new StatCache(options);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return cache;
       throw err;

@@ -289,33 +289,66 @@ export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: nu
   return key;
 }
 
-/** Serializes a view for the local cache of last-known remote heads. */
-export function encodeView(view: RemoteView): Buffer {
-  return Buffer.from(
-    packr.pack({
-      v: 1,
-      catalogKey: view.catalogKey ?? null,
-      newest: view.newest ?? null,
-      recent: [...view.recent],
-      uncovered: view.uncovered,
-      entries: [...view.runs.values()].flat().map(plainEntry),
-    }),
-  );
+// The cached view's file: MAGIC, [u32 LE header length], the header (msgpack: catalog key, newest
+// head, recent heads, uncovered count, and the SHA-256 of the entries' bytes), then the entries
+// (msgpack). A no-change push needs only the header: the entries, most of the bytes and most of
+// the decoding, are read when a run is first looked up.
+const VIEW_MAGIC = Buffer.from("GAGEVW2\n");
+
+/** A view as cached: its bytes, and its stamp (the SHA-256 of its header, so of all it holds). */
+export interface EncodedView {
+  bytes: Buffer;
+  stamp: string;
 }
 
-/** Reads a cached view; anything unreadable is an empty view (the cache is only a shortcut). */
-export function decodeView(bytes: Uint8Array): RemoteView {
+/** Serializes a view for the local cache of last-known remote heads. */
+export function encodeView(view: RemoteView): EncodedView {
+  // Copied: the packer reuses its buffer for the next value.
+  const entries = Buffer.from(packr.pack([...view.runs.values()].flat().map(plainEntry)));
+  const header = Buffer.from(
+    packr.pack({
+    catalogKey: view.catalogKey ?? null,
+    newest: view.newest ?? null,
+    recent: [...view.recent],
+    uncovered: view.uncovered,
+      entries: hashBytes(entries),
+    }),
+  );
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  return { bytes: Buffer.concat([VIEW_MAGIC, length, header, entries]), stamp: hashBytes(header) };
+}
+
+/**
+ * Reads a cached view; anything unreadable, or of an older format, is `undefined` (the cache is
+ * only a shortcut). The entries are checked against the header's digest here, and decoded at the
+ * first use of `runs`.
+ */
+export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } | undefined {
   try {
-    const doc = packr.unpack(bytes) as Record<string, unknown>;
-    if (doc.v !== 1 || !Array.isArray(doc.entries) || !Array.isArray(doc.recent)) return emptyView();
-    const view = emptyView();
-    addEntries(view, doc.entries.map((e) => checkEntry("cache", e)));
+    if (bytes.length < VIEW_MAGIC.length + 4 || !bytes.subarray(0, VIEW_MAGIC.length).equals(VIEW_MAGIC)) return undefined;
+    const headerEnd = VIEW_MAGIC.length + 4 + bytes.readUInt32LE(VIEW_MAGIC.length);
+    const header = bytes.subarray(VIEW_MAGIC.length + 4, headerEnd);
+    const entries = bytes.subarray(headerEnd);
+    const doc = packr.unpack(header) as Record<string, unknown>;
+    if (!Array.isArray(doc.recent) || doc.entries !== hashBytes(entries)) return undefined;
+    let runs: Map<string, HeadEntry[]> | undefined;
+    const view = {
+      get runs(): Map<string, HeadEntry[]> {
+        if (runs === undefined) {
+          const loaded = emptyView();
+          addEntries(loaded, (packr.unpack(entries) as unknown[]).map((e) => checkEntry("cache", e)));
+          runs = loaded.runs;
+        }
+        return runs;
+      },
+      recent: new Set(doc.recent.filter((k): k is string => typeof k === "string")),
+      uncovered: typeof doc.uncovered === "number" ? doc.uncovered : 0,
+    } as RemoteView;
     if (typeof doc.catalogKey === "string") view.catalogKey = doc.catalogKey;
     if (typeof doc.newest === "string") view.newest = doc.newest;
-    for (const k of doc.recent) if (typeof k === "string") view.recent.add(k);
-    view.uncovered = typeof doc.uncovered === "number" ? doc.uncovered : 0;
-    return view;
+    return { view, stamp: hashBytes(header) };
   } catch {
-    return emptyView();
+    return undefined;
   }
 }

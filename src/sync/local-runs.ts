@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { emptyStats, hashBytes, idOnlySink, nativeListing, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type SnapshotStats, type StatCache } from "../objects/index.js";
+import { emptyStats, hashBytes, idOnlySink, nativeListing, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type SnapshotStats, type StatCache, type TreeSum } from "../objects/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
@@ -81,14 +81,20 @@ export function defaultScanThreads(cores = availableParallelism(), summedInC = n
 /**
  * `scanRun` for many runs (the walk of every file is the floor of a no-change push): on this
  * thread, or with `threads` > 1 and enough runs, over this thread and worker threads (which read
- * the saved stat cache themselves).
+ * the saved stat cache themselves). `treeSums`: folders already summed up (`digestTrees`).
  */
-export async function scanRuns(runsDir: string, refs: readonly RunRef[], cache: StatCache, threads = defaultScanThreads()): Promise<ScannedRun[]> {
+export async function scanRuns(
+  runsDir: string,
+  refs: readonly RunRef[],
+  cache: StatCache,
+  opts: { threads?: number | undefined; treeSums?: ReadonlyMap<string, TreeSum | Error> | undefined } = {},
+): Promise<ScannedRun[]> {
+  const threads = opts.threads ?? defaultScanThreads();
   const jobs = refs.map((ref) => scanJob(runsDir, ref));
   const scans =
     threads > 1 && refs.length >= SCAN_WORKERS_MIN_RUNS
       ? await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache, workers: threads - 1 })
-      : await scanRunsHere(jobs, { cache });
+      : await scanRunsHere(jobs, { cache, ...(opts.treeSums ? { treeSums: opts.treeSums } : {}) });
   return scans.map((scan, k) => scannedRun(refs[k]!, scan));
 }
 

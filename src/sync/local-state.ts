@@ -4,7 +4,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isObjectId } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
-import { decodeView, emptyView, encodeView, type RemoteView } from "./heads.js";
+import { decodeView, encodeView, type RemoteView } from "./heads.js";
 import { MAX_PRIOR } from "./merge.js";
 
 /**
@@ -13,6 +13,7 @@ import { MAX_PRIOR } from "./merge.js";
  *   config.json            { "defaultRemote": NAME-or-URL }  (set by clone, `gage remote default`)
  *   runs/<ID>.json         the trees this copy of the run has had: { "files": [...], "meta": [...] }
  *   remotes/<hash>.view    last-known heads and run states of one remote (a cache only)
+ *   remotes/<hash>.in-sync runs last found in sync with it, and their folders' digests then
  *   stat-cache             path, size, mtime, inode → id, so unchanged files are not re-hashed
  */
 export const STATE_DIR = ".gage-sync";
@@ -35,7 +36,8 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   }
 }
 
-async function writeState(path: string, data: string | Uint8Array): Promise<void> {
+/** Replaces a state file atomically, making its folder when needed. */
+export async function writeStateFile(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(join(path, ".."), { recursive: true });
   await writeFileAtomic(path, data, 0o644);
 }
@@ -52,7 +54,7 @@ export async function readDefaultRemote(runsDir: string): Promise<string | undef
 }
 
 export async function writeDefaultRemote(runsDir: string, remote: string): Promise<void> {
-  await writeState(join(stateDir(runsDir), "config.json"), JSON.stringify({ defaultRemote: remote }, null, 2) + "\n");
+  await writeStateFile(join(stateDir(runsDir), "config.json"), JSON.stringify({ defaultRemote: remote }, null, 2) + "\n");
 }
 
 /** Trees a local copy of a run has had (oldest first): what its current trees supersede. */
@@ -176,23 +178,32 @@ export async function readPending(runsDir: string, runId: string): Promise<{ fil
 }
 
 export async function writePending(runsDir: string, runId: string, target: { files?: string; meta?: string }): Promise<void> {
-  await writeState(pendingPath(runsDir, runId), JSON.stringify(target) + "\n");
+  await writeStateFile(pendingPath(runsDir, runId), JSON.stringify(target) + "\n");
 }
 
 export async function clearPending(runsDir: string, runId: string): Promise<void> {
   await rm(pendingPath(runsDir, runId), { force: true });
 }
 
-function viewPath(runsDir: string, remoteUrl: string): string {
+function remoteStatePath(runsDir: string, remoteUrl: string, ext: string): string {
   const h = createHash("sha256").update(remoteUrl).digest("hex").slice(0, 16);
-  return join(stateDir(runsDir), "remotes", `${h}.view`);
+  return join(stateDir(runsDir), "remotes", `${h}.${ext}`);
 }
 
-export async function readCachedView(runsDir: string, remoteUrl: string): Promise<RemoteView> {
-  const bytes = await readOptional(viewPath(runsDir, remoteUrl));
-  return bytes ? decodeView(bytes) : emptyView();
+/** The cached view of a remote's heads and its stamp; `undefined` when there is none yet (or unreadable). */
+export async function readCachedView(runsDir: string, remoteUrl: string): Promise<{ view: RemoteView; stamp: string } | undefined> {
+  const bytes = await readOptional(remoteStatePath(runsDir, remoteUrl, "view"));
+  return bytes ? decodeView(bytes) : undefined;
 }
 
-export async function writeCachedView(runsDir: string, remoteUrl: string, view: RemoteView): Promise<void> {
-  await writeState(viewPath(runsDir, remoteUrl), encodeView(view));
+/** Saves a view; returns its stamp. */
+export async function writeCachedView(runsDir: string, remoteUrl: string, view: RemoteView): Promise<string> {
+  const { bytes, stamp } = encodeView(view);
+  await writeStateFile(remoteStatePath(runsDir, remoteUrl, "view"), bytes);
+  return stamp;
+}
+
+/** Where the runs last found in sync with a remote are kept (`InSyncRows`). */
+export function inSyncPath(runsDir: string, remoteUrl: string): string {
+  return remoteStatePath(runsDir, remoteUrl, "in-sync");
 }

@@ -10,7 +10,8 @@ import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type 
 import { addRunHistory, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
-import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+import { dropInSync, findInSync, noteInSync } from "./in-sync.js";
+import { closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
 export const CATALOG_EVERY = 64;
@@ -49,14 +50,31 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
     const moving: ScannedRun[] = [];
-    const knownRefs = refs.filter((ref) => s.view.runs.has(ref.id));
-    const scans = new Map((await scanRuns(opts.runsDir, knownRefs, s.cache, opts.scanThreads)).map((scan) => [scan.ref, scan]));
-    for (const ref of refs) {
+    // Runs whose folders are as when last found in sync, with no news from the remote since,
+    // are up to date without a scan (or a look at the view's entries). Only whole runs: a push of
+    // some parts compares those.
+    const live = refs.filter((ref) => !ref.deleted);
+    const check = s.only.size === RUN_PARTS.length ? findInSync(s, live.map((r) => r.id), { threads: availableParallelism(), prune: live.length === refs.length && !opts.runs?.length && opts.where === undefined }) : undefined;
+    const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
+    for (const id of check?.inSync ?? []) {
+      const sums = check!.sums.get(id)!;
+      opts.onProgress?.({ phase: "scan", files: sums.files, bytes: sums.bytes });
+      upToDate++;
+    }
+    const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));
+    const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: check?.treeSums });
+    const scans = new Map(scanned.map((scan) => [scan.ref, scan]));
+    for (const ref of toCompare) {
       const known = s.view.runs.get(ref.id);
       const scan = scans.get(ref) ?? unscannedRun(opts.runsDir, ref);
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
-      if (known?.length === 1 && sameState(scan, remoteVersion(known))) upToDate++;
-      else moving.push(scan);
+      if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
+        upToDate++;
+        noteInSync(s, ref.id, check?.sums.get(ref.id));
+      } else {
+        dropInSync(s, ref.id);
+        moving.push(scan);
+      }
     }
     await readRuns(opts.runsDir, moving.map((m) => m.ref), opts.onWarning);
     for (const scan of moving) {
@@ -107,6 +125,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       remote: s.remote.url,
       runs: items.map((i) => i.planned),
       upToDate,
+      scanned: toCompare.length,
       execute: (onProgress) => executePush(s, items, upToDate, onProgress ?? opts.onProgress),
       close: () => closeSession(s, true),
     };

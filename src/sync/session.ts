@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
 import { StatCache } from "../objects/index.js";
-import { refreshView, type RemoteView } from "./heads.js";
+import { emptyView, refreshView, type RemoteView } from "./heads.js";
+import { saveInSync, type InSyncState } from "./in-sync.js";
 import { readCachedView, statCachePath, writeCachedView } from "./local-state.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -66,6 +67,11 @@ export interface TransferPlan<R> {
   runs: PlannedRun[];
   /** Selected runs that need nothing. */
   upToDate: number;
+  /**
+   * Push: selected runs compared file by file through the stat cache. The others were found as
+   * they were when last in sync with the remote (no news from it since), from one sum of their folders.
+   */
+  scanned?: number;
   /** Runs the transfer with the remote still open, then closes it. */
   execute(onProgress?: (event: SyncProgressEvent) => void): Promise<R>;
   /** Releases the remote without transferring (dry run, declined confirmation). */
@@ -79,7 +85,13 @@ export interface Session {
   view: RemoteView;
   /** The view learned something since it was read from the cache (it is saved only then). */
   viewChanged: boolean;
-  cache: StatCache;
+  /** The stat cache, loaded at first use (a push that finds every run in sync needs none). */
+  readonly cache: StatCache;
+  loadedCache: StatCache | undefined;
+  /** The stamp of the cached view, while the view in memory is that one (no news read since). */
+  viewStamp: string | undefined;
+  /** Runs found in sync with the remote (a push keeps them), saved with the view's stamp. */
+  inSync?: InSyncState;
   now: () => number;
   only: ReadonlySet<RunPart>;
   closed: boolean;
@@ -93,19 +105,31 @@ export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
   return new Set(only as RunPart[]);
 }
 
-/** Opens the remote, loads the stat cache, and brings the cached view of its heads up to date. */
+/** Opens the remote and brings the cached view of its heads up to date (the stat cache loads at first use). */
 export async function openSession(opts: SyncOptions): Promise<Session> {
   const only = checkOnly(opts.only);
-  // The stat cache is read while the remote opens and lists its heads (an SSH login, S3 calls).
-  const loading = StatCache.load(statCachePath(opts.runsDir));
-  loading.catch(() => undefined);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
-    const view = await readCachedView(opts.runsDir, remote.url);
+    const cached = await readCachedView(opts.runsDir, remote.url);
+    const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
-    const cache = await loading;
-    return { runsDir: opts.runsDir, remote, view, viewChanged: fetched > 0, cache, now, only, closed: false };
+    const cacheFile = statCachePath(opts.runsDir);
+    const session: Session = {
+      runsDir: opts.runsDir,
+      remote,
+      view,
+      viewChanged: fetched > 0,
+      viewStamp: fetched > 0 ? undefined : cached?.stamp,
+      loadedCache: undefined,
+      get cache() {
+        return (this.loadedCache ??= StatCache.loadSync(cacheFile));
+      },
+      now,
+      only,
+      closed: false,
+    };
+    return session;
   } catch (err) {
     await closeRemote(remote);
     throw err;
@@ -119,8 +143,9 @@ export async function closeSession(s: Session, save: boolean): Promise<void> {
   try {
     // A command that found no runs directory (ls --remote elsewhere) does not create one.
     if (save && existsSync(s.runsDir)) {
-      if (s.viewChanged) await writeCachedView(s.runsDir, s.remote.url, s.view);
-      if (s.cache.dirty) await s.cache.save(statCachePath(s.runsDir));
+      const stamp = s.viewChanged ? await writeCachedView(s.runsDir, s.remote.url, s.view) : s.viewStamp;
+      if (s.loadedCache?.dirty) await s.loadedCache.save(statCachePath(s.runsDir));
+      if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) await saveInSync(s, stamp);
     }
   } finally {
     await closeRemote(s.remote);

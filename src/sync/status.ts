@@ -37,7 +37,7 @@ export async function status(opts: SyncOptions): Promise<StatusResult> {
     const rows: RunStatusRow[] = [];
     const selected = selectWithSpecs(all, opts.runs, opts.where);
     const toScan = selected.filter(({ run }) => localIds.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
-    const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache, opts.scanThreads)).map((scan) => [scan.ref.id, scan]));
+    const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache, { threads: opts.scanThreads })).map((scan) => [scan.ref.id, scan]));
     for (const { run } of selected) {
       const entries = remote.get(run.id)?.entries ?? [];
       const merged = entries.length === 0 ? undefined : mergeRunVersions(entries.map(entryVersion));

@@ -39,7 +39,7 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
       return hit;
     };
     const refs = (await listRuns(origin)).map((run) => ({ id: run.id, deleted: false, run }));
-    const scans = await scanRuns(origin, refs, cache, 1);
+    const scans = await scanRuns(origin, refs, cache, { threads: 1 });
     assert.deepEqual(scans.map((s) => s.stats.hashedFiles), refs.map(() => 0));
     if (nativeListing) assert.equal(wholeTreeHits, 2 * RUNS);
 

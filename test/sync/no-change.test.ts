@@ -98,7 +98,7 @@ test("after a first push, the next scan reads no file: folders are answered whol
     return hit;
   };
   const refs = (await listRuns(origin)).map((run) => ({ id: run.id, deleted: false, run }));
-  const scans = await scanRuns(origin, refs, cache, 1);
+  const scans = await scanRuns(origin, refs, cache, { threads: 1 });
   assert.deepEqual(scans.map((s) => s.stats.hashedFiles), refs.map(() => 0), "nothing read: user logs were stamped as the push read them");
   if (nativeListing) assert.equal(wholeTreeHits.length, 2 * refs.length, "each run's folder and meta folder answered by one row");
 });

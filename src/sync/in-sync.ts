@@ -1,0 +1,169 @@
+import { readFileSync } from "node:fs";
+import { digestTrees, RACY_MS, type TreeSum } from "../objects/index.js";
+import { runPaths } from "../runs/layout.js";
+import { inSyncPath, writeStateFile } from "./local-state.js";
+import type { Session } from "./session.js";
+
+/**
+ * The runs last found in sync with a remote, and how their folders were then. With these rows a
+ * no-change push sums each run's `ID/`, `ID.meta/` and `ID.user/` up (in C, on every core, every
+ * entry lstat'ed as a scan does) and compares three digests per run, instead of decoding the
+ * cached view's entries, loading the stat cache and reading every user log.
+ *
+ * A row holds for one state of the cached view, named by its stamp: news from the remote change
+ * the stamp, and rows made against another stamp are not used. A push that writes a head for
+ * other runs carries the rows over to the new stamp (its head changes nothing for them).
+ */
+export interface InSyncRows {
+  /** The stamp of the cached view the rows were made against. */
+  stamp: string;
+  /** Run id → its folders' digests (`RunSums.key`). */
+  rows: Map<string, string>;
+}
+
+// File: MAGIC, view stamp (32 bytes), [u32 LE count], then per run: id (36 ASCII), and the
+// digests of `ID/`, the meta folder and `ID.user/` (32 bytes each).
+const MAGIC = Buffer.from("GAGEINS1");
+const ID_LENGTH = 36;
+const KEY_BYTES = 96;
+const ROW = ID_LENGTH + KEY_BYTES;
+
+export function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
+  const out = Buffer.alloc(MAGIC.length + 32 + 4 + rows.size * ROW);
+  MAGIC.copy(out, 0);
+  out.write(stamp, MAGIC.length, 32, "hex");
+  out.writeUInt32LE(rows.size, MAGIC.length + 32);
+  let p = MAGIC.length + 36;
+  for (const id of [...rows.keys()].sort()) {
+    out.write(id, p, ID_LENGTH, "latin1");
+    out.write(rows.get(id)!, p + ID_LENGTH, KEY_BYTES, "hex");
+    p += ROW;
+  }
+  return out;
+}
+
+/** The rows in `bytes`, or `undefined` when they are damaged or of another format (a cache only). */
+export function decodeInSync(bytes: Buffer): InSyncRows | undefined {
+  const head = MAGIC.length + 36;
+  if (bytes.length < head || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  const count = bytes.readUInt32LE(MAGIC.length + 32);
+  if (bytes.length !== head + count * ROW) return undefined;
+  const rows = new Map<string, string>();
+  for (let p = head; p < bytes.length; p += ROW) rows.set(bytes.toString("latin1", p, p + ID_LENGTH), bytes.toString("hex", p + ID_LENGTH, p + ROW));
+  return { stamp: bytes.toString("hex", MAGIC.length, MAGIC.length + 32), rows };
+}
+
+/** One run's folders summed up. */
+export interface RunSums {
+  /** The digests of `ID/`, `ID.meta/` and `ID.user/` (zeros for an absent one); `undefined` when one could not be summed. */
+  key: string | undefined;
+  /**
+   * Nothing in the folders changed within `RACY_MS` before the sum: a row may be kept. (A later
+   * change has a later stamp, which changes the digest, even on a file system with coarse times.)
+   */
+  settled: boolean;
+  files: number;
+  bytes: number;
+}
+
+const ABSENT = "0".repeat(64);
+// Runs summed up per call: the call blocks this thread, and progress comes between calls.
+const BATCH = 1024;
+
+/**
+ * Sums up the folders of live runs on `threads` threads; also returns every folder's sum, for a
+ * scan of the runs that differ. `undefined` without the native addon.
+ */
+export function sumRuns(
+  runsDir: string,
+  runIds: readonly string[],
+  opts: { threads: number; nowMs: number; onBatch?: (done: number) => void },
+): { runs: Map<string, RunSums>; treeSums: Map<string, TreeSum | Error> } | undefined {
+  const runs = new Map<string, RunSums>();
+  const treeSums = new Map<string, TreeSum | Error>();
+  const settledBefore = opts.nowMs - RACY_MS;
+  for (let i = 0; i < runIds.length; i += BATCH) {
+    const batch = runIds.slice(i, i + BATCH).map((id) => runPaths(runsDir, id));
+    const sums = digestTrees(batch.flatMap((p) => [p.runDir, p.metaDir, p.userDir]), opts.threads);
+    if (sums === undefined) return undefined;
+    for (const p of batch) {
+      const run: RunSums = { key: "", settled: true, files: 0, bytes: 0 };
+      for (const dir of [p.runDir, p.metaDir, p.userDir]) {
+        const sum = sums.get(dir)!;
+        treeSums.set(dir, sum);
+        if (sum instanceof Error) {
+          // A run without files or user log has no such folder; one without meta is not a run.
+          const absent = (sum as NodeJS.ErrnoException).code === "ENOENT" && dir !== p.metaDir;
+          run.key = absent && run.key !== undefined ? run.key + ABSENT : undefined;
+          continue;
+        }
+        if (run.key !== undefined) run.key += sum.digest;
+        run.settled &&= sum.newest < settledBefore;
+        run.files += sum.files + sum.symlinks;
+        run.bytes += sum.bytes;
+      }
+      runs.set(p.id, run);
+    }
+    opts.onBatch?.(Math.min(i + BATCH, runIds.length));
+  }
+  return { runs, treeSums };
+}
+
+/** The rows a session keeps, to save when it closes (with the stamp of the view it leaves). */
+export interface InSyncState {
+  rows: Map<string, string>;
+  changed: boolean;
+}
+
+/** The session's runs found in sync by `findInSync`, and every run's sums (for the scan of the others). */
+export interface InSyncCheck {
+  inSync: Set<string>;
+  sums: Map<string, RunSums>;
+  treeSums: Map<string, TreeSum | Error>;
+}
+
+/**
+ * Sums up the runs `runIds` (live runs) and returns those whose rows match, when the session's
+ * view is the one the rows were made against. The session then keeps the rows that still hold
+ * (`prune`: only those of `runIds`, when they are every live run). `undefined` without the addon.
+ */
+export function findInSync(s: Session, runIds: readonly string[], opts: { threads: number; prune: boolean; onBatch?: (done: number) => void }): InSyncCheck | undefined {
+  const summed = sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now(), ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) });
+  if (summed === undefined) return undefined;
+  const saved = s.viewStamp === undefined ? undefined : readInSync(s.runsDir, s.remote.url);
+  const valid = saved !== undefined && saved.stamp === s.viewStamp ? saved.rows : new Map<string, string>();
+  const rows = opts.prune ? new Map(runIds.filter((id) => valid.has(id)).map((id) => [id, valid.get(id)!])) : valid;
+  s.inSync = { rows, changed: valid !== saved?.rows || rows.size !== valid.size };
+  const inSync = new Set(runIds.filter((id) => summed.runs.get(id)?.key !== undefined && rows.get(id) === summed.runs.get(id)!.key));
+  return { inSync, sums: summed.runs, treeSums: summed.treeSums };
+}
+
+/** Records that a run was found in sync (its sums taken before it was compared). */
+export function noteInSync(s: Session, runId: string, sums: RunSums | undefined): void {
+  if (s.inSync === undefined) return;
+  if (sums?.key === undefined || !sums.settled) dropInSync(s, runId);
+  else if (s.inSync.rows.get(runId) !== sums.key) {
+    s.inSync.rows.set(runId, sums.key);
+    s.inSync.changed = true;
+  }
+}
+
+/** Forgets a run's row: it moves, or was not found in sync. */
+export function dropInSync(s: Session, runId: string): void {
+  if (s.inSync?.rows.delete(runId)) s.inSync.changed = true;
+}
+
+function readInSync(runsDir: string, remoteUrl: string): InSyncRows | undefined {
+  try {
+    return decodeInSync(readFileSync(inSyncPath(runsDir, remoteUrl)));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** Saves the session's rows against the stamp of the view it leaves cached. */
+export async function saveInSync(s: Session, stamp: string): Promise<void> {
+  if (s.inSync === undefined) return;
+  await writeStateFile(inSyncPath(s.runsDir, s.remote.url), encodeInSync({ stamp, rows: s.inSync.rows }));
+}
