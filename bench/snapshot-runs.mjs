@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DirStorage } from "./dir-storage.mjs";
 
-const dist = new URL("../dist/objects/index.js", import.meta.url);
+const dist = new URL("../dist/bundle/objects.js", import.meta.url);
 const { PackWriter, StatCache, addStats, emptyStats, loadPackIndex, scanRunsHere, snapshotDirsOnWorkers } = await import(dist.href);
 
 export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = false } = {}) {
