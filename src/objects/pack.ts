@@ -177,8 +177,11 @@ function findIn(t: Table, id: ObjectId, prefix: number): number {
   return findSorted(t.prefixes, t.count, prefix, (i) => t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32) === id);
 }
 
-// Lookups search every table; past this many, the tables are merged into one.
+// Lookups search every table; past this many, the tables are merged into one, once lookups have
+// searched twice as many tables as there are objects. Merging 80,000 objects costs ~40 ms, what
+// ~130,000 table searches cost: a scan that looks up a few thousand trees never pays for it.
 const MAX_TABLES = 16;
+const MERGE_AFTER_SEARCHES_PER_OBJECT = 2;
 
 /**
  * Where each object is: the union of every pack index loaded from a storage, plus the packs
@@ -189,6 +192,8 @@ export class PackIndex {
   #tables: Table[] = [];
   readonly #packs = new Set<ObjectId>();
   #size = 0;
+  /** Tables searched by lookups since the last merge. */
+  #searches = 0;
 
   has(id: ObjectId): boolean {
     return this.#find(id) !== undefined;
@@ -254,7 +259,7 @@ export class PackIndex {
     this.addIndexes([{ packId, indexBytes, where }]);
   }
 
-  /** Adds many index files and merges the tables once (merging after every 16 cost a load 4×). */
+  /** Adds many index files (their tables are merged when lookups make it pay: `#find`). */
   addIndexes(indexes: readonly { packId: ObjectId; indexBytes: Buffer; where?: string }[]): void {
     for (const { packId, indexBytes, where } of indexes) {
       if (this.#packs.has(packId)) continue;
@@ -263,12 +268,15 @@ export class PackIndex {
       this.#tables.push({ records, count, prefixes: prefixesOf(records, count), packIds: [packId], packOf: undefined });
       this.#size += count;
     }
-    if (this.#tables.length > MAX_TABLES) this.#merge();
   }
 
   #find(id: ObjectId): [Table, number] | undefined {
     const prefix = parseInt(id.slice(0, 8), 16);
     if (!(prefix >= 0)) return undefined;
+    if (this.#tables.length > MAX_TABLES) {
+      this.#searches += this.#tables.length;
+      if (this.#searches > MERGE_AFTER_SEARCHES_PER_OBJECT * this.#size) this.#merge();
+    }
     for (let k = this.#tables.length - 1; k >= 0; k--) {
       const t = this.#tables[k]!;
       const i = findIn(t, id, prefix);
@@ -314,6 +322,7 @@ export class PackIndex {
       head[best] = i + 1 < t.count ? t.prefixes[i + 1]! : Infinity;
     }
     this.#tables = [{ records, count, prefixes, packIds, packOf }];
+    this.#searches = 0;
   }
 }
 

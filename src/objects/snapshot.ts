@@ -196,6 +196,36 @@ class Snapshotter {
     return treeId;
   }
 
+  /** Every `ID.user/` log file as an entry, each looked up in the stat cache or read. */
+  async userLogWalk(userDir: string): Promise<SnapshotUserEntry[]> {
+    const user: SnapshotUserEntry[] = [];
+    for (const e of readListing(this.listIfPresent(userDir) ?? Buffer.alloc(0))) {
+      if (entryKind(e.mode) !== S_IFREG || badEntryName(e.name) !== undefined) continue;
+      const ids = await this.file(`${userDir}/${e.name}`, e, false);
+      user.push({ name: e.name, id: ids.id, size: ids.size });
+    }
+    return user;
+  }
+
+  /**
+   * `userLogWalk` for a folder summed up ahead: one stat-cache list row answers it when nothing in
+   * it changed (and the sink has every entry); else it is walked, and the row recorded.
+   */
+  async userLog(userDir: string, sum: TreeSum): Promise<SnapshotUserEntry[]> {
+    const cache = this.#opts.cache;
+    const key = wholeTreeKey(userDir);
+    const row = cache?.lookupList?.(key, sum.digest);
+    const known = row === undefined ? undefined : decodeUserEntries(row);
+    if (known !== undefined && known.every((u) => this.#opts.sink.has(u.id))) {
+      this.stats.files += known.length;
+      for (const u of known) this.stats.bytes += u.size;
+      return known;
+    }
+    const user = await this.userLogWalk(userDir);
+    cache?.recordList?.(key, sum.digest, encodeUserEntries(user), sum.newest);
+    return user;
+  }
+
   async symlink(dir: string, name: string): Promise<TreeEntry> {
     const target = readlinkSync(`${dir}/${name}`, { encoding: "buffer" });
     const id = hashBytes(target);
@@ -350,14 +380,39 @@ export async function snapshotRunParts(runsDir: string, runId: string, options: 
   }
   const metaSum = sums?.get(metaDir);
   const meta = metaSum !== undefined && !(metaSum instanceof Error) ? await s.tree(metaDir, metaSum) : await s.dir(metaDir);
-  const user: SnapshotUserEntry[] = [];
   const userDir = `${runDir}.user`;
-  for (const e of readListing(s.listIfPresent(userDir) ?? Buffer.alloc(0))) {
-    if (entryKind(e.mode) !== S_IFREG || badEntryName(e.name) !== undefined) continue;
-    const ids = await s.file(`${userDir}/${e.name}`, e, false);
-    user.push({ name: e.name, id: ids.id, size: ids.size });
-  }
+  const userSum = sums?.get(userDir);
+  const user = userSum !== undefined && !(userSum instanceof Error) ? await s.userLog(userDir, userSum) : await s.userLogWalk(userDir);
   return { files, meta, user, stats: s.stats };
+}
+
+/** User log entries as a stat-cache list row keeps them: [u32 count], then [u16 name length][name][f64 size][id 32] each. */
+function encodeUserEntries(user: readonly SnapshotUserEntry[]): Buffer {
+  const names = user.map((u) => Buffer.from(u.name, "utf8"));
+  const out = Buffer.allocUnsafe(4 + names.reduce((n, b) => n + 2 + b.length + 8 + 32, 0));
+  let p = out.writeUInt32LE(user.length, 0);
+  user.forEach((u, k) => {
+    p = out.writeUInt16LE(names[k]!.length, p);
+    p += names[k]!.copy(out, p);
+    p = out.writeDoubleLE(u.size, p);
+    p += out.write(u.id, p, 32, "hex");
+  });
+  return out;
+}
+
+/** `encodeUserEntries` read back; `undefined` when the bytes do not hold such a list. */
+function decodeUserEntries(b: Buffer): SnapshotUserEntry[] | undefined {
+  if (b.length < 4) return undefined;
+  const user: SnapshotUserEntry[] = [];
+  let p = 4;
+  for (let k = b.readUInt32LE(0); k > 0; k--) {
+    if (p + 2 > b.length) return undefined;
+    const end = p + 2 + b.readUInt16LE(p);
+    if (end + 40 > b.length) return undefined;
+    user.push({ name: b.toString("utf8", p + 2, end), size: b.readDoubleLE(end), id: b.toString("hex", end + 8, end + 40) });
+    p = end + 40;
+  }
+  return p === b.length ? user : undefined;
 }
 
 /** A run to scan: its runs directory, id, and meta directory (`ID.meta`, or `ID.meta.deleted`). */
@@ -386,7 +441,7 @@ export async function scanRunsHere(
   for (let i = 0; i < runs.length; i += SCAN_BATCH) {
     opts.signal?.throwIfAborted();
     const batch = runs.slice(i, i + SCAN_BATCH);
-    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir]), threads));
+    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir, `${join(r.runsDir, r.runId)}.user`]), threads));
     for (const r of batch) {
       out.push(
         await snapshotRunParts(r.runsDir, r.runId, {

@@ -24,9 +24,12 @@ export interface FileIdCache {
   record(path: string, stamp: FileStamp, ids: CachedIds): void;
   lookupDir(path: string, signature: string): ObjectId | undefined;
   recordDir(path: string, signature: string, treeId: ObjectId, newestChangeMs: number): void;
+  /** What was computed for a folder whose whole tree has this signature (a list of entries, encoded by the caller). */
+  lookupList?(path: string, signature: string): Buffer | undefined;
+  recordList?(path: string, signature: string, payload: Buffer, newestChangeMs: number): void;
 }
 
-// File: MAGIC, [u32 LE length] file rows, then directory rows to the end.
+// File: MAGIC, [u32 LE length] file rows, [u32 LE length] directory rows, then list rows to the end.
 // File row: [path hash u32 LE][path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE]
 // [flags u8: 1 = has chunks][id 32][chunks 32 when flagged]. File rows are sorted by the hash of
 // their path (FNV-1a of its UTF-16 code units): loading only notes where each row starts and its
@@ -35,8 +38,13 @@ export interface FileIdCache {
 // Directory row: [path hash u32 LE][path length u16][path utf8][signature 32][tree id 32], also in
 // hash order: a no-change snapshot looks up every directory, and finding the rows is one pass over
 // numbers, with no path decoded and no map built (each worker thread loads the cache).
-// Older formats are read as empty: a cache, so one snapshot hashes everything again.
-const MAGIC = Buffer.from("GAGESTC5");
+// List row: [path hash u32 LE][path length u16][path utf8][signature 32][u32 LE length][payload],
+// in hash order: what a scan derived from a folder's files (a run's user log entries), kept under
+// the folder's whole-tree signature, so an unchanged folder costs one lookup, not one per file.
+// GAGESTC5 (no list rows) is read; older formats are read as empty: a cache, so one snapshot
+// hashes everything again.
+const MAGIC = Buffer.from("GAGESTC6");
+const MAGIC_V5 = Buffer.from("GAGESTC5");
 const STAMP = 32;
 
 // A file written within this window of being hashed could change again with the same mtime
@@ -84,6 +92,11 @@ const rowEnd = (b: Buffer, p: number) => {
 const rowPath = (b: Buffer, p: number) => b.toString("utf8", p + 6, stampAt(b, p));
 /** Directory rows: the same head (hash, path), then signature and tree id. */
 const dirRowEnd = (b: Buffer, p: number) => stampAt(b, p) + 64;
+/** List rows: the same head, then signature, payload length and payload. */
+const listRowEnd = (b: Buffer, p: number) => {
+  const at = stampAt(b, p) + 32;
+  return at + 4 + (at + 4 <= b.length ? b.readUInt32LE(at) : 0);
+};
 
 /** A row somewhere in memory: its buffer and where it starts. */
 interface RowRef {
@@ -106,6 +119,10 @@ export class StatCache implements FileIdCache {
   #dirRows: { starts: Uint32Array; hashes: Uint32Array } = noRows();
   /** Directory rows recorded since loading: hex of the signature then the tree id; `undefined`: forgotten. */
   readonly #dirsChanged = new Map<string, string | undefined>();
+  /** Where the loaded list rows start, and their path hashes, in hash order. */
+  #listRows: { starts: Uint32Array; hashes: Uint32Array } = noRows();
+  /** List rows recorded since loading, encoded; `undefined`: forgotten. */
+  readonly #listsChanged = new Map<string, Buffer | undefined>();
   /** Rows recorded (or forgotten: `undefined`) since loading, encoded. */
   readonly #changed = new Map<string, Buffer | undefined>();
   /** Rows encoded elsewhere (`importRows`), older than `#changed`; indexed by path only when looked up. */
@@ -146,16 +163,25 @@ export class StatCache implements FileIdCache {
 
   /** Takes `bytes` (a saved cache) as the loaded state; damaged bytes leave the cache empty. */
   #adopt(bytes: Buffer): void {
-    if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return;
+    if (bytes.length < MAGIC.length + 4) return;
+    const magic = bytes.subarray(0, MAGIC.length);
+    const v5 = magic.equals(MAGIC_V5);
+    if (!v5 && !magic.equals(MAGIC)) return;
     const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
-    if (filesEnd > bytes.length) return;
-    const dirRows = rowStarts(bytes, filesEnd, bytes.length, dirRowEnd);
-    if (dirRows === undefined) return;
+    if (filesEnd + (v5 ? 0 : 4) > bytes.length) return;
+    const dirsStart = v5 ? filesEnd : filesEnd + 4;
+    const dirsEnd = v5 ? bytes.length : dirsStart + bytes.readUInt32LE(filesEnd);
+    if (dirsEnd > bytes.length) return;
+    const dirRows = rowStarts(bytes, dirsStart, dirsEnd, dirRowEnd);
+    const listRows = rowStarts(bytes, dirsEnd, bytes.length, listRowEnd);
+    if (dirRows === undefined || listRows === undefined) return;
     this.#bytes = bytes;
     this.#filesEnd = filesEnd;
     this.#rows = undefined;
     this.#dirRows = dirRows;
     this.#dirsChanged.clear();
+    this.#listRows = listRows;
+    this.#listsChanged.clear();
   }
 
   // A no-change snapshot answers every directory from its signature and looks up no file: the
@@ -202,7 +228,7 @@ export class StatCache implements FileIdCache {
   }
 
   get dirty(): boolean {
-    return this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged.size > 0;
+    return this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged.size > 0 || this.#listsChanged.size > 0;
   }
 
   /**
@@ -218,6 +244,40 @@ export class StatCache implements FileIdCache {
   recordDir(path: string, signature: string, treeId: ObjectId, newestChangeMs: number): void {
     const row = newestChangeMs > this.#now() - RACY_MS ? undefined : signature + treeId;
     if (this.#dirRow(path) !== row) this.#dirsChanged.set(path, row);
+  }
+
+  /** The payload recorded for a folder whose whole-tree signature is unchanged. */
+  lookupList(path: string, signature: string): Buffer | undefined {
+    let b: Buffer | undefined = this.#bytes;
+    let p: number;
+    if (this.#listsChanged.has(path)) {
+      b = this.#listsChanged.get(path);
+      p = 0;
+    } else p = findRow(this.#bytes, this.#listRows, path, pathHash(path));
+    if (b === undefined || p < 0) return undefined;
+    const at = stampAt(b, p);
+    if (b.toString("hex", at, at + 32) !== signature) return undefined;
+    return b.subarray(at + 36, listRowEnd(b, p));
+  }
+
+  /** `newestChangeMs`: the latest mtime or ctime in the folder (racy ones are not kept). */
+  recordList(path: string, signature: string, payload: Buffer, newestChangeMs: number): void {
+    if (newestChangeMs > this.#now() - RACY_MS) {
+      const kept = this.#listsChanged.has(path) ? this.#listsChanged.get(path) !== undefined : findRow(this.#bytes, this.#listRows, path, pathHash(path)) >= 0;
+      if (kept) this.#listsChanged.set(path, undefined);
+      return;
+    }
+    if (this.lookupList(path, signature)?.equals(payload)) return;
+    const name = Buffer.from(path, "utf8");
+    if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
+    const row = Buffer.allocUnsafe(6 + name.length + 36 + payload.length);
+    row.writeUInt32LE(pathHash(path), 0);
+    row.writeUInt16LE(name.length, 4);
+    name.copy(row, 6);
+    row.write(signature, 6 + name.length, 32, "hex");
+    row.writeUInt32LE(payload.length, 6 + name.length + 32);
+    payload.copy(row, 6 + name.length + 36);
+    this.#listsChanged.set(path, row);
   }
 
   lookup(path: string, stamp: FileStamp): CachedIds | undefined {
@@ -295,12 +355,17 @@ export class StatCache implements FileIdCache {
   async save(file: string): Promise<void> {
     const files = spans(this.#collect(), rowEnd);
     const dirs = spans(this.#collectDirs(), dirRowEnd);
-    const fileBytes = files.reduce((n, s) => n + s.end - s.p, 0);
-    const out = Buffer.allocUnsafe(MAGIC.length + 4 + fileBytes + dirs.reduce((n, s) => n + s.end - s.p, 0));
+    const lists = spans(collectKeyed(this.#bytes, this.#listRows.starts, this.#listsChanged), listRowEnd);
+    const length = (rows: { p: number; end: number }[]) => rows.reduce((n, s) => n + s.end - s.p, 0);
+    const fileBytes = length(files);
+    const dirBytes = length(dirs);
+    const out = Buffer.allocUnsafe(MAGIC.length + 8 + fileBytes + dirBytes + length(lists));
     MAGIC.copy(out, 0);
     out.writeUInt32LE(fileBytes, MAGIC.length);
     let o = MAGIC.length + 4;
-    for (const s of [...files, ...dirs]) o += s.b.copy(out, o, s.p, s.end);
+    for (const s of files) o += s.b.copy(out, o, s.p, s.end);
+    o = out.writeUInt32LE(dirBytes, o);
+    for (const s of [...dirs, ...lists]) o += s.b.copy(out, o, s.p, s.end);
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
     try {
@@ -318,22 +383,28 @@ export class StatCache implements FileIdCache {
 
   /** Every directory row to keep, in hash order: loaded rows (as bytes) and those recorded since. */
   #collectDirs(): RowRef[] {
-    const b = this.#bytes;
-    const { starts } = this.#dirRows;
-    const out: { hash: number; r: RowRef }[] = [];
-    const changedHashes = new Set<number>();
-    for (const path of this.#dirsChanged.keys()) changedHashes.add(pathHash(path));
-    for (let i = 0; i < starts.length; i++) {
-      const p = starts[i]!;
-      const hash = b.readUInt32LE(p);
-      if (changedHashes.has(hash) && this.#dirsChanged.has(rowPath(b, p))) continue;
-      out.push({ hash, r: { b, p } });
-    }
-    for (const [path, row] of this.#dirsChanged) {
-      if (row !== undefined) out.push({ hash: pathHash(path), r: { b: encodeDirRow(path, row), p: 0 } });
-    }
-    return out.sort((x, y) => x.hash - y.hash).map((x) => x.r);
+    const changed = new Map<string, Buffer | undefined>();
+    for (const [path, row] of this.#dirsChanged) changed.set(path, row === undefined ? undefined : encodeDirRow(path, row));
+    return collectKeyed(this.#bytes, this.#dirRows.starts, changed);
   }
+}
+
+/**
+ * Rows to keep, in hash order: the loaded ones at `starts` in `bytes` but those of paths in
+ * `changed`, and the rows `changed` holds (encoded; `undefined`: forgotten).
+ */
+function collectKeyed(bytes: Buffer, starts: Uint32Array, changed: ReadonlyMap<string, Buffer | undefined>): RowRef[] {
+  const out: { hash: number; r: RowRef }[] = [];
+  const changedHashes = new Set<number>();
+  for (const path of changed.keys()) changedHashes.add(pathHash(path));
+  for (let i = 0; i < starts.length; i++) {
+    const p = starts[i]!;
+    const hash = bytes.readUInt32LE(p);
+    if (changedHashes.has(hash) && changed.has(rowPath(bytes, p))) continue;
+    out.push({ hash, r: { b: bytes, p } });
+  }
+  for (const row of changed.values()) if (row !== undefined) out.push({ hash: row.readUInt32LE(0), r: { b: row, p: 0 } });
+  return out.sort((x, y) => x.hash - y.hash).map((x) => x.r);
 }
 
 function encodeDirRow(path: string, hexRow: string): Buffer {

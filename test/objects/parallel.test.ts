@@ -170,12 +170,25 @@ test("runs scanned here, their folders summed up ahead, give snapshotRun's ids a
       assert.deepEqual(scans[k]!.user, snapshot.user);
       assert.equal(scans[k]!.stats.files, stats.files);
     }
-    // Again through the cache (whole trees answered by their sums): nothing read, the same ids
-    // and the same counts as the walk.
+    // Again through the cache (whole trees and user log folders answered by their sums): no file
+    // read or even looked up, the same ids and the same counts as the walk.
+    const lookedUp: string[] = [];
+    const lookup = cache.lookup.bind(cache);
+    cache.lookup = (path, stamp) => {
+      lookedUp.push(path);
+      return lookup(path, stamp);
+    };
     const again = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    assert.deepEqual(lookedUp, []);
     assert.deepEqual(again.map((s) => s.stats.hashedFiles), [0, 0, 0, 0]);
-    assert.deepEqual(again.map((s) => [s.files, s.meta]), scans.map((s) => [s.files, s.meta]));
+    assert.deepEqual(again.map((s) => [s.files, s.meta, s.user]), scans.map((s) => [s.files, s.meta, s.user]));
     for (const k of ["files", "dirs", "symlinks", "bytes"] as const) assert.deepEqual(again.map((s) => s.stats[k]), scans.map((s) => s.stats[k]), k);
+
+    // A new user log entry (a label) is seen, and only it is read.
+    writeFileSync(join(runsDir, `${ids[0]}.user`, "02.json"), '{"label":"x"}');
+    const labelled = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    assert.deepEqual(labelled[0]!.user.map((u) => u.name), ["01.json", "02.json"]);
+    assert.deepEqual(labelled.map((s) => s.stats.hashedFiles), [1, 0, 0, 0]);
 
     // A file rewritten in place, its size and mtime put back: the sum still sees it (ctime).
     const edited = join(runsDir, ids[0]!, "sub", "big.bin");

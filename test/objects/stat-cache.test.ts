@@ -177,3 +177,47 @@ test("directory rows round-trip through the cache file, and recording over one r
     assert.equal(merged.lookupDir(paths[299]!, hex(299)), hex(1299));
   });
 });
+
+test("list rows round-trip beside file and directory rows; a racy one is dropped; a GAGESTC5 cache still reads", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const file = join(tmp.path, "cache");
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    const payload = (i: number) => Buffer.from(`entries of ${i} `.repeat(i % 5));
+    const paths = Array.from({ length: 200 }, (_, i) => `/runs/r${i}.user\0`);
+    const cache = new StatCache({ now: LATER });
+    paths.forEach((p, i) => cache.recordList(p, hex(i), payload(i), 0));
+    cache.recordDir("/runs/r0", hex(1), hex(2), 0);
+    cache.record("/runs/r0/a", { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }, { id: hex(3) });
+    await cache.save(file);
+    const loaded = await StatCache.load(file, { now: LATER });
+    paths.forEach((p, i) => {
+      assert.deepEqual(loaded.lookupList(p, hex(i)), payload(i), p);
+      assert.equal(loaded.lookupList(p, hex(i + 1)), undefined, `${p}: another signature`);
+    });
+    assert.equal(loaded.lookupDir("/runs/r0", hex(1)), hex(2));
+    assert.deepEqual(loaded.lookup("/runs/r0/a", { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }), { id: hex(3) });
+    assert.equal(loaded.dirty, false);
+
+    loaded.recordList(paths[3]!, hex(3), payload(3), 0);
+    assert.equal(loaded.dirty, false, "recording the same row again changes nothing");
+    loaded.recordList(paths[4]!, hex(44), payload(44), 0);
+    loaded.recordList(paths[5]!, hex(5), payload(5), Date.now() + 120_000);
+    assert.equal(loaded.lookupList(paths[5]!, hex(5)), undefined, "a folder changed just now is not answered");
+    await loaded.save(file);
+    const merged = await StatCache.load(file, { now: LATER });
+    assert.deepEqual(merged.lookupList(paths[4]!, hex(44)), payload(44));
+    assert.equal(merged.lookupList(paths[4]!, hex(4)), undefined);
+    assert.equal(merged.lookupList(paths[5]!, hex(5)), undefined);
+    assert.deepEqual(merged.lookupList(paths[199]!, hex(199)), payload(199));
+
+    // The previous format: the same file and directory rows with no list section, under GAGESTC5.
+    const bytes = await readFile(file);
+    const filesEnd = 12 + bytes.readUInt32LE(8);
+    const dirsEnd = filesEnd + 4 + bytes.readUInt32LE(filesEnd);
+    writeFileSync(file, Buffer.concat([Buffer.from("GAGESTC5"), bytes.subarray(8, filesEnd), bytes.subarray(filesEnd + 4, dirsEnd)]));
+    const v5 = await StatCache.load(file, { now: LATER });
+    assert.equal(v5.lookupDir("/runs/r0", hex(1)), hex(2));
+    assert.deepEqual(v5.lookup("/runs/r0/a", { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }), { id: hex(3) });
+    assert.equal(v5.lookupList(paths[4]!, hex(44)), undefined);
+  });
+});
