@@ -43,8 +43,21 @@ export interface FileIdCache {
 // the folder's whole-tree signature, so an unchanged folder costs one lookup, not one per file.
 // GAGESTC5 (no list rows) is read; older formats are read as empty: a cache, so one snapshot
 // hashes everything again.
+//
+// A save that changes a few rows appends them to FILE.delta instead of writing the whole file
+// again (14 MB for 90,000 files: a tenth of a second for a push of one run): DELTA_MAGIC, [u32
+// length] file rows, [u32 length] directory rows, [u32 length] list rows, in any order, then the
+// rows forgotten, to the end: [u8 kind: 0 file, 1 directory, 2 list][u16 length][path]. Loading applies the delta over the file; a save
+// past DELTA_MAX writes the whole file and removes the delta. Every row only states what a path
+// held at a stamp or signature, so a delta applied over another file (a crash between the two
+// steps, two processes saving) can only make a lookup miss, never answer wrongly.
 const MAGIC = Buffer.from("GAGESTC6");
 const MAGIC_V5 = Buffer.from("GAGESTC5");
+const DELTA_MAGIC = Buffer.from("GAGESTD1");
+const DELTA_SUFFIX = ".delta";
+/** A delta grows to this many bytes, or a 32nd of the file, before the whole file is written again. */
+const DELTA_MIN_LIMIT = 256 * 1024;
+const DELTA_FRACTION = 32;
 const STAMP = 32;
 
 // A file written within this window of being hashed could change again with the same mtime
@@ -128,6 +141,10 @@ export class StatCache implements FileIdCache {
   /** Rows encoded elsewhere (`importRows`), older than `#changed`; indexed by path only when looked up. */
   #imported: RowRef[] = [];
   #importedIndex: Map<string, RowRef> | undefined;
+  /** Rows of the delta file, path → encoded row (`undefined`: forgotten): newer than the loaded file, older than this session's. */
+  #delta = emptyDelta();
+  /** The file this cache was loaded from or saved to (a delta extends only that one). */
+  #file: string | undefined;
 
   constructor(options: StatCacheOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -136,47 +153,52 @@ export class StatCache implements FileIdCache {
   /** Loads a saved cache; a missing or unreadable file gives an empty cache (it is only a cache). */
   static async load(file: string, options: StatCacheOptions = {}): Promise<StatCache> {
     const cache = new StatCache(options);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return cache;
-      throw err;
-    }
-    cache.#adopt(bytes);
+    const optional = (path: string) => readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
+    const [bytes, delta] = await Promise.all([optional(file), optional(file + DELTA_SUFFIX)]);
+    cache.#file = file;
+    if (bytes !== undefined) cache.#adopt(bytes);
+    if (delta !== undefined) cache.#adoptDelta(delta);
     return cache;
   }
 
   /** `load`, blocking: for a caller that needs the cache only on some paths, and then at once. */
   static loadSync(file: string, options: StatCacheOptions = {}): StatCache {
     const cache = new StatCache(options);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return cache;
-      throw err;
-    }
-    cache.#adopt(bytes);
+    const optional = (path: string) => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw err;
+      }
+    };
+    const bytes = optional(file);
+    cache.#file = file;
+    if (bytes !== undefined) cache.#adopt(bytes);
+    const delta = optional(file + DELTA_SUFFIX);
+    if (delta !== undefined) cache.#adoptDelta(delta);
     return cache;
+  }
+
+  /** Takes a delta file's rows over the loaded ones; a damaged delta is ignored (only a cache). */
+  #adoptDelta(bytes: Buffer): void {
+    // A delta extends a file: over none (missing, damaged, of an older format) it is dropped too.
+    const delta = this.#bytes.length > 0 ? parseDelta(bytes) : undefined;
+    if (delta !== undefined) this.#delta = delta;
   }
 
   /** Takes `bytes` (a saved cache) as the loaded state; damaged bytes leave the cache empty. */
   #adopt(bytes: Buffer): void {
-    if (bytes.length < MAGIC.length + 4) return;
-    const magic = bytes.subarray(0, MAGIC.length);
-    const v5 = magic.equals(MAGIC_V5);
-    if (!v5 && !magic.equals(MAGIC)) return;
-    const filesEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
-    if (filesEnd + (v5 ? 0 : 4) > bytes.length) return;
-    const dirsStart = v5 ? filesEnd : filesEnd + 4;
-    const dirsEnd = v5 ? bytes.length : dirsStart + bytes.readUInt32LE(filesEnd);
-    if (dirsEnd > bytes.length) return;
-    const dirRows = rowStarts(bytes, dirsStart, dirsEnd, dirRowEnd);
+    const v5 = bytes.subarray(0, MAGIC_V5.length).equals(MAGIC_V5);
+    const sections = v5 ? parseSections(bytes, MAGIC_V5, false) : parseSections(bytes, MAGIC, true);
+    if (sections === undefined) return;
+    const { filesEnd, dirsEnd } = sections;
+    const dirRows = rowStarts(bytes, v5 ? filesEnd : filesEnd + 4, dirsEnd, dirRowEnd);
     const listRows = rowStarts(bytes, dirsEnd, bytes.length, listRowEnd);
     if (dirRows === undefined || listRows === undefined) return;
     this.#bytes = bytes;
     this.#filesEnd = filesEnd;
+    this.#delta = emptyDelta();
     this.#rows = undefined;
     this.#dirRows = dirRows;
     this.#dirsChanged.clear();
@@ -199,10 +221,13 @@ export class StatCache implements FileIdCache {
   /** A directory row as hex (signature then tree id). */
   #dirRow(path: string): string | undefined {
     if (this.#dirsChanged.has(path)) return this.#dirsChanged.get(path);
-    const p = findRow(this.#bytes, this.#dirRows, path, pathHash(path));
+    const inDelta = this.#delta.dirs.has(path);
+    const b = inDelta ? this.#delta.dirs.get(path) : this.#bytes;
+    if (b === undefined) return undefined;
+    const p = inDelta ? 0 : findRow(this.#bytes, this.#dirRows, path, pathHash(path));
     if (p < 0) return undefined;
-    const at = stampAt(this.#bytes, p);
-    return this.#bytes.toString("hex", at, at + 64);
+    const at = stampAt(b, p);
+    return b.toString("hex", at, at + 64);
   }
 
   /** The newest row for `path`: recorded here, imported, or loaded; `null` when forgotten. */
@@ -218,6 +243,10 @@ export class StatCache implements FileIdCache {
       }
       const r = this.#importedIndex.get(path);
       if (r !== undefined) return r;
+    }
+    if (this.#delta.files.has(path)) {
+      const b = this.#delta.files.get(path);
+      return b === undefined ? null : { b, p: 0 };
     }
     const p = this.#findLoaded(path);
     return p < 0 ? undefined : { b: this.#bytes, p };
@@ -249,11 +278,10 @@ export class StatCache implements FileIdCache {
   /** The payload recorded for a folder whose whole-tree signature is unchanged. */
   lookupList(path: string, signature: string): Buffer | undefined {
     let b: Buffer | undefined = this.#bytes;
-    let p: number;
-    if (this.#listsChanged.has(path)) {
-      b = this.#listsChanged.get(path);
-      p = 0;
-    } else p = findRow(this.#bytes, this.#listRows, path, pathHash(path));
+    let p = 0;
+    if (this.#listsChanged.has(path)) b = this.#listsChanged.get(path);
+    else if (this.#delta.lists.has(path)) b = this.#delta.lists.get(path);
+    else p = findRow(this.#bytes, this.#listRows, path, pathHash(path));
     if (b === undefined || p < 0) return undefined;
     const at = stampAt(b, p);
     if (b.toString("hex", at, at + 32) !== signature) return undefined;
@@ -263,7 +291,11 @@ export class StatCache implements FileIdCache {
   /** `newestChangeMs`: the latest mtime or ctime in the folder (racy ones are not kept). */
   recordList(path: string, signature: string, payload: Buffer, newestChangeMs: number): void {
     if (newestChangeMs > this.#now() - RACY_MS) {
-      const kept = this.#listsChanged.has(path) ? this.#listsChanged.get(path) !== undefined : findRow(this.#bytes, this.#listRows, path, pathHash(path)) >= 0;
+      const kept = this.#listsChanged.has(path)
+        ? this.#listsChanged.get(path) !== undefined
+        : this.#delta.lists.has(path)
+          ? this.#delta.lists.get(path) !== undefined
+          : findRow(this.#bytes, this.#listRows, path, pathHash(path)) >= 0;
       if (kept) this.#listsChanged.set(path, undefined);
       return;
     }
@@ -329,6 +361,7 @@ export class StatCache implements FileIdCache {
   /** Every row to keep, in hash order: the newest row of each path, forgotten ones left out. */
   #collect(): RowRef[] {
     const newer = new Map<string, RowRef | undefined>();
+    for (const [path, b] of this.#delta.files) newer.set(path, b === undefined ? undefined : { b, p: 0 });
     for (const r of this.#imported) newer.set(rowPath(r.b, r.p), r);
     for (const [path, b] of this.#changed) newer.set(path, b === undefined ? undefined : { b, p: 0 });
     const newerHashes = new Set<number>();
@@ -351,11 +384,23 @@ export class StatCache implements FileIdCache {
     return out;
   }
 
-  /** Writes the cache atomically (temp file, rename). */
+  /**
+   * Writes the cache atomically (temp file, rename): the rows changed since loading into the
+   * delta file while it stays small, else the whole file.
+   */
   async save(file: string): Promise<void> {
+    await mkdir(dirname(file), { recursive: true });
+    const delta = this.#nextDelta();
+    const bytes = encodeDelta(delta);
+    if (this.#file === file && this.#bytes.length > 0 && bytes.length <= Math.max(DELTA_MIN_LIMIT, this.#bytes.length / DELTA_FRACTION)) {
+      await writeAtomically(file + DELTA_SUFFIX, bytes);
+      this.#delta = delta;
+      this.#clearSession();
+      return;
+    }
     const files = spans(this.#collect(), rowEnd);
     const dirs = spans(this.#collectDirs(), dirRowEnd);
-    const lists = spans(collectKeyed(this.#bytes, this.#listRows.starts, this.#listsChanged), listRowEnd);
+    const lists = spans(collectKeyed(this.#bytes, this.#listRows.starts, new Map([...this.#delta.lists, ...this.#listsChanged])), listRowEnd);
     const length = (rows: { p: number; end: number }[]) => rows.reduce((n, s) => n + s.end - s.p, 0);
     const fileBytes = length(files);
     const dirBytes = length(dirs);
@@ -366,24 +411,34 @@ export class StatCache implements FileIdCache {
     for (const s of files) o += s.b.copy(out, o, s.p, s.end);
     o = out.writeUInt32LE(dirBytes, o);
     for (const s of [...dirs, ...lists]) o += s.b.copy(out, o, s.p, s.end);
-    await mkdir(dirname(file), { recursive: true });
-    const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-    try {
-      await writeFile(tmp, out);
-      await rename(tmp, file);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
+    await writeAtomically(file, out);
+    await unlink(file + DELTA_SUFFIX).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
     this.#adopt(out);
+    this.#file = file;
+    this.#clearSession();
+  }
+
+  /** The delta with this session's rows over it. */
+  #nextDelta(): Delta {
+    const next: Delta = { files: new Map(this.#delta.files), dirs: new Map(this.#delta.dirs), lists: new Map(this.#delta.lists) };
+    for (const r of this.#imported) next.files.set(rowPath(r.b, r.p), r.b.subarray(r.p, rowEnd(r.b, r.p)));
+    for (const [path, row] of this.#changed) next.files.set(path, row);
+    for (const [path, row] of this.#dirsChanged) next.dirs.set(path, row === undefined ? undefined : encodeDirRow(path, row));
+    for (const [path, row] of this.#listsChanged) next.lists.set(path, row);
+    return next;
+  }
+
+  #clearSession(): void {
     this.#changed.clear();
+    this.#dirsChanged.clear();
+    this.#listsChanged.clear();
     this.#imported = [];
     this.#importedIndex = undefined;
   }
 
   /** Every directory row to keep, in hash order: loaded rows (as bytes) and those recorded since. */
   #collectDirs(): RowRef[] {
-    const changed = new Map<string, Buffer | undefined>();
+    const changed = new Map<string, Buffer | undefined>(this.#delta.dirs);
     for (const [path, row] of this.#dirsChanged) changed.set(path, row === undefined ? undefined : encodeDirRow(path, row));
     return collectKeyed(this.#bytes, this.#dirRows.starts, changed);
   }
@@ -434,6 +489,91 @@ function spans(rows: RowRef[], end: (b: Buffer, p: number) => number): { b: Buff
 }
 
 const noRows = () => ({ starts: new Uint32Array(0), hashes: new Uint32Array(0) });
+
+/** A delta file's rows by path, encoded; `undefined`: forgotten. */
+interface Delta {
+  files: Map<string, Buffer | undefined>;
+  dirs: Map<string, Buffer | undefined>;
+  lists: Map<string, Buffer | undefined>;
+}
+
+const emptyDelta = (): Delta => ({ files: new Map(), dirs: new Map(), lists: new Map() });
+
+/**
+ * Where the sections of a cache or delta file end: MAGIC, [u32 length] file rows, then (`dirsLength`)
+ * [u32 length] directory rows and list rows to the end, or (GAGESTC5) directory rows to the end.
+ */
+function parseSections(bytes: Buffer, magic: Buffer, dirsLength: boolean): { filesStart: number; filesEnd: number; dirsEnd: number } | undefined {
+  const filesStart = magic.length + 4;
+  if (bytes.length < filesStart || !bytes.subarray(0, magic.length).equals(magic)) return undefined;
+  const filesEnd = filesStart + bytes.readUInt32LE(magic.length);
+  if (!dirsLength) return filesEnd > bytes.length ? undefined : { filesStart, filesEnd, dirsEnd: bytes.length };
+  if (filesEnd + 4 > bytes.length) return undefined;
+  const dirsEnd = filesEnd + 4 + bytes.readUInt32LE(filesEnd);
+  return dirsEnd > bytes.length ? undefined : { filesStart, filesEnd, dirsEnd };
+}
+
+const DELTA_KINDS = ["files", "dirs", "lists"] as const;
+const DELTA_ROW_ENDS = [rowEnd, dirRowEnd, listRowEnd];
+
+function encodeDelta(delta: Delta): Buffer {
+  const parts: Buffer[] = [DELTA_MAGIC];
+  const forgotten: Buffer[] = [];
+  DELTA_KINDS.forEach((kind, k) => {
+    const rows: Buffer[] = [];
+    for (const [path, row] of delta[kind]) {
+      if (row !== undefined) rows.push(row);
+      else {
+        const name = Buffer.from(path, "utf8");
+        const head = Buffer.allocUnsafe(3);
+        head[0] = k;
+        head.writeUInt16LE(name.length, 1);
+        forgotten.push(head, name);
+      }
+    }
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32LE(rows.reduce((n, r) => n + r.length, 0));
+    parts.push(length, ...rows);
+  });
+  return Buffer.concat([...parts, ...forgotten]);
+}
+
+/** `encodeDelta` read back; `undefined` when damaged. */
+function parseDelta(bytes: Buffer): Delta | undefined {
+  if (bytes.length < DELTA_MAGIC.length || !bytes.subarray(0, DELTA_MAGIC.length).equals(DELTA_MAGIC)) return undefined;
+  const delta = emptyDelta();
+  let p = DELTA_MAGIC.length;
+  for (const [k, kind] of DELTA_KINDS.entries()) {
+    if (p + 4 > bytes.length) return undefined;
+    const end = p + 4 + bytes.readUInt32LE(p);
+    if (end > bytes.length) return undefined;
+    for (p += 4; p < end; ) {
+      const next = p + 6 <= end ? DELTA_ROW_ENDS[k]!(bytes, p) : end + 1;
+      if (next > end) return undefined;
+      delta[kind].set(rowPath(bytes, p), bytes.subarray(p, next));
+      p = next;
+    }
+  }
+  while (p < bytes.length) {
+    if (p + 3 > bytes.length || bytes[p]! >= DELTA_KINDS.length) return undefined;
+    const end = p + 3 + bytes.readUInt16LE(p + 1);
+    if (end > bytes.length) return undefined;
+    delta[DELTA_KINDS[bytes[p]!]!].set(bytes.toString("utf8", p + 3, end), undefined);
+    p = end;
+  }
+  return delta;
+}
+
+async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
 
 /** The start of the row for `path` among rows sorted by path hash, or -1. */
 function findRow(bytes: Buffer, rows: { starts: Uint32Array; hashes: Uint32Array }, path: string, hash: number): number {

@@ -119,7 +119,8 @@ function decodeVerified(key: string, bytes: Uint8Array): unknown {
   }
 }
 
-function plainEntry(e: HeadEntry): unknown {
+/** A head entry as heads, catalogs and the cached view encode it. */
+export function plainEntry(e: HeadEntry): unknown {
   return {
     runId: e.runId,
     run: { tree: e.run.tree, prior: [...e.run.prior] },
@@ -130,7 +131,7 @@ function plainEntry(e: HeadEntry): unknown {
 }
 
 /** Accepts only the forms a head may hold: a hostile remote cannot smuggle in paths or ids. */
-function checkEntry(key: string, raw: unknown): HeadEntry {
+export function checkEntry(key: string, raw: unknown): HeadEntry {
   const bad = (why: string): never => {
     throw new StoreFormatError(key, `${key} holds a malformed run entry: ${why}`);
   };
@@ -287,68 +288,4 @@ export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: nu
   view.catalogKey = key;
   view.uncovered = 0;
   return key;
-}
-
-// The cached view's file: MAGIC, [u32 LE header length], the header (msgpack: catalog key, newest
-// head, recent heads, uncovered count, and the SHA-256 of the entries' bytes), then the entries
-// (msgpack). A no-change push needs only the header: the entries, most of the bytes and most of
-// the decoding, are read when a run is first looked up.
-const VIEW_MAGIC = Buffer.from("GAGEVW2\n");
-
-/** A view as cached: its bytes, and its stamp (the SHA-256 of its header, so of all it holds). */
-export interface EncodedView {
-  bytes: Buffer;
-  stamp: string;
-}
-
-/** Serializes a view for the local cache of last-known remote heads. */
-export function encodeView(view: RemoteView): EncodedView {
-  // Copied: the packer reuses its buffer for the next value.
-  const entries = Buffer.from(packr.pack([...view.runs.values()].flat().map(plainEntry)));
-  const header = Buffer.from(
-    packr.pack({
-    catalogKey: view.catalogKey ?? null,
-    newest: view.newest ?? null,
-    recent: [...view.recent],
-    uncovered: view.uncovered,
-      entries: hashBytes(entries),
-    }),
-  );
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(header.length);
-  return { bytes: Buffer.concat([VIEW_MAGIC, length, header, entries]), stamp: hashBytes(header) };
-}
-
-/**
- * Reads a cached view; anything unreadable, or of an older format, is `undefined` (the cache is
- * only a shortcut). The entries are checked against the header's digest here, and decoded at the
- * first use of `runs`.
- */
-export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } | undefined {
-  try {
-    if (bytes.length < VIEW_MAGIC.length + 4 || !bytes.subarray(0, VIEW_MAGIC.length).equals(VIEW_MAGIC)) return undefined;
-    const headerEnd = VIEW_MAGIC.length + 4 + bytes.readUInt32LE(VIEW_MAGIC.length);
-    const header = bytes.subarray(VIEW_MAGIC.length + 4, headerEnd);
-    const entries = bytes.subarray(headerEnd);
-    const doc = packr.unpack(header) as Record<string, unknown>;
-    if (!Array.isArray(doc.recent) || doc.entries !== hashBytes(entries)) return undefined;
-    let runs: Map<string, HeadEntry[]> | undefined;
-    const view = {
-      get runs(): Map<string, HeadEntry[]> {
-        if (runs === undefined) {
-          const loaded = emptyView();
-          addEntries(loaded, (packr.unpack(entries) as unknown[]).map((e) => checkEntry("cache", e)));
-          runs = loaded.runs;
-        }
-        return runs;
-      },
-      recent: new Set(doc.recent.filter((k): k is string => typeof k === "string")),
-      uncovered: typeof doc.uncovered === "number" ? doc.uncovered : 0,
-    } as RemoteView;
-    if (typeof doc.catalogKey === "string") view.catalogKey = doc.catalogKey;
-    if (typeof doc.newest === "string") view.newest = doc.newest;
-    return { view, stamp: hashBytes(header) };
-  } catch {
-    return undefined;
-  }
 }

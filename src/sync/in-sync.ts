@@ -125,7 +125,7 @@ export interface InSyncCheck {
 /**
  * Sums up the runs `runIds` (live runs) and returns those whose rows match, when the session's
  * view is the one the rows were made against. The session then keeps the rows that still hold
- * (`prune`: only those of `runIds`, when they are every live run). `undefined` without the addon.
+ * (`prune`: only those of `runIds`, when they are every live run the remote knows). `undefined` without the addon.
  */
 export function findInSync(s: Session, runIds: readonly string[], opts: { threads: number; prune: boolean; onBatch?: (done: number) => void }): InSyncCheck | undefined {
   const summed = sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now(), ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) });

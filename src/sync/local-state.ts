@@ -4,7 +4,8 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isObjectId } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
-import { decodeView, encodeView, type RemoteView } from "./heads.js";
+import type { RemoteView } from "./heads.js";
+import { decodeView, encodeView } from "./view-file.js";
 import { MAX_PRIOR } from "./merge.js";
 
 /**
@@ -14,7 +15,7 @@ import { MAX_PRIOR } from "./merge.js";
  *   runs/<ID>.json         the trees this copy of the run has had: { "files": [...], "meta": [...] }
  *   remotes/<hash>.view    last-known heads and run states of one remote (a cache only)
  *   remotes/<hash>.in-sync runs last found in sync with it, and their folders' digests then
- *   stat-cache             path, size, mtime, inode → id, so unchanged files are not re-hashed
+ *   stat-cache(.delta)     path, size, mtime, inode → id, so unchanged files are not re-hashed
  */
 export const STATE_DIR = ".gage-sync";
 

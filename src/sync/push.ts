@@ -53,8 +53,9 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     // Runs whose folders are as when last found in sync, with no news from the remote since,
     // are up to date without a scan (or a look at the view's entries). Only whole runs: a push of
     // some parts compares those.
-    const live = refs.filter((ref) => !ref.deleted);
-    const check = s.only.size === RUN_PARTS.length ? findInSync(s, live.map((r) => r.id), { threads: availableParallelism(), prune: live.length === refs.length && !opts.runs?.length && opts.where === undefined }) : undefined;
+    // Only runs the remote knows can be in sync (asking the view does not decode its entries).
+    const live = refs.filter((ref) => !ref.deleted && s.view.runs.has(ref.id));
+    const check = s.only.size === RUN_PARTS.length ? findInSync(s, live.map((r) => r.id), { threads: availableParallelism(), prune: !opts.runs?.length && opts.where === undefined }) : undefined;
     const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
     for (const id of check?.inSync ?? []) {
       const sums = check!.sums.get(id)!;

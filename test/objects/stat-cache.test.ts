@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -210,7 +210,9 @@ test("list rows round-trip beside file and directory rows; a racy one is dropped
     assert.equal(merged.lookupList(paths[5]!, hex(5)), undefined);
     assert.deepEqual(merged.lookupList(paths[199]!, hex(199)), payload(199));
 
-    // The previous format: the same file and directory rows with no list section, under GAGESTC5.
+    // The previous format: the same file and directory rows with no list section, under GAGESTC5
+    // (and no delta: that format had none).
+    rmSync(`${file}.delta`, { force: true });
     const bytes = await readFile(file);
     const filesEnd = 12 + bytes.readUInt32LE(8);
     const dirsEnd = filesEnd + 4 + bytes.readUInt32LE(filesEnd);
@@ -219,5 +221,64 @@ test("list rows round-trip beside file and directory rows; a racy one is dropped
     assert.equal(v5.lookupDir("/runs/r0", hex(1)), hex(2));
     assert.deepEqual(v5.lookup("/runs/r0/a", { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }), { id: hex(3) });
     assert.equal(v5.lookupList(paths[4]!, hex(44)), undefined);
+  });
+});
+
+test("a save of a few changed rows writes them to a delta beside the file; a large one writes the file and drops the delta", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const file = join(tmp.path, "cache");
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i, ctimeMs: 1e12 + i, ino: i });
+    const path = (i: number) => `/runs/r${i}/file-${"x".repeat(40)}`;
+    const cache = new StatCache({ now: LATER });
+    for (let i = 0; i < 3000; i++) cache.record(path(i), stamp(i), { id: hex(i) });
+    cache.recordDir("/runs/r1", hex(1), hex(2), 0);
+    cache.recordList("/runs/r1.user\0", hex(3), Buffer.from("one"), 0);
+    await cache.save(file);
+    const base = await readFile(file);
+    assert.equal(existsSync(`${file}.delta`), false);
+
+    // A few changes, in two saves: the file stays as it was, the delta holds both.
+    const first = await StatCache.load(file, { now: LATER });
+    first.record(path(1), stamp(10_001), { id: hex(10_001) });
+    first.forget(path(2));
+    first.recordDir("/runs/r1", hex(11), hex(12), 0);
+    await first.save(file);
+    const second = await StatCache.load(file, { now: LATER });
+    second.recordList("/runs/r1.user\0", hex(13), Buffer.from("two"), 0);
+    second.recordDir("/runs/r2", hex(21), hex(22), Date.now() + 120_000);
+    second.record("/runs/new", stamp(5), { id: hex(5) });
+    await second.save(file);
+    assert.deepEqual(await readFile(file), base, "the file itself is not written again");
+    assert.ok(existsSync(`${file}.delta`));
+    const check = async (size: number) => {
+      const c = await StatCache.load(file, { now: LATER });
+      assert.deepEqual(c.lookup(path(1), stamp(10_001)), { id: hex(10_001) });
+      assert.equal(c.lookup(path(1), stamp(1)), undefined);
+      assert.equal(c.lookup(path(2), stamp(2)), undefined, "forgotten");
+      assert.deepEqual(c.lookup(path(2999), stamp(2999)), { id: hex(2999) });
+      assert.deepEqual(c.lookup("/runs/new", stamp(5)), { id: hex(5) });
+      assert.equal(c.lookupDir("/runs/r1", hex(11)), hex(12));
+      assert.equal(c.lookupDir("/runs/r2", hex(21)), undefined, "racy");
+      assert.deepEqual(c.lookupList("/runs/r1.user\0", hex(13)), Buffer.from("two"));
+      assert.equal(c.lookupList("/runs/r1.user\0", hex(3)), undefined);
+      assert.equal(c.size, size);
+      return c;
+    };
+    const third = await check(3000);
+
+    // Past the delta's limit: everything goes into the file, the delta goes away, nothing is lost.
+    for (let i = 3000; i < 6000; i++) third.record(path(i), stamp(i), { id: hex(i) });
+    await third.save(file);
+    assert.equal(existsSync(`${file}.delta`), false);
+    const grown = await check(6000);
+    assert.deepEqual(grown.lookup(path(5999), stamp(5999)), { id: hex(5999) });
+
+    // A delta over no file is dropped with it.
+    grown.record("/runs/later", stamp(7), { id: hex(7) });
+    await grown.save(file);
+    assert.ok(existsSync(`${file}.delta`));
+    rmSync(file);
+    assert.equal((await StatCache.load(file, { now: LATER })).size, 0);
   });
 });

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { nativeListing } from "../../src/objects/index.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
-import { decodeView, encodeView } from "../../src/sync/heads.js";
+import { decodeView, encodeView } from "../../src/sync/view-file.js";
 import { clone, openRemote, closeRemote, planPush, pull, push, status, type SyncOptions } from "../../src/sync/index.js";
 import { readCachedView } from "../../src/sync/local-state.js";
 import { freshCases, SHARED_RUN } from "./story.js";

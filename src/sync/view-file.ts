@@ -1,0 +1,174 @@
+import { Packr } from "msgpackr/pack";
+import { hashBytes } from "../objects/index.js";
+import { checkEntry, emptyView, plainEntry, type HeadEntry, type RemoteView } from "./heads.js";
+
+/**
+ * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, [u32 LE header length], the
+ * header (msgpack: catalog key, newest head, recent heads, uncovered count, and the SHA-256 of the
+ * runs section), then the runs section: per run, in id order, [u8 id length][id][u32 LE length]
+ * [msgpack of its head entries].
+ *
+ * A push with nothing to do needs only the header; a push of a few runs decodes those runs' entries
+ * and writes the others back as the bytes they were read as. Decoding and encoding every entry,
+ * 1.1 MB for 2,000 runs, cost such a push ~0.1 s.
+ */
+const MAGIC = Buffer.from("GAGEVW3\n");
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** A view as cached: its bytes, and its stamp (the SHA-256 of its header, so of all it holds). */
+export interface EncodedView {
+  bytes: Buffer;
+  stamp: string;
+}
+
+/** A view's runs, each decoded from the cached bytes when first asked for. */
+class LazyRuns extends Map<string, HeadEntry[]> {
+  readonly #raw: Map<string, Buffer>;
+
+  constructor(raw: Map<string, Buffer>) {
+    super();
+    this.#raw = raw;
+  }
+
+  #decode(id: string): void {
+    const bytes = this.#raw.get(id);
+    if (bytes === undefined) return;
+    this.#raw.delete(id);
+    super.set(id, decodeRun(id, bytes));
+  }
+
+  #decodeAll(): void {
+    for (const id of [...this.#raw.keys()]) this.#decode(id);
+  }
+
+  override get(id: string): HeadEntry[] | undefined {
+    this.#decode(id);
+    return super.get(id);
+  }
+
+  override has(id: string): boolean {
+    return this.#raw.has(id) || super.has(id);
+  }
+
+  override set(id: string, entries: HeadEntry[]): this {
+    this.#raw.delete(id);
+    return super.set(id, entries);
+  }
+
+  override delete(id: string): boolean {
+    const raw = this.#raw.delete(id);
+    return super.delete(id) || raw;
+  }
+
+  override clear(): void {
+    this.#raw.clear();
+    super.clear();
+  }
+
+  override get size(): number {
+    return super.size + this.#raw.size;
+  }
+
+  override keys(): MapIterator<string> {
+    this.#decodeAll();
+    return super.keys();
+  }
+
+  override values(): MapIterator<HeadEntry[]> {
+    this.#decodeAll();
+    return super.values();
+  }
+
+  override entries(): MapIterator<[string, HeadEntry[]]> {
+    this.#decodeAll();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, HeadEntry[]]> {
+    return this.entries();
+  }
+
+  override forEach(fn: (entries: HeadEntry[], id: string, map: Map<string, HeadEntry[]>) => void, thisArg?: unknown): void {
+    this.#decodeAll();
+    super.forEach(fn, thisArg);
+  }
+
+  /** Every run's encoded entries: the bytes read for a run never decoded, else encoded anew. */
+  encoded(): Map<string, Buffer> {
+    const out = new Map(this.#raw);
+    for (const [id, entries] of super.entries()) out.set(id, encodeRun(entries));
+    return out;
+  }
+}
+
+function encodeRun(entries: readonly HeadEntry[]): Buffer {
+  // Copied: the packer reuses its buffer for the next value.
+  return Buffer.from(packr.pack(entries.map(plainEntry)));
+}
+
+function decodeRun(id: string, bytes: Buffer): HeadEntry[] {
+  const doc = packr.unpack(bytes) as unknown;
+  const entries = Array.isArray(doc) ? doc.map((e) => checkEntry("cache", e)) : [];
+  if (entries.length === 0 || entries.some((e) => e.runId !== id)) throw new TypeError(`the cached view holds a malformed entry for run ${id}`);
+  return entries;
+}
+
+/** Serializes a view for the local cache of last-known remote heads. */
+export function encodeView(view: RemoteView): EncodedView {
+  const runs = view.runs instanceof LazyRuns ? view.runs.encoded() : new Map([...view.runs].map(([id, entries]) => [id, encodeRun(entries)]));
+  const parts: Buffer[] = [];
+  for (const id of [...runs.keys()].sort()) {
+    const bytes = runs.get(id)!;
+    const head = Buffer.allocUnsafe(1 + id.length + 4);
+    head[0] = id.length;
+    head.write(id, 1, "latin1");
+    head.writeUInt32LE(bytes.length, 1 + id.length);
+    parts.push(head, bytes);
+  }
+  const section = Buffer.concat(parts);
+  const header = Buffer.from(
+    packr.pack({
+      catalogKey: view.catalogKey ?? null,
+      newest: view.newest ?? null,
+      recent: [...view.recent],
+      uncovered: view.uncovered,
+      entries: hashBytes(section),
+    }),
+  );
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  return { bytes: Buffer.concat([MAGIC, length, header, section]), stamp: hashBytes(header) };
+}
+
+/**
+ * Reads a cached view; anything unreadable, or of an older format, is `undefined` (the cache is
+ * only a shortcut). The runs section is checked against the header's digest here; each run is
+ * decoded at its first use.
+ */
+export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } | undefined {
+  try {
+    if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const headerEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
+    const header = bytes.subarray(MAGIC.length + 4, headerEnd);
+    const section = bytes.subarray(headerEnd);
+    const doc = packr.unpack(header) as Record<string, unknown>;
+    if (!Array.isArray(doc.recent) || doc.entries !== hashBytes(section)) return undefined;
+    const raw = new Map<string, Buffer>();
+    for (let p = 0; p < section.length; ) {
+      const idEnd = p + 1 + section[p]!;
+      const end = idEnd + 4 + section.readUInt32LE(idEnd);
+      if (end > section.length) return undefined;
+      raw.set(section.toString("latin1", p + 1, idEnd), section.subarray(idEnd + 4, end));
+      p = end;
+    }
+    const view: RemoteView = { ...emptyView(), runs: new LazyRuns(raw) };
+    for (const k of doc.recent) if (typeof k === "string") view.recent.add(k);
+    if (typeof doc.uncovered === "number") view.uncovered = doc.uncovered;
+    if (typeof doc.catalogKey === "string") view.catalogKey = doc.catalogKey;
+    if (typeof doc.newest === "string") view.newest = doc.newest;
+    return { view, stamp: hashBytes(header) };
+  } catch {
+    return undefined;
+  }
+}
