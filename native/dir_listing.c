@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -122,34 +123,36 @@ static int add_entry(Listing *l, const char *name, size_t len, const struct stat
   return 0;
 }
 
-// Lists `path` into `*out` (malloc'ed, `*out_len` bytes, in the listing format). Returns 0 or an
-// errno. Touches no N-API state, so the threads of digestTrees call it too.
-static int list_one(const char *path, char **out, size_t *out_len) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  DIR *d = fdopendir(fd);
-  if (d == NULL) {
-    int err = errno;
-    close(fd);
-    return err;
-  }
+// getdents64 reads into this many bytes at a time: most folders in one call.
+#define SCRATCH 32768
+
+// Lists the directory open at `fd` into `*out` (malloc'ed, `*out_len` bytes, in the listing
+// format), reading its entries into `scratch` (SCRATCH bytes). Returns 0 or an errno. Touches no
+// N-API state, so the threads of digestTrees call it too. Raw getdents64 rather than readdir:
+// fdopendir costs two more system calls per folder, and a scan lists 14,000 of them.
+static int list_fd(int fd, char *scratch, char **out, size_t *out_len) {
   Listing l = {0};
   int err = 0;
-  struct dirent *e;
   struct stat st;
-  for (errno = 0; (e = readdir(d)) != NULL; errno = 0) {
-    const char *n = e->d_name;
-    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-    if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      // Removed since the directory was read: not part of it any more.
-      if (errno == ENOENT) continue;
+  for (ssize_t n; err == 0 && (n = getdents64(fd, scratch, SCRATCH)) != 0;) {
+    if (n < 0) {
       err = errno;
       break;
     }
-    if ((err = add_entry(&l, n, strlen(n), &st)) != 0) break;
+    for (ssize_t off = 0; off < n;) {
+      const struct dirent64 *e = (const struct dirent64 *)(scratch + off);
+      off += e->d_reclen;
+      const char *name = e->d_name;
+      if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+      if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        // Removed since the directory was read: not part of it any more.
+        if (errno == ENOENT) continue;
+        err = errno;
+        break;
+      }
+      if ((err = add_entry(&l, name, strlen(name), &st)) != 0) break;
+    }
   }
-  if (err == 0 && errno != 0) err = errno;
-  closedir(d);
   if (err != 0) {
     free_listing(&l);
     return err;
@@ -176,6 +179,17 @@ static int list_one(const char *path, char **out, size_t *out_len) {
   }
   free_listing(&l);
   return 0;
+}
+
+// `list_fd` of the directory at `path`.
+static int list_one(const char *path, char **out, size_t *out_len) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  char *scratch = malloc(SCRATCH);
+  int err = scratch == NULL ? ENOMEM : list_fd(fd, scratch, out, out_len);
+  free(scratch);
+  close(fd);
+  return err;
 }
 
 // A JS string as a malloc'ed C string, or NULL (a TypeError is then pending).
@@ -239,23 +253,22 @@ typedef struct {
   double files, symlinks, bytes, dirs, skipped, newest;
 } TreeSum;
 
-// Feeds `path`'s listing, then each subfolder's (depth first, in name order), into `md`, each as
-// [path relative to the root] NUL [listing length] NUL [listing], and counts what it holds.
-static int digest_tree(const char *path, size_t root_len, EVP_MD_CTX *md, TreeSum *sum) {
+// Feeds the listing of the directory open at `fd`, then each subfolder's (depth first, in name
+// order), into `md`, each as [its path relative to the root] NUL [listing length] NUL [listing],
+// and counts what it holds. `rel` (PATH_MAX bytes) holds this folder's relative path, `rel_len`
+// long; subfolders are opened relative to `fd`, not by their path from the root.
+static int digest_tree(int fd, char *rel, size_t rel_len, char *scratch, EVP_MD_CTX *md, TreeSum *sum) {
   char *data;
   size_t len;
-  int err = list_one(path, &data, &len);
+  int err = list_fd(fd, scratch, &data, &len);
   if (err != 0) return err;
-  const char *rel = path[root_len] == '/' ? path + root_len + 1 : path + root_len;
   char head[32];
   int head_len = snprintf(head, sizeof head, "%zu", len);
-  if (!EVP_DigestUpdate(md, rel, strlen(rel) + 1) || !EVP_DigestUpdate(md, head, (size_t)head_len + 1) ||
-      !EVP_DigestUpdate(md, data, len)) {
+  if (!EVP_DigestUpdate(md, rel, rel_len + 1) || !EVP_DigestUpdate(md, head, (size_t)head_len + 1) || !EVP_DigestUpdate(md, data, len)) {
     free(data);
     return EIO;
   }
   sum->dirs++;
-  size_t path_len = strlen(path);
   for (size_t p = 0; p < len && err == 0;) {
     uint16_t name_len;
     uint32_t mode;
@@ -268,17 +281,21 @@ static int digest_tree(const char *path, size_t root_len, EVP_MD_CTX *md, TreeSu
     const char *name = data + p + HEADER;
     p += HEADER + name_len;
     if (S_ISDIR(mode)) {
-      char *child = malloc(path_len + name_len + 2);
-      if (child == NULL) {
-        err = ENOMEM;
+      size_t at = rel_len == 0 ? 0 : rel_len + 1;
+      if (at + name_len + 1 > PATH_MAX) {
+        err = ENAMETOOLONG;
         break;
       }
-      memcpy(child, path, path_len);
-      child[path_len] = '/';
-      memcpy(child + path_len + 1, name, name_len);
-      child[path_len + 1 + name_len] = 0;
-      err = digest_tree(child, root_len, md, sum);
-      free(child);
+      if (rel_len != 0) rel[rel_len] = '/';
+      memcpy(rel + at, name, name_len);
+      rel[at + name_len] = 0;
+      int child = openat(fd, rel + at, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      if (child < 0) err = errno;
+      else {
+        err = digest_tree(child, rel, at + name_len, scratch, md, sum);
+        close(child);
+      }
+      rel[rel_len] = 0;
       continue;
     }
     if (S_ISREG(mode)) sum->files++;
@@ -295,16 +312,21 @@ static int digest_tree(const char *path, size_t root_len, EVP_MD_CTX *md, TreeSu
   return err;
 }
 
-static int digest_root(const char *root, TreeSum *sum) {
+static int digest_root(const char *root, char *scratch, TreeSum *sum) {
   memset(sum, 0, sizeof *sum);
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
   EVP_MD_CTX *md = EVP_MD_CTX_new();
-  if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-    EVP_MD_CTX_free(md);
-    return ENOMEM;
+  char *rel = malloc(PATH_MAX);
+  int err = md == NULL || rel == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? ENOMEM : 0;
+  if (err == 0) {
+    rel[0] = 0;
+    err = digest_tree(fd, rel, 0, scratch, md, sum);
   }
-  int err = digest_tree(root, strlen(root), md, sum);
   if (err == 0 && !EVP_DigestFinal_ex(md, sum->digest, NULL)) err = EIO;
   EVP_MD_CTX_free(md);
+  free(rel);
+  close(fd);
   return err;
 }
 
@@ -318,9 +340,11 @@ typedef struct {
 
 static void *digest_batch(void *arg) {
   Batch *b = arg;
+  char *scratch = malloc(SCRATCH);
   for (size_t i; (i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count;) {
-    b->err[i] = digest_root(b->roots[i], &b->sums[i]);
+    b->err[i] = scratch == NULL ? ENOMEM : digest_root(b->roots[i], scratch, &b->sums[i]);
   }
+  free(scratch);
   return NULL;
 }
 

@@ -28,7 +28,7 @@ const ID_LENGTH = 36;
 const KEY_BYTES = 96;
 const ROW = ID_LENGTH + KEY_BYTES;
 
-export function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
+function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
   const out = Buffer.alloc(MAGIC.length + 32 + 4 + rows.size * ROW);
   MAGIC.copy(out, 0);
   out.write(stamp, MAGIC.length, 32, "hex");
@@ -43,7 +43,7 @@ export function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
 }
 
 /** The rows in `bytes`, or `undefined` when they are damaged or of another format (a cache only). */
-export function decodeInSync(bytes: Buffer): InSyncRows | undefined {
+function decodeInSync(bytes: Buffer): InSyncRows | undefined {
   const head = MAGIC.length + 36;
   if (bytes.length < head || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   const count = bytes.readUInt32LE(MAGIC.length + 32);
@@ -67,17 +67,17 @@ export interface RunSums {
 }
 
 const ABSENT = "0".repeat(64);
-// Runs summed up per call: the call blocks this thread, and progress comes between calls.
+// Runs summed up per call: what one call holds (paths in, sums out) stays small.
 const BATCH = 1024;
 
 /**
  * Sums up the folders of live runs on `threads` threads; also returns every folder's sum, for a
  * scan of the runs that differ. `undefined` without the native addon.
  */
-export function sumRuns(
+function sumRuns(
   runsDir: string,
   runIds: readonly string[],
-  opts: { threads: number; nowMs: number; onBatch?: (done: number) => void },
+  opts: { threads: number; nowMs: number },
 ): { runs: Map<string, RunSums>; treeSums: Map<string, TreeSum | Error> } | undefined {
   const runs = new Map<string, RunSums>();
   const treeSums = new Map<string, TreeSum | Error>();
@@ -104,7 +104,6 @@ export function sumRuns(
       }
       runs.set(p.id, run);
     }
-    opts.onBatch?.(Math.min(i + BATCH, runIds.length));
   }
   return { runs, treeSums };
 }
@@ -127,8 +126,8 @@ export interface InSyncCheck {
  * view is the one the rows were made against. The session then keeps the rows that still hold
  * (`prune`: only those of `runIds`, when they are every live run the remote knows). `undefined` without the addon.
  */
-export function findInSync(s: Session, runIds: readonly string[], opts: { threads: number; prune: boolean; onBatch?: (done: number) => void }): InSyncCheck | undefined {
-  const summed = sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now(), ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) });
+export function findInSync(s: Session, runIds: readonly string[], opts: { threads: number; prune: boolean }): InSyncCheck | undefined {
+  const summed = sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now() });
   if (summed === undefined) return undefined;
   const saved = s.viewStamp === undefined ? undefined : readInSync(s.runsDir, s.remote.url);
   const valid = saved !== undefined && saved.stamp === s.viewStamp ? saved.rows : new Map<string, string>();
