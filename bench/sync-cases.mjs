@@ -80,7 +80,7 @@ function syncCases(shape, targets, { peers, clone }) {
       shape,
       name: "push 1 edit + 1 run (local)",
       kind: "time",
-      repeat: 1,
+      // Each repetition makes a new edit and run, and the peers then copy that one run too.
       target: targets.noChange,
       async ours(ctx) {
         await editAndAddRun(ctx);

@@ -162,6 +162,12 @@ interface Table {
   records: Buffer;
   count: number;
   prefixes: Uint32Array;
+  /**
+   * Which of the 65,536 values of an id's first 16 bits the table holds, one bit each (8 KiB):
+   * a lookup of an id the table lacks, as most lookups are across many packs, mostly ends here.
+   * Only for tables of up to FILTER_MAX ids, where most bits are clear.
+   */
+  present: Uint8Array | undefined;
   /** The pack of each record: `packIds[packOf[i]]`, or `packIds[0]` for all when absent. */
   packIds: ObjectId[];
   packOf: Uint32Array | undefined;
@@ -173,7 +179,22 @@ function prefixesOf(records: Buffer, count: number): Uint32Array {
   return out;
 }
 
+const FILTER_MAX = 16_384;
+
+function presentOf(prefixes: Uint32Array, count: number): Uint8Array | undefined {
+  if (count > FILTER_MAX) return undefined;
+  const bits = new Uint8Array(8192);
+  for (let i = 0; i < count; i++) bits[prefixes[i]! >>> 19]! |= 1 << ((prefixes[i]! >>> 16) & 7);
+  return bits;
+}
+
+/** A table of `count` sorted records. */
+function tableOf(records: Buffer, count: number, packIds: ObjectId[], packOf: Uint32Array | undefined, prefixes = prefixesOf(records, count)): Table {
+  return { records, count, prefixes, present: presentOf(prefixes, count), packIds, packOf };
+}
+
 function findIn(t: Table, id: ObjectId, prefix: number): number {
+  if (t.present !== undefined && (t.present[prefix >>> 19]! & (1 << ((prefix >>> 16) & 7))) === 0) return -1;
   return findSorted(t.prefixes, t.count, prefix, (i) => t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32) === id);
 }
 
@@ -248,7 +269,7 @@ export class PackIndex {
     for (const t of tables) {
       const records = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
       const count = records.length / INDEX_ENTRY;
-      index.#tables.push({ records, count, prefixes: prefixesOf(records, count), packIds: [], packOf: undefined });
+      index.#tables.push(tableOf(records, count, [], undefined));
       index.#size += count;
     }
     return index;
@@ -265,7 +286,7 @@ export class PackIndex {
       if (this.#packs.has(packId)) continue;
       const { records, count } = checkPackIndex(indexBytes, packId, where ?? packIndexKey(packId));
       this.#packs.add(packId);
-      this.#tables.push({ records, count, prefixes: prefixesOf(records, count), packIds: [packId], packOf: undefined });
+      this.#tables.push(tableOf(records, count, [packId], undefined));
       this.#size += count;
     }
   }
@@ -321,7 +342,7 @@ export class PackIndex {
       prefixes[out] = head[best]!;
       head[best] = i + 1 < t.count ? t.prefixes[i + 1]! : Infinity;
     }
-    this.#tables = [{ records, count, prefixes, packIds, packOf }];
+    this.#tables = [tableOf(records, count, packIds, packOf, prefixes)];
     this.#searches = 0;
   }
 }

@@ -443,18 +443,53 @@ export async function scanRunsHere(
     const batch = runs.slice(i, i + SCAN_BATCH);
     const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir, `${join(r.runsDir, r.runId)}.user`]), threads));
     for (const r of batch) {
+      const known = opts.cache !== undefined && treeSums !== undefined ? partsFromSums(r, treeSums, opts.cache) : undefined;
       out.push(
-        await snapshotRunParts(r.runsDir, r.runId, {
+        known ??
+          (await snapshotRunParts(r.runsDir, r.runId, {
           sink: idOnlySink,
           metaDir: r.metaDir,
           ...(opts.cache ? { cache: opts.cache } : {}),
           ...(treeSums ? { treeSums } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
-        }),
+          })),
       );
     }
   }
   return out;
+}
+
+const isSum = (s: TreeSum | Error | undefined): s is TreeSum => s !== undefined && !(s instanceof Error);
+
+/**
+ * A run whose three folders each match a stat-cache row under their sums, read from the rows
+ * alone: what `snapshotRunParts` finds then (`tree` and `userLog` hits), without a `Snapshotter`
+ * or an await per folder, which were most of a no-change scan's JavaScript. `undefined` when any
+ * folder needs a look.
+ */
+function partsFromSums(r: RunToScan, sums: ReadonlyMap<string, TreeSum | Error>, cache: FileIdCache): RunParts | undefined {
+  if (badEntryName(r.runId) !== undefined) return undefined;
+  const runDir = join(r.runsDir, r.runId);
+  const filesSum = sums.get(runDir);
+  const metaSum = sums.get(r.metaDir);
+  const userSum = sums.get(`${runDir}.user`);
+  if (!isSum(filesSum) || !isSum(metaSum) || !isSum(userSum) || cache.lookupList === undefined) return undefined;
+  const files = cache.lookupDir(wholeTreeKey(runDir), filesSum.digest);
+  const meta = files === undefined ? undefined : cache.lookupDir(wholeTreeKey(r.metaDir), metaSum.digest);
+  const row = meta === undefined ? undefined : cache.lookupList(wholeTreeKey(`${runDir}.user`), userSum.digest);
+  const user = row === undefined ? undefined : decodeUserEntries(row);
+  if (files === undefined || meta === undefined || user === undefined) return undefined;
+  const stats = emptyStats();
+  for (const sum of [filesSum, metaSum]) {
+    stats.files += sum.files;
+    stats.symlinks += sum.symlinks;
+    stats.bytes += sum.bytes;
+    stats.dirs += sum.dirs;
+    stats.skipped += sum.skipped;
+  }
+  stats.files += user.length;
+  for (const u of user) stats.bytes += u.size;
+  return { files, meta, user, stats };
 }
 
 /** Stores one run (`snapshotRunParts`), then the snapshot itself. */
