@@ -474,10 +474,12 @@ function partsFromSums(r: RunToScan, sums: ReadonlyMap<string, TreeSum | Error>,
   const metaSum = sums.get(r.metaDir);
   const userSum = sums.get(`${runDir}.user`);
   if (!isSum(filesSum) || !isSum(metaSum) || !isSum(userSum) || cache.lookupList === undefined) return undefined;
-  const files = cache.lookupDir(wholeTreeKey(runDir), filesSum.digest);
-  const meta = files === undefined ? undefined : cache.lookupDir(wholeTreeKey(r.metaDir), metaSum.digest);
-  const row = meta === undefined ? undefined : cache.lookupList(wholeTreeKey(`${runDir}.user`), userSum.digest);
+  // The user log first: it is what changes most (a label), and a miss here costs the walk no
+  // lookup twice.
+  const row = cache.lookupList(wholeTreeKey(`${runDir}.user`), userSum.digest);
   const user = row === undefined ? undefined : decodeUserEntries(row);
+  const files = user === undefined ? undefined : cache.lookupDir(wholeTreeKey(runDir), filesSum.digest);
+  const meta = files === undefined ? undefined : cache.lookupDir(wholeTreeKey(r.metaDir), metaSum.digest);
   if (files === undefined || meta === undefined || user === undefined) return undefined;
   const stats = emptyStats();
   for (const sum of [filesSum, metaSum]) {
