@@ -2,8 +2,8 @@
 // uploads (each run's folder and meta folder, on worker threads, through the stat cache):
 // `node bench/snapshot-runs.mjs RUNS_DIR STORE_DIR CACHE_FILE [--scan-first]`. Prints JSON stats.
 // With --scan-first, as a push to a remote that knows the runs: each run is first compared
-// through the stat cache on this thread (ids only, folders summed up on every core), and
-// only runs whose trees the store lacks are stored. Runs as its own process so a no-change
+// through the stat cache on this thread (ids only, folders summed up on every core, while the
+// store's index loads), and only runs whose trees the store lacks are stored. Runs as its own process so a no-change
 // figure includes startup, cache and index loading.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -15,14 +15,18 @@ const { PackWriter, StatCache, addStats, emptyStats, loadPackIndex, scanRunsHere
 export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = false } = {}) {
   const t0 = performance.now();
   const storage = new DirStorage(storeDir);
-  const [cache, index] = await Promise.all([StatCache.load(cacheFile), loadPackIndex(storage)]);
-  const tLoaded = performance.now();
   const runIds = readdirSync(runsDir).filter((n) => /^[0-9a-f-]{36}$/.test(n));
+  // As a push compares runs while it reads the remote's state: the scan starts once the stat
+  // cache is in, while the store's index loads.
+  const cacheLoaded = StatCache.load(cacheFile);
+  const scanning = scanFirst ? cacheLoaded.then((cache) => scanRunsHere(runIds.map((runId) => ({ runsDir, runId, metaDir: join(runsDir, `${runId}.meta`) })), { cache })) : undefined;
+  const [cache, index] = await Promise.all([cacheLoaded, loadPackIndex(storage)]);
+  const tLoaded = performance.now();
   const stats = emptyStats();
   let toStore = runIds;
-  if (scanFirst) {
+  if (scanning) {
     toStore = [];
-    const scans = await scanRunsHere(runIds.map((runId) => ({ runsDir, runId, metaDir: join(runsDir, `${runId}.meta`) })), { cache });
+    const scans = await scanning;
     scans.forEach((scan, k) => {
       if (index.has(scan.files) && index.has(scan.meta)) addStats(stats, scan.stats);
       else toStore.push(runIds[k]);

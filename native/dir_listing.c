@@ -348,6 +348,85 @@ static void *digest_batch(void *arg) {
   return NULL;
 }
 
+// Copies digestTrees' arguments into `b` (roots as C strings); false with a JS error pending.
+static bool batch_args(napi_env env, napi_callback_info info, const char *usage, Batch *b, uint32_t *threads) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t count = 0;
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
+      !is_array || napi_get_array_length(env, argv[0], &count) != napi_ok || napi_get_value_uint32(env, argv[1], threads) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  b->count = count;
+  b->roots = calloc(count ? count : 1, sizeof(char *));
+  b->sums = calloc(count ? count : 1, sizeof(TreeSum));
+  b->err = calloc(count ? count : 1, sizeof(int));
+  if (b->roots == NULL || b->sums == NULL || b->err == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return false;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v;
+    napi_get_element(env, argv[0], i, &v);
+    if ((b->roots[i] = string_arg(env, v, "digestTrees(roots, threads): roots must be strings")) == NULL) return false;
+  }
+  if (*threads < 1) *threads = 1;
+  if (*threads > 64) *threads = 64;
+  return true;
+}
+
+// Sums every root of `b` up on `threads` threads, the calling one among them.
+static void run_batch(Batch *b, uint32_t threads) {
+  pthread_t helpers[64];
+  uint32_t started = 0;
+  for (; started + 1 < threads && started + 1 < b->count; started++) {
+    if (pthread_create(&helpers[started], NULL, digest_batch, b) != 0) break;
+  }
+  digest_batch(b);
+  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+}
+
+// [sums, errors] for a batch that ran (see digestTrees); NULL with a JS error pending.
+static napi_value batch_result(napi_env env, Batch *b) {
+  const size_t record = 32 + 6 * 8;
+  void *data;
+  napi_value sums, errors, result;
+  if (napi_create_buffer(env, record * b->count, &data, &sums) != napi_ok) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_create_array_with_length(env, b->count, &errors);
+  for (size_t i = 0; i < b->count; i++) {
+    char *r = (char *)data + record * i;
+    const TreeSum *t = &b->sums[i];
+    memcpy(r, t->digest, 32);
+    double counts[6] = {t->files, t->symlinks, t->bytes, t->dirs, t->skipped, t->newest};
+    memcpy(r + 32, counts, sizeof counts);
+    napi_value item;
+    if (b->err[i] == 0) napi_get_null(env, &item);
+    else if ((item = errno_error(env, b->err[i], "scandir", b->roots[i])) == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
+    napi_set_element(env, errors, (uint32_t)i, item);
+  }
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, sums);
+  napi_set_element(env, result, 1, errors);
+  return result;
+}
+
+static void free_batch(Batch *b) {
+  for (size_t i = 0; i < b->count; i++) {
+    if (b->roots) free(b->roots[i]);
+  }
+  free(b->roots);
+  free(b->sums);
+  free(b->err);
+}
+
 // digestTrees(roots, threads) -> [sums, errors]: for each root folder, the SHA-256 of every
 // listing in its tree (digest_tree) and what it holds, on `threads` threads (this one among
 // them). A no-change scan then costs one lookup per run folder: the system calls run in
@@ -355,75 +434,73 @@ static void *digest_batch(void *arg) {
 // [files, symlinks, bytes, dirs, skipped, newest change (ms): f64 LE]; `errors[i]`: null, or
 // the Error listing root i (or a folder below it) gave.
 static napi_value digest_trees(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  uint32_t count = 0, threads = 1;
-  bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[0], &count) != napi_ok ||
-      napi_get_value_uint32(env, argv[1], &threads) != napi_ok) {
-    napi_throw_type_error(env, NULL, "digestTrees(roots, threads): an array of paths and a thread count");
+  Batch b = {0};
+  uint32_t threads = 1;
+  napi_value result = NULL;
+  if (batch_args(env, info, "digestTrees(roots, threads): an array of paths and a thread count", &b, &threads)) {
+    run_batch(&b, threads);
+    result = batch_result(env, &b);
+  }
+  free_batch(&b);
+  return result;
+}
+
+typedef struct {
+  Batch batch;
+  uint32_t threads;
+  napi_deferred deferred;
+  napi_async_work work;
+} AsyncDigest;
+
+static void async_execute(napi_env env, void *data) {
+  (void)env;
+  AsyncDigest *a = data;
+  run_batch(&a->batch, a->threads);
+}
+
+static void async_complete(napi_env env, napi_status status, void *data) {
+  AsyncDigest *a = data;
+  napi_value result = status == napi_ok ? batch_result(env, &a->batch) : NULL;
+  if (result != NULL) napi_resolve_deferred(env, a->deferred, result);
+  else {
+    napi_value error;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) napi_get_and_clear_last_exception(env, &error);
+    else {
+      napi_value msg;
+      napi_create_string_utf8(env, "digestTreesAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, NULL, msg, &error);
+    }
+    napi_reject_deferred(env, a->deferred, error);
+  }
+  napi_delete_async_work(env, a->work);
+  free_batch(&a->batch);
+  free(a);
+}
+
+// digestTreesAsync(roots, threads) -> Promise<[sums, errors]>: digestTrees off this thread (on
+// libuv's pool, helped by its own threads), so that a command reads its caches and lists its
+// remote meanwhile.
+static napi_value digest_trees_async(napi_env env, napi_callback_info info) {
+  AsyncDigest *a = calloc(1, sizeof *a);
+  if (a == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  Batch b = {0};
-  b.count = count;
-  b.roots = calloc(count ? count : 1, sizeof(char *));
-  b.sums = calloc(count ? count : 1, sizeof(TreeSum));
-  b.err = calloc(count ? count : 1, sizeof(int));
-  napi_value result = NULL;
-  if (b.roots == NULL || b.sums == NULL || b.err == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    goto done;
+  napi_value promise, name;
+  if (!batch_args(env, info, "digestTreesAsync(roots, threads): an array of paths and a thread count", &a->batch, &a->threads) ||
+      napi_create_promise(env, &a->deferred, &promise) != napi_ok) {
+    free_batch(&a->batch);
+    free(a);
+    return NULL;
   }
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value v;
-    napi_get_element(env, argv[0], i, &v);
-    if ((b.roots[i] = string_arg(env, v, "digestTrees(roots, threads): roots must be strings")) == NULL) goto done;
+  napi_create_string_utf8(env, "gage:digestTrees", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, async_execute, async_complete, a, &a->work) != napi_ok || napi_queue_async_work(env, a->work) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot queue digestTreesAsync");
+    return NULL;
   }
-  if (threads < 1) threads = 1;
-  if (threads > 64) threads = 64;
-  pthread_t helpers[64];
-  uint32_t started = 0;
-  for (; started + 1 < threads && started + 1 < count; started++) {
-    if (pthread_create(&helpers[started], NULL, digest_batch, &b) != 0) break;
-  }
-  digest_batch(&b);
-  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
-
-  const size_t record = 32 + 6 * 8;
-  void *data;
-  napi_value sums, errors;
-  if (napi_create_buffer(env, record * count, &data, &sums) != napi_ok) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    goto done;
-  }
-  napi_create_array_with_length(env, count, &errors);
-  for (uint32_t i = 0; i < count; i++) {
-    char *r = (char *)data + record * i;
-    const TreeSum *t = &b.sums[i];
-    memcpy(r, t->digest, 32);
-    double counts[6] = {t->files, t->symlinks, t->bytes, t->dirs, t->skipped, t->newest};
-    memcpy(r + 32, counts, sizeof counts);
-    napi_value item;
-    if (b.err[i] == 0) napi_get_null(env, &item);
-    else if ((item = errno_error(env, b.err[i], "scandir", b.roots[i])) == NULL) {
-      napi_throw_error(env, "ENOMEM", "out of memory");
-      goto done;
-    }
-    napi_set_element(env, errors, i, item);
-  }
-  napi_create_array_with_length(env, 2, &result);
-  napi_set_element(env, result, 0, sums);
-  napi_set_element(env, result, 1, errors);
-done:
-  for (uint32_t i = 0; i < count; i++) {
-    if (b.roots) free(b.roots[i]);
-  }
-  free(b.roots);
-  free(b.sums);
-  free(b.err);
-  return result;
+  return promise;
 }
 
 NAPI_MODULE_INIT() {
@@ -432,5 +509,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "listDir", fn);
   napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);
   napi_set_named_property(env, exports, "digestTrees", fn);
+  napi_create_function(env, "digestTreesAsync", NAPI_AUTO_LENGTH, digest_trees_async, NULL, &fn);
+  napi_set_named_property(env, exports, "digestTreesAsync", fn);
   return exports;
 }

@@ -19,7 +19,9 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
 type ListDir = (path: string) => Buffer;
-type DigestTrees = (roots: readonly string[], threads: number) => [Buffer, (Error | null)[]];
+type Sums = [Buffer, (Error | null)[]];
+type DigestTrees = (roots: readonly string[], threads: number) => Sums;
+type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
 
 /** The same listing through `fs` (when the addon is not built, or `GAGE_NATIVE=0`). */
 export function listDirJs(path: string): Buffer {
@@ -45,10 +47,10 @@ export function listDirJs(path: string): Buffer {
   return Buffer.concat(rows, total);
 }
 
-function loadNative(): { listDir: ListDir; digestTrees: DigestTrees } | undefined {
+function loadNative(): { listDir: ListDir; digestTrees: DigestTrees; digestTreesAsync: DigestTreesAsync } | undefined {
   if (process.env.GAGE_NATIVE === "0") return undefined;
   try {
-    return createRequire(import.meta.url)("../../native/build/Release/gage_dir_listing.node") as { listDir: ListDir; digestTrees: DigestTrees };
+    return createRequire(import.meta.url)("../../native/build/Release/gage_dir_listing.node") as { listDir: ListDir; digestTrees: DigestTrees; digestTreesAsync: DigestTreesAsync };
   } catch {
     return undefined;
   }
@@ -90,8 +92,18 @@ const SUM_RECORD = 32 + 6 * 8;
  * Error it gave (a walk then reports it, or finds the folder absent).
  */
 export function digestTrees(roots: readonly string[], threads: number): Map<string, TreeSum | Error> | undefined {
-  if (addon === undefined) return undefined;
-  const [sums, errors] = addon.digestTrees(roots, threads);
+  return addon === undefined ? undefined : sumsByRoot(roots, addon.digestTrees(roots, threads));
+}
+
+/**
+ * `digestTrees` on other threads: the calling one reads caches and lists a remote meanwhile.
+ * `undefined` without the addon.
+ */
+export function digestTreesAsync(roots: readonly string[], threads: number): Promise<Map<string, TreeSum | Error>> | undefined {
+  return addon === undefined ? undefined : addon.digestTreesAsync(roots, threads).then((sums) => sumsByRoot(roots, sums));
+}
+
+function sumsByRoot(roots: readonly string[], [sums, errors]: Sums): Map<string, TreeSum | Error> {
   const out = new Map<string, TreeSum | Error>();
   roots.forEach((root, i) => {
     const error = errors[i];

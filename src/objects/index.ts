@@ -46,6 +46,6 @@ export {
   type SnapshotRunResult,
   type RunParts,
 } from "./snapshot.js";
-export { digestTrees, nativeListing, type TreeSum } from "./dir-listing.js";
+export { digestTrees, digestTreesAsync, nativeListing, type TreeSum } from "./dir-listing.js";
 export { materializeTree, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

@@ -17,7 +17,7 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { digestTrees, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum } from "./dir-listing.js";
+import { digestTreesAsync, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
@@ -438,10 +438,20 @@ export async function scanRunsHere(
 ): Promise<RunParts[]> {
   const out: RunParts[] = [];
   const threads = opts.listingThreads ?? availableParallelism();
+  // Each batch is summed up while this thread looks the one before up: the two overlap.
+  const sumUp = (from: number) => {
+    if (opts.cache === undefined || opts.treeSums !== undefined || from >= runs.length) return undefined;
+    const sums = digestTreesAsync(runs.slice(from, from + SCAN_BATCH).flatMap((r) => [join(r.runsDir, r.runId), r.metaDir, `${join(r.runsDir, r.runId)}.user`]), threads);
+    // Awaited at the next batch; left behind when this one throws.
+    sums?.catch(() => undefined);
+    return sums;
+  };
+  let next = sumUp(0);
   for (let i = 0; i < runs.length; i += SCAN_BATCH) {
     opts.signal?.throwIfAborted();
     const batch = runs.slice(i, i + SCAN_BATCH);
-    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? digestTrees(batch.flatMap((r) => [join(r.runsDir, r.runId), r.metaDir, `${join(r.runsDir, r.runId)}.user`]), threads));
+    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? (await next));
+    next = sumUp(i + SCAN_BATCH);
     for (const r of batch) {
       const known = opts.cache !== undefined && treeSums !== undefined ? partsFromSums(r, treeSums, opts.cache) : undefined;
       out.push(

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { digestTrees, RACY_MS, type TreeSum } from "../objects/index.js";
+import { digestTreesAsync, nativeListing, RACY_MS, type TreeSum } from "../objects/index.js";
 import { runPaths } from "../runs/layout.js";
 import { inSyncPath, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
@@ -70,22 +70,31 @@ const ABSENT = "0".repeat(64);
 // Runs summed up per call: what one call holds (paths in, sums out) stays small.
 const BATCH = 1024;
 
+/** Runs summed up (`sumRuns`), and every folder's sum, for a scan of the runs that differ. */
+export interface RunsSummed {
+  runs: Map<string, RunSums>;
+  treeSums: Map<string, TreeSum | Error>;
+}
+
 /**
- * Sums up the folders of live runs on `threads` threads; also returns every folder's sum, for a
- * scan of the runs that differ. `undefined` without the native addon.
+ * Sums up the folders of live runs on `threads` threads, off this one (a push lists the remote
+ * meanwhile). `undefined` without the native addon.
  */
-function sumRuns(
-  runsDir: string,
-  runIds: readonly string[],
-  opts: { threads: number; nowMs: number },
-): { runs: Map<string, RunSums>; treeSums: Map<string, TreeSum | Error> } | undefined {
+export function sumRuns(runsDir: string, runIds: readonly string[], opts: { threads: number; nowMs: number }): Promise<RunsSummed> | undefined {
+  if (!nativeListing) return undefined;
+  const summing = sumRunsAsync(runsDir, runIds, opts);
+  // Awaited by the plan; left behind when opening the remote fails.
+  summing.catch(() => undefined);
+  return summing;
+}
+
+async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { threads: number; nowMs: number }): Promise<RunsSummed> {
   const runs = new Map<string, RunSums>();
   const treeSums = new Map<string, TreeSum | Error>();
   const settledBefore = opts.nowMs - RACY_MS;
   for (let i = 0; i < runIds.length; i += BATCH) {
     const batch = runIds.slice(i, i + BATCH).map((id) => runPaths(runsDir, id));
-    const sums = digestTrees(batch.flatMap((p) => [p.runDir, p.metaDir, p.userDir]), opts.threads);
-    if (sums === undefined) return undefined;
+    const sums = (await digestTreesAsync(batch.flatMap((p) => [p.runDir, p.metaDir, p.userDir]), opts.threads))!;
     for (const p of batch) {
       const run: RunSums = { key: "", settled: true, files: 0, bytes: 0 };
       for (const dir of [p.runDir, p.metaDir, p.userDir]) {
@@ -124,10 +133,15 @@ export interface InSyncCheck {
 /**
  * Sums up the runs `runIds` (live runs) and returns those whose rows match, when the session's
  * view is the one the rows were made against. The session then keeps the rows that still hold
- * (`prune`: only those of `runIds`, when they are every live run the remote knows). `undefined` without the addon.
+ * (`prune`: only those of `runIds`, when they are every live run the remote knows). `summing`:
+ * `sumRuns` of these runs (or more), started earlier. `undefined` without the addon.
  */
-export function findInSync(s: Session, runIds: readonly string[], opts: { threads: number; prune: boolean }): InSyncCheck | undefined {
-  const summed = sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now() });
+export async function findInSync(
+  s: Session,
+  runIds: readonly string[],
+  opts: { threads: number; prune: boolean; summing?: Promise<RunsSummed> | undefined },
+): Promise<InSyncCheck | undefined> {
+  const summed = await (opts.summing ?? sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now() }));
   if (summed === undefined) return undefined;
   const saved = s.viewStamp === undefined ? undefined : readInSync(s.runsDir, s.remote.url);
   const valid = saved !== undefined && saved.stamp === s.viewStamp ? saved.rows : new Map<string, string>();

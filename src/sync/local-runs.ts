@@ -9,7 +9,7 @@ import { listRuns, readRun, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
 import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./heads.js";
 import { readPending, readRunHistory, statCachePath } from "./local-state.js";
-import { EMPTY_TREE, type RunVersion, type TreeVersion } from "./merge.js";
+import { EMPTY_TREE, sameVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
 
 /** A local run to compare: its id, where its meta is, and the run once read. */
@@ -123,9 +123,7 @@ export function unscannedRun(runsDir: string, ref: RunRef): ScannedRun {
 
 /** True when a scan and a version hold the same trees and the same user log: nothing to move either way. */
 export function sameState(scan: ScannedRun, v: RunVersion | undefined): boolean {
-  if (!v || v.run.tree !== scan.files || v.meta.tree !== scan.meta) return false;
-  const mine = Object.keys(scan.user);
-  return mine.length === Object.keys(v.user).length && mine.every((n) => v.user[n] === scan.user[n]);
+  return v !== undefined && sameVersion({ run: { tree: scan.files, prior: [] }, meta: { tree: scan.meta, prior: [] }, user: scan.user }, v);
 }
 
 /**

@@ -86,6 +86,13 @@ export function mergedVersion(m: RunMerge): RunVersion | undefined {
   return { run: { tree: m.run.tree, prior: m.run.prior }, meta: { tree: m.meta.tree, prior: m.meta.prior }, user: m.user };
 }
 
+/** True when two versions hold the same trees and the same user entries (names and contents). */
+export function sameVersion(a: RunVersion, b: RunVersion): boolean {
+  if (a.run.tree !== b.run.tree || a.meta.tree !== b.meta.tree) return false;
+  const names = Object.keys(a.user);
+  return names.length === Object.keys(b.user).length && names.every((n) => a.user[n] === b.user[n]);
+}
+
 /** True when `a` holds something `b` lacks: another tree, or a user entry. */
 export function hasNews(a: RunVersion, b: RunVersion): boolean {
   if (a.run.tree !== b.run.tree || a.meta.tree !== b.meta.tree) return true;

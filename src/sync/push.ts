@@ -7,11 +7,11 @@ import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory, statCachePath } from "./local-state.js";
-import { forcePart, hasNews, mergeRunVersions, mergeUser, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
+import { addRunHistory, inSyncPath, statCachePath } from "./local-state.js";
+import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
-import { dropInSync, findInSync, noteInSync } from "./in-sync.js";
-import { closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums, type RunsSummed } from "./in-sync.js";
+import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
 export const CATALOG_EVERY = 64;
@@ -34,6 +34,8 @@ interface PushItem {
   planned: PlannedRun;
   /** Parts whose local trees the remote may lack. */
   upload: { files: boolean; meta: boolean };
+  /** The run's folders summed up before it was read, when they were. */
+  sums: RunSums | undefined;
 }
 
 /**
@@ -43,9 +45,20 @@ interface PushItem {
  * @throws ConflictError when a run diverged and `force` is not set (naming runs and paths).
  */
 export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResult>> {
-  const s = await openSession(opts);
+  const only = checkOnly(opts.only);
+  const refs = await selectLocalRuns(opts.runsDir, opts);
+  const live = refs.filter((ref) => !ref.deleted);
+  const threads = availableParallelism();
+  let summing: Promise<RunsSummed> | undefined;
+  // A runs directory that kept runs found in sync with this remote has pushed to it before: its
+  // runs are summed up while the remote's heads are listed. (A first push would sum up runs the
+  // remote lacks, for nothing.)
+  const s = await openSession(opts, (remoteUrl) => {
+    if (only.size === RUN_PARTS.length && existsSync(inSyncPath(opts.runsDir, remoteUrl))) {
+      summing = sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() });
+    }
+  });
   try {
-    const refs = await selectLocalRuns(opts.runsDir, opts);
     const items: PushItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
@@ -54,8 +67,9 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     // are up to date without a scan (or a look at the view's entries). Only whole runs: a push of
     // some parts compares those.
     // Only runs the remote knows can be in sync (asking the view does not decode its entries).
-    const live = refs.filter((ref) => !ref.deleted && s.view.runs.has(ref.id));
-    const check = s.only.size === RUN_PARTS.length ? findInSync(s, live.map((r) => r.id), { threads: availableParallelism(), prune: !opts.runs?.length && opts.where === undefined }) : undefined;
+    const known = live.filter((ref) => s.view.runs.has(ref.id));
+    const check =
+      s.only.size === RUN_PARTS.length ? await findInSync(s, known.map((r) => r.id), { threads, prune: !opts.runs?.length && opts.where === undefined, summing }) : undefined;
     const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
     for (const id of check?.inSync ?? []) {
       const sums = check!.sums.get(id)!;
@@ -119,7 +133,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       const what = describeChange(next, remote);
       const sizeFiles = upload.files || upload.meta ? local.stats.files : Object.keys(next.user).length;
       const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
-      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes) });
+      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: check?.sums.get(run.id) });
     }
     if (conflicts.length > 0) throw new ConflictError(conflicts);
     return {
@@ -208,7 +222,12 @@ async function executePush(
     result.head = key;
     noteHead(s.view, key, items.map((i) => i.entry));
     s.viewChanged = true;
-    for (const item of items) await recordPushed(s.runsDir, item);
+    for (const item of items) {
+      await recordPushed(s.runsDir, item);
+      // The remote now holds what was read here, and nothing more: in sync, as of the sums
+      // taken before the read (a change since makes the next sum differ).
+      if (sameVersion(entryVersion(item.entry), item.local.version)) noteInSync(s, item.entry.runId, item.sums);
+    }
     if (s.view.uncovered >= CATALOG_EVERY) await writeCatalog(s.remote.storage, s.view, s.now());
     return result;
   } finally {

@@ -48,6 +48,20 @@ test("a run changed since it was found in sync is compared and pushed; the other
   const other = join(root, "other");
   await clone({ runsDir: other, remote });
   assert.equal(readFileSync(join(runPaths(other, SHARED_RUN).runDir, "hello.py"), "utf8"), before.replace(/[a-z]/, "q"));
+  // The push left the remote with what it read here: the run is in sync again, without a compare.
+  const after = await scannedByPush({ runsDir: origin, remote, now: settled });
+  assert.deepEqual(after, { scanned: nativeListing ? 0 : upToDate, upToDate, moving: [] });
+});
+
+test("a run pushed while the remote held more of it (a label from elsewhere) is compared again next time", async () => {
+  const { origin, remote, upToDate } = await newsFromElsewhere();
+  const file = join(runPaths(origin, SHARED_RUN).runDir, "hello.py");
+  writeFileSync(file, "print('edited at origin')\n", { mode: 0o644 });
+  const pushed = await push({ runsDir: origin, remote, now: settled });
+  assert.deepEqual(pushed.runs.map((r) => r.id), [SHARED_RUN]);
+  const next = await scannedByPush({ runsDir: origin, remote, now: settled });
+  assert.deepEqual(next, { scanned: nativeListing ? 1 : upToDate, upToDate, moving: [] }, "origin still lacks the other side's label");
+  assert.equal((await status({ runsDir: origin, remote })).runs.find((r) => r.id === SHARED_RUN)?.state, "behind");
 });
 
 test("a run whose files changed within the racy window is compared again next time", async () => {
