@@ -52,6 +52,8 @@ export interface WrittenPack {
   bytes: number;
   /** Bytes of its objects before compression. */
   rawBytes: number;
+  /** The index file written beside it. */
+  indexBytes: Buffer;
 }
 
 // 4 KiB of samples put random data at 7.94 bits per byte or more (the estimate is biased low by
@@ -490,6 +492,7 @@ export class PackWriter implements ObjectSink {
 
   async #store(pack: OpenPack): Promise<void> {
     const packId = pack.hash.digest("hex");
+    const indexBytes = encodePackIndex(packId, pack.entries);
     const written: WrittenPack = {
       packId,
       packKey: packKey(packId),
@@ -497,9 +500,9 @@ export class PackWriter implements ObjectSink {
       objects: pack.entries.length,
       bytes: pack.length,
       rawBytes: pack.rawBytes,
+      indexBytes,
     };
     await this.#storage.put(written.packKey, pack.buf.subarray(0, pack.length));
-    const indexBytes = encodePackIndex(packId, pack.entries);
     await this.#storage.put(written.indexKey, indexBytes);
     this.#index.addIndex(packId, indexBytes, written.indexKey);
     this.#spare = pack.buf;

@@ -17,18 +17,60 @@ import { PACK_PREFIX, packIdOfIndexKey, packIndexKey, packKey, type ObjectStorag
 
 /** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
 export async function loadPackIndex(storage: ObjectStorage, index = new PackIndex(), concurrency = 8): Promise<PackIndex> {
-  const todo: ObjectId[] = [];
+  const listed = await listPackIds(storage);
+  const read = await fetchPackIndexes(storage, listed.filter((packId) => !index.hasPack(packId)), concurrency);
+  index.addIndexes([...read].map(([packId, indexBytes]) => ({ packId, indexBytes })));
+  return index;
+}
+
+/**
+ * `loadPackIndex` with the index files of packs read before (`kept`, pack id → bytes, each
+ * checked again as it is added): only the others are read from the storage, a GET each on S3.
+ * Returns the index and the index file of every pack listed now, to keep for the next load.
+ */
+export async function loadPackIndexKept(
+  storage: ObjectStorage,
+  kept: ReadonlyMap<ObjectId, Buffer>,
+  concurrency = 8,
+): Promise<{ index: PackIndex; files: Map<ObjectId, Buffer> }> {
+  const index = new PackIndex();
+  const files = new Map<ObjectId, Buffer>();
+  const listed = await listPackIds(storage);
+  for (const packId of listed) {
+    const bytes = kept.get(packId);
+    if (bytes === undefined) continue;
+    try {
+      index.addIndex(packId, bytes);
+      files.set(packId, bytes);
+    } catch (err) {
+      // A damaged copy is read again from the storage.
+      if (!(err instanceof FormatError)) throw err;
+    }
+  }
+  const read = await fetchPackIndexes(storage, listed.filter((packId) => !files.has(packId)), concurrency);
+  for (const [packId, bytes] of read) {
+    index.addIndex(packId, bytes);
+    files.set(packId, bytes);
+  }
+  return { index, files };
+}
+
+async function listPackIds(storage: ObjectStorage): Promise<ObjectId[]> {
+  const out: ObjectId[] = [];
   for await (const { key } of storage.list(PACK_PREFIX)) {
     const packId = packIdOfIndexKey(key);
-    if (packId !== undefined && !index.hasPack(packId)) todo.push(packId);
+    if (packId !== undefined) out.push(packId);
   }
+  return out;
+}
+
+async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly ObjectId[], concurrency: number): Promise<Map<ObjectId, Buffer>> {
   const limit = pLimit(concurrency);
   const read = await Promise.all(
-    todo.map((packId) =>
+    packIds.map((packId) =>
       limit(async () => {
-        const where = packIndexKey(packId);
         try {
-          return { packId, indexBytes: await storage.getBytes(where), where };
+          return [packId, await storage.getBytes(packIndexKey(packId))] as const;
         } catch (err) {
           // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
           if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;
@@ -37,8 +79,7 @@ export async function loadPackIndex(storage: ObjectStorage, index = new PackInde
       }),
     ),
   );
-  index.addIndexes(read.filter((r) => r !== undefined));
-  return index;
+  return new Map(read.filter((r) => r !== undefined));
 }
 
 // Reads of neighbouring objects in one pack are merged when the gap between them is small.

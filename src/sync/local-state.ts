@@ -15,6 +15,7 @@ import { MAX_PRIOR } from "./merge.js";
  *   runs/<ID>.json         the trees this copy of the run has had: { "files": [...], "meta": [...] }
  *   remotes/<hash>.view    last-known heads and run states of one remote (a cache only)
  *   remotes/<hash>.in-sync runs last found in sync with it, and their folders' digests then
+ *   remotes/<hash>.packs   its pack index files, so a push or pull reads only new ones
  *   stat-cache(.delta)     path, size, mtime, inode → id, so unchanged files are not re-hashed
  */
 export const STATE_DIR = ".gage-sync";
@@ -202,6 +203,11 @@ export async function writeCachedView(runsDir: string, remoteUrl: string, view: 
   const { bytes, stamp } = encodeView(view);
   await writeStateFile(remoteStatePath(runsDir, remoteUrl, "view"), bytes);
   return stamp;
+}
+
+/** Where a remote's pack index files are kept (sync/pack-index-cache.ts). */
+export function packIndexCachePath(runsDir: string, remoteUrl: string): string {
+  return remoteStatePath(runsDir, remoteUrl, "packs");
 }
 
 /** Where the runs last found in sync with a remote are kept (`InSyncRows`). */

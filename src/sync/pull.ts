@@ -3,7 +3,8 @@ import { chmodSync, existsSync, lstatSync, readdirSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { loadPackIndex, materializeTree, ObjectReader, type Tree } from "../objects/index.js";
+import { materializeTree, ObjectReader, type Tree } from "../objects/index.js";
+import { loadRemotePackIndex } from "./pack-index-cache.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
@@ -146,7 +147,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     if (conflicts.length > 0) throw new ConflictError(conflicts);
     const roots = items.flatMap((i) => [i.files, i.meta].filter((t): t is string => t !== undefined));
     if (roots.length > 0) {
-      reader = new TreeCachingReader(s.remote.storage, await loadPackIndex(s.remote.storage));
+      reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
       const sizes = await treeSizes(reader, roots);
       for (const item of items) {
         for (const t of [item.files, item.meta]) {

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { digestTrees, PackWriter, type WrittenPack, loadPackIndex, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { digestTrees, PackWriter, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
@@ -180,7 +181,7 @@ async function executePush(
     if (items.length === 0) return result;
     onProgress?.({ phase: "upload", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
     if (items.some((i) => i.upload.files || i.upload.meta)) {
-      const index = await loadPackIndex(s.remote.storage);
+      const index = await loadRemotePackIndex(s);
       const onPack = (p: WrittenPack) => {
         result.objects += p.objects;
         result.bytes += p.bytes;
@@ -212,7 +213,7 @@ async function executePush(
         }
       }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).
-      await writer.flush();
+      keepWrittenIndexes(s, await writer.flush());
     }
     // After every head seen: a writer whose clock runs behind still names its head so that readers
     // listing from the newest head they know (minus the skew margin) find it.
