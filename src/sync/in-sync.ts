@@ -12,9 +12,10 @@ import type { Session } from "./session.js";
  *
  * A row holds for one state of the cached view, named by its stamp: news from the remote change
  * the stamp, and rows made against another stamp are not used. A push that writes a head for
- * other runs carries the rows over to the new stamp (its head changes nothing for them).
+ * other runs carries the rows over to the new stamp (its head changes nothing for them), and a
+ * run it pushes gets a row when the remote now holds exactly what was read here.
  */
-export interface InSyncRows {
+interface InSyncRows {
   /** The stamp of the cached view the rows were made against. */
   stamp: string;
   /** Run id → its folders' digests (`RunSums.key`). */
@@ -67,8 +68,9 @@ export interface RunSums {
 }
 
 const ABSENT = "0".repeat(64);
-// Runs summed up per call: what one call holds (paths in, sums out) stays small.
-const BATCH = 1024;
+// Runs summed up per call: what one call holds stays small, and a runs directory of a few
+// thousand runs is one call (each call ends with a thread idle; 2,000 runs in two took 5-15% longer).
+const BATCH = 4096;
 
 /** Runs summed up (`sumRuns`), and every folder's sum, for a scan of the runs that differ. */
 export interface RunsSummed {

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { digestTrees, PackWriter, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
-import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
@@ -10,6 +9,7 @@ import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEnt
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
 import { addRunHistory, inSyncPath, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
+import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums, type RunsSummed } from "./in-sync.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
@@ -65,9 +65,8 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     let upToDate = 0;
     const moving: ScannedRun[] = [];
     // Runs whose folders are as when last found in sync, with no news from the remote since,
-    // are up to date without a scan (or a look at the view's entries). Only whole runs: a push of
-    // some parts compares those.
-    // Only runs the remote knows can be in sync (asking the view does not decode its entries).
+    // are up to date without a scan (or a look at the view's entries). Only whole runs (a push of
+    // some parts compares those), and only runs the remote knows (asking the view decodes nothing).
     const known = live.filter((ref) => s.view.runs.has(ref.id));
     const check =
       s.only.size === RUN_PARTS.length ? await findInSync(s, known.map((r) => r.id), { threads, prune: !opts.runs?.length && opts.where === undefined, summing }) : undefined;
