@@ -69,6 +69,21 @@ export function emptyStats(): SnapshotStats {
   return { files: 0, dirs: 0, symlinks: 0, skipped: 0, bytes: 0, hashedFiles: 0, hashedBytes: 0, newObjects: 0, newBytes: 0 };
 }
 
+/** Counts a tree answered whole by its sum, as its walk would have. */
+function addTreeSum(stats: SnapshotStats, sum: TreeSum): void {
+  stats.files += sum.files;
+  stats.symlinks += sum.symlinks;
+  stats.bytes += sum.bytes;
+  stats.dirs += sum.dirs;
+  stats.skipped += sum.skipped;
+}
+
+/** Counts user log entries answered by a list row, as reading them would have. */
+function addUserEntries(stats: SnapshotStats, user: readonly SnapshotUserEntry[]): void {
+  stats.files += user.length;
+  for (const u of user) stats.bytes += u.size;
+}
+
 /** Adds the counts of `b` into `a`. */
 export function addStats(a: SnapshotStats, b: SnapshotStats): SnapshotStats {
   for (const k of Object.keys(a) as (keyof SnapshotStats)[]) a[k] += b[k];
@@ -124,8 +139,7 @@ class Snapshotter {
     const key = wholeTreeKey(path);
     const known = cache?.lookupDir(key, sum.digest);
     if (known !== undefined && this.#opts.sink.has(known)) {
-      const { files, symlinks, bytes, dirs, skipped } = sum;
-      addStats(this.stats, { ...emptyStats(), files, symlinks, bytes, dirs, skipped });
+      addTreeSum(this.stats, sum);
       this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
       return known;
     }
@@ -217,8 +231,7 @@ class Snapshotter {
     const row = cache?.lookupList?.(key, sum.digest);
     const known = row === undefined ? undefined : decodeUserEntries(row);
     if (known !== undefined && known.every((u) => this.#opts.sink.has(u.id))) {
-      this.stats.files += known.length;
-      for (const u of known) this.stats.bytes += u.size;
+      addUserEntries(this.stats, known);
       return known;
     }
     const user = await this.userLogWalk(userDir);
@@ -492,15 +505,9 @@ function partsFromSums(r: RunToScan, sums: ReadonlyMap<string, TreeSum | Error>,
   const meta = files === undefined ? undefined : cache.lookupDir(wholeTreeKey(r.metaDir), metaSum.digest);
   if (files === undefined || meta === undefined || user === undefined) return undefined;
   const stats = emptyStats();
-  for (const sum of [filesSum, metaSum]) {
-    stats.files += sum.files;
-    stats.symlinks += sum.symlinks;
-    stats.bytes += sum.bytes;
-    stats.dirs += sum.dirs;
-    stats.skipped += sum.skipped;
-  }
-  stats.files += user.length;
-  for (const u of user) stats.bytes += u.size;
+  addTreeSum(stats, filesSum);
+  addTreeSum(stats, metaSum);
+  addUserEntries(stats, user);
   return { files, meta, user, stats };
 }
 

@@ -155,10 +155,7 @@ export class StatCache implements FileIdCache {
     const cache = new StatCache(options);
     const optional = (path: string) => readWhole(path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
     const [bytes, delta] = await Promise.all([optional(file), optional(file + DELTA_SUFFIX)]);
-    cache.#file = file;
-    if (bytes !== undefined) cache.#adopt(bytes);
-    if (delta !== undefined) cache.#adoptDelta(delta);
-    return cache;
+    return cache.#loaded(file, bytes, delta);
   }
 
   /** `load`, blocking: for a caller that needs the cache only on some paths, and then at once. */
@@ -172,12 +169,15 @@ export class StatCache implements FileIdCache {
         throw err;
       }
     };
-    const bytes = optional(file);
-    cache.#file = file;
-    if (bytes !== undefined) cache.#adopt(bytes);
-    const delta = optional(file + DELTA_SUFFIX);
-    if (delta !== undefined) cache.#adoptDelta(delta);
-    return cache;
+    return cache.#loaded(file, optional(file), optional(file + DELTA_SUFFIX));
+  }
+
+  /** Takes a saved cache's bytes (and its delta's), each `undefined` when missing. */
+  #loaded(file: string, bytes: Buffer | undefined, delta: Buffer | undefined): this {
+    this.#file = file;
+    if (bytes !== undefined) this.#adopt(bytes);
+    if (delta !== undefined) this.#adoptDelta(delta);
+    return this;
   }
 
   /** Takes a delta file's rows over the loaded ones; a damaged delta is ignored (only a cache). */
