@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
 import { digestTreesAsync, nativeListing, RACY_MS, type TreeSum } from "../objects/index.js";
 import { runPaths } from "../runs/layout.js";
-import { inSyncPath, writeStateFile } from "./local-state.js";
+import { inSyncPath, readStateFile, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
 
 /**
@@ -169,12 +168,8 @@ export function dropInSync(s: Session, runId: string): void {
 }
 
 function readInSync(runsDir: string, remoteUrl: string): InSyncRows | undefined {
-  try {
-    return decodeInSync(readFileSync(inSyncPath(runsDir, remoteUrl)));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
+  const bytes = readStateFile(inSyncPath(runsDir, remoteUrl));
+  return bytes === undefined ? undefined : decodeInSync(bytes);
 }
 
 /** Saves the session's rows against the stamp of the view it leaves cached. */

@@ -28,8 +28,11 @@ export function statCachePath(runsDir: string): string {
   return join(stateDir(runsDir), "stat-cache");
 }
 
-// State files are a few hundred bytes, read by the thousand in one push: synchronously.
-async function readOptional(path: string): Promise<Buffer | undefined> {
+/**
+ * A state file's bytes, or `undefined` when it does not exist. Synchronous: most are a few
+ * hundred bytes, read by the thousand in one push.
+ */
+export function readStateFile(path: string): Buffer | undefined {
   try {
     return readFileSync(path);
   } catch (err) {
@@ -45,7 +48,7 @@ export async function writeStateFile(path: string, data: string | Uint8Array): P
 }
 
 export async function readDefaultRemote(runsDir: string): Promise<string | undefined> {
-  const bytes = await readOptional(join(stateDir(runsDir), "config.json"));
+  const bytes = readStateFile(join(stateDir(runsDir), "config.json"));
   if (!bytes) return undefined;
   try {
     const doc = JSON.parse(bytes.toString("utf8")) as { defaultRemote?: unknown };
@@ -70,7 +73,7 @@ function historyPath(runsDir: string, runId: string): string {
 }
 
 export async function readRunHistory(runsDir: string, runId: string): Promise<RunHistory> {
-  return parseRunHistory(await readOptional(historyPath(runsDir, runId)));
+  return parseRunHistory(readStateFile(historyPath(runsDir, runId)));
 }
 
 function parseRunHistory(bytes: Buffer | undefined): RunHistory {
@@ -166,7 +169,7 @@ function pendingPath(runsDir: string, runId: string): string {
  * push) knows the half-written run is an unfinished step towards these trees, not a new version.
  */
 export async function readPending(runsDir: string, runId: string): Promise<{ files?: string; meta?: string } | undefined> {
-  const bytes = await readOptional(pendingPath(runsDir, runId));
+  const bytes = readStateFile(pendingPath(runsDir, runId));
   if (!bytes) return undefined;
   try {
     const doc = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
@@ -194,7 +197,7 @@ function remoteStatePath(runsDir: string, remoteUrl: string, ext: string): strin
 
 /** The cached view of a remote's heads and its stamp; `undefined` when there is none yet (or unreadable). */
 export async function readCachedView(runsDir: string, remoteUrl: string): Promise<{ view: RemoteView; stamp: string } | undefined> {
-  const bytes = await readOptional(remoteStatePath(runsDir, remoteUrl, "view"));
+  const bytes = readStateFile(remoteStatePath(runsDir, remoteUrl, "view"));
   return bytes ? decodeView(bytes) : undefined;
 }
 

@@ -1,7 +1,7 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { loadPackIndexKept, type ObjectId, type PackIndex, type WrittenPack } from "../objects/index.js";
-import { packIndexCachePath, writeStateFile } from "./local-state.js";
+import { packIndexCachePath, readStateFile, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
 
 /**
@@ -42,13 +42,7 @@ function encodeRecords(files: ReadonlyMap<ObjectId, Buffer>): Buffer {
 
 function readKept(path: string): Map<ObjectId, Buffer> {
   const kept = new Map<ObjectId, Buffer>();
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return kept;
-    throw err;
-  }
+  const bytes = readStateFile(path) ?? Buffer.alloc(0);
   for (let p = 0; p + 36 <= bytes.length; ) {
     const end = p + 36 + bytes.readUInt32LE(p + 32);
     if (end > bytes.length) break;

@@ -69,7 +69,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     // some parts compares those), and only runs the remote knows (asking the view decodes nothing).
     const known = live.filter((ref) => s.view.runs.has(ref.id));
     const check =
-      s.only.size === RUN_PARTS.length ? await findInSync(s, known.map((r) => r.id), { threads, prune: !opts.runs?.length && opts.where === undefined, summing }) : undefined;
+      only.size === RUN_PARTS.length ? await findInSync(s, known.map((r) => r.id), { threads, prune: !opts.runs?.length && opts.where === undefined, summing }) : undefined;
     const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
     for (const id of check?.inSync ?? []) {
       const sums = check!.sums.get(id)!;
