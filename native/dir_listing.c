@@ -126,19 +126,35 @@ static int add_entry(Listing *l, const char *name, size_t len, const struct stat
 // getdents64 reads into this many bytes at a time: most folders in one call.
 #define SCRATCH 32768
 
-// Lists the directory open at `fd` into `*out` (malloc'ed, `*out_len` bytes, in the listing
-// format), reading its entries into `scratch` (SCRATCH bytes). Returns 0 or an errno. Touches no
-// N-API state, so the threads of digestTrees call it too. Raw getdents64 rather than readdir:
-// fdopendir costs two more system calls per folder, and a scan lists 14,000 of them.
-static int list_fd(int fd, char *scratch, char **out, size_t *out_len) {
-  Listing l = {0};
+// A growable byte buffer, kept across folders so that a scan does not allocate per folder.
+typedef struct {
+  char *data;
+  size_t cap;
+} Buf;
+
+static int reserve(Buf *b, size_t len) {
+  if (len <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < len) cap *= 2;
+  char *d = realloc(b->data, cap);
+  if (d == NULL) return ENOMEM;
+  b->data = d;
+  b->cap = cap;
+  return 0;
+}
+
+// Lists the directory open at `fd` into `out` (`*out_len` bytes, in the listing format), reading
+// its entries into `scratch` (SCRATCH bytes) and collecting them in `l` (both reused from call
+// to call). Returns 0 or an errno. Touches no N-API state, so the threads of digestTrees call it
+// too. Raw getdents64 rather than readdir: fdopendir costs two more system calls per folder, and
+// a scan lists 14,000 of them.
+static int list_fd(int fd, char *scratch, Listing *l, Buf *out, size_t *out_len) {
+  l->count = 0;
+  l->names_len = 0;
   int err = 0;
   struct stat st;
   for (ssize_t n; err == 0 && (n = getdents64(fd, scratch, SCRATCH)) != 0;) {
-    if (n < 0) {
-      err = errno;
-      break;
-    }
+    if (n < 0) return errno;
     for (ssize_t off = 0; off < n;) {
       const struct dirent64 *e = (const struct dirent64 *)(scratch + off);
       off += e->d_reclen;
@@ -147,47 +163,39 @@ static int list_fd(int fd, char *scratch, char **out, size_t *out_len) {
       if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         // Removed since the directory was read: not part of it any more.
         if (errno == ENOENT) continue;
-        err = errno;
-        break;
+        return errno;
       }
-      if ((err = add_entry(&l, name, strlen(name), &st)) != 0) break;
+      if ((err = add_entry(l, name, strlen(name), &st)) != 0) return err;
     }
   }
-  if (err != 0) {
-    free_listing(&l);
-    return err;
-  }
-  qsort_r(l.entries, l.count, sizeof(Entry), by_name, l.names);
-  size_t total = l.count * HEADER + l.names_len;
-  char *p = malloc(total > 0 ? total : 1);
-  if (p == NULL) {
-    free_listing(&l);
-    return ENOMEM;
-  }
-  *out = p;
+  qsort_r(l->entries, l->count, sizeof(Entry), by_name, l->names);
+  size_t total = l->count * HEADER + l->names_len;
+  if ((err = reserve(out, total > 0 ? total : 1)) != 0) return err;
+  char *p = out->data;
   *out_len = total;
-  for (size_t i = 0; i < l.count; i++) {
-    const Entry *x = &l.entries[i];
+  for (size_t i = 0; i < l->count; i++) {
+    const Entry *x = &l->entries[i];
     memcpy(p, &x->name_len, 2);
     memcpy(p + 2, &x->mode, 4);
     memcpy(p + 6, &x->size, 8);
     memcpy(p + 14, &x->mtime_ms, 8);
     memcpy(p + 22, &x->ctime_ms, 8);
     memcpy(p + 30, &x->ino, 8);
-    memcpy(p + HEADER, l.names + x->name_at, x->name_len);
+    memcpy(p + HEADER, l->names + x->name_at, x->name_len);
     p += HEADER + x->name_len;
   }
-  free_listing(&l);
   return 0;
 }
 
-// `list_fd` of the directory at `path`.
-static int list_one(const char *path, char **out, size_t *out_len) {
+// `list_fd` of the directory at `path`, into `out` (the caller frees `out->data`).
+static int list_one(const char *path, Buf *out, size_t *out_len) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
+  Listing l = {0};
   char *scratch = malloc(SCRATCH);
-  int err = scratch == NULL ? ENOMEM : list_fd(fd, scratch, out, out_len);
+  int err = scratch == NULL ? ENOMEM : list_fd(fd, scratch, &l, out, out_len);
   free(scratch);
+  free_listing(&l);
   close(fd);
   return err;
 }
@@ -235,16 +243,17 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
   }
   char *path = string_arg(env, argv[0], "listDir(path): path must be a string");
   if (path == NULL) return NULL;
-  char *data;
-  size_t len;
-  int err = list_one(path, &data, &len);
+  Buf out = {0};
+  size_t len = 0;
+  int err = list_one(path, &out, &len);
   if (err != 0) {
+    free(out.data);
     napi_value r = throw_errno(env, err, "scandir", path);
     free(path);
     return r;
   }
   free(path);
-  return listing_buffer(env, data, len);
+  return listing_buffer(env, out.data, len);
 }
 
 // What digestTrees gives for one folder and everything below it.
@@ -253,23 +262,52 @@ typedef struct {
   double files, symlinks, bytes, dirs, skipped, newest;
 } TreeSum;
 
+// What one thread of digestTrees keeps from folder to folder: nothing is allocated per folder.
+typedef struct {
+  char *scratch;
+  Listing listing;
+  // One listing per depth: a folder's listing is walked after its subfolders' are made.
+  Buf *depths;
+  size_t depth_count;
+  EVP_MD_CTX *md;
+  char rel[PATH_MAX];
+  // The folder of the last root and its descriptor: a runs directory's roots share one, and
+  // opening each relative to it spares a path walk from `/` per root.
+  char *parent;
+  int parent_fd;
+} Worker;
+
+static Buf *depth_buf(Worker *w, size_t depth) {
+  if (depth >= w->depth_count) {
+    size_t count = w->depth_count ? w->depth_count * 2 : 16;
+    while (count <= depth) count *= 2;
+    Buf *d = realloc(w->depths, count * sizeof(Buf));
+    if (d == NULL) return NULL;
+    memset(d + w->depth_count, 0, (count - w->depth_count) * sizeof(Buf));
+    w->depths = d;
+    w->depth_count = count;
+  }
+  return &w->depths[depth];
+}
+
 // Feeds the listing of the directory open at `fd`, then each subfolder's (depth first, in name
-// order), into `md`, each as [its path relative to the root] NUL [listing length] NUL [listing],
-// and counts what it holds. `rel` (PATH_MAX bytes) holds this folder's relative path, `rel_len`
+// order), into `w->md`, each as [its path relative to the root] NUL [listing length] NUL
+// [listing], and counts what it holds. `w->rel` holds this folder's relative path, `rel_len`
 // long; subfolders are opened relative to `fd`, not by their path from the root.
-static int digest_tree(int fd, char *rel, size_t rel_len, char *scratch, EVP_MD_CTX *md, TreeSum *sum) {
-  char *data;
+static int digest_tree(Worker *w, int fd, size_t rel_len, size_t depth, TreeSum *sum) {
+  Buf *buf = depth_buf(w, depth);
+  if (buf == NULL) return ENOMEM;
   size_t len;
-  int err = list_fd(fd, scratch, &data, &len);
+  int err = list_fd(fd, w->scratch, &w->listing, buf, &len);
   if (err != 0) return err;
+  char *rel = w->rel;
   char head[32];
   int head_len = snprintf(head, sizeof head, "%zu", len);
-  if (!EVP_DigestUpdate(md, rel, rel_len + 1) || !EVP_DigestUpdate(md, head, (size_t)head_len + 1) || !EVP_DigestUpdate(md, data, len)) {
-    free(data);
-    return EIO;
-  }
+  if (!EVP_DigestUpdate(w->md, rel, rel_len + 1) || !EVP_DigestUpdate(w->md, head, (size_t)head_len + 1) || !EVP_DigestUpdate(w->md, buf->data, len)) return EIO;
   sum->dirs++;
   for (size_t p = 0; p < len && err == 0;) {
+    // Deeper listings may have moved this depth's buffer: read through it afresh each entry.
+    const char *data = w->depths[depth].data;
     uint16_t name_len;
     uint32_t mode;
     double size, mtime, ctime;
@@ -292,7 +330,7 @@ static int digest_tree(int fd, char *rel, size_t rel_len, char *scratch, EVP_MD_
       int child = openat(fd, rel + at, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
       if (child < 0) err = errno;
       else {
-        err = digest_tree(child, rel, at + name_len, scratch, md, sum);
+        err = digest_tree(w, child, at + name_len, depth + 1, sum);
         close(child);
       }
       rel[rel_len] = 0;
@@ -308,24 +346,46 @@ static int digest_tree(int fd, char *rel, size_t rel_len, char *scratch, EVP_MD_
     if (mtime > sum->newest) sum->newest = mtime;
     if (ctime > sum->newest) sum->newest = ctime;
   }
-  free(data);
   return err;
 }
 
-static int digest_root(const char *root, char *scratch, TreeSum *sum) {
-  memset(sum, 0, sizeof *sum);
-  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  char *rel = malloc(PATH_MAX);
-  int err = md == NULL || rel == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? ENOMEM : 0;
-  if (err == 0) {
-    rel[0] = 0;
-    err = digest_tree(fd, rel, 0, scratch, md, sum);
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+// Fetched once: EVP_sha256() makes every digest init look the algorithm up again, under locks
+// that the threads contend for.
+static void fetch_sha256(void) { sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+static const EVP_MD *sha256(void) {
+  pthread_once(&sha256_once, fetch_sha256);
+  return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
+}
+
+// Opens the root folder `root`, relative to its parent's descriptor when it has the last root's.
+static int open_root(Worker *w, const char *root) {
+  const char *slash = strrchr(root, '/');
+  if (slash == NULL || slash == root || slash[1] == 0) return open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  size_t parent_len = (size_t)(slash - root);
+  if (w->parent == NULL || strlen(w->parent) != parent_len || memcmp(w->parent, root, parent_len) != 0) {
+    if (w->parent_fd >= 0) close(w->parent_fd);
+    free(w->parent);
+    w->parent = strndup(root, parent_len);
+    w->parent_fd = w->parent == NULL ? -1 : open(w->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_PATH);
   }
-  if (err == 0 && !EVP_DigestFinal_ex(md, sum->digest, NULL)) err = EIO;
-  EVP_MD_CTX_free(md);
-  free(rel);
+  if (w->parent_fd < 0) return open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return openat(w->parent_fd, slash + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static int digest_root(Worker *w, const char *root, TreeSum *sum) {
+  memset(sum, 0, sizeof *sum);
+  int fd = open_root(w, root);
+  if (fd < 0) return errno;
+  int err = !EVP_DigestInit_ex2(w->md, sha256(), NULL) ? EIO : 0;
+  if (err == 0) {
+    w->rel[0] = 0;
+    err = digest_tree(w, fd, 0, 0, sum);
+  }
+  if (err == 0 && !EVP_DigestFinal_ex(w->md, sum->digest, NULL)) err = EIO;
   close(fd);
   return err;
 }
@@ -340,11 +400,17 @@ typedef struct {
 
 static void *digest_batch(void *arg) {
   Batch *b = arg;
-  char *scratch = malloc(SCRATCH);
+  Worker w = {.scratch = malloc(SCRATCH), .md = EVP_MD_CTX_new(), .parent_fd = -1};
   for (size_t i; (i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count;) {
-    b->err[i] = scratch == NULL ? ENOMEM : digest_root(b->roots[i], scratch, &b->sums[i]);
+    b->err[i] = w.scratch == NULL || w.md == NULL ? ENOMEM : digest_root(&w, b->roots[i], &b->sums[i]);
   }
-  free(scratch);
+  for (size_t d = 0; d < w.depth_count; d++) free(w.depths[d].data);
+  free(w.depths);
+  free_listing(&w.listing);
+  free(w.scratch);
+  EVP_MD_CTX_free(w.md);
+  free(w.parent);
+  if (w.parent_fd >= 0) close(w.parent_fd);
   return NULL;
 }
 
@@ -390,23 +456,24 @@ static void run_batch(Batch *b, uint32_t threads) {
 
 // [sums, errors] for a batch that ran (see digestTrees); NULL with a JS error pending.
 static napi_value batch_result(napi_env env, Batch *b) {
-  const size_t record = 32 + 6 * 8;
   void *data;
   napi_value sums, errors, result;
-  if (napi_create_buffer(env, record * b->count, &data, &sums) != napi_ok) {
+  if (napi_create_buffer(env, (32 + 6 * 8) * b->count, &data, &sums) != napi_ok) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
+  unsigned char *digests = data;
+  double *counts = (double *)(digests + 32 * b->count);
   napi_create_array_with_length(env, b->count, &errors);
   for (size_t i = 0; i < b->count; i++) {
-    char *r = (char *)data + record * i;
     const TreeSum *t = &b->sums[i];
-    memcpy(r, t->digest, 32);
-    double counts[6] = {t->files, t->symlinks, t->bytes, t->dirs, t->skipped, t->newest};
-    memcpy(r + 32, counts, sizeof counts);
-    napi_value item;
-    if (b->err[i] == 0) napi_get_null(env, &item);
-    else if ((item = errno_error(env, b->err[i], "scandir", b->roots[i])) == NULL) {
+    if (b->err[i] == 0) memcpy(digests + 32 * i, t->digest, 32);
+    else memset(digests + 32 * i, 0, 32);
+    double c[6] = {t->files, t->symlinks, t->bytes, t->dirs, t->skipped, t->newest};
+    memcpy(counts + 6 * i, c, sizeof c);
+    if (b->err[i] == 0) continue;
+    napi_value item = errno_error(env, b->err[i], "scandir", b->roots[i]);
+    if (item == NULL) {
       napi_throw_error(env, "ENOMEM", "out of memory");
       return NULL;
     }
@@ -430,9 +497,10 @@ static void free_batch(Batch *b) {
 // digestTrees(roots, threads) -> [sums, errors]: for each root folder, the SHA-256 of every
 // listing in its tree (digest_tree) and what it holds, on `threads` threads (this one among
 // them). A no-change scan then costs one lookup per run folder: the system calls run in
-// parallel, and no listing is handed to JavaScript. `sums`: one record per root, [digest 32]
-// [files, symlinks, bytes, dirs, skipped, newest change (ms): f64 LE]; `errors[i]`: null, or
-// the Error listing root i (or a folder below it) gave.
+// parallel, and no listing is handed to JavaScript. `sums`: every root's digest (32 bytes; zeros
+// for a root that failed), then every root's [files, symlinks, bytes, dirs, skipped, newest change
+// (ms)] (f64 LE), so that neighbouring roots' digests read as one string; `errors[i]`: the Error
+// listing root i (or a folder below it) gave, else a hole.
 static napi_value digest_trees(napi_env env, napi_callback_info info) {
   Batch b = {0};
   uint32_t threads = 1;

@@ -3,7 +3,7 @@
 // it reads and writes through `ObjectStorage`, which every remotes `Storage` satisfies.
 export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
 export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError } from "./errors.js";
-export { PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
+export { listKeys, PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
 export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js";
 export {
   encodeTree,
@@ -46,6 +46,6 @@ export {
   type SnapshotRunResult,
   type RunParts,
 } from "./snapshot.js";
-export { digestTrees, digestTreesAsync, nativeListing, type TreeSum } from "./dir-listing.js";
+export { digestTrees, digestTreesAsync, nativeListing, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 export { materializeTree, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

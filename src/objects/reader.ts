@@ -12,8 +12,8 @@ import {
 } from "./codec.js";
 import { CorruptObjectError, FormatError, ObjectNotFoundError } from "./errors.js";
 import { hashBytes, type ObjectId } from "./ids.js";
-import { CODEC_DEFLATE, PackIndex, type PackLocation } from "./pack.js";
-import { PACK_PREFIX, packIdOfIndexKey, packIndexKey, packKey, type ObjectStorage } from "./storage.js";
+import { CODEC_DEFLATE, CODEC_RAW, PackIndex, type PackLocation } from "./pack.js";
+import { listKeys, PACK_PREFIX, packIdOfIndexKey, packIndexKey, packKey, type ObjectStorage } from "./storage.js";
 
 /** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
 export async function loadPackIndex(storage: ObjectStorage, index = new PackIndex(), concurrency = 8): Promise<PackIndex> {
@@ -57,7 +57,7 @@ export async function loadPackIndexKept(
 
 async function listPackIds(storage: ObjectStorage): Promise<ObjectId[]> {
   const out: ObjectId[] = [];
-  for await (const { key } of storage.list(PACK_PREFIX)) {
+  for await (const key of listKeys(storage, PACK_PREFIX)) {
     const packId = packIdOfIndexKey(key);
     if (packId !== undefined) out.push(packId);
   }
@@ -233,8 +233,10 @@ function verifyObject(id: ObjectId, loc: PackLocation, stored: Buffer): Buffer {
     } catch (err) {
       throw new CorruptObjectError(id, { where, reason: "cannot be decompressed" }, { cause: err });
     }
-  } else {
+  } else if (loc.codec === CODEC_RAW) {
     data = stored;
+  } else {
+    throw new CorruptObjectError(id, { where, reason: `unknown codec ${loc.codec as number}` });
   }
   const actual = hashBytes(data);
   if (actual !== id) throw new CorruptObjectError(id, { where, actual });

@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
 import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
-import type { TreeSum } from "./dir-listing.js";
+import type { TreeSumLookup } from "./dir-listing.js";
 import { idOnlySink, snapshotRunParts, wholeTreeKey, type RunParts, type RunToScan } from "./snapshot.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
@@ -56,7 +56,7 @@ function workerError(m: Extract<SnapshotWorkerMessage, { type: "error" }>): Erro
  */
 export async function snapshotDirsOnWorkers(
   dirs: readonly string[],
-  opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex; treeSums?: ReadonlyMap<string, TreeSum | Error> },
+  opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex; treeSums?: TreeSumLookup },
 ): Promise<DirSnapshot[]> {
   if (dirs.length === 0) return [];
   const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), dirs.length), {

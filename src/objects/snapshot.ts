@@ -17,7 +17,7 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { digestTreesAsync, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum } from "./dir-listing.js";
+import { digestTreesAsync, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
@@ -59,7 +59,7 @@ export interface SnapshotOptions {
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
   /** Folders summed up ahead (`digestTrees`), whole trees answered by one stat-cache row. */
-  treeSums?: ReadonlyMap<string, TreeSum | Error>;
+  treeSums?: TreeSumLookup;
 }
 
 /** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
@@ -447,7 +447,7 @@ const SCAN_BATCH = 256;
  */
 export async function scanRunsHere(
   runs: readonly RunToScan[],
-  opts: { cache?: FileIdCache; listingThreads?: number; signal?: AbortSignal; treeSums?: ReadonlyMap<string, TreeSum | Error> },
+  opts: { cache?: FileIdCache; listingThreads?: number; signal?: AbortSignal; treeSums?: TreeSumLookup },
 ): Promise<RunParts[]> {
   const out: RunParts[] = [];
   const threads = opts.listingThreads ?? availableParallelism();
@@ -490,7 +490,7 @@ const isSum = (s: TreeSum | Error | undefined): s is TreeSum => s !== undefined 
  * or an await per folder, which were most of a no-change scan's JavaScript. `undefined` when any
  * folder needs a look.
  */
-function partsFromSums(r: RunToScan, sums: ReadonlyMap<string, TreeSum | Error>, cache: FileIdCache): RunParts | undefined {
+function partsFromSums(r: RunToScan, sums: TreeSumLookup, cache: FileIdCache): RunParts | undefined {
   if (badEntryName(r.runId) !== undefined) return undefined;
   const runDir = join(r.runsDir, r.runId);
   const filesSum = sums.get(runDir);

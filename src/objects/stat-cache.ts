@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, type Stats } from "node:fs";
+import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ObjectId } from "./ids.js";
 import { findSorted } from "./search.js";
@@ -29,32 +29,41 @@ export interface FileIdCache {
   recordList?(path: string, signature: string, payload: Buffer, newestChangeMs: number): void;
 }
 
-// File: MAGIC, [u32 LE length] file rows, [u32 LE length] directory rows, then list rows to the end.
+// File (GAGESTC7): MAGIC, then the counts of file, directory and list rows and the byte lengths of
+// their sections (u32 LE each); then, per kind (files, directories, lists), where each row starts
+// in its section and its path hash (u32 LE each, in row order); then the directory rows, the list
+// rows and the file rows.
 // File row: [path hash u32 LE][path length u16][path utf8][size, mtimeMs, ctimeMs, ino: f64 LE]
-// [flags u8: 1 = has chunks][id 32][chunks 32 when flagged]. File rows are sorted by the hash of
-// their path (FNV-1a of its UTF-16 code units): loading only notes where each row starts and its
-// hash, and a lookup is a binary search on the hashes, so a no-change snapshot (which looks up a
-// handful of files) does not decode 100,000 paths; and saving sorts numbers, not paths.
-// Directory row: [path hash u32 LE][path length u16][path utf8][signature 32][tree id 32], also in
-// hash order: a no-change snapshot looks up every directory, and finding the rows is one pass over
-// numbers, with no path decoded and no map built (each worker thread loads the cache).
-// List row: [path hash u32 LE][path length u16][path utf8][signature 32][u32 LE length][payload],
-// in hash order: what a scan derived from a folder's files (a run's user log entries), kept under
-// the folder's whole-tree signature, so an unchanged folder costs one lookup, not one per file.
-// GAGESTC5 (no list rows) is read; older formats are read as empty: a cache, so one snapshot
-// hashes everything again.
+// [flags u8: 1 = has chunks][id 32][chunks 32 when flagged].
+// Directory row: [path hash u32 LE][path length u16][path utf8][signature 32][tree id 32].
+// List row: [path hash u32 LE][path length u16][path utf8][signature 32][u32 LE length][payload]:
+// what a scan derived from a folder's files (a run's user log entries), kept under the folder's
+// whole-tree signature, so an unchanged folder costs one lookup, not one per file.
+// Rows of each kind are sorted by the hash of their path (FNV-1a of its UTF-16 code units), and a
+// lookup is a binary search on the hashes. The tables spare a load any pass over the rows, and the
+// file rows (most of the file: 12 MB for 90,000 files) are read only as they are looked up: a
+// push of one new run reads a few dozen rows, not the section (past READS_BEFORE_WHOLE, it does).
+// GAGESTC6 (the same rows, each section behind its [u32 LE length], no tables) and GAGESTC5 (no
+// list rows) are read; older formats are read as empty: a cache, so one snapshot hashes
+// everything again.
 //
 // A save that changes a few rows appends them to FILE.delta instead of writing the whole file
-// again (14 MB for 90,000 files: a tenth of a second for a push of one run): DELTA_MAGIC, [u32
-// length] file rows, [u32 length] directory rows, [u32 length] list rows, in any order, then the
-// rows forgotten, to the end: [u8 kind: 0 file, 1 directory, 2 list][u16 length][path]. Loading applies the delta over the file; a save
-// past DELTA_MAX writes the whole file and removes the delta. Every row only states what a path
-// held at a stamp or signature, so a delta applied over another file (a crash between the two
-// steps, two processes saving) can only make a lookup miss, never answer wrongly.
-const MAGIC = Buffer.from("GAGESTC6");
+// again (a tenth of a second for a push of one run): DELTA_MAGIC, [u32 length] file rows, [u32
+// length] directory rows, [u32 length] list rows, in any order, then the rows forgotten, to the
+// end: [u8 kind: 0 file, 1 directory, 2 list][u16 length][path]. Loading applies the delta over
+// the file; a save past the delta's limit writes the whole file and removes the delta. Every row
+// only states what a path held at a stamp or signature, so a delta applied over another file (a
+// crash between the two steps, two processes saving) can only make a lookup miss, never answer
+// wrongly.
+const MAGIC = Buffer.from("GAGESTC7");
+const MAGIC_V6 = Buffer.from("GAGESTC6");
 const MAGIC_V5 = Buffer.from("GAGESTC5");
+/** MAGIC, three row counts and three section lengths. */
+const HEAD = MAGIC.length + 24;
 const DELTA_MAGIC = Buffer.from("GAGESTD1");
 const DELTA_SUFFIX = ".delta";
+/** File rows read one by one before the whole section is read instead. */
+const READS_BEFORE_WHOLE = 128;
 /** A delta grows to this many bytes, or a 32nd of the file, before the whole file is written again. */
 const DELTA_MIN_LIMIT = 256 * 1024;
 const DELTA_FRACTION = 32;
@@ -117,23 +126,47 @@ interface RowRef {
   p: number;
 }
 
+/** Rows of one kind in hash order, in memory: row k starts at `bytes[base + starts[k]]`, its path hashes to `hashes[k]`. */
+interface Rows {
+  bytes: Buffer;
+  base: number;
+  starts: Uint32Array;
+  hashes: Uint32Array;
+}
+
+/**
+ * File rows left in the cache file until looked up (GAGESTC7): where each starts in the section
+ * at `offset` (`length` bytes) and its hash. A row is read from the file the load opened, while
+ * it is that file (`identity`): one saved over it since makes the rows unknown, never wrong.
+ */
+interface RowsOnDisk {
+  file: string;
+  identity: string;
+  offset: number;
+  length: number;
+  starts: Uint32Array;
+  hashes: Uint32Array;
+  reads: number;
+}
+
+const noRows = (): Rows => ({ bytes: Buffer.alloc(0), base: 0, starts: new Uint32Array(0), hashes: new Uint32Array(0) });
+
 /**
  * path → (size, mtime, ctime, inode) → object ids, so an unchanged file is not read again.
  * An entry is used only when every stamp field matches; any change means re-hashing.
  */
 export class StatCache implements FileIdCache {
   readonly #now: () => number;
-  /** The loaded file; its file rows end at `#filesEnd`. */
-  #bytes: Buffer = Buffer.alloc(0);
-  #filesEnd = 0;
-  /** Where the loaded file rows start, and their path hashes, in hash order: found when first needed. */
-  #rows: { starts: Uint32Array; hashes: Uint32Array } | undefined;
-  /** Where the loaded directory rows start, and their path hashes, in hash order. */
-  #dirRows: { starts: Uint32Array; hashes: Uint32Array } = noRows();
+  /** The size of the loaded file (0: none), which a delta extends. */
+  #loadedSize = 0;
+  /** The loaded file rows, or where to read them. */
+  #fileRows: Rows | RowsOnDisk = noRows();
+  /** The loaded directory rows. */
+  #dirRows: Rows = noRows();
   /** Directory rows recorded since loading: hex of the signature then the tree id; `undefined`: forgotten. */
   readonly #dirsChanged = new Map<string, string | undefined>();
-  /** Where the loaded list rows start, and their path hashes, in hash order. */
-  #listRows: { starts: Uint32Array; hashes: Uint32Array } = noRows();
+  /** The loaded list rows. */
+  #listRows: Rows = noRows();
   /** List rows recorded since loading, encoded; `undefined`: forgotten. */
   readonly #listsChanged = new Map<string, Buffer | undefined>();
   /** Rows recorded (or forgotten: `undefined`) since loading, encoded. */
@@ -152,79 +185,70 @@ export class StatCache implements FileIdCache {
 
   /** Loads a saved cache; a missing or unreadable file gives an empty cache (it is only a cache). */
   static async load(file: string, options: StatCacheOptions = {}): Promise<StatCache> {
-    const cache = new StatCache(options);
-    const optional = (path: string) => readWhole(path).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
-    const [bytes, delta] = await Promise.all([optional(file), optional(file + DELTA_SUFFIX)]);
-    return cache.#loaded(file, bytes, delta);
+    return StatCache.loadSync(file, options);
   }
 
-  /** `load`, blocking: for a caller that needs the cache only on some paths, and then at once. */
+  /** `load`, blocking (it reads the file's tables and its smaller sections: a few MB at most). */
   static loadSync(file: string, options: StatCacheOptions = {}): StatCache {
     const cache = new StatCache(options);
-    const optional = (path: string) => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw err;
-      }
-    };
-    return cache.#loaded(file, optional(file), optional(file + DELTA_SUFFIX));
-  }
-
-  /** Takes a saved cache's bytes (and its delta's), each `undefined` when missing. */
-  #loaded(file: string, bytes: Buffer | undefined, delta: Buffer | undefined): this {
-    this.#file = file;
-    if (bytes !== undefined) this.#adopt(bytes);
-    if (delta !== undefined) this.#adoptDelta(delta);
-    return this;
-  }
-
-  /** Takes a delta file's rows over the loaded ones; a damaged delta is ignored (only a cache). */
-  #adoptDelta(bytes: Buffer): void {
+    cache.#file = file;
+    const loaded = readCacheFile(file);
+    if (loaded !== undefined) cache.#adopt(loaded);
+    const delta = readOptional(file + DELTA_SUFFIX);
     // A delta extends a file: over none (missing, damaged, of an older format) it is dropped too.
-    const delta = this.#bytes.length > 0 ? parseDelta(bytes) : undefined;
-    if (delta !== undefined) this.#delta = delta;
+    const parsed = delta !== undefined && cache.#loadedSize > 0 ? parseDelta(delta) : undefined;
+    if (parsed !== undefined) cache.#delta = parsed;
+    return cache;
   }
 
-  /** Takes `bytes` (a saved cache) as the loaded state; damaged bytes leave the cache empty. */
-  #adopt(bytes: Buffer): void {
-    const v5 = bytes.subarray(0, MAGIC_V5.length).equals(MAGIC_V5);
-    const sections = v5 ? parseSections(bytes, MAGIC_V5, false) : parseSections(bytes, MAGIC, true);
-    if (sections === undefined) return;
-    const { filesEnd, dirsEnd } = sections;
-    const dirRows = rowStarts(bytes, v5 ? filesEnd : filesEnd + 4, dirsEnd, dirRowEnd);
-    const listRows = rowStarts(bytes, dirsEnd, bytes.length, listRowEnd);
-    if (dirRows === undefined || listRows === undefined) return;
-    this.#bytes = bytes;
-    this.#filesEnd = filesEnd;
+  /** Takes a loaded file's rows as the loaded state. */
+  #adopt(loaded: LoadedCache): void {
+    this.#loadedSize = loaded.size;
+    this.#fileRows = loaded.files;
+    this.#dirRows = loaded.dirs;
+    this.#listRows = loaded.lists;
     this.#delta = emptyDelta();
-    this.#rows = undefined;
-    this.#dirRows = dirRows;
     this.#dirsChanged.clear();
-    this.#listRows = listRows;
     this.#listsChanged.clear();
   }
 
-  // A no-change snapshot answers every directory from its signature and looks up no file: the
-  // pass over 100,000 file rows waits until a lookup needs it.
-  #loadedRows(): { starts: Uint32Array; hashes: Uint32Array } {
-    this.#rows ??= rowStarts(this.#bytes, MAGIC.length + 4, this.#filesEnd, rowEnd) ?? noRows();
-    return this.#rows;
+  /** The loaded file rows in memory: read whole when they were left on disk. */
+  #fileRowsInMemory(): Rows {
+    const f = this.#fileRows;
+    if ("bytes" in f) return f;
+    const bytes = readAtIfSame(f.file, f.identity, f.offset, f.length);
+    this.#fileRows = bytes === undefined ? noRows() : { bytes, base: 0, starts: f.starts, hashes: f.hashes };
+    return this.#fileRows;
   }
 
-  /** The start of `path`'s loaded row, or -1. */
-  #findLoaded(path: string, hash = pathHash(path)): number {
-    return findRow(this.#bytes, this.#loadedRows(), path, hash);
+  /** The loaded row for `path`, or undefined. */
+  #findLoaded(path: string): RowRef | undefined {
+    const hash = pathHash(path);
+    if (this.#fileRows.hashes.length === 0) return undefined;
+    const f = "bytes" in this.#fileRows || ++this.#fileRows.reads <= READS_BEFORE_WHOLE ? this.#fileRows : this.#fileRowsInMemory();
+    if ("bytes" in f) {
+      const p = findRow(f, path, hash);
+      return p < 0 ? undefined : { b: f.bytes, p };
+    }
+    let found: RowRef | undefined;
+    findSorted(f.hashes, f.hashes.length, hash, (k) => {
+      const end = k + 1 < f.starts.length ? f.starts[k + 1]! : f.length;
+      if (end - f.starts[k]! < 6 || end > f.length) return false;
+      const b = readAtIfSame(f.file, f.identity, f.offset + f.starts[k]!, end - f.starts[k]!);
+      if (b === undefined) this.#fileRows = noRows();
+      else if (stampAt(b, 0) <= b.length && rowEnd(b, 0) <= b.length && rowPath(b, 0) === path) found = { b, p: 0 };
+      return found !== undefined || b === undefined;
+    });
+    return found;
   }
 
   /** A directory row as hex (signature then tree id). */
   #dirRow(path: string): string | undefined {
     if (this.#dirsChanged.has(path)) return this.#dirsChanged.get(path);
     const inDelta = this.#delta.dirs.has(path);
-    const b = inDelta ? this.#delta.dirs.get(path) : this.#bytes;
+    const b = inDelta ? this.#delta.dirs.get(path) : this.#dirRows.bytes;
     if (b === undefined) return undefined;
-    const p = inDelta ? 0 : findRow(this.#bytes, this.#dirRows, path, pathHash(path));
+    const p = inDelta ? 0 : findRow(this.#dirRows, path, pathHash(path));
     if (p < 0) return undefined;
     const at = stampAt(b, p);
     return b.toString("hex", at, at + 64);
@@ -248,8 +272,7 @@ export class StatCache implements FileIdCache {
       const b = this.#delta.files.get(path);
       return b === undefined ? null : { b, p: 0 };
     }
-    const p = this.#findLoaded(path);
-    return p < 0 ? undefined : { b: this.#bytes, p };
+    return this.#findLoaded(path);
   }
 
   get size(): number {
@@ -277,11 +300,11 @@ export class StatCache implements FileIdCache {
 
   /** The payload recorded for a folder whose whole-tree signature is unchanged. */
   lookupList(path: string, signature: string): Buffer | undefined {
-    let b: Buffer | undefined = this.#bytes;
+    let b: Buffer | undefined = this.#listRows.bytes;
     let p = 0;
     if (this.#listsChanged.has(path)) b = this.#listsChanged.get(path);
     else if (this.#delta.lists.has(path)) b = this.#delta.lists.get(path);
-    else p = findRow(this.#bytes, this.#listRows, path, pathHash(path));
+    else p = findRow(this.#listRows, path, pathHash(path));
     if (b === undefined || p < 0) return undefined;
     const at = stampAt(b, p);
     if (b.toString("hex", at, at + 32) !== signature) return undefined;
@@ -295,7 +318,7 @@ export class StatCache implements FileIdCache {
         ? this.#listsChanged.get(path) !== undefined
         : this.#delta.lists.has(path)
           ? this.#delta.lists.get(path) !== undefined
-          : findRow(this.#bytes, this.#listRows, path, pathHash(path)) >= 0;
+          : findRow(this.#listRows, path, pathHash(path)) >= 0;
       if (kept) this.#listsChanged.set(path, undefined);
       return;
     }
@@ -371,12 +394,11 @@ export class StatCache implements FileIdCache {
     const order = Uint32Array.from(fresh, (_, i) => i).sort((x, y) => freshHashes[x]! - freshHashes[y]!);
     const out: RowRef[] = [];
     let k = 0;
-    const b = this.#bytes;
-    const { starts, hashes } = this.#loadedRows();
+    const { bytes: b, base, starts, hashes } = this.#fileRowsInMemory();
     for (let i = 0; i < starts.length; i++) {
       const h = hashes[i]!;
       while (k < order.length && freshHashes[order[k]!]! < h) out.push(fresh[order[k++]!]!);
-      const p = starts[i]!;
+      const p = base + starts[i]!;
       if (newerHashes.has(h) && newer.has(rowPath(b, p))) continue;
       out.push({ b, p });
     }
@@ -390,9 +412,9 @@ export class StatCache implements FileIdCache {
    */
   async save(file: string): Promise<void> {
     await mkdir(dirname(file), { recursive: true });
-    const limit = Math.max(DELTA_MIN_LIMIT, this.#bytes.length / DELTA_FRACTION);
+    const limit = Math.max(DELTA_MIN_LIMIT, this.#loadedSize / DELTA_FRACTION);
     // Sized before it is encoded: a first snapshot's 100,000 rows go straight into the file.
-    if (this.#file === file && this.#bytes.length > 0 && this.#sessionBytes() <= limit) {
+    if (this.#file === file && this.#loadedSize > 0 && this.#sessionBytes() <= limit) {
       const delta = this.#nextDelta();
       const bytes = encodeDelta(delta);
       if (bytes.length <= limit) {
@@ -402,22 +424,23 @@ export class StatCache implements FileIdCache {
         return;
       }
     }
-    const files = spans(this.#collect(), rowEnd);
-    const dirs = spans(this.#collectDirs(), dirRowEnd);
-    const lists = spans(collectKeyed(this.#bytes, this.#listRows.starts, new Map([...this.#delta.lists, ...this.#listsChanged])), listRowEnd);
-    const length = (rows: { p: number; end: number }[]) => rows.reduce((n, s) => n + s.end - s.p, 0);
-    const fileBytes = length(files);
-    const dirBytes = length(dirs);
-    const out = Buffer.allocUnsafe(MAGIC.length + 8 + fileBytes + dirBytes + length(lists));
+    const files = sectionOf(this.#collect(), rowEnd);
+    const dirs = sectionOf(this.#collectDirs(), dirRowEnd);
+    const lists = sectionOf(collectKeyed(this.#listRows, new Map([...this.#delta.lists, ...this.#listsChanged])), listRowEnd);
+    const sections = [files, dirs, lists];
+    const tablesEnd = HEAD + 8 * (files.starts.length + dirs.starts.length + lists.starts.length);
+    const out = Buffer.allocUnsafe(tablesEnd + files.length + dirs.length + lists.length);
     MAGIC.copy(out, 0);
-    out.writeUInt32LE(fileBytes, MAGIC.length);
-    let o = MAGIC.length + 4;
-    for (const s of files) o += s.b.copy(out, o, s.p, s.end);
-    o = out.writeUInt32LE(dirBytes, o);
-    for (const s of [...dirs, ...lists]) o += s.b.copy(out, o, s.p, s.end);
+    let o = MAGIC.length;
+    for (const x of sections) o = out.writeUInt32LE(x.starts.length, o);
+    for (const x of sections) o = out.writeUInt32LE(x.length, o);
+    for (const x of sections) {
+      for (const table of [x.starts, x.hashes]) for (let k = 0; k < table.length; k++) o = out.writeUInt32LE(table[k]!, o);
+    }
+    for (const x of [dirs, lists, files]) for (const r of x.spans) o += r.b.copy(out, o, r.p, r.end);
     await writeAtomically(file, out);
     await unlink(file + DELTA_SUFFIX).catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
-    this.#adopt(out);
+    this.#adopt(parseCache(out, undefined)!);
     this.#file = file;
     this.#clearSession();
   }
@@ -454,21 +477,22 @@ export class StatCache implements FileIdCache {
   #collectDirs(): RowRef[] {
     const changed = new Map<string, Buffer | undefined>(this.#delta.dirs);
     for (const [path, row] of this.#dirsChanged) changed.set(path, row === undefined ? undefined : encodeDirRow(path, row));
-    return collectKeyed(this.#bytes, this.#dirRows.starts, changed);
+    return collectKeyed(this.#dirRows, changed);
   }
 }
 
 /**
- * Rows to keep, in hash order: the loaded ones at `starts` in `bytes` but those of paths in
- * `changed`, and the rows `changed` holds (encoded; `undefined`: forgotten).
+ * Rows to keep, in hash order: the loaded `rows` but those of paths in `changed`, and the rows
+ * `changed` holds (encoded; `undefined`: forgotten).
  */
-function collectKeyed(bytes: Buffer, starts: Uint32Array, changed: ReadonlyMap<string, Buffer | undefined>): RowRef[] {
+function collectKeyed(rows: Rows, changed: ReadonlyMap<string, Buffer | undefined>): RowRef[] {
+  const { bytes, base, starts, hashes } = rows;
   const out: { hash: number; r: RowRef }[] = [];
   const changedHashes = new Set<number>();
   for (const path of changed.keys()) changedHashes.add(pathHash(path));
   for (let i = 0; i < starts.length; i++) {
-    const p = starts[i]!;
-    const hash = bytes.readUInt32LE(p);
+    const p = base + starts[i]!;
+    const hash = hashes[i]!;
     if (changedHashes.has(hash) && changed.has(rowPath(bytes, p))) continue;
     out.push({ hash, r: { b: bytes, p } });
   }
@@ -488,21 +512,26 @@ function encodeDirRow(path: string, hexRow: string): Buffer {
 }
 
 /**
- * Rows as byte ranges to copy, neighbours in one buffer joined: after a small change most rows
- * are a loaded row followed by the next loaded one, and one copy each cost a push ~30 ms.
+ * Rows as a section of the file: where each starts and its hash (the tables), and the byte ranges
+ * to copy, neighbours in one buffer joined (after a small change most rows are a loaded row
+ * followed by the next loaded one, and one copy each cost a push ~30 ms).
  */
-function spans(rows: RowRef[], end: (b: Buffer, p: number) => number): { b: Buffer; p: number; end: number }[] {
-  const out: { b: Buffer; p: number; end: number }[] = [];
+function sectionOf(rows: RowRef[], end: (b: Buffer, p: number) => number): { spans: { b: Buffer; p: number; end: number }[]; starts: Uint32Array; hashes: Uint32Array; length: number } {
+  const spans: { b: Buffer; p: number; end: number }[] = [];
+  const starts = new Uint32Array(rows.length);
+  const hashes = new Uint32Array(rows.length);
+  let length = 0;
   let last: { b: Buffer; p: number; end: number } | undefined;
-  for (const r of rows) {
+  rows.forEach((r, k) => {
     const e = end(r.b, r.p);
+    starts[k] = length;
+    hashes[k] = r.b.readUInt32LE(r.p);
+    length += e - r.p;
     if (last !== undefined && last.b === r.b && last.end === r.p) last.end = e;
-    else out.push((last = { b: r.b, p: r.p, end: e }));
-  }
-  return out;
+    else spans.push((last = { b: r.b, p: r.p, end: e }));
+  });
+  return { spans, starts, hashes, length };
 }
-
-const noRows = () => ({ starts: new Uint32Array(0), hashes: new Uint32Array(0) });
 
 /** A delta file's rows by path, encoded; `undefined`: forgotten. */
 interface Delta {
@@ -513,18 +542,141 @@ interface Delta {
 
 const emptyDelta = (): Delta => ({ files: new Map(), dirs: new Map(), lists: new Map() });
 
+/** A cache file's rows as loaded (`size`: the file's). */
+interface LoadedCache {
+  size: number;
+  files: Rows | RowsOnDisk;
+  dirs: Rows;
+  lists: Rows;
+}
+
 /**
- * Where the sections of a cache or delta file end: MAGIC, [u32 length] file rows, then (`dirsLength`)
- * [u32 length] directory rows and list rows to the end, or (GAGESTC5) directory rows to the end.
+ * Reads a cache file: for GAGESTC7 its tables and its directory and list rows, the file rows left
+ * on disk; an older format whole. `undefined` when missing or damaged (only a cache).
  */
-function parseSections(bytes: Buffer, magic: Buffer, dirsLength: boolean): { filesStart: number; filesEnd: number; dirsEnd: number } | undefined {
-  const filesStart = magic.length + 4;
-  if (bytes.length < filesStart || !bytes.subarray(0, magic.length).equals(magic)) return undefined;
-  const filesEnd = filesStart + bytes.readUInt32LE(magic.length);
-  if (!dirsLength) return filesEnd > bytes.length ? undefined : { filesStart, filesEnd, dirsEnd: bytes.length };
-  if (filesEnd + 4 > bytes.length) return undefined;
-  const dirsEnd = filesEnd + 4 + bytes.readUInt32LE(filesEnd);
-  return dirsEnd > bytes.length ? undefined : { filesStart, filesEnd, dirsEnd };
+function readCacheFile(file: string): LoadedCache | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    const head = readExactly(fd, 0, Math.min(HEAD, st.size));
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) return parseCache(readExactly(fd, 0, st.size), undefined);
+    const eagerEnd = head.length < HEAD ? 0 : v7Layout(head).filesStart;
+    return eagerEnd === 0 || eagerEnd > st.size ? undefined : parseCache(readExactly(fd, 0, eagerEnd), { file, identity: identityOf(st), size: st.size });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Where a GAGESTC7 file's tables and sections are, from its head. */
+function v7Layout(head: Buffer): { counts: number[]; lengths: number[]; dirsStart: number; filesStart: number; size: number } {
+  const counts = [0, 1, 2].map((k) => head.readUInt32LE(MAGIC.length + 4 * k));
+  const lengths = [0, 1, 2].map((k) => head.readUInt32LE(MAGIC.length + 12 + 4 * k));
+  const dirsStart = HEAD + 8 * (counts[0]! + counts[1]! + counts[2]!);
+  const filesStart = dirsStart + lengths[1]! + lengths[2]!;
+  return { counts, lengths, dirsStart, filesStart, size: filesStart + lengths[0]! };
+}
+
+/**
+ * A cache file's rows from `bytes`: the whole file, or (`onDisk`, GAGESTC7 only) all of it before
+ * the file rows, which are then read as looked up. `undefined` when damaged or of no known format.
+ */
+function parseCache(bytes: Buffer, onDisk: { file: string; identity: string; size: number } | undefined): LoadedCache | undefined {
+  if (bytes.length >= HEAD && bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    const { counts, lengths, dirsStart, filesStart, size } = v7Layout(bytes);
+    if (size !== (onDisk?.size ?? bytes.length) || bytes.length < (onDisk === undefined ? size : filesStart)) return undefined;
+    let at = HEAD;
+    const table = (count: number) => {
+      const t = u32Table(bytes, at, count);
+      at += 4 * count;
+      return t;
+    };
+    const [files, dirs, lists] = counts.map((count) => ({ starts: table(count), hashes: table(count) }));
+    const sectionStarts = [filesStart, dirsStart, dirsStart + lengths[1]!];
+    // A start past its section's end is damage: the cache is then none (rows are bounds-checked
+    // as they are read, but a table that points nowhere says the file is not as written).
+    const inside = [files!, dirs!, lists!].every((t, k) => t.starts.length === 0 || t.starts[t.starts.length - 1]! < lengths[k]!);
+    if (!inside) return undefined;
+    return {
+      size,
+      files: onDisk === undefined ? { bytes, base: sectionStarts[0]!, ...files! } : { file: onDisk.file, identity: onDisk.identity, offset: filesStart, length: lengths[0]!, ...files!, reads: 0 },
+      dirs: { bytes, base: sectionStarts[1]!, ...dirs! },
+      lists: { bytes, base: sectionStarts[2]!, ...lists! },
+    };
+  }
+  // GAGESTC6: MAGIC, [u32 length] file rows, [u32 length] directory rows, list rows to the end;
+  // GAGESTC5: MAGIC, [u32 length] file rows, directory rows to the end.
+  const v6 = bytes.subarray(0, MAGIC_V6.length).equals(MAGIC_V6);
+  if (!v6 && !bytes.subarray(0, MAGIC_V5.length).equals(MAGIC_V5)) return undefined;
+  const filesStart = MAGIC_V6.length + 4;
+  if (bytes.length < filesStart) return undefined;
+  const filesEnd = filesStart + bytes.readUInt32LE(MAGIC_V6.length);
+  if (filesEnd + (v6 ? 4 : 0) > bytes.length) return undefined;
+  const dirsStart = v6 ? filesEnd + 4 : filesEnd;
+  const dirsEnd = v6 ? dirsStart + bytes.readUInt32LE(filesEnd) : bytes.length;
+  if (dirsEnd > bytes.length) return undefined;
+  const files = rowStarts(bytes, filesStart, filesEnd, rowEnd);
+  const dirs = rowStarts(bytes, dirsStart, dirsEnd, dirRowEnd);
+  const lists = rowStarts(bytes, dirsEnd, bytes.length, listRowEnd);
+  if (files === undefined || dirs === undefined || lists === undefined) return undefined;
+  return { size: bytes.length, files: { bytes, base: 0, ...files }, dirs: { bytes, base: 0, ...dirs }, lists: { bytes, base: 0, ...lists } };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** `count` u32 LE at `bytes[at]`: a view where the bytes allow one, else a copy. */
+function u32Table(bytes: Buffer, at: number, count: number): Uint32Array {
+  if (LITTLE_ENDIAN && (bytes.byteOffset + at) % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset + at, count);
+  const out = new Uint32Array(count);
+  for (let k = 0; k < count; k++) out[k] = bytes.readUInt32LE(at + 4 * k);
+  return out;
+}
+
+/** What says a file is the one a cache was loaded from: another saved over it is not. */
+function identityOf(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/** `length` bytes of the open file at `position` (fewer at its end). */
+function readExactly(fd: number, position: number, length: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  let got = 0;
+  for (let n = -1; got < length && n !== 0; got += n) n = readSync(fd, bytes, got, length - got, position + got);
+  return bytes.subarray(0, got);
+}
+
+/** Bytes of `file` when it is still the one named by `identity`, else (or unreadable) `undefined`. */
+function readAtIfSame(file: string, identity: string, position: number, length: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    if (identityOf(fstatSync(fd)) !== identity) return undefined;
+    const bytes = readExactly(fd, position, length);
+    return bytes.length === length ? bytes : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A file's bytes, or `undefined` when it is missing. */
+function readOptional(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 const DELTA_KINDS = ["files", "dirs", "lists"] as const;
@@ -578,20 +730,6 @@ function parseDelta(bytes: Buffer): Delta | undefined {
   return delta;
 }
 
-/** A file's bytes in one read: `readFile` reads in 512 KiB steps, 20 ms for a 14 MB cache against 5. */
-async function readWhole(path: string): Promise<Buffer> {
-  const fh = await open(path, "r");
-  try {
-    const size = (await fh.stat()).size;
-    const bytes = Buffer.allocUnsafe(size);
-    let got = 0;
-    for (let n = -1; got < size && n !== 0; got += n) n = (await fh.read(bytes, got, size - got, got)).bytesRead;
-    return bytes.subarray(0, got);
-  } finally {
-    await fh.close();
-  }
-}
-
 async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
   const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
   try {
@@ -603,11 +741,17 @@ async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
   }
 }
 
-/** The start of the row for `path` among rows sorted by path hash, or -1. */
-function findRow(bytes: Buffer, rows: { starts: Uint32Array; hashes: Uint32Array }, path: string, hash: number): number {
-  const { starts, hashes } = rows;
-  const i = findSorted(hashes, hashes.length, hash, (k) => rowPath(bytes, starts[k]!) === path);
-  return i < 0 ? -1 : starts[i]!;
+/**
+ * Where the row for `path` starts in `rows.bytes`, or -1. Rows are bounds-checked as they are
+ * read: a damaged table can make a lookup miss, not throw.
+ */
+function findRow(rows: Rows, path: string, hash: number): number {
+  const { bytes, base, starts, hashes } = rows;
+  const i = findSorted(hashes, hashes.length, hash, (k) => {
+    const p = base + starts[k]!;
+    return p + 6 <= bytes.length && stampAt(bytes, p) + STAMP + 1 <= bytes.length && rowPath(bytes, p) === path;
+  });
+  return i < 0 ? -1 : base + starts[i]!;
 }
 
 /**

@@ -14,6 +14,14 @@ export interface ObjectStorage {
   stat(key: string): Promise<{ size: number } | undefined>;
   /** Keys starting with `prefix`, in lexical order. */
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<{ key: string; size: number }>;
+  /** `list`'s keys alone, where the backend lists them cheaper (`Storage.listKeys`). */
+  listKeys?(prefix: string, options?: { startAfter?: string }): AsyncIterable<string>;
+}
+
+/** The keys starting with `prefix`, in lexical order: `storage.listKeys` where offered, else `list`. */
+export async function* listKeys(storage: ObjectStorage, prefix: string, options: { startAfter?: string } = {}): AsyncIterable<string> {
+  if (storage.listKeys !== undefined) yield* storage.listKeys(prefix, options);
+  else for await (const { key } of storage.list(prefix, options)) yield key;
 }
 
 /**

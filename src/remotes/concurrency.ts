@@ -19,6 +19,7 @@ export function withConcurrency(storage: Storage, n: number): Storage {
     stat: (key: string) => limit(() => storage.stat(key)),
     delete: (key: string) => limit(() => storage.delete(key)),
     list: (prefix: string, options?: { startAfter?: string }) => storage.list(prefix, options),
+    ...(storage.listKeys ? { listKeys: storage.listKeys.bind(storage) } : {}),
     close: () => storage.close(),
   } satisfies Storage;
 }

@@ -42,6 +42,23 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
     }
   }
 
+  /** A listing (of anything with a key) that resumes after the last key it yielded. */
+  async function* resumed<T>(list: (startAfter: string | undefined) => AsyncIterable<T>, keyOf: (item: T) => string, from: string | undefined): AsyncIterable<T> {
+    let startAfter = from;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for await (const item of list(startAfter)) {
+          startAfter = keyOf(item);
+          yield item;
+        }
+        return;
+      } catch (err) {
+        await backOff(err, attempt);
+      }
+    }
+  }
+
+  const listKeys = storage.listKeys?.bind(storage);
   return {
     url: storage.url,
     get: (key: string, range?: ByteRange) => retry(() => storage.get(key, range)),
@@ -51,19 +68,13 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
     stat: (key: string): Promise<StorageStat | undefined> => retry(() => storage.stat(key)),
     delete: (key: string) => retry(() => storage.delete(key)),
     close: () => storage.close(),
-    async *list(prefix: string, listOptions: { startAfter?: string } = {}): AsyncIterable<StorageEntry> {
-      let startAfter = listOptions.startAfter;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          for await (const entry of storage.list(prefix, { startAfter })) {
-            startAfter = entry.key;
-            yield entry;
-          }
-          return;
-        } catch (err) {
-          await backOff(err, attempt);
+    list: (prefix: string, listOptions: { startAfter?: string } = {}): AsyncIterable<StorageEntry> =>
+      resumed((startAfter) => storage.list(prefix, startAfter === undefined ? {} : { startAfter }), (entry) => entry.key, listOptions.startAfter),
+    ...(listKeys
+      ? {
+          listKeys: (prefix: string, listOptions: { startAfter?: string } = {}): AsyncIterable<string> =>
+            resumed((startAfter) => listKeys(prefix, startAfter === undefined ? {} : { startAfter }), (key) => key, listOptions.startAfter),
         }
-      }
-    },
+      : {}),
   } satisfies Storage;
 }

@@ -81,6 +81,14 @@ export interface Storage {
    */
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<StorageEntry>;
 
+  /**
+   * The keys `list` gives, without their sizes: offered by a backend that learns a size by a call
+   * per key (a local folder stats each file), for callers that need only the keys (a push lists
+   * a few hundred heads and packs). Callers use `listKeys` (src/objects/storage.ts), which falls
+   * back on `list`.
+   */
+  listKeys?(prefix: string, options?: { startAfter?: string }): AsyncIterable<string>;
+
   /** Removes a key. Removing a missing key is not an error. */
   delete(key: string): Promise<void>;
 

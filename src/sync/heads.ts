@@ -1,5 +1,5 @@
 import { Packr } from "msgpackr/pack";
-import { hashBytes, isObjectId } from "../objects/index.js";
+import { hashBytes, isObjectId, listKeys } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";
@@ -235,7 +235,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   const knownNewest = view.newest;
   const knownCatalog = view.catalogKey;
   let newestCatalog: string | undefined;
-  for await (const { key } of storage.list(CATALOG_PREFIX, view.catalogKey ? { startAfter: view.catalogKey } : {})) {
+  for await (const key of listKeys(storage, CATALOG_PREFIX, view.catalogKey ? { startAfter: view.catalogKey } : {})) {
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
@@ -253,7 +253,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   const from = view.newest === undefined ? undefined : `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS)}`;
   const toRead: string[] = [];
   let sawNewest = false;
-  for await (const { key } of storage.list(HEAD_PREFIX, from ? { startAfter: from } : {})) {
+  for await (const key of listKeys(storage, HEAD_PREFIX, from ? { startAfter: from } : {})) {
     if (key === knownNewest) sawNewest = true;
     if (keyTime(key) === undefined || view.recent.has(key)) continue;
     toRead.push(key);

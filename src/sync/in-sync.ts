@@ -1,6 +1,7 @@
-import { digestTreesAsync, nativeListing, RACY_MS, type TreeSum } from "../objects/index.js";
+import { readdirSync } from "node:fs";
+import { digestTreesAsync, nativeListing, RACY_MS, type TreeSumLookup, type TreeSums } from "../objects/index.js";
 import { runPaths } from "../runs/layout.js";
-import { inSyncPath, readStateFile, writeStateFile } from "./local-state.js";
+import { IN_SYNC_EXT, inSyncPath, readStateFile, remotesStateDir, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
 
 /**
@@ -36,7 +37,7 @@ function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
   let p = MAGIC.length + 36;
   for (const id of [...rows.keys()].sort()) {
     out.write(id, p, ID_LENGTH, "latin1");
-    out.write(rows.get(id)!, p + ID_LENGTH, KEY_BYTES, "hex");
+    out.write(rows.get(id)!, p + ID_LENGTH, KEY_BYTES, "latin1");
     p += ROW;
   }
   return out;
@@ -49,13 +50,16 @@ function decodeInSync(bytes: Buffer): InSyncRows | undefined {
   const count = bytes.readUInt32LE(MAGIC.length + 32);
   if (bytes.length !== head + count * ROW) return undefined;
   const rows = new Map<string, string>();
-  for (let p = head; p < bytes.length; p += ROW) rows.set(bytes.toString("latin1", p, p + ID_LENGTH), bytes.toString("hex", p + ID_LENGTH, p + ROW));
+  for (let p = head; p < bytes.length; p += ROW) rows.set(bytes.toString("latin1", p, p + ID_LENGTH), bytes.toString("latin1", p + ID_LENGTH, p + ROW));
   return { stamp: bytes.toString("hex", MAGIC.length, MAGIC.length + 32), rows };
 }
 
 /** One run's folders summed up. */
 export interface RunSums {
-  /** The digests of `ID/`, `ID.meta/` and `ID.user/` (zeros for an absent one); `undefined` when one could not be summed. */
+  /**
+   * The digests of `ID/`, `ID.meta/` and `ID.user/` as latin1 characters, 32 each (zeros for an
+   * absent one); `undefined` when one could not be summed.
+   */
   key: string | undefined;
   /**
    * Nothing in the folders changed within `RACY_MS` before the sum: a row may be kept. (A later
@@ -66,15 +70,23 @@ export interface RunSums {
   bytes: number;
 }
 
-const ABSENT = "0".repeat(64);
 // Runs summed up per call: what one call holds stays small, and a runs directory of a few
 // thousand runs is one call (each call ends with a thread idle; 2,000 runs in two took 5-15% longer).
 const BATCH = 4096;
 
+/** Whether the runs directory keeps runs found in sync with any remote: it has pushed before. */
+export function keepsInSyncRows(runsDir: string): boolean {
+  try {
+    return readdirSync(remotesStateDir(runsDir)).some((name) => name.endsWith(`.${IN_SYNC_EXT}`));
+  } catch {
+    return false;
+  }
+}
+
 /** Runs summed up (`sumRuns`), and every folder's sum, for a scan of the runs that differ. */
 export interface RunsSummed {
   runs: Map<string, RunSums>;
-  treeSums: Map<string, TreeSum | Error>;
+  treeSums: TreeSumLookup;
 }
 
 /**
@@ -91,30 +103,41 @@ export function sumRuns(runsDir: string, runIds: readonly string[], opts: { thre
 
 async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { threads: number; nowMs: number }): Promise<RunsSummed> {
   const runs = new Map<string, RunSums>();
-  const treeSums = new Map<string, TreeSum | Error>();
+  const batches: TreeSums[] = [];
   const settledBefore = opts.nowMs - RACY_MS;
   for (let i = 0; i < runIds.length; i += BATCH) {
     const batch = runIds.slice(i, i + BATCH).map((id) => runPaths(runsDir, id));
     const sums = (await digestTreesAsync(batch.flatMap((p) => [p.runDir, p.metaDir, p.userDir]), opts.threads))!;
-    for (const p of batch) {
-      const run: RunSums = { key: "", settled: true, files: 0, bytes: 0 };
-      for (const dir of [p.runDir, p.metaDir, p.userDir]) {
-        const sum = sums.get(dir)!;
-        treeSums.set(dir, sum);
-        if (sum instanceof Error) {
-          // A run without files or user log has no such folder; one without meta is not a run.
-          const absent = (sum as NodeJS.ErrnoException).code === "ENOENT" && dir !== p.metaDir;
-          run.key = absent && run.key !== undefined ? run.key + ABSENT : undefined;
+    batches.push(sums);
+    batch.forEach((p, k) => {
+      // An absent folder's digest reads as zeros: a run without files or user log has no such
+      // folder. Any other error, or no meta (not a run), leaves the run without a key.
+      let summed = true;
+      let settled = true;
+      let files = 0;
+      let bytes = 0;
+      for (let at = 3 * k; at < 3 * k + 3; at++) {
+        const error = sums.error(at);
+        if (error !== undefined) {
+          summed &&= (error as NodeJS.ErrnoException).code === "ENOENT" && at !== 3 * k + 1;
           continue;
         }
-        if (run.key !== undefined) run.key += sum.digest;
-        run.settled &&= sum.newest < settledBefore;
-        run.files += sum.files + sum.symlinks;
-        run.bytes += sum.bytes;
+        settled &&= sums.newest(at) < settledBefore;
+        files += sums.files(at);
+        bytes += sums.bytes(at);
       }
-      runs.set(p.id, run);
-    }
+      runs.set(p.id, { key: summed ? sums.digestKey(3 * k, 3 * k + 3) : undefined, settled, files, bytes });
+    });
   }
+  const treeSums: TreeSumLookup = {
+    get: (path) => {
+      for (const sums of batches) {
+        const sum = sums.get(path);
+        if (sum !== undefined) return sum;
+      }
+      return undefined;
+    },
+  };
   return { runs, treeSums };
 }
 
@@ -128,7 +151,7 @@ export interface InSyncState {
 export interface InSyncCheck {
   inSync: Set<string>;
   sums: Map<string, RunSums>;
-  treeSums: Map<string, TreeSum | Error>;
+  treeSums: TreeSumLookup;
 }
 
 /**

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { emptyStats, hashBytes, idOnlySink, nativeListing, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type SnapshotStats, type StatCache, type TreeSum } from "../objects/index.js";
+import { emptyStats, hashBytes, idOnlySink, nativeListing, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type SnapshotStats, type StatCache, type TreeSumLookup } from "../objects/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
@@ -87,7 +87,7 @@ export async function scanRuns(
   runsDir: string,
   refs: readonly RunRef[],
   cache: StatCache,
-  opts: { threads?: number | undefined; treeSums?: ReadonlyMap<string, TreeSum | Error> | undefined } = {},
+  opts: { threads?: number | undefined; treeSums?: TreeSumLookup | undefined } = {},
 ): Promise<ScannedRun[]> {
   const threads = opts.threads ?? defaultScanThreads();
   const jobs = refs.map((ref) => scanJob(runsDir, ref));

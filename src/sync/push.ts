@@ -7,11 +7,11 @@ import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory, inSyncPath, statCachePath } from "./local-state.js";
+import { addRunHistory, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
-import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums, type RunsSummed } from "./in-sync.js";
+import { dropInSync, findInSync, keepsInSyncRows, noteInSync, sumRuns, type RunSums } from "./in-sync.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
@@ -50,15 +50,11 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
   const refs = await selectLocalRuns(opts.runsDir, opts);
   const live = refs.filter((ref) => !ref.deleted);
   const threads = availableParallelism();
-  let summing: Promise<RunsSummed> | undefined;
-  // A runs directory that kept runs found in sync with this remote has pushed to it before: its
-  // runs are summed up while the remote's heads are listed. (A first push would sum up runs the
-  // remote lacks, for nothing.)
-  const s = await openSession(opts, (remoteUrl) => {
-    if (only.size === RUN_PARTS.length && existsSync(inSyncPath(opts.runsDir, remoteUrl))) {
-      summing = sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() });
-    }
-  });
+  // A runs directory that kept runs found in sync with a remote has pushed before: its runs are
+  // summed up while the remote is opened and its heads are listed. (A first push would sum up
+  // runs the remote lacks, for nothing.)
+  const summing = only.size === RUN_PARTS.length && keepsInSyncRows(opts.runsDir) ? sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() }) : undefined;
+  const s = await openSession(opts);
   try {
     const items: PushItem[] = [];
     const conflicts: RunConflict[] = [];

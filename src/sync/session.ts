@@ -105,16 +105,11 @@ export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
   return new Set(only as RunPart[]);
 }
 
-/**
- * Opens the remote and brings the cached view of its heads up to date (the stat cache loads at
- * first use). `onRemoteOpen` runs once the remote's URL is known, before its heads are listed:
- * work started there overlaps the listing.
- */
-export async function openSession(opts: SyncOptions, onRemoteOpen?: (remoteUrl: string) => void): Promise<Session> {
+/** Opens the remote and brings the cached view of its heads up to date (the stat cache loads at first use). */
+export async function openSession(opts: SyncOptions): Promise<Session> {
   const only = checkOnly(opts.only);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
-    onRemoteOpen?.(remote.url);
     const cached = await readCachedView(opts.runsDir, remote.url);
     const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;

@@ -22,20 +22,26 @@ export interface EncodedView {
   stamp: string;
 }
 
-/** A view's runs, each decoded from the cached bytes when first asked for. */
+/**
+ * A view's runs, each decoded from the cached bytes when first asked for. A run not decoded is
+ * where its entries start in the runs section (its length in the 4 bytes before): no buffer per
+ * run is made for the 2,000 runs a push does not look at.
+ */
 class LazyRuns extends Map<string, HeadEntry[]> {
-  readonly #raw: Map<string, Buffer>;
+  readonly #section: Buffer;
+  readonly #raw: Map<string, number>;
 
-  constructor(raw: Map<string, Buffer>) {
+  constructor(section: Buffer, raw: Map<string, number>) {
     super();
+    this.#section = section;
     this.#raw = raw;
   }
 
   #decode(id: string): void {
-    const bytes = this.#raw.get(id);
-    if (bytes === undefined) return;
+    const at = this.#raw.get(id);
+    if (at === undefined) return;
     this.#raw.delete(id);
-    super.set(id, decodeRun(id, bytes));
+    super.set(id, decodeRun(id, this.#section.subarray(at, at + this.#section.readUInt32LE(at - 4))));
   }
 
   #decodeAll(): void {
@@ -94,17 +100,26 @@ class LazyRuns extends Map<string, HeadEntry[]> {
     super.forEach(fn, thisArg);
   }
 
-  /** Every run's encoded entries: the bytes read for a run never decoded, else encoded anew. */
-  encoded(): Map<string, Buffer> {
-    const out = new Map(this.#raw);
+  /** Every run's encoded entries: where they were read, for a run never decoded, else encoded anew. */
+  encoded(): Map<string, EncodedRun> {
+    const out = new Map<string, EncodedRun>();
+    for (const [id, at] of this.#raw) out.set(id, { b: this.#section, p: at, end: at + this.#section.readUInt32LE(at - 4) });
     for (const [id, entries] of super.entries()) out.set(id, encodeRun(entries));
     return out;
   }
 }
 
-function encodeRun(entries: readonly HeadEntry[]): Buffer {
+/** A run's encoded entries: `b[p, end)`. */
+interface EncodedRun {
+  b: Buffer;
+  p: number;
+  end: number;
+}
+
+function encodeRun(entries: readonly HeadEntry[]): EncodedRun {
   // Copied: the packer reuses its buffer for the next value.
-  return Buffer.from(packr.pack(entries.map(plainEntry)));
+  const b = Buffer.from(packr.pack(entries.map(plainEntry)));
+  return { b, p: 0, end: b.length };
 }
 
 function decodeRun(id: string, bytes: Buffer): HeadEntry[] {
@@ -117,16 +132,18 @@ function decodeRun(id: string, bytes: Buffer): HeadEntry[] {
 /** Serializes a view for the local cache of last-known remote heads. */
 export function encodeView(view: RemoteView): EncodedView {
   const runs = view.runs instanceof LazyRuns ? view.runs.encoded() : new Map([...view.runs].map(([id, entries]) => [id, encodeRun(entries)]));
-  const parts: Buffer[] = [];
-  for (const id of [...runs.keys()].sort()) {
-    const bytes = runs.get(id)!;
-    const head = Buffer.allocUnsafe(1 + id.length + 4);
-    head[0] = id.length;
-    head.write(id, 1, "latin1");
-    head.writeUInt32LE(bytes.length, 1 + id.length);
-    parts.push(head, bytes);
+  const ids = [...runs.keys()].sort();
+  let sectionLength = 0;
+  for (const id of ids) sectionLength += 1 + id.length + 4 + runs.get(id)!.end - runs.get(id)!.p;
+  const section = Buffer.allocUnsafe(sectionLength);
+  let o = 0;
+  for (const id of ids) {
+    const run = runs.get(id)!;
+    section[o] = id.length;
+    o += 1 + section.write(id, o + 1, "latin1");
+    o = section.writeUInt32LE(run.end - run.p, o);
+    o += run.b.copy(section, o, run.p, run.end);
   }
-  const section = Buffer.concat(parts);
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,
@@ -154,15 +171,15 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
     const section = bytes.subarray(headerEnd);
     const doc = packr.unpack(header) as Record<string, unknown>;
     if (!Array.isArray(doc.recent) || doc.entries !== hashBytes(section)) return undefined;
-    const raw = new Map<string, Buffer>();
+    const raw = new Map<string, number>();
     for (let p = 0; p < section.length; ) {
       const idEnd = p + 1 + section[p]!;
       const end = idEnd + 4 + section.readUInt32LE(idEnd);
       if (end > section.length) return undefined;
-      raw.set(section.toString("latin1", p + 1, idEnd), section.subarray(idEnd + 4, end));
+      raw.set(section.toString("latin1", p + 1, idEnd), idEnd + 4);
       p = end;
     }
-    const view: RemoteView = { ...emptyView(), runs: new LazyRuns(raw) };
+    const view: RemoteView = { ...emptyView(), runs: new LazyRuns(section, raw) };
     for (const k of doc.recent) if (typeof k === "string") view.recent.add(k);
     if (typeof doc.uncovered === "number") view.uncovered = doc.uncovered;
     if (typeof doc.catalogKey === "string") view.catalogKey = doc.catalogKey;

@@ -210,17 +210,71 @@ test("list rows round-trip beside file and directory rows; a racy one is dropped
     assert.equal(merged.lookupList(paths[5]!, hex(5)), undefined);
     assert.deepEqual(merged.lookupList(paths[199]!, hex(199)), payload(199));
 
-    // The previous format: the same file and directory rows with no list section, under GAGESTC5
-    // (and no delta: that format had none).
+    // The previous formats, with the same rows and no tables: GAGESTC6, and GAGESTC5 without the
+    // list rows (and no delta: a delta extends only the file it was written beside).
     rmSync(`${file}.delta`, { force: true });
     const bytes = await readFile(file);
-    const filesEnd = 12 + bytes.readUInt32LE(8);
-    const dirsEnd = filesEnd + 4 + bytes.readUInt32LE(filesEnd);
-    writeFileSync(file, Buffer.concat([Buffer.from("GAGESTC5"), bytes.subarray(8, filesEnd), bytes.subarray(filesEnd + 4, dirsEnd)]));
+    writeFileSync(file, olderCache(bytes, 6));
+    const v6 = await StatCache.load(file, { now: LATER });
+    assert.equal(v6.lookupDir("/runs/r0", hex(1)), hex(2));
+    assert.deepEqual(v6.lookup("/runs/r0/a", { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }), { id: hex(3) });
+    assert.deepEqual(v6.lookupList(paths[199]!, hex(199)), payload(199));
+    writeFileSync(file, olderCache(bytes, 5));
     const v5 = await StatCache.load(file, { now: LATER });
     assert.equal(v5.lookupDir("/runs/r0", hex(1)), hex(2));
     assert.deepEqual(v5.lookup("/runs/r0/a", { size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1 }), { id: hex(3) });
     assert.equal(v5.lookupList(paths[4]!, hex(44)), undefined);
+  });
+});
+
+/**
+ * The rows of a GAGESTC7 cache as an older cache file: GAGESTC6 ([u32 length] file rows, [u32
+ * length] directory rows, list rows) or GAGESTC5 (file rows and directory rows only).
+ */
+function olderCache(bytes: Buffer, version: 5 | 6): Buffer {
+  assert.equal(bytes.toString("latin1", 0, 8), "GAGESTC7");
+  const [files, dirs, lists] = [0, 1, 2].map((k) => bytes.readUInt32LE(8 + 4 * k));
+  const [filesLength, dirsLength, listsLength] = [0, 1, 2].map((k) => bytes.readUInt32LE(20 + 4 * k));
+  const dirsStart = 32 + 8 * (files! + dirs! + lists!);
+  const listsStart = dirsStart + dirsLength!;
+  const filesStart = listsStart + listsLength!;
+  const u32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
+  const fileRows = bytes.subarray(filesStart, filesStart + filesLength!);
+  const dirRows = bytes.subarray(dirsStart, listsStart);
+  return version === 6
+    ? Buffer.concat([Buffer.from("GAGESTC6"), u32(filesLength!), fileRows, u32(dirsLength!), dirRows, bytes.subarray(listsStart, filesStart)])
+    : Buffer.concat([Buffer.from("GAGESTC5"), u32(filesLength!), fileRows, dirRows]);
+}
+
+test("file rows are read from the file the cache was loaded from as they are looked up; one saved over it answers nothing through it", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const file = join(tmp.path, "cache");
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i, ctimeMs: 1e12 + i, ino: i });
+    const path = (i: number) => `/runs/r${i}/file-${i}`;
+    const cache = new StatCache({ now: LATER });
+    for (let i = 0; i < 1000; i++) cache.record(path(i), stamp(i), { id: hex(i), ...(i % 7 === 0 ? { chunks: hex(i + 1) } : {}) });
+    await cache.save(file);
+
+    // More lookups than are read one by one, then the whole section: every answer as recorded.
+    const loaded = await StatCache.load(file, { now: LATER });
+    for (let i = 0; i < 1000; i += 3) {
+      assert.deepEqual(loaded.lookup(path(i), stamp(i)), { id: hex(i), ...(i % 7 === 0 ? { chunks: hex(i + 1) } : {}) }, path(i));
+      assert.equal(loaded.lookup(path(i), stamp(i + 1)), undefined);
+      assert.equal(loaded.lookup(`${path(i)}x`, stamp(i)), undefined);
+    }
+
+    // Another process saves the same paths and stamps under other ids over the file: a cache
+    // loaded before does not read the new file's rows through its own tables.
+    const early = await StatCache.load(file, { now: LATER });
+    assert.deepEqual(early.lookup(path(1), stamp(1)), { id: hex(1) });
+    // (Rows of the same lengths: the new file's rows sit where the old one's did.)
+    const other = new StatCache({ now: LATER });
+    for (let i = 0; i < 1000; i++) other.record(path(i), stamp(i), { id: hex(50_000 + i), ...(i % 7 === 0 ? { chunks: hex(i + 1) } : {}) });
+    await other.save(file);
+    const answer = early.lookup(path(2), stamp(2));
+    assert.ok(answer === undefined || answer.id === hex(2), `answered ${answer?.id}`);
+    assert.deepEqual((await StatCache.load(file, { now: LATER })).lookup(path(2), stamp(2)), { id: hex(50_002) });
   });
 });
 

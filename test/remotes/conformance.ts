@@ -64,9 +64,15 @@ async function sha256Of(stream: Readable): Promise<{ sha256: string; size: numbe
   return { sha256: hash.digest("hex"), size };
 }
 
+/** The keys `list` gives; a backend that offers `listKeys` must give the same ones. */
 async function keysOf(storage: Storage, prefix: string, startAfter?: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const entry of storage.list(prefix, { startAfter })) keys.push(entry.key);
+  if (storage.listKeys !== undefined) {
+    const alone: string[] = [];
+    for await (const key of storage.listKeys(prefix, startAfter === undefined ? {} : { startAfter })) alone.push(key);
+    assert.deepEqual(alone, keys, "listKeys gives the keys list gives");
+  }
   return keys;
 }
 

@@ -46,7 +46,7 @@ test("withRetry retries retryable errors within its budget, and not others", asy
   assert.equal(once.calls, 1);
 });
 
-test("withRetry resumes a broken listing after the last key it yielded", async () => {
+test("withRetry resumes a broken listing (of entries or of keys) after the last key it yielded", async () => {
   const memory = new MemoryStorage("list");
   for (const k of ["a", "b", "c", "d"]) await memory.put(k, Buffer.from(k));
   let broken = false;
@@ -68,10 +68,25 @@ test("withRetry resumes a broken listing after the last key it yielded", async (
         yield entry;
       }
     },
+    async *listKeys(prefix, options) {
+      for await (const entry of memory.list(prefix, options)) {
+        if (entry.key === "b" && !brokenKeys) {
+          brokenKeys = true;
+          throw new UnreachableError(memory.url, "cut");
+        }
+        yield entry.key;
+      }
+    },
   };
+  let brokenKeys = false;
   const keys: string[] = [];
-  for await (const e of withRetry(breaking, { attempts: 2, baseDelayMs: 1 }).list("")) keys.push(e.key);
+  const retrying = withRetry(breaking, { attempts: 2, baseDelayMs: 1 });
+  for await (const e of retrying.list("")) keys.push(e.key);
   assert.deepEqual(keys, ["a", "b", "c", "d"]);
+  const alone: string[] = [];
+  for await (const key of retrying.listKeys!("")) alone.push(key);
+  assert.deepEqual(alone, ["a", "b", "c", "d"]);
+  assert.ok(brokenKeys);
 });
 
 test("withConcurrency bounds calls in flight", async () => {

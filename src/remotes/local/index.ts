@@ -102,10 +102,15 @@ export class LocalStorage implements Storage {
   }
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<StorageEntry> {
-    yield* walkKeys((rel) => this.readFolder(rel), prefix, options.startAfter);
+    yield* walkKeys((rel) => this.readFolder(rel, true), prefix, options.startAfter);
   }
 
-  private async readFolder(rel: string): Promise<FolderEntry[] | undefined> {
+  async *listKeys(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<string> {
+    for await (const { key } of walkKeys((rel) => this.readFolder(rel, false), prefix, options.startAfter)) yield key;
+  }
+
+  /** A folder's entries; `sizes`: a file's size (a stat each), else 0. */
+  private async readFolder(rel: string, sizes: boolean): Promise<FolderEntry[] | undefined> {
     const folder = join(this.root, rel);
     try {
       const dirents = await fs.readdir(folder, { withFileTypes: true });
@@ -113,6 +118,7 @@ export class LocalStorage implements Storage {
         dirents.map(async (d): Promise<FolderEntry> => {
           if (d.isDirectory()) return { name: d.name, kind: "folder", size: 0 };
           if (!d.isFile()) return { name: d.name, kind: "other", size: 0 };
+          if (!sizes) return { name: d.name, kind: "file", size: 0 };
           // a file deleted between readdir and stat is simply not listed
           const stat = await fs.stat(join(folder, d.name)).catch(() => undefined);
           return stat ? { name: d.name, kind: "file", size: stat.size } : { name: d.name, kind: "other", size: 0 };
