@@ -99,6 +99,8 @@ export class TreeSums implements TreeSumLookup {
   readonly #counts: Float64Array;
   readonly #errors: readonly (Error | null | undefined)[];
   #index: Map<string, number> | undefined;
+  /** Every digest as latin1, decoded at the first `digestKey`: one decode, not one per key. */
+  #digestText: string | undefined;
 
   constructor(roots: readonly string[], [sums, errors]: Sums) {
     this.roots = roots;
@@ -120,7 +122,8 @@ export class TreeSums implements TreeSumLookup {
    * for several folders at once. A root that gave an Error reads as zeros.
    */
   digestKey(from: number, to: number): string {
-    return this.#digests.toString("latin1", 32 * from, 32 * to);
+    this.#digestText ??= this.#digests.toString("latin1");
+    return this.#digestText.slice(32 * from, 32 * to);
   }
 
   /** Root `i`'s files and links. */

@@ -1,7 +1,6 @@
-import { readdirSync } from "node:fs";
 import { digestTreesAsync, nativeListing, RACY_MS, type TreeSumLookup, type TreeSums } from "../objects/index.js";
 import { runPaths } from "../runs/layout.js";
-import { IN_SYNC_EXT, inSyncPath, readStateFile, remotesStateDir, writeStateFile } from "./local-state.js";
+import { inSyncPath, readStateFile, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
 
 /**
@@ -30,17 +29,15 @@ const KEY_BYTES = 96;
 const ROW = ID_LENGTH + KEY_BYTES;
 
 function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
-  const out = Buffer.alloc(MAGIC.length + 32 + 4 + rows.size * ROW);
-  MAGIC.copy(out, 0);
-  out.write(stamp, MAGIC.length, 32, "hex");
-  out.writeUInt32LE(rows.size, MAGIC.length + 32);
-  let p = MAGIC.length + 36;
-  for (const id of [...rows.keys()].sort()) {
-    out.write(id, p, ID_LENGTH, "latin1");
-    out.write(rows.get(id)!, p + ID_LENGTH, KEY_BYTES, "latin1");
-    p += ROW;
-  }
-  return out;
+  // Rows are fixed-width: a run id of another length (a folder not named by Gage) gets none.
+  const ids = [...rows.keys()].filter((id) => id.length === ID_LENGTH && rows.get(id)!.length === KEY_BYTES).sort();
+  const head = Buffer.alloc(MAGIC.length + 32 + 4);
+  MAGIC.copy(head, 0);
+  head.write(stamp, MAGIC.length, 32, "hex");
+  head.writeUInt32LE(ids.length, MAGIC.length + 32);
+  // Keys are latin1 already (`RunSums.key`): one encode for all rows.
+  const text = ids.map((id) => id + rows.get(id)!).join("");
+  return Buffer.concat([head, Buffer.from(text, "latin1")]);
 }
 
 /** The rows in `bytes`, or `undefined` when they are damaged or of another format (a cache only). */
@@ -50,7 +47,9 @@ function decodeInSync(bytes: Buffer): InSyncRows | undefined {
   const count = bytes.readUInt32LE(MAGIC.length + 32);
   if (bytes.length !== head + count * ROW) return undefined;
   const rows = new Map<string, string>();
-  for (let p = head; p < bytes.length; p += ROW) rows.set(bytes.toString("latin1", p, p + ID_LENGTH), bytes.toString("latin1", p + ID_LENGTH, p + ROW));
+  // One string for every row, cut into ids and keys: one decode, not two per run.
+  const text = bytes.toString("latin1", head);
+  for (let p = 0; p < text.length; p += ROW) rows.set(text.slice(p, p + ID_LENGTH), text.slice(p + ID_LENGTH, p + ROW));
   return { stamp: bytes.toString("hex", MAGIC.length, MAGIC.length + 32), rows };
 }
 
@@ -73,15 +72,6 @@ export interface RunSums {
 // Runs summed up per call: what one call holds stays small, and a runs directory of a few
 // thousand runs is one call (each call ends with a thread idle; 2,000 runs in two took 5-15% longer).
 const BATCH = 4096;
-
-/** Whether the runs directory keeps runs found in sync with any remote: it has pushed before. */
-export function keepsInSyncRows(runsDir: string): boolean {
-  try {
-    return readdirSync(remotesStateDir(runsDir)).some((name) => name.endsWith(`.${IN_SYNC_EXT}`));
-  } catch {
-    return false;
-  }
-}
 
 /** Runs summed up (`sumRuns`), and every folder's sum, for a scan of the runs that differ. */
 export interface RunsSummed {
@@ -147,32 +137,25 @@ export interface InSyncState {
   changed: boolean;
 }
 
-/** The session's runs found in sync by `findInSync`, and every run's sums (for the scan of the others). */
+/** The session's runs found in sync by `findInSync`, and every run's sums. */
 export interface InSyncCheck {
   inSync: Set<string>;
   sums: Map<string, RunSums>;
-  treeSums: TreeSumLookup;
 }
 
 /**
- * Sums up the runs `runIds` (live runs) and returns those whose rows match, when the session's
+ * The runs of `runIds` (live runs, summed up in `summed`) whose rows match, when the session's
  * view is the one the rows were made against. The session then keeps the rows that still hold
- * (`prune`: only those of `runIds`, when they are every live run the remote knows). `summing`:
- * `sumRuns` of these runs (or more), started earlier. `undefined` without the addon.
+ * (`prune`: only those of `runIds`, when they are every live run the remote knows).
  */
-export async function findInSync(
-  s: Session,
-  runIds: readonly string[],
-  opts: { threads: number; prune: boolean; summing?: Promise<RunsSummed> | undefined },
-): Promise<InSyncCheck | undefined> {
-  const summed = await (opts.summing ?? sumRuns(s.runsDir, runIds, { threads: opts.threads, nowMs: s.now() }));
-  if (summed === undefined) return undefined;
+export function findInSync(s: Session, runIds: readonly string[], opts: { prune: boolean; summed: RunsSummed }): InSyncCheck {
+  const { summed } = opts;
   const saved = s.viewStamp === undefined ? undefined : readInSync(s.runsDir, s.remote.url);
   const valid = saved !== undefined && saved.stamp === s.viewStamp ? saved.rows : new Map<string, string>();
   const rows = opts.prune ? new Map(runIds.filter((id) => valid.has(id)).map((id) => [id, valid.get(id)!])) : valid;
   s.inSync = { rows, changed: valid !== saved?.rows || rows.size !== valid.size };
   const inSync = new Set(runIds.filter((id) => summed.runs.get(id)?.key !== undefined && rows.get(id) === summed.runs.get(id)!.key));
-  return { inSync, sums: summed.runs, treeSums: summed.treeSums };
+  return { inSync, sums: summed.runs };
 }
 
 /** Records that a run was found in sync (its sums taken before it was compared). */

@@ -100,9 +100,11 @@ export async function scanRuns(
 
 /**
  * A run the remote lacks altogether: it will be hashed once, while its objects are stored, so
- * planning only counts its files. Its trees are the empty tree until then.
+ * planning only counts its files, from its folders' sums where `treeSums` has them (a walk of
+ * every file of 2,000 runs through `fs` cost a first push 0.3 s). Its trees are the empty tree
+ * until then.
  */
-export function unscannedRun(runsDir: string, ref: RunRef): ScannedRun {
+export function unscannedRun(runsDir: string, ref: RunRef, treeSums?: TreeSumLookup): ScannedRun {
   const paths = runPaths(runsDir, ref.id);
   const stats = emptyStats();
   const count = (dir: string) => {
@@ -115,7 +117,13 @@ export function unscannedRun(runsDir: string, ref: RunRef): ScannedRun {
       }
     }
   };
-  for (const dir of [paths.runDir, ref.deleted ? paths.deletedMetaDir : paths.metaDir]) if (existsSync(dir)) count(dir);
+  for (const dir of [paths.runDir, ref.deleted ? paths.deletedMetaDir : paths.metaDir]) {
+    const sum = treeSums?.get(dir);
+    if (sum !== undefined && !(sum instanceof Error)) {
+      stats.files += sum.files;
+      stats.bytes += sum.bytes;
+    } else if (existsSync(dir)) count(dir);
+  }
   const user: Record<string, string> = {};
   if (existsSync(paths.userDir)) for (const name of readdirSync(paths.userDir)) if (isUserLogName(name)) user[name] = "";
   return { ref, files: EMPTY_TREE, meta: EMPTY_TREE, user, stats };

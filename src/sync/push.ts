@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { digestTrees, PackWriter, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { digestTrees, PackWriter, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
@@ -11,7 +11,7 @@ import { addRunHistory, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
-import { dropInSync, findInSync, keepsInSyncRows, noteInSync, sumRuns, type RunSums } from "./in-sync.js";
+import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums } from "./in-sync.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
@@ -50,10 +50,10 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
   const refs = await selectLocalRuns(opts.runsDir, opts);
   const live = refs.filter((ref) => !ref.deleted);
   const threads = availableParallelism();
-  // A runs directory that kept runs found in sync with a remote has pushed before: its runs are
-  // summed up while the remote is opened and its heads are listed. (A first push would sum up
-  // runs the remote lacks, for nothing.)
-  const summing = only.size === RUN_PARTS.length && keepsInSyncRows(opts.runsDir) ? sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() }) : undefined;
+  // Every live run is summed up (in C, on every core) while the remote is opened and its heads
+  // are listed: a run found in sync is then up to date at once, a run the remote lacks is counted
+  // from its sums, and the folders that move are read without being summed up again.
+  const summing = sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() });
   const s = await openSession(opts);
   try {
     const items: PushItem[] = [];
@@ -64,8 +64,9 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     // are up to date without a scan (or a look at the view's entries). Only whole runs (a push of
     // some parts compares those), and only runs the remote knows (asking the view decodes nothing).
     const known = live.filter((ref) => s.view.runs.has(ref.id));
+    const summed = await summing;
     const check =
-      only.size === RUN_PARTS.length ? await findInSync(s, known.map((r) => r.id), { threads, prune: !opts.runs?.length && opts.where === undefined, summing }) : undefined;
+      only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: !opts.runs?.length && opts.where === undefined, summed }) : undefined;
     const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
     for (const id of check?.inSync ?? []) {
       const sums = check!.sums.get(id)!;
@@ -73,11 +74,11 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       upToDate++;
     }
     const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));
-    const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: check?.treeSums });
+    const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
     const scans = new Map(scanned.map((scan) => [scan.ref, scan]));
     for (const ref of toCompare) {
       const known = s.view.runs.get(ref.id);
-      const scan = scans.get(ref) ?? unscannedRun(opts.runsDir, ref);
+      const scan = scans.get(ref) ?? unscannedRun(opts.runsDir, ref, summed?.treeSums);
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
       if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
         upToDate++;
@@ -137,7 +138,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       runs: items.map((i) => i.planned),
       upToDate,
       scanned: toCompare.length,
-      execute: (onProgress) => executePush(s, items, upToDate, onProgress ?? opts.onProgress),
+      execute: (onProgress) => executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress),
       close: () => closeSession(s, true),
     };
   } catch (err) {
@@ -169,6 +170,7 @@ async function executePush(
   s: Session,
   items: PushItem[],
   upToDate: number,
+  planned: TreeSumLookup | undefined,
   onProgress: ((e: SyncProgressEvent) => void) | undefined,
 ): Promise<PushResult> {
   const result: PushResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, objects: 0, bytes: 0 };
@@ -187,8 +189,11 @@ async function executePush(
       // remote's index spare them what did not change, as here.
       const jobs = items.flatMap((item) => uploadDirs(item).map((d) => ({ item, ...d })));
       // Summed up before they are read (a change meanwhile only makes a row no scan matches), so
-      // that the next push finds each folder unchanged with one lookup.
-      const treeSums = digestTrees(jobs.map((j) => j.dir), availableParallelism());
+      // that the next push finds each folder unchanged with one lookup: by the plan, or here for
+      // folders it did not sum up (a deleted run named, no addon).
+      const unsummed = jobs.map((j) => j.dir).filter((dir) => planned?.get(dir) === undefined);
+      const extra = unsummed.length === 0 ? undefined : digestTrees(unsummed, availableParallelism());
+      const treeSums: TreeSumLookup | undefined = planned === undefined ? extra : extra === undefined ? planned : { get: (dir) => planned.get(dir) ?? extra.get(dir) };
       if (worthWorkers(items)) {
         const cacheFile = statCachePath(s.runsDir);
         const trees = await snapshotDirsOnWorkers(
