@@ -100,25 +100,47 @@ class LazyRuns extends Map<string, HeadEntry[]> {
     super.forEach(fn, thisArg);
   }
 
-  /** Every run's encoded entries: where they were read, for a run never decoded, else encoded anew. */
-  encoded(): Map<string, EncodedRun> {
-    const out = new Map<string, EncodedRun>();
-    for (const [id, at] of this.#raw) out.set(id, { b: this.#section, p: at, end: at + this.#section.readUInt32LE(at - 4) });
-    for (const [id, entries] of super.entries()) out.set(id, encodeRun(entries));
+  /**
+   * Every run's record of the runs section, in id order: for a run never decoded, where it was
+   * read (neighbours joined, so a push of two runs copies a few spans, not 2,000 records), else
+   * encoded anew.
+   */
+  records(): Span[] {
+    const decoded = new Map(super.entries());
+    const ids = [...this.#raw.keys(), ...decoded.keys()].sort();
+    const out: Span[] = [];
+    let last: Span | undefined;
+    for (const id of ids) {
+      const at = this.#raw.get(id);
+      if (at === undefined) {
+        out.push((last = runRecord(id, decoded.get(id)!)));
+        continue;
+      }
+      const start = at - 4 - id.length - 1;
+      const end = at + this.#section.readUInt32LE(at - 4);
+      if (last !== undefined && last.b === this.#section && last.end === start) last.end = end;
+      else out.push((last = { b: this.#section, p: start, end }));
+    }
     return out;
   }
 }
 
-/** A run's encoded entries: `b[p, end)`. */
-interface EncodedRun {
+/** Bytes `b[p, end)`. */
+interface Span {
   b: Buffer;
   p: number;
   end: number;
 }
 
-function encodeRun(entries: readonly HeadEntry[]): EncodedRun {
-  // Copied: the packer reuses its buffer for the next value.
-  const b = Buffer.from(packr.pack(entries.map(plainEntry)));
+/** A run's record of the runs section: [u8 id length][id][u32 LE length][msgpack of its entries]. */
+function runRecord(id: string, entries: readonly HeadEntry[]): Span {
+  // Copied out: the packer reuses its buffer for the next value.
+  const packed = packr.pack(entries.map(plainEntry));
+  const b = Buffer.allocUnsafe(1 + id.length + 4 + packed.length);
+  b[0] = id.length;
+  b.write(id, 1, "latin1");
+  b.writeUInt32LE(packed.length, 1 + id.length);
+  b.set(packed, 1 + id.length + 4);
   return { b, p: 0, end: b.length };
 }
 
@@ -131,19 +153,11 @@ function decodeRun(id: string, bytes: Buffer): HeadEntry[] {
 
 /** Serializes a view for the local cache of last-known remote heads. */
 export function encodeView(view: RemoteView): EncodedView {
-  const runs = view.runs instanceof LazyRuns ? view.runs.encoded() : new Map([...view.runs].map(([id, entries]) => [id, encodeRun(entries)]));
-  const ids = [...runs.keys()].sort();
-  let sectionLength = 0;
-  for (const id of ids) sectionLength += 1 + id.length + 4 + runs.get(id)!.end - runs.get(id)!.p;
-  const section = Buffer.allocUnsafe(sectionLength);
+  const records =
+    view.runs instanceof LazyRuns ? view.runs.records() : [...view.runs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, entries]) => runRecord(id, entries));
+  const section = Buffer.allocUnsafe(records.reduce((n, r) => n + r.end - r.p, 0));
   let o = 0;
-  for (const id of ids) {
-    const run = runs.get(id)!;
-    section[o] = id.length;
-    o += 1 + section.write(id, o + 1, "latin1");
-    o = section.writeUInt32LE(run.end - run.p, o);
-    o += run.b.copy(section, o, run.p, run.end);
-  }
+  for (const r of records) o += r.b.copy(section, o, r.p, r.end);
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,

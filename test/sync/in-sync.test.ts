@@ -6,6 +6,7 @@ import { nativeListing } from "../../src/objects/index.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
+import type { HeadEntry } from "../../src/sync/heads.js";
 import { clone, openRemote, closeRemote, planPush, pull, push, status, type SyncOptions } from "../../src/sync/index.js";
 import { readCachedView } from "../../src/sync/local-state.js";
 import { freshCases, SHARED_RUN } from "./story.js";
@@ -130,6 +131,20 @@ test("the cached view reads back as written, its entries checked against its hea
   const again = encodeView(cached.view);
   assert.equal(again.stamp, cached.stamp, "the same view, the same stamp");
   assert.deepEqual([...decodeView(again.bytes)!.view.runs.keys()].sort(), [...cached.view.runs.keys()].sort());
+  // One run decoded, one set anew, one removed: written back with the others as they were read.
+  const ids = [...cached.view.runs.keys()].sort();
+  assert.ok(ids.length >= 7);
+  const [decoded, replaced, removed] = [ids[1]!, ids[3]!, ids[5]!];
+  const partly = decodeView(again.bytes)!.view;
+  partly.runs.get(decoded);
+  partly.runs.set(replaced, cached.view.runs.get(removed)!.map((e) => ({ ...e, runId: replaced })));
+  partly.runs.delete(removed);
+  const read = decodeView(encodeView(partly).bytes)!.view;
+  assert.deepEqual([...read.runs.keys()].sort(), ids.filter((id) => id !== removed));
+  for (const id of ids.filter((id) => id !== removed)) {
+    const expected: HeadEntry[] | undefined = id === replaced ? cached.view.runs.get(removed)!.map((e) => ({ ...e, runId: replaced })) : cached.view.runs.get(id);
+    assert.deepEqual(read.runs.get(id), expected, id);
+  }
   const damaged = Buffer.from(again.bytes);
   damaged[damaged.length - 5]! ^= 0x01;
   assert.equal(decodeView(damaged), undefined, "a flipped byte in the entries");
