@@ -1,5 +1,6 @@
+import { join } from "node:path";
 import { digestTreesAsync, nativeListing, RACY_MS, type TreeSumLookup, type TreeSums } from "../objects/index.js";
-import { runPaths } from "../runs/layout.js";
+import { META_SUFFIX } from "../runs/layout.js";
 import { inSyncPath, readStateFile, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
 
@@ -95,11 +96,15 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { 
   const runs = new Map<string, RunSums>();
   const batches: TreeSums[] = [];
   const settledBefore = opts.nowMs - RACY_MS;
+  // A run's folders as runPaths names them, without a path join per run (2,000 cost ~10 ms).
+  const base = join(runsDir, "/");
   for (let i = 0; i < runIds.length; i += BATCH) {
-    const batch = runIds.slice(i, i + BATCH).map((id) => runPaths(runsDir, id));
-    const sums = (await digestTreesAsync(batch.flatMap((p) => [p.runDir, p.metaDir, p.userDir]), opts.threads))!;
+    const batch = runIds.slice(i, i + BATCH);
+    const roots: string[] = [];
+    for (const id of batch) roots.push(base + id, `${base}${id}${META_SUFFIX}`, `${base}${id}.user`);
+    const sums = (await digestTreesAsync(roots, opts.threads))!;
     batches.push(sums);
-    batch.forEach((p, k) => {
+    batch.forEach((id, k) => {
       // An absent folder's digest reads as zeros: a run without files or user log has no such
       // folder. Any other error, or no meta (not a run), leaves the run without a key.
       let summed = true;
@@ -116,7 +121,7 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { 
         files += sums.files(at);
         bytes += sums.bytes(at);
       }
-      runs.set(p.id, { key: summed ? sums.digestKey(3 * k, 3 * k + 3) : undefined, settled, files, bytes });
+      runs.set(id, { key: summed ? sums.digestKey(3 * k, 3 * k + 3) : undefined, settled, files, bytes });
     });
   }
   const treeSums: TreeSumLookup = {

@@ -68,10 +68,16 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     const check =
       only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: !opts.runs?.length && opts.where === undefined, summed }) : undefined;
     const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
-    for (const id of check?.inSync ?? []) {
-      const sums = check!.sums.get(id)!;
-      opts.onProgress?.({ phase: "scan", files: sums.files, bytes: sums.bytes });
-      upToDate++;
+    if (check !== undefined && check.inSync.size > 0) {
+      // One event for them all: they were summed up at once.
+      let files = 0;
+      let bytes = 0;
+      for (const id of check.inSync) {
+        files += check.sums.get(id)!.files;
+        bytes += check.sums.get(id)!.bytes;
+      }
+      opts.onProgress?.({ phase: "scan", files, bytes });
+      upToDate += check.inSync.size;
     }
     const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));
     const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
