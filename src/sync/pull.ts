@@ -1,19 +1,21 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, readdirSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import { materializeTree, ObjectReader, type Tree } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
-import { loadLocalRun, sameState, scanRun, type LocalRun } from "./local-runs.js";
+import { dropInSync, findInSync, noteInSync, sumRuns } from "./in-sync.js";
+import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
 import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
 import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
 import { loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
-import { closeSession, openSession, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /**
  * Planning reads every tree a pull will write (to size the preview); writing reads them again.
@@ -80,13 +82,22 @@ interface PullItem {
  * @throws ConflictError when a run diverged and `force` is not set (`force` keeps local files).
  */
 export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResult>> {
+  // A pull of every run, whole, sums the live runs up while it opens the remote, as a push does:
+  // a run found in sync with the remote (its sums as when last found so, no news since) is up to
+  // date without a look at its entries, its history or its files.
+  const whole = checkOnly(opts.only).size === RUN_PARTS.length && !opts.runs?.length && opts.where === undefined;
+  const liveIds = whole ? (await selectLocalRuns(opts.runsDir, {})).map((r) => r.id) : [];
+  const summing = liveIds.length === 0 ? undefined : sumRuns(opts.runsDir, liveIds, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() });
   const s = await openSession(opts);
   try {
     await removeStaleStaging(opts.runsDir, s.now());
-    const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning), opts.runs, opts.where);
+    const summed = await summing;
+    const check = summed === undefined ? undefined : findInSync(s, liveIds.filter((id) => s.view.runs.has(id)), { prune: true, summed });
+    const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, check?.inSync), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];
-    let upToDate = 0;
+    let upToDate = check?.inSync.size ?? 0;
+    let scanned = 0;
     let reader: ObjectReader | undefined;
     const states = RunStates.read(opts.runsDir);
     for (const { run: remote, named } of selected) {
@@ -94,12 +105,16 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       const live = existsSync(paths.metaDir);
       // A run deleted here stays deleted unless named.
       if (!live && existsSync(paths.deletedMetaDir) && !named) continue;
+      // Left out of the rows: holding the remote's version, it may still be ahead of it.
+      dropInSync(s, remote.id);
       if (live && remote.entries.length === 1 && holdsVersion(states, remote)) {
         upToDate++;
         continue;
       }
+      if (live) scanned++;
       const scan = live ? await scanRun(opts.runsDir, { id: remote.id, deleted: false }, s.cache) : undefined;
       if (scan && remote.entries.length === 1 && sameState(scan, remoteVersion(remote.entries))) {
+        noteInSync(s, remote.id, check?.sums.get(remote.id));
         upToDate++;
         continue;
       }
@@ -161,6 +176,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       remote: s.remote.url,
       runs: items.map((i) => i.planned),
       upToDate,
+      scanned,
       execute: (onProgress) => executePull(s, items, upToDate, reader, onProgress ?? opts.onProgress),
       close: () => closeSession(s, true),
     };

@@ -14,10 +14,15 @@ export interface RemoteRun extends Run {
 
 const STATUSES: readonly RunStatus[] = ["completed", "error", "terminated", "running", "staged", "pending", "unknown"];
 
-/** The remote's runs, newest first. `paths` point where each run would live in `runsDir`. */
-export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg: string) => void): RemoteRun[] {
+/**
+ * The remote's runs, newest first, but those of `skip` (whose entries are then not decoded).
+ * `paths` point where each run would live in `runsDir`.
+ */
+export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg: string) => void, skip?: ReadonlySet<string>): RemoteRun[] {
   const runs: RemoteRun[] = [];
-  for (const [id, entries] of view.runs) {
+  for (const id of view.runs.keys()) {
+    if (skip?.has(id)) continue;
+    const entries = view.runs.get(id)!;
     const last = entries.at(-1)!;
     // Parsed when first asked for: a no-change pull of thousands of runs never looks at them.
     let attrs: Record<string, unknown> | undefined;

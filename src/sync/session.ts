@@ -68,8 +68,9 @@ export interface TransferPlan<R> {
   /** Selected runs that need nothing. */
   upToDate: number;
   /**
-   * Push: selected runs compared file by file through the stat cache. The others were found as
-   * they were when last in sync with the remote (no news from it since), from one sum of their folders.
+   * Push and pull: selected runs compared file by file through the stat cache. The others were
+   * found as they were when last in sync with the remote (no news from it since), from one sum of
+   * their folders, or (pull) hold the remote's version by their history.
    */
   scanned?: number;
   /** Runs the transfer with the remote still open, then closes it. */

@@ -77,8 +77,8 @@ class LazyRuns extends Map<string, HeadEntry[]> {
   }
 
   override keys(): MapIterator<string> {
-    this.#decodeAll();
-    return super.keys();
+    // Ids need no decoding: a pull that passes over the runs found in sync decodes none of them.
+    return new Map<string, undefined>([...this.#raw.keys(), ...super.keys()].map((id) => [id, undefined])).keys();
   }
 
   override values(): MapIterator<HeadEntry[]> {

@@ -7,7 +7,7 @@ import { runPaths } from "../../src/runs/layout.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 import type { HeadEntry } from "../../src/sync/heads.js";
-import { clone, openRemote, closeRemote, planPush, pull, push, status, type SyncOptions } from "../../src/sync/index.js";
+import { clone, openRemote, closeRemote, planPull, planPush, pull, push, status, type SyncOptions } from "../../src/sync/index.js";
 import { readCachedView } from "../../src/sync/local-state.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
@@ -101,6 +101,29 @@ test("a push that reads news from the remote compares every run with it", async 
   await scannedByPush({ runsDir: origin, remote, now: settled });
   const settledAgain = await scannedByPush({ runsDir: origin, remote, now: settled });
   assert.deepEqual(settledAgain, { scanned: nativeListing ? 0 : upToDate, upToDate, moving: [] });
+});
+
+test("a no-change pull compares no run found in sync; a run changed here is compared, and the next push sends it", async () => {
+  const { origin, remote } = fresh();
+  await push({ runsDir: origin, remote, now: settled });
+  const first = await planPull({ runsDir: origin, remote, now: settled });
+  await first.close();
+  assert.deepEqual({ scanned: first.scanned, runs: first.runs }, { scanned: nativeListing ? 0 : first.scanned, runs: [] });
+  assert.ok(first.upToDate > 1);
+  // Ahead of the remote here: a pull has nothing to bring, and must not take the run as in sync.
+  const file = join(runPaths(origin, SHARED_RUN).runDir, "hello.py");
+  writeFileSync(file, readFileSync(file, "utf8").replace(/[a-z]/, "q"), { mode: 0o644 });
+  const ahead = await planPull({ runsDir: origin, remote, now: settled });
+  await ahead.close();
+  assert.deepEqual(ahead.runs, []);
+  const pushing = await scannedByPush({ runsDir: origin, remote, now: settled });
+  assert.deepEqual(pushing.moving, [SHARED_RUN]);
+});
+
+test("a pull brings news from the remote to a run found in sync before them", async () => {
+  const { origin, remote, label } = await newsFromElsewhere();
+  await pull({ runsDir: origin, remote, now: settled });
+  assert.ok(readdirSync(runPaths(origin, SHARED_RUN).userDir).includes(label));
 });
 
 test("rows made before another command read news from the remote are not used", async () => {
