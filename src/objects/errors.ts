@@ -24,7 +24,7 @@ export class CorruptObjectError extends GageError {
     const from = details.where === undefined ? "" : ` in ${details.where}`;
     const why = details.reason ?? (details.actual === undefined ? "unreadable" : `its bytes hash to ${details.actual}`);
     super("CORRUPT_OBJECT", `Object ${id}${from} is corrupt: ${why}`, {
-      hint: "Run `gage verify` on the remote, then push the affected runs again from a good copy",
+      hint: "The remote holds a damaged copy of it. Get the run from another copy, or push it from a good copy to a new remote",
       ...options,
     });
     this.id = id;
