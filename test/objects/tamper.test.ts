@@ -12,10 +12,12 @@ import {
   encodeTree,
   hashBytes,
   materializeTree,
+  packIndexKey,
   packKey,
   type ObjectId,
 } from "../../src/objects/index.js";
 import type { MsgValue } from "../../src/objects/msgpack.js";
+import { decodePackIndex, encodePackIndex } from "../../src/objects/pack.js";
 import { withTempDir } from "../helpers/fixtures.js";
 import { SMALL_CHUNKS, storeDir, writeNode, type Node } from "./helpers.js";
 
@@ -53,6 +55,20 @@ test("a flipped byte in any stored object is detected, naming the object", async
     storage.objects.set(key, original);
     assert.equal(hashBytes(await reader.read(id)), id);
   }
+  });
+});
+
+test("an index naming an unknown codec for an object makes its read fail, naming the object", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    writeNode(tmp.path, sampleTree());
+    const { storage, reader } = await storeDir(tmp.path, { chunking: SMALL_CHUNKS });
+    const id = [...reader.index.ids()][0]!;
+    const packId = reader.index.get(id)!.packId;
+    // A well-formed index (its checksum right) that names codec 9 for the object.
+    const entries = decodePackIndex(packId, storage.objects.get(packIndexKey(packId))!).map((e) => (e.id === id ? { ...e, codec: 9 as 0 } : e));
+    storage.objects.set(packIndexKey(packId), encodePackIndex(packId, entries));
+    const reopened = await ObjectReader.open(storage);
+    await assert.rejects(reopened.read(id), (err: unknown) => err instanceof CorruptObjectError && err.id === id && err.message.includes("unknown codec 9"));
   });
 });
 
