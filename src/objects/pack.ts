@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { deflateRaw } from "node:zlib";
 import { FormatError } from "./errors.js";
 import { idFromBytes, idToBytes, type ObjectId } from "./ids.js";
-import { findSorted } from "./search.js";
+import { findSorted, findSortedBy } from "./search.js";
 import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
 
 // Pack: "GAGEPACK" then records [codec u8][id 32][stored u32][raw u32][stored bytes], so a pack
@@ -215,15 +215,7 @@ function findIn(t: Table, id: ObjectId, prefix: number): number {
   }
   // Read from the records as searched (bytes, not readUInt32BE: this runs cold, per table).
   const prefixAt = (i: number) => ((r[i * INDEX_ENTRY]! << 24) | (r[i * INDEX_ENTRY + 1]! << 16) | (r[i * INDEX_ENTRY + 2]! << 8) | r[i * INDEX_ENTRY + 3]!) >>> 0;
-  let lo = 0;
-  let hi = t.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (prefixAt(mid) < prefix) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < t.count && prefixAt(i) === prefix; i++) if (idAt(i)) return i;
-  return -1;
+  return findSortedBy(prefixAt, t.count, prefix, idAt);
 }
 
 // Lookups search every table; past this many, the tables are merged into one, once lookups have

@@ -142,25 +142,18 @@ export interface InSyncState {
   changed: boolean;
 }
 
-/** The session's runs found in sync by `findInSync`, and every run's sums. */
-export interface InSyncCheck {
-  inSync: Set<string>;
-  sums: Map<string, RunSums>;
-}
-
 /**
  * The runs of `runIds` (live runs, summed up in `summed`) whose rows match, when the session's
  * view is the one the rows were made against. The session then keeps the rows that still hold
  * (`prune`: only those of `runIds`, when they are every live run the remote knows).
  */
-export function findInSync(s: Session, runIds: readonly string[], opts: { prune: boolean; summed: RunsSummed }): InSyncCheck {
+export function findInSync(s: Session, runIds: readonly string[], opts: { prune: boolean; summed: RunsSummed }): Set<string> {
   const { summed } = opts;
   const saved = s.viewStamp === undefined ? undefined : readInSync(s.runsDir, s.remote.url);
   const valid = saved !== undefined && saved.stamp === s.viewStamp ? saved.rows : new Map<string, string>();
   const rows = opts.prune ? new Map(runIds.filter((id) => valid.has(id)).map((id) => [id, valid.get(id)!])) : valid;
   s.inSync = { rows, changed: valid !== saved?.rows || rows.size !== valid.size };
-  const inSync = new Set(runIds.filter((id) => summed.runs.get(id)?.key !== undefined && rows.get(id) === summed.runs.get(id)!.key));
-  return { inSync, sums: summed.runs };
+  return new Set(runIds.filter((id) => summed.runs.get(id)?.key !== undefined && rows.get(id) === summed.runs.get(id)!.key));
 }
 
 /** Records that a run was found in sync (its sums taken before it was compared). */

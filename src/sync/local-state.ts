@@ -190,14 +190,9 @@ export async function clearPending(runsDir: string, runId: string): Promise<void
   await rm(pendingPath(runsDir, runId), { force: true });
 }
 
-/** Where what is kept about each remote lives (its cached view, pack indexes, runs in sync). */
-export function remotesStateDir(runsDir: string): string {
-  return join(stateDir(runsDir), "remotes");
-}
-
 function remoteStatePath(runsDir: string, remoteUrl: string, ext: string): string {
   const h = createHash("sha256").update(remoteUrl).digest("hex").slice(0, 16);
-  return join(remotesStateDir(runsDir), `${h}.${ext}`);
+  return join(stateDir(runsDir), "remotes", `${h}.${ext}`);
 }
 
 /** The cached view of a remote's heads and its stamp; `undefined` when there is none yet (or unreadable). */
@@ -218,9 +213,7 @@ export function packIndexCachePath(runsDir: string, remoteUrl: string): string {
   return remoteStatePath(runsDir, remoteUrl, "packs");
 }
 
-export const IN_SYNC_EXT = "in-sync";
-
 /** Where the runs last found in sync with a remote are kept (`InSyncRows`). */
 export function inSyncPath(runsDir: string, remoteUrl: string): string {
-  return remoteStatePath(runsDir, remoteUrl, IN_SYNC_EXT);
+  return remoteStatePath(runsDir, remoteUrl, "in-sync");
 }

@@ -92,11 +92,11 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
   try {
     await removeStaleStaging(opts.runsDir, s.now());
     const summed = await summing;
-    const check = summed === undefined ? undefined : findInSync(s, liveIds.filter((id) => s.view.runs.has(id)), { prune: true, summed });
-    const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, check?.inSync), opts.runs, opts.where);
+    const inSync = summed === undefined ? undefined : findInSync(s, liveIds.filter((id) => s.view.runs.has(id)), { prune: true, summed });
+    const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, inSync), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];
-    let upToDate = check?.inSync.size ?? 0;
+    let upToDate = inSync?.size ?? 0;
     let scanned = 0;
     let reader: ObjectReader | undefined;
     const states = RunStates.read(opts.runsDir);
@@ -114,7 +114,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       if (live) scanned++;
       const scan = live ? await scanRun(opts.runsDir, { id: remote.id, deleted: false }, s.cache) : undefined;
       if (scan && remote.entries.length === 1 && sameState(scan, remoteVersion(remote.entries))) {
-        noteInSync(s, remote.id, check?.sums.get(remote.id));
+        noteInSync(s, remote.id, summed?.runs.get(remote.id));
         upToDate++;
         continue;
       }

@@ -65,19 +65,19 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     // some parts compares those), and only runs the remote knows (asking the view decodes nothing).
     const known = live.filter((ref) => s.view.runs.has(ref.id));
     const summed = await summing;
-    const check =
-      only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: !opts.runs?.length && opts.where === undefined, summed }) : undefined;
-    const toCompare = check === undefined ? refs : refs.filter((ref) => !check.inSync.has(ref.id));
-    if (check !== undefined && check.inSync.size > 0) {
+    const inSync =
+      only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: !opts.runs?.length && opts.where === undefined, summed }) : new Set<string>();
+    const toCompare = inSync.size === 0 ? refs : refs.filter((ref) => !inSync.has(ref.id));
+    if (inSync.size > 0) {
       // One event for them all: they were summed up at once.
       let files = 0;
       let bytes = 0;
-      for (const id of check.inSync) {
-        files += check.sums.get(id)!.files;
-        bytes += check.sums.get(id)!.bytes;
+      for (const id of inSync) {
+        files += summed!.runs.get(id)!.files;
+        bytes += summed!.runs.get(id)!.bytes;
       }
       opts.onProgress?.({ phase: "scan", files, bytes });
-      upToDate += check.inSync.size;
+      upToDate += inSync.size;
     }
     const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));
     const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
@@ -88,7 +88,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
       if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
         upToDate++;
-        noteInSync(s, ref.id, check?.sums.get(ref.id));
+        noteInSync(s, ref.id, summed?.runs.get(ref.id));
       } else {
         dropInSync(s, ref.id);
         moving.push(scan);
@@ -136,7 +136,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       const what = describeChange(next, remote);
       const sizeFiles = upload.files || upload.meta ? local.stats.files : Object.keys(next.user).length;
       const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
-      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: check?.sums.get(run.id) });
+      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id) });
     }
     if (conflicts.length > 0) throw new ConflictError(conflicts);
     return {
