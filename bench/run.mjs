@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: generates corpora with ../shared/bench/make-runs-corpus.mjs and prints our
+// `npm run bench`: generates corpora with bench/make-runs-corpus.mjs and prints our
 // figures beside peer tools' (sha256sum, rsync, rclone, restic) on the same data, in the same run,
 // as ratios against the targets of issue 4. Runs against dist/ (npm run bench builds first).
 //
@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { CASES, PEER_TOOLS } from "./cases.mjs";
 import { have, human, rmrf, run } from "./util.mjs";
 
-const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const SHAPES = (process.env.BENCH_SHAPES ?? "few-large,many-small,checkpoint-variants").split(",");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 
 const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
-const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 
 function gage(ctx, args, runsDir = ctx.runsDir) {
   return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: runsDir, TERM: "unknown" } }));

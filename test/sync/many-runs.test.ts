@@ -8,13 +8,12 @@ import { listRuns } from "../../src/runs/run.js";
 import { scanRuns } from "../../src/sync/local-runs.js";
 import { statCachePath } from "../../src/sync/local-state.js";
 import { clone, push, status } from "../../src/sync/index.js";
-import { withTempDir } from "../helpers/fixtures.js";
+import { CORPUS_GENERATOR, withTempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
 
 // Enough runs that push and status scan and store on worker threads (sync/local-runs.ts,
 // sync/push.ts; scans are asked to, as on a machine with three cores): the same results as one
 // thread gives, and no change hidden.
-const GENERATOR = new URL("../../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
 const RUNS = 40;
 /** Files whose stamps are this recent are never trusted by the stat cache (objects/stat-cache.ts). */
 const RACY_MS = 2000;
@@ -24,7 +23,7 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
   await withTempDir("gage-sync-many-", async (tmp) => {
     const origin = join(tmp.path, "origin");
     const remote = join(tmp.path, "remote");
-    execFileSync(process.execPath, [GENERATOR, "--shape", "many-small", "--runs", String(RUNS), "--seed", "5", "--out", origin, "--quiet"]);
+    execFileSync(process.execPath, [CORPUS_GENERATOR, "--shape", "many-small", "--runs", String(RUNS), "--seed", "5", "--out", origin, "--quiet"]);
     await new Promise((r) => setTimeout(r, RACY_MS + 200));
     const first = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS });
     assert.equal(first.runs.length, RUNS);
