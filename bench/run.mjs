@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: generates corpora with bench/make-runs-corpus.mjs and prints our
 // figures beside peer tools' (sha256sum, rsync, rclone, restic) on the same data, in the same run,
-// as ratios against the targets of issue 4. Runs against dist/ (npm run bench builds first).
+// as ratios against their targets (docs/performance.md). Runs against dist/ (npm run bench builds first).
 //
 // Environment:
 //   BENCH_SCALE=0.1        shrink the corpora (number of runs; not checkpoint-variants) for a quick run
@@ -66,7 +66,7 @@ function workspace() {
     if (mounted) {
       return {
         root,
-        note: `working in a ${size} tmpfs at ${root} (DESIGN.md §7: cold figures on a tmpfs)`,
+        note: `working in a ${size} tmpfs at ${root} (docs/performance.md: cold figures on a tmpfs)`,
         cleanup: () => {
           spawnSync("umount", [root]);
           rmdirSync(root);

@@ -1,4 +1,4 @@
-// Push and pull rows (issue 6): our `gage push`/`gage pull` to a local directory remote against
+// Push and pull rows: our `gage push`/`gage pull` to a local directory remote against
 // `rclone copy` and `rsync -a` to a plain directory, on the same corpus, in the same run: cold,
 // no-change, and after one label edit plus one new run. Each figure is a whole CLI process
 // (startup, stat cache and remote listing included), as a user runs it.
@@ -134,7 +134,7 @@ export const SYNC_CASES = [
 
 // s3rver rows: the same push and pull against a real S3 HTTP server (s3rver, in its own process),
 // with `rclone copy` to the same server as the peer. s3rver runs under --openssl-legacy-provider
-// (DESIGN.md §8: listings past 1,000 keys fail without it).
+// (docs/design.md §8: listings past 1,000 keys fail without it).
 const S3RVER_CHILD = `
 const S3rver = require(require.resolve("s3rver", { paths: [process.cwd()] }));
 const [directory] = process.argv.slice(1);

@@ -1,7 +1,7 @@
 import type { ErrorCode } from "../errors.js";
 
 /**
- * Exit statuses, documented in README.md ("Exit status"). One table so that scripts can rely
+ * Exit statuses, documented in README.md ("Exit codes"). One table so that scripts can rely
  * on them.
  */
 export const EXIT = {

@@ -242,7 +242,7 @@ export function formatBytes(n: number): string {
 }
 
 /** `1,204`. */
-// Grouped by hand: the first toLocaleString loads ICU's number data, ~30 ms of a 0.4 s command.
+// Grouped by hand: the first toLocaleString loads ICU's number data, a visible part of a short command.
 export function formatCount(n: number): string {
   const digits = String(Math.abs(Math.round(n)));
   const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");

@@ -74,7 +74,7 @@ export interface SnapshotSummary {
   [key: string]: SummaryValue | undefined;
 }
 
-/** One run's state (DESIGN.md §4). `ID.project` is never part of it. */
+/** One run's state (docs/design.md §4). `ID.project` is never part of it. */
 export interface Snapshot {
   runId: string;
   /** Tree of `ID/`. */

@@ -26,7 +26,7 @@ export async function* listKeys(storage: ObjectStorage, prefix: string, options:
 
 /**
  * Every key the object store writes is `packs/<64 hex>.pack` or `packs/<64 hex>.idx`: fixed length
- * under one fixed prefix, so listings page identically on every backend (DESIGN.md §8).
+ * under one fixed prefix, so listings page identically on every backend (docs/design.md §8).
  */
 export const PACK_PREFIX = "packs/";
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { RunMetaError } from "./errors.js";
 import { runMetaDir, type Run } from "./run.js";
 
-/** A `manifest` line: `{type} {sha256} {path}` (GAGE-FORMAT §5). */
+/** A `manifest` line: `{type} {sha256} {path}` (docs/gage-format.md §5). */
 export interface ManifestEntry {
   /** `s` source, `r` runtime, `d` dependency, `g` generated. */
   type: string;
