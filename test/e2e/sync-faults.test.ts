@@ -66,6 +66,8 @@ test("a clone killed at random points shows only complete runs, and a pull compl
     const ms = 150 + Math.floor(Math.random() * 2500);
     await killAfter(["clone", remote, dest], {}, ms);
     checkVisibleRunsComplete(corpus, dest);
+    // A clone killed before it made its folder (a slow start) left nothing: pull into a new one.
+    mkdirSync(dest, { recursive: true });
     const r = await gage(["pull", remote, "-y"], { env: { GAGE_RUNS: dest } });
     assert.equal(r.code, 0, `killed after ${ms} ms: ${r.stderr}`);
     assert.deepEqual(listing(dest), listing(corpus, withoutState), `killed after ${ms} ms`);
