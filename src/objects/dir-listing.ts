@@ -19,6 +19,7 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
 type ListDir = (path: string) => Buffer;
+type SyncFs = (path: string) => void;
 type Sums = [Buffer, (Error | null | undefined)[]];
 type DigestTrees = (roots: readonly string[], threads: number) => Sums;
 type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
@@ -47,10 +48,18 @@ export function listDirJs(path: string): Buffer {
   return Buffer.concat(rows, total);
 }
 
-function loadNative(): { listDir: ListDir; digestTrees: DigestTrees; digestTreesAsync: DigestTreesAsync } | undefined {
+interface Addon {
+  listDir: ListDir;
+  digestTrees: DigestTrees;
+  digestTreesAsync: DigestTreesAsync;
+  /** Absent from an addon built by an earlier release. */
+  syncFs?: SyncFs;
+}
+
+function loadNative(): Addon | undefined {
   if (process.env.GAGE_NATIVE === "0") return undefined;
   try {
-    return createRequire(import.meta.url)("../../native/build/Release/gage_dir_listing.node") as { listDir: ListDir; digestTrees: DigestTrees; digestTreesAsync: DigestTreesAsync };
+    return createRequire(import.meta.url)("../../native/build/Release/gage_dir_listing.node") as Addon;
   } catch {
     return undefined;
   }
@@ -60,6 +69,9 @@ const addon = loadNative();
 
 /** The addon's listing, when it was built (`npm install` builds it where a C compiler is). */
 export const listDirNative: ListDir | undefined = addon?.listDir;
+
+/** syncfs(2) of the filesystem holding a path, when the addon is built. */
+export const syncFs: SyncFs | undefined = addon?.syncFs;
 
 /** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
 export const nativeListing = addon !== undefined;

@@ -46,6 +46,7 @@ export {
   type SnapshotRunResult,
   type RunParts,
 } from "./snapshot.js";
-export { digestTrees, digestTreesAsync, nativeListing, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
-export { materializeTree, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
+export { digestTrees, digestTreesAsync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
+export { collectTimes, decodeTimes, encodeTimes, toMicros, type FileTimes } from "./times.js";
+export { materializeTree, writeStaged, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

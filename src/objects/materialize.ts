@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
@@ -7,17 +7,28 @@ import { UnsafePathError } from "./errors.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
 import type { FileProgress } from "./snapshot.js";
-import type { StatCache } from "./stat-cache.js";
+import type { CachedIds, FileStamp, StatCache } from "./stat-cache.js";
+import type { FileTimes } from "./times.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
   /** Leave an existing file that differs from the tree as it is (for `ID.user/`, never replaced). */
   keepExisting?: boolean;
-  /** fsync each file before renaming it into place (default true). */
+  /** fsync each file before renaming it into place (default true; false for a caller that syncs the whole batch itself). */
   fsync?: boolean;
   /** Answers "is this existing file identical?" without reading it, when its stamp matches. */
   cache?: StatCache;
+  /**
+   * `destDir` does not exist yet and is the caller's private folder, renamed into place whole
+   * once written (a pull's staging folder): files are written under their own names, without a
+   * temporary name and a rename each.
+   */
+  staged?: boolean;
+  /** Modification times to give files and symlinks, by their path below `destDir` ("a/b"). */
+  times?: FileTimes;
+  /** Told of each file written: its path below `destDir`, its stamp as written and its ids (a stat cache's row). */
+  onWritten?: (relPath: string, stamp: FileStamp, ids: CachedIds) => void;
 }
 
 export interface MaterializeStats {
@@ -38,6 +49,8 @@ const TEMP_PREFIX = ".gage-tmp-";
 
 interface Planned {
   path: string;
+  /** The path below the destination ("a/b"). */
+  rel: string;
   entry: TreeEntry;
 }
 
@@ -50,14 +63,14 @@ interface Plan {
 /** Loads every tree below `root` and checks every name before anything touches the disk. */
 async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<Plan> {
   const out: Plan = { dirs: [], files: [], links: [] };
-  let level: { path: string; tree: Tree }[] = [{ path: destDir, tree: root }];
+  let level: { path: string; rel: string; tree: Tree }[] = [{ path: destDir, rel: "", tree: root }];
   while (level.length > 0) {
-    const next: { path: string; entry: TreeEntry }[] = [];
-    for (const { path, tree } of level) {
+    const next: Planned[] = [];
+    for (const { path, rel, tree } of level) {
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
         if (bad !== undefined) throw new UnsafePathError(join(path, String(entry.name)), bad);
-        const p = { path: join(path, entry.name), entry };
+        const p = { path: join(path, entry.name), rel: rel === "" ? entry.name : `${rel}/${entry.name}`, entry };
         if (entry.kind === "dir") {
           out.dirs.push(p);
           next.push(p);
@@ -66,7 +79,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<
       }
     }
     const trees = await reader.readTrees(next.map((n) => n.entry.id));
-    level = next.map((n) => ({ path: n.path, tree: trees.get(n.entry.id)! }));
+    level = next.map((n) => ({ path: n.path, rel: n.rel, tree: trees.get(n.entry.id)! }));
   }
   return out;
 }
@@ -113,14 +126,17 @@ const tempPath = (path: string) => join(path, "..", `${tempStem}${(tempCount++).
  * after another anyway, and each of the six calls through the thread pool cost a round trip
  * (a clone of many small files spent nearly all its time waiting on them).
  */
-function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: Buffer): number {
+function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined): FileStamp {
   const tmp = tempPath(path);
   const fd = openSync(tmp, "wx", 0o600);
+  let stamp: FileStamp;
   try {
     try {
       for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
       fchmodSync(fd, mode);
+      if (mtimeUs !== undefined) futimesSync(fd, seconds(mtimeUs), seconds(mtimeUs));
       if (fsync) fsyncSync(fd);
+      stamp = stampOf(fstatSync(fd));
     } finally {
       closeSync(fd);
     }
@@ -133,21 +149,50 @@ function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: 
     }
     throw err;
   }
-  return data.length;
+  return stamp;
 }
 
-async function writeAtomically(path: string, mode: number, fsync: boolean, fill: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<number> {
+/** Seconds since the epoch, as utimes takes them, from a times object's microseconds. */
+// Half a microsecond more: the conversion to a timespec truncates, and must not land below the microsecond.
+const seconds = (us: number) => (us + 0.5) / 1e6;
+
+const stampOf = (st: Stats): FileStamp => ({ size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
+
+/**
+ * A file written under its own name in a staging folder no one else knows (renamed into place
+ * whole by the caller): open with its mode, write, set its time, stat; no temporary name, rename
+ * or chmod (unless a umask took mode bits away).
+ */
+export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined): FileStamp {
+  const fd = openSync(path, "wx", mode);
+  try {
+    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+    if (mtimeUs !== undefined) futimesSync(fd, seconds(mtimeUs), seconds(mtimeUs));
+    let st = fstatSync(fd);
+    if ((st.mode & 0o777) !== mode) {
+      fchmodSync(fd, mode);
+      st = fstatSync(fd);
+    }
+    if (fsync) fsyncSync(fd);
+    return stampOf(st);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function writeAtomically(path: string, mode: number, fsync: boolean, mtimeUs: number | undefined, fill: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<FileStamp> {
   const tmp = tempPath(path);
   const fh = await open(tmp, "wx", 0o600);
-  let bytes = 0;
+  let stamp: FileStamp;
   try {
     try {
       await fill(async (b) => {
         await fh.write(b);
-        bytes += b.length;
       });
       await fh.chmod(mode);
+      if (mtimeUs !== undefined) await fh.utimes(seconds(mtimeUs), seconds(mtimeUs));
       if (fsync) await fh.sync();
+      stamp = stampOf(await fh.stat());
     } finally {
       await fh.close();
     }
@@ -156,7 +201,7 @@ async function writeAtomically(path: string, mode: number, fsync: boolean, fill:
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  return bytes;
+  return stamp;
 }
 
 /**
@@ -185,6 +230,8 @@ export async function materializeTree(
   // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
   // compare: every path below it is created here. That spared a clone an lstat per file, twice.
   const fresh = checkDirPath(destDir) === undefined;
+  const staged = fresh && options.staged === true;
+  const times = options.times;
   if (!fresh) checkDisk(p, destDir);
   // The destination's parents are the caller's (e.g. the runs directory): created if missing.
   if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
@@ -220,9 +267,12 @@ export async function materializeTree(
   for await (const { id, data } of reader.readMany(byId.keys())) {
     for (const f of byId.get(id)!) {
       options.signal?.throwIfAborted();
-      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats);
+      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, times?.get(f.rel));
       else {
-        stats.bytesWritten += writeBytesAtomically(f.path, f.entry.mode, fsync, data);
+        const mtimeUs = times?.get(f.rel);
+        const stamp = staged ? writeStaged(f.path, f.entry.mode, fsync, data, mtimeUs) : writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs);
+        options.onWritten?.(f.rel, stamp, { id: f.entry.id });
+        stats.bytesWritten += data.length;
         stats.written++;
       }
       progress(f.path, data.length);
@@ -232,9 +282,11 @@ export async function materializeTree(
   for (const f of toWrite) {
     if (f.entry.chunks === undefined) continue;
     options.signal?.throwIfAborted();
-    stats.bytesWritten += await writeAtomically(f.path, f.entry.mode, fsync, async (write) => {
+    const stamp = await writeAtomically(f.path, f.entry.mode, fsync, times?.get(f.rel), async (write) => {
       for await (const piece of reader.readFile(f.entry)) await write(piece);
     });
+    options.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
+    stats.bytesWritten += f.entry.size;
     stats.written++;
     progress(f.path, f.entry.size);
   }
@@ -254,7 +306,7 @@ async function existingState(f: Planned, cache: StatCache | undefined): Promise<
   return id === f.entry.id ? "same" : "differs";
 }
 
-async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, stats: MaterializeStats): Promise<void> {
+async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, stats: MaterializeStats, mtimeUs: number | undefined): Promise<void> {
   const st = lstatSync(f.path, { throwIfNoEntry: false });
   if (st?.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a symlink");
   if (st !== undefined) {
@@ -270,6 +322,7 @@ async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, s
   const tmp = tempPath(f.path);
   await symlink(target, tmp);
   try {
+    if (mtimeUs !== undefined) lutimesSync(tmp, seconds(mtimeUs), seconds(mtimeUs));
     await rename(tmp, f.path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);

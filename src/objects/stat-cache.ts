@@ -355,6 +355,20 @@ export class StatCache implements FileIdCache {
   }
 
   /**
+   * `record` for a file this process wrote and stamped while only it knew the file's path (a
+   * pull's staging folder), giving it an older modification time: kept unless that time is itself
+   * recent. Its change time is new, but any later write gives the file a new modification time,
+   * which the row then no longer matches.
+   */
+  recordWritten(path: string, stamp: FileStamp, ids: CachedIds): void {
+    if (stamp.mtimeMs > this.#now() - RACY_MS) {
+      this.forget(path);
+      return;
+    }
+    this.#changed.set(path, encodeFileRow(path, stamp, ids));
+  }
+
+  /**
    * Takes rows encoded with `encodeFileRow` (concatenated), as a worker thread recorded them; they
    * count as recorded before anything `record`ed here. Racy rows are dropped.
    */

@@ -213,11 +213,29 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
 
 /** The trees of every run in the view, and of every head the view does not cover. */
 export function rootsOf(store: Store): [ObjectId, string][] {
-  const roots: [ObjectId, string][] = [];
-  const add = (e: HeadEntry) => roots.push([e.run.tree, e.runId], [e.meta.tree, e.runId]);
-  for (const entries of store.view.runs.values()) entries.forEach(add);
-  for (const h of store.heads.values()) if (!h.covered) h.entries.forEach(add);
-  return roots;
+  return entriesOf(store).flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]]);
+}
+
+/**
+ * Keeps the times objects that `entries` name (docs/formats.md): leaves, looked up and not read;
+ * one the store lacks is no loss (times are hints), so it is never counted missing.
+ */
+export function markTimes(store: Store, entries: Iterable<HeadEntry>): void {
+  for (const e of entries) {
+    for (const id of [e.times?.run, e.times?.meta]) {
+      if (id === undefined || store.reachable.has(id)) continue;
+      const loc = store.reader.index.get(id);
+      if (loc !== undefined && store.packs.get(loc.packId)?.size !== undefined) store.reachable.add(id);
+    }
+  }
+}
+
+/** Every entry a gc keeps: the view's runs and the heads no catalog covers. */
+export function entriesOf(store: Store): HeadEntry[] {
+  const out: HeadEntry[] = [];
+  for (const entries of store.view.runs.values()) out.push(...entries);
+  for (const h of store.heads.values()) if (!h.covered) out.push(...h.entries);
+  return out;
 }
 
 function decodeChunks(id: ObjectId, data: Buffer): ChunkList {
@@ -376,5 +394,6 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   // The new heads' own trees, not only the merge's winners: a push's trees are kept whatever a
   // concurrent push did, until a gc that sees both decides.
   await markReachable(store, found.flatMap((h) => h.entries.flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]])), onProgress);
+  markTimes(store, found.flatMap((h) => h.entries));
   return found;
 }

@@ -5,7 +5,7 @@ import { decodePackIndex, encodePackIndex } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
 import { planHeads, planPacks, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
-import { catchUp, CONCURRENCY, fullEntries, garbageKey, markReachable, readStore, rootsOf, type MarkProgress, type Store } from "./gc-store.js";
+import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markReachable, markTimes, readStore, rootsOf, type MarkProgress, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -187,6 +187,7 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     if (total) opts.onProgress?.({ phase: "mark", items: 0, bytes: 0, total: { items: total.objects, bytes: total.bytes } });
     const onMark = (p: MarkProgress) => opts.onProgress?.({ phase: "mark", items: p.objects, bytes: p.bytes });
     await markReachable(store, rootsOf(store), onMark);
+    markTimes(store, entriesOf(store));
     checkComplete(store);
     const changes = await planPacks(store, now(), graceMs, threshold);
     const heads = await planHeads(store, now(), graceMs);

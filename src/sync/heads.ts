@@ -45,6 +45,18 @@ export interface HeadEntry {
   /** `ID.user/` file name → the file's bytes (small JSON; carried inline). */
   user: Record<string, Uint8Array>;
   summary: RunSummary;
+  /** Where the files' modification times are (docs/formats.md): absent in heads of earlier releases. */
+  times?: EntryTimes;
+}
+
+/** A version's modification times, beside its trees (never part of them: see objects/times.ts). */
+export interface EntryTimes {
+  /** Times object of the `run` tree's files. */
+  run?: string;
+  /** Times object of the `meta` tree's files. */
+  meta?: string;
+  /** `ID.user/` file name → its modification time (µs since the epoch). */
+  user?: Record<string, number>;
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -127,6 +139,7 @@ export function plainEntry(e: HeadEntry): unknown {
     meta: { tree: e.meta.tree, prior: [...e.meta.prior] },
     user: Object.fromEntries(Object.entries(e.user).map(([n, b]) => [n, Buffer.from(b)])),
     summary: e.summary,
+    ...(e.times === undefined ? {} : { times: e.times }),
   };
 }
 
@@ -153,7 +166,37 @@ export function checkEntry(key: string, raw: unknown): HeadEntry {
   if (!s || typeof s.operation !== "string" || typeof s.status !== "string") bad("summary");
   const summary: RunSummary = { operation: s!.operation as string, status: s!.status as string };
   for (const t of ["started", "staged", "initialized"] as const) if (typeof s![t] === "number") summary[t] = s![t] as number;
-  return { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
+  const entry: HeadEntry = { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
+  const times = checkTimes(e.times);
+  if (times !== undefined) entry.times = times;
+  return entry;
+}
+
+/** Times are hints: a malformed field is left out, never an error (an earlier release writes none). */
+function checkTimes(raw: unknown): EntryTimes | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const t = raw as Record<string, unknown>;
+  const out: EntryTimes = {};
+  if (isObjectId(t.run)) out.run = t.run;
+  if (isObjectId(t.meta)) out.meta = t.meta;
+  if (typeof t.user === "object" && t.user !== null) {
+    const user: Record<string, number> = {};
+    for (const [name, us] of Object.entries(t.user)) if (USER_NAME_RE.test(name) && Number.isSafeInteger(us)) user[name] = us as number;
+    if (Object.keys(user).length > 0) out.user = user;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The times of the entry among `entries` that holds each tree of `target`, and of every user log file. */
+export function timesFor(entries: readonly HeadEntry[], target: { run: string; meta: string }): EntryTimes | undefined {
+  const out: EntryTimes = {};
+  for (const e of entries) {
+    if (e.times === undefined) continue;
+    if (out.run === undefined && e.run.tree === target.run && e.times.run !== undefined) out.run = e.times.run;
+    if (out.meta === undefined && e.meta.tree === target.meta && e.times.meta !== undefined) out.meta = e.times.meta;
+    if (e.times.user !== undefined) out.user = { ...e.times.user, ...out.user };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 // Every command compares each remote run with its local copy, hashing the run's user log entries
@@ -182,7 +225,10 @@ export function reduceEntries(entries: readonly HeadEntry[]): HeadEntry[] {
   const user: Record<string, Uint8Array> = {};
   for (const e of entries) for (const [name, bytes] of Object.entries(e.user)) user[name] ??= bytes;
   const summaryFrom = [...entries].reverse().find((e) => e.meta.tree === merged.meta.tree) ?? entries.at(-1)!;
-  return [{ runId: entries[0]!.runId, run: merged.run, meta: merged.meta, user, summary: summaryFrom.summary }];
+  const out: HeadEntry = { runId: entries[0]!.runId, run: merged.run, meta: merged.meta, user, summary: summaryFrom.summary };
+  const times = timesFor(entries, { run: merged.run.tree, meta: merged.meta.tree });
+  if (times !== undefined) out.times = times;
+  return [out];
 }
 
 /** Everything a reader knows about a remote's runs, and how far its listing got. */

@@ -4,10 +4,11 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { materializeTree, ObjectReader, type Tree } from "../objects/index.js";
+import { decodeTimes, hashBytes, materializeTree, ObjectReader, syncFs, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeOptions, type Tree } from "../objects/index.js";
+import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
-import { entryVersion } from "./heads.js";
+import { entryVersion, timesFor } from "./heads.js";
 import { dropInSync, findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
 import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
@@ -245,41 +246,53 @@ async function executePull(
   const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
-    const write = async (tree: string, dir: string) => {
+    const write: WriteTree = async (tree, dir, extra = {}) => {
       let last = { files: 0, bytes: 0 };
       const onFile = (p: { files: number; bytes: number }) => {
         onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
         last = p;
       };
-      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: onFile });
+      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: onFile, ...extra });
       result.files += stats.written;
       result.bytes += stats.bytesWritten;
     };
-    const pullOne = async (item: PullItem) => {
-      if (item.local) {
+    // Runs are written side by side: reads of one overlap the writes of another. After a failure
+    // no further run is started, and the ones under way finish first.
+    const limit = pLimit(PULL_CONCURRENCY);
+    let failure: { err: unknown } | undefined;
+    const each = async (list: PullItem[], one: (item: PullItem) => Promise<void>) => {
+      await Promise.all(
+        list.map((item) =>
+          limit(async () => {
+            if (failure) return;
+            try {
+              await one(item);
+            } catch (err) {
+              failure ??= { err };
+            }
+          }),
+        ),
+      );
+    };
+    const fresh = items.filter((i) => !i.local);
+    // New runs, a batch at a time: staged, made durable together, then made visible.
+    for (let at = 0; at < fresh.length && !failure; at += PUBLISH_BATCH) {
+      const staged: StagedRun[] = [];
+      await each(fresh.slice(at, at + PUBLISH_BATCH), async (item) => {
+        staged.push(await stageRun(s, reader, item, write));
+      });
+      await publish(s, staged, write);
+    }
+    await each(
+      items.filter((i) => i.local),
+      async (item) => {
         if (item.files !== undefined || item.meta !== undefined) {
           await writePending(s.runsDir, item.remote.id, { ...(item.files ? { files: item.files } : {}), ...(item.meta ? { meta: item.meta } : {}) });
         }
         await updateRun(reader, item, write);
-      } else await addRun(s.runsDir, item, write);
-      await addRunHistory(s.runsDir, item.remote.id, item.history);
-      await clearPending(s.runsDir, item.remote.id);
-    };
-    // Runs are written side by side: each file waits on its own fsync, so one at a time leaves the
-    // disk idle. After a failure no further run is started, and the ones under way finish first.
-    const limit = pLimit(PULL_CONCURRENCY);
-    let failure: { err: unknown } | undefined;
-    await Promise.all(
-      items.map((item) =>
-        limit(async () => {
-          if (failure) return;
-          try {
-            await pullOne(item);
-          } catch (err) {
-            failure ??= { err };
-          }
-        }),
-      ),
+        await addRunHistory(s.runsDir, item.remote.id, item.history);
+        await clearPending(s.runsDir, item.remote.id);
+      },
     );
     if (failure) throw failure.err;
     return result;
@@ -288,26 +301,96 @@ async function executePull(
   }
 }
 
-type WriteTree = (tree: string, dir: string) => Promise<void>;
+type WriteTree = (tree: string, dir: string, extra?: Pick<MaterializeOptions, "staged" | "fsync" | "times" | "onWritten">) => Promise<void>;
 
-/** A run new here: everything is written in a staging folder first, its meta renamed in last. */
-async function addRun(runsDir: string, item: PullItem, write: WriteTree): Promise<void> {
+/** New runs made durable and visible together (one sync of the filesystem for them all). */
+const PUBLISH_BATCH = 256;
+
+/** A new run written in its staging folder, not yet visible. */
+interface StagedRun {
+  item: PullItem;
+  staging: string;
+  /** Stat cache rows of what was written, by the path each file will have. */
+  rows: { path: string; stamp: FileStamp; ids: CachedIds }[];
+}
+
+interface RunTimes {
+  run?: FileTimes;
+  meta?: FileTimes;
+  user?: Record<string, number>;
+}
+
+/** The times objects of the trees a pull writes for `item`, read and checked; none when absent or damaged (times are hints). */
+async function loadTimes(reader: ObjectReader, item: PullItem): Promise<RunTimes> {
+  const ids = timesFor(item.remote.entries, { run: item.files ?? "", meta: item.meta ?? "" });
+  const read = async (id: string | undefined): Promise<FileTimes | undefined> => {
+    if (id === undefined) return undefined;
+    try {
+      return decodeTimes(await reader.read(id));
+    } catch (err) {
+      if (err instanceof GageError) return undefined;
+      throw err;
+    }
+  };
+  const [run, meta] = await Promise.all([read(ids?.run), read(ids?.meta)]);
+  return { ...(run ? { run } : {}), ...(meta ? { meta } : {}), ...(ids?.user ? { user: ids.user } : {}) };
+}
+
+/**
+ * A run new here, written in a staging folder with its recorded times; nothing is synced or
+ * visible yet. Without the addon's syncfs each file is synced as it is written.
+ */
+async function stageRun(s: Session, reader: ObjectReader | undefined, item: PullItem, write: WriteTree): Promise<StagedRun> {
   const paths = item.remote.paths;
-  const staging = join(stateDir(runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+  const staging = join(stateDir(s.runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+  const fsync = syncFs === undefined;
+  const times = reader === undefined ? {} : await loadTimes(reader, item);
+  const rows: StagedRun["rows"] = [];
+  const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
   await mkdir(staging, { recursive: true });
   try {
     const stagedFiles = join(staging, "files");
-    if (item.files !== undefined && !existsSync(paths.runDir)) await write(item.files, stagedFiles);
-    else await mkdir(stagedFiles);
-    await write(item.meta!, join(staging, "meta"));
-    await writeUserEntries(join(staging, "user"), item.user);
-    // Staged and verified: now it goes into place, meta last.
-    if (!existsSync(paths.runDir)) await rename(stagedFiles, paths.runDir);
-    else if (item.files !== undefined) await write(item.files, paths.runDir);
-    await moveUserEntries(join(staging, "user"), paths.userDir, Object.keys(item.user));
-    await rename(join(staging, "meta"), paths.metaDir);
-  } finally {
+    if (item.files !== undefined && !existsSync(paths.runDir)) {
+      await write(item.files, stagedFiles, { staged: true, fsync, ...(times.run ? { times: times.run } : {}), onWritten: rowsUnder(paths.runDir) });
+    } else await mkdir(stagedFiles);
+    await write(item.meta!, join(staging, "meta"), { staged: true, fsync, ...(times.meta ? { times: times.meta } : {}), onWritten: rowsUnder(paths.metaDir) });
+    const userDir = join(staging, "user");
+    await mkdir(userDir);
+    for (const [name, bytes] of Object.entries(item.user)) {
+      const stamp = writeStaged(join(userDir, name), 0o444, fsync, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), times.user?.[name]);
+      rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
+    }
+    return { item, staging, rows };
+  } catch (err) {
     await removeTree(staging);
+    throw err;
+  }
+}
+
+/**
+ * Makes staged runs visible: their files durable first (one syncfs), then each moved into place,
+ * meta last. The stat cache learns every file written, so the next push reads none of them.
+ */
+async function publish(s: Session, staged: readonly StagedRun[], write: WriteTree): Promise<void> {
+  if (staged.length === 0) return;
+  syncFs?.(s.runsDir);
+  for (const { item, staging, rows } of staged) {
+    const paths = item.remote.paths;
+    try {
+      // A pull killed between the two renames left `ID/` without its meta: written into in place.
+      if (!existsSync(paths.runDir)) await rename(join(staging, "files"), paths.runDir);
+      else if (item.files !== undefined) await write(item.files, paths.runDir);
+      // The folder moves whole when it can: a file renamed on its own takes a new change time.
+      const names = Object.keys(item.user);
+      if (names.length > 0 && !existsSync(paths.userDir)) await rename(join(staging, "user"), paths.userDir);
+      else await moveUserEntries(join(staging, "user"), paths.userDir, names);
+      await rename(join(staging, "meta"), paths.metaDir);
+    } finally {
+      await removeTree(staging);
+    }
+    for (const r of rows) s.cache.recordWritten(r.path, r.stamp, r.ids);
+    await addRunHistory(s.runsDir, item.remote.id, item.history);
+    await clearPending(s.runsDir, item.remote.id);
   }
 }
 
@@ -328,11 +411,6 @@ async function updateRun(reader: ObjectReader | undefined, item: PullItem, write
     await write(item.meta, paths.metaDir);
     await pruneToTree(reader!, item.meta, paths.metaDir);
   }
-}
-
-async function writeUserEntries(dir: string, user: Record<string, Uint8Array>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, bytes] of Object.entries(user)) await writeFileAtomic(join(dir, name), bytes, 0o444);
 }
 
 /** User log files are never replaced: an entry already here stays as it is. */

@@ -1,11 +1,12 @@
-import { existsSync } from "node:fs";
+import { existsSync, lstatSync } from "node:fs";
+import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import { digestTrees, PackWriter, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { collectTimes, digestTrees, encodeTimes, hashBytes, PackWriter, toMicros, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
-import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
+import { encodeHead, entryVersion, keyTime, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
 import { addRunHistory, statCachePath } from "./local-state.js";
 import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
@@ -129,6 +130,8 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       }
       const summary = meta.tree === local.version.meta.tree || remoteEntries.length === 0 ? local.entry.summary : remoteEntries.at(-1)!.summary;
       const entry: HeadEntry = { runId: run.id, run: next.run, meta: next.meta, user: userBytes, summary };
+      const times = entryTimes(remoteEntries, next, local);
+      if (times !== undefined) entry.times = times;
       const upload = {
         files: s.only.has("files") && files.tree === local.version.run.tree && files.tree !== remote?.run.tree,
         meta: s.only.has("meta") && meta.tree === local.version.meta.tree && meta.tree !== remote?.meta.tree,
@@ -144,6 +147,7 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       runs: items.map((i) => i.planned),
       upToDate,
       scanned: toCompare.length,
+      hashed: scanned.reduce((n, scan) => n + scan.stats.hashedFiles, 0),
       execute: (onProgress) => executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress),
       close: () => closeSession(s, true),
     };
@@ -218,6 +222,13 @@ async function executePush(
           setTree(item, part, (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile, ...(treeSums ? { treeSums } : {}) })).treeId);
         }
       }
+      // Each folder sent takes its files' times along, in the same packs (objects/times.ts).
+      for (const { item, part, dir } of jobs) {
+        const bytes = encodeTimes(collectTimes(dir));
+        const id = hashBytes(bytes);
+        await writer.add(id, bytes);
+        item.entry.times = { ...item.entry.times, [part === "files" ? "run" : "meta"]: id };
+      }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).
       keepWrittenIndexes(s, await writer.flush());
     }
@@ -276,6 +287,19 @@ async function recordPushed(runsDir: string, item: PushItem): Promise<void> {
   const mine = item.local.version;
   const part = (merged: TreeVersion, local: TreeVersion) => (merged.tree === local.tree ? [...merged.prior, local.tree] : [local.tree]);
   await addRunHistory(runsDir, item.entry.runId, { files: part(item.entry.run, mine.run), meta: part(item.entry.meta, mine.meta) });
+}
+
+/**
+ * The times a run's entry carries: the remote's for the trees it keeps, and this side's user log
+ * files' own (the times of folders sent are added as they are read).
+ */
+function entryTimes(remoteEntries: readonly HeadEntry[], next: { run: TreeVersion; meta: TreeVersion }, local: LocalRun): EntryTimes | undefined {
+  const times: EntryTimes = timesFor(remoteEntries, { run: next.run.tree, meta: next.meta.tree }) ?? {};
+  for (const name of Object.keys(local.version.user)) {
+    const st = lstatSync(join(local.run.paths.userDir, name), { throwIfNoEntry: false });
+    if (st !== undefined) times.user = { ...times.user, [name]: toMicros(st.mtimeMs) };
+  }
+  return Object.keys(times).length > 0 ? times : undefined;
 }
 
 /** Plans and executes a push in one call (no confirmation: the library caller decides). */

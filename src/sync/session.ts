@@ -73,6 +73,8 @@ export interface TransferPlan<R> {
    * their folders, or (pull) hold the remote's version by their history.
    */
   scanned?: number;
+  /** Push: files read and hashed while comparing (those the stat cache knows unchanged are not read). */
+  hashed?: number;
   /** Runs the transfer with the remote still open, then closes it. */
   execute(onProgress?: (event: SyncProgressEvent) => void): Promise<R>;
   /** Releases the remote without transferring (dry run, declined confirmation). */
