@@ -48,5 +48,5 @@ export {
 } from "./snapshot.js";
 export { digestTrees, digestTreesAsync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 export { collectTimes, decodeTimes, encodeTimes, toMicros, type FileTimes } from "./times.js";
-export { materializeTree, writeStaged, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
+export { materializeTree, materializeTrees, writeStaged, type MaterializeJob, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

@@ -4,6 +4,7 @@ import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises
 import { join } from "node:path";
 import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
 import { UnsafePathError } from "./errors.js";
+import { listDir, readListing } from "./dir-listing.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
 import type { FileProgress } from "./snapshot.js";
@@ -160,23 +161,46 @@ const stampOf = (st: Stats): FileStamp => ({ size: st.size, mtimeMs: st.mtimeMs,
 
 /**
  * A file written under its own name in a staging folder no one else knows (renamed into place
- * whole by the caller): open with its mode, write, set its time, stat; no temporary name, rename
- * or chmod (unless a umask took mode bits away).
+ * whole by the caller): open with its mode, write, set its time; no temporary name, rename or
+ * chmod. With `stamp`, it is stamped (and its mode set, should a umask have taken bits away);
+ * a whole tree is stamped a folder at a time instead (`stampStaged`).
  */
-export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined): FileStamp {
+export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined, stamp: true): FileStamp;
+export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined, stamp: false): undefined;
+export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined, stamp: boolean): FileStamp | undefined {
   const fd = openSync(path, "wx", mode);
   try {
     for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
     if (mtimeUs !== undefined) futimesSync(fd, seconds(mtimeUs), seconds(mtimeUs));
+    if (fsync) fsyncSync(fd);
+    if (!stamp) return undefined;
     let st = fstatSync(fd);
     if ((st.mode & 0o777) !== mode) {
       fchmodSync(fd, mode);
       st = fstatSync(fd);
     }
-    if (fsync) fsyncSync(fd);
     return stampOf(st);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Stamps the files `writeStaged` wrote below a staged tree, one listing per folder (a stat per
+ * file through node cost more than writing it), and gives a file a umask narrowed its mode.
+ */
+function stampStaged(folders: readonly string[], written: ReadonlyMap<string, Planned>, onWritten: NonNullable<MaterializeOptions["onWritten"]>): void {
+  for (const dir of folders) {
+    for (const e of readListing(listDir(dir))) {
+      const f = written.get(`${dir}/${e.name}`);
+      if (f === undefined) continue;
+      let stamp: FileStamp = e;
+      if ((e.mode & 0o777) !== f.entry.mode) {
+        chmodSync(f.path, f.entry.mode);
+        stamp = stampOf(lstatSync(f.path));
+      }
+      onWritten(f.rel, { size: stamp.size, mtimeMs: stamp.mtimeMs, ctimeMs: stamp.ctimeMs, ino: stamp.ino }, { id: f.entry.id });
+    }
   }
 }
 
@@ -204,6 +228,25 @@ async function writeAtomically(path: string, mode: number, fsync: boolean, mtime
   return stamp;
 }
 
+/** One tree of a `materializeTrees` call and where it goes. */
+export interface MaterializeJob {
+  tree: ObjectId | Tree;
+  destDir: string;
+  /** Modification times to give files and symlinks, by their path below `destDir` ("a/b"). */
+  times?: FileTimes;
+  /** Told of each file written: its path below `destDir`, its stamp as written and its ids (a stat cache's row). */
+  onWritten?: (relPath: string, stamp: FileStamp, ids: CachedIds) => void;
+}
+
+/** A job planned: its entries, and whether it is written as a staged folder. */
+interface Prepared {
+  job: MaterializeJob;
+  plan: Plan;
+  staged: boolean;
+  /** Files written by `writeStaged`, by path, stamped a folder at a time at the end. */
+  stagedFiles: Map<string, Planned>;
+}
+
 /**
  * Writes a tree into `destDir`: every object verified before its file is renamed into place,
  * every name checked before anything is written, modes restored, identical files left untouched.
@@ -215,10 +258,21 @@ export async function materializeTree(
   destDir: string,
   options: MaterializeOptions = {},
 ): Promise<MaterializeStats> {
-  const root = typeof tree === "string" ? await reader.readTree(tree) : tree;
-  const p = await plan(reader, root, destDir);
+  const { times, onWritten, ...rest } = options;
+  return materializeTrees(reader, [{ tree, destDir, ...(times ? { times } : {}), ...(onWritten ? { onWritten } : {}) }], rest);
+}
+
+/**
+ * `materializeTree` for many trees at once (a pull's batch of new runs): their objects are read
+ * in one pass, so neighbours in a pack share reads whichever run they belong to.
+ */
+export async function materializeTrees(
+  reader: ObjectReader,
+  jobs: readonly MaterializeJob[],
+  options: Omit<MaterializeOptions, "times" | "onWritten"> = {},
+): Promise<MaterializeStats> {
   const fsync = options.fsync ?? true;
-  const stats: MaterializeStats = { files: p.files.length, dirs: p.dirs.length, symlinks: p.links.length, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };
+  const stats: MaterializeStats = { files: 0, dirs: 0, symlinks: 0, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };
   let doneFiles = 0;
   let doneBytes = 0;
   const progress = (path: string, bytes: number) => {
@@ -227,39 +281,53 @@ export async function materializeTree(
     options.onProgress?.({ files: doneFiles, bytes: doneBytes, path });
   };
 
-  // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
-  // compare: every path below it is created here. That spared a clone an lstat per file, twice.
-  const fresh = checkDirPath(destDir) === undefined;
-  const staged = fresh && options.staged === true;
-  const times = options.times;
-  if (!fresh) checkDisk(p, destDir);
-  // The destination's parents are the caller's (e.g. the runs directory): created if missing.
-  if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
-  ensureDir(destDir);
-  for (const d of p.dirs) {
-    if (fresh) mkdirSync(d.path, { mode: 0o755 });
-    else ensureDir(d.path);
-  }
-
+  const prepared: Prepared[] = [];
+  const of = new Map<Planned, Prepared>();
   const toWrite: Planned[] = [];
-  for (const f of p.files) {
-    options.signal?.throwIfAborted();
-    const state = fresh ? "absent" : await existingState(f, options.cache);
-    if (state === "same") {
-      if ((lstatSync(f.path).mode & 0o777) !== f.entry.mode) await chmod(f.path, f.entry.mode);
-      stats.unchanged++;
-      progress(f.path, f.entry.size);
-    } else if (state === "differs" && options.keepExisting) {
-      stats.kept++;
-      progress(f.path, 0);
-    } else {
-      toWrite.push(f);
+  const links: Planned[] = [];
+  for (const job of jobs) {
+    const { destDir } = job;
+    const root = typeof job.tree === "string" ? await reader.readTree(job.tree) : job.tree;
+    const p = await plan(reader, root, destDir);
+    stats.files += p.files.length;
+    stats.dirs += p.dirs.length;
+    stats.symlinks += p.links.length;
+    // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
+    // compare: every path below it is created here. That spared a clone an lstat per file, twice.
+    const fresh = checkDirPath(destDir) === undefined;
+    const ctx: Prepared = { job, plan: p, staged: fresh && options.staged === true, stagedFiles: new Map() };
+    prepared.push(ctx);
+    if (!fresh) checkDisk(p, destDir);
+    // The destination's parents are the caller's (e.g. the runs directory): created if missing.
+    if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
+    ensureDir(destDir);
+    for (const d of p.dirs) {
+      if (fresh) mkdirSync(d.path, { mode: 0o755 });
+      else ensureDir(d.path);
+    }
+    for (const f of p.links) {
+      of.set(f, ctx);
+      links.push(f);
+    }
+    for (const f of p.files) {
+      options.signal?.throwIfAborted();
+      const state = fresh ? "absent" : await existingState(f, options.cache);
+      if (state === "same") {
+        if ((lstatSync(f.path).mode & 0o777) !== f.entry.mode) await chmod(f.path, f.entry.mode);
+        stats.unchanged++;
+        progress(f.path, f.entry.size);
+      } else if (state === "differs" && options.keepExisting) {
+        stats.kept++;
+        progress(f.path, 0);
+      } else {
+        of.set(f, ctx);
+        toWrite.push(f);
+      }
     }
   }
 
-  const whole = toWrite.filter((f) => f.entry.chunks === undefined);
   const byId = new Map<ObjectId, Planned[]>();
-  for (const f of [...whole, ...p.links]) {
+  for (const f of [...toWrite.filter((f) => f.entry.chunks === undefined), ...links]) {
     const list = byId.get(f.entry.id);
     if (list === undefined) byId.set(f.entry.id, [f]);
     else list.push(f);
@@ -267,11 +335,14 @@ export async function materializeTree(
   for await (const { id, data } of reader.readMany(byId.keys())) {
     for (const f of byId.get(id)!) {
       options.signal?.throwIfAborted();
-      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, times?.get(f.rel));
+      const ctx = of.get(f)!;
+      const mtimeUs = ctx.job.times?.get(f.rel);
+      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, mtimeUs);
       else {
-        const mtimeUs = times?.get(f.rel);
-        const stamp = staged ? writeStaged(f.path, f.entry.mode, fsync, data, mtimeUs) : writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs);
-        options.onWritten?.(f.rel, stamp, { id: f.entry.id });
+        if (ctx.staged) {
+          writeStaged(f.path, f.entry.mode, fsync, data, mtimeUs, false);
+          ctx.stagedFiles.set(f.path, f);
+        } else ctx.job.onWritten?.(f.rel, writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs), { id: f.entry.id });
         stats.bytesWritten += data.length;
         stats.written++;
       }
@@ -282,17 +353,21 @@ export async function materializeTree(
   for (const f of toWrite) {
     if (f.entry.chunks === undefined) continue;
     options.signal?.throwIfAborted();
-    const stamp = await writeAtomically(f.path, f.entry.mode, fsync, times?.get(f.rel), async (write) => {
+    const job = of.get(f)!.job;
+    const stamp = await writeAtomically(f.path, f.entry.mode, fsync, job.times?.get(f.rel), async (write) => {
       for await (const piece of reader.readFile(f.entry)) await write(piece);
     });
-    options.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
+    job.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
     stats.bytesWritten += f.entry.size;
     stats.written++;
     progress(f.path, f.entry.size);
   }
 
-  // Deepest first, so a read-only directory is closed only after everything inside it is written.
-  for (const d of [...p.dirs].reverse()) chmodSync(d.path, d.entry.mode);
+  for (const { job, plan: p, stagedFiles } of prepared) {
+    if (stagedFiles.size > 0) stampStaged([job.destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));
+    // Deepest first, so a read-only directory is closed only after everything inside it is written.
+    for (const d of [...p.dirs].reverse()) chmodSync(d.path, d.entry.mode);
+  }
   return stats;
 }
 

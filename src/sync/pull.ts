@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeTimes, hashBytes, materializeTree, ObjectReader, syncFs, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeOptions, type Tree } from "../objects/index.js";
+import { decodeTimes, hashBytes, materializeTree, materializeTrees, ObjectReader, syncFs, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
@@ -246,13 +246,13 @@ async function executePull(
   const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
-    const write: WriteTree = async (tree, dir, extra = {}) => {
+    const write: WriteTree = async (tree, dir) => {
       let last = { files: 0, bytes: 0 };
       const onFile = (p: { files: number; bytes: number }) => {
         onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
         last = p;
       };
-      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: onFile, ...extra });
+      const stats = await materializeTree(reader!, tree, dir, { cache: s.cache, onProgress: onFile });
       result.files += stats.written;
       result.bytes += stats.bytesWritten;
     };
@@ -275,13 +275,13 @@ async function executePull(
       );
     };
     const fresh = items.filter((i) => !i.local);
-    // New runs, a batch at a time: staged, made durable together, then made visible.
-    for (let at = 0; at < fresh.length && !failure; at += PUBLISH_BATCH) {
-      const staged: StagedRun[] = [];
-      await each(fresh.slice(at, at + PUBLISH_BATCH), async (item) => {
-        staged.push(await stageRun(s, reader, item, write));
-      });
-      await publish(s, staged, write);
+    // New runs, a batch at a time: staged (their objects read in one pass), made durable
+    // together, then made visible.
+    for (let at = 0; at < fresh.length; at += PUBLISH_BATCH) {
+      const batch = await stageRuns(s, reader, fresh.slice(at, at + PUBLISH_BATCH), onProgress);
+      result.files += batch.stats.written;
+      result.bytes += batch.stats.bytesWritten;
+      await publish(s, batch.runs, write);
     }
     await each(
       items.filter((i) => i.local),
@@ -301,7 +301,7 @@ async function executePull(
   }
 }
 
-type WriteTree = (tree: string, dir: string, extra?: Pick<MaterializeOptions, "staged" | "fsync" | "times" | "onWritten">) => Promise<void>;
+type WriteTree = (tree: string, dir: string) => Promise<void>;
 
 /** New runs made durable and visible together (one sync of the filesystem for them all). */
 const PUBLISH_BATCH = 256;
@@ -337,32 +337,47 @@ async function loadTimes(reader: ObjectReader, item: PullItem): Promise<RunTimes
 }
 
 /**
- * A run new here, written in a staging folder with its recorded times; nothing is synced or
+ * Runs new here, each written in a staging folder with its recorded times; nothing is synced or
  * visible yet. Without the addon's syncfs each file is synced as it is written.
  */
-async function stageRun(s: Session, reader: ObjectReader | undefined, item: PullItem, write: WriteTree): Promise<StagedRun> {
-  const paths = item.remote.paths;
-  const staging = join(stateDir(s.runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+async function stageRuns(
+  s: Session,
+  reader: ObjectReader | undefined,
+  items: readonly PullItem[],
+  onProgress: ((e: SyncProgressEvent) => void) | undefined,
+): Promise<{ runs: StagedRun[]; stats: MaterializeStats }> {
   const fsync = syncFs === undefined;
-  const times = reader === undefined ? {} : await loadTimes(reader, item);
-  const rows: StagedRun["rows"] = [];
-  const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
-  await mkdir(staging, { recursive: true });
+  const runs: StagedRun[] = [];
+  const jobs: MaterializeJob[] = [];
   try {
-    const stagedFiles = join(staging, "files");
-    if (item.files !== undefined && !existsSync(paths.runDir)) {
-      await write(item.files, stagedFiles, { staged: true, fsync, ...(times.run ? { times: times.run } : {}), onWritten: rowsUnder(paths.runDir) });
-    } else await mkdir(stagedFiles);
-    await write(item.meta!, join(staging, "meta"), { staged: true, fsync, ...(times.meta ? { times: times.meta } : {}), onWritten: rowsUnder(paths.metaDir) });
-    const userDir = join(staging, "user");
-    await mkdir(userDir);
-    for (const [name, bytes] of Object.entries(item.user)) {
-      const stamp = writeStaged(join(userDir, name), 0o444, fsync, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), times.user?.[name]);
-      rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
+    for (const item of items) {
+      const paths = item.remote.paths;
+      const staging = join(stateDir(s.runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+      const times = reader === undefined ? {} : await loadTimes(reader, item);
+      const run: StagedRun = { item, staging, rows: [] };
+      runs.push(run);
+      const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
+      await mkdir(staging, { recursive: true });
+      const stagedFiles = join(staging, "files");
+      if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files, destDir: stagedFiles, ...(times.run ? { times: times.run } : {}), onWritten: rowsUnder(paths.runDir) });
+      else await mkdir(stagedFiles);
+      jobs.push({ tree: item.meta!, destDir: join(staging, "meta"), ...(times.meta ? { times: times.meta } : {}), onWritten: rowsUnder(paths.metaDir) });
+      const userDir = join(staging, "user");
+      await mkdir(userDir);
+      for (const [name, bytes] of Object.entries(item.user)) {
+        const stamp = writeStaged(join(userDir, name), 0o444, fsync, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), times.user?.[name], true);
+        run.rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
+      }
     }
-    return { item, staging, rows };
+    let last = { files: 0, bytes: 0 };
+    const onFile = (p: { files: number; bytes: number }) => {
+      onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
+      last = p;
+    };
+    const stats = await materializeTrees(reader!, jobs, { staged: true, fsync, onProgress: onFile });
+    return { runs, stats };
   } catch (err) {
-    await removeTree(staging);
+    for (const run of runs) await removeTree(run.staging);
     throw err;
   }
 }
