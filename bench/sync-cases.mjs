@@ -90,43 +90,85 @@ function syncCases(shape, targets, { peers, clone }) {
       peers,
     },
   ];
-  if (clone) rows.push(cloneRow(shape));
+  if (clone) rows.push(...cloneRows(shape, targets));
   return rows;
 }
 
-/** A cold pull: `gage clone` of the whole remote, against copying the peers' copies afresh. */
-function cloneRow(shape) {
-  return {
-    shape,
-    name: "pull cold (clone, local)",
-    kind: "time",
-    repeat: 1,
-    async ours(ctx) {
-      const dest = join(ctx.work, "sync-clone");
-      await rmrf(dest);
-      const { ms } = await gage(ctx, ["clone", ctx.remote, dest]);
-      await rmrf(dest);
-      return { value: ms };
+/**
+ * A cold pull: `gage clone` of the whole remote, against copying the peers' copies afresh; then
+ * the first push from the clone, against the peers' re-runs over their fresh copies. The copies
+ * are kept from the first row for the second.
+ */
+function cloneRows(shape, targets) {
+  const dests = { ours: "sync-clone", "rsync -a": "sync-rsync-clone", "rclone copy": "sync-rclone-clone" };
+  const rsyncClone = (ctx) => timed(() => run("rsync", ["-a", `${join(ctx.work, "sync-rsync")}/`, join(ctx.work, dests["rsync -a"])]));
+  const rcloneClone = (ctx) => timed(() => run("rclone", ["copy", "-q", join(ctx.work, "sync-rclone"), join(ctx.work, dests["rclone copy"])]));
+  return [
+    {
+      shape,
+      name: "pull cold (clone, local)",
+      kind: "time",
+      repeat: 1,
+      target: targets.clone,
+      async ours(ctx) {
+        const dest = join(ctx.work, dests.ours);
+        await rmrf(dest);
+        const { ms } = await gage(ctx, ["clone", ctx.remote, dest]);
+        return { value: ms };
+      },
+      peers: {
+        "rsync -a": async (ctx) => {
+          await rmrf(join(ctx.work, dests["rsync -a"]));
+          return { value: (await rsyncClone(ctx)).ms };
+        },
+        "rclone copy": async (ctx) => {
+          await rmrf(join(ctx.work, dests["rclone copy"]));
+          return { value: (await rcloneClone(ctx)).ms };
+        },
+      },
     },
-    peers: {
-      "rsync -a": async (ctx) => {
-        const dest = join(ctx.work, "sync-rsync-clone");
-        const { ms } = await timed(() => run("rsync", ["-a", `${join(ctx.work, "sync-rsync")}/`, dest]));
+    {
+      shape,
+      name: "push after clone (local)",
+      kind: "time",
+      repeat: 1,
+      target: targets.afterClone,
+      // The clone's first push: checked to move nothing (every file answered by the stat cache
+      // the clone left), against each peer's re-run over the copy it just made.
+      async ours(ctx) {
+        const dest = join(ctx.work, dests.ours);
+        const { ms, stdout } = await gage(ctx, ["push", ctx.remote, "-y", "--json"], dest);
+        if (JSON.parse(stdout).runs.length !== 0) throw new Error("the push after a clone moved runs");
         await rmrf(dest);
         return { value: ms };
       },
-      "rclone copy": async (ctx) => {
-        const dest = join(ctx.work, "sync-rclone-clone");
-        const { ms } = await timed(() => run("rclone", ["copy", "-q", join(ctx.work, "sync-rclone"), dest]));
-        await rmrf(dest);
-        return { value: ms };
+      peers: {
+        "rsync -a": async (ctx) => {
+          const { ms } = await rsyncClone(ctx);
+          await rmrf(join(ctx.work, dests["rsync -a"]));
+          return { value: ms };
+        },
+        "rclone copy": async (ctx) => {
+          const { ms } = await rcloneClone(ctx);
+          await rmrf(join(ctx.work, dests["rclone copy"]));
+          return { value: ms };
+        },
       },
     },
-  };
+  ];
 }
 
 export const SYNC_CASES = [
-  ...syncCases("many-small", { cold: { peer: "rclone copy", ratio: 0.6 }, noChange: { peer: "rclone copy", ratio: 0.3 } }, { peers, clone: true }),
+  ...syncCases(
+    "many-small",
+    {
+      cold: { peer: "rclone copy", ratio: 0.6 },
+      noChange: { peer: "rclone copy", ratio: 0.3 },
+      clone: { peer: "rclone copy", ratio: 0.6 },
+      afterClone: { peer: "rclone copy", ratio: 0.3 },
+    },
+    { peers, clone: true },
+  ),
   // Issue 6 sets few-large a cold target only: its no-change rows (881 files) are mostly node's
   // start-up against a 0.1 s rclone re-run, shown for information.
   ...syncCases("few-large", { cold: { peer: "rclone copy", ratio: 1.0 } }, { peers: { "rclone copy": peers["rclone copy"] }, clone: false }),
