@@ -104,25 +104,7 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { 
     for (const id of batch) roots.push(base + id, `${base}${id}${META_SUFFIX}`, `${base}${id}.user`);
     const sums = (await digestTreesAsync(roots, opts.threads))!;
     batches.push(sums);
-    batch.forEach((id, k) => {
-      // An absent folder's digest reads as zeros: a run without files or user log has no such
-      // folder. Any other error, or no meta (not a run), leaves the run without a key.
-      let summed = true;
-      let settled = true;
-      let files = 0;
-      let bytes = 0;
-      for (let at = 3 * k; at < 3 * k + 3; at++) {
-        const error = sums.error(at);
-        if (error !== undefined) {
-          summed &&= (error as NodeJS.ErrnoException).code === "ENOENT" && at !== 3 * k + 1;
-          continue;
-        }
-        settled &&= sums.newest(at) < settledBefore;
-        files += sums.files(at);
-        bytes += sums.bytes(at);
-      }
-      runs.set(id, { key: summed ? sums.digestKey(3 * k, 3 * k + 3) : undefined, settled, files, bytes });
-    });
+    batch.forEach((id, k) => runs.set(id, runSumsAt(sums, k, settledBefore)));
   }
   const treeSums: TreeSumLookup = {
     get: (path) => {
@@ -134,6 +116,39 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { 
     },
   };
   return { runs, treeSums };
+}
+
+/** Run `k`'s sums among roots summed three per run (`ID/`, `ID.meta/`, `ID.user/`). */
+function runSumsAt(sums: TreeSums, k: number, settledBefore: number): RunSums {
+  // An absent folder's digest reads as zeros: a run without files or user log has no such
+  // folder. Any other error, or no meta (not a run), leaves the run without a key.
+  let summed = true;
+  let settled = true;
+  let files = 0;
+  let bytes = 0;
+  for (let at = 3 * k; at < 3 * k + 3; at++) {
+    const error = sums.error(at);
+    if (error !== undefined) {
+      summed &&= (error as NodeJS.ErrnoException).code === "ENOENT" && at !== 3 * k + 1;
+      continue;
+    }
+    settled &&= sums.newest(at) < settledBefore;
+    files += sums.files(at);
+    bytes += sums.bytes(at);
+  }
+  return { key: summed ? sums.digestKey(3 * k, 3 * k + 3) : undefined, settled, files, bytes };
+}
+
+/**
+ * Sums up runs' folders where a pull staged them, each as [files, meta, user] (a path that does
+ * not exist for a folder the run will not have). Digests name paths relative to each folder, so
+ * they hold once the folders are moved into place. `settled` is left to the caller, who knows
+ * what times it gave the files (`files` counts files and links). `undefined` without the addon.
+ */
+export async function sumStagedRuns(folders: readonly (readonly [string, string, string])[], threads: number): Promise<RunSums[] | undefined> {
+  if (!nativeListing || folders.length === 0) return undefined;
+  const sums = (await digestTreesAsync(folders.flat(), threads))!;
+  return folders.map((_, k) => runSumsAt(sums, k, -Infinity));
 }
 
 /** The rows a session keeps, to save when it closes (with the stamp of the view it leaves). */

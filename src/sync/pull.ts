@@ -4,12 +4,12 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeTimes, hashBytes, materializeTree, materializeTrees, ObjectReader, syncFs, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
+import { decodeTimes, hashBytes, RACY_MS, materializeTree, materializeTrees, ObjectReader, syncFs, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion, timesFor } from "./heads.js";
-import { dropInSync, findInSync, noteInSync, sumRuns } from "./in-sync.js";
+import { dropInSync, findInSync, noteInSync, sumRuns, sumStagedRuns, type RunSums } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
 import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
 import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
@@ -94,6 +94,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     await removeStaleStaging(opts.runsDir, s.now());
     const summed = await summing;
     const inSync = summed === undefined ? undefined : findInSync(s, liveIds.filter((id) => s.view.runs.has(id)), { prune: true, summed });
+    // A whole pull into a folder without runs (a clone): the runs it writes are its only rows.
+    if (whole && liveIds.length === 0) s.inSync = { rows: new Map(), changed: false };
     const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, inSync), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];
@@ -312,6 +314,10 @@ interface StagedRun {
   staging: string;
   /** Stat cache rows of what was written, by the path each file will have. */
   rows: { path: string; stamp: FileStamp; ids: CachedIds }[];
+  /** Its folders as they will be once moved into place, to sum up (none when one is written in place). */
+  sumAs?: [string, string, string];
+  /** Its sums, noted as in sync once it is in place. */
+  inSync?: RunSums;
 }
 
 interface RunTimes {
@@ -320,20 +326,32 @@ interface RunTimes {
   user?: Record<string, number>;
 }
 
-/** The times objects of the trees a pull writes for `item`, read and checked; none when absent or damaged (times are hints). */
-async function loadTimes(reader: ObjectReader, item: PullItem): Promise<RunTimes> {
-  const ids = timesFor(item.remote.entries, { run: item.files ?? "", meta: item.meta ?? "" });
-  const read = async (id: string | undefined): Promise<FileTimes | undefined> => {
-    if (id === undefined) return undefined;
-    try {
-      return decodeTimes(await reader.read(id));
-    } catch (err) {
-      if (err instanceof GageError) return undefined;
-      throw err;
+/**
+ * The times of the trees a pull writes for each of `items`, their objects read in one pass; a run
+ * whose times are absent or damaged has none (times are hints).
+ */
+async function loadTimes(reader: ObjectReader, items: readonly PullItem[]): Promise<Map<PullItem, RunTimes>> {
+  const ids = new Map(items.map((item) => [item, timesFor(item.remote.entries, { run: item.files ?? "", meta: item.meta ?? "" })]));
+  const wanted = [...ids.values()].flatMap((t) => [t?.run, t?.meta]).filter((id): id is string => id !== undefined && reader.index.get(id) !== undefined);
+  const decoded = new Map<string, FileTimes>();
+  try {
+    for await (const { id, data } of reader.readMany(wanted)) {
+      try {
+        decoded.set(id, decodeTimes(data));
+      } catch (err) {
+        if (!(err instanceof GageError)) throw err;
+      }
     }
-  };
-  const [run, meta] = await Promise.all([read(ids?.run), read(ids?.meta)]);
-  return { ...(run ? { run } : {}), ...(meta ? { meta } : {}), ...(ids?.user ? { user: ids.user } : {}) };
+  } catch (err) {
+    if (!(err instanceof GageError)) throw err;
+  }
+  const out = new Map<PullItem, RunTimes>();
+  for (const [item, t] of ids) {
+    const run = t?.run === undefined ? undefined : decoded.get(t.run);
+    const meta = t?.meta === undefined ? undefined : decoded.get(t.meta);
+    out.set(item, { ...(run ? { run } : {}), ...(meta ? { meta } : {}), ...(t?.user ? { user: t.user } : {}) });
+  }
+  return out;
 }
 
 /**
@@ -349,16 +367,21 @@ async function stageRuns(
   const fsync = syncFs === undefined;
   const runs: StagedRun[] = [];
   const jobs: MaterializeJob[] = [];
+  const timesOf = reader === undefined ? new Map<PullItem, RunTimes>() : await loadTimes(reader, items);
   try {
     for (const item of items) {
       const paths = item.remote.paths;
       const staging = join(stateDir(s.runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
-      const times = reader === undefined ? {} : await loadTimes(reader, item);
+      const times = timesOf.get(item) ?? {};
       const run: StagedRun = { item, staging, rows: [] };
       runs.push(run);
       const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
       await mkdir(staging, { recursive: true });
       const stagedFiles = join(staging, "files");
+      const names = Object.keys(item.user);
+      if (!existsSync(paths.runDir) && (names.length === 0 || !existsSync(paths.userDir))) {
+        run.sumAs = [stagedFiles, join(staging, "meta"), join(staging, names.length === 0 ? "no-user" : "user")];
+      }
       if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files, destDir: stagedFiles, ...(times.run ? { times: times.run } : {}), onWritten: rowsUnder(paths.runDir) });
       else await mkdir(stagedFiles);
       jobs.push({ tree: item.meta!, destDir: join(staging, "meta"), ...(times.meta ? { times: times.meta } : {}), onWritten: rowsUnder(paths.metaDir) });
@@ -375,11 +398,32 @@ async function stageRuns(
       last = p;
     };
     const stats = await materializeTrees(reader!, jobs, { staged: true, fsync, onProgress: onFile });
+    await noteStagedInSync(s, runs);
     return { runs, stats };
   } catch (err) {
     for (const run of runs) await removeTree(run.staging);
     throw err;
   }
+}
+
+/**
+ * Runs staged whole are in sync with the remote once moved into place: their folders are summed
+ * up here, while only this process knows them, so the first push after a clone finds each with
+ * one sum. Only runs whose every file got a recorded time older than the racy window: a later
+ * write gives a file a new time, which changes the sum (files stamped now could change unseen
+ * within their clock tick).
+ */
+async function noteStagedInSync(s: Session, runs: readonly StagedRun[]): Promise<void> {
+  if (s.inSync === undefined) return;
+  const whole = runs.filter((r) => r.sumAs !== undefined);
+  const sums = await sumStagedRuns(whole.map((r) => r.sumAs!), availableParallelism());
+  if (sums === undefined) return;
+  const settledBefore = s.now() - RACY_MS;
+  whole.forEach((r, k) => {
+    const sum = sums[k]!;
+    const settled = sum.files === r.rows.length && r.rows.every((row) => row.stamp.mtimeMs < settledBefore);
+    r.inSync = { ...sum, settled };
+  });
 }
 
 /**
@@ -389,7 +433,7 @@ async function stageRuns(
 async function publish(s: Session, staged: readonly StagedRun[], write: WriteTree): Promise<void> {
   if (staged.length === 0) return;
   syncFs?.(s.runsDir);
-  for (const { item, staging, rows } of staged) {
+  for (const { item, staging, rows, inSync } of staged) {
     const paths = item.remote.paths;
     try {
       // A pull killed between the two renames left `ID/` without its meta: written into in place.
@@ -404,6 +448,7 @@ async function publish(s: Session, staged: readonly StagedRun[], write: WriteTre
       await removeTree(staging);
     }
     for (const r of rows) s.cache.recordWritten(r.path, r.stamp, r.ids);
+    if (inSync !== undefined) noteInSync(s, item.remote.id, inSync);
     await addRunHistory(s.runsDir, item.remote.id, item.history);
     await clearPending(s.runsDir, item.remote.id);
   }

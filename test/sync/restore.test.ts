@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, chmodSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { nativeListing } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { decodeHead, encodeHead, HEAD_PREFIX } from "../../src/sync/heads.js";
 import { clone, gc, planPush, pull, push } from "../../src/sync/index.js";
@@ -60,8 +61,9 @@ test("a push right after a clone reads no file: the clone left a stat cache that
   try {
     assert.equal(plan.runs.length, 0);
     assert.equal(plan.upToDate, 12);
-    assert.equal(plan.scanned, 12, "each run compared file by file (no sums from an earlier push)");
-    assert.equal(plan.hashed, 0, "a file's contents were read");
+    // With the addon the clone left each run's folder sums: none is even compared file by file.
+    assert.equal(plan.scanned, nativeListing ? 0 : 12);
+    assert.equal(plan.hashed ?? 0, 0, "a file's contents were read");
   } finally {
     await plan.close();
   }
