@@ -342,7 +342,10 @@ export async function materializeTrees(
         if (ctx.staged) {
           writeStaged(f.path, f.entry.mode, fsync, data, mtimeUs, false);
           ctx.stagedFiles.set(f.path, f);
-        } else ctx.job.onWritten?.(f.rel, writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs), { id: f.entry.id });
+        } else {
+          const stamp = writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs);
+          ctx.job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+        }
         stats.bytesWritten += data.length;
         stats.written++;
       }
