@@ -571,6 +571,174 @@ static napi_value digest_trees_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// writeFilesAsync(batch, count, threads, fsync) -> Promise: writes `count` new files, each
+// created exclusively (O_EXCL) with its mode, its bytes, and its modification time, on
+// `threads` threads, off the JavaScript thread (which reads and verifies the next objects
+// meanwhile). A pull writes only into a staging folder it alone knows, renamed into place whole
+// later. Batch record: [path length u16][path][mode u32][mtime µs f64, or -1 for none]
+// [data length u32][data], little-endian.
+typedef struct {
+  napi_ref ref;
+  const unsigned char *data;
+  size_t len;
+  size_t count;
+  size_t *offsets;
+  uint32_t threads;
+  bool fsync;
+  size_t next;
+  pthread_mutex_t lock;
+  int err;
+  const char *err_call;
+  char err_path[PATH_MAX];
+  napi_deferred deferred;
+  napi_async_work work;
+} WriteBatch;
+
+static int write_record(const unsigned char *p, char *path, const char **call) {
+  uint16_t plen;
+  memcpy(&plen, p, 2);
+  memcpy(path, p + 2, plen);
+  path[plen] = 0;
+  p += 2 + plen;
+  uint32_t mode, size;
+  double mtime_us;
+  memcpy(&mode, p, 4);
+  memcpy(&mtime_us, p + 4, 8);
+  memcpy(&size, p + 12, 4);
+  const unsigned char *body = p + 16;
+  *call = "open";
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return errno;
+  int err = 0;
+  for (size_t done = 0; done < size && err == 0;) {
+    ssize_t n = write(fd, body + done, size - done);
+    if (n >= 0) done += (size_t)n;
+    else if (errno != EINTR) err = errno, *call = "write";
+  }
+  if (err == 0 && mtime_us >= 0) {
+    int64_t us = (int64_t)mtime_us;
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
+    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
+    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
+  }
+  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
+  return err;
+}
+
+static void *write_files(void *arg) {
+  WriteBatch *w = arg;
+  char path[PATH_MAX];
+  for (;;) {
+    pthread_mutex_lock(&w->lock);
+    size_t i = w->err == 0 && w->next < w->count ? w->next++ : w->count;
+    pthread_mutex_unlock(&w->lock);
+    if (i >= w->count) return NULL;
+    const char *call = "open";
+    int err = write_record(w->data + w->offsets[i], path, &call);
+    if (err == 0 && w->fsync) {
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || fsync(fd) != 0) err = errno, call = "fsync";
+      if (fd >= 0) close(fd);
+    }
+    if (err != 0) {
+      pthread_mutex_lock(&w->lock);
+      if (w->err == 0) {
+        w->err = err;
+        w->err_call = call;
+        memcpy(w->err_path, path, sizeof path);
+      }
+      pthread_mutex_unlock(&w->lock);
+    }
+  }
+}
+
+static void write_execute(napi_env env, void *data) {
+  (void)env;
+  WriteBatch *w = data;
+  pthread_t helpers[64];
+  uint32_t started = 0;
+  for (; started + 1 < w->threads && started + 1 < w->count; started++) {
+    if (pthread_create(&helpers[started], NULL, write_files, w) != 0) break;
+  }
+  write_files(w);
+  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+}
+
+static void write_complete(napi_env env, napi_status status, void *data) {
+  WriteBatch *w = data;
+  if (status == napi_ok && w->err == 0) {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, w->deferred, undef);
+  } else {
+    napi_value error = errno_error(env, w->err != 0 ? w->err : ECANCELED, w->err != 0 ? w->err_call : "write", w->err_path);
+    napi_reject_deferred(env, w->deferred, error);
+  }
+  napi_delete_reference(env, w->ref);
+  napi_delete_async_work(env, w->work);
+  pthread_mutex_destroy(&w->lock);
+  free(w->offsets);
+  free(w);
+}
+
+static napi_value write_files_async(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], promise, name;
+  void *data = NULL;
+  size_t len = 0;
+  uint32_t count = 0, threads = 1;
+  bool fsync_each = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_uint32(env, argv[2], &threads) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &fsync_each) != napi_ok) {
+    napi_throw_type_error(env, NULL, "writeFilesAsync(batch, count, threads, fsync)");
+    return NULL;
+  }
+  WriteBatch *w = calloc(1, sizeof *w);
+  size_t *offsets = calloc(count ? count : 1, sizeof *offsets);
+  if (w == NULL || offsets == NULL) {
+    free(w);
+    free(offsets);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  // Every record is checked to lie within the buffer before any thread starts.
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint16_t plen;
+    uint32_t size;
+    if (at + 2 > len) break;
+    memcpy(&plen, (unsigned char *)data + at, 2);
+    if (plen == 0 || plen >= PATH_MAX || at + 2 + plen + 16 > len) break;
+    memcpy(&size, (unsigned char *)data + at + 2 + plen + 12, 4);
+    if (at + 2 + plen + 16 + size > len) break;
+    offsets[i] = at;
+    at += 2 + plen + 16 + size;
+    w->count = i + 1;
+  }
+  if (w->count != count || at != len) {
+    free(w);
+    free(offsets);
+    napi_throw_range_error(env, NULL, "writeFilesAsync: a malformed batch");
+    return NULL;
+  }
+  w->data = data;
+  w->len = len;
+  w->offsets = offsets;
+  w->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+  w->fsync = fsync_each;
+  pthread_mutex_init(&w->lock, NULL);
+  napi_create_reference(env, argv[0], 1, &w->ref);
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "gage:writeFiles", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot queue writeFilesAsync");
+    return NULL;
+  }
+  return promise;
+}
+
 // syncFs(path): syncfs(2) on the filesystem holding path: a clone's staged files made durable
 // in one call before its runs become visible, where an fsync per file waited on each.
 static napi_value sync_fs(napi_env env, napi_callback_info info) {
@@ -596,6 +764,8 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "syncFs", NAPI_AUTO_LENGTH, sync_fs, NULL, &fn);
   napi_set_named_property(env, exports, "syncFs", fn);
+  napi_create_function(env, "writeFilesAsync", NAPI_AUTO_LENGTH, write_files_async, NULL, &fn);
+  napi_set_named_property(env, exports, "writeFilesAsync", fn);
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
   napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);

@@ -20,6 +20,7 @@ export const S_IFLNK = 0o120000;
 
 type ListDir = (path: string) => Buffer;
 type SyncFs = (path: string) => void;
+type WriteFilesAsync = (batch: Buffer, count: number, threads: number, fsync: boolean) => Promise<void>;
 type Sums = [Buffer, (Error | null | undefined)[]];
 type DigestTrees = (roots: readonly string[], threads: number) => Sums;
 type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
@@ -54,6 +55,7 @@ interface Addon {
   digestTreesAsync: DigestTreesAsync;
   /** Absent from an addon built by an earlier release. */
   syncFs?: SyncFs;
+  writeFilesAsync?: WriteFilesAsync;
 }
 
 function loadNative(): Addon | undefined {
@@ -72,6 +74,9 @@ export const listDirNative: ListDir | undefined = addon?.listDir;
 
 /** syncfs(2) of the filesystem holding a path, when the addon is built. */
 export const syncFs: SyncFs | undefined = addon?.syncFs;
+
+/** Writes a batch of new files on several threads (native/dir_listing.c says the batch's layout), when the addon is built. */
+export const writeFilesAsync: WriteFilesAsync | undefined = addon?.writeFilesAsync;
 
 /** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
 export const nativeListing = addon !== undefined;

@@ -4,7 +4,8 @@ import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises
 import { join } from "node:path";
 import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
 import { UnsafePathError } from "./errors.js";
-import { listDir, readListing } from "./dir-listing.js";
+import { availableParallelism } from "node:os";
+import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
 import type { FileProgress } from "./snapshot.js";
@@ -185,6 +186,68 @@ export function writeStaged(path: string, mode: number, fsync: boolean, data: Bu
   }
 }
 
+// A batch is handed to the addon's writer threads at this many bytes or files; two are in flight.
+const BATCH_BYTES = 8 * 1024 * 1024;
+const BATCH_FILES = 2048;
+const BATCHES_IN_FLIGHT = 2;
+
+/**
+ * `writeStaged` for many files, written on the addon's threads while this one reads and verifies
+ * the next objects (without the addon, here, one after another).
+ */
+class StagedWriter {
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  #count = 0;
+  #inFlight: Promise<void>[] = [];
+  readonly #fsync: boolean;
+  readonly #threads = availableParallelism();
+
+  constructor(fsync: boolean) {
+    this.#fsync = fsync;
+  }
+
+  async add(path: string, mode: number, data: Buffer, mtimeUs: number | undefined): Promise<void> {
+    if (writeFilesAsync === undefined) {
+      writeStaged(path, mode, this.#fsync, data, mtimeUs, false);
+      return;
+    }
+    const name = Buffer.from(path, "utf8");
+    const head = Buffer.allocUnsafe(18 + name.length);
+    head.writeUInt16LE(name.length, 0);
+    name.copy(head, 2);
+    head.writeUInt32LE(mode, 2 + name.length);
+    head.writeDoubleLE(mtimeUs ?? -1, 6 + name.length);
+    head.writeUInt32LE(data.length, 14 + name.length);
+    this.#parts.push(head, data);
+    this.#bytes += head.length + data.length;
+    if (++this.#count >= BATCH_FILES || this.#bytes >= BATCH_BYTES) await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#count === 0) return;
+    const batch = Buffer.concat(this.#parts, this.#bytes);
+    const job = writeFilesAsync!(batch, this.#count, this.#threads, this.#fsync);
+    job.catch(() => undefined);
+    this.#inFlight.push(job);
+    this.#parts = [];
+    this.#bytes = 0;
+    this.#count = 0;
+    if (this.#inFlight.length >= BATCHES_IN_FLIGHT) await this.#inFlight.shift();
+  }
+
+  /** Waits for every file added; the first failure is thrown once all have settled. */
+  async finish(): Promise<void> {
+    try {
+      await this.#flush();
+    } finally {
+      const settled = await Promise.allSettled(this.#inFlight.splice(0));
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    }
+  }
+}
+
 /**
  * Stamps the files `writeStaged` wrote below a staged tree, one listing per folder (a stat per
  * file through node cost more than writing it), and gives a file a umask narrowed its mode.
@@ -326,32 +389,40 @@ export async function materializeTrees(
     }
   }
 
+  const writer = new StagedWriter(fsync);
   const byId = new Map<ObjectId, Planned[]>();
   for (const f of [...toWrite.filter((f) => f.entry.chunks === undefined), ...links]) {
     const list = byId.get(f.entry.id);
     if (list === undefined) byId.set(f.entry.id, [f]);
     else list.push(f);
   }
-  for await (const { id, data } of reader.readMany(byId.keys())) {
-    for (const f of byId.get(id)!) {
-      options.signal?.throwIfAborted();
-      const ctx = of.get(f)!;
-      const mtimeUs = ctx.job.times?.get(f.rel);
-      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, mtimeUs);
-      else {
-        if (ctx.staged) {
-          writeStaged(f.path, f.entry.mode, fsync, data, mtimeUs, false);
-          ctx.stagedFiles.set(f.path, f);
-        } else {
-          const stamp = writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs);
-          ctx.job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+  try {
+    for await (const { id, data } of reader.readMany(byId.keys())) {
+      for (const f of byId.get(id)!) {
+        options.signal?.throwIfAborted();
+        const ctx = of.get(f)!;
+        const mtimeUs = ctx.job.times?.get(f.rel);
+        if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, mtimeUs);
+        else {
+          if (ctx.staged) {
+            await writer.add(f.path, f.entry.mode, data, mtimeUs);
+            ctx.stagedFiles.set(f.path, f);
+          } else {
+            const stamp = writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs);
+            ctx.job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+          }
+          stats.bytesWritten += data.length;
+          stats.written++;
         }
-        stats.bytesWritten += data.length;
-        stats.written++;
+        progress(f.path, data.length);
       }
-      progress(f.path, data.length);
     }
+  } catch (err) {
+    // Nothing is cleaned up while the writer threads still write.
+    await writer.finish().catch(() => undefined);
+    throw err;
   }
+  await writer.finish();
 
   for (const f of toWrite) {
     if (f.entry.chunks === undefined) continue;
