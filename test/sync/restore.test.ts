@@ -7,6 +7,7 @@ import { nativeListing } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { decodeHead, encodeHead, HEAD_PREFIX } from "../../src/sync/heads.js";
 import { clone, gc, planPush, pull, push } from "../../src/sync/index.js";
+import { gage } from "../helpers/cli.js";
 import { CORPUS_GENERATOR, tempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
 
@@ -119,5 +120,21 @@ test("a store whose heads carry no times (an earlier release) still clones, file
   const run = readdirSync(corpus).find((n) => n.endsWith(".meta"))!.slice(0, -".meta".length);
   for (const name of readdirSync(join(corpus, run))) {
     if (lstatSync(join(corpus, run, name)).isFile()) assert.deepEqual(readFileSync(join(dest, run, name)), readFileSync(join(corpus, run, name)));
+  }
+});
+
+test("without the native addon a clone writes the same files and times, each synced, and its first push reads none", async () => {
+  const dest = join(tmp.path, "clone-js");
+  const r = await gage(["clone", remote, dest], { env: { GAGE_NATIVE: "0" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(listing(dest), listing(corpus, skipState));
+  const theirs = mtimes(corpus);
+  for (const [path, us] of mtimes(dest)) assert.equal(us, theirs.get(path), path);
+  const plan = await planPush({ runsDir: dest, remote });
+  try {
+    assert.equal(plan.runs.length, 0);
+    assert.equal(plan.hashed ?? 0, 0, "a file's contents were read");
+  } finally {
+    await plan.close();
   }
 });
