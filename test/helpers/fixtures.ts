@@ -31,6 +31,6 @@ export async function withTempDir<T>(prefix: string, body: (tmp: { path: string 
 
 /** Unpacks the real-Gage runs directory into `dir` and returns its path (`dir/gage-runs`). */
 export function unpackFixtureRuns(dir: string): string {
-  execFileSync("tar", ["-xzf", join(SHARED_DIR, "fixtures", "gage-runs.tar.gz"), "-C", dir]);
+  execFileSync("tar", ["-xzf", fileURLToPath(new URL("../fixtures/gage-runs.tar.gz", import.meta.url)), "-C", dir]);
   return join(dir, "gage-runs");
 }
