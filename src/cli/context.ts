@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { resolveRunsDir } from "../runs/runs-dir.js";
 import { endQuietlyOnClosedOutput } from "./closed-output.js";
+import { printableLines } from "./printable.js";
 
 /** Output stream with the TTY facts the renderers need. */
 export type OutputStream = Writable & { isTTY?: boolean; columns?: number };
@@ -72,5 +73,5 @@ export function cliAuthor(ctx: CliContext): string {
 
 /** Writes a warning line to stderr. */
 export function warn(ctx: CliContext, msg: string): void {
-  ctx.stderr.write(`gage: warning: ${msg}\n`);
+  ctx.stderr.write(`gage: warning: ${printableLines(msg)}\n`);
 }

@@ -6,6 +6,7 @@ import { appendUserLog } from "../../runs/user-log.js";
 import { assertCanAsk, confirmOrCancel } from "../confirm.js";
 import { cliAuthor, type CliContext } from "../context.js";
 import { confirmRunsChange, runCount, selectForChange, selectIndexedRuns, selectOne } from "../run-selection.js";
+import { printable, printableLines } from "../printable.js";
 import { renderCommentPanel } from "../run-panels.js";
 import { outputStyle } from "../terminal.js";
 
@@ -61,7 +62,7 @@ export function registerComment(program: Command, ctx: CliContext): void {
         }
         if (!opts.yes) {
           assertCanAsk(ctx);
-          ctx.stderr.write(`${run.name} ${comment.id}\n${comment.msg}\n\nYou are about to delete this comment.\n\n`);
+          ctx.stderr.write(`${run.name} ${printable(comment.id)}\n${printableLines(comment.msg)}\n\nYou are about to delete this comment.\n\n`);
         }
         await confirmOrCancel(ctx, "Continue?", { yes: opts.yes ?? false, default: false });
         await appendUserLog(run.paths.userDir, { delete: [`comment:${comment.id}`] }, change());
