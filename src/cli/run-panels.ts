@@ -43,7 +43,7 @@ export function renderShow(p: ShowParts, style: OutputStyle): string {
   out.push(renderPanel("Attributes", gridLines(attributes, inner, style), style));
   const config = Object.keys(p.details.config).sort();
   if (config.length > 0) {
-    out.push(renderPanel("Configuration", gridLines(config.map((k) => [k, pyStr(p.details.config[k])]), inner, style), style));
+    out.push(renderPanel("Configuration", gridLines(config.map((k) => [k, pyStr(p.details.config[k], p.details.floatKeys.includes(k))]), inner, style), style));
   }
   out.push(renderPanel("Files", renderFilesTable(p.details.files, { ...style, width: inner }, "panel").trimEnd().split("\n"), style));
   const output = p.output;
@@ -139,8 +139,12 @@ export function naturalCompare(a: string, b: string): number {
   return pa.length - pb.length;
 }
 
-/** Python's `str()` of a config value: `True`, `None`, `1.5`, `['a', 1]`, `{'k': 'v'}`; text as it is. */
-export function pyStr(value: unknown): string {
+/**
+ * Python's `str()` of a config value: `True`, `None`, `1.5`, `['a', 1]`, `{'k': 'v'}`; text as it
+ * is. `float`: the value was written as a float, so `1` shows as `1.0`.
+ */
+export function pyStr(value: unknown, float = false): string {
+  if (float && typeof value === "number" && Number.isInteger(value)) return pyFloat(value);
   return typeof value === "string" ? value : pyRepr(value);
 }
 
@@ -161,11 +165,11 @@ function pyRepr(value: unknown): string {
 function pyFloat(n: number): string {
   if (!Number.isFinite(n)) return Number.isNaN(n) ? "nan" : n > 0 ? "inf" : "-inf";
   const abs = Math.abs(n);
-  if (abs >= 1e16 || abs < 1e-4) {
+  if (abs !== 0 && (abs >= 1e16 || abs < 1e-4)) {
     const [mantissa, exp] = n.toExponential().split("e") as [string, string];
     return `${mantissa}e${exp.startsWith("-") ? "-" : "+"}${exp.replace(/^[+-]/, "").padStart(2, "0")}`;
   }
-  return String(n);
+  return Number.isInteger(n) ? `${n}.0` : String(n);
 }
 
 function pyQuote(s: string): string {

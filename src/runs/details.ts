@@ -29,6 +29,8 @@ export function parseManifest(text: string, path = "manifest"): ManifestEntry[] 
 export interface RunDetails {
   exitCode: number | undefined;
   config: Record<string, unknown>;
+  /** Config keys whose value `config.json` writes as a float (`1.0`), which JSON.parse reads as 1. */
+  floatKeys: string[];
   files: Array<ManifestEntry & { size: number | undefined }>;
 }
 
@@ -48,9 +50,11 @@ export async function readRunDetails(run: Run): Promise<RunDetails> {
   const configPath = join(meta, "config.json");
   const configText = await readMaybe(configPath);
   let config: Record<string, unknown> = {};
+  let floatKeys: string[] = [];
   if (configText !== undefined) {
     try {
       config = JSON.parse(configText) as Record<string, unknown>;
+      floatKeys = floatValueKeys(configText);
     } catch (err) {
       throw new RunMetaError(configPath, `Invalid JSON in ${configPath}`, { cause: err });
     }
@@ -67,7 +71,42 @@ export async function readRunDetails(run: Run): Promise<RunDetails> {
       }
     }),
   );
-  return { exitCode, config, files };
+  return { exitCode, config, floatKeys, files };
+}
+
+const FLOAT_MARK = "\u0000float:";
+
+/**
+ * Top-level keys of a JSON object whose values are numbers written with a fraction or an
+ * exponent: each such number is read as a marked string instead, then looked for.
+ */
+function floatValueKeys(text: string): string[] {
+  let marked = "";
+  let inString = false;
+  const number = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (inString) {
+      marked += ch;
+      if (ch === "\\") marked += text[++i] ?? "";
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    else if (ch === "-" || (ch >= "0" && ch <= "9")) {
+      number.lastIndex = i;
+      const m = number.exec(text);
+      if (m && (m[1] !== undefined || m[2] !== undefined)) {
+        marked += JSON.stringify(FLOAT_MARK + m[0]);
+        i += m[0].length - 1;
+        continue;
+      }
+    }
+    marked += ch;
+  }
+  const parsed = JSON.parse(marked) as unknown;
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return [];
+  return Object.entries(parsed).filter(([, v]) => typeof v === "string" && v.startsWith(FLOAT_MARK)).map(([k]) => k);
 }
 
 /** One line of a run's output, as Gage's `RunOutputReader` yields it. */

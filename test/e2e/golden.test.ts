@@ -3,10 +3,13 @@
 // docs/gage-compat.md documents a deliberate difference, which is asserted here instead.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
+import type { CliContext } from "../../src/cli/context.js";
+import { main } from "../../src/cli/main.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { GAGE_BIN } from "../helpers/cli.js";
 
@@ -22,14 +25,21 @@ interface Golden {
   stdout: string;
 }
 
-const goldens: Golden[] = readdirSync(GOLDEN_DIR)
-  .filter((n) => n.endsWith(".cmd"))
-  .sort()
-  .map((n) => {
-    const nn = n.slice(0, -4);
-    const read = (ext: string) => readFileSync(join(GOLDEN_DIR, `${nn}.${ext}`), "utf8");
-    return { nn, cmd: read("cmd").trim(), rc: Number(read("rc").trim()), stdout: read("stdout") };
-  });
+function readGoldens(dir: string): Golden[] {
+  return readdirSync(dir)
+    .filter((n) => n.endsWith(".cmd"))
+    .sort()
+    .map((n) => {
+      const nn = n.slice(0, -4);
+      const read = (ext: string) => readFileSync(join(dir, `${nn}.${ext}`), "utf8");
+      return { nn, cmd: read("cmd").trim(), rc: Number(read("rc").trim()), stdout: read("stdout") };
+    });
+}
+
+const goldens = readGoldens(GOLDEN_DIR);
+// Relative ages (`10 days ago`): run in process, with the clock of their recording.
+const timeDependent = readGoldens(join(GOLDEN_DIR, "time-dependent"));
+const RECORDED_AT = new Date("2026-12-06T07:51:00Z");
 
 /** Runs a golden's command line as the golden README does: `bash -c`, with `gage` a function. */
 function runLine(cmd: string, runsDir: string, cwd: string, home: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -127,4 +137,64 @@ describe("Python Gage's output, command by command", () => {
       assert.equal(normalize(r.stdout, runsDir), golden.stdout);
     });
   }
+});
+
+describe("Python Gage's output with relative ages, at the time it was recorded", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let runsDir: string;
+  before(() => {
+    tmp = tempDir("gage-golden-");
+    runsDir = unpackFixtureRuns(tmp.path);
+    // `show` prints local times; the goldens set TZ=UTC.
+    process.env.TZ = "UTC";
+  });
+  after(() => tmp.cleanup());
+
+  test("every time-dependent golden is here", () => assert.equal(timeDependent.length, 3));
+
+  async function inProcess(args: string[]): Promise<{ code: number; stdout: string }> {
+    let stdout = "";
+    const stream = () => Object.assign(new PassThrough(), { isTTY: false });
+    const out = stream();
+    out.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+    const ctx: CliContext = {
+      env: { GAGE_RUNS: runsDir, TERM: "unknown", COLUMNS: "80", HOME: "/nonexistent-home" },
+      cwd: tmp.path,
+      stdin: stream(),
+      stdout: out,
+      stderr: stream(),
+      now: () => RECORDED_AT,
+      exitCode: 0,
+      onInterrupt: () => () => {},
+    };
+    return { code: await main(args, ctx), stdout };
+  }
+
+  for (const golden of timeDependent) {
+    test(`${golden.nn}: ${golden.cmd}`, async () => {
+      const words = golden.cmd.split(/\s+/);
+      const r = await inProcess(words.slice(words.indexOf("gage") + 1));
+      assert.equal(r.code, golden.rc);
+      assert.equal(normalize(r.stdout, runsDir), golden.stdout);
+    });
+  }
+
+  test("config values print as Python's str(): True, False, None, 1.0, 1e-05, lists", async () => {
+    const config = join(runsDir, "360b9788-5f7e-4028-8eb1-6b97639c09ea.meta", "config.json");
+    rmSync(config);
+    writeFileSync(config, '{"a": true, "b": false, "c": null, "d": 1.0, "e": 1e-05, "f": [1, "it\'s", true, 2.5], "g": 2, "h": "text", "i": -0.5}');
+    const r = await inProcess(["show", "gimar"]);
+    const panel = r.stdout.split("Configuration")[1]!.split("\n").slice(1, 10).map((l) => l.slice(2).trimEnd());
+    assert.deepEqual(panel, [
+      "a  True",
+      "b  False",
+      "c  None",
+      "d  1.0",
+      "e  1e-05",
+      `f  [1, "it's", True, 2.5]`,
+      "g  2",
+      "h  text",
+      "i  -0.5",
+    ].map((l) => l.padEnd(76) + " |"));
+  });
 });
