@@ -2,7 +2,7 @@
 // 141 (128 + SIGPIPE, as a shell reports for `cat` ended the same way), never print a stack trace.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GAGE_BIN, baseEnv } from "../helpers/cli.js";
@@ -48,6 +48,23 @@ describe("a closed stdout ends gage quietly", () => {
     assert.equal(r.stdout.split("\n").length, 4);
     assert.match(r.stdout, /^ +69696b1b-7b85-46e5-9ebc-6bcdaf57ddc1 +\n\| proj:hello +completed \|\n/);
     assert.equal(r.stderr, "status 141\n");
+  });
+
+  test("gage run | head -n 2: the operation is stopped and its run finalized as terminated", async () => {
+    const project = join(tmp.path, "loop");
+    const runs = join(tmp.path, "loop-runs");
+    mkdirSync(project);
+    writeFileSync(join(project, "gage.toml"), `[loop]\nexec = "sh -c 'while :; do echo tick; sleep 0.01; done'"\n`);
+    const child = spawn("bash", ["-c", `"$0" "$1" run loop -y | head -n 2; echo "status \${PIPESTATUS[0]}" >&2`, process.execPath, GAGE_BIN], {
+      cwd: project,
+      env: baseEnv({ GAGE_RUNS: runs }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const r = await collect(child);
+    assert.equal(r.stdout, "tick\ntick\n");
+    assert.equal(r.stderr, "status 141\n");
+    const meta = readdirSync(runs).find((n) => n.endsWith(".meta"))!;
+    assert.equal(readFileSync(join(runs, meta, "proc", "exit"), "utf8").trim(), "-13");
   });
 
   for (const args of [["ls"], ["ls", "--json"], ["show", "kojon"], ["show", "4", "--files"], ["comment", "--list", "5"], ["select", "--name"], ["--help"]]) {
