@@ -106,14 +106,21 @@ function tableRows(text: string): string[][] {
     .map((l) => l.split("|").slice(1, -1).map((c) => c.trim()));
 }
 
-describe("Python Gage's output, command by command", () => {
+/** A fresh copy of the fixture runs for the tests of the enclosing `describe`. */
+function freshFixtureRuns(): { dir: string; runs: string } {
+  const state = { dir: "", runs: "" };
   let tmp: ReturnType<typeof tempDir>;
-  let runsDir: string;
   before(() => {
     tmp = tempDir("gage-golden-");
-    runsDir = unpackFixtureRuns(tmp.path);
+    state.dir = tmp.path;
+    state.runs = unpackFixtureRuns(tmp.path);
   });
   after(() => tmp.cleanup());
+  return state;
+}
+
+describe("Python Gage's output, command by command", () => {
+  const fixture = freshFixtureRuns();
 
   test("every golden is here", () => {
     assert.equal(goldens.length, 59);
@@ -122,7 +129,7 @@ describe("Python Gage's output, command by command", () => {
 
   for (const golden of goldens) {
     test(`${golden.nn}: ${golden.cmd}`, async () => {
-      const r = await runLine(golden.cmd, runsDir, tmp.path, "/nonexistent-home");
+      const r = await runLine(golden.cmd, fixture.runs, fixture.dir, "/nonexistent-home");
       const difference = DIFFERENCES[golden.nn];
       if (difference) return difference(r, golden);
       if (golden.rc !== 0) {
@@ -134,21 +141,15 @@ describe("Python Gage's output, command by command", () => {
       }
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, "");
-      assert.equal(normalize(r.stdout, runsDir), golden.stdout);
+      assert.equal(normalize(r.stdout, fixture.runs), golden.stdout);
     });
   }
 });
 
 describe("Python Gage's output with relative ages, at the time it was recorded", () => {
-  let tmp: ReturnType<typeof tempDir>;
-  let runsDir: string;
-  before(() => {
-    tmp = tempDir("gage-golden-");
-    runsDir = unpackFixtureRuns(tmp.path);
-    // `show` prints local times; the goldens set TZ=UTC.
-    process.env.TZ = "UTC";
-  });
-  after(() => tmp.cleanup());
+  const fixture = freshFixtureRuns();
+  // `show` prints local times; the goldens set TZ=UTC.
+  before(() => (process.env.TZ = "UTC"));
 
   test("every time-dependent golden is here", () => assert.equal(timeDependent.length, 3));
 
@@ -158,8 +159,8 @@ describe("Python Gage's output with relative ages, at the time it was recorded",
     const out = stream();
     out.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
     const ctx: CliContext = {
-      env: { GAGE_RUNS: runsDir, TERM: "unknown", COLUMNS: "80", HOME: "/nonexistent-home" },
-      cwd: tmp.path,
+      env: { GAGE_RUNS: fixture.runs, TERM: "unknown", COLUMNS: "80", HOME: "/nonexistent-home" },
+      cwd: fixture.dir,
       stdin: stream(),
       stdout: out,
       stderr: stream(),
@@ -175,12 +176,12 @@ describe("Python Gage's output with relative ages, at the time it was recorded",
       const words = golden.cmd.split(/\s+/);
       const r = await inProcess(words.slice(words.indexOf("gage") + 1));
       assert.equal(r.code, golden.rc);
-      assert.equal(normalize(r.stdout, runsDir), golden.stdout);
+      assert.equal(normalize(r.stdout, fixture.runs), golden.stdout);
     });
   }
 
   test("config values print as Python's str(): True, False, None, 1.0, 1e-05, lists", async () => {
-    const config = join(runsDir, "360b9788-5f7e-4028-8eb1-6b97639c09ea.meta", "config.json");
+    const config = join(fixture.runs, "360b9788-5f7e-4028-8eb1-6b97639c09ea.meta", "config.json");
     rmSync(config);
     writeFileSync(config, '{"a": true, "b": false, "c": null, "d": 1.0, "e": 1e-05, "f": [1, "it\'s", true, 2.5], "g": 2, "h": "text", "i": -0.5}');
     const r = await inProcess(["show", "gimar"]);

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { readRunComments, readRunDetails, readRunOutput } from "../../runs/details.js";
-import { runComments } from "../../runs/ops.js";
 import { readProjectRef } from "../../runs/project-ref.js";
 import type { CliContext } from "../context.js";
 import { runJson, selectOne } from "../run-selection.js";
@@ -28,15 +27,14 @@ export function registerShow(program: Command, ctx: CliContext): void {
         ctx.stdout.write(renderFilesTable(details.files, style, "table"));
         return;
       }
-      const project = await readProjectRef(run.paths.projectFile);
+      const [project, comments] = await Promise.all([readProjectRef(run.paths.projectFile), readRunComments(run)]);
       if (opts.json) {
-        const comments = runComments(run);
         ctx.stdout.write(
           JSON.stringify({ ...runJson(ir), projectDir: project ?? null, exitCode: details.exitCode ?? null, config: details.config, comments, files: details.files }, null, 2) + "\n",
         );
         return;
       }
-      const [output, comments] = await Promise.all([readRunOutput(run), readRunComments(run)]);
+      const output = await readRunOutput(run);
       ctx.stdout.write(renderShow({ run, details, project, output, comments, home: ctx.env.HOME, nowMs: ctx.now().getTime() }, style));
     });
 }
