@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { test } from "node:test";
+import type { CliContext } from "../../src/cli/context.js";
+import { main } from "../../src/cli/main.js";
 import { renderPanel } from "../../src/cli/panel.js";
 import { printable, printableLines } from "../../src/cli/printable.js";
 import { renderTable } from "../../src/cli/table.js";
+import { appendUserLog } from "../../src/runs/user-log.js";
+import { unpackFixtureRuns, withTempDir } from "../helpers/fixtures.js";
 
 const HOSTILE = "Nice \x1b[31mred\r\0 label";
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
@@ -26,4 +32,20 @@ test("tables and panels print a hostile label escaped and keep their alignment",
   const panel = renderPanel(`\x1b]0;title\x07`, ["kept as given"], style);
   assert.doesNotMatch(panel, CONTROL);
   assert.match(panel, /\\x1b\]0;title\\x07/);
+});
+
+test("gage select prints a label's bytes to a script and escaped to a terminal", async () => {
+  await withTempDir("gage-select-", async (tmp) => {
+    const runs = unpackFixtureRuns(tmp.path);
+    await appendUserLog(join(runs, "360b9788-5f7e-4028-8eb1-6b97639c09ea.user"), { set: { label: HOSTILE } }, { author: "x", nowMs: Date.UTC(2026, 11, 1) });
+    for (const tty of [false, true]) {
+      let stdout = "";
+      const stream = (isTTY: boolean) => Object.assign(new PassThrough(), { isTTY });
+      const out = stream(tty);
+      out.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+      const ctx: CliContext = { env: { GAGE_RUNS: runs }, cwd: tmp.path, stdin: stream(false), stdout: out, stderr: stream(false), now: () => new Date(), exitCode: 0, onInterrupt: () => () => {} };
+      assert.equal(await main(["select", "--label", "gimar"], ctx), 0);
+      assert.equal(stdout, tty ? `${printable(HOSTILE)}\n` : `${HOSTILE}\n`);
+    }
+  });
 });
