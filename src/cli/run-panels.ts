@@ -192,9 +192,15 @@ export function markdownLines(markdown: string, width: number): string[] {
   const out: string[] = [];
   let paragraph: string[] = [];
   let fenced = false;
+  let last: "paragraph" | "item" | "block" | undefined;
+  // rich separates top-level blocks with a blank line; list items follow each other.
+  const start = (kind: "paragraph" | "item" | "block") => {
+    if (last !== undefined && !(kind === "item" && last === "item")) out.push("");
+    last = kind;
+  };
   const flush = () => {
     if (paragraph.length === 0) return;
-    if (out.length > 0) out.push("");
+    start("paragraph");
     out.push(...wrapText(printable(inlineMarkdown(paragraph.join(" "))), width));
     paragraph = [];
   };
@@ -203,6 +209,7 @@ export function markdownLines(markdown: string, width: number): string[] {
     if (/^\s*(```|~~~)/.test(line)) {
       flush();
       fenced = !fenced;
+      if (fenced) start("block");
       continue;
     }
     if (fenced) {
@@ -217,9 +224,10 @@ export function markdownLines(markdown: string, width: number): string[] {
     if (block) {
       flush();
       const marker = block[1]!.trim();
-      const text = inlineMarkdown(block[2]!);
-      const lead = marker.startsWith("#") ? "" : /^[-*+]$/.test(marker) ? "• " : marker === ">" ? "▌ " : `${marker} `;
-      out.push(...wrapText(printable(lead + text), width));
+      const item = !marker.startsWith("#") && marker !== ">";
+      start(item ? "item" : "block");
+      const lead = !item ? (marker === ">" ? "▌ " : "") : /^[-*+]$/.test(marker) ? "• " : `${marker} `;
+      out.push(...wrapText(printable(lead + inlineMarkdown(block[2]!)), width));
       continue;
     }
     paragraph.push(line.trim());
