@@ -170,38 +170,42 @@ export function RunPage({ id, session, file }: { id: string; session: Session; f
           <dd class="mono small">{run.id}</dd>
         </div>
       </dl>
-      <div class="columns">
-        <section>
-          <h2>Flags</h2>
-          <KeyValues data={run.flags} empty="No flags." />
-        </section>
-        <section>
-          <h2>Attributes</h2>
-          <KeyValues data={run.attributes} empty="No attributes." />
-        </section>
-      </div>
-      <section>
-        <h2>Comments</h2>
-        <Comments run={run} session={session} onAdded={reload} />
-      </section>
-      <section>
-        <h2>Files</h2>
-        <div class="files">
-          <nav class="file-nav">
-            <FileTree files={run.files} chosen={chosen?.path} onChoose={choose} />
-            {run.filesTruncated && <p class="muted">Only the first {run.files.length} files are listed.</p>}
-          </nav>
-          <div class="file-view">{chosen ? <FilePreview runId={run.id} path={chosen.path} size={chosen.size} /> : <p class="muted">Choose a file to preview it.</p>}</div>
+      <div class="run-body">
+        <div class="run-main">
+          <section>
+            <h2>Files</h2>
+            <div class="files">
+              <nav class="file-nav">
+                <FileTree files={run.files} chosen={chosen?.path} onChoose={choose} />
+                {run.filesTruncated && <p class="muted">Only the first {run.files.length} files are listed.</p>}
+              </nav>
+              <div class="file-view">{chosen ? <FilePreview runId={run.id} path={chosen.path} size={chosen.size} /> : <p class="muted">Choose a file to preview it.</p>}</div>
+            </div>
+          </section>
+          <section>
+            <h2>Output</h2>
+            <OutputView runId={run.id} size={run.output.size} />
+          </section>
         </div>
-      </section>
-      <section>
-        <h2>Output</h2>
-        <OutputView runId={run.id} size={run.output.size} />
-      </section>
-      <section>
-        <h2>Metadata</h2>
-        <Metadata meta={run.meta} />
-      </section>
+        <aside class="run-side">
+          <section>
+            <h2>Flags</h2>
+            <KeyValues data={run.flags} empty="No flags." />
+          </section>
+          <section>
+            <h2>Attributes</h2>
+            <KeyValues data={run.attributes} empty="No attributes." />
+          </section>
+          <section>
+            <h2>Comments</h2>
+            <Comments run={run} session={session} onAdded={reload} />
+          </section>
+          <section>
+            <h2>Metadata</h2>
+            <Metadata meta={run.meta} />
+          </section>
+        </aside>
+      </div>
     </article>
   );
 }
