@@ -20,13 +20,13 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .command("serve")
     .summary("view, compare and comment on runs in a browser")
     .description(
-      "Serve a web view of runs until Ctrl-C: the runs table, each run's flags, attributes,\n" +
-        "output, files and comments, and side-by-side comparison, plus a JSON API (docs/serve.md).\n\n" +
-        "SOURCE is the runs directory (default), a folder of runs, or a store remote: a folder,\n" +
-        "s3://bucket/prefix, ssh://host/path or a configured remote name. Remote runs are read\n" +
-        "lazily; new pushes show up without a restart.\n\n" +
-        "On 127.0.0.1 (the default) the view is open to this machine. Any other --host needs\n" +
-        "--token (or GAGE_SERVE_TOKEN), and --read-token for view-only access, unless --no-auth.",
+      "Serve a web view of runs until Ctrl-C: the runs table, each run's flags, attributes, output, files " +
+        "and comments, side-by-side comparison, and a JSON API (docs/serve.md).\n\n" +
+        "SOURCE is the runs directory (default), a folder of runs, or a store remote: a folder, " +
+        "s3://bucket/prefix, ssh://host/path or a configured remote name. Remote runs are read lazily; " +
+        "new pushes show up without a restart.\n\n" +
+        "On 127.0.0.1 (the default) the view is open to this machine. Any other --host needs --token " +
+        "(or GAGE_SERVE_TOKEN), and --read-token for view-only access, unless --no-auth.",
     )
     .argument("[source]", "runs directory or remote (default: the runs directory)")
     .option("--host <host>", "address to listen on", "127.0.0.1")
