@@ -10,6 +10,9 @@ import { Auth, checkAuthOptions, isLoopback, type AuthOptions } from "./auth.js"
 import { ServeListenError } from "./errors.js";
 import { RunsDirSource } from "./local-source.js";
 import type { RunSource } from "./source.js";
+import { listKeys } from "../objects/index.js";
+import type { Storage } from "../remotes/storage.js";
+import { PlainStorageSource } from "./plain-source.js";
 import { StoreSource } from "./store-source.js";
 
 export const DEFAULT_PORT = 5051;
@@ -111,7 +114,8 @@ function listen(fetch: Parameters<typeof serve>[0]["fetch"], hostname: string, p
 
 /**
  * What `gage serve [SOURCE]` serves: the runs directory when SOURCE is omitted or is a folder
- * of runs; a store remote (a folder holding a store, a URL, or a configured remote name) otherwise.
+ * of runs; else a remote (a folder holding a store, a URL, or a configured remote name): a store,
+ * or a runs directory in the plain layout that `gage copy` writes.
  */
 export async function openSource(
   spec: string | undefined,
@@ -123,5 +127,19 @@ export async function openSource(
   if (path !== undefined && existsSync(path) && statSync(path).isDirectory() && !["heads", "packs", "catalog"].some((d) => existsSync(join(path, d)))) {
     return new RunsDirSource(path, warn);
   }
-  return new StoreSource(await resolveRemote(spec, ctx), { ownsStorage: true, ...warn });
+  const storage = await resolveRemote(spec, ctx);
+  try {
+    const plain = await holdsPlainRuns(storage);
+    return plain ? new PlainStorageSource(storage, { ownsStorage: true, ...warn }) : new StoreSource(storage, { ownsStorage: true, ...warn });
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+}
+
+/** A storage without a store's keys whose first key is a run's holds the plain runs layout (`gage copy`'s). */
+async function holdsPlainRuns(storage: Storage): Promise<boolean> {
+  for (const prefix of ["heads/", "catalog/", "packs/"]) for await (const _ of listKeys(storage, prefix)) return false;
+  for await (const key of listKeys(storage, "")) return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.meta|\.user|\.meta\.deleted)?\//i.test(key);
+  return false;
 }

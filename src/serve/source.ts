@@ -1,5 +1,6 @@
 import type { Run } from "../runs/run.js";
-import type { UserLogEntry } from "../runs/user-log.js";
+import { pythonJsonDumps } from "../runs/py-json.js";
+import { logIdTimestamp, newLogId, type UserLogEntry } from "../runs/user-log.js";
 
 /** A run's two trees a viewer reads: its files (`ID/`) and its metadata (`ID.meta/`). */
 export type RunPart = "files" | "meta";
@@ -76,4 +77,28 @@ export async function readSmallFile(source: RunSource, run: Run, part: RunPart, 
   const parts: Buffer[] = [];
   for await (const b of read.body) parts.push(b);
   return Buffer.concat(parts);
+}
+
+type UserChange = { set?: Record<string, unknown>; delete?: string[] };
+
+/** What `gage comment -m` writes: its comment id, and the change, logged a millisecond later (as Gage). */
+export function commentChange(msg: string, change: ChangeContext): { cid: string; change: UserChange; ctx: ChangeContext } {
+  const ms = Math.floor(change.nowMs);
+  const cid = newLogId(ms).slice(0, 13);
+  return { cid, change: { set: { [`comment:${cid}`]: { msg, timestamp: ms } } }, ctx: { author: change.author, nowMs: ms + 1 } };
+}
+
+/** What `gage label --set` or `--clear` writes. */
+export function labelChange(label: string | undefined): UserChange {
+  return label === undefined ? { delete: ["label"] } : { set: { label } };
+}
+
+/**
+ * A new user log file in Gage's form, named after every entry already there (`newest`), so it
+ * sorts last even when another writer's clock ran ahead.
+ */
+export function newUserLogFile(newest: string | undefined, change: UserChange, ctx: ChangeContext): { name: string; bytes: Buffer } {
+  const after = newest !== undefined && /^[0-9a-f-]{36}\.json$/.test(newest) ? logIdTimestamp(newest) + 1 : 0;
+  const name = `${newLogId(Math.max(Math.floor(ctx.nowMs), after))}.json`;
+  return { name, bytes: Buffer.from(pythonJsonDumps({ author: ctx.author, set: change.set ?? {}, delete: change.delete ?? [] })) };
 }

@@ -1,12 +1,11 @@
 import { decodeTree, ObjectNotFoundError, ObjectReader, loadPackIndex, type Tree, type TreeEntry } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
 import type { Run } from "../runs/run.js";
-import { pythonJsonDumps } from "../runs/py-json.js";
-import { logIdTimestamp, newLogId, parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
+import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
 import { emptyView, encodeHead, keyTime, noteHead, refreshView, type HeadEntry, type RemoteView } from "../sync/heads.js";
 import { remoteVersion } from "../sync/plan.js";
 import { remoteRunsOf, type RemoteRun } from "../sync/remote-runs.js";
-import type { ChangeContext, FileRead, RunPart, RunSource, SourceFile } from "./source.js";
+import { commentChange, labelChange, newUserLogFile, type ChangeContext, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
 
 /** A remote's heads are listed again at most this often: new pushes show up, a page of the table costs no listing. */
 const REFRESH_MS = 2000;
@@ -57,6 +56,7 @@ export class StoreSource implements RunSource {
   readonly #now: () => number;
   #refreshed: { at: number; done: Promise<void> } | undefined;
   #runs: RemoteRun[] = [];
+  #byId = new Map<string, RemoteRun>();
   #reader: Promise<ObjectReader> | undefined;
 
   constructor(storage: Storage, opts: { ownsStorage?: boolean; onWarning?: (msg: string) => void; now?: () => number } = {}) {
@@ -71,12 +71,17 @@ export class StoreSource implements RunSource {
     const now = this.#now();
     if (this.#refreshed === undefined || now - this.#refreshed.at > REFRESH_MS) {
       const done = refreshView(this.#storage, this.#view, now).then(({ fetched }) => {
-        if (fetched > 0 || this.#runs.length !== this.#view.runs.size) this.#runs = remoteRunsOf(this.#view, NO_RUNS_DIR, this.#onWarning);
+        if (fetched > 0 || this.#runs.length !== this.#view.runs.size) this.#readRuns();
       });
       this.#refreshed = { at: now, done };
       done.catch(() => (this.#refreshed = undefined));
     }
     return this.#refreshed.done;
+  }
+
+  #readRuns(): void {
+    this.#runs = remoteRunsOf(this.#view, NO_RUNS_DIR, this.#onWarning);
+    this.#byId = new Map(this.#runs.map((r) => [r.id, r]));
   }
 
   async listRuns(): Promise<readonly Run[]> {
@@ -86,7 +91,7 @@ export class StoreSource implements RunSource {
 
   async getRun(id: string): Promise<Run | undefined> {
     await this.#refresh();
-    return this.#view.runs.has(id) ? this.#runs.find((r) => r.id === id) : undefined;
+    return this.#byId.get(id);
   }
 
   async userLog(run: Run): Promise<Array<{ name: string; entry: UserLogEntry }>> {
@@ -188,14 +193,13 @@ export class StoreSource implements RunSource {
   }
 
   async addComment(run: Run, msg: string, change: ChangeContext): Promise<string> {
-    const ms = Math.floor(change.nowMs);
-    const cid = newLogId(ms).slice(0, 13);
-    await this.#appendUser(run, { set: { [`comment:${cid}`]: { msg, timestamp: ms } } }, { author: change.author, nowMs: ms + 1 });
-    return cid;
+    const c = commentChange(msg, change);
+    await this.#appendUser(run, c.change, c.ctx);
+    return c.cid;
   }
 
   async setLabel(run: Run, label: string | undefined, change: ChangeContext): Promise<void> {
-    await this.#appendUser(run, label === undefined ? { delete: ["label"] } : { set: { label } }, change);
+    await this.#appendUser(run, labelChange(label), change);
   }
 
   /**
@@ -209,17 +213,15 @@ export class StoreSource implements RunSource {
     if (entries === undefined || version === undefined) throw new ObjectNotFoundError(run.id);
     const user: Record<string, Uint8Array> = {};
     for (const e of entries) for (const [name, bytes] of Object.entries(e.user)) user[name] ??= bytes;
-    const newest = Object.keys(user).sort().at(-1);
-    const ms = Math.max(Math.floor(ctx.nowMs), newest === undefined ? 0 : logIdTimestamp(newest) + 1);
-    const name = `${newLogId(ms)}.json`;
-    user[name] = Buffer.from(pythonJsonDumps({ author: ctx.author, set: change.set ?? {}, delete: change.delete ?? [] }));
+    const file = newUserLogFile(Object.keys(user).sort().at(-1), change, ctx);
+    user[file.name] = file.bytes;
     const summary = entries.find((e) => e.meta.tree === version.meta.tree)?.summary ?? entries.at(-1)!.summary;
     const entry: HeadEntry = { runId: run.id, run: version.run, meta: version.meta, user, summary };
     const after = this.#view.newest === undefined ? 0 : (keyTime(this.#view.newest) ?? 0) + 1;
     const { key, bytes } = encodeHead([entry], Math.max(this.#now(), after));
     await this.#storage.put(key, bytes);
     noteHead(this.#view, key, [entry]);
-    this.#runs = remoteRunsOf(this.#view, NO_RUNS_DIR, this.#onWarning);
+    this.#readRuns();
   }
 
   async close(): Promise<void> {
