@@ -18,6 +18,8 @@ export interface ApiDeps {
 export type ServeEnv = { Variables: { cred: Credential; rawPath: string } };
 
 const MAX_PAGE = 500;
+/** Sorting by a flag reads every matching run's config (an object read each on a remote). */
+const MAX_FLAG_SORT = 5000;
 const MAX_OUTPUT_PAGE = 1 << 20;
 const MAX_COMMENT = 64 * 1024;
 const MAX_LABEL = 1024;
@@ -76,6 +78,9 @@ export function apiRoutes(deps: ApiDeps): Hono<ServeEnv> {
     const key = desc ? sort.slice(1) : sort;
     if (key && key !== "index") {
       let value: (r: { run: Run; index: number }) => Promise<unknown> | unknown;
+      if (key.startsWith("flag:") && rows.length > MAX_FLAG_SORT) {
+        return c.json({ error: `Cannot sort ${rows.length} runs by a flag (at most ${MAX_FLAG_SORT}): filter them first` }, 400);
+      }
       if (key.startsWith("flag:") || key.startsWith("attr:")) value = async (r) => (await columnValues(r.run, [key]))[key];
       else if ((BUILTIN_SORT as readonly string[]).includes(key)) value = (r) => runRow(r.run, r.index)[key];
       else return c.json({ error: `Cannot sort by '${key}': use index, name, operation, started, status, label, flag:NAME or attr:NAME` }, 400);

@@ -26,6 +26,16 @@ const APP_CSP =
 
 type Env = ServeEnv & { Bindings: HttpBindings };
 
+/**
+ * This server's origin as the browser sees it: behind a reverse proxy, the forwarded scheme and
+ * host. (A page of another origin cannot add these headers: they would need a CORS preflight.)
+ */
+function ownOrigin(c: Context): string {
+  const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() || new URL(c.req.url).protocol.replace(/:$/, "");
+  const host = c.req.header("x-forwarded-host")?.split(",")[0]?.trim() || c.req.header("host") || "";
+  return `${proto}://${host}`;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The whole web app: security headers, host and path checks, login, the pages, the JSON API. */
@@ -43,8 +53,9 @@ export function createApp(opts: AppOptions): Hono<Env> {
     c.header("Cross-Origin-Opener-Policy", "same-origin");
     c.header("Cross-Origin-Resource-Policy", "same-origin");
     // A page addressed by another name (DNS rebinding to a loopback server) gets nothing.
-    if (opts.allowedHosts && !opts.allowedHosts.has((c.req.header("host") ?? "").toLowerCase())) {
-      return c.text("Unknown host", 421);
+    const host = (c.req.header("host") ?? "").toLowerCase();
+    if (opts.allowedHosts && !opts.allowedHosts.has(host)) {
+      return c.text(`Unknown host '${host}': this open server answers to ${[...opts.allowedHosts].join(", ")}. Behind a reverse proxy, give it a --token.`, 421);
     }
     // The raw target, before URL parsing folds `..` away: a dot segment, encoded or not, is a 404.
     const raw = (c.env?.incoming?.url ?? new URL(c.req.url).pathname).split("?")[0]!;
@@ -101,7 +112,7 @@ export function createApp(opts: AppOptions): Hono<Env> {
     }
     auth.succeeded(who);
     const session = auth.startSession(access, name || undefined);
-    setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: "Strict", path: base || "/", maxAge: session.maxAge });
+    setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: "Strict", secure: ownOrigin(c).startsWith("https:"), path: base || "/", maxAge: session.maxAge });
     return c.redirect(`${base}/`, 303);
   });
   root.post("/logout", (c) => {
@@ -128,8 +139,7 @@ export function createApp(opts: AppOptions): Hono<Env> {
       // A browser's request carries its origin: it must be this server's. Only a script holding
       // the token itself may send none.
       const origin = c.req.header("origin");
-      const self = `${new URL(c.req.url).protocol}//${c.req.header("host") ?? ""}`;
-      if (origin !== undefined ? origin !== self : !cred.bearer) return c.json({ error: "Cross-origin write refused" }, 403);
+      if (origin !== undefined ? origin !== ownOrigin(c) : !cred.bearer) return c.json({ error: "Cross-origin write refused" }, 403);
       if (!auth.checkCsrf(cred, c.req.header("x-csrf-token"))) return c.json({ error: "Missing or wrong X-CSRF-Token (GET api/session gives it)" }, 403);
     }
     await next();

@@ -83,7 +83,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const server = await listen(app.fetch, host, port);
       const actual = (server.address() as { port: number }).port;
       const shown = host.includes(":") ? `[${host}]` : host;
-      if (isLoopback(host)) allowed = new Set([`${shown}:${actual}`, `localhost:${actual}`, `127.0.0.1:${actual}`, `[::1]:${actual}`]);
+      // An open loopback server is guarded by who can reach it; a page that renamed itself to
+      // 127.0.0.1 (DNS rebinding) is kept out by the host name it asks for.
+      if (isLoopback(host) && auth.open) allowed = new Set([`${shown}:${actual}`, `localhost:${actual}`, `127.0.0.1:${actual}`, `[::1]:${actual}`]);
       return {
         url: `http://${shown}:${actual}${basePath}/`,
         host,

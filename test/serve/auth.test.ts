@@ -101,6 +101,20 @@ describe("tokens", () => {
     assert.equal((await get("/api/session", { Cookie: ok.cookie })).status, 401);
   });
 
+  test("behind a reverse proxy the forwarded origin counts and the cookie is Secure", async () => {
+    const proxy = { Host: "gage.example", "X-Forwarded-Proto": "https" };
+    const res = await rawRequest(port, "POST", "/login", {
+      headers: { ...proxy, "Content-Type": "application/x-www-form-urlencoded", Origin: "https://gage.example" },
+      body: new URLSearchParams({ token: WRITE }).toString(),
+    });
+    const setCookie = String(res.headers["set-cookie"]);
+    assert.match(setCookie, /; Secure/);
+    const cookie = /gage_session=[^;]+/.exec(setCookie)![0];
+    const csrf = json(await get("/api/session", { ...proxy, Cookie: cookie })).csrf;
+    assert.equal((await comment({ ...proxy, Cookie: cookie, "X-CSRF-Token": csrf, Origin: "http://gage.example" })).status, 403);
+    assert.equal((await comment({ ...proxy, Cookie: cookie, "X-CSRF-Token": csrf, Origin: "https://gage.example" }, "via proxy")).status, 201);
+  });
+
   test("a read token's login session cannot write", async () => {
     const ok = await login(READ);
     const session = json(await get("/api/session", { Cookie: ok.cookie! }));

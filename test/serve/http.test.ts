@@ -161,6 +161,8 @@ describe("files and output", () => {
     const base = `/api/runs/${ids.a}/files`;
     for (const target of [
       `${base}/../${ids.b}/train.py`,
+      `${base}/nested/../train.py`,
+      `${base}/nested/%2e%2e/train.py`,
       `${base}/../../secret.txt`,
       `${base}/%2e%2e/%2e%2e/secret.txt`,
       `${base}/%2E%2E/${ids.b}/train.py`,
