@@ -100,12 +100,20 @@ async function userStory(server: RunningServer, shots: boolean): Promise<void> {
   await page.waitForFunction(() => document.querySelector("th.col-extra[aria-sort]") !== null || location.hash.includes("sort=attr"));
   await page.waitForFunction(() => document.querySelector("tbody tr td.label")?.textContent === "best so far");
   assert.deepEqual((await rows.first().locator("td.mono").allInnerTexts()).slice(1), ["0.005", "64", "0.1668"]);
+  // Keyboard: j moves down, k up, x selects the row under the cursor.
+  await page.locator("h1, .pager").first().click();
+  for (const key of ["j", "j", "j", "j", "k", "x", "j", "j", "x"]) await page.keyboard.press(key);
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr.selected").length === 2);
+  assert.deepEqual(
+    await page.locator("tbody tr").evaluateAll((trs) => trs.flatMap((tr, i) => (tr.classList.contains("selected") ? [i] : []))),
+    [3, 5],
+  );
+  assert.equal(await page.locator("tbody tr.cursor").getAttribute("data-row"), "5");
+  assert.equal(await page.locator("button.primary", { hasText: "Compare" }).innerText(), "Compare 2");
   if (shots) {
-    await page.locator("tbody tr").nth(3).locator("input[type=checkbox]").check();
-    await page.locator("tbody tr").nth(5).locator("input[type=checkbox]").check();
     await page.screenshot({ path: join(DOCS_IMG, "serve-runs.png") });
-    await page.locator("button", { hasText: "Clear" }).click();
   }
+  await page.locator("button", { hasText: "Clear" }).click();
 
   // Filter with --where syntax; the keyboard opens the first match.
   await page.fill("input[type=search]", "label~best");

@@ -64,7 +64,13 @@ export function RunsTable({ query }: { query: URLSearchParams }) {
   const columns = (query.get("columns") ?? localStorage.getItem("gage.columns") ?? "").split(",").filter(Boolean);
   const [draft, setDraft] = useState(where);
   const [selected, setSelected] = useState<string[]>(() => (sessionStorage.getItem("gage.selected") ?? "").split(",").filter(Boolean));
-  const [cursor, setCursor] = useState(0);
+  const [cursor, setCursorState] = useState(0);
+  // Keys pressed faster than a render must each see the cursor the one before left.
+  const cursorRef = useRef(0);
+  const setCursor = (n: number) => {
+    cursorRef.current = n;
+    setCursorState(n);
+  };
   const filterRef = useRef<HTMLInputElement>(null);
   const params = new URLSearchParams({ offset: String(offset), limit: String(PAGE) });
   if (where) params.set("where", where);
@@ -75,7 +81,7 @@ export function RunsTable({ query }: { query: URLSearchParams }) {
 
   useEffect(() => setDraft(where), [where]);
   useEffect(() => sessionStorage.setItem("gage.selected", selected.join(",")), [selected]);
-  useEffect(() => setCursor((c) => Math.min(c, Math.max(0, runs.length - 1))), [runs.length]);
+  useEffect(() => setCursor(Math.min(cursorRef.current, Math.max(0, runs.length - 1))), [runs.length]);
 
   const toggleSel = (id: string) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : s.length >= 6 ? s : [...s, id]));
   const compare = () => {
@@ -90,12 +96,13 @@ export function RunsTable({ query }: { query: URLSearchParams }) {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement;
       if (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || e.metaKey || e.ctrlKey || e.altKey) return;
-      const run = runs[cursor];
+      const at = cursorRef.current;
+      const run = runs[at];
       const keys: Record<string, () => void> = {
-        j: () => setCursor(Math.min(cursor + 1, runs.length - 1)),
-        ArrowDown: () => setCursor(Math.min(cursor + 1, runs.length - 1)),
-        k: () => setCursor(Math.max(cursor - 1, 0)),
-        ArrowUp: () => setCursor(Math.max(cursor - 1, 0)),
+        j: () => setCursor(Math.min(at + 1, runs.length - 1)),
+        ArrowDown: () => setCursor(Math.min(at + 1, runs.length - 1)),
+        k: () => setCursor(Math.max(at - 1, 0)),
+        ArrowUp: () => setCursor(Math.max(at - 1, 0)),
         Enter: () => run && (location.hash = `#/runs/${run.id}`),
         o: () => run && (location.hash = `#/runs/${run.id}`),
         x: () => run && toggleSel(run.id),
