@@ -169,7 +169,7 @@ async function userStory(server: RunningServer, shots: boolean): Promise<void> {
   assert.equal(await epochsRow.getAttribute("class"), "");
   await page.waitForFunction(() => [...document.querySelectorAll(".side-by-side img")].filter((i) => (i as HTMLImageElement).naturalWidth === 560).length === 2);
   if (shots) {
-    await page.setViewportSize({ width: 1280, height: 1100 });
+    await page.setViewportSize({ width: 1280, height: 1460 });
     await page.screenshot({ path: join(DOCS_IMG, "serve-compare.png") });
   }
   await page.close();
