@@ -266,6 +266,13 @@ describe("headers and hosts", () => {
     assert.equal(preflight.headers["access-control-allow-origin"], undefined);
   });
 
+  test("the first page load stays small: the page, its script and its styles under 200 KB", async () => {
+    const sizes = await Promise.all(["/", "/assets/app.js", "/assets/app.css"].map(async (t) => (await get(t)).body.length));
+    assert.ok(sizes.every((n) => n > 0));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    assert.ok(total < 200 * 1024, `first load is ${total} bytes`);
+  });
+
   test("a request for another host name is refused (DNS rebinding)", async () => {
     const res = await get("/api/runs", { Host: `evil.example:${port}` });
     assert.equal(res.status, 421);
