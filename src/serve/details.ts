@@ -45,7 +45,7 @@ async function readInteger(source: RunSource, run: Run, path: string): Promise<n
 
 /**
  * Flags (`config.json`) of runs, read once each: a run's config does not change once it started,
- * and a remote run's is an object read (kept by the run's meta tree, which names its contents).
+ * and on a remote reading it costs object reads.
  */
 export class FlagsCache {
   readonly #known = new Map<string, Promise<Record<string, unknown>>>();
@@ -53,7 +53,8 @@ export class FlagsCache {
   constructor(readonly source: RunSource) {}
 
   get(run: Run): Promise<Record<string, unknown>> {
-    const key = run.id + (run.status === "running" || run.status === "pending" || run.status === "staged" ? `@${Date.now() >> 12}` : "");
+    // A run started again (a remote's newer push of it) has other flags: its start time is part of the key.
+    const key = `${run.id}@${run.timestamps.started ?? run.timestamps.staged ?? ""}`;
     let known = this.#known.get(key);
     if (known === undefined) {
       known = this.#limit(async () => {
