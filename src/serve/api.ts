@@ -6,7 +6,7 @@ import type { Run } from "../runs/run.js";
 import { parseWhere } from "../runs/select.js";
 import type { Credential } from "./auth.js";
 import { FlagsCache, plainAttributes, runDetail, runRow } from "./details.js";
-import { parseFilePath, type RunPart, type RunSource } from "./source.js";
+import { addComment, parseFilePath, setLabel, type RunPart, type RunSource } from "./source.js";
 
 export interface ApiDeps {
   source: RunSource;
@@ -186,7 +186,7 @@ export function apiRoutes(deps: ApiDeps): Hono<ServeEnv> {
     const msg = typeof body?.msg === "string" ? body.msg.trim() : "";
     if (!msg) return c.json({ error: "Nothing added: the comment is empty" }, 400);
     if (msg.length > MAX_COMMENT) return c.json({ error: `The comment is longer than ${MAX_COMMENT} characters` }, 400);
-    const id = await source.addComment(run, msg, { author: author(c), nowMs: deps.now() });
+    const id = await addComment(source, run, msg, { author: author(c), nowMs: deps.now() });
     return c.json({ id }, 201);
   });
 
@@ -198,7 +198,7 @@ export function apiRoutes(deps: ApiDeps): Hono<ServeEnv> {
     if (label !== null && (typeof label !== "string" || label.length > MAX_LABEL)) {
       return c.json({ error: `"label" must be a string of at most ${MAX_LABEL} characters, or null to clear it` }, 400);
     }
-    await source.setLabel(run, label === null || label.trim() === "" ? undefined : label.trim(), { author: author(c), nowMs: deps.now() });
+    await setLabel(source, run, label === null || label.trim() === "" ? undefined : label.trim(), { author: author(c), nowMs: deps.now() });
     return c.json({ label: label === null ? null : label.trim() || null });
   });
 

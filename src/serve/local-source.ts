@@ -2,15 +2,14 @@ import { createReadStream } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { RunNotFoundError } from "../runs/errors.js";
-import { addComment, setLabel } from "../runs/ops.js";
 import { listRuns, readRun, runMetaDir, type Run } from "../runs/run.js";
-import { readUserLog } from "../runs/user-log.js";
-import type { ChangeContext, FileRead, RunPart, RunSource, SourceFile } from "./source.js";
+import { appendUserLog, readUserLog } from "../runs/user-log.js";
+import type { ChangeContext, FileRead, RunPart, RunSource, SourceFile, UserChange } from "./source.js";
 
 /** How long a listing of the runs directory is reused (a page of the table, then the next). */
 const LIST_TTL_MS = 1500;
 
-/** A local runs directory, read with the runs room's own functions; writes go through `gage label`'s and `gage comment`'s. */
+/** A local runs directory, read and written with the runs room's own functions (those of `gage ls` and `gage comment`). */
 export class RunsDirSource implements RunSource {
   readonly kind = "runs-dir";
   readonly location: string;
@@ -89,14 +88,8 @@ export class RunsDirSource implements RunSource {
     return undefined;
   }
 
-  async addComment(run: Run, msg: string, change: ChangeContext): Promise<string> {
-    const id = await addComment(run, msg, change);
-    this.#listed = undefined;
-    return id;
-  }
-
-  async setLabel(run: Run, label: string | undefined, change: ChangeContext): Promise<void> {
-    await setLabel([run], label, change);
+  async appendUser(run: Run, change: UserChange, ctx: ChangeContext): Promise<void> {
+    await appendUserLog(run.paths.userDir, change, ctx);
     this.#listed = undefined;
   }
 

@@ -4,7 +4,7 @@ import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
 import { partDir } from "../sync/copy/keys.js";
 import type { SideFile } from "../sync/copy/side.js";
 import { StorageRunsSide } from "../sync/copy/storage-side.js";
-import { commentChange, labelChange, newUserLogFile, type ChangeContext, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
+import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
 
 /** The layout has no index: seeing new runs costs a listing of every key, so it is done at most this often. */
 const RELIST_MS = 10_000;
@@ -88,17 +88,7 @@ export class PlainStorageSource implements RunSource {
     return { size, start, end, body: body() };
   }
 
-  async addComment(run: Run, msg: string, change: ChangeContext): Promise<string> {
-    const c = commentChange(msg, change);
-    await this.#append(run, c.change, c.ctx);
-    return c.cid;
-  }
-
-  async setLabel(run: Run, label: string | undefined, change: ChangeContext): Promise<void> {
-    await this.#append(run, labelChange(label), change);
-  }
-
-  async #append(run: Run, change: { set?: Record<string, unknown>; delete?: string[] }, ctx: ChangeContext): Promise<void> {
+  async appendUser(run: Run, change: UserChange, ctx: ChangeContext): Promise<void> {
     const file = newUserLogFile((await this.userLog(run)).at(-1)?.name, change, ctx);
     await this.#storage.put(`${partDir(run.id, "user")}/${file.name}`, file.bytes);
     // Listed again at once: the writer sees its own change.

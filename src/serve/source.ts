@@ -44,8 +44,8 @@ export interface RunSource {
   listFiles(run: Run, part: RunPart, limit: number): Promise<{ files: SourceFile[]; truncated: boolean }>;
   /** A regular file's bytes; `range` is clamped to the file. */
   readFile(run: Run, part: RunPart, path: readonly string[], range?: { start: number; end?: number }): Promise<FileRead | undefined>;
-  addComment(run: Run, msg: string, change: ChangeContext): Promise<string>;
-  setLabel(run: Run, label: string | undefined, change: ChangeContext): Promise<void>;
+  /** Appends one entry to the run's user log, named after every entry there (`newUserLogFile`). */
+  appendUser(run: Run, change: UserChange, ctx: ChangeContext): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,18 +79,23 @@ export async function readSmallFile(source: RunSource, run: Run, part: RunPart, 
   return Buffer.concat(parts);
 }
 
-type UserChange = { set?: Record<string, unknown>; delete?: string[] };
+export type UserChange = { set?: Record<string, unknown>; delete?: string[] };
 
-/** What `gage comment -m` writes: its comment id, and the change, logged a millisecond later (as Gage). */
-export function commentChange(msg: string, change: ChangeContext): { cid: string; change: UserChange; ctx: ChangeContext } {
+/**
+ * Adds a comment as `gage comment -m` does: attribute `comment:{cid}` = `{msg, timestamp}`, logged
+ * a millisecond later. Returns the comment id.
+ */
+export async function addComment(source: RunSource, run: Run, msg: string, change: ChangeContext): Promise<string> {
   const ms = Math.floor(change.nowMs);
   const cid = newLogId(ms).slice(0, 13);
-  return { cid, change: { set: { [`comment:${cid}`]: { msg, timestamp: ms } } }, ctx: { author: change.author, nowMs: ms + 1 } };
+  await source.appendUser(run, { set: { [`comment:${cid}`]: { msg, timestamp: ms } } }, { author: change.author, nowMs: ms + 1 });
+  return cid;
 }
 
-/** What `gage label --set` or `--clear` writes. */
-export function labelChange(label: string | undefined): UserChange {
-  return label === undefined ? { delete: ["label"] } : { set: { label } };
+/** Sets or clears the label as `gage label` does (clearing a run without one writes nothing). */
+export async function setLabel(source: RunSource, run: Run, label: string | undefined, change: ChangeContext): Promise<void> {
+  if (label === undefined && run.attrs.label === undefined) return;
+  await source.appendUser(run, label === undefined ? { delete: ["label"] } : { set: { label } }, change);
 }
 
 /**

@@ -5,7 +5,7 @@ import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
 import { emptyView, encodeHead, keyTime, noteHead, refreshView, type HeadEntry, type RemoteView } from "../sync/heads.js";
 import { remoteVersion } from "../sync/plan.js";
 import { remoteRunsOf, type RemoteRun } from "../sync/remote-runs.js";
-import { commentChange, labelChange, newUserLogFile, type ChangeContext, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
+import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
 
 /** A remote's heads are listed again at most this often: new pushes show up, a page of the table costs no listing. */
 const REFRESH_MS = 2000;
@@ -192,21 +192,11 @@ export class StoreSource implements RunSource {
     return this.#reader;
   }
 
-  async addComment(run: Run, msg: string, change: ChangeContext): Promise<string> {
-    const c = commentChange(msg, change);
-    await this.#appendUser(run, c.change, c.ctx);
-    return c.cid;
-  }
-
-  async setLabel(run: Run, label: string | undefined, change: ChangeContext): Promise<void> {
-    await this.#appendUser(run, labelChange(label), change);
-  }
-
   /**
    * Writes one new user log entry into the remote as `gage push --only user` would: a head whose
    * entry keeps the run's trees as the remote holds them and carries its whole log plus the new file.
    */
-  async #appendUser(run: Run, change: { set?: Record<string, unknown>; delete?: string[] }, ctx: ChangeContext): Promise<void> {
+  async appendUser(run: Run, change: UserChange, ctx: ChangeContext): Promise<void> {
     await this.#refresh();
     const entries = this.#view.runs.get(run.id);
     const version = entries === undefined ? undefined : remoteVersion(entries);
