@@ -9,6 +9,7 @@
 // ("./snapshot-worker.js"), the native addon ("../../native/..."), package.json ("../../").
 import { build } from "esbuild";
 import { rmSync } from "node:fs";
+import { buildWeb } from "./web-bundle.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const outdir = `${root}dist/bundle`;
@@ -44,3 +45,6 @@ await build({
   splitting: true,
   chunkNames: "chunk-[hash]",
 });
+
+// The `gage serve` front end, beside dist/bundle (src/serve/assets.ts looks for ../web/).
+await buildWeb(`${root}dist/web`);

@@ -5,6 +5,13 @@ import * as api from "../src/index.js";
 // The library's public surface, listed once: an export that disappears or appears by accident
 // (a barrel re-export, a renamed function) fails here before it reaches a user's program.
 const EXPECTED = [
+  "RunsDirSource",
+  "SERVE_DEFAULT_PORT",
+  "ServeAuthRequiredError",
+  "ServeListenError",
+  "StoreSource",
+  "openSource",
+  "startServer",
   "AmbiguousRunError",
   "AuthError",
   "CATALOG_EVERY",
