@@ -54,34 +54,52 @@ export interface SshdHandle {
 }
 
 const SSHD_CANDIDATES = ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"];
-const INSTALL_LOCK = join(tmpdir(), "gage-test-openssh-install.lock");
+// One lock for every helper that installs packages: apt-get must never run twice at once.
+const INSTALL_LOCK = join(tmpdir(), "gage-test-apt-install.lock");
+
+/**
+ * Installs Debian `packages` (apt-get update first) unless `present()` already holds, under a lock
+ * file so parallel test files never run apt together. Throws, naming `what`, when that is
+ * impossible (not root, no apt): tests that need them fail, they never pass silently.
+ */
+export async function installDebianPackages(what: string, packages: readonly string[], present: () => boolean): Promise<void> {
+  if (present()) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`${what} is not installed, and only root can install it (apt-get install ${packages.join(" ")})`);
+  }
+  // Checked again under the lock: another test file may have installed it meanwhile.
+  const script = `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages.join(" ")}`;
+  try {
+    await run("flock", [INSTALL_LOCK, "node", "-e", INSTALL_UNLESS_PRESENT, script, ...packages], { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`Installing ${packages.join(" ")} for ${what} failed: ${e.stderr || e.message}`);
+  }
+  if (!present()) throw new Error(`apt-get installed ${packages.join(" ")}, yet ${what} is still missing`);
+}
+
+// Runs under the lock: installs unless dpkg already has every package.
+const INSTALL_UNLESS_PRESENT = `
+const { execSync } = require("node:child_process");
+const [script, ...packages] = process.argv.slice(1);
+const installed = (p) => { try { return execSync("dpkg-query -W -f='\${Status}' " + p, { stdio: ["ignore", "pipe", "ignore"] }).toString().includes("install ok installed"); } catch { return false; } };
+if (!packages.every(installed)) execSync(script, { stdio: ["ignore", "ignore", "inherit"], shell: "/bin/sh" });
+`;
 
 let installing: Promise<string> | undefined;
 
 /** The sshd binary, installed with apt-get when missing and we are root. */
 export function ensureSshd(): Promise<string> {
   installing ??= (async () => {
-    const found = SSHD_CANDIDATES.find((p) => existsSync(p));
-    if (found) return found;
-    if (process.getuid?.() !== 0) {
-      throw new Error("SSH tests need OpenSSH's sshd: it is not installed, and only root can install it (apt-get install openssh-server)");
-    }
-    const script =
-      "test -x /usr/sbin/sshd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; }";
-    try {
-      await run("flock", [INSTALL_LOCK, "sh", "-c", script], { maxBuffer: 64 * 1024 * 1024, timeout: 600_000 });
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`SSH tests need sshd, and installing openssh-server failed: ${e.stderr || e.message}`);
-    }
-    const installed = SSHD_CANDIDATES.find((p) => existsSync(p));
-    if (!installed) throw new Error("apt-get installed openssh-server, yet no sshd binary was found");
-    return installed;
+    const present = () => SSHD_CANDIDATES.some((p) => existsSync(p));
+    await installDebianPackages("OpenSSH's sshd (for the SSH tests)", ["openssh-server"], present);
+    return SSHD_CANDIDATES.find((p) => existsSync(p))!;
   })();
   return installing;
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (the server that takes it must expect to lose a race). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
