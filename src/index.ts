@@ -169,6 +169,7 @@ export {
   gc,
   planGc,
   DEFAULT_GRACE_MS,
+  verify,
 } from "./sync/index.js";
 export type {
   PushResult,
@@ -190,4 +191,11 @@ export type {
   GcPlan,
   GcProgressEvent,
   GcResult,
+  VerifyOptions,
+  VerifyResult,
+  VerifyProblem,
+  VerifyProblemKind,
+  VerifySeverity,
+  VerifyProgressEvent,
+  VerifyCounts,
 } from "./sync/index.js";

@@ -145,6 +145,7 @@ const EXPECTED = [
   "status",
   "storageTypes",
   "treeId",
+  "verify",
   "withConcurrency",
   "withRetry",
   "writeFileAtomic",
