@@ -92,21 +92,26 @@ export async function verifyLocalRuns(opts: VerifyOptions): Promise<VerifyResult
   counts.runs = chosen.length + problems.length;
 
 
-  const perRun = (id: string, kind: VerifyProblemKind, severity: VerifyProblem["severity"], what: string, paths: string[], hint: string) => {
+  // `what` is [one, many]: "file differs", "files differ".
+  const perRun = (id: string, kind: VerifyProblemKind, severity: VerifyProblem["severity"], what: [string, string], paths: string[], hint: string) => {
     if (paths.length === 0) return;
     const named = paths.slice(0, NAMED).join(", ") + (paths.length > NAMED ? `, and ${paths.length - NAMED} more` : "");
-    problems.push({ severity, kind, where: `${id}/${paths[0]}`, message: `${id}: ${paths.length} ${what}: ${named}`, runs: [id], hint });
+    const where = kind === "meta-unreadable" || kind === "manifest-damaged" ? `${id}${META_SUFFIX}` : kind === "user-log-invalid" ? `${id}.user` : `${id}/${paths[0]}`;
+    problems.push({ severity, kind, where, message: `${id}: ${paths.length} ${what[paths.length === 1 ? 0 : 1]}: ${named}`, runs: [id], hint });
   };
 
   const toHash: { id: string; rel: string; path: string; digest: string; size: number }[] = [];
+  const realFolders = new Set<string>();
+  // Run id → its files that differ from the manifest (not regular files now, hashes after).
+  const changed = new Map<string, string[]>();
   for (const run of chosen) {
     const { id } = run;
     const paths = runPaths(runsDir, id);
     const metaId = readOptionalText(join(paths.metaDir, "id"));
     if (metaId !== undefined && metaId.trim() !== id) {
-      perRun(id, "meta-unreadable", "damaged", "meta file names another run", [`${id}${META_SUFFIX}/id says ${JSON.stringify(metaId.trim().slice(0, 80))}`], `Restore ${id}${META_SUFFIX}/id from a copy of the run.`);
+      perRun(id, "meta-unreadable", "damaged", ["meta file names another run", "meta files name another run"], [`${id}${META_SUFFIX}/id says ${JSON.stringify(metaId.trim().slice(0, 80))}`], `Restore ${id}${META_SUFFIX}/id from a copy of the run.`);
     }
-    perRun(id, "user-log-invalid", "damaged", "user log entries are invalid", badUserLog(paths.userDir), `Gage skips them: restore them from a copy of the run, or move them out of ${id}.user/.`);
+    perRun(id, "user-log-invalid", "damaged", ["user log entry is invalid", "user log entries are invalid"], badUserLog(paths.userDir), `Gage skips them: restore them from a copy of the run, or move them out of ${id}.user/.`);
     if (!FINISHED.has(run.status)) continue;
     const manifest = readOptionalText(join(paths.metaDir, "manifest"));
     if (manifest === undefined) continue;
@@ -122,20 +127,21 @@ export async function verifyLocalRuns(opts: VerifyOptions): Promise<VerifyResult
         continue;
       }
       const path = join(paths.runDir, m[3]!);
-      const st = lstatOrUndefined(path);
-      if (st === undefined) missing.push(m[3]!);
+      const via = linkedFolder(paths.runDir, m[3]!, realFolders);
+      const st = via === undefined ? lstatOrUndefined(path) : undefined;
+      if (via !== undefined) odd.push(`${m[3]!} (through a symlink${via === "link" ? "" : `: ${via}`})`);
+      else if (st === undefined) missing.push(m[3]!);
       else if (!st.isFile()) odd.push(`${m[3]!} (not a regular file)`);
       else toHash.push({ id, rel: m[3]!, path, digest: m[2]!, size: st.size });
     }
-    perRun(id, "manifest-damaged", "damaged", "manifest lines cannot be used", badLines, `Restore ${id}${META_SUFFIX}/manifest from a copy of the run.`);
-    perRun(id, "file-missing", "missing", "files in its manifest are missing", missing, RESTORE_FILES);
-    perRun(id, "file-damaged", "damaged", "files differ from its manifest", odd, RESTORE_FILES);
+    perRun(id, "manifest-damaged", "damaged", ["manifest line cannot be used", "manifest lines cannot be used"], badLines, `Restore ${id}${META_SUFFIX}/manifest from a copy of the run.`);
+    perRun(id, "file-missing", "missing", ["file in its manifest is missing", "files in its manifest are missing"], missing, RESTORE_FILES);
+    if (odd.length > 0) changed.set(id, odd);
   }
 
   const total = toHash.reduce((n, f) => n + f.size, 0);
   opts.onProgress?.({ phase: "files", items: 0, bytes: 0, total: { items: toHash.length, bytes: total } });
   const limit = pLimit(opts.concurrency ?? 4);
-  const changed = new Map<string, string[]>();
   await Promise.all(
     toHash.map((f) =>
       limit(async () => {
@@ -148,9 +154,11 @@ export async function verifyLocalRuns(opts: VerifyOptions): Promise<VerifyResult
       }),
     ),
   );
-  for (const [id, rels] of [...changed].sort()) perRun(id, "file-damaged", "damaged", "files differ from its manifest", rels.sort(), RESTORE_FILES);
+  for (const [id, rels] of [...changed].sort()) perRun(id, "file-damaged", "damaged", ["file differs from its manifest", "files differ from its manifest"], rels.sort(), RESTORE_FILES);
   counts.files = toHash.length;
   counts.fileBytes = total;
+  // By run, then kind: the order does not depend on which hash finished first.
+  problems.sort((a, b) => (a.runs[0]! < b.runs[0]! ? -1 : a.runs[0]! > b.runs[0]! ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
   return { target: runsDir, mode: "local", counts, problems, status: statusOf(problems) };
 }
 
@@ -159,6 +167,25 @@ function whyInvalid(message: string, path: string): string {
   if (message.startsWith("Invalid JSON")) return "not JSON";
   const after = message.split(`${path}`)[1]?.replace(/^:?\s*/, "");
   return after || "invalid";
+}
+
+/**
+ * Whether a folder on the way to `rel` is a symlink (`link`), or not a folder (why), or undefined
+ * when every one is a real folder. `real` remembers folders found real.
+ */
+function linkedFolder(runDir: string, rel: string, real: Set<string>): string | undefined {
+  const parts = rel.split("/");
+  let dir = runDir;
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    if (real.has(dir)) continue;
+    const st = lstatOrUndefined(dir);
+    if (st === undefined) return undefined;
+    if (st.isSymbolicLink()) return "link";
+    if (!st.isDirectory()) return `${part} is not a folder`;
+    real.add(dir);
+  }
+  return undefined;
 }
 
 function readOptionalText(path: string): string | undefined {

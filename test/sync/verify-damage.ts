@@ -4,7 +4,7 @@
  * object, truncate or delete a pack, drop an index, spoil a head.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packIndexKey, packKey } from "../../src/objects/index.js";
 import { decodePackIndex } from "../../src/objects/pack.js";
@@ -67,4 +67,20 @@ export function manifestOf(runsDir: string, runId: string): Map<string, string> 
 /** The runs among `runIds` whose manifest lists a file with this digest. */
 export function runsHolding(runsDir: string, runIds: readonly string[], digest: string): string[] {
   return runIds.filter((id) => [...manifestOf(runsDir, id).values()].includes(digest)).sort();
+}
+
+/** Every path under `dir` with its mode and mtime, and its bytes' SHA-256 for files. */
+export function fingerprintDir(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const p = rel === "" ? name : `${rel}/${name}`;
+      const st = lstatSync(join(dir, p));
+      const data = st.isFile() ? createHash("sha256").update(readFileSync(join(dir, p))).digest("hex") : "";
+      out.set(p, `${st.mode} ${st.mtimeMs} ${data}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk("");
+  return out;
 }
