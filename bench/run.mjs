@@ -153,7 +153,7 @@ try {
   if (!interrupted) ws.cleanup();
 }
 
-console.log("\nTargets (issues 4 and 6):");
+console.log("\nTargets (issues 4, 6 and 15):");
 for (const r of results.filter((x) => x.target)) {
   const p = r.peers[r.target.peer];
   const cmp = r.kind === "throughput" ? "≥" : "≤";

@@ -120,7 +120,7 @@ export async function readData(storage: Storage, plan: DataPlan, concurrency: nu
             if ((err as { code?: unknown }).code !== "NOT_FOUND") throw err;
             for (const e of span) bad(e, "its pack file is missing", "index-without-pack");
           }
-          onRead(span.length, end - start);
+          onRead(span.length, span.reduce((n, e) => n + e.storedLength, 0));
         }),
       );
     }

@@ -5,7 +5,9 @@ import { after, before, test } from "node:test";
 import { packIndexKey, packKey } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
-import { gage } from "../helpers/cli.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { baseEnv, gage, GAGE_BIN } from "../helpers/cli.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
 import { startSshd, type SshdHandle } from "../helpers/sshd.js";
@@ -139,4 +141,19 @@ test("gage verify: a truncated pack is exit 6; subsets; --local; bad arguments a
   r = await gage(["verify"], { env: { GAGE_RUNS: runsDir() } });
   assert.equal(r.code, 2, "no remote and no default remote");
   assert.match(r.stderr, /No remote given/);
+});
+
+test("gage verify on a terminal shows progress on stderr; piped or --json it shows none", async () => {
+  const runs = runsDir();
+  const remote = join(tmp.path, "folder-tty");
+  const env = { GAGE_RUNS: runs };
+  assert.equal((await gage(["push", remote, "-y"], { env })).code, 0);
+  // `script` (util-linux, in every Debian) runs the command on a real pseudo-terminal.
+  const command = `"${process.execPath}" "${GAGE_BIN}" verify "${remote}" --read-data`;
+  const { stdout } = await promisify(execFile)("script", ["-qec", command, "/dev/null"], { env: baseEnv({ ...env, TERM: "xterm" }) });
+  assert.match(stdout, /Checking trees…/);
+  assert.match(stdout, /[\d,]+\/[\d,]+ objects \| /, "the bar counts objects");
+  assert.match(stdout, /Checked 9 runs in .+; no problems/);
+  const piped = await gage(["verify", remote, "--read-data"], { env });
+  assert.doesNotMatch(piped.stderr, /\r|\x1b/, "no control sequences when stderr is not a terminal");
 });

@@ -48,17 +48,21 @@ function problemCount(problems: readonly VerifyProblem[]): string {
 function verifyProgress(ctx: CliContext, enabled: boolean): { onProgress: (e: VerifyProgressEvent) => void; stop: () => void } {
   const tty = enabled && ctx.stderr.isTTY === true;
   let bar: TransferProgress | undefined;
-  let status = false;
+  let status: string | undefined;
   const clearStatus = () => {
-    if (status) ctx.stderr.write("\r\x1b[K");
-    status = false;
+    if (status !== undefined) ctx.stderr.write("\r\x1b[K");
+    status = undefined;
   };
   return {
     onProgress: (e) => {
       if (!tty) return;
       if (e.phase === "index" || e.phase === "structure") {
-        if (!status) ctx.stderr.write(e.phase === "index" ? "Reading pack indexes…" : "Checking trees…");
-        status = true;
+        const text = e.phase === "index" ? "Reading pack indexes…" : "Checking trees…";
+        if (status !== text) {
+          clearStatus();
+          ctx.stderr.write(text);
+          status = text;
+        }
         return;
       }
       if (e.total) {
