@@ -167,23 +167,25 @@ export class Reachability {
   async #readAll(ids: ObjectId[], concurrency: number): Promise<Map<ObjectId, Buffer>> {
     const out = new Map<ObjectId, Buffer>();
     const reader = this.#packs.reader;
-    try {
-      for await (const { id, data } of reader.readMany(ids, { concurrency })) out.set(id, data);
-      return out;
-    } catch {
-      // One bad object fails its whole request: read them one by one to learn which.
-    }
     const limit = pLimit(concurrency);
+    const one = async (id: ObjectId) => {
+      try {
+        out.set(id, await reader.read(id));
+      } catch (err) {
+        const packId = reader.index.get(id)?.packId;
+        if (err instanceof CorruptObjectError) this.note(id, { kind: "object-damaged", ...(packId ? { packId } : {}), reason: corruptReason(err) });
+        else if ((err as { code?: unknown }).code === "NOT_FOUND") this.note(id, { kind: "index-without-pack", ...(packId ? { packId } : {}), reason: "its pack file is missing" });
+        else throw err;
+      }
+    };
     await Promise.all(
-      ids.filter((id) => !out.has(id)).map((id) =>
+      clusters(ids, reader).map((cluster) =>
         limit(async () => {
           try {
-            out.set(id, await reader.read(id));
-          } catch (err) {
-            const packId = reader.index.get(id)?.packId;
-            if (err instanceof CorruptObjectError) this.note(id, { kind: "object-damaged", ...(packId ? { packId } : {}), reason: corruptReason(err) });
-            else if ((err as { code?: unknown }).code === "NOT_FOUND") this.note(id, { kind: "index-without-pack", ...(packId ? { packId } : {}), reason: "its pack file is missing" });
-            else throw err;
+            for await (const { id, data } of reader.readMany(cluster, { concurrency: 1 })) out.set(id, data);
+          } catch {
+            // One bad object fails its whole request: read them one by one to learn which.
+            for (const id of cluster) if (!out.has(id)) await one(id);
           }
         }),
       ),
@@ -235,6 +237,33 @@ export class Reachability {
       }
     }
   }
+}
+
+// Trees sit among file data in packs: reads that bridge gaps wider than this would read the files too.
+const CLUSTER_GAP = 32 * 1024;
+const CLUSTER_SPAN = 4 * 1024 * 1024;
+
+/** Ids in runs of near neighbours within one pack: one request each. */
+function clusters(ids: readonly ObjectId[], reader: ObjectReader): ObjectId[][] {
+  const located = ids.map((id) => ({ id, loc: reader.index.get(id)! }));
+  located.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  const out: ObjectId[][] = [];
+  let cur: ObjectId[] = [];
+  let pack = "";
+  let start = 0;
+  let end = 0;
+  for (const { id, loc } of located) {
+    const near = loc.packId === pack && loc.offset - end <= CLUSTER_GAP && loc.offset + loc.storedLength - start <= CLUSTER_SPAN;
+    if (!near && cur.length > 0) {
+      out.push(cur);
+      cur = [];
+    }
+    if (cur.length === 0) [pack, start, end] = [loc.packId, loc.offset, 0];
+    cur.push(id);
+    end = Math.max(end, loc.offset + loc.storedLength);
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
 }
 
 export function corruptReason(err: CorruptObjectError): string {
