@@ -3,7 +3,7 @@ import { inflateRawSync } from "node:zlib";
 import pLimit from "p-limit";
 import { packKey, type ObjectId, type PackIndex, type PackLocation } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
-import type { PackSubset } from "./verify.js";
+import type { PackSubset } from "./verify-result.js";
 import type { Finding } from "./verify-walk.js";
 
 // `gage verify --read-data` (verify.ts): every reachable object read and hashed, pack by pack.

@@ -8,7 +8,7 @@ import { readRun, sortRuns, type Run } from "../runs/run.js";
 import { selectRuns } from "../runs/select.js";
 import { parseUserLogEntry } from "../runs/user-log.js";
 import { isStoreRunId, isUserLogName } from "./heads.js";
-import { emptyCounts, statusOf, type VerifyOptions, type VerifyProblem, type VerifyProblemKind, type VerifyResult } from "./verify.js";
+import { emptyCounts, statusOf, type VerifyOptions, type VerifyProblem, type VerifyProblemKind, type VerifyResult } from "./verify-result.js";
 
 // `gage verify --local` (verify.ts): the runs directory itself. Paths are built from folder names
 // only, never from what files say; only regular files are read (a FIFO would hang the check).

@@ -1,5 +1,5 @@
 import { packIndexKey, packKey, type ObjectId } from "../objects/index.js";
-import { MAX_LISTED, type VerifyProblem } from "./verify.js";
+import { MAX_LISTED, type VerifyProblem } from "./verify-result.js";
 import type { Finding, Reachability } from "./verify-walk.js";
 
 // Findings about single objects (verify-walk.ts, verify-data.ts) become problems, one per pack

@@ -6,7 +6,7 @@ import type { Storage } from "../remotes/storage.js";
 import { CATALOG_PREFIX, decodeCatalog, decodeHead, emptyView, HEAD_PREFIX, keyTime, noteHead, SKEW_MARGIN_MS, type CatalogDoc, type HeadEntry, type RemoteView } from "./heads.js";
 import { EMPTY_TREE } from "./merge.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
-import { emptyCounts, statusOf, type PackSubset, type VerifyOptions, type VerifyProblem, type VerifyResult } from "./verify.js";
+import { emptyCounts, statusOf, type PackSubset, type VerifyOptions, type VerifyProblem, type VerifyResult } from "./verify-result.js";
 import { planData, readData } from "./verify-data.js";
 import { groupFindings, type PackFacts } from "./verify-problems.js";
 import { locationProblem, Reachability } from "./verify-walk.js";
