@@ -92,7 +92,7 @@ export class Reachability {
       const bad = locationProblem(loc, this.#packs.sizes);
       if (bad !== undefined) this.note(id, { ...bad, packId: loc.packId });
       else if (kind === "leaf" && size !== undefined && loc.rawLength !== size) {
-        this.note(id, { kind: "size-mismatch", packId: loc.packId, reason: `${loc.rawLength} bytes, its tree says ${size}` });
+        this.note(id, { kind: "size-mismatch", packId: loc.packId, reason: `${loc.rawLength} byte${loc.rawLength === 1 ? "" : "s"}, its tree says ${size}` });
       } else if (first && kind === "tree") this.#trees.push(id);
       else if (first && kind === "chunks") {
         this.#lists.push(id);
