@@ -25,7 +25,7 @@ export const VERIFY_CASES = [
       }
       const { ms, stdout } = await timed(() => gage(ctx, ["verify", ctx.remote, "--read-data", "--json"]));
       const doc = JSON.parse(stdout);
-      if (doc.status !== "ok" || doc.counts.readObjects !== doc.counts.objects) throw new Error(`verify did not read a clean store whole: ${stdout.slice(0, 500)}`);
+      if (doc.status !== "ok" || doc.counts.readObjects < doc.counts.objects) throw new Error(`verify did not read a clean store whole: ${stdout.slice(0, 500)}`);
       return { value: ms, note: `${doc.counts.readObjects} objects, ${(doc.counts.readBytes / 2 ** 20).toFixed(0)} MiB in ${doc.counts.packs} packs` };
     },
     peers: {

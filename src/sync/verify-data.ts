@@ -2,9 +2,10 @@ import { createHash, hash } from "node:crypto";
 import { inflateRawSync } from "node:zlib";
 import pLimit from "p-limit";
 import { packKey, type ObjectId, type PackIndex, type PackLocation } from "../objects/index.js";
+import type { PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import type { PackSubset } from "./verify-result.js";
-import type { Finding } from "./verify-walk.js";
+import { locationProblem, type Finding } from "./verify-walk.js";
 
 // `gage verify --read-data` (verify.ts): every reachable object read and hashed, pack by pack.
 // A pack's objects are read in offset order, in spans of up to SPAN bytes (one ranged read each,
@@ -51,6 +52,23 @@ export function planData(ids: Iterable<ObjectId>, index: PackIndex, subset: Pack
   return { packs, of: all.size, objects, bytes };
 }
 
+/** Every object the indexes list inside a pack file that is there (`entries`: pack id → its index). */
+export function planAll(entries: ReadonlyMap<ObjectId, readonly PackIndexEntry[]>, sizes: ReadonlyMap<ObjectId, number>): DataPlan {
+  const packs = new Map<ObjectId, Located[]>();
+  let objects = 0;
+  let bytes = 0;
+  for (const [packId, list] of entries) {
+    const size = sizes.get(packId);
+    if (size === undefined) continue;
+    const inside = list.filter((e) => locationProblem({ packId, ...e }, sizes) === undefined).map((e) => ({ packId, ...e }));
+    inside.sort((a, b) => a.offset - b.offset);
+    packs.set(packId, inside);
+    objects += inside.length;
+    for (const e of inside) bytes += e.storedLength;
+  }
+  return { packs, of: packs.size, objects, bytes };
+}
+
 /** Runs of neighbouring objects read as one request: at most SPAN bytes, or one larger object. */
 function spansOf(list: readonly Located[]): Located[][] {
   const spans: Located[][] = [];
@@ -71,8 +89,8 @@ function spansOf(list: readonly Located[]): Located[][] {
   return spans;
 }
 
-/** Why `stored` is not the object `e` says, or undefined when it is. */
-function checkStored(e: Located, stored: Buffer): string | undefined {
+/** The object's bytes when `stored` is the object `e` says, else why not. */
+function checkStored(e: Located, stored: Buffer): Buffer | string {
   let data = stored;
   if (e.codec === 1) {
     try {
@@ -83,7 +101,7 @@ function checkStored(e: Located, stored: Buffer): string | undefined {
   }
   if (data.length !== e.rawLength) return `${data.length} bytes, its index says ${e.rawLength}`;
   const actual = hash("sha256", data, "hex");
-  return actual === e.id ? undefined : `its bytes hash to ${actual}`;
+  return actual === e.id ? data : `its bytes hash to ${actual}`;
 }
 
 export interface DataProgress {
@@ -92,9 +110,15 @@ export interface DataProgress {
 
 /**
  * Reads and hashes the planned objects. Returns a finding for each object whose bytes are wrong
- * or that could not be read whole.
+ * or that could not be read whole; `keep` sees each sound object's bytes (valid only during the call).
  */
-export async function readData(storage: Storage, plan: DataPlan, concurrency: number, onRead: DataProgress): Promise<Map<ObjectId, Finding>> {
+export async function readData(
+  storage: Storage,
+  plan: DataPlan,
+  concurrency: number,
+  onRead: DataProgress,
+  keep?: (id: ObjectId, data: Buffer) => void,
+): Promise<Map<ObjectId, Finding>> {
   const findings = new Map<ObjectId, Finding>();
   const bad = (e: Located, reason: string, kind: Finding["kind"] = "object-damaged") => findings.set(e.id, { kind, packId: e.packId, reason });
   const limit = pLimit(concurrency);
@@ -112,8 +136,9 @@ export async function readData(storage: Storage, plan: DataPlan, concurrency: nu
               const bytes = await storage.getBytes(packKey(packId), { start, end });
               for (const e of span) {
                 const stored = bytes.subarray(e.offset - start, e.offset - start + e.storedLength);
-                const why = stored.length < e.storedLength ? "the pack ends before it" : checkStored(e, stored);
-                if (why !== undefined) bad(e, why);
+                const got = stored.length < e.storedLength ? "the pack ends before it" : checkStored(e, stored);
+                if (typeof got === "string") bad(e, got);
+                else keep?.(e.id, got);
               }
             }
           } catch (err) {

@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import { decodePackIndex } from "../objects/pack.js";
+import { decodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import { GageError } from "../errors.js";
 import { ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, packKey, type ObjectId } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
@@ -7,9 +7,9 @@ import { CATALOG_PREFIX, decodeCatalog, decodeHead, emptyView, HEAD_PREFIX, keyT
 import { EMPTY_TREE } from "./merge.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
 import { emptyCounts, statusOf, type PackSubset, type VerifyOptions, type VerifyProblem, type VerifyResult } from "./verify-result.js";
-import { planData, readData } from "./verify-data.js";
+import { planAll, planData, readData } from "./verify-data.js";
 import { groupFindings, type PackFacts } from "./verify-problems.js";
-import { locationProblem, Reachability } from "./verify-walk.js";
+import { locationProblem, Reachability, type PreRead } from "./verify-walk.js";
 
 // `gage verify` of a store remote (verify.ts says what is checked): heads and catalogs first,
 // then the pack listing and every index, then what the runs reach, then (read-data) their bytes.
@@ -98,10 +98,18 @@ async function readView(storage: Storage, problems: VerifyProblem[], concurrency
 
 interface Packs extends PackFacts {
   index: PackIndex;
+  /** Each index's entries, when every pack is to be read whole (`readAll`). */
+  entries: Map<ObjectId, PackIndexEntry[]>;
 }
 
+// Trees and chunk lists kept from reading every pack, for the walk: beyond this it reads them again.
+const CACHE_BYTES = 128 * 1024 * 1024;
+// msgpack arrays of 3 (tree) or 4 (chunk list) fields: anything else is file data.
+const STRUCTURE_PREFIXES = new Set([0x93, 0x94]);
+const MAX_STRUCTURE_BYTES = 4 * 1024 * 1024;
+
 /** Lists the packs, reads and checks every index; packs and indexes without each other are problems. */
-async function readPacks(storage: Storage, problems: VerifyProblem[], opts: StoreOptions): Promise<Packs> {
+async function readPacks(storage: Storage, problems: VerifyProblem[], opts: StoreOptions, readAll: boolean): Promise<Packs> {
   const sizes = new Map<ObjectId, number>();
   const indexIds: ObjectId[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
@@ -118,6 +126,7 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
   const index = new PackIndex();
   const listed = new Map<ObjectId, number>();
   const outside = new Map<ObjectId, { count: number; reason: string }>();
+  const all = new Map<ObjectId, PackIndexEntry[]>();
   const limit = pLimit(opts.concurrency ?? 4);
   opts.onProgress?.({ phase: "index", items: 0, bytes: 0, total: { items: indexIds.length, bytes: 0 } });
   await Promise.all(
@@ -134,6 +143,7 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
         try {
           const entries = decodePackIndex(packId, bytes);
           listed.set(packId, entries.length);
+          if (readAll) all.set(packId, entries);
           index.addIndex(packId, bytes);
           if (sizes.has(packId)) {
             for (const e of entries) {
@@ -171,7 +181,7 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
       hint: "If runs lack objects, restore its index from a backup; else 'gage gc' removes it once it is older than the grace period.",
     });
   }
-  return { index, sizes, listed, outside };
+  return { index, sizes, listed, outside, entries: all };
 }
 
 /** Checks a store remote; see verify.ts. Never writes to it. */
@@ -185,9 +195,29 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
   const selected = selectWithSpecs(remoteRunsOf(view, opts.runsDir, opts.onWarning), opts.runs, undefined).map((x) => x.run);
   counts.runs = selected.length;
 
-  const packs = await readPacks(storage, problems, opts);
+  // Reading every object, each pack is read whole once, first: the walk then finds the trees it
+  // needs in memory instead of reading them again, a request each.
+  const readAll = opts.readData && opts.subset === undefined;
+  const packs = await readPacks(storage, problems, opts, readAll);
   counts.packs = packs.sizes.size;
-  const walk = new Reachability({ reader: new ObjectReader(storage, packs.index), sizes: packs.sizes });
+  let pre: PreRead | undefined;
+  if (readAll) {
+    const plan = planAll(packs.entries, packs.sizes);
+    packs.entries.clear();
+    opts.onProgress?.({ phase: "data", items: 0, bytes: 0, total: { items: plan.objects, bytes: plan.bytes } });
+    const cache = new Map<ObjectId, Buffer>();
+    let cached = 0;
+    const keep = (id: ObjectId, data: Buffer) => {
+      if (!STRUCTURE_PREFIXES.has(data[0]!) || data.length > MAX_STRUCTURE_BYTES || cached + data.length > CACHE_BYTES) return;
+      cache.set(id, Buffer.from(data));
+      cached += data.length;
+    };
+    const findings = await readData(storage, plan, concurrency, (items, bytes) => opts.onProgress?.({ phase: "data", items, bytes }), keep);
+    pre = { cache, findings };
+    counts.readObjects = plan.objects;
+    counts.readBytes = plan.bytes;
+  }
+  const walk = new Reachability({ reader: new ObjectReader(storage, packs.index), sizes: packs.sizes }, pre);
   for (const run of selected) {
     for (const e of run.entries) {
       for (const tree of [e.run.tree, e.meta.tree]) if (tree !== EMPTY_TREE) walk.addRoot(tree, run.id);
@@ -198,9 +228,9 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
   counts.objects = walk.reached.size;
 
   let subset: VerifyResult["subset"];
-  if (opts.readData) {
+  if (opts.subset !== undefined) {
     const plan = planData([...walk.reached].filter((id) => !walk.findings.has(id)), packs.index, opts.subset);
-    if (opts.subset) subset = { part: opts.subset.part, packs: plan.packs.size, of: plan.of };
+    subset = { part: opts.subset.part, packs: plan.packs.size, of: plan.of };
     opts.onProgress?.({ phase: "data", items: 0, bytes: 0, total: { items: plan.objects, bytes: plan.bytes } });
     const late = await readData(storage, plan, concurrency, (items, bytes) => opts.onProgress?.({ phase: "data", items, bytes }));
     for (const [id, f] of late) walk.note(id, f);

@@ -49,6 +49,12 @@ export function locationProblem(loc: PackLocation, sizes: ReadonlyMap<ObjectId, 
   return undefined;
 }
 
+/** What reading every pack first found: sound trees and chunk lists kept, and damaged objects. */
+export interface PreRead {
+  cache: Map<ObjectId, Buffer>;
+  findings: ReadonlyMap<ObjectId, Finding>;
+}
+
 export class Reachability {
   /** Every object reached, problems included. */
   readonly reached = new Set<ObjectId>();
@@ -65,8 +71,11 @@ export class Reachability {
   /** Trees and chunk lists read and decoded (what `linkLate` reads again). */
   readonly #holders: ObjectId[] = [];
 
-  constructor(packs: PackTable) {
+  readonly #pre: PreRead | undefined;
+
+  constructor(packs: PackTable, pre?: PreRead) {
     this.#packs = packs;
+    this.#pre = pre;
   }
 
   note(id: ObjectId, finding: Finding): void {
@@ -89,7 +98,7 @@ export class Reachability {
     const loc = this.#packs.reader.index.get(id);
     if (loc === undefined) this.note(id, { kind: "object-missing", reason: "no pack index lists it" });
     else {
-      const bad = locationProblem(loc, this.#packs.sizes);
+      const bad = locationProblem(loc, this.#packs.sizes) ?? this.#pre?.findings.get(id);
       if (bad !== undefined) this.note(id, { ...bad, packId: loc.packId });
       else if (kind === "leaf" && size !== undefined && loc.rawLength !== size) {
         this.note(id, { kind: "size-mismatch", packId: loc.packId, reason: `${loc.rawLength} byte${loc.rawLength === 1 ? "" : "s"}, its tree says ${size}` });
@@ -166,6 +175,15 @@ export class Reachability {
   /** The objects' verified bytes; each one that cannot be read gets a finding instead. */
   async #readAll(ids: ObjectId[], concurrency: number): Promise<Map<ObjectId, Buffer>> {
     const out = new Map<ObjectId, Buffer>();
+    const cache = this.#pre?.cache;
+    if (cache !== undefined) {
+      for (const id of ids) {
+        const data = cache.get(id);
+        if (data === undefined) continue;
+        out.set(id, data);
+        cache.delete(id);
+      }
+    }
     const reader = this.#packs.reader;
     const limit = pLimit(concurrency);
     const one = async (id: ObjectId) => {
@@ -179,7 +197,7 @@ export class Reachability {
       }
     };
     await Promise.all(
-      clusters(ids, reader).map((cluster) =>
+      clusters(ids.filter((id) => !out.has(id)), reader).map((cluster) =>
         limit(async () => {
           try {
             for await (const { id, data } of reader.readMany(cluster, { concurrency: 1 })) out.set(id, data);

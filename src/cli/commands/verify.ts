@@ -59,6 +59,8 @@ function verifyProgress(ctx: CliContext, enabled: boolean): { onProgress: (e: Ve
       if (e.phase === "index" || e.phase === "structure") {
         const text = e.phase === "index" ? "Reading pack indexes…" : "Checking trees…";
         if (status !== text) {
+          bar?.stop();
+          bar = undefined;
           clearStatus();
           ctx.stderr.write(text);
           status = text;
