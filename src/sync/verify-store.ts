@@ -49,7 +49,7 @@ async function readView(storage: Storage, problems: VerifyProblem[], concurrency
       severity: "damaged",
       kind,
       where: key,
-      message: `${decodeFailure(key, err)}; every command that reads the remote stops on it`,
+      message: `${decodeFailure(key, err)}; commands that read it (gc reads them all) stop on it`,
       runs: [],
       hint: RESTORE_HINT,
     });
@@ -160,7 +160,7 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
             severity: "damaged",
             kind: "index-damaged",
             where: key,
-            message: `${key} is damaged: ${err.message}; the objects it listed cannot be found`,
+            message: `${key} is damaged (${err.message.replace(/^Malformed pack index \S+: /, "")}): the objects it lists cannot be found`,
             runs: [],
             hint: `Restore it from a backup of the remote (runs that need its objects are reported as missing objects).`,
           });

@@ -34,7 +34,7 @@ const dir = (name: string, tree: Buffer): TreeEntry => ({ name, kind: "dir", mod
 
 test("32 entries pointing at one subtree, six levels deep (a billion paths), verify in a few reads", async () => {
   const leaf = Buffer.from("x");
-  const objects = [leaf];
+  const objects: Buffer[] = [leaf];
   let tree = encodeTree({ entries: [file("f", leaf)] });
   for (let level = 0; level < 6; level++) {
     objects.push(tree);
