@@ -11,7 +11,7 @@ import { RunNotFoundError } from "../../src/runs/errors.js";
 import { gc, push } from "../../src/sync/index.js";
 import { parseSubset, verify, type VerifyProblem, type VerifyResult } from "../../src/sync/verify.js";
 import { freshCases, SHARED_RUN } from "./story.js";
-import { damageObject, fingerprint, keysUnder, locate, manifestOf, packIds, runsHolding, truncateKey } from "./verify-damage.js";
+import { damageObject, fingerprint, flipByte, keysUnder, locate, manifestOf, packIds, runsHolding, truncateKey } from "./verify-damage.js";
 
 const fresh = freshCases("gage-sync-verify-");
 const BIG_RUN = "ffcb9078-ed64-41f7-8fc4-9d3328700bf7";
@@ -144,6 +144,21 @@ test("a deleted pack is missing data (exit 3) for every run that needs it; a dro
   assert.deepEqual(gone!.runs, (await listRuns(o2)).map((x) => x.id).sort(), "every run's trees were in that pack");
   await storage.close();
   await s2.close();
+});
+
+test("a damaged pack index is damaged data, and the objects it listed are missing for the runs", async () => {
+  const { origin, storage, runIds } = await pushedStore();
+  const [packId] = await packIds(storage);
+  await flipByte(storage, packIndexKey(packId!), 100);
+  const r = await verify({ runsDir: origin, remote: storage, readData: true });
+  assert.equal(r.status, "damaged");
+  assert.deepEqual(r.problems.map((p) => [p.severity, p.kind, p.where]), [
+    ["damaged", "index-damaged", packIndexKey(packId!)],
+    ["missing", "object-missing", "packs/"],
+  ]);
+  assert.match(r.problems[0]!.message, /is damaged \(checksum mismatch\): the objects it lists cannot be found$/);
+  assert.deepEqual(r.problems[1]!.runs, runIds);
+  await storage.close();
 });
 
 test("a damaged head is reported (the runs it held are unknown); a damaged catalog too", async () => {
