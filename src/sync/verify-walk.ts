@@ -129,34 +129,39 @@ export class Reachability {
         for (const id of trees) this.note(id, { kind: "object-damaged", reason: `trees nested more than ${MAX_DEPTH} levels deep` });
         break;
       }
-      for (let i = 0; i < trees.length; i += BATCH) {
-        const batch = trees.slice(i, i + BATCH);
-        for (const [id, data] of await this.#readAll(batch, concurrency)) {
-          onRead(1, data.length);
-          const tree = this.#decode(id, () => decodeTree(data));
-          if (tree === undefined) continue;
-          this.#holders.push(id);
-          for (const e of tree.entries) {
-            if (e.kind === "dir") this.#see(e.id, id, "tree");
-            else if (e.kind === "file" && e.chunks !== undefined) this.#see(e.chunks, id, "chunks", e.size);
-            else this.#see(e.id, id, "leaf", e.size);
-          }
+      await this.#readLevel(trees, concurrency, onRead, decodeTree, (id, tree) => {
+        for (const e of tree.entries) {
+          if (e.kind === "dir") this.#see(e.id, id, "tree");
+          else if (e.kind === "file" && e.chunks !== undefined) this.#see(e.chunks, id, "chunks", e.size);
+          else this.#see(e.id, id, "leaf", e.size);
         }
-      }
-      for (let i = 0; i < lists.length; i += BATCH) {
-        const batch = lists.slice(i, i + BATCH);
-        for (const [id, data] of await this.#readAll(batch, concurrency)) {
-          onRead(1, data.length);
-          const list = this.#decode(id, () => decodeChunkList(data));
-          if (list === undefined) continue;
-          this.#holders.push(id);
-          const declared = this.#listSizes.get(id);
-          this.#listSizes.delete(id);
-          if (declared !== undefined && list.size !== declared) {
-            this.note(id, { kind: "size-mismatch", reason: `the chunk list says ${list.size} bytes, its tree ${declared}` });
-          }
-          for (const c of list.chunks) this.#see(c.id, id, "leaf", c.size);
+      });
+      await this.#readLevel(lists, concurrency, onRead, decodeChunkList, (id, list) => {
+        const declared = this.#listSizes.get(id);
+        this.#listSizes.delete(id);
+        if (declared !== undefined && list.size !== declared) {
+          this.note(id, { kind: "size-mismatch", reason: `the chunk list says ${list.size} bytes, its tree ${declared}` });
         }
+        for (const c of list.chunks) this.#see(c.id, id, "leaf", c.size);
+      });
+    }
+  }
+
+  /** Reads, decodes and follows `ids` in batches; what cannot be read or decoded gets a finding. */
+  async #readLevel<T>(
+    ids: readonly ObjectId[],
+    concurrency: number,
+    onRead: (objects: number, bytes: number) => void,
+    decode: (data: Buffer) => T,
+    follow: (id: ObjectId, value: T) => void,
+  ): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      for (const [id, data] of await this.#readAll(ids.slice(i, i + BATCH), concurrency)) {
+        onRead(1, data.length);
+        const value = this.#decode(id, () => decode(data));
+        if (value === undefined) continue;
+        this.#holders.push(id);
+        follow(id, value);
       }
     }
   }
