@@ -169,6 +169,7 @@ export {
   gc,
   planGc,
   DEFAULT_GRACE_MS,
+  verify,
 } from "./sync/index.js";
 export type {
   PushResult,
@@ -190,6 +191,13 @@ export type {
   GcPlan,
   GcProgressEvent,
   GcResult,
+  VerifyOptions,
+  VerifyResult,
+  VerifyProblem,
+  VerifyProblemKind,
+  VerifySeverity,
+  VerifyProgressEvent,
+  VerifyCounts,
 } from "./sync/index.js";
 export { startServer, openSource, RunsDirSource, StoreSource, ServeAuthRequiredError, ServeListenError, DEFAULT_PORT as SERVE_DEFAULT_PORT } from "./serve/index.js";
 export type { ServeOptions, RunningServer, AuthOptions as ServeAuthOptions, RunSource, RunPart as ServeRunPart, SourceFile, FileRead } from "./serve/index.js";

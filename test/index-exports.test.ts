@@ -152,6 +152,7 @@ const EXPECTED = [
   "status",
   "storageTypes",
   "treeId",
+  "verify",
   "withConcurrency",
   "withRetry",
   "writeFileAtomic",

@@ -18,3 +18,14 @@ export {
   type PlannedRun,
   type TransferPlan,
 } from "./session.js";
+export {
+  verify,
+  parseSubset,
+  type VerifyOptions,
+  type VerifyResult,
+  type VerifyProblem,
+  type VerifyProblemKind,
+  type VerifySeverity,
+  type VerifyProgressEvent,
+  type VerifyCounts,
+} from "./verify.js";

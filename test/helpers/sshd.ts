@@ -61,7 +61,8 @@ export function ensureSshd(): Promise<string> {
   return ensureDebianBinary("openssh-server", SSHD_CANDIDATES, "SSH tests");
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (the server that takes it must expect to lose a race). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
