@@ -38,7 +38,8 @@ export type ErrorCode =
   | "REMOTE_URL"
   // sync
   | "CONFLICT"
-  | "STORE_INCOMPLETE";
+  | "STORE_INCOMPLETE"
+  | "TOO_LARGE";
 
 export interface GageErrorOptions {
   hint?: string;

@@ -39,6 +39,10 @@ export const PROBE_PREFIX = ".gage-check/";
 export async function checkRemote(nameOrUrl: string, options: CheckOptions = {}): Promise<CheckResult> {
   const spec = await findRemote(nameOrUrl, options);
   options.onStart?.(redactRemote(spec));
+  if (spec.type === "git") {
+    const { checkGitRemote } = await import("./git/check.js");
+    return checkGitRemote(spec, options.env ?? {}, options.onStep);
+  }
   const steps: CheckStep[] = [];
   const record = (step: CheckStep): boolean => {
     steps.push(step);

@@ -55,6 +55,8 @@ export interface SshdHandle {
 
 const SSHD_CANDIDATES = ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"];
 const INSTALL_LOCK = join(tmpdir(), "gage-test-openssh-install.lock");
+/** The lock every test helper takes around apt-get, so parallel test files never run it together. */
+export const APT_LOCK = INSTALL_LOCK;
 
 let installing: Promise<string> | undefined;
 

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { gitRemoteSpec } from "../../sync/git/session.js";
 import { planPull } from "../../sync/pull.js";
 import type { CliContext } from "../context.js";
 import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
@@ -22,7 +23,11 @@ export function registerPull(program: Command, ctx: CliContext): void {
     { verb: "pull", participle: "pulled", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPull(syncOptions(ctx, remote, specs, opts)));
+    const sync = syncOptions(ctx, remote, specs, opts);
+    const git = await gitRemoteSpec(sync);
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
+      git ? (await import("../../sync/git/index.js")).planGitPull(sync, git) : planPull(sync),
+    );
     await runSyncPlan(ctx, plan, opts, { verb: "pull", past: "Pulled", direction: "from" }, (r) =>
       r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
     );
