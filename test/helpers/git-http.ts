@@ -77,6 +77,8 @@ export interface GitHttpServer {
   createRepo(name: string): Promise<string>;
   /** Requests served so far. */
   readonly requests: number;
+  /** Pushes received so far (POSTs to git-receive-pack, whatever their outcome). */
+  readonly pushes: number;
   stop(): Promise<void>;
 }
 
@@ -84,8 +86,10 @@ export async function startGitHttp(opts: { users: Record<string, string> }): Pro
   await ensureGit();
   const root = await mkdtemp(join(tmpdir(), "gage-git-http-"));
   let requests = 0;
+  let pushes = 0;
   const server: Server = createServer((req, res) => {
     requests++;
+    if (req.method === "POST" && req.url?.endsWith("/git-receive-pack")) pushes++;
     const user = authorized(req, opts.users);
     if (user === undefined) {
       res.writeHead(401, { "WWW-Authenticate": 'Basic realm="git"', "Content-Type": "text/plain" });
@@ -109,6 +113,9 @@ export async function startGitHttp(opts: { users: Record<string, string> }): Pro
     },
     get requests() {
       return requests;
+    },
+    get pushes() {
+      return pushes;
     },
     stop: async () => {
       if (stopped) return;

@@ -144,6 +144,19 @@ export class GitObjectStore {
     return content;
   }
 
+  /** True when the object is here (loose or packed). */
+  async has(oid: GitOid): Promise<boolean> {
+    if (this.#known.has(oid) || fs.existsSync(this.#loosePath(oid))) return true;
+    const git = await loadIsomorphicGit();
+    try {
+      await git.readObject({ fs, gitdir: this.gitdir, oid, format: "deflated", cache: this.#cache });
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === "NotFoundError") return false;
+      throw err;
+    }
+  }
+
   async readTree(oid: GitOid, where: string): Promise<GitTreeEntry[]> {
     if (oid === EMPTY_TREE_OID) return [];
     return parseTree(await this.read(oid, "tree", where), where);

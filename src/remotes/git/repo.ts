@@ -109,10 +109,10 @@ class BareRepo implements GitRepo {
   }
 }
 
-async function resolveBranch(gitdir: string, branch: string): Promise<GitOid | undefined> {
+async function resolveBranch(gitdir: string, branch: string, prefix = "refs/heads/"): Promise<GitOid | undefined> {
   const git = await loadIsomorphicGit();
   try {
-    const oid = await git.resolveRef({ fs, gitdir, ref: `refs/heads/${branch}` });
+    const oid = await git.resolveRef({ fs, gitdir, ref: `${prefix}${branch}` });
     return isGitOid(oid) ? oid : undefined;
   } catch (err) {
     if ((err as { code?: string }).code === "NotFoundError") return undefined;
@@ -167,8 +167,13 @@ class HttpRepo implements GitRepo {
   async fetch(): Promise<GitOid | undefined> {
     const git = await loadIsomorphicGit();
     const http = await loadHttp();
+    // isomorphic-git moves its tracking ref before it saves the pack: after a killed fetch the ref
+    // may name a commit missing here, which the next fetch would claim to have. It goes.
+    const tracking = `refs/remotes/${REMOTE_NAME}/${this.branch}`;
+    const tracked = await resolveBranch(this.cacheDir, this.branch, `refs/remotes/${REMOTE_NAME}/`);
+    if (tracked !== undefined && !(await this.objects.has(tracked))) await git.deleteRef({ fs, gitdir: this.cacheDir, ref: tracking });
     const result = await this.#call(() =>
-      git.fetch({ fs, http, gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, singleBranch: true, tags: false, headers: this.#headers }),
+      git.fetch({ fs, http: withHeadNamed(http, this.branch), gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, singleBranch: true, tags: false, headers: this.#headers }),
     );
     return isGitOid(result.fetchHead) ? result.fetchHead : undefined;
   }
@@ -213,6 +218,43 @@ class HttpRepo implements GitRepo {
       throw mapHttpError(err, this.url, this.credentials, this.sources);
     }
   }
+}
+
+/**
+ * The HTTP client with the fetch advertisement naming the server's HEAD as `branch` when the server
+ * names none: a repository whose HEAD is an unborn branch (one that holds only gage-runs) advertises
+ * no HEAD, and isomorphic-git, looking it up after the fetch, fails there before saving the pack.
+ */
+function withHeadNamed(http: HttpClient, branch: string): HttpClient {
+  return {
+    async request(req) {
+      const res = await http.request(req);
+      if (req.method !== "GET" || !/\/info\/refs\?service=git-upload-pack$/.test(req.url) || res.statusCode !== 200) return res;
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of res.body ?? []) chunks.push(chunk);
+      return { ...res, body: [addHeadSymref(Buffer.concat(chunks), branch)][Symbol.iterator]() as unknown as AsyncIterableIterator<Uint8Array> };
+    },
+  };
+}
+
+/** The advertisement with `symref=HEAD:refs/heads/BRANCH` on its first ref line, unless it names HEAD already. */
+export function addHeadSymref(body: Buffer, branch: string): Buffer {
+  const lines: Buffer[] = [];
+  let at = 0;
+  while (at + 4 <= body.length) {
+    const len = Number.parseInt(body.toString("latin1", at, at + 4), 16);
+    if (!Number.isInteger(len) || (len !== 0 && len < 4) || at + Math.max(len, 4) > body.length) return body;
+    lines.push(body.subarray(at, at + Math.max(len, 4)));
+    at += Math.max(len, 4);
+  }
+  const first = lines.findIndex((l) => l.length > 4 && !l.subarray(4).toString("latin1").startsWith("#"));
+  if (first < 0) return body;
+  const text = lines[first]!.subarray(4).toString("latin1");
+  const nul = text.indexOf("\0");
+  if (nul < 0 || text.includes("symref=HEAD:") || text.slice(41, nul).startsWith("capabilities^{}")) return body;
+  const line = `${text.slice(0, text.endsWith("\n") ? -1 : undefined)} symref=HEAD:refs/heads/${branch}\n`;
+  lines[first] = Buffer.concat([Buffer.from((line.length + 4).toString(16).padStart(4, "0"), "latin1"), Buffer.from(line, "latin1")]);
+  return Buffer.concat(lines);
 }
 
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);

@@ -1,0 +1,12 @@
+import { startGitHttp } from "./helpers/git-http.ts";
+import { gage } from "./helpers/cli.ts";
+import { unpackFixtureRuns } from "./helpers/fixtures.ts";
+import { mkdtempSync } from "node:fs";
+const s = await startGitHttp({ users: { alice: "pw" } });
+await s.createRepo("team");
+const root = mkdtempSync("/tmp/gexp/c-");
+const runs = unpackFixtureRuns(root);
+const env = { GAGE_RUNS: runs, GAGE_GIT_USERNAME: "alice", GAGE_GIT_TOKEN: "pw" };
+console.log(await gage(["push", `git+${s.url("team")}`, "-y"], { env }));
+console.log(await gage(["clone", `git+${s.url("team")}`, root + "/b"], { env: { ...env, GAGE_RUNS: root + "/b" } }));
+await s.stop();
