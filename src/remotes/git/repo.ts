@@ -51,6 +51,8 @@ export async function openGitRepo(location: GitLocation, opts: OpenGitRepoOption
   return HttpRepo.open(location.url, branch, url, opts.cacheDir, credentials, credentialSources(opts.settings));
 }
 
+const STALE_LOCK_MS = 10 * 60 * 1000;
+
 /** A bare repository on a local or shared filesystem: read in place, its ref moved under git's own lock. */
 class BareRepo implements GitRepo {
   readonly objects: GitObjectStore;
@@ -80,7 +82,11 @@ class BareRepo implements GitRepo {
       handle = await open(lock, "wx", 0o644);
     } catch (err) {
       // Another writer holds git's lock on the branch: as if it moved (the caller fetches again).
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      // A lock that old was left by a killed writer (one holds it for a write and a rename).
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+        if (Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > STALE_LOCK_MS) await unlink(lock).catch(() => undefined);
+        return false;
+      }
       throw mapFsError(err, this.url);
     }
     let renamed = false;
