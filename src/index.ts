@@ -191,3 +191,8 @@ export type {
   GcProgressEvent,
   GcResult,
 } from "./sync/index.js";
+export { planGitPush, planGitPull, planGitClone, gitStatus, listGitRemoteRuns, gitRemoteSpec, LargeFilesError, DEFAULT_MAX_PACK_BYTES } from "./sync/git/index.js";
+export type { GitSyncOptions, GitRemoteRun } from "./sync/git/index.js";
+export { parseGitUrl, formatGitLocation } from "./remotes/url.js";
+export type { GitLocation } from "./remotes/url.js";
+export type { GitRemoteSpec, StoreRemoteSpec } from "./remotes/config.js";
