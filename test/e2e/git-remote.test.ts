@@ -1,7 +1,7 @@
 // Git remotes through the built binary, against Debian's real `git http-backend` (Basic auth) and
 // local bare repositories, read back with the real `git` client.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { newLogId } from "../../src/runs/user-log.js";
@@ -219,3 +219,45 @@ async function gitInput(cwd: string, args: string[], input: Buffer): Promise<str
     child.stdin.end(input);
   });
 }
+
+test("a run changed on both sides stops the push with exit 4 naming it; --force keeps this side and the other side pulls it", async () => {
+  const c = await freshCase();
+  assert.equal((await run(["push", c.url, "-y"], c.runs)).code, 0);
+  const runsB = join(c.root, "b");
+  assert.equal((await run(["clone", c.url, runsB], runsB)).code, 0);
+  const edit = (runs: string, text: string) => {
+    const file = join(runs, SHARED_RUN, "hello.py");
+    chmodSync(file, 0o644);
+    writeFileSync(file, text);
+  };
+  edit(c.runs, "print('from A')\n");
+  edit(runsB, "print('from B')\n");
+  assert.equal((await run(["push", "-y"], c.runs)).code, 2, "A has no default remote");
+  assert.equal((await run(["push", c.url, "-y"], c.runs)).code, 0);
+  const conflict = await run(["push", "-y"], runsB);
+  assert.equal(conflict.code, 4, conflict.stderr);
+  assert.match(conflict.stderr, new RegExp(`${SHARED_RUN}/`));
+  const forced = await run(["push", "--force", "-y"], runsB);
+  assert.equal(forced.code, 0, forced.stderr);
+  const pulled = await run(["pull", c.url, "-y"], c.runs);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal(readFileSync(join(c.runs, SHARED_RUN, "hello.py"), "utf8"), "print('from B')\n");
+});
+
+test("copy --to and --from a Git remote, and remote check", async () => {
+  const c = await freshCase();
+  const copied = await run(["copy", "--to", c.url, SHARED_RUN.slice(0, 8), "-y"], c.runs);
+  assert.equal(copied.code, 0, copied.stderr);
+  assert.match(copied.stderr, /Copied 1 run/);
+  const none = await run(["copy", "--from", c.url, "-y"], join(c.root, "other"));
+  assert.equal(none.code, 2, "copy names runs or --all");
+  const back = await run(["copy", "--from", c.url, "--all", "-y"], join(c.root, "other"));
+  assert.equal(back.code, 0, back.stderr);
+  assert.deepEqual(readdirSync(join(c.root, "other")).filter((x) => !x.startsWith(".")).sort(), [SHARED_RUN, `${SHARED_RUN}.meta`, `${SHARED_RUN}.user`]);
+  const check = await run(["remote", "check", c.url], c.runs);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /connect +ok[\s\S]*read +ok[\s\S]*write +ok/);
+  const refused = await run(["remote", "check", c.url, "--json"], c.runs, { GAGE_GIT_TOKEN: "wrong" });
+  assert.equal(refused.code, 5);
+  assert.equal((JSON.parse(refused.stdout) as { ok: boolean }).ok, false);
+});

@@ -156,6 +156,7 @@ class HttpRepo implements GitRepo {
   ) {
     this.objects = new GitObjectStore(cacheDir);
     // Sent with the first request: isomorphic-git would otherwise ask once anonymously, then again.
+    // Each call gets a copy: isomorphic-git adds its protocol header to the object it is given.
     this.#headers = credentials === undefined ? {} : { Authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}` };
   }
 
@@ -179,7 +180,7 @@ class HttpRepo implements GitRepo {
     const tracked = await resolveBranch(this.cacheDir, this.branch, `refs/remotes/${REMOTE_NAME}/`);
     if (tracked !== undefined && !(await this.objects.has(tracked))) await git.deleteRef({ fs, gitdir: this.cacheDir, ref: tracking });
     const result = await this.#call(() =>
-      git.fetch({ fs, http: withHeadNamed(http, this.branch), gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, singleBranch: true, tags: false, headers: this.#headers }),
+      git.fetch({ fs, http: withHeadNamed(http, this.branch), gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, singleBranch: true, tags: false, headers: { ...this.#headers } }),
     );
     return isGitOid(result.fetchHead) ? result.fetchHead : undefined;
   }
@@ -188,7 +189,7 @@ class HttpRepo implements GitRepo {
     const git = await loadIsomorphicGit();
     const http = await loadHttp();
     const ref = `refs/heads/${this.branch}`;
-    const refs = await this.#call(() => git.listServerRefs({ http, url: this.remoteUrl, prefix: ref, headers: this.#headers }));
+    const refs = await this.#call(() => git.listServerRefs({ http, url: this.remoteUrl, prefix: ref, headers: { ...this.#headers } }));
     const oid = refs.find((r) => r.ref === ref)?.oid;
     return isGitOid(oid) ? oid : undefined;
   }
@@ -199,7 +200,7 @@ class HttpRepo implements GitRepo {
     await git.writeRef({ fs, gitdir: this.cacheDir, ref: `refs/heads/${this.branch}`, value: to, force: true });
     try {
       const result = await this.#call(() =>
-        git.push({ fs, http, gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, remoteRef: `refs/heads/${this.branch}`, headers: this.#headers }),
+        git.push({ fs, http, gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, remoteRef: `refs/heads/${this.branch}`, headers: { ...this.#headers } }),
       );
       return result.ok && result.refs[`refs/heads/${this.branch}`]?.ok !== false;
     } catch (err) {
@@ -213,7 +214,7 @@ class HttpRepo implements GitRepo {
   async checkWrite(): Promise<void> {
     const git = await loadIsomorphicGit();
     const http = await loadHttp();
-    await this.#call(() => git.getRemoteInfo({ http, url: this.remoteUrl, forPush: true, headers: this.#headers }));
+    await this.#call(() => git.getRemoteInfo({ http, url: this.remoteUrl, forPush: true, headers: { ...this.#headers } }));
   }
 
   /** Runs an isomorphic-git call, its failures as our remote errors (a refused token is never printed). */
