@@ -261,3 +261,31 @@ test("copy --to and --from a Git remote, and remote check", async () => {
   assert.equal(refused.code, 5);
   assert.equal((JSON.parse(refused.stdout) as { ok: boolean }).ok, false);
 });
+
+test("with lfs set, large files become LFS pointers on the branch, their contents in the lfs store, and come back whole", async () => {
+  const c = await freshCase();
+  const store = join(c.root, "lfs-store");
+  mkdirSync(store);
+  writeFileSync(join(c.root, "gageconfig.toml"), `[repos.team]\nurl = "${c.url}"\nmax_file_size = 4096\nlfs = "${store}"\n`);
+  const big = join(c.runs, SHARED_RUN, "weights.bin");
+  const bytes = Buffer.alloc(300_000, 7);
+  bytes.write("not all sevens", 1000);
+  writeFileSync(big, bytes);
+  const env = { GAGE_RUNS: c.runs, ...auth };
+  const pushed = await gage(["push", "team", "-y"], { cwd: c.root, env });
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const clone = join(c.root, "plain");
+  await git(["clone", "-q", "-b", "gage-runs", c.plainUrl, clone]);
+  const pointer = readFileSync(join(clone, SHARED_RUN, "weights.bin"), "utf8");
+  assert.match(pointer, /^version https:\/\/git-lfs\.github\.com\/spec\/v1\noid sha256:[0-9a-f]{64}\nsize 300000\n$/);
+  const oid = /sha256:([0-9a-f]{64})/.exec(pointer)![1]!;
+  assert.ok(readFileSync(join(store, "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid)).equals(bytes));
+  const again = await gage(["push", "team", "-y"], { cwd: c.root, env });
+  assert.match(again.stderr + again.stdout, /up-to-date/);
+  const runsB = join(c.root, "b");
+  const cloned = await gage(["clone", "team", runsB], { cwd: c.root, env: { ...env, GAGE_RUNS: runsB } });
+  assert.equal(cloned.code, 0, cloned.stderr);
+  assert.ok(readFileSync(join(runsB, SHARED_RUN, "weights.bin")).equals(bytes));
+  const status = await gage(["status", "--json"], { cwd: c.root, env: { ...env, GAGE_RUNS: runsB } });
+  assert.ok((JSON.parse(status.stdout) as { runs: { state: string }[] }).runs.every((r) => r.state === "in sync"), status.stdout);
+});

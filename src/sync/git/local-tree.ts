@@ -1,5 +1,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import { hashFile } from "../../objects/index.js";
+import { lfsPointer } from "./lfs.js";
 import { EMPTY_TREE_OID, encodeTree, hashObject, type GitObjectStore, type GitOid, type GitTreeEntry } from "../../remotes/git/objects.js";
 
 export interface BuiltTree {
@@ -13,9 +15,16 @@ export interface BuiltTree {
  * The Git tree of a local folder: files as blobs (executable bit kept, as Git keeps only that),
  * symlinks as links (their target, never followed), other kinds left out. With `store`, every
  * object is written there; without, only hashed. Files are read whole: none reaches
- * `max_file_size` (the push checked that first), so memory stays bounded.
+ * `max_file_size` (those become LFS pointers, or the push stopped first), so memory stays bounded.
  */
-export async function buildTree(dir: string, store: GitObjectStore | undefined, onFile?: (bytes: number) => void): Promise<BuiltTree> {
+export interface BuildOptions {
+  onFile?: (bytes: number) => void;
+  /** Files of at least this many bytes become LFS pointers (`lfs` set); `onLarge` gets each. */
+  largeAt?: number | undefined;
+  onLarge?: (path: string, oid: string, size: number) => void;
+}
+
+export async function buildTree(dir: string, store: GitObjectStore | undefined, opts: BuildOptions = {}): Promise<BuiltTree> {
   const out: BuiltTree = { oid: EMPTY_TREE_OID, files: 0, bytes: 0 };
   const walk = async (path: string): Promise<GitOid> => {
     let names: string[];
@@ -34,11 +43,15 @@ export async function buildTree(dir: string, store: GitObjectStore | undefined, 
         const oid = await walk(p);
         if (oid !== EMPTY_TREE_OID) entry = { mode: "40000", name, oid };
       } else if (st.isFile()) {
-        const data = readFileSync(p);
-        entry = { mode: st.mode & 0o100 ? "100755" : "100644", name, oid: await put(store, "blob", data) };
+        const mode = st.mode & 0o100 ? "100755" : "100644";
+        if (opts.largeAt !== undefined && st.size >= opts.largeAt) {
+          const id = await hashFile(p);
+          entry = { mode, name, oid: await put(store, "blob", lfsPointer(id, st.size)) };
+          opts.onLarge?.(p, id, st.size);
+        } else entry = { mode, name, oid: await put(store, "blob", readFileSync(p)) };
         out.files++;
-        out.bytes += data.length;
-        onFile?.(data.length);
+        out.bytes += st.size;
+        opts.onFile?.(st.size);
       } else if (st.isSymbolicLink()) {
         entry = { mode: "120000", name, oid: await put(store, "blob", readlinkSync(p, { encoding: "buffer" })) };
       }

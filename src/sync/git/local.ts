@@ -7,11 +7,11 @@ import type { GitSyncState } from "./state.js";
  * The Git tree of a local run folder, from our tree id of it (a scan through the stat cache) when
  * this side met that tree before, else by hashing the folder (and remembered).
  */
-export async function localTreeOid(state: GitSyncState, ours: string, dir: string): Promise<GitOid> {
+export async function localTreeOid(state: GitSyncState, ours: string, dir: string, largeAt: number | undefined): Promise<GitOid> {
   if (ours === EMPTY_TREE) return EMPTY_TREE_OID;
-  const known = state.trees.get(ours);
+  const known = state.treeOf(ours, largeAt);
   if (known !== undefined) return known;
-  const { oid } = await buildTree(dir, undefined);
-  state.noteTree(ours, oid);
+  const { oid } = await buildTree(dir, undefined, { largeAt });
+  state.noteTree(ours, largeAt, oid);
   return oid;
 }

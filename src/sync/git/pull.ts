@@ -58,7 +58,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
     if (existsSync(opts.runsDir)) await removeStaleStaging(opts.runsDir, (opts.now ?? Date.now)());
     const selected = selectWithSpecs(await readGitRemoteRuns(s, opts.onWarning), opts.runs, opts.where);
     const cache = StatCache.loadSync(statCachePath(opts.runsDir));
-    const reader = new GitTreeReader(s.repo.objects);
+    const reader = new GitTreeReader(s.repo.objects, s.lfs);
     const items: GitPullItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
@@ -72,7 +72,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
       const part = async (name: "files" | "meta", ours: string | undefined, dir: string): Promise<PartDecision> => {
         if (!only.has(name)) return "same";
         if (ours === undefined) return run.branch[name] === undefined ? "same" : "theirs";
-        const oid = await localTreeOid(s.state, ours, dir);
+        const oid = await localTreeOid(s.state, ours, dir, s.largeAt);
         const d = decidePart(oid, run.branch[name], base[name]);
         if (d === "same") s.state.setSynced(run.id, name, oid);
         return d === "conflict" && opts.force ? "ours" : d;
@@ -153,7 +153,7 @@ async function executeGitPull(
         const t = item[part];
         if (t === undefined) continue;
         s.state.setSynced(item.run.id, part, t.oid);
-        s.state.noteTree(t.id, t.oid);
+        s.state.noteTree(t.id, s.largeAt, t.oid);
       }
     }
     return result;

@@ -44,6 +44,8 @@ interface GitPushItem {
   /** `ID.user/` names on this side. */
   user: string[];
   built: boolean;
+  /** Files sent to the lfs store (their pointers are in the trees). */
+  large: { path: string; oid: string; size: number }[];
 }
 
 const README = `# Gage runs
@@ -78,7 +80,7 @@ export async function planGitPush(opts: GitSyncOptions, spec: GitRemoteSpec): Pr
     let upToDate = 0;
     for (const scan of scans) {
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
-      const item: GitPushItem = { scan, user: only.has("user") ? Object.keys(scan.user) : [], built: false, planned: plannedRun({ id: scan.ref.id, name: "", operation: "", label: "" }, "", 0, 0) };
+      const item: GitPushItem = { scan, user: only.has("user") ? Object.keys(scan.user) : [], built: false, large: [], planned: plannedRun({ id: scan.ref.id, name: "", operation: "", label: "" }, "", 0, 0) };
       const decision = await decide(s, item, only, opts.force ?? false);
       if (decision === "conflict") {
         conflicts.push({ runId: scan.ref.id, paths: conflictPaths(s, item, only) });
@@ -132,7 +134,7 @@ async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPar
     const remote = theirs?.[name];
     // A run the branch lacks sends its folders: their trees are built while sending.
     if (remote === undefined && !item.built) return ours === undefined ? "same" : "ours";
-    item[name] ??= await localTreeOid(s.state, ours, dir);
+    item[name] ??= await localTreeOid(s.state, ours, dir, s.largeAt);
     const d = decidePart(item[name], remote, base[name]);
     if (d === "same") s.state.setSynced(id, name, item[name]!);
     return d === "conflict" && force ? "ours" : d;
@@ -160,6 +162,7 @@ function conflictPaths(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPa
 }
 
 function checkLargeFiles(runsDir: string, items: GitPushItem[], only: ReadonlySet<RunPart>, s: GitSession): void {
+  if (s.lfs.configured) return;
   const limit = (s.spec.settings.max_file_size as number | undefined) ?? DEFAULT_MAX_FILE_SIZE;
   const dirs = items.flatMap((i) => {
     const paths = runPaths(runsDir, i.scan.ref.id);
@@ -224,17 +227,23 @@ async function executeGitPush(
 async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>, onProgress: ((e: SyncProgressEvent) => void) | undefined): Promise<void> {
   if (item.built) return;
   const paths = runPaths(s.runsDir, item.scan.ref.id);
-  const onFile = (bytes: number) => onProgress?.({ phase: "upload", files: 1, bytes });
+  const build = {
+    onFile: (bytes: number) => onProgress?.({ phase: "upload", files: 1, bytes }),
+    largeAt: s.largeAt,
+    onLarge: (path: string, oid: string, size: number) => item.large.push({ path, oid, size }),
+  };
   if (only.has("files")) {
-    const built = await buildTree(paths.runDir, s.repo.objects, onFile);
+    const built = await buildTree(paths.runDir, s.repo.objects, build);
     item.files = built.oid;
-    s.state.noteTree(item.scan.files, built.oid);
+    s.state.noteTree(item.scan.files, s.largeAt, built.oid);
   }
   if (only.has("meta")) {
-    const built = await buildTree(runMetaDir({ paths, deleted: item.scan.ref.deleted }), s.repo.objects, onFile);
+    const built = await buildTree(runMetaDir({ paths, deleted: item.scan.ref.deleted }), s.repo.objects, build);
     item.meta = built.oid;
-    s.state.noteTree(item.scan.meta, built.oid);
+    s.state.noteTree(item.scan.meta, s.largeAt, built.oid);
   }
+  // Contents before the pointers that name them become visible: a reader never finds one missing.
+  for (const large of item.large) await s.lfs.upload(large.path, large.oid, large.size);
   item.built = true;
 }
 

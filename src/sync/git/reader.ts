@@ -1,5 +1,12 @@
 import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type ObjectId, type Tree, type TreeEntry } from "../../objects/index.js";
 import type { GitObjectStore, GitOid } from "../../remotes/git/objects.js";
+import { parseLfsPointer, type LfsStore } from "./lfs.js";
+
+/** Git keeps only the executable bit; the rest is what Gage leaves. */
+function fileMode(gitMode: string, readOnly: boolean): number {
+  const exec = gitMode === "100755" ? 0o111 : 0;
+  return readOnly ? 0o444 | (exec & 0o555) : 0o644 | exec;
+}
 
 /** Blob bytes kept between planning (which reads every blob for its size and id) and writing. */
 const KEPT_BYTES = 64 * 1024 * 1024;
@@ -16,9 +23,14 @@ export class GitTreeReader extends ObjectReader {
   readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined }>();
   #keptBytes = 0;
 
-  constructor(store: GitObjectStore) {
+  readonly #lfs: LfsStore;
+  /** Files whose contents are in the lfs store: our id → size. */
+  readonly #large = new Map<ObjectId, number>();
+
+  constructor(store: GitObjectStore, lfs: LfsStore) {
     super(new MemoryObjectStorage(), new PackIndex());
     this.#store = store;
+    this.#lfs = lfs;
   }
 
   /** Reads a Git tree and everything below it; returns our id of the same tree, with its files' count and bytes. */
@@ -33,14 +45,22 @@ export class GitTreeReader extends ObjectReader {
           continue;
         }
         const data = await this.#store.read(e.oid, "blob", at);
+        const pointer = this.#lfs.configured && e.mode !== "120000" ? parseLfsPointer(data) : undefined;
+        if (pointer !== undefined) {
+          // Streamed from the lfs store as it is written (`chunks` sends materialize to readFile).
+          this.#large.set(pointer.oid, pointer.size);
+          entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size: pointer.size, id: pointer.oid, chunks: pointer.oid });
+          totals.files++;
+          totals.bytes += pointer.size;
+          continue;
+        }
         const id = hashBytes(data);
         this.#keep(id, e.oid, data);
         if (e.mode === "120000") {
           entries.push({ name: e.name, kind: "symlink", mode: 0o777, size: data.length, id });
           continue;
         }
-        const exec = e.mode === "100755" ? 0o111 : 0;
-        entries.push({ name: e.name, kind: "file", mode: (readOnly ? 0o444 : 0o644) | (readOnly ? exec & 0o555 : exec), size: data.length, id });
+        entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size: data.length, id });
         totals.files++;
         totals.bytes += data.length;
       }
@@ -87,6 +107,8 @@ export class GitTreeReader extends ObjectReader {
   }
 
   override async *readFile(entry: Pick<TreeEntry, "id" | "size" | "chunks">): AsyncGenerator<Buffer> {
-    yield await this.read(entry.id);
+    const size = this.#large.get(entry.id);
+    if (size !== undefined) yield* this.#lfs.read(entry.id, size);
+    else yield await this.read(entry.id);
   }
 }

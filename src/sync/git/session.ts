@@ -4,7 +4,9 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GitRemoteSpec } from "../../remotes/config.js";
 import { findRemote } from "../../remotes/config.js";
+import { DEFAULT_MAX_FILE_SIZE } from "../../remotes/git/options.js";
 import { openGitRepo, type GitRepo } from "../../remotes/git/repo.js";
+import { LfsStore } from "./lfs.js";
 import { remoteOrDefault } from "../remote.js";
 import type { SyncOptions } from "../session.js";
 import { readBranch, type Branch } from "./branch.js";
@@ -29,6 +31,10 @@ export interface GitSession {
   repo: GitRepo;
   state: GitSyncState;
   branch: Branch;
+  /** Files of at least this many bytes are LFS pointers on the branch (undefined: `lfs` not set). */
+  largeAt: number | undefined;
+  /** The companion store of large files' contents (`lfs`), opened at first use. */
+  lfs: LfsStore;
   /** Folder removed at close (the fetch cache of a command run without a runs directory). */
   scratch: string | undefined;
 }
@@ -41,7 +47,9 @@ export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Pr
   try {
     const repo = await openGitRepo(spec.location, { settings: spec.settings, env: opts.env ?? {}, cacheDir: join(scratch ?? dir, "repo.git") });
     const branch = await readBranch(repo.objects, await repo.fetch());
-    return { runsDir: opts.runsDir, spec, repo, state: GitSyncState.load(dir), branch, scratch };
+    const lfs = new LfsStore(spec.settings.lfs as string | undefined, opts);
+    const largeAt = lfs.configured ? ((spec.settings.max_file_size as number | undefined) ?? DEFAULT_MAX_FILE_SIZE) : undefined;
+    return { runsDir: opts.runsDir, spec, repo, state: GitSyncState.load(dir), branch, scratch, lfs, largeAt };
   } catch (err) {
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
     throw err;
@@ -49,6 +57,7 @@ export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Pr
 }
 
 export async function closeGitSession(s: GitSession, save: boolean): Promise<void> {
+  await s.lfs.close();
   if (s.scratch !== undefined) await rm(s.scratch, { recursive: true, force: true });
   else if (save) await s.state.save();
 }

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { isGitOid, type GitOid } from "../../remotes/git/objects.js";
-import { isObjectId } from "../../objects/index.js";
 import { readStateFile, stateDir, writeStateFile } from "../local-state.js";
 
 /**
@@ -10,8 +9,9 @@ import { readStateFile, stateDir, writeStateFile } from "../local-state.js";
  *                transfers only what is new), and the commits a push builds before sending them
  *   synced.json  per run, the Git trees of `ID/` and `ID.meta/` when this side and the branch last
  *                held the same: the base of a three-way merge (which side changed since)
- *   trees        our tree ids (src/objects) → Git tree ids of the same folders, so a scan through
- *                the stat cache tells a folder's Git tree without reading its files
+ *   trees        our tree ids (src/objects) → Git tree ids of the same folders (`ID.N` when files
+ *                of N bytes or more are LFS pointers), so a scan through the stat cache tells a
+ *                folder's Git tree without reading its files
  * Every file is a cache or a record of this side's own syncs; deleting the folder costs speed, and
  * a run changed on both sides since is then reported as diverged rather than merged.
  */
@@ -23,6 +23,12 @@ export function gitStateDir(runsDir: string, remoteUrl: string): string {
 export interface SyncedRun {
   files?: GitOid;
   meta?: GitOid;
+}
+
+const TREE_KEY = /^[0-9a-f]{64}(?:\.\d+)?$/;
+
+function treeKey(ours: string, largeAt: number | undefined): string {
+  return largeAt === undefined ? ours : `${ours}.${largeAt}`;
 }
 
 export class GitSyncState {
@@ -53,7 +59,7 @@ export class GitSyncState {
     const trees = new Map<string, GitOid>();
     for (const line of (readStateFile(join(dir, "trees"))?.toString("latin1") ?? "").split("\n")) {
       const [ours, theirs] = line.split(" ");
-      if (isObjectId(ours) && isGitOid(theirs)) trees.set(ours, theirs);
+      if (TREE_KEY.test(ours ?? "") && isGitOid(theirs)) trees.set(ours!, theirs);
     }
     return new GitSyncState(dir, synced, trees);
   }
@@ -66,9 +72,15 @@ export class GitSyncState {
     this.#changed = true;
   }
 
-  noteTree(ours: string, theirs: GitOid): void {
-    if (this.trees.get(ours) === theirs) return;
-    this.trees.set(ours, theirs);
+  /** The Git tree of our tree `ours`, when known; it depends on which files are LFS pointers. */
+  treeOf(ours: string, largeAt: number | undefined): GitOid | undefined {
+    return this.trees.get(treeKey(ours, largeAt));
+  }
+
+  noteTree(ours: string, largeAt: number | undefined, theirs: GitOid): void {
+    const key = treeKey(ours, largeAt);
+    if (this.trees.get(key) === theirs) return;
+    this.trees.set(key, theirs);
     this.#changed = true;
   }
 
