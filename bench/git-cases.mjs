@@ -37,6 +37,7 @@ export const GIT_CASES = [
     repeat: 1,
     target: { peer: "git add+commit+push", ratio: 1.0 },
     async ours(ctx) {
+      ctx.shape = "many-small";
       ctx.bare = join(ctx.work, "git-remote.git");
       await rmrf(ctx.bare);
       await rmrf(join(ctx.runsDir, ".gage-sync"));

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CheckResult, CheckStep, CheckStepName } from "../check.js";
+import { checkSteps, type CheckResult, type CheckStep } from "../check.js";
 import type { GitRemoteSpec } from "../config.js";
 import { redactUrl } from "../url.js";
 import { openGitRepo, type GitRepo } from "./repo.js";
@@ -12,20 +12,7 @@ import { openGitRepo, type GitRepo } from "./repo.js";
  * asked of the server, or the bare repository's folders writable).
  */
 export async function checkGitRemote(spec: GitRemoteSpec, env: NodeJS.ProcessEnv, onStep?: (step: CheckStep) => void): Promise<CheckResult> {
-  const steps: CheckStep[] = [];
-  const record = (step: CheckStep): boolean => {
-    steps.push(step);
-    onStep?.(step);
-    return step.status === "ok";
-  };
-  const attempt = async (step: CheckStepName, run: () => Promise<void>): Promise<boolean> => {
-    try {
-      await run();
-      return record({ step, status: "ok" });
-    } catch (error) {
-      return record({ step, status: "failed", error });
-    }
-  };
+  const { steps, record, attempt } = checkSteps(onStep);
   const scratch = await mkdtemp(join(tmpdir(), "gage-git-check-"));
   try {
     let repo: GitRepo | undefined;

@@ -1,5 +1,6 @@
 import { ConfigError } from "../../errors.js";
 import type { BackendOption, BackendSettings } from "../backend.js";
+import { checkOptions } from "../registry.js";
 
 /** The branch that holds runs unless the URL (`#BRANCH`) or the config names another. */
 export const DEFAULT_BRANCH = "gage-runs";
@@ -20,21 +21,9 @@ export const gitOptions: readonly BackendOption[] = [
 
 /** Checks a Git remote's raw settings against `gitOptions`: unknown names and wrong types throw `ConfigError`. */
 export function checkGitSettings(raw: Record<string, unknown>, source?: string): BackendSettings {
-  const settings: Record<string, string | number | boolean> = {};
-  const where = source === undefined ? "" : ` in ${source}`;
-  for (const [name, value] of Object.entries(raw)) {
-    if (value === undefined) continue;
-    const option = gitOptions.find((o) => o.name === name);
-    if (!option) {
-      throw new ConfigError(`Unknown option '${name}' for a git remote${where}`, {
-        file: source,
-        hint: `Options of git remotes: ${gitOptions.map((o) => o.name).join(", ")}.`,
-      });
-    }
-    const ok = option.type === "integer" ? Number.isSafeInteger(value) && (value as number) > 0 : typeof value === option.type;
-    if (!ok) throw new ConfigError(`Option '${name}'${where} must be ${option.type === "integer" ? "a positive integer" : `a ${option.type}`}`, { file: source });
-    if (name === "type" && value !== "git") throw new ConfigError(`A git URL${where} cannot have type '${String(value)}'`, { file: source });
-    settings[name] = value as string | number | boolean;
+  const settings = checkOptions(gitOptions, "git", raw, source);
+  if (settings.type !== undefined && settings.type !== "git") {
+    throw new ConfigError(`A git URL${source === undefined ? "" : ` in ${source}`} cannot have type '${String(settings.type)}'`, { file: source });
   }
   return settings;
 }
