@@ -12,7 +12,8 @@ export function registerPull(program: Command, ctx: CliContext): void {
       .command("pull")
       .summary("fetch runs from a remote")
       .description(
-        "Fetch runs from a remote's content-addressed store into the runs directory. With no REMOTE, " +
+        "Fetch runs from a remote's content-addressed store, or a Git repository's gage-runs branch, " +
+          "into the runs directory. With no REMOTE, " +
           "the runs directory's default remote; with no RUN, all of the remote's runs.\n\n" +
           "Every object is verified and every path checked before it is written; files are written under " +
           "temporary names and renamed into place, and a new run appears only once complete. User " +

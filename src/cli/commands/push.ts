@@ -108,7 +108,9 @@ export function registerPush(program: Command, ctx: CliContext): void {
       .summary("send runs to a remote")
       .description(
         "Send runs to a remote's content-addressed store (a path, file://, s3://BUCKET/PREFIX, " +
-          "ssh://HOST/PATH, USER@HOST:PATH, or a configured remote name). With no REMOTE, the runs " +
+          "ssh://HOST/PATH, USER@HOST:PATH, or a configured remote name), or to a Git repository's " +
+          "gage-runs branch (git+https://HOST/PATH, git+file:///PATH or a bare repository's path; " +
+          "see docs/git-remotes.md). With no REMOTE, the runs " +
           "directory's default remote (set by clone or 'gage remote default NAME'); with no RUN, all runs.\n\n" +
           "Only what the remote lacks is sent. ID.project is never sent; nothing is deleted on the remote; " +
           "runs deleted here are pushed only when named. User attributes merge with the remote's.",

@@ -133,7 +133,7 @@ async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPar
     if (!only.has(name)) return "same";
     const remote = theirs?.[name];
     // A run the branch lacks sends its folders: their trees are built while sending.
-    if (remote === undefined && !item.built) return ours === undefined ? "same" : "ours";
+    if (remote === undefined && !item.built) return "ours";
     item[name] ??= await localTreeOid(s.state, ours, dir, s.largeAt);
     const d = decidePart(item[name], remote, base[name]);
     if (d === "same") s.state.setSynced(id, name, item[name]!);
