@@ -58,7 +58,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
     if (existsSync(opts.runsDir)) await removeStaleStaging(opts.runsDir, (opts.now ?? Date.now)());
     const selected = selectWithSpecs(await readGitRemoteRuns(s, opts.onWarning), opts.runs, opts.where);
     const cache = StatCache.loadSync(statCachePath(opts.runsDir));
-    const reader = new GitTreeReader(s.repo.objects, s.lfs);
+    const reader = new GitTreeReader(s.repo.objects, s.lfs, opts.onWarning);
     const items: GitPullItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;

@@ -27,10 +27,14 @@ export class GitTreeReader extends ObjectReader {
   /** Files whose contents are in the lfs store: our id → size. */
   readonly #large = new Map<ObjectId, number>();
 
-  constructor(store: GitObjectStore, lfs: LfsStore) {
+  readonly #onWarning: ((msg: string) => void) | undefined;
+  #warnedPointer = false;
+
+  constructor(store: GitObjectStore, lfs: LfsStore, onWarning?: (msg: string) => void) {
     super(new MemoryObjectStorage(), new PackIndex());
     this.#store = store;
     this.#lfs = lfs;
+    this.#onWarning = onWarning;
   }
 
   /** Reads a Git tree and everything below it; returns our id of the same tree, with its files' count and bytes. */
@@ -45,8 +49,12 @@ export class GitTreeReader extends ObjectReader {
           continue;
         }
         const data = await this.#store.read(e.oid, "blob", at);
-        const pointer = this.#lfs.configured && e.mode !== "120000" ? parseLfsPointer(data) : undefined;
-        if (pointer !== undefined) {
+        const pointer = e.mode !== "120000" ? parseLfsPointer(data) : undefined;
+        if (pointer !== undefined && !this.#lfs.configured) {
+          if (!this.#warnedPointer) this.#onWarning?.(`${at} is a Git LFS pointer and this remote has no lfs store: pointer files are written as they are (set lfs in its [repos.NAME] table)`);
+          this.#warnedPointer = true;
+        }
+        if (pointer !== undefined && this.#lfs.configured) {
           // Streamed from the lfs store as it is written (`chunks` sends materialize to readFile).
           this.#large.set(pointer.oid, pointer.size);
           entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size: pointer.size, id: pointer.oid, chunks: pointer.oid });
