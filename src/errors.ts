@@ -41,7 +41,9 @@ export type ErrorCode =
   | "STORE_INCOMPLETE"
   // serve
   | "SERVE_AUTH_REQUIRED"
-  | "SERVE_LISTEN";
+  | "SERVE_LISTEN"
+  // git
+  | "TOO_LARGE";
 
 export interface GageErrorOptions {
   hint?: string;

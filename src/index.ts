@@ -201,3 +201,8 @@ export type {
 } from "./sync/index.js";
 export { startServer, openSource, RunsDirSource, StoreSource, ServeAuthRequiredError, ServeListenError, DEFAULT_PORT as SERVE_DEFAULT_PORT } from "./serve/index.js";
 export type { ServeOptions, RunningServer, AuthOptions as ServeAuthOptions, RunSource, RunPart as ServeRunPart, SourceFile, FileRead } from "./serve/index.js";
+export { planGitPush, planGitPull, planGitClone, gitStatus, listGitRemoteRuns, gitRemoteSpec, LargeFilesError, DEFAULT_MAX_PACK_BYTES } from "./sync/git/index.js";
+export type { GitSyncOptions, GitRemoteRun } from "./sync/git/index.js";
+export { parseGitUrl, formatGitLocation } from "./remotes/url.js";
+export type { GitLocation } from "./remotes/url.js";
+export type { GitRemoteSpec, StoreRemoteSpec } from "./remotes/config.js";

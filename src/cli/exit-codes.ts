@@ -25,6 +25,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "GAGEFILE":
     case "OPERATION":
     case "SERVE_AUTH_REQUIRED":
+    case "TOO_LARGE":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":

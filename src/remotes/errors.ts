@@ -96,7 +96,7 @@ export class RemoteConflictError extends RemoteError {
 export class RemoteUrlError extends RemoteError {
   constructor(url: string, message: string, options: RemoteErrorOptions = {}) {
     super("REMOTE_URL", url, message, {
-      hint: "Use a path, file://PATH, s3://BUCKET/PREFIX, ssh://[USER@]HOST[:PORT]/PATH or USER@HOST:PATH.",
+      hint: "Use a path, file://PATH, s3://BUCKET/PREFIX, ssh://[USER@]HOST[:PORT]/PATH or USER@HOST:PATH; for a Git repository, git+https://HOST/PATH or a bare repository's path.",
       ...options,
     });
   }

@@ -346,7 +346,7 @@ async function moveUserEntries(from: string, to: string, names: string[]): Promi
  * Removes what a fast-forwarded tree no longer has (e.g. `proc/lock` of a run that finished on
  * the other side). Only inside the run's own folders, never following symlinks.
  */
-async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
+export async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
   const tree = await reader.readTree(treeId);
   const byName = new Map(tree.entries.map((e) => [e.name, e]));
   for (const name of readdirSync(dir)) {
@@ -365,7 +365,7 @@ async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): P
 }
 
 /** Staging folders a killed pull left behind (an hour old: no pull still running uses them). */
-async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void> {
+export async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void> {
   const dir = join(stateDir(runsDir), "tmp");
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
@@ -375,7 +375,7 @@ async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void>
 }
 
 /** Removes a folder that may hold read-only folders. */
-async function removeTree(path: string): Promise<void> {
+export async function removeTree(path: string): Promise<void> {
   if (!existsSync(path)) return;
   const makeWritable = (p: string) => {
     const st = lstatSync(p);

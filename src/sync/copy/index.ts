@@ -1,5 +1,6 @@
 import { isAbsolute } from "node:path";
 import pLimit from "p-limit";
+import { UsageError } from "../../errors.js";
 import { listRemotes, openRemoteSpec } from "../../remotes/config.js";
 import { openLocation, type OpenStorageOptions } from "../../remotes/open.js";
 import type { Storage } from "../../remotes/storage.js";
@@ -95,6 +96,8 @@ async function openOther(options: CopyOptions): Promise<RunsSide> {
   const named = /^[\w][\w.-]*$/.test(options.target)
     ? (await listRemotes(ctx)).find((r) => r.name === options.target)
     : undefined;
+  // The CLI copies to and from a Git remote through its push and pull (src/sync/git).
+  if (named?.type === "git") throw new UsageError(`'${options.target}' is a Git remote: copy to and from it with gage copy, push or pull`);
   const location = named?.location ?? parseStorageUrl(options.target, options.cwd);
   if (location.type === "local") return new FsRunsSide(location.path, warnOpts(options, true));
   return new StorageRunsSide(await (named ? openRemoteSpec(named, ctx) : openLocation(location, ctx)), true);
