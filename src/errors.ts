@@ -36,6 +36,7 @@ export type ErrorCode =
   | "HOST_KEY"
   | "REMOTE_CONFLICT"
   | "REMOTE_URL"
+  | "STORE_NOT_FOUND"
   // sync
   | "CONFLICT"
   | "STORE_INCOMPLETE";

@@ -10,6 +10,7 @@ export {
   HostKeyError,
   RemoteConflictError,
   RemoteUrlError,
+  StoreNotFoundError,
 } from "./remotes/errors.js";
 export type { RemoteErrorOptions, HostKeyProblem } from "./remotes/errors.js";
 export { openStorage, openLocation } from "./remotes/open.js";

@@ -46,6 +46,7 @@ const EXPECTED = [
   "StatCache",
   "StoreFormatError",
   "StoreIncompleteError",
+  "StoreNotFoundError",
   "UNKNOWN_AUTHOR",
   "UnreachableError",
   "UnsafePathError",

@@ -31,6 +31,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "NOT_FOUND":
     case "OBJECT_NOT_FOUND":
     case "STORE_INCOMPLETE":
+    case "STORE_NOT_FOUND":
       return EXIT.notFound;
     case "CONFLICT":
     case "REMOTE_CONFLICT":

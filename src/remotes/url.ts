@@ -97,3 +97,8 @@ export function redactUrl(text: string): string {
     .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/i, "$1:***@")
     .replace(/([?&](?:[^=&]*(?:secret|token|password|key)[^=&]*)=)[^&#]*/gi, "$1***");
 }
+
+/** A path or URL for a one-line message: a long one keeps its start and its end. */
+export function shortPath(path: string, max = 80): string {
+  return path.length <= max ? path : `${path.slice(0, max / 2 - 1)}…${path.slice(-(max / 2 - 1))}`;
+}

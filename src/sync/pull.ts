@@ -88,7 +88,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
   const whole = checkOnly(opts.only).size === RUN_PARTS.length && !opts.runs?.length && opts.where === undefined;
   const liveIds = whole ? (await selectLocalRuns(opts.runsDir, {})).map((r) => r.id) : [];
   const summing = liveIds.length === 0 ? undefined : sumRuns(opts.runsDir, liveIds, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() });
-  const s = await openSession(opts);
+  const s = await openSession(opts, true);
   try {
     await removeStaleStaging(opts.runsDir, s.now());
     const summed = await summing;
@@ -375,7 +375,7 @@ async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void>
 }
 
 /** Removes a folder that may hold read-only folders. */
-async function removeTree(path: string): Promise<void> {
+export async function removeTree(path: string): Promise<void> {
   if (!existsSync(path)) return;
   const makeWritable = (p: string) => {
     const st = lstatSync(p);
