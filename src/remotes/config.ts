@@ -150,7 +150,8 @@ export async function resolveRemote(
 }
 
 export function openRemoteSpec(spec: RemoteSpec, ctx: RemoteContext & Omit<OpenStorageOptions, "settings"> = {}): Promise<Storage> {
-  return openLocation(spec.location, { ...ctx, home: homeOf(ctx), settings: spec.settings });
+  const origin = spec.name === undefined || spec.source === undefined ? undefined : `[repos.${spec.name}] of ${spec.source}`;
+  return openLocation(spec.location, { ...ctx, home: homeOf(ctx), settings: spec.settings, ...(origin === undefined ? {} : { origin }) });
 }
 
 /** A spec fit for display: secret settings as `***`, passwords in URLs removed. */
