@@ -78,7 +78,13 @@ async function checkCloneTarget(runsDir: string): Promise<boolean> {
   }
 }
 
-/** Clones in one call. */
+/**
+ * Clones in one call.
+ * @throws ConflictError after cloning every other run, when runs diverged on the remote.
+ */
 export async function clone(opts: CloneOptions): Promise<PullResult> {
-  return (await planClone(opts)).execute();
+  const plan = await planClone(opts);
+  const result = await plan.execute();
+  if (plan.conflicts) throw plan.conflicts;
+  return result;
 }

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
+import type { ConflictError } from "./errors.js";
 import { StoreNotFoundError } from "../remotes/errors.js";
 import { shortPath } from "../remotes/url.js";
 import { StatCache } from "../objects/index.js";
@@ -75,6 +76,11 @@ export interface TransferPlan<R> {
    * their folders, or (pull) hold the remote's version by their history.
    */
   scanned?: number;
+  /**
+   * Pull and clone: the runs that diverged, left out of `runs` (every other run moves). The
+   * caller reports it after executing the rest.
+   */
+  conflicts?: ConflictError;
   /** Runs the transfer with the remote still open, then closes it. */
   execute(onProgress?: (event: SyncProgressEvent) => void): Promise<R>;
   /** Releases the remote without transferring (dry run, declined confirmation). */

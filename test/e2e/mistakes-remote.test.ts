@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { gage } from "../helpers/cli.js";
 import { tempDir } from "../helpers/fixtures.js";
-import { makeRun, RUN_A, RUN_B } from "../helpers/make-runs.js";
+import { makeRun, RUN_A, RUN_B, RUN_C } from "../helpers/make-runs.js";
 
 // Mistakes a user makes naming a remote or a target: each gets one clear message and an exit
 // status, never a stack trace, and leaves nothing behind that makes the next try fail.
@@ -105,4 +105,52 @@ test("clone into a file, a 5,000-character path, or a remote that is a file: one
   const fromFile = await gage(["pull", file, "-y"], { env: { GAGE_RUNS: runs } });
   assert.equal(fromFile.code, 3, fromFile.stderr);
   assert.match(fromFile.stderr, new RegExp(`^gage: No store at ${file}: it is a file, not a folder\n`));
+});
+
+test("a run that diverged on the remote (two writers) is named with its paths; clone and pull take every other run", async () => {
+  const { root, runs } = fresh();
+  const store = join(root, "store");
+  const store2 = join(root, "store-2");
+  assert.equal((await gage(["push", store, "-y"], { env: { GAGE_RUNS: runs } })).code, 0);
+  cpSync(store, store2, { recursive: true });
+  // Two writers change the same file of RUN_A differently, each pushing to their copy of the store.
+  const writerA = join(root, "writer-a");
+  const writerB = join(root, "writer-b");
+  for (const [dir, from] of [[writerA, store], [writerB, store2]] as const) {
+    assert.equal((await gage(["clone", from, dir])).code, 0);
+    const file = join(dir, RUN_A, "train.py");
+    chmodSync(join(dir, RUN_A), 0o755);
+    chmodSync(file, 0o644);
+    writeFileSync(file, `print('${dir === writerA ? "A" : "B"}')\n`);
+    assert.equal((await gage(["push", "-y"], { env: { GAGE_RUNS: dir } })).code, 0);
+  }
+  // A shared folder where both pushed: the heads and packs of both.
+  for (const sub of ["heads", "packs"]) cpSync(join(store2, sub), join(store, sub), { recursive: true });
+  // And a third run, new since the writers cloned.
+  makeRun(runs, RUN_C, [["eval.py", "print('c')\n"]]);
+  assert.equal((await gage(["push", store, RUN_C.slice(0, 8), "-y"], { env: { GAGE_RUNS: runs } })).code, 0);
+
+  const dest = join(root, "clone");
+  const r = await gage(["clone", store, dest]);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /^Cloned 2 runs/m, "every other run is cloned");
+  assert.match(r.stderr, new RegExp(`^gage: A run has diverged .*\n  ${RUN_A}: ${RUN_A}/train.py\n`, "m"));
+  assert.match(r.stderr, /gage push --force/, "the hint says how the writers settle it");
+  assert.ok(existsSync(join(dest, `${RUN_B}.meta`)) && existsSync(join(dest, `${RUN_C}.meta`)));
+  assert.equal(existsSync(join(dest, `${RUN_A}.meta`)), false, "the diverged run is not guessed at");
+  const again = await gage(["pull", "-y", "--json"], { env: { GAGE_RUNS: dest } });
+  assert.equal(again.code, 4, "the clone recorded its remote; pull reports the same run");
+  assert.deepEqual(JSON.parse(again.stdout).conflicts, [{ runId: RUN_A, paths: [`${RUN_A}/train.py`] }]);
+
+  // A writer pulling: the new run comes in, the diverged one is named; --force keeps theirs.
+  const pulled = await gage(["pull", "-y"], { env: { GAGE_RUNS: writerA } });
+  assert.equal(pulled.code, 4, pulled.stderr);
+  assert.match(pulled.stderr, /^Pulled 1 run/m);
+  assert.match(pulled.stderr, new RegExp(`  ${RUN_A}: ${RUN_A}/train.py\n`));
+  assert.ok(existsSync(join(writerA, `${RUN_C}.meta`)));
+  assert.equal(readFileSync(join(writerA, RUN_A, "train.py"), "utf8"), "print('A')\n");
+  assert.equal((await gage(["push", "--force", "-y"], { env: { GAGE_RUNS: writerA } })).code, 0);
+  const settled = await gage(["pull", "-y"], { env: { GAGE_RUNS: dest } });
+  assert.equal(settled.code, 0, settled.stderr);
+  assert.equal(readFileSync(join(dest, RUN_A, "train.py"), "utf8"), "print('A')\n");
 });
