@@ -39,7 +39,8 @@ export type ErrorCode =
   | "STORE_NOT_FOUND"
   // sync
   | "CONFLICT"
-  | "STORE_INCOMPLETE";
+  | "STORE_INCOMPLETE"
+  | "UNSUPPORTED_NAME";
 
 export interface GageErrorOptions {
   hint?: string;

@@ -86,6 +86,7 @@ export {
   ObjectNotFoundError,
   CorruptObjectError,
   UnsafePathError,
+  UnsupportedNameError,
   FormatError,
   PACK_PREFIX,
   packKey,

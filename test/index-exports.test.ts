@@ -50,6 +50,7 @@ const EXPECTED = [
   "UNKNOWN_AUTHOR",
   "UnreachableError",
   "UnsafePathError",
+  "UnsupportedNameError",
   "UsageError",
   "addComment",
   "appendUserLog",

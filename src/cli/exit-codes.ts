@@ -24,6 +24,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CONFIG":
     case "GAGEFILE":
     case "OPERATION":
+    case "UNSUPPORTED_NAME":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":

@@ -1,6 +1,5 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { compareNames } from "./codec.js";
 
 // A directory listing: every entry (but `.` and `..`) with its lstat fields, sorted by the UTF-8
 // bytes of its name, as one buffer. Entry: [name length u16 LE][mode u32 LE][size, mtimeMs,
@@ -25,13 +24,15 @@ type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<S
 
 /** The same listing through `fs` (when the addon is not built, or `GAGE_NATIVE=0`). */
 export function listDirJs(path: string): Buffer {
-  const names = readdirSync(path).sort(compareNames);
+  // Names as bytes, as the addon reads them: one that is not UTF-8 is listed as it is, not lost.
+  const names = readdirSync(path, { encoding: "buffer" }).sort(Buffer.compare);
+  const prefix = Buffer.from(`${path}/`);
   const rows: Buffer[] = [];
   let total = 0;
   for (const name of names) {
-    const st = lstatSync(`${path}/${name}`, { throwIfNoEntry: false });
+    const st = lstatSync(Buffer.concat([prefix, name]), { throwIfNoEntry: false });
     if (st === undefined) continue;
-    const nameLength = Buffer.byteLength(name, "utf8");
+    const nameLength = name.length;
     const row = Buffer.allocUnsafe(LISTING_HEADER + nameLength);
     const dir = st.isDirectory();
     row.writeUInt16LE(nameLength, 0);
@@ -40,7 +41,7 @@ export function listDirJs(path: string): Buffer {
     row.writeDoubleLE(dir ? 0 : st.mtimeMs, 14);
     row.writeDoubleLE(dir ? 0 : st.ctimeMs, 22);
     row.writeDoubleLE(dir ? 0 : st.ino, 30);
-    row.write(name, LISTING_HEADER, "utf8");
+    name.copy(row, LISTING_HEADER);
     rows.push(row);
     total += row.length;
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { createHash, hash } from "node:crypto";
 import { closeSync, openSync, readlinkSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
@@ -17,11 +18,12 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { digestTreesAsync, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
+import { digestTreesAsync, entryEnd, entryKind, listDir, LISTING_HEADER, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
-import { UnsafePathError } from "./errors.js";
+import { UnsafePathError, UnsupportedNameError } from "./errors.js";
+import { decodeName } from "./names.js";
 
 // Below this size a file is chunked on the calling thread: handing it to the worker costs more
 // than hashing it twice here.
@@ -162,7 +164,7 @@ class Snapshotter {
       if (entryKind(modeAt(listing, p)) !== S_IFDIR) continue;
       const name = nameAt(listing, p);
       const bad = badEntryName(name);
-      if (bad !== undefined) throw new UnsafePathError(`${path}/${name}`, bad);
+      if (bad !== undefined) throw badNameError(path, name, bad, listing);
       trees.push(await this.dir(`${path}/${name}`));
     }
     // The signature: every entry's name, mode and stamp (the listing), and every subtree's id.
@@ -198,7 +200,7 @@ class Snapshotter {
         continue;
       }
       const bad = badEntryName(c.name);
-      if (bad !== undefined) throw new UnsafePathError(`${path}/${c.name}`, bad);
+      if (bad !== undefined) throw badNameError(path, c.name, bad, listing);
       newest = Math.max(newest, c.mtimeMs, c.ctimeMs);
       if (kind === S_IFREG) {
         const { id, chunks, size } = await this.file(`${path}/${c.name}`, c);
@@ -522,4 +524,17 @@ export async function snapshotRun(runsDir: string, runId: string, options: Snaps
     stats.newBytes += bytes.length;
   }
   return { snapshotId, snapshot, stats };
+}
+
+/**
+ * Why a listed name cannot be a tree entry: names that are not UTF-8 (every one in the folder,
+ * named exactly) cannot be stored yet; any other bad name is unsafe.
+ */
+function badNameError(dir: string, name: string, reason: string, listing: Buffer): Error {
+  const raw: string[] = [];
+  for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
+    const bytes = listing.subarray(p + LISTING_HEADER, entryEnd(listing, p));
+    if (!isUtf8(bytes)) raw.push(`${dir}/${decodeName(bytes)}`);
+  }
+  return raw.length > 0 ? new UnsupportedNameError(raw, "a store") : new UnsafePathError(`${dir}/${name}`, reason);
 }

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { gage } from "../helpers/cli.js";
 import { tempDir } from "../helpers/fixtures.js";
-import { makeRun, RUN_A } from "../helpers/make-runs.js";
+import { makeRun, RUN_A, RUN_B } from "../helpers/make-runs.js";
 
 const tmp = tempDir("gage-mistakes-copy-");
 after(() => tmp.cleanup());
@@ -34,4 +34,64 @@ test("copy --from a folder whose run ids are not UUIDs: one line naming them, ex
   assert.match(mixed.stderr, /Copied 1 run/);
   assert.ok(existsSync(join(dest, RUN_A, "train.py")));
   assert.equal(readdirSync(dest).filter((name) => !name.startsWith(RUN_A)).length, 0, "only the real run came");
+});
+
+/** `dir/name` as bytes: on Linux a name is bytes, and these are not UTF-8 (Latin-1 `café.txt`, a lone continuation byte). */
+const LATIN1 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]);
+const STRAY = Buffer.from([0x64, 0x61, 0x74, 0x61, 0x80, 0xff]);
+const under = (dir: string, name: Buffer) => Buffer.concat([Buffer.from(`${dir}/`), name]);
+const namesIn = (dir: string) => readdirSync(dir, { encoding: "buffer" }).map((b) => b.toString("hex")).sort();
+
+function runWithRawNames(runs: string): void {
+  makeRun(runs, RUN_A, [["train.py", "print(1)\n"], [LATIN1, "latin-1 name\n"], [Buffer.concat([Buffer.from("sub/"), STRAY]), "stray bytes\n"]]);
+}
+
+test("copy --to and --from keep files whose names are not UTF-8, byte for byte", async () => {
+  const root = fresh();
+  const runs = join(root, "runs");
+  runWithRawNames(runs);
+  const out = join(root, "out");
+  const to = await gage(["copy", "--to", out, "--all", "-y"], { env: { GAGE_RUNS: runs } });
+  assert.equal(to.code, 0, to.stderr);
+  assert.deepEqual(namesIn(join(out, RUN_A)), namesIn(join(runs, RUN_A)));
+  assert.deepEqual(namesIn(join(out, RUN_A, "sub")), [STRAY.toString("hex")]);
+  assert.equal(readFileSync(under(join(out, RUN_A), LATIN1), "utf8"), "latin-1 name\n");
+
+  const back = join(root, "back");
+  mkdirSync(back);
+  const from = await gage(["copy", "--from", out, "--all", "-y"], { env: { GAGE_RUNS: back } });
+  assert.equal(from.code, 0, from.stderr);
+  assert.equal(readFileSync(under(join(back, RUN_A, "sub"), STRAY), "utf8"), "stray bytes\n");
+  assert.equal(readFileSync(under(join(back, RUN_A), LATIN1), "utf8"), "latin-1 name\n");
+  const again = await gage(["copy", "--from", out, "--all", "-y"], { env: { GAGE_RUNS: back } });
+  assert.match(again.stderr, /Nothing copied, runs are up-to-date/, "the copied names compare equal");
+});
+
+test("push stops before writing anything when a file name is not UTF-8, naming it escaped (exit 2)", async () => {
+  const root = fresh();
+  const runs = join(root, "runs");
+  runWithRawNames(runs);
+  makeRun(runs, RUN_B, [["ok.py", "print(2)\n"]]);
+  const store = join(root, "store");
+  for (const native of ["1", "0"]) {
+    const r = await gage(["push", store, "-y"], { env: { GAGE_RUNS: runs, GAGE_NATIVE: native } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^gage: 2 file names are not valid UTF-8 and cannot be kept in a store: /);
+    assert.ok(r.stderr.includes(`'${runs}/${RUN_A}/caf\\xe9.txt'`) && r.stderr.includes(`'${runs}/${RUN_A}/sub/data\\x80\\xff'`), r.stderr);
+    assert.match(r.stderr, /nothing was written\nRename them to UTF-8 names/);
+    assert.equal(existsSync(store), false, `GAGE_NATIVE=${native}: nothing written`);
+  }
+  // A run the remote already has, which gains such a file: refused while planning, the store unchanged.
+  rmSync(join(runs, RUN_A), { recursive: true, force: true });
+  rmSync(join(runs, `${RUN_A}.meta`), { recursive: true, force: true });
+  assert.equal((await gage(["push", store, "-y"], { env: { GAGE_RUNS: runs } })).code, 0);
+  const heads = readdirSync(join(store, "heads"));
+  writeFileSync(under(join(runs, RUN_B), LATIN1), "late\n");
+  const r = await gage(["push", store, "-y"], { env: { GAGE_RUNS: runs } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /caf\\xe9\.txt/);
+  assert.deepEqual(readdirSync(join(store, "heads")), heads, "no head written");
+  const status = await gage(["status", store], { env: { GAGE_RUNS: runs } });
+  assert.equal(status.code, 2, "status names the file too");
+  assert.match(status.stderr, /caf\\xe9\.txt/);
 });

@@ -56,3 +56,14 @@ test("wrong credentials from a [repos.NAME] table: the hint names that table's k
   assert.equal(fromEnv.code, 5, fromEnv.stderr);
   assert.match(fromEnv.stderr, /Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
 });
+
+test("copy --to S3 of a file whose name is not UTF-8 stops before writing, naming it (S3 keys are UTF-8)", async () => {
+  const source = join(tmp.path, "raw-names");
+  makeRun(source, RUN_A, [["train.py", "print(1)\n"], [Buffer.from([0x63, 0x61, 0x66, 0xe9]), "latin-1\n"]]);
+  const url = s3.url("plain");
+  const r = await gage(["copy", "--to", url, "--all", "-y"], { env: { ...s3.env, GAGE_RUNS: source } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`^gage: A file name is not valid UTF-8 and cannot be kept in ${url.replace(/[/.]/g, "\\$&")} \\(its keys are UTF-8\\): '${RUN_A}/caf\\\\xe9'; nothing was written\n`));
+  const listed = await gage(["copy", "--from", url, "--all", "--dry-run"], { env: { ...s3.env, GAGE_RUNS: join(tmp.path, "elsewhere") } });
+  assert.match(listed.stderr, /Nothing copied/, "no key was written under the prefix");
+});

@@ -17,7 +17,7 @@ export function makeRun(runsDir: string, id: string, files: RunFiles, opts: { la
   const manifest: string[] = [];
   for (const [path, text] of files) {
     const full = typeof path === "string" ? join(runDir, path) : Buffer.concat([Buffer.from(`${runDir}/`), path]);
-    const parent = typeof path === "string" ? join(runDir, path, "..") : runDir;
+    const parent = typeof path === "string" ? join(runDir, path, "..") : join(runDir, path.subarray(0, Math.max(0, path.lastIndexOf("/"))).toString());
     mkdirSync(parent, { recursive: true });
     writeFileSync(full, text);
     if (typeof path === "string") manifest.push(`s ${createHash("sha256").update(text).digest("hex")} ${path}`);

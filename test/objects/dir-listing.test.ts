@@ -145,3 +145,15 @@ test("a tree's sum digests every listing below the root; any change below change
     assert.equal((after.get(roots[1]!) as TreeSum).digest, (before.get(roots[1]!) as TreeSum).digest);
   });
 });
+
+test("names that are not UTF-8 are listed as their bytes by both listers, never left out", async () => {
+  await withTempDir("gage-listing-raw-", async (tmp) => {
+    const raw = [Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from([0x80]), Buffer.from("z.txt")];
+    for (const name of raw) writeFileSync(Buffer.concat([Buffer.from(`${tmp.path}/`), name]), "x");
+    const js = listDirJs(tmp.path);
+    if (listDirNative) assert.deepEqual(listDirNative(tmp.path), js);
+    const listed: Buffer[] = [];
+    for (let p = 0; p < js.length; p += 38 + js.readUInt16LE(p)) listed.push(js.subarray(p + 38, p + 38 + js.readUInt16LE(p)));
+    assert.deepEqual(listed, [...raw].sort(Buffer.compare));
+  });
+});

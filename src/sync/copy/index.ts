@@ -4,6 +4,8 @@ import { listRemotes, openRemoteSpec } from "../../remotes/config.js";
 import { openLocation, type OpenStorageOptions } from "../../remotes/open.js";
 import type { Storage } from "../../remotes/storage.js";
 import { parseStorageUrl } from "../../remotes/url.js";
+import { UnsupportedNameError } from "../../objects/errors.js";
+import { hasRawBytes } from "../../objects/names.js";
 import { NothingSelectedError } from "../../runs/errors.js";
 import type { Run } from "../../runs/run.js";
 import { FsRunsSide } from "./fs-side.js";
@@ -123,6 +125,11 @@ export async function planCopy(options: CopyOptions): Promise<CopyPlan> {
     const [sender, receiver] = options.direction === "to" ? [local, other] : [other, local];
     const { runs, named } = selectSendingRuns(await listSendingRuns(sender, options.onWarning), options);
     const data = await planRuns(sender, receiver, options.direction, runs, named, options);
+    // A storage's keys are UTF-8: a name that is not stops the copy before anything is written.
+    if (!(receiver instanceof FsRunsSide)) {
+      const raw = data.runs.flatMap((r) => r.files.filter((f) => hasRawBytes(f.to)).map((f) => f.from));
+      if (raw.length > 0) throw new UnsupportedNameError(raw, `${other.where} (its keys are UTF-8)`);
+    }
     let files = 0;
     let bytes = 0;
     for (const r of data.runs) {

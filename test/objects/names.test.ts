@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+import { decodeName, encodeName, fsPath, hasRawBytes, printableName } from "../../src/objects/names.js";
+
+test("a name's bytes survive decodeName and encodeName exactly, whatever they are", () => {
+  const samples = [Buffer.from("plain.txt"), Buffer.from("Grüße — 日本語 ✓ 🎉"), Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xf0, 0x9f, 0x8e]), Buffer.from([0xc0, 0xaf])];
+  for (let i = 0; i < 2000; i++) samples.push(randomBytes(1 + (i % 40)));
+  for (const bytes of samples) {
+    const name = decodeName(bytes);
+    assert.deepEqual(encodeName(name), bytes, bytes.toString("hex"));
+    assert.equal(hasRawBytes(name), !Buffer.from(bytes.toString("utf8"), "utf8").equals(bytes), bytes.toString("hex"));
+  }
+});
+
+test("UTF-8 names stay plain strings; an astral character is not mistaken for an escape", () => {
+  const emoji = "\u{1F389}\u{10C80}";
+  assert.equal(decodeName(Buffer.from(emoji)), emoji);
+  assert.equal(hasRawBytes(emoji), false);
+  assert.equal(fsPath("/r", "a/b.txt"), "/r/a/b.txt");
+  assert.deepEqual(fsPath("/r", decodeName(Buffer.from([0x61, 0xff]))), Buffer.from([0x2f, 0x72, 0x2f, 0x61, 0xff]));
+});
+
+test("printableName escapes raw bytes and control characters, keeps other text", () => {
+  assert.equal(printableName(decodeName(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74]))), "caf\\xe9.t");
+  assert.equal(printableName("a\x1b[31mred\nb"), "a\\x1b[31mred\\x0ab");
+  assert.equal(printableName("Grüße"), "Grüße");
+});
