@@ -1,5 +1,4 @@
 import { isUtf8 } from "node:buffer";
-import { readdirSync } from "node:fs";
 
 /**
  * File names as bytes. On Linux a name is any bytes but `/` and NUL; most are UTF-8, and a JS
@@ -48,6 +47,11 @@ export function hasRawBytes(name: string): boolean {
   return ESCAPE.test(name);
 }
 
+/** A path for fs calls: the exact bytes when it holds bytes that are not UTF-8 (escaped), else itself. */
+export function osPath(path: string): string | Buffer {
+  return hasRawBytes(path) ? encodeName(path) : path;
+}
+
 /** `base/rel` for fs calls: a string, or the exact bytes when `rel` holds bytes that are not UTF-8. */
 export function fsPath(base: string, rel: string): string | Buffer {
   return hasRawBytes(rel) ? Buffer.concat([Buffer.from(`${base}/`, "utf8"), encodeName(rel)]) : `${base}/${rel}`;
@@ -59,33 +63,6 @@ export function printableName(name: string): string {
     const code = c.charCodeAt(0);
     return `\\x${(code >= 0xdc00 ? code - 0xdc00 : code).toString(16).padStart(2, "0")}`;
   });
-}
-
-/**
- * Paths below `dir` (relative, `/`-separated, escaped as `decodeName` does) whose names are not
- * UTF-8, the first `limit` in walk order. Symlinks are not followed.
- */
-export function namesNotUtf8(dir: string, limit = 20): string[] {
-  const found: string[] = [];
-  const walk = (rel: string) => {
-    let entries;
-    try {
-      entries = readdirSync(rel === "" ? dir : fsPath(dir, rel), { withFileTypes: true, encoding: "buffer" });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return;
-      throw err;
-    }
-    for (const e of entries) {
-      if (found.length >= limit) return;
-      const name = decodeName(e.name as unknown as Buffer);
-      const path = rel === "" ? name : `${rel}/${name}`;
-      if (hasRawBytes(name)) found.push(path);
-      if (e.isDirectory()) walk(path);
-    }
-  };
-  walk("");
-  return found;
 }
 
 /** The length of a valid UTF-8 sequence at `i` (RFC 3629: no overlongs, surrogates or > U+10FFFF), else 0. */

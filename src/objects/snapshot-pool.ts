@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
-import { UnsafePathError, UnsupportedNameError } from "./errors.js";
+import { UnsafePathError } from "./errors.js";
 import type { ObjectSink, PackIndex } from "./pack.js";
 import type { TreeSumLookup } from "./dir-listing.js";
 import { idOnlySink, snapshotRunParts, wholeTreeKey, type RunParts, type RunToScan } from "./snapshot.js";
@@ -40,7 +40,6 @@ function startWorker(): Worker {
 
 function workerError(m: Extract<SnapshotWorkerMessage, { type: "error" }>): Error {
   if (m.name === "UnsafePathError" && m.path !== undefined && m.reason !== undefined) return new UnsafePathError(m.path, m.reason);
-  if (m.name === "UnsupportedNameError" && m.paths !== undefined) return new UnsupportedNameError(m.paths, "a store");
   const err = new Error(m.message) as NodeJS.ErrnoException;
   if (m.code !== undefined) err.code = m.code;
   if (m.path !== undefined) err.path = m.path;

@@ -6,7 +6,7 @@
 // buffers for every batch kept the caller's garbage collector busy), and their number bounds memory.
 import { parentPort } from "node:worker_threads";
 import type { ChunkingParams } from "./chunker.js";
-import { UnsafePathError, UnsupportedNameError } from "./errors.js";
+import { UnsafePathError } from "./errors.js";
 import type { ObjectId } from "./ids.js";
 import { PackIndex, type ObjectSink } from "./pack.js";
 import { idOnlySink, snapshotDir, snapshotRunParts, type RunParts, type SnapshotStats } from "./snapshot.js";
@@ -56,7 +56,7 @@ export type SnapshotWorkerMessage =
    * progress, and the directories finished.
    */
   | { type: "batch"; buf: ArrayBuffer; length: number; files: number; bytes: number; fileRows: ArrayBuffer; dirRows: DirRow[]; done: DoneRow[]; last: boolean }
-  | { type: "error"; job: number; name: string; message: string; code?: string; path?: string; reason?: string; paths?: string[] };
+  | { type: "error"; job: number; name: string; message: string; code?: string; path?: string; reason?: string };
 
 export const BATCH_BYTES = 4 * 1024 * 1024;
 const RECORD_HEADER = 36;
@@ -202,7 +202,6 @@ async function run(work: SnapshotWork, setup: WorkerSetup, sink: BatchSink): Pro
       if (e.code !== undefined) message.code = e.code;
       if (typeof e.path === "string") message.path = e.path;
       if (err instanceof UnsafePathError) message.reason = err.reason;
-      if (err instanceof UnsupportedNameError) message.paths = [...err.paths];
       parentPort!.postMessage(message);
       return;
     }

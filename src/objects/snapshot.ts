@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import { createHash, hash } from "node:crypto";
 import { closeSync, openSync, readlinkSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
@@ -18,12 +17,12 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { digestTreesAsync, entryEnd, entryKind, listDir, LISTING_HEADER, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
+import { digestTreesAsync, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
-import { UnsafePathError, UnsupportedNameError } from "./errors.js";
-import { decodeName } from "./names.js";
+import { UnsafePathError } from "./errors.js";
+import { osPath, printableName } from "./names.js";
 
 // Below this size a file is chunked on the calling thread: handing it to the worker costs more
 // than hashing it twice here.
@@ -164,7 +163,7 @@ class Snapshotter {
       if (entryKind(modeAt(listing, p)) !== S_IFDIR) continue;
       const name = nameAt(listing, p);
       const bad = badEntryName(name);
-      if (bad !== undefined) throw badNameError(path, name, bad, listing);
+      if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${name}`), bad);
       trees.push(await this.dir(`${path}/${name}`));
     }
     // The signature: every entry's name, mode and stamp (the listing), and every subtree's id.
@@ -200,7 +199,7 @@ class Snapshotter {
         continue;
       }
       const bad = badEntryName(c.name);
-      if (bad !== undefined) throw badNameError(path, c.name, bad, listing);
+      if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${c.name}`), bad);
       newest = Math.max(newest, c.mtimeMs, c.ctimeMs);
       if (kind === S_IFREG) {
         const { id, chunks, size } = await this.file(`${path}/${c.name}`, c);
@@ -242,7 +241,7 @@ class Snapshotter {
   }
 
   async symlink(dir: string, name: string): Promise<TreeEntry> {
-    const target = readlinkSync(`${dir}/${name}`, { encoding: "buffer" });
+    const target = readlinkSync(osPath(`${dir}/${name}`), { encoding: "buffer" });
     const id = hashBytes(target);
     await this.add(id, target);
     this.stats.symlinks++;
@@ -283,7 +282,7 @@ class Snapshotter {
       this.#scratch = Buffer.allocUnsafe(Math.max(expected, 64 * 1024, 2 * (this.#scratch?.length ?? 0)));
     }
     const data = this.#scratch;
-    const fd = openSync(path, "r");
+    const fd = openSync(osPath(path), "r");
     let size = 0;
     try {
       for (let n = -1; size < expected && n !== 0; size += n) n = readSync(fd, data, size, expected - size, null);
@@ -312,7 +311,7 @@ class Snapshotter {
       }
       return this.#chunkList(whole, size, chunks);
     }
-    const fh = await open(path, "r");
+    const fh = await open(osPath(path), "r");
     try {
       const read = async (buf: Buffer, offset: number, length: number) => {
         const { bytesRead } = await fh.read(buf, offset, length, null);
@@ -524,17 +523,4 @@ export async function snapshotRun(runsDir: string, runId: string, options: Snaps
     stats.newBytes += bytes.length;
   }
   return { snapshotId, snapshot, stats };
-}
-
-/**
- * Why a listed name cannot be a tree entry: names that are not UTF-8 (every one in the folder,
- * named exactly) cannot be stored yet; any other bad name is unsafe.
- */
-function badNameError(dir: string, name: string, reason: string, listing: Buffer): Error {
-  const raw: string[] = [];
-  for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
-    const bytes = listing.subarray(p + LISTING_HEADER, entryEnd(listing, p));
-    if (!isUtf8(bytes)) raw.push(`${dir}/${decodeName(bytes)}`);
-  }
-  return raw.length > 0 ? new UnsupportedNameError(raw, "a store") : new UnsafePathError(`${dir}/${name}`, reason);
 }

@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { materializeTree, ObjectReader, type Tree } from "../objects/index.js";
+import { decodeName, materializeTree, ObjectReader, osPath, type Tree } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
@@ -355,17 +355,17 @@ async function moveUserEntries(from: string, to: string, names: string[]): Promi
 async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
   const tree = await reader.readTree(treeId);
   const byName = new Map(tree.entries.map((e) => [e.name, e]));
-  for (const name of readdirSync(dir)) {
+  for (const name of namesIn(dir)) {
     const path = join(dir, name);
     const entry = byName.get(name);
-    const st = lstatSync(path);
+    const st = lstatSync(osPath(path));
     if (entry?.kind === "dir" && st.isDirectory()) {
       await pruneToTree(reader, entry.id, path);
     } else if (entry === undefined || (entry.kind === "dir") !== st.isDirectory()) {
-      const mode = lstatSync(dir).mode;
-      if ((mode & 0o200) === 0) chmodSync(dir, mode | 0o200);
+      const mode = lstatSync(osPath(dir)).mode;
+      if ((mode & 0o200) === 0) chmodSync(osPath(dir), mode | 0o200);
       await removeTree(path);
-      if ((mode & 0o200) === 0) chmodSync(dir, mode);
+      if ((mode & 0o200) === 0) chmodSync(osPath(dir), mode);
     }
   }
 }
@@ -382,15 +382,20 @@ async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void>
 
 /** Removes a folder that may hold read-only folders. */
 export async function removeTree(path: string): Promise<void> {
-  if (!existsSync(path)) return;
+  if (!existsSync(osPath(path))) return;
   const makeWritable = (p: string) => {
-    const st = lstatSync(p);
+    const st = lstatSync(osPath(p));
     if (!st.isDirectory()) return;
-    chmodSync(p, st.mode | 0o700);
-    for (const name of readdirSync(p)) makeWritable(join(p, name));
+    chmodSync(osPath(p), st.mode | 0o700);
+    for (const name of namesIn(p)) makeWritable(join(p, name));
   };
   makeWritable(path);
-  await rm(path, { recursive: true, force: true });
+  await rm(osPath(path), { recursive: true, force: true });
+}
+
+/** A folder's names, exactly (one that is not UTF-8 escaped as `decodeName` does). */
+function namesIn(dir: string): string[] {
+  return readdirSync(osPath(dir), { encoding: "buffer" }).map(decodeName);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { digestTrees, namesNotUtf8, PackWriter, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers, UnsupportedNameError } from "../objects/index.js";
+import { digestTrees, PackWriter, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
@@ -139,7 +139,6 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id) });
     }
     if (conflicts.length > 0) throw new ConflictError(conflicts);
-    refuseNamesNotUtf8(items);
     return {
       remote: s.remote.url,
       runs: items.map((i) => i.planned),
@@ -152,23 +151,6 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     await closeSession(s, false);
     throw err;
   }
-}
-
-/**
- * Stops a push before anything is written when a run it reads only while writing (one the plan
- * did not hash: new on the remote) holds a file name that is not UTF-8, which a store's trees
- * cannot hold yet. Runs hashed while planning were checked then. A walk of names, no stat.
- * @throws UnsupportedNameError naming every such file (the first 20 of each folder).
- */
-function refuseNamesNotUtf8(items: readonly PushItem[]): void {
-  const found: string[] = [];
-  for (const item of items) {
-    for (const { part, dir } of uploadDirs(item, false)) {
-      const tree = part === "files" ? item.local.version.run.tree : item.local.version.meta.tree;
-      if (tree === EMPTY_TREE) found.push(...namesNotUtf8(dir).map((rel) => `${dir}/${rel}`));
-    }
-  }
-  if (found.length > 0) throw new UnsupportedNameError(found, "a store");
 }
 
 /**
@@ -271,14 +253,14 @@ function worthWorkers(items: PushItem[]): boolean {
   return moving.length > 1 && (files >= WORKERS_MIN_FILES || bytes >= WORKERS_MIN_BYTES);
 }
 
-/** The directories of a run to store; a part whose directory is missing is the empty tree (`settle`: set so). */
-function uploadDirs(item: PushItem, settle = true): { part: "files" | "meta"; dir: string }[] {
+/** The directories of a run to store; a part whose directory is missing is the empty tree. */
+function uploadDirs(item: PushItem): { part: "files" | "meta"; dir: string }[] {
   const out: { part: "files" | "meta"; dir: string }[] = [];
   const dirs = { files: item.local.run.paths.runDir, meta: runMetaDir(item.local.run) };
   for (const part of ["files", "meta"] as const) {
     if (!item.upload[part]) continue;
     if (existsSync(dirs[part])) out.push({ part, dir: dirs[part] });
-    else if (settle) setTree(item, part, EMPTY_TREE);
+    else setTree(item, part, EMPTY_TREE);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
+import { decodeTree, encodeTree } from "../../src/objects/codec.js";
 import { decodeName, encodeName, fsPath, hasRawBytes, printableName } from "../../src/objects/names.js";
 
 test("a name's bytes survive decodeName and encodeName exactly, whatever they are", () => {
@@ -25,4 +26,23 @@ test("printableName escapes raw bytes and control characters, keeps other text",
   assert.equal(printableName(decodeName(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74]))), "caf\\xe9.t");
   assert.equal(printableName("a\x1b[31mred\nb"), "a\\x1b[31mred\\x0ab");
   assert.equal(printableName("Grüße"), "Grüße");
+});
+
+test("a tree keeps a name that is not UTF-8 as bytes (msgpack bin), sorted by bytes; a UTF-8 name sent as bytes is refused", () => {
+  const id = "ab".repeat(32);
+  const raw = decodeName(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+  const entries = [
+    { name: "caf", kind: "file" as const, mode: 0o644, size: 1, id },
+    { name: "café", kind: "file" as const, mode: 0o644, size: 1, id },
+    { name: raw, kind: "file" as const, mode: 0o644, size: 1, id },
+  ];
+  const bytes = encodeTree({ entries });
+  assert.ok(bytes.includes(Buffer.from([0xc4, 4, 0x63, 0x61, 0x66, 0xe9])), "bin 8 of the raw bytes");
+  assert.deepEqual(decodeTree(bytes).entries.map((e) => encodeName(e.name).toString("hex")), ["636166", "636166c3a9", "636166e9"]);
+  assert.throws(() => encodeTree({ entries: [entries[2]!, entries[1]!] }), /not sorted/);
+  // The same tree with a UTF-8 name written as bin: not canonical.
+  const sneaky = Buffer.from(bytes);
+  const at = sneaky.indexOf(Buffer.from([0xa5, 0x63, 0x61, 0x66, 0xc3, 0xa9]));
+  const forged = Buffer.concat([sneaky.subarray(0, at), Buffer.from([0xc4, 5]), sneaky.subarray(at + 1)]);
+  assert.throws(() => decodeTree(forged), /canonical/);
 });
