@@ -96,3 +96,13 @@ test("push, clone and pull keep files whose names are not UTF-8, byte for byte (
     assert.deepEqual(namesIn(join(dest, RUN_A, "sub")), [], "the removed file is removed here too");
   }
 });
+
+test("copy --to a 5,000-character path: one line, no stack trace", async () => {
+  const root = fresh();
+  const runs = join(root, "runs");
+  makeRun(runs, RUN_A, [["train.py", "print(1)\n"]]);
+  const r = await gage(["copy", "--to", join(root, "y".repeat(5000)), "--all", "-y"], { env: { GAGE_RUNS: runs } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^gage: a path is too long for the file system \(.*case-\d+\/y…y.*\): use a shorter path\n$/);
+  assert.ok(r.stderr.length < 200);
+});
