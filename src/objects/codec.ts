@@ -114,7 +114,6 @@ export function badEntryName(name: unknown): string | undefined {
   if (name === "." || name === "..") return `'${name}' is not a name`;
   if (name.includes("/") || name.includes("\\") || name.includes("\0")) return "name contains '/', '\\' or NUL";
   if (encodeName(name).length > 255) return "name longer than 255 bytes";
-  if (name.includes("\uFFFD")) return "name is not valid UTF-8";
   return undefined;
 }
 
@@ -172,7 +171,7 @@ export function encodeTree(tree: Tree): Buffer {
   for (const e of entries) {
     // Ids are checked by the writer (a malformed one throws), cheaper than a regex per entry.
     w.array(6);
-    // A name that is not UTF-8 is kept as its bytes (docs/formats.md, "Trees").
+    // A name that is not UTF-8 is kept as its bytes (docs/mistakes.md, "Format note").
     if (hasRawBytes(e.name)) w.bin(encodeName(e.name));
     else w.str(e.name);
     w.number(KINDS.indexOf(e.kind));

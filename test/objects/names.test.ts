@@ -46,3 +46,15 @@ test("a tree keeps a name that is not UTF-8 as bytes (msgpack bin), sorted by by
   const forged = Buffer.concat([sneaky.subarray(0, at), Buffer.from([0xc4, 5]), sneaky.subarray(at + 1)]);
   assert.throws(() => decodeTree(forged), /canonical/);
 });
+
+test("a str name that is not UTF-8 is not canonical; a real U+FFFD in a name is a name like any other", () => {
+  const id = "cd".repeat(32);
+  const replacement = { name: "odd\uFFFD.txt", kind: "file" as const, mode: 0o644, size: 1, id };
+  assert.equal(decodeTree(encodeTree({ entries: [replacement] })).entries[0]!.name, "odd\uFFFD.txt");
+  // The same bytes with the name's str payload swapped for invalid UTF-8 of another length.
+  const good = encodeTree({ entries: [{ ...replacement, name: "odd\u00e9.txt" }] });
+  const at = good.indexOf(Buffer.from("odd\u00e9.txt"));
+  const forged = Buffer.from(good);
+  forged[at + 3] = 0xff;
+  assert.throws(() => decodeTree(forged), /canonical/);
+});
