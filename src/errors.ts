@@ -36,6 +36,7 @@ export type ErrorCode =
   | "HOST_KEY"
   | "REMOTE_CONFLICT"
   | "REMOTE_URL"
+  | "STORE_NOT_FOUND"
   // sync
   | "CONFLICT"
   | "STORE_INCOMPLETE"
@@ -43,7 +44,8 @@ export type ErrorCode =
   | "SERVE_AUTH_REQUIRED"
   | "SERVE_LISTEN"
   // git
-  | "TOO_LARGE";
+  | "TOO_LARGE"
+  | "UNSUPPORTED_NAME";
 
 export interface GageErrorOptions {
   hint?: string;

@@ -10,6 +10,7 @@ export {
   HostKeyError,
   RemoteConflictError,
   RemoteUrlError,
+  StoreNotFoundError,
 } from "./remotes/errors.js";
 export type { RemoteErrorOptions, HostKeyProblem } from "./remotes/errors.js";
 export { openStorage, openLocation } from "./remotes/open.js";
@@ -85,6 +86,7 @@ export {
   ObjectNotFoundError,
   CorruptObjectError,
   UnsafePathError,
+  UnsupportedNameError,
   FormatError,
   PACK_PREFIX,
   packKey,

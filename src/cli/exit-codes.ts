@@ -26,6 +26,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "OPERATION":
     case "SERVE_AUTH_REQUIRED":
     case "TOO_LARGE":
+    case "UNSUPPORTED_NAME":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":
@@ -33,6 +34,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "NOT_FOUND":
     case "OBJECT_NOT_FOUND":
     case "STORE_INCOMPLETE":
+    case "STORE_NOT_FOUND":
       return EXIT.notFound;
     case "CONFLICT":
     case "REMOTE_CONFLICT":

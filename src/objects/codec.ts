@@ -2,6 +2,7 @@ import { Unpackr } from "msgpackr/unpack";
 import { FormatError, UnsafePathError } from "./errors.js";
 import { hashBytes, idFromBytes, isObjectId, type ObjectId } from "./ids.js";
 import { encodeValue, HexBytes, MsgWriter } from "./msgpack.js";
+import { decodeName, encodeName, hasRawBytes } from "./names.js";
 
 // Objects are msgpack arrays with a type tag and a version first, written by a canonical writer
 // (src/objects/msgpack.ts), so the same content always encodes to the same bytes (no maps whose key
@@ -91,7 +92,7 @@ export interface Snapshot {
 export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
   if (isBmpBelowSurrogates(a) && isBmpBelowSurrogates(b)) return a < b ? -1 : 1;
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  return Buffer.compare(encodeName(a), encodeName(b));
 }
 
 function isBmpBelowSurrogates(s: string): boolean {
@@ -112,8 +113,7 @@ export function badEntryName(name: unknown): string | undefined {
   if (typeof name !== "string" || name === "") return "empty name";
   if (name === "." || name === "..") return `'${name}' is not a name`;
   if (name.includes("/") || name.includes("\\") || name.includes("\0")) return "name contains '/', '\\' or NUL";
-  if (Buffer.byteLength(name, "utf8") > 255) return "name longer than 255 bytes";
-  if (name.includes("\uFFFD")) return "name is not valid UTF-8";
+  if (encodeName(name).length > 255) return "name longer than 255 bytes";
   return undefined;
 }
 
@@ -171,7 +171,9 @@ export function encodeTree(tree: Tree): Buffer {
   for (const e of entries) {
     // Ids are checked by the writer (a malformed one throws), cheaper than a regex per entry.
     w.array(6);
-    w.str(e.name);
+    // A name that is not UTF-8 is kept as its bytes (docs/mistakes.md, "Format note").
+    if (hasRawBytes(e.name)) w.bin(encodeName(e.name));
+    else w.str(e.name);
     w.number(KINDS.indexOf(e.kind));
     w.number(e.mode);
     w.number(e.size);
@@ -191,9 +193,10 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const [name, kind, mode, size, id, chunks] = item as unknown[];
       const k = typeof kind === "number" ? KINDS[kind] : undefined;
       if (k === undefined) fail("tree", `unknown kind ${String(kind)}`);
-      if (typeof name !== "string") fail("tree", "entry name is not a string");
+      if (typeof name !== "string" && !(name instanceof Uint8Array)) fail("tree", "entry name is not a string");
       if (typeof mode !== "number") fail("tree", "mode is not a number");
-      const entry: TreeEntry = { name, kind: k, mode, size: checkSize(size, "tree"), id: idFromBytes(id as Uint8Array, "tree") };
+      // Bytes that are UTF-8 re-encode as a string: not canonical, refused below.
+      const entry: TreeEntry = { name: typeof name === "string" ? name : decodeName(Buffer.from(name.buffer, name.byteOffset, name.byteLength)), kind: k, mode, size: checkSize(size, "tree"), id: idFromBytes(id as Uint8Array, "tree") };
       if (chunks !== null) entry.chunks = idFromBytes(chunks as Uint8Array, "tree");
       return entry;
     });

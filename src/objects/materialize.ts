@@ -3,6 +3,7 @@ import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, open
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
+import { osPath, printableName } from "./names.js";
 import { UnsafePathError } from "./errors.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
@@ -56,7 +57,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<
     for (const { path, tree } of level) {
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
-        if (bad !== undefined) throw new UnsafePathError(join(path, String(entry.name)), bad);
+        if (bad !== undefined) throw new UnsafePathError(printableName(join(path, String(entry.name))), bad);
         const p = { path: join(path, entry.name), entry };
         if (entry.kind === "dir") {
           out.dirs.push(p);
@@ -73,7 +74,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<
 
 /** Throws unless `path` is absent or a real directory (never a symlink: no writing through one). */
 function checkDirPath(path: string): Stats | undefined {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(osPath(path), { throwIfNoEntry: false });
   if (st === undefined) return undefined;
   if (st.isSymbolicLink()) throw new UnsafePathError(path, "is a symlink; refusing to write through it");
   if (!st.isDirectory()) throw new UnsafePathError(path, "exists and is not a directory");
@@ -85,7 +86,7 @@ function checkDisk(p: Plan, destDir: string): void {
   checkDirPath(destDir);
   for (const d of p.dirs) checkDirPath(d.path);
   for (const f of [...p.files, ...p.links]) {
-    if (lstatSync(f.path, { throwIfNoEntry: false })?.isDirectory()) {
+    if (lstatSync(osPath(f.path), { throwIfNoEntry: false })?.isDirectory()) {
       throw new UnsafePathError(f.path, `is a directory where the tree has a ${f.entry.kind}`);
     }
   }
@@ -95,11 +96,11 @@ function checkDisk(p: Plan, destDir: string): void {
 function ensureDir(path: string): void {
   const st = checkDirPath(path);
   if (st === undefined) {
-    mkdirSync(path, { mode: 0o755 });
+    mkdirSync(osPath(path), { mode: 0o755 });
     return;
   }
   // A read-only directory (as Gage leaves ID.meta/) must take new entries; its mode is set last.
-  if ((st.mode & 0o200) === 0) chmodSync(path, st.mode | 0o200);
+  if ((st.mode & 0o200) === 0) chmodSync(osPath(path), st.mode | 0o200);
 }
 
 // Temporary names: unique in this process by a counter, and across processes by a random part
@@ -115,7 +116,7 @@ const tempPath = (path: string) => join(path, "..", `${tempStem}${(tempCount++).
  */
 function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: Buffer): number {
   const tmp = tempPath(path);
-  const fd = openSync(tmp, "wx", 0o600);
+  const fd = openSync(osPath(tmp), "wx", 0o600);
   try {
     try {
       for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
@@ -124,10 +125,10 @@ function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: 
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, path);
+    renameSync(osPath(tmp), osPath(path));
   } catch (err) {
     try {
-      unlinkSync(tmp);
+      unlinkSync(osPath(tmp));
     } catch {
       // never created, or already renamed
     }
@@ -138,7 +139,7 @@ function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: 
 
 async function writeAtomically(path: string, mode: number, fsync: boolean, fill: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<number> {
   const tmp = tempPath(path);
-  const fh = await open(tmp, "wx", 0o600);
+  const fh = await open(osPath(tmp), "wx", 0o600);
   let bytes = 0;
   try {
     try {
@@ -151,9 +152,9 @@ async function writeAtomically(path: string, mode: number, fsync: boolean, fill:
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
+    await rename(osPath(tmp), osPath(path));
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await unlink(osPath(tmp)).catch(() => undefined);
     throw err;
   }
   return bytes;
@@ -190,7 +191,7 @@ export async function materializeTree(
   if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
   ensureDir(destDir);
   for (const d of p.dirs) {
-    if (fresh) mkdirSync(d.path, { mode: 0o755 });
+    if (fresh) mkdirSync(osPath(d.path), { mode: 0o755 });
     else ensureDir(d.path);
   }
 
@@ -199,7 +200,7 @@ export async function materializeTree(
     options.signal?.throwIfAborted();
     const state = fresh ? "absent" : await existingState(f, options.cache);
     if (state === "same") {
-      if ((lstatSync(f.path).mode & 0o777) !== f.entry.mode) await chmod(f.path, f.entry.mode);
+      if ((lstatSync(osPath(f.path)).mode & 0o777) !== f.entry.mode) await chmod(osPath(f.path), f.entry.mode);
       stats.unchanged++;
       progress(f.path, f.entry.size);
     } else if (state === "differs" && options.keepExisting) {
@@ -240,12 +241,12 @@ export async function materializeTree(
   }
 
   // Deepest first, so a read-only directory is closed only after everything inside it is written.
-  for (const d of [...p.dirs].reverse()) chmodSync(d.path, d.entry.mode);
+  for (const d of [...p.dirs].reverse()) chmodSync(osPath(d.path), d.entry.mode);
   return stats;
 }
 
 async function existingState(f: Planned, cache: StatCache | undefined): Promise<"absent" | "same" | "differs"> {
-  const st = lstatSync(f.path, { throwIfNoEntry: false });
+  const st = lstatSync(osPath(f.path), { throwIfNoEntry: false });
   if (st === undefined) return "absent";
   if (st.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a file");
   if (!st.isFile() || st.size !== f.entry.size) return "differs";
@@ -255,10 +256,10 @@ async function existingState(f: Planned, cache: StatCache | undefined): Promise<
 }
 
 async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, stats: MaterializeStats): Promise<void> {
-  const st = lstatSync(f.path, { throwIfNoEntry: false });
+  const st = lstatSync(osPath(f.path), { throwIfNoEntry: false });
   if (st?.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a symlink");
   if (st !== undefined) {
-    if (st.isSymbolicLink() && (await readlink(f.path, { encoding: "buffer" })).equals(target)) {
+    if (st.isSymbolicLink() && (await readlink(osPath(f.path), { encoding: "buffer" })).equals(target)) {
       stats.unchanged++;
       return;
     }
@@ -268,11 +269,11 @@ async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, s
     }
   }
   const tmp = tempPath(f.path);
-  await symlink(target, tmp);
+  await symlink(target, osPath(tmp));
   try {
-    await rename(tmp, f.path);
+    await rename(osPath(tmp), osPath(f.path));
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await unlink(osPath(tmp)).catch(() => undefined);
     throw err;
   }
   stats.written++;

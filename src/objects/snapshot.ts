@@ -22,6 +22,7 @@ import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
 import { UnsafePathError } from "./errors.js";
+import { osPath, printableName } from "./names.js";
 
 // Below this size a file is chunked on the calling thread: handing it to the worker costs more
 // than hashing it twice here.
@@ -162,7 +163,7 @@ class Snapshotter {
       if (entryKind(modeAt(listing, p)) !== S_IFDIR) continue;
       const name = nameAt(listing, p);
       const bad = badEntryName(name);
-      if (bad !== undefined) throw new UnsafePathError(`${path}/${name}`, bad);
+      if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${name}`), bad);
       trees.push(await this.dir(`${path}/${name}`));
     }
     // The signature: every entry's name, mode and stamp (the listing), and every subtree's id.
@@ -198,7 +199,7 @@ class Snapshotter {
         continue;
       }
       const bad = badEntryName(c.name);
-      if (bad !== undefined) throw new UnsafePathError(`${path}/${c.name}`, bad);
+      if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${c.name}`), bad);
       newest = Math.max(newest, c.mtimeMs, c.ctimeMs);
       if (kind === S_IFREG) {
         const { id, chunks, size } = await this.file(`${path}/${c.name}`, c);
@@ -240,7 +241,7 @@ class Snapshotter {
   }
 
   async symlink(dir: string, name: string): Promise<TreeEntry> {
-    const target = readlinkSync(`${dir}/${name}`, { encoding: "buffer" });
+    const target = readlinkSync(osPath(`${dir}/${name}`), { encoding: "buffer" });
     const id = hashBytes(target);
     await this.add(id, target);
     this.stats.symlinks++;
@@ -281,7 +282,7 @@ class Snapshotter {
       this.#scratch = Buffer.allocUnsafe(Math.max(expected, 64 * 1024, 2 * (this.#scratch?.length ?? 0)));
     }
     const data = this.#scratch;
-    const fd = openSync(path, "r");
+    const fd = openSync(osPath(path), "r");
     let size = 0;
     try {
       for (let n = -1; size < expected && n !== 0; size += n) n = readSync(fd, data, size, expected - size, null);
@@ -310,7 +311,7 @@ class Snapshotter {
       }
       return this.#chunkList(whole, size, chunks);
     }
-    const fh = await open(path, "r");
+    const fh = await open(osPath(path), "r");
     try {
       const read = async (buf: Buffer, offset: number, length: number) => {
         const { bytesRead } = await fh.read(buf, offset, length, null);

@@ -179,7 +179,8 @@ export function openRemoteSpec(spec: RemoteSpec, ctx: RemoteContext & Omit<OpenS
   if (spec.type === "git") {
     return Promise.reject(new RemoteUrlError(redactUrl(spec.url), `${redactUrl(spec.url)} is a Git remote, not a store`, { hint: "Git remotes work with push, pull, clone, status, ls --remote, remote check and copy." }));
   }
-  return openLocation(spec.location, { ...ctx, home: homeOf(ctx), settings: spec.settings });
+  const origin = spec.name === undefined || spec.source === undefined ? undefined : `[repos.${spec.name}] of ${spec.source}`;
+  return openLocation(spec.location, { ...ctx, home: homeOf(ctx), settings: spec.settings, ...(origin === undefined ? {} : { origin }) });
 }
 
 /** A spec fit for display: secret settings as `***`, passwords in URLs removed. */

@@ -26,6 +26,16 @@ export class NotFoundError extends RemoteError {
   }
 }
 
+/**
+ * The remote's root is not there: a local or SSH folder that does not exist, an S3 bucket that
+ * does not exist. Not an empty store: commands that read say so instead of finding no runs.
+ */
+export class StoreNotFoundError extends RemoteError {
+  constructor(url: string, message: string, options: RemoteErrorOptions = {}) {
+    super("STORE_NOT_FOUND", url, message, options);
+  }
+}
+
 /** The remote refused the operation (file mode, bucket policy, SFTP permission). */
 export class PermissionError extends RemoteError {
   constructor(url: string, message: string, options: RemoteErrorOptions = {}) {

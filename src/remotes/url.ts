@@ -173,3 +173,8 @@ export function formatGitLocation(location: GitLocation): string {
   const base = location.transport === "http" ? `git+${location.url}` : location.path;
   return location.branch === undefined ? base : `${base}#${location.branch}`;
 }
+
+/** A path or URL for a one-line message: a long one keeps its start and its end. */
+export function shortPath(path: string, max = 80): string {
+  return path.length <= max ? path : `${path.slice(0, max / 2 - 1)}…${path.slice(-(max / 2 - 1))}`;
+}

@@ -107,9 +107,10 @@ export async function scanRuns(
 export function unscannedRun(runsDir: string, ref: RunRef, treeSums?: TreeSumLookup): ScannedRun {
   const paths = runPaths(runsDir, ref.id);
   const stats = emptyStats();
-  const count = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
+  // Names as bytes: one that is not UTF-8 is counted, and refused with its name before the push.
+  const count = (dir: string | Buffer) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true, encoding: "buffer" })) {
+      const path = Buffer.concat([Buffer.from(dir), Buffer.from("/"), entry.name as unknown as Buffer]);
       if (entry.isDirectory()) count(path);
       else if (entry.isFile()) {
         stats.files++;

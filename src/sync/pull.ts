@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { materializeTree, ObjectReader, type Tree } from "../objects/index.js";
+import { decodeName, materializeTree, ObjectReader, osPath, type Tree } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
@@ -13,7 +13,7 @@ import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from
 import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
 import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
 import { loadRemotePackIndex } from "./pack-index-cache.js";
-import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
+import { conflictPaths, describeChange, plannedRun, remoteConflictPaths, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
@@ -60,6 +60,8 @@ export interface PullResult {
   /** Files written (identical files already on disk are not counted) and their bytes. */
   files: number;
   bytes: number;
+  /** Runs that diverged and were left as they are here (every other run was pulled). */
+  conflicts: RunConflict[];
 }
 
 interface PullItem {
@@ -78,8 +80,9 @@ interface PullItem {
 /**
  * Plans a pull: reads the remote's heads (one listing when nothing changed), compares each
  * selected remote run with the local copy (hashed through the stat cache), and returns what
- * would be written. Nothing is written until `execute`.
- * @throws ConflictError when a run diverged and `force` is not set (`force` keeps local files).
+ * would be written. Nothing is written until `execute`. A run that diverged (`force` not set;
+ * `force` keeps the local files) is left out and listed in the plan's `conflicts`, with its paths:
+ * every other run is still pulled.
  */
 export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResult>> {
   // A pull of every run, whole, sums the live runs up while it opens the remote, as a push does:
@@ -88,7 +91,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
   const whole = checkOnly(opts.only).size === RUN_PARTS.length && !opts.runs?.length && opts.where === undefined;
   const liveIds = whole ? (await selectLocalRuns(opts.runsDir, {})).map((r) => r.id) : [];
   const summing = liveIds.length === 0 ? undefined : sumRuns(opts.runsDir, liveIds, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() });
-  const s = await openSession(opts);
+  const s = await openSession(opts, true);
   try {
     await removeStaleStaging(opts.runsDir, s.now());
     const summed = await summing;
@@ -96,6 +99,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, inSync), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];
+    const remoteOnly = new Set<string>();
     let upToDate = inSync?.size ?? 0;
     let scanned = 0;
     let reader: ObjectReader | undefined;
@@ -126,7 +130,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       const files = resolve(merged.run, local?.version.run.tree);
       const meta = resolve(merged.meta, local?.version.meta.tree);
       if (!files || !meta) {
-        conflicts.push({ runId: remote.id, paths: local ? await conflictPaths(s, local, merged) : [] });
+        conflicts.push({ runId: remote.id, paths: local ? await conflictPaths(s, local, merged) : await remoteConflictPaths(s, remote.id, merged) });
+        if (!local) remoteOnly.add(remote.id);
         continue;
       }
       const item: PullItem = { remote, local, user: {}, history: { files: [], meta: [] }, planned: plannedRun(remote, "", 0, 0) };
@@ -159,7 +164,6 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       item.planned = plannedRun(remote, describeChange(target, local?.version), Object.keys(item.user).length, 0);
       items.push(item);
     }
-    if (conflicts.length > 0) throw new ConflictError(conflicts);
     const roots = items.flatMap((i) => [i.files, i.meta].filter((t): t is string => t !== undefined));
     if (roots.length > 0) {
       reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
@@ -177,7 +181,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       runs: items.map((i) => i.planned),
       upToDate,
       scanned,
-      execute: (onProgress) => executePull(s, items, upToDate, reader, onProgress ?? opts.onProgress),
+      ...(conflicts.length === 0 ? {} : { conflicts: pullConflicts(conflicts, remoteOnly) }),
+      execute: (onProgress) => executePull(s, items, upToDate, reader, conflicts, onProgress ?? opts.onProgress),
       close: () => closeSession(s, true),
     };
   } catch (err) {
@@ -240,9 +245,10 @@ async function executePull(
   items: PullItem[],
   upToDate: number,
   reader: ObjectReader | undefined,
+  conflicts: RunConflict[],
   onProgress: ((e: SyncProgressEvent) => void) | undefined,
 ): Promise<PullResult> {
-  const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
+  const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
     const write = async (tree: string, dir: string) => {
@@ -349,17 +355,17 @@ async function moveUserEntries(from: string, to: string, names: string[]): Promi
 export async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
   const tree = await reader.readTree(treeId);
   const byName = new Map(tree.entries.map((e) => [e.name, e]));
-  for (const name of readdirSync(dir)) {
+  for (const name of namesIn(dir)) {
     const path = join(dir, name);
     const entry = byName.get(name);
-    const st = lstatSync(path);
+    const st = lstatSync(osPath(path));
     if (entry?.kind === "dir" && st.isDirectory()) {
       await pruneToTree(reader, entry.id, path);
     } else if (entry === undefined || (entry.kind === "dir") !== st.isDirectory()) {
-      const mode = lstatSync(dir).mode;
-      if ((mode & 0o200) === 0) chmodSync(dir, mode | 0o200);
+      const mode = lstatSync(osPath(dir)).mode;
+      if ((mode & 0o200) === 0) chmodSync(osPath(dir), mode | 0o200);
       await removeTree(path);
-      if ((mode & 0o200) === 0) chmodSync(dir, mode);
+      if ((mode & 0o200) === 0) chmodSync(osPath(dir), mode);
     }
   }
 }
@@ -376,19 +382,41 @@ export async function removeStaleStaging(runsDir: string, nowMs: number): Promis
 
 /** Removes a folder that may hold read-only folders. */
 export async function removeTree(path: string): Promise<void> {
-  if (!existsSync(path)) return;
+  if (!existsSync(osPath(path))) return;
   const makeWritable = (p: string) => {
-    const st = lstatSync(p);
+    const st = lstatSync(osPath(p));
     if (!st.isDirectory()) return;
-    chmodSync(p, st.mode | 0o700);
-    for (const name of readdirSync(p)) makeWritable(join(p, name));
+    chmodSync(osPath(p), st.mode | 0o700);
+    for (const name of namesIn(p)) makeWritable(join(p, name));
   };
   makeWritable(path);
-  await rm(path, { recursive: true, force: true });
+  await rm(osPath(path), { recursive: true, force: true });
 }
 
-/** Plans and executes a pull in one call. */
+/** A folder's names, exactly (one that is not UTF-8 escaped as `decodeName` does). */
+function namesIn(dir: string): string[] {
+  return readdirSync(osPath(dir), { encoding: "buffer" }).map(decodeName);
+}
+
+/**
+ * The diverged runs of a pull, as the error that reports them. A run with no copy here (a
+ * clone) cannot be settled by `--force`: one of its writers pushes theirs with `--force`.
+ */
+export function pullConflicts(conflicts: RunConflict[], remoteOnly: ReadonlySet<string>): ConflictError {
+  if (!conflicts.every((c) => remoteOnly.has(c.runId))) return new ConflictError(conflicts);
+  const which = conflicts.length === 1 ? "this run" : "these runs";
+  return new ConflictError(conflicts, {
+    hint: `The remote holds diverged versions of ${which}, pushed by two writers: the writer whose version is to stay runs 'gage push --force REMOTE RUN', then pull again.`,
+  });
+}
+
+/**
+ * Plans and executes a pull in one call.
+ * @throws ConflictError after pulling every other run, when runs diverged (`result.conflicts`).
+ */
 export async function pull(opts: SyncOptions): Promise<PullResult> {
   const plan = await planPull(opts);
-  return plan.execute();
+  const result = await plan.execute();
+  if (plan.conflicts) throw plan.conflicts;
+  return result;
 }

@@ -1,6 +1,9 @@
 import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
+import type { ConflictError } from "./errors.js";
+import { StoreNotFoundError } from "../remotes/errors.js";
+import { shortPath } from "../remotes/url.js";
 import { StatCache } from "../objects/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
 import { saveInSync, type InSyncState } from "./in-sync.js";
@@ -73,6 +76,11 @@ export interface TransferPlan<R> {
    * their folders, or (pull) hold the remote's version by their history.
    */
   scanned?: number;
+  /**
+   * Pull and clone: the runs that diverged, left out of `runs` (every other run moves). The
+   * caller reports it after executing the rest.
+   */
+  conflicts?: ConflictError;
   /** Runs the transfer with the remote still open, then closes it. */
   execute(onProgress?: (event: SyncProgressEvent) => void): Promise<R>;
   /** Releases the remote without transferring (dry run, declined confirmation). */
@@ -106,8 +114,13 @@ export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
   return new Set(only as RunPart[]);
 }
 
-/** Opens the remote and brings the cached view of its heads up to date (the stat cache loads at first use). */
-export async function openSession(opts: SyncOptions): Promise<Session> {
+/**
+ * Opens the remote and brings the cached view of its heads up to date (the stat cache loads at
+ * first use). `reading`: the command reads the store (pull, status, listing), so a remote whose
+ * root does not exist is an error, not an empty store; a push creates it.
+ * @throws StoreNotFoundError when `reading` and the remote's folder does not exist.
+ */
+export async function openSession(opts: SyncOptions, reading = false): Promise<Session> {
   const only = checkOnly(opts.only);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
@@ -115,6 +128,11 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
     const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
+    if (reading && view.newest === undefined && view.catalogKey === undefined && (await remote.storage.rootExists?.()) === false) {
+      throw new StoreNotFoundError(remote.url, `No store at ${shortPath(remote.url)}: the folder does not exist`, {
+        hint: `Check the path. A push creates a store: gage push ${shortPath(remote.spec)}`,
+      });
+    }
     const cacheFile = statCachePath(opts.runsDir);
     const session: Session = {
       runsDir: opts.runsDir,

@@ -26,7 +26,7 @@ export interface StatusResult {
  * hashed through the stat cache. Runs deleted locally are left out.
  */
 export async function status(opts: SyncOptions): Promise<StatusResult> {
-  const s = await openSession(opts);
+  const s = await openSession(opts, true);
   try {
     const local = existsSync(opts.runsDir) ? await listRuns(opts.runsDir, opts.onWarning ? { onWarning: opts.onWarning } : {}) : [];
     const remote = new Map(remoteRunsOf(s.view, opts.runsDir, opts.onWarning).map((r) => [r.id, r]));

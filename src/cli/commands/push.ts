@@ -7,6 +7,7 @@ import { gitRemoteSpec } from "../../sync/git/session.js";
 import { setDefaultRemote } from "../../sync/remote.js";
 import type { PlannedRun, SyncOptions, TransferPlan } from "../../sync/session.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
+import { exitCodeFor } from "../exit-codes.js";
 import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, whilePlanning, type TransferProgress } from "../transfer-ui.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
@@ -84,18 +85,31 @@ export async function runSyncPlan<R extends { runs: PlannedRun[]; upToDate: numb
   details: (result: R) => string[],
 ): Promise<R | undefined> {
   try {
-    return await runTransfer(ctx, opts, {
+    const result = await runTransfer(ctx, opts, {
       action: `${verbs.verb} ${plural(plan.runs.length, "run")} ${verbs.direction} ${plan.remote}`,
       rows: plan.runs,
-      nothingMessage: nothingMessage(verbs.past.toLowerCase()),
+      nothingMessage: plan.conflicts ? `Nothing ${verbs.past.toLowerCase()}: every other run is up-to-date` : nothingMessage(verbs.past.toLowerCase()),
       execute: (progress: TransferProgress) =>
         plan.execute((e) => {
           if (e.total) progress.setTotal(e.total);
           if (e.phase !== "scan" && (e.files > 0 || e.bytes > 0)) progress.advance(e.files, e.bytes);
         }),
       summary: (result) => transferSummary(verbs.past, result.runs.length, { details: details(result), upToDate: result.upToDate }),
-      json: (result) => ({ remote: plan.remote, dryRun: result === undefined && plan.runs.length > 0, upToDate: plan.upToDate, runs: plan.runs, result: result ?? null }),
+      json: (result) => ({
+        remote: plan.remote,
+        dryRun: result === undefined && plan.runs.length > 0,
+        upToDate: plan.upToDate,
+        runs: plan.runs,
+        result: result ?? null,
+        ...(plan.conflicts ? { conflicts: plan.conflicts.conflicts } : {}),
+      }),
     });
+    // Diverged runs were left out and every other run moved: report them after the rest.
+    if (plan.conflicts) {
+      if (!opts.json) throw plan.conflicts;
+      ctx.exitCode = exitCodeFor(plan.conflicts.code);
+    }
+    return result;
   } finally {
     await plan.close();
   }

@@ -129,7 +129,7 @@ async function executeGitPull(
   cache: StatCache,
   onProgress: ((e: SyncProgressEvent) => void) | undefined,
 ): Promise<PullResult> {
-  const result: PullResult = { remote: s.spec.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
+  const result: PullResult = { remote: s.spec.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts: [] };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
     const write = async (tree: string, dir: string) => {
