@@ -18,6 +18,7 @@ export type ErrorCode =
   | "AMBIGUOUS_RUN"
   | "NOTHING_SELECTED"
   | "RUN_META"
+  | "RUN_ID"
   // runner
   | "GAGEFILE"
   | "OPERATION"
@@ -36,6 +37,7 @@ export type ErrorCode =
   | "HOST_KEY"
   | "REMOTE_CONFLICT"
   | "REMOTE_URL"
+  | "NOT_A_FILE"
   // sync
   | "CONFLICT"
   | "STORE_INCOMPLETE";

@@ -24,6 +24,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CONFIG":
     case "GAGEFILE":
     case "OPERATION":
+    case "RUN_ID":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":
@@ -43,6 +44,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CORRUPT_OBJECT":
     case "UNSAFE_PATH":
     case "FORMAT":
+    case "NOT_A_FILE":
       return EXIT.integrity;
     case "CANCELLED":
       return EXIT.cancelled;

@@ -2,7 +2,8 @@
 // snapshotting a run into packs and materializing it back. Knows nothing of remotes or the CLI:
 // it reads and writes through `ObjectStorage`, which every remotes `Storage` satisfies.
 export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
-export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError } from "./errors.js";
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError, TreeLimitError } from "./errors.js";
+export { DEFAULT_TREE_LIMITS, TreeBudget, type TreeLimits } from "./tree-limits.js";
 export { listKeys, PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
 export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js";
 export {

@@ -82,6 +82,15 @@ async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly Object
   return new Map(read.filter((r) => r !== undefined));
 }
 
+/**
+ * The largest object a store holds (stored or raw): a tree of a folder with a million entries, a
+ * chunk list of a file of terabytes. A pack index declaring more is damaged or hostile, and is
+ * never believed enough to allocate for it.
+ */
+export const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+/** Deflate cannot expand data by more than 1032:1 (RFC 1951); a raw length beyond is a lie. */
+const MAX_DEFLATE_RATIO = 1032;
+
 // Reads of neighbouring objects in one pack are merged when the gap between them is small.
 const MAX_GAP = 256 * 1024;
 const MAX_SPAN = 8 * 1024 * 1024;
@@ -195,8 +204,11 @@ export class ObjectReader {
       }
       const got = new Map<ObjectId, Buffer>();
       for await (const { id, data } of this.readMany(ids)) got.set(id, data);
-      for (const id of ids) {
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!;
         const data = got.get(id)!;
+        const declared = list.chunks[i - ids.length + k]!.size;
+        if (data.length !== declared) throw new CorruptObjectError(entry.chunks, { reason: `chunk ${id} is ${data.length} bytes, its list says ${declared}` });
         whole.update(data);
         if (held !== undefined) yield held;
         held = data;
@@ -210,8 +222,20 @@ export class ObjectReader {
   #locate(id: ObjectId): PackLocation {
     const loc = this.index.get(id);
     if (loc === undefined) throw new ObjectNotFoundError(id);
+    const bad = badLocation(loc);
+    if (bad !== undefined) throw new CorruptObjectError(id, { where: packIndexKey(loc.packId), reason: bad });
     return loc;
   }
+}
+
+/** Why a pack index entry cannot be believed (before anything is read or allocated for it). */
+function badLocation(loc: PackLocation): string | undefined {
+  const { offset, storedLength, rawLength, codec } = loc;
+  if (!Number.isSafeInteger(offset + storedLength)) return `its index puts it at offset ${offset}, past any pack`;
+  if (storedLength > MAX_OBJECT_BYTES || rawLength > MAX_OBJECT_BYTES) return `its index declares ${Math.max(storedLength, rawLength)} bytes, more than any object holds`;
+  if (codec === CODEC_RAW && rawLength !== storedLength) return `its index declares ${rawLength} bytes stored as ${storedLength}`;
+  if (codec === CODEC_DEFLATE && rawLength > storedLength * MAX_DEFLATE_RATIO + 1024) return `its index declares ${rawLength} bytes deflated into ${storedLength}`;
+  return undefined;
 }
 
 function decodeAs<T>(id: ObjectId, bytes: Buffer, decode: (b: Buffer) => T): T {
@@ -229,10 +253,12 @@ function verifyObject(id: ObjectId, loc: PackLocation, stored: Buffer): Buffer {
   let data: Buffer;
   if (loc.codec === CODEC_DEFLATE) {
     try {
+      // The declared length bounds the output (checked against the stored length first).
       data = inflateRawSync(stored, { maxOutputLength: Math.max(1, loc.rawLength) });
     } catch (err) {
       throw new CorruptObjectError(id, { where, reason: "cannot be decompressed" }, { cause: err });
     }
+    if (data.length !== loc.rawLength) throw new CorruptObjectError(id, { where, reason: `it inflates to ${data.length} bytes, its index says ${loc.rawLength}` });
   } else if (loc.codec === CODEC_RAW) {
     data = stored;
   } else {

@@ -7,6 +7,9 @@ import {
   CATALOG_PREFIX,
   decodeCatalog,
   decodeHead,
+  MAX_CATALOG_BYTES,
+  MAX_HEAD_BYTES,
+  readHeadBytes,
   emptyView,
   HEAD_PREFIX,
   keyTime,
@@ -104,7 +107,7 @@ async function keysOf(storage: Storage, prefix: string, startAfter?: string): Pr
 
 async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ key: string; entries: HeadEntry[] }[]> {
   const limit = pLimit(CONCURRENCY);
-  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await storage.getBytes(key)) }))));
+  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES)) }))));
 }
 
 /** Where a reader holding `view` starts listing heads (refreshView in heads.ts). */
@@ -136,7 +139,7 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   let newestCatalog: Store["newestCatalog"];
   const newest = catalogs.at(-1);
   if (newest !== undefined) {
-    const doc = decodeCatalog(newest, await storage.getBytes(newest));
+    const doc = decodeCatalog(newest, await readHeadBytes(storage, newest, MAX_CATALOG_BYTES));
     noteHead(view, doc.covers, doc.entries);
     for (const k of doc.recent) noteHead(view, k, []);
     view.catalogKey = newest;

@@ -202,8 +202,29 @@ export function emptyView(): RemoteView {
   return { runs: new Map(), recent: new Set(), uncovered: 0 };
 }
 
+/** Merges entries into the view, each run once per call: one merge per run, not per entry. */
 function addEntries(view: RemoteView, entries: readonly HeadEntry[]): void {
-  for (const e of entries) view.runs.set(e.runId, reduceEntries([...(view.runs.get(e.runId) ?? []), e]));
+  const byRun = new Map<string, HeadEntry[]>();
+  for (const e of entries) {
+    const list = byRun.get(e.runId);
+    if (list === undefined) byRun.set(e.runId, [e]);
+    else list.push(e);
+  }
+  for (const [runId, added] of byRun) view.runs.set(runId, reduceEntries([...(view.runs.get(runId) ?? []), ...added]));
+}
+
+/**
+ * Head and catalog sizes beyond which a file is damaged or hostile (a sparse gigabyte file costs
+ * a few KB of disk): a head holds one push, a catalog a whole remote's runs.
+ */
+export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
+export const MAX_CATALOG_BYTES = 256 * 1024 * 1024;
+
+/** Reads a head or catalog, never more than `max` bytes: a bigger one is refused unread. */
+export async function readHeadBytes(storage: Pick<Storage, "getBytes">, key: string, max: number): Promise<Buffer> {
+  const bytes = await storage.getBytes(key, { start: 0, end: max + 1 });
+  if (bytes.length > max) throw new StoreFormatError(key, `${key} is larger than ${max} bytes; refusing to read it`, { hint: "The remote holds a damaged or hostile file: remove it, then push the affected runs again from a good copy." });
+  return bytes;
 }
 
 function noteHeadKey(view: RemoteView, key: string): void {
@@ -239,7 +260,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
-    const catalog = decodeCatalog(newestCatalog, await storage.getBytes(newestCatalog));
+    const catalog = decodeCatalog(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
     fetched++;
     // The catalog holds everything up to its `covers`; what this view had beyond it is kept.
     addEntries(view, catalog.entries);
@@ -270,12 +291,16 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.uncovered = 0;
     return { fetched: 1 + (await refreshView(storage, view, nowMs)).fetched };
   }
+  // Entries of every head are merged in one pass: merging head by head re-merged a run's growing
+  // list of diverged entries once per entry (quadratic).
+  const read: HeadEntry[] = [];
   for (const key of toRead) {
-    addEntries(view, decodeHead(key, await storage.getBytes(key)));
+    for (const e of decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))) read.push(e);
     noteHeadKey(view, key);
     view.uncovered++;
     fetched++;
   }
+  addEntries(view, read);
   return { fetched };
 }
 

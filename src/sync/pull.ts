@@ -4,9 +4,10 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { materializeTree, ObjectReader, type Tree } from "../objects/index.js";
+import { materializeTree, ObjectReader, TreeBudget, type Tree } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
-import { ConflictError, type RunConflict } from "./errors.js";
+import { refuseSymlinks } from "../runs/regular-file.js";
+import { ConflictError, StoreFormatError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
 import { dropInSync, findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
@@ -157,6 +158,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
         user: { ...(local?.version.user ?? {}), ...Object.fromEntries(Object.keys(item.user).map((n) => [n, n])) },
       };
       item.planned = plannedRun(remote, describeChange(target, local?.version), Object.keys(item.user).length, 0);
+      refuseSymlinks([paths.runDir, paths.metaDir, paths.userDir]);
       items.push(item);
     }
     if (conflicts.length > 0) throw new ConflictError(conflicts);
@@ -164,6 +166,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     if (roots.length > 0) {
       reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
       const sizes = await treeSizes(reader, roots);
+      for (const item of items) if (item.meta !== undefined) await checkMetaId(reader, item.remote.id, item.meta);
       for (const item of items) {
         for (const t of [item.files, item.meta]) {
           if (t === undefined) continue;
@@ -204,6 +207,24 @@ function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
   return names.every((n) => here.has(n));
 }
 
+/** Gage's `id` files are a UUID; anything longer is not one. */
+const MAX_ID_FILE_BYTES = 256;
+
+/**
+ * Refuses meta whose `id` file names another run than the head that brought it: the run's
+ * folder name is its identity, and a meta saying otherwise is hostile or damaged.
+ * @throws StoreFormatError when the `id` file says another id.
+ */
+async function checkMetaId(reader: ObjectReader, runId: string, metaTree: string): Promise<void> {
+  const entry = (await reader.readTree(metaTree)).entries.find((e) => e.name === "id");
+  if (entry === undefined) return;
+  const says = entry.kind === "file" && entry.size <= MAX_ID_FILE_BYTES ? (await reader.read(entry.id)).toString("utf8").trim() : undefined;
+  if (says === runId) return;
+  throw new StoreFormatError(`${runId}.meta/id`, `Run ${runId} on the remote has meta whose id file says ${says === undefined ? "something else" : JSON.stringify(says)}; refusing to pull it`, {
+    hint: "The remote holds a hostile or damaged run: nothing was written. Ask whoever pushed it to push it again from a good copy.",
+  });
+}
+
 /**
  * Files and bytes under each of `roots`: every tree read level by level, each level in one
  * batch of ranged reads (a tree at a time cost a clone of 2,000 runs five seconds of waiting).
@@ -211,7 +232,10 @@ function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
 async function treeSizes(reader: ObjectReader, roots: readonly string[]): Promise<Map<string, { files: number; bytes: number }>> {
   const trees = new Map<string, Tree>();
   let level = [...new Set(roots)];
-  while (level.length > 0) {
+  for (let depth = 0; level.length > 0; depth++) {
+    // Sizes are summed once per distinct tree, so only depth needs a bound here (materialize
+    // counts entries and paths as it expands each run's trees).
+    new TreeBudget(level[0]!).depth(depth);
     const read = await reader.readTrees(level);
     for (const [id, tree] of read) trees.set(id, tree);
     const below = new Set<string>();
