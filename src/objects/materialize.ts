@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { join, normalize } from "node:path";
 import { badEntryName, treeId, type Tree, type TreeEntry } from "./codec.js";
 import { CorruptObjectError, UnsafePathError } from "./errors.js";
 import { hashFile, type ObjectId } from "./ids.js";
@@ -59,13 +59,16 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: T
   let level: { path: string; relBytes: number; tree: Tree }[] = [{ path: destDir, relBytes: 0, tree: root }];
   for (let depth = 0; level.length > 0; depth++) {
     budget.depth(depth);
+    // A whole level is counted before any of it is planned: memory stays within the budget.
+    budget.entries(level.reduce((n, l) => n + l.tree.entries.length, 0));
     const next: { path: string; relBytes: number; entry: TreeEntry }[] = [];
     for (const { path, relBytes, tree } of level) {
-      budget.entries(tree.entries.length);
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
-        if (bad !== undefined) throw new UnsafePathError(join(path, String(entry.name)), bad);
-        const p = { path: join(path, entry.name), relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry };
+        if (bad !== undefined) throw new UnsafePathError(`${path}/${String(entry.name)}`, bad);
+        // Names are single segments (checked above): a concatenation shares its parent's string,
+        // where `join` built each path anew (a million entries took a GB).
+        const p = { path: `${path}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry };
         budget.pathBytes(p.relBytes, p.path);
         if (entry.kind === "dir") {
           out.dirs.push(p);
@@ -180,6 +183,7 @@ export async function materializeTree(
   options: MaterializeOptions = {},
 ): Promise<MaterializeStats> {
   const root = typeof tree === "string" ? await reader.readTree(tree) : tree;
+  destDir = normalize(destDir).replace(/(.)\/+$/, "$1");
   const p = await plan(reader, root, destDir, new TreeBudget(typeof tree === "string" ? tree : treeId(tree), options.limits));
   const fsync = options.fsync ?? true;
   const stats: MaterializeStats = { files: p.files.length, dirs: p.dirs.length, symlinks: p.links.length, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };

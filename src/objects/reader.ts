@@ -5,6 +5,7 @@ import {
   decodeChunkList,
   decodeSnapshot,
   decodeTree,
+  MIN_CHUNK_BYTES,
   type ChunkList,
   type Snapshot,
   type Tree,
@@ -191,6 +192,12 @@ export class ObjectReader {
       yield data;
       return;
     }
+    // A list can hold no more chunks than its file's size allows (decodeChunkList): one declaring
+    // more bytes than such a list takes is refused before it is read and decoded.
+    const listBytes = this.#locate(entry.chunks).rawLength;
+    if (listBytes > maxChunkListBytes(entry.size)) {
+      throw new CorruptObjectError(entry.chunks, { reason: `a chunk list of ${listBytes} bytes for a file of ${entry.size}` });
+    }
     const list = await this.readChunkList(entry.chunks);
     if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
     const whole = createHash("sha256");
@@ -226,6 +233,11 @@ export class ObjectReader {
     if (bad !== undefined) throw new CorruptObjectError(id, { where: packIndexKey(loc.packId), reason: bad });
     return loc;
   }
+}
+
+/** The most bytes a canonical chunk list of a `size`-byte file takes (40 per chunk at most). */
+function maxChunkListBytes(size: number): number {
+  return 64 + 40 * (Math.floor(size / MIN_CHUNK_BYTES) + 1);
 }
 
 /** Why a pack index entry cannot be believed (before anything is read or allocated for it). */

@@ -14,7 +14,7 @@ export interface TreeLimits {
 }
 
 export const DEFAULT_TREE_LIMITS: Readonly<TreeLimits> = Object.freeze({
-  maxEntries: 2_000_000,
+  maxEntries: 1_000_000,
   maxDepth: 256,
   maxPathBytes: 3072,
 });

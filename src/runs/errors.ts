@@ -84,3 +84,15 @@ export class RunSymlinkError extends GageError {
     this.path = path;
   }
 }
+
+/** Something other than a regular file (a FIFO, a device) or a huge file where a meta file belongs. */
+export class RunFileError extends GageError {
+  readonly path: string;
+  constructor(path: string, why: string, options: GageErrorOptions = {}) {
+    super("UNSAFE_PATH", `Refusing to read ${path}: it ${why}`, {
+      hint: "Replace it with the file Gage wrote, or remove the run.",
+      ...options,
+    });
+    this.path = path;
+  }
+}

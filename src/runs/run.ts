@@ -1,9 +1,9 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { RunMetaError, RunNotFoundError, RunsDirError } from "./errors.js";
+import { RunFileError, RunMetaError, RunNotFoundError, RunsDirError } from "./errors.js";
 import { DELETED_META_SUFFIX, isRunId, META_SUFFIX, runPaths, type RunPaths } from "./layout.js";
 import { runName } from "./name.js";
-import { readRegularFileSync } from "./regular-file.js";
+import { NotRegularFileError, readRegularFileSync } from "./regular-file.js";
 import { applyUserLog, readUserLog } from "./user-log.js";
 
 export const META_SCHEMA = "1";
@@ -82,6 +82,8 @@ function readOptional(path: string): string | undefined {
   try {
     return readRegularFileSync(path).toString("utf8");
   } catch (err) {
+    // Not skipped as unreadable meta: a FIFO or a device in a run's meta is put there on purpose.
+    if (err instanceof NotRegularFileError) throw new RunFileError(path, err.why, { cause: err });
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw new RunMetaError(path, `Cannot read ${path}: ${(err as Error).message}`, { cause: err });

@@ -86,9 +86,12 @@ export class CraftedStore {
   readonly storage: LocalStorage;
   readonly #writer: PackWriter;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    opts: { compress?: boolean } = {},
+  ) {
     this.storage = new LocalStorage(root);
-    this.#writer = new PackWriter(this.storage, { compress: false });
+    this.#writer = new PackWriter(this.storage, { compress: opts.compress ?? false });
   }
 
   async blob(data: Buffer): Promise<ObjectId> {
@@ -153,6 +156,7 @@ export class CraftedStore {
   /** Writes a pack holding `bytes` and an index listing `entries` in it; returns the pack id. */
   async rawPack(bytes: Buffer, entries: PackIndexEntry[]): Promise<ObjectId> {
     const packId = hashBytes(bytes);
+    mkdirSync(join(this.root, "packs"), { recursive: true });
     writeFileSync(join(this.root, "packs", `${packId}.pack`), bytes);
     writeFileSync(join(this.root, "packs", `${packId}.idx`), encodePackIndex(packId, entries));
     return packId;
