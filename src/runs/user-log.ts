@@ -142,7 +142,9 @@ export function applyUserLog(entries: Iterable<UserLogEntry | { name: string; en
   const attrs: Record<string, unknown> = {};
   for (const item of entries) {
     const entry = "entry" in item ? item.entry : item;
-    Object.assign(attrs, entry.set);
+    // Own properties even for a `__proto__` key (JSON.parse makes it one): assignment would set
+    // the attributes' prototype from a log entry another user wrote.
+    for (const [name, value] of Object.entries(entry.set)) Object.defineProperty(attrs, name, { value, enumerable: true, writable: true, configurable: true });
     for (const name of entry.delete) delete attrs[name];
   }
   return attrs;
