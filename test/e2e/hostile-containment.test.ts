@@ -78,12 +78,18 @@ test("a runs directory folder that is no run id is skipped with a warning, not r
   assert.match(r.stdout, /proj:hello/);
 });
 
+/** A runs directory `origin-NAME` holding run `id`, pushed to the folder remote `remote-NAME`. */
+async function pushedRun(name: string, id: string): Promise<{ origin: string; remote: string }> {
+  const origin = freshDir(tmp.path, `origin-${name}`);
+  writeRun(origin, id);
+  const remote = join(tmp.path, `remote-${name}`);
+  assert.equal((await gage(["push", remote, "-y"], { env: { GAGE_RUNS: origin } })).code, 0);
+  return { origin, remote };
+}
+
 test("pull refuses to write user log entries through a symlinked ID.user (exit 6, names it)", async () => {
   const id = runIdOf(7);
-  const origin = freshDir(tmp.path, "origin-user");
-  writeRun(origin, id);
-  const remote = join(tmp.path, "remote-user");
-  assert.equal((await gage(["push", remote, "-y"], { env: { GAGE_RUNS: origin } })).code, 0);
+  const { origin, remote } = await pushedRun("user", id);
   const runs = freshDir(tmp.path, "runs-user");
   assert.equal((await gage(["pull", remote, "-y"], { env: { GAGE_RUNS: runs } })).code, 0);
   // A new label on the remote, and a local ID.user that points outside the runs directory.
@@ -101,10 +107,7 @@ test("pull refuses to write user log entries through a symlinked ID.user (exit 6
 
 test("a dangling symlink at ID or ID.meta stops pull with one line naming it (exit 6)", async () => {
   const id = runIdOf(8);
-  const origin = freshDir(tmp.path, "origin-dangling");
-  writeRun(origin, id);
-  const remote = join(tmp.path, "remote-dangling");
-  assert.equal((await gage(["push", remote, "-y"], { env: { GAGE_RUNS: origin } })).code, 0);
+  const { remote } = await pushedRun("dangling", id);
   for (const suffix of ["", ".meta"]) {
     const runs = freshDir(tmp.path, `runs-dangling${suffix}`);
     symlinkSync(join(tmp.path, "nowhere"), join(runs, `${id}${suffix}`));
