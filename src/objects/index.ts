@@ -29,7 +29,7 @@ export {
   type Snapshot,
 } from "./codec.js";
 export { PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
-export { ObjectReader, loadPackIndex, loadPackIndexKept, type ReadManyOptions } from "./reader.js";
+export { ObjectReader, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type ReadManyOptions } from "./reader.js";
 export { StatCache, RACY_MS, type StatCacheOptions, type FileStamp, type CachedIds, type FileIdCache } from "./stat-cache.js";
 export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot, type RunToScan } from "./snapshot-pool.js";
 export {

@@ -56,6 +56,20 @@ export async function loadPackIndexKept(
   return { index, files };
 }
 
+/** An index lists at most this much (~1.3 million objects; a 16 MiB pack holds far fewer). */
+export const MAX_PACK_INDEX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A pack index file's bytes, read with a ranged read of at most `MAX_PACK_INDEX_BYTES`: a bigger
+ * one (a sparse gigabyte file costs a forger nothing) is refused unread.
+ * @throws FormatError when the file is larger.
+ */
+export async function readPackIndexBytes(storage: ObjectStorage, key: string): Promise<Buffer> {
+  const bytes = await storage.getBytes(key, { start: 0, end: MAX_PACK_INDEX_BYTES + 1 });
+  if (bytes.length > MAX_PACK_INDEX_BYTES) throw new FormatError(`pack index ${key}`, `larger than ${MAX_PACK_INDEX_BYTES} bytes`);
+  return bytes;
+}
+
 async function listPackIds(storage: ObjectStorage): Promise<ObjectId[]> {
   const out: ObjectId[] = [];
   for await (const key of listKeys(storage, PACK_PREFIX)) {
@@ -71,7 +85,7 @@ async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly Object
     packIds.map((packId) =>
       limit(async () => {
         try {
-          return [packId, await storage.getBytes(packIndexKey(packId))] as const;
+          return [packId, await readPackIndexBytes(storage, packIndexKey(packId))] as const;
         } catch (err) {
           // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
           if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;

@@ -1,6 +1,6 @@
 import pLimit from "p-limit";
 import { GageError } from "../errors.js";
-import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
+import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, readPackIndexBytes, type ChunkList, type ObjectId } from "../objects/index.js";
 import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import {
@@ -187,9 +187,9 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   });
   const limit = pLimit(CONCURRENCY);
   await Promise.all([
-    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await storage.getBytes(packIndexKey(id)))))),
+    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await readPackIndexBytes(storage, packIndexKey(id)))))),
     ...records.map((r) =>
-      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await storage.getBytes(r.key), r.key) })),
+      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await readPackIndexBytes(storage, r.key), r.key) })),
     ),
   ]);
 
@@ -360,7 +360,7 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   await Promise.all(
     fresh.map((id) =>
       limit(async () => {
-        const bytes = await store.storage.getBytes(packIndexKey(id));
+        const bytes = await readPackIndexBytes(store.storage, packIndexKey(id));
         store.packs.get(id)!.index = decodePackIndex(id, bytes);
         store.reader.index.addIndex(id, bytes);
       }),

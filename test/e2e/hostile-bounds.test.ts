@@ -70,7 +70,7 @@ test("a pack index declaring gigabytes for a small deflated object: refused unre
   }
 });
 
-test("a sparse 1 GiB head, and a sparse 1 GiB pack, are refused without reading them whole", async () => {
+test("a sparse 1 GiB head, pack or pack index is refused without reading it whole", async () => {
   const headStore = await storeWith((s) => s.tree([]));
   const bigHead = join(headStore.root, "heads", `${timeKeyPart(Date.now() + 1000)}-${"ab".repeat(32)}`);
   writeFileSync(bigHead, "");
@@ -86,6 +86,12 @@ test("a sparse 1 GiB head, and a sparse 1 GiB pack, are refused without reading 
   });
   const r = await pullFrom(packStore);
   assertRefused(r, EXIT_INTEGRITY, /declares 1073741824 bytes/, 200);
+
+  const indexStore = await storeWith((s) => s.tree([]));
+  const bigIndex = join(indexStore.root, "packs", `${"cd".repeat(32)}.idx`);
+  writeFileSync(bigIndex, "");
+  truncateSync(bigIndex, 1024 ** 3);
+  assertRefused(await pullFrom(indexStore), EXIT_INTEGRITY, /pack index .* larger than \d+ bytes/, 200);
 });
 
 test("a file stored as one-byte chunks (200 KB as 200,000) is refused before its list is decoded", async () => {
