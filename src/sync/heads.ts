@@ -1,6 +1,7 @@
 import { Packr } from "msgpackr/pack";
 import { hashBytes, isObjectId, listKeys } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
+import { isRunId } from "../runs/layout.js";
 import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
@@ -49,11 +50,10 @@ export interface HeadEntry {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
-const RUN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const USER_NAME_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/;
 
 /** Run ids a store holds: Gage's lower-case UUIDs (they name folders on every reader's disk). */
-export const isStoreRunId = (id: string): boolean => RUN_ID_RE.test(id);
+export const isStoreRunId = (id: string): boolean => isRunId(id);
 
 /** `ID.user/` names a store holds: Gage's time-ordered `{uuid}.json`. */
 export const isUserLogName = (name: string): boolean => USER_NAME_RE.test(name);
@@ -137,7 +137,7 @@ export function checkEntry(key: string, raw: unknown): HeadEntry {
   };
   if (typeof raw !== "object" || raw === null) bad("not a map");
   const e = raw as Record<string, unknown>;
-  if (typeof e.runId !== "string" || !RUN_ID_RE.test(e.runId)) bad(`run id ${JSON.stringify(e.runId)}`);
+  if (!isRunId(e.runId)) bad(`run id ${JSON.stringify(e.runId)}`);
   const tree = (t: unknown, what: string): TreeVersion => {
     const v = t as { tree?: unknown; prior?: unknown } | null;
     if (!v || !isObjectId(v.tree) || !Array.isArray(v.prior) || !v.prior.every(isObjectId)) bad(`${what} tree`);
