@@ -166,7 +166,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     if (roots.length > 0) {
       reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
       const sizes = await treeSizes(reader, roots);
-      for (const item of items) if (item.meta !== undefined) await checkMetaId(reader, item.remote.id, item.meta);
+      await checkMetaIds(reader, items.flatMap((i) => (i.meta === undefined ? [] : [{ runId: i.remote.id, meta: i.meta }])));
       for (const item of items) {
         for (const t of [item.files, item.meta]) {
           if (t === undefined) continue;
@@ -212,17 +212,26 @@ const MAX_ID_FILE_BYTES = 256;
 
 /**
  * Refuses meta whose `id` file names another run than the head that brought it: the run's
- * folder name is its identity, and a meta saying otherwise is hostile or damaged.
- * @throws StoreFormatError when the `id` file says another id.
+ * folder name is its identity, and a meta saying otherwise is hostile or damaged. The `id` files
+ * of all runs are read in one batch (neighbours in one request), not a round trip per run.
+ * @throws StoreFormatError when an `id` file says another id.
  */
-async function checkMetaId(reader: ObjectReader, runId: string, metaTree: string): Promise<void> {
-  const entry = (await reader.readTree(metaTree)).entries.find((e) => e.name === "id");
-  if (entry === undefined) return;
-  const says = entry.kind === "file" && entry.size <= MAX_ID_FILE_BYTES ? (await reader.read(entry.id)).toString("utf8").trim() : undefined;
-  if (says === runId) return;
-  throw new StoreFormatError(`${runId}.meta/id`, `Run ${runId} on the remote has meta whose id file says ${says === undefined ? "something else" : JSON.stringify(says)}; refusing to pull it`, {
-    hint: "The remote holds a hostile or damaged run: nothing was written. Ask whoever pushed it to push it again from a good copy.",
-  });
+async function checkMetaIds(reader: ObjectReader, runs: ReadonlyArray<{ runId: string; meta: string }>): Promise<void> {
+  const refuse = (runId: string, says: string | undefined) =>
+    new StoreFormatError(`${runId}.meta/id`, `Run ${runId} on the remote has meta whose id file says ${says === undefined ? "something else" : JSON.stringify(says)}; refusing to pull it`, {
+      hint: "The remote holds a hostile or damaged run: nothing was written. Ask whoever pushed it to push it again from a good copy.",
+    });
+  const runsOfBlob = new Map<string, string[]>();
+  for (const { runId, meta } of runs) {
+    const entry = (await reader.readTree(meta)).entries.find((e) => e.name === "id");
+    if (entry === undefined) continue;
+    if (entry.kind !== "file" || entry.size > MAX_ID_FILE_BYTES) throw refuse(runId, undefined);
+    runsOfBlob.set(entry.id, [...(runsOfBlob.get(entry.id) ?? []), runId]);
+  }
+  for await (const { id, data } of reader.readMany(runsOfBlob.keys())) {
+    const says = data.toString("utf8").trim();
+    for (const runId of runsOfBlob.get(id)!) if (says !== runId) throw refuse(runId, says);
+  }
 }
 
 /**
