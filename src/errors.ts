@@ -18,6 +18,7 @@ export type ErrorCode =
   | "AMBIGUOUS_RUN"
   | "NOTHING_SELECTED"
   | "RUN_META"
+  | "RUN_ID"
   // runner
   | "GAGEFILE"
   | "OPERATION"
@@ -37,6 +38,7 @@ export type ErrorCode =
   | "REMOTE_CONFLICT"
   | "REMOTE_URL"
   | "STORE_NOT_FOUND"
+  | "NOT_A_FILE"
   // sync
   | "CONFLICT"
   | "STORE_INCOMPLETE"

@@ -27,6 +27,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "SERVE_AUTH_REQUIRED":
     case "TOO_LARGE":
     case "UNSUPPORTED_NAME":
+    case "RUN_ID":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":
@@ -47,6 +48,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CORRUPT_OBJECT":
     case "UNSAFE_PATH":
     case "FORMAT":
+    case "NOT_A_FILE":
       return EXIT.integrity;
     case "CANCELLED":
       return EXIT.cancelled;

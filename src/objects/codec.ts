@@ -212,15 +212,28 @@ export function encodeChunkList(list: ChunkList): Buffer {
   return encodeValue([CHUNKS_TAG, VERSION, list.size, list.chunks.map((c) => [new HexBytes(c.id), c.size])]);
 }
 
+/**
+ * The store's bounds on chunks, whatever the chunking parameters (tests use tiny ones): every
+ * chunk but the last holds at least MIN_CHUNK_BYTES, none more than MAX_CHUNK_BYTES. So a list's
+ * length is bounded by its file's size, and a file can't be made a million reads of one byte.
+ */
+export const MIN_CHUNK_BYTES = 64;
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
+
 export function decodeChunkList(bytes: Uint8Array): ChunkList {
   return decodeCanonical(bytes, "chunk list", (l) => encodeChunkList(l as ChunkList), (raw) => {
-    const [, , size, list] = checkTag(raw, CHUNKS_TAG, "chunk list", 4);
+    const [, , rawSize, list] = checkTag(raw, CHUNKS_TAG, "chunk list", 4);
+    const size = checkSize(rawSize, "chunk list");
     if (!Array.isArray(list)) fail("chunk list", "chunks are not a list");
-    const chunks = list.map((item: unknown): ChunkRef => {
+    if (list.length > Math.floor(size / MIN_CHUNK_BYTES) + 1) fail("chunk list", `${list.length} chunks for ${size} bytes`);
+    const chunks = list.map((item: unknown, i: number): ChunkRef => {
       if (!Array.isArray(item) || item.length !== 2) fail("chunk list", "bad chunk");
-      return { id: idFromBytes(item[0] as Uint8Array, "chunk list"), size: checkSize(item[1], "chunk list") };
+      const chunk = { id: idFromBytes(item[0] as Uint8Array, "chunk list"), size: checkSize(item[1], "chunk list") };
+      const min = i === list.length - 1 ? 1 : MIN_CHUNK_BYTES;
+      if (chunk.size < min || chunk.size > MAX_CHUNK_BYTES) fail("chunk list", `chunk ${i} has ${chunk.size} bytes`);
+      return chunk;
     });
-    return { size: checkSize(size, "chunk list"), chunks };
+    return { size, chunks };
   }) as ChunkList;
 }
 

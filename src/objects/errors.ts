@@ -77,3 +77,18 @@ export class UnsupportedNameError extends GageError {
     this.paths = paths;
   }
 }
+
+/**
+ * A tree that expands past what any run holds: too many entries (subtrees shared many times over),
+ * too deep, or paths too long for the filesystem. Refused before anything is written.
+ */
+export class TreeLimitError extends GageError {
+  readonly treeId: string;
+  constructor(treeId: string, reason: string, options: GageErrorOptions = {}) {
+    super("FORMAT", `Tree ${treeId} is too large to write: ${reason}`, {
+      hint: "The remote holds a hostile or damaged tree; nothing was written. Push the run again from a good copy.",
+      ...options,
+    });
+    this.treeId = treeId;
+  }
+}

@@ -2,8 +2,9 @@
 // snapshotting a run into packs and materializing it back. Knows nothing of remotes or the CLI:
 // it reads and writes through `ObjectStorage`, which every remotes `Storage` satisfies.
 export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
-export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError } from "./errors.js";
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError, TreeLimitError } from "./errors.js";
 export { decodeName, encodeName, fsPath, hasRawBytes, osPath, printableName } from "./names.js";
+export { DEFAULT_TREE_LIMITS, TreeBudget, type TreeLimits } from "./tree-limits.js";
 export { listKeys, PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
 export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js";
 export {
@@ -29,7 +30,7 @@ export {
   type Snapshot,
 } from "./codec.js";
 export { PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
-export { ObjectReader, loadPackIndex, loadPackIndexKept, type ReadManyOptions } from "./reader.js";
+export { ObjectReader, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type ReadManyOptions } from "./reader.js";
 export { StatCache, RACY_MS, type StatCacheOptions, type FileStamp, type CachedIds, type FileIdCache } from "./stat-cache.js";
 export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot, type RunToScan } from "./snapshot-pool.js";
 export {

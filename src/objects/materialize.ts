@@ -1,14 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
-import { join } from "node:path";
-import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
+import { join, normalize } from "node:path";
+import { badEntryName, treeId, type Tree, type TreeEntry } from "./codec.js";
 import { osPath, printableName } from "./names.js";
-import { UnsafePathError } from "./errors.js";
+import { CorruptObjectError, UnsafePathError } from "./errors.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
 import type { FileProgress } from "./snapshot.js";
 import type { StatCache } from "./stat-cache.js";
+import { TreeBudget, type TreeLimits } from "./tree-limits.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
@@ -19,6 +20,8 @@ export interface MaterializeOptions {
   fsync?: boolean;
   /** Answers "is this existing file identical?" without reading it, when its stamp matches. */
   cache?: StatCache;
+  /** Bounds on the tree's expansion (default `DEFAULT_TREE_LIMITS`). */
+  limits?: TreeLimits;
 }
 
 export interface MaterializeStats {
@@ -48,17 +51,26 @@ interface Plan {
   links: Planned[];
 }
 
-/** Loads every tree below `root` and checks every name before anything touches the disk. */
-async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<Plan> {
+/**
+ * Loads every tree below `root` and checks every name before anything touches the disk, counting
+ * the expansion against `budget` (shared subtrees can make a few KB of trees name billions of paths).
+ */
+async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: TreeBudget): Promise<Plan> {
   const out: Plan = { dirs: [], files: [], links: [] };
-  let level: { path: string; tree: Tree }[] = [{ path: destDir, tree: root }];
-  while (level.length > 0) {
-    const next: { path: string; entry: TreeEntry }[] = [];
-    for (const { path, tree } of level) {
+  let level: { path: string; relBytes: number; tree: Tree }[] = [{ path: destDir, relBytes: 0, tree: root }];
+  for (let depth = 0; level.length > 0; depth++) {
+    budget.depth(depth);
+    // A whole level is counted before any of it is planned: memory stays within the budget.
+    budget.entries(level.reduce((n, l) => n + l.tree.entries.length, 0));
+    const next: { path: string; relBytes: number; entry: TreeEntry }[] = [];
+    for (const { path, relBytes, tree } of level) {
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
-        if (bad !== undefined) throw new UnsafePathError(printableName(join(path, String(entry.name))), bad);
-        const p = { path: join(path, entry.name), entry };
+        if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${String(entry.name)}`), bad);
+        // Names are single segments (checked above): a concatenation shares its parent's string,
+        // where `join` built each path anew (a million entries took a GB).
+        const p = { path: `${path}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry };
+        budget.pathBytes(p.relBytes, p.path);
         if (entry.kind === "dir") {
           out.dirs.push(p);
           next.push(p);
@@ -67,7 +79,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<
       }
     }
     const trees = await reader.readTrees(next.map((n) => n.entry.id));
-    level = next.map((n) => ({ path: n.path, tree: trees.get(n.entry.id)! }));
+    level = next.map((n) => ({ path: n.path, relBytes: n.relBytes, tree: trees.get(n.entry.id)! }));
   }
   return out;
 }
@@ -172,7 +184,8 @@ export async function materializeTree(
   options: MaterializeOptions = {},
 ): Promise<MaterializeStats> {
   const root = typeof tree === "string" ? await reader.readTree(tree) : tree;
-  const p = await plan(reader, root, destDir);
+  destDir = normalize(destDir).replace(/(.)\/+$/, "$1");
+  const p = await plan(reader, root, destDir, new TreeBudget(typeof tree === "string" ? tree : treeId(tree), options.limits));
   const fsync = options.fsync ?? true;
   const stats: MaterializeStats = { files: p.files.length, dirs: p.dirs.length, symlinks: p.links.length, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };
   let doneFiles = 0;
@@ -220,6 +233,8 @@ export async function materializeTree(
   }
   for await (const { id, data } of reader.readMany(byId.keys())) {
     for (const f of byId.get(id)!) {
+      // The tree's size is part of its id: one that lies about its content is refused.
+      if (data.length !== f.entry.size) throw new CorruptObjectError(id, { reason: `${data.length} bytes where tree entry ${f.path} says ${f.entry.size}` });
       options.signal?.throwIfAborted();
       if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats);
       else {

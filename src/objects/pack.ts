@@ -144,9 +144,11 @@ export function decodePackIndex(packId: ObjectId, bytes: Buffer, where = packInd
   const { records, count } = checkPackIndex(bytes, packId, where);
   const out: PackIndexEntry[] = [];
   for (let i = 0, p = 0; i < count; i++, p += INDEX_ENTRY) {
+    const offset = records.readUInt32BE(p + 32) * 2 ** 32 + records.readUInt32BE(p + 36);
+    if (!Number.isSafeInteger(offset + 2 ** 32)) throw new FormatError(`pack index ${where}`, `offset ${offset} is past any pack`);
     out.push({
       id: records.toString("hex", p, p + 32),
-      offset: records.readUInt32BE(p + 32) * 2 ** 32 + records.readUInt32BE(p + 36),
+      offset,
       storedLength: records.readUInt32BE(p + 40),
       rawLength: records.readUInt32BE(p + 44),
       codec: records[p + 48] as Codec,

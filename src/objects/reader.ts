@@ -5,6 +5,7 @@ import {
   decodeChunkList,
   decodeSnapshot,
   decodeTree,
+  MIN_CHUNK_BYTES,
   type ChunkList,
   type Snapshot,
   type Tree,
@@ -55,6 +56,20 @@ export async function loadPackIndexKept(
   return { index, files };
 }
 
+/** An index lists at most this much (~1.3 million objects; a 16 MiB pack holds far fewer). */
+export const MAX_PACK_INDEX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A pack index file's bytes, read with a ranged read of at most `MAX_PACK_INDEX_BYTES`: a bigger
+ * one (a sparse gigabyte file costs a forger nothing) is refused unread.
+ * @throws FormatError when the file is larger.
+ */
+export async function readPackIndexBytes(storage: ObjectStorage, key: string): Promise<Buffer> {
+  const bytes = await storage.getBytes(key, { start: 0, end: MAX_PACK_INDEX_BYTES + 1 });
+  if (bytes.length > MAX_PACK_INDEX_BYTES) throw new FormatError(`pack index ${key}`, `larger than ${MAX_PACK_INDEX_BYTES} bytes`);
+  return bytes;
+}
+
 async function listPackIds(storage: ObjectStorage): Promise<ObjectId[]> {
   const out: ObjectId[] = [];
   for await (const key of listKeys(storage, PACK_PREFIX)) {
@@ -70,7 +85,7 @@ async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly Object
     packIds.map((packId) =>
       limit(async () => {
         try {
-          return [packId, await storage.getBytes(packIndexKey(packId))] as const;
+          return [packId, await readPackIndexBytes(storage, packIndexKey(packId))] as const;
         } catch (err) {
           // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
           if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;
@@ -81,6 +96,15 @@ async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly Object
   );
   return new Map(read.filter((r) => r !== undefined));
 }
+
+/**
+ * The largest object a store holds (stored or raw): a tree of a folder with a million entries, a
+ * chunk list of a file of terabytes. A pack index declaring more is damaged or hostile, and is
+ * never believed enough to allocate for it.
+ */
+export const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+/** Deflate cannot expand data by more than 1032:1 (RFC 1951); a raw length beyond is a lie. */
+const MAX_DEFLATE_RATIO = 1032;
 
 // Reads of neighbouring objects in one pack are merged when the gap between them is small.
 const MAX_GAP = 256 * 1024;
@@ -182,6 +206,12 @@ export class ObjectReader {
       yield data;
       return;
     }
+    // A list can hold no more chunks than its file's size allows (decodeChunkList): one declaring
+    // more bytes than such a list takes is refused before it is read and decoded.
+    const listBytes = this.#locate(entry.chunks).rawLength;
+    if (listBytes > maxChunkListBytes(entry.size)) {
+      throw new CorruptObjectError(entry.chunks, { reason: `a chunk list of ${listBytes} bytes for a file of ${entry.size}` });
+    }
     const list = await this.readChunkList(entry.chunks);
     if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
     const whole = createHash("sha256");
@@ -195,8 +225,11 @@ export class ObjectReader {
       }
       const got = new Map<ObjectId, Buffer>();
       for await (const { id, data } of this.readMany(ids)) got.set(id, data);
-      for (const id of ids) {
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!;
         const data = got.get(id)!;
+        const declared = list.chunks[i - ids.length + k]!.size;
+        if (data.length !== declared) throw new CorruptObjectError(entry.chunks, { reason: `chunk ${id} is ${data.length} bytes, its list says ${declared}` });
         whole.update(data);
         if (held !== undefined) yield held;
         held = data;
@@ -210,8 +243,25 @@ export class ObjectReader {
   #locate(id: ObjectId): PackLocation {
     const loc = this.index.get(id);
     if (loc === undefined) throw new ObjectNotFoundError(id);
+    const bad = badLocation(loc);
+    if (bad !== undefined) throw new CorruptObjectError(id, { where: packIndexKey(loc.packId), reason: bad });
     return loc;
   }
+}
+
+/** The most bytes a canonical chunk list of a `size`-byte file takes (40 per chunk at most). */
+function maxChunkListBytes(size: number): number {
+  return 64 + 40 * (Math.floor(size / MIN_CHUNK_BYTES) + 1);
+}
+
+/** Why a pack index entry cannot be believed (before anything is read or allocated for it). */
+function badLocation(loc: PackLocation): string | undefined {
+  const { offset, storedLength, rawLength, codec } = loc;
+  if (!Number.isSafeInteger(offset + storedLength)) return `its index puts it at offset ${offset}, past any pack`;
+  if (storedLength > MAX_OBJECT_BYTES || rawLength > MAX_OBJECT_BYTES) return `its index declares ${Math.max(storedLength, rawLength)} bytes, more than any object holds`;
+  if (codec === CODEC_RAW && rawLength !== storedLength) return `its index declares ${rawLength} bytes stored as ${storedLength}`;
+  if (codec === CODEC_DEFLATE && rawLength > storedLength * MAX_DEFLATE_RATIO + 1024) return `its index declares ${rawLength} bytes deflated into ${storedLength}`;
+  return undefined;
 }
 
 function decodeAs<T>(id: ObjectId, bytes: Buffer, decode: (b: Buffer) => T): T {
@@ -229,10 +279,12 @@ function verifyObject(id: ObjectId, loc: PackLocation, stored: Buffer): Buffer {
   let data: Buffer;
   if (loc.codec === CODEC_DEFLATE) {
     try {
+      // The declared length bounds the output (checked against the stored length first).
       data = inflateRawSync(stored, { maxOutputLength: Math.max(1, loc.rawLength) });
     } catch (err) {
       throw new CorruptObjectError(id, { where, reason: "cannot be decompressed" }, { cause: err });
     }
+    if (data.length !== loc.rawLength) throw new CorruptObjectError(id, { where, reason: `it inflates to ${data.length} bytes, its index says ${loc.rawLength}` });
   } else if (loc.codec === CODEC_RAW) {
     data = stored;
   } else {

@@ -111,3 +111,14 @@ export class RemoteUrlError extends RemoteError {
     });
   }
 }
+
+/** Something other than a regular file where an object belongs (a FIFO, a device): never read. */
+export class NotRegularFileError extends RemoteError {
+  constructor(url: string, key: string, options: RemoteErrorOptions = {}) {
+    super("NOT_A_FILE", url, `'${key}' in ${url} is not a regular file; refusing to read it`, {
+      hint: "The remote folder holds something else in place of an object: remove it, then push the affected runs again.",
+      ...options,
+      key,
+    });
+  }
+}

@@ -3,7 +3,7 @@ import { packKey } from "../objects/index.js";
 import { PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { CONCURRENCY, fullEntries, markFromYoung, type HeadInfo, type PackState, type Store } from "./gc-store.js";
-import { decodeCatalog, keyTime, SKEW_MARGIN_MS, type CatalogDoc } from "./heads.js";
+import { decodeCatalog, keyTime, MAX_CATALOG_BYTES, readHeadBytes, SKEW_MARGIN_MS, type CatalogDoc } from "./heads.js";
 
 // What `gage gc` decides (gc.ts says why), from what gc-store.ts read and marked.
 
@@ -134,7 +134,7 @@ export async function planHeads(store: Store, nowMs: number, graceMs: number): P
   let holds = (h: HeadInfo) => h.covered;
   if (anchor !== "new") {
     const doc: CatalogDoc =
-      anchor === store.newestCatalog?.key ? store.newestCatalog.doc : decodeCatalog(anchor, await store.storage.getBytes(anchor));
+      anchor === store.newestCatalog?.key ? store.newestCatalog.doc : decodeCatalog(anchor, await readHeadBytes(store.storage, anchor, MAX_CATALOG_BYTES));
     const coversTime = keyTime(doc.covers) ?? 0;
     const recent = new Set(doc.recent);
     holds = (h) => h.covered && h.key <= doc.covers && (h.time < coversTime - SKEW_MARGIN_MS || recent.has(h.key));

@@ -1,12 +1,15 @@
 import pLimit from "p-limit";
 import { GageError } from "../errors.js";
-import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
+import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, readPackIndexBytes, type ChunkList, type ObjectId } from "../objects/index.js";
 import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import {
   CATALOG_PREFIX,
   decodeCatalog,
   decodeHead,
+  MAX_CATALOG_BYTES,
+  MAX_HEAD_BYTES,
+  readHeadBytes,
   emptyView,
   HEAD_PREFIX,
   keyTime,
@@ -104,7 +107,7 @@ async function keysOf(storage: Storage, prefix: string, startAfter?: string): Pr
 
 async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ key: string; entries: HeadEntry[] }[]> {
   const limit = pLimit(CONCURRENCY);
-  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await storage.getBytes(key)) }))));
+  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES)) }))));
 }
 
 /** Where a reader holding `view` starts listing heads (refreshView in heads.ts). */
@@ -136,7 +139,7 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   let newestCatalog: Store["newestCatalog"];
   const newest = catalogs.at(-1);
   if (newest !== undefined) {
-    const doc = decodeCatalog(newest, await storage.getBytes(newest));
+    const doc = decodeCatalog(newest, await readHeadBytes(storage, newest, MAX_CATALOG_BYTES));
     noteHead(view, doc.covers, doc.entries);
     for (const k of doc.recent) noteHead(view, k, []);
     view.catalogKey = newest;
@@ -184,9 +187,9 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   });
   const limit = pLimit(CONCURRENCY);
   await Promise.all([
-    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await storage.getBytes(packIndexKey(id)))))),
+    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await readPackIndexBytes(storage, packIndexKey(id)))))),
     ...records.map((r) =>
-      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await storage.getBytes(r.key), r.key) })),
+      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await readPackIndexBytes(storage, r.key), r.key) })),
     ),
   ]);
 
@@ -357,7 +360,7 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   await Promise.all(
     fresh.map((id) =>
       limit(async () => {
-        const bytes = await store.storage.getBytes(packIndexKey(id));
+        const bytes = await readPackIndexBytes(store.storage, packIndexKey(id));
         store.packs.get(id)!.index = decodePackIndex(id, bytes);
         store.reader.index.addIndex(id, bytes);
       }),

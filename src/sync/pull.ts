@@ -4,9 +4,10 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeName, materializeTree, ObjectReader, osPath, type Tree } from "../objects/index.js";
+import { decodeName, materializeTree, ObjectReader, osPath, TreeBudget, type Tree } from "../objects/index.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
-import { ConflictError, type RunConflict } from "./errors.js";
+import { refuseSymlinks } from "../runs/regular-file.js";
+import { ConflictError, StoreFormatError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
 import { dropInSync, findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
@@ -162,12 +163,14 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
         user: { ...(local?.version.user ?? {}), ...Object.fromEntries(Object.keys(item.user).map((n) => [n, n])) },
       };
       item.planned = plannedRun(remote, describeChange(target, local?.version), Object.keys(item.user).length, 0);
+      refuseSymlinks([paths.runDir, paths.metaDir, paths.userDir]);
       items.push(item);
     }
     const roots = items.flatMap((i) => [i.files, i.meta].filter((t): t is string => t !== undefined));
     if (roots.length > 0) {
       reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
       const sizes = await treeSizes(reader, roots);
+      await checkMetaIds(reader, items.flatMap((i) => (i.meta === undefined ? [] : [{ runId: i.remote.id, meta: i.meta }])));
       for (const item of items) {
         for (const t of [item.files, item.meta]) {
           if (t === undefined) continue;
@@ -209,6 +212,33 @@ function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
   return names.every((n) => here.has(n));
 }
 
+/** Gage's `id` files are a UUID; anything longer is not one. */
+const MAX_ID_FILE_BYTES = 256;
+
+/**
+ * Refuses meta whose `id` file names another run than the head that brought it: the run's
+ * folder name is its identity, and a meta saying otherwise is hostile or damaged. The `id` files
+ * of all runs are read in one batch (neighbours in one request), not a round trip per run.
+ * @throws StoreFormatError when an `id` file says another id.
+ */
+async function checkMetaIds(reader: ObjectReader, runs: ReadonlyArray<{ runId: string; meta: string }>): Promise<void> {
+  const refuse = (runId: string, says: string | undefined) =>
+    new StoreFormatError(`${runId}.meta/id`, `Run ${runId} on the remote has meta whose id file says ${says === undefined ? "something else" : JSON.stringify(says)}; refusing to pull it`, {
+      hint: "The remote holds a hostile or damaged run: nothing was written. Ask whoever pushed it to push it again from a good copy.",
+    });
+  const runsOfBlob = new Map<string, string[]>();
+  for (const { runId, meta } of runs) {
+    const entry = (await reader.readTree(meta)).entries.find((e) => e.name === "id");
+    if (entry === undefined) continue;
+    if (entry.kind !== "file" || entry.size > MAX_ID_FILE_BYTES) throw refuse(runId, undefined);
+    runsOfBlob.set(entry.id, [...(runsOfBlob.get(entry.id) ?? []), runId]);
+  }
+  for await (const { id, data } of reader.readMany(runsOfBlob.keys())) {
+    const says = data.toString("utf8").trim();
+    for (const runId of runsOfBlob.get(id)!) if (says !== runId) throw refuse(runId, says);
+  }
+}
+
 /**
  * Files and bytes under each of `roots`: every tree read level by level, each level in one
  * batch of ranged reads (a tree at a time cost a clone of 2,000 runs five seconds of waiting).
@@ -216,7 +246,10 @@ function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
 async function treeSizes(reader: ObjectReader, roots: readonly string[]): Promise<Map<string, { files: number; bytes: number }>> {
   const trees = new Map<string, Tree>();
   let level = [...new Set(roots)];
-  while (level.length > 0) {
+  for (let depth = 0; level.length > 0; depth++) {
+    // Sizes are summed once per distinct tree, so only depth needs a bound here (materialize
+    // counts entries and paths as it expands each run's trees).
+    new TreeBudget(level[0]!).depth(depth);
     const read = await reader.readTrees(level);
     for (const [id, tree] of read) trees.set(id, tree);
     const below = new Set<string>();

@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr/pack";
 import { hashBytes } from "../objects/index.js";
+import { isRunId } from "../runs/layout.js";
 import { checkEntry, emptyView, plainEntry, type HeadEntry, type RemoteView } from "./heads.js";
 
 /**
@@ -189,8 +190,10 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
     for (let p = 0; p < section.length; ) {
       const idEnd = p + 1 + section[p]!;
       const end = idEnd + 4 + section.readUInt32LE(idEnd);
-      if (end > section.length) return undefined;
-      raw.set(section.toString("latin1", p + 1, idEnd), idEnd + 4);
+      const id = section.toString("latin1", p + 1, idEnd);
+      // Run ids name folders: a file that holds anything else is damaged, so not used at all.
+      if (end > section.length || !isRunId(id)) return undefined;
+      raw.set(id, idEnd + 4);
       p = end;
     }
     const view: RemoteView = { ...emptyView(), runs: new LazyRuns(section, raw) };

@@ -3,7 +3,7 @@ import { constants, promises as fs, type Stats } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { Readable } from "node:stream";
 import { UsageError } from "../../errors.js";
-import { NotFoundError, PermissionError, RemoteConflictError, RemoteUrlError, StoreNotFoundError, UnreachableError } from "../errors.js";
+import { NotFoundError, NotRegularFileError, PermissionError, RemoteConflictError, RemoteUrlError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
 import { readAt, toReadable } from "../streams.js";
@@ -31,15 +31,19 @@ export class LocalStorage implements Storage {
     return join(this.root, checkKey(key));
   }
 
-  /** Opens `key` for reading `range` (clamped to the file); the caller closes the handle. */
+  /**
+   * Opens `key` for reading `range` (clamped to the file); the caller closes the handle. Opened
+   * non-blocking, so a FIFO in a shared folder cannot hang the reader; only a regular file is read.
+   */
   private async openRange(key: string, range: ByteRange | undefined): Promise<{ handle: fs.FileHandle; start: number; end: number }> {
     checkRange(range);
-    const handle = await fs.open(this.pathOf(key), constants.O_RDONLY).catch((err) => {
+    const handle = await fs.open(this.pathOf(key), constants.O_RDONLY | constants.O_NONBLOCK).catch((err) => {
       throw this.mapError(err, key);
     });
     try {
       const stat = await handle.stat();
-      if (!stat.isFile()) throw new NotFoundError(this.url, key);
+      if (stat.isDirectory()) throw new NotFoundError(this.url, key);
+      if (!stat.isFile()) throw new NotRegularFileError(this.url, key);
       return { handle, ...clampRange(range, stat.size) };
     } catch (err) {
       await handle.close();

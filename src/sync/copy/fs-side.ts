@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, lstatSync, readdirSync, promises as fs } from "node:fs";
+import { constants, lstatSync, readdirSync, promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
@@ -78,15 +78,20 @@ export class FsRunsSide implements RunsSide {
   }
 
   async read(key: string): Promise<Readable> {
-    return createReadStream(fsPath(this.root, key));
+    return (await this.open(key)).createReadStream();
   }
 
-  load(key: string): Promise<Buffer> {
-    return fs.readFile(fsPath(this.root, key));
+  async load(key: string): Promise<Buffer> {
+    const fh = await this.open(key);
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   }
 
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
-    const fh = await fs.open(fsPath(this.root, key), "r");
+    const fh = await this.open(key);
     try {
       return await readAt(fh, start, end - start);
     } finally {
@@ -96,10 +101,26 @@ export class FsRunsSide implements RunsSide {
 
   async readBytes(key: string): Promise<Buffer | undefined> {
     try {
-      return await fs.readFile(fsPath(this.root, key));
+      return await this.load(key);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a file to read, non-blocking so that a FIFO put in a source's place cannot hang the
+   * copy, and only when it is a regular file.
+   * @throws UnsafePathError for anything else.
+   */
+  private async open(key: string): Promise<fs.FileHandle> {
+    const fh = await fs.open(fsPath(this.root, key), constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      if (!(await fh.stat()).isFile()) throw new UnsafePathError(key, `not a regular file in ${this.root}; copy reads only regular files`);
+      return fh;
+    } catch (err) {
+      await fh.close();
       throw err;
     }
   }
