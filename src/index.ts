@@ -89,7 +89,7 @@ export {
   PACK_PREFIX,
   packKey,
   packIndexKey,
-  packIdOfIndexKey,
+  parsePackIndexKey,
   DEFAULT_CHUNKING,
   encodeTree,
   decodeTree,

@@ -94,7 +94,7 @@ const EXPECTED = [
   "openRemote",
   "openRemoteSpec",
   "openStorage",
-  "packIdOfIndexKey",
+  "parsePackIndexKey",
   "packIndexKey",
   "packKey",
   "parseFlagAssign",

@@ -3,7 +3,7 @@
 // it reads and writes through `ObjectStorage`, which every remotes `Storage` satisfies.
 export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
 export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError } from "./errors.js";
-export { listKeys, PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
+export { listKeys, PACK_PREFIX, packKey, packIndexKey, legacyPackIndexKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js";
 export {
   encodeTree,

@@ -1,7 +1,7 @@
 import pLimit from "p-limit";
 import { GageError } from "../errors.js";
-import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
-import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, parsePackIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
+import { checkIndexName, decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import {
   CATALOG_PREFIX,
@@ -31,7 +31,7 @@ import { EMPTY_TREE, type TreeVersion } from "./merge.js";
  */
 export const GARBAGE_PREFIX = "garbage/";
 
-const PACK_KEY_RE = /^packs\/([0-9a-f]{64})\.(pack|idx)$/;
+const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
 const GARBAGE_KEY_RE = /^garbage\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 /** Requests gc has in flight at once (GETs of heads and indexes, stats, deletes). */
 export const CONCURRENCY = 8;
@@ -47,14 +47,31 @@ export interface PackState {
   id: ObjectId;
   /** Bytes of `packs/<id>.pack`; undefined when there is no pack file. */
   size?: number;
-  /** Entries of `packs/<id>.idx`; undefined when there is no index (set aside, or never written). */
+  /**
+   * What the pack's listed index files list (their union: two while a gc that replaced one was
+   * stopped before removing the other); undefined when there is none (set aside, or never written).
+   */
   index?: PackIndexEntry[];
+  /** The keys of its index files listed now (`packIndexKey`, or a 0.1.0 `legacyPackIndexKey`). */
+  indexKeys: string[];
   /** `garbage/` records of this pack (normally at most one). */
   records: { key: string; time: number; entries: PackIndexEntry[] }[];
   /** The pack file's modification time once asked; null when the backend does not say. */
   mtimeMs?: number | null;
   /** Its trees and chunk lists have been followed (markFromYoung). */
   followed?: boolean;
+}
+
+/** Adds an index file read under `key` to its pack's state (the union of its listed indexes). */
+function addIndexFile(p: PackState, key: string, bytes: Buffer): void {
+  checkIndexName(key, bytes);
+  const entries = decodePackIndex(p.id, bytes, key);
+  p.indexKeys.push(key);
+  if (p.index === undefined) p.index = entries;
+  else {
+    const have = new Set(p.index.map((e) => e.id));
+    p.index = [...p.index, ...entries.filter((e) => !have.has(e.id))];
+  }
 }
 
 /** Every object a pack is known to hold: its index, and what gc set aside from it. */
@@ -168,15 +185,14 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   const packs = new Map<ObjectId, PackState>();
   const pack = (id: ObjectId): PackState => {
     let p = packs.get(id);
-    if (p === undefined) packs.set(id, (p = { id, records: [] }));
+    if (p === undefined) packs.set(id, (p = { id, records: [], indexKeys: [] }));
     return p;
   };
-  const indexes: ObjectId[] = [];
+  const indexes: string[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
-    const m = PACK_KEY_RE.exec(key);
-    if (!m) continue;
-    if (m[2] === "pack") pack(m[1]!).size = size;
-    else indexes.push(m[1]!);
+    const file = PACK_FILE_RE.exec(key);
+    if (file) pack(file[1]!).size = size;
+    else if (parsePackIndexKey(key) !== undefined) indexes.push(key);
   }
   const records = (await keysOf(storage, GARBAGE_PREFIX)).flatMap(({ key }) => {
     const m = GARBAGE_KEY_RE.exec(key);
@@ -184,7 +200,7 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   });
   const limit = pLimit(CONCURRENCY);
   await Promise.all([
-    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await storage.getBytes(packIndexKey(id)))))),
+    ...indexes.map((key) => limit(async () => addIndexFile(pack(parsePackIndexKey(key)!.packId), key, await storage.getBytes(key)))),
     ...records.map((r) =>
       limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await storage.getBytes(r.key), r.key) })),
     ),
@@ -336,30 +352,35 @@ function isDecodable(decode: () => unknown): boolean {
  */
 export async function catchUp(store: Store, nowMs: number, onProgress?: (p: MarkProgress) => void): Promise<HeadInfo[]> {
   // Packs first (see readStore): those of the heads found below are among them.
-  const listed = new Map<ObjectId, { size?: number; index: boolean }>();
+  const listed = new Map<ObjectId, { size?: number; indexKeys: string[] }>();
+  const entry = (id: ObjectId) => {
+    let l = listed.get(id);
+    if (l === undefined) listed.set(id, (l = { indexKeys: [] }));
+    return l;
+  };
   for (const { key, size } of await keysOf(store.storage, PACK_PREFIX)) {
-    const m = PACK_KEY_RE.exec(key);
-    if (!m) continue;
-    const l = listed.get(m[1]!) ?? { index: false };
-    if (m[2] === "pack") l.size = size;
-    else l.index = true;
-    listed.set(m[1]!, l);
+    const file = PACK_FILE_RE.exec(key);
+    if (file) entry(file[1]!).size = size;
+    else {
+      const named = parsePackIndexKey(key);
+      if (named !== undefined) entry(named.packId).indexKeys.push(key);
+    }
   }
-  const fresh: ObjectId[] = [];
+  const fresh: [PackState, string][] = [];
   for (const [id, l] of listed) {
     if (l.size === undefined) continue;
     let p = store.packs.get(id);
-    if (p === undefined) store.packs.set(id, (p = { id, size: l.size, records: [] }));
+    if (p === undefined) store.packs.set(id, (p = { id, size: l.size, records: [], indexKeys: [] }));
     // An index that came after its pack: a push that was under way when the store was read.
-    if (l.index && p.index === undefined && p.records.length === 0) fresh.push(id);
+    if (p.index === undefined && p.records.length === 0) for (const key of l.indexKeys) fresh.push([p, key]);
   }
   const limit = pLimit(CONCURRENCY);
   await Promise.all(
-    fresh.map((id) =>
+    fresh.map(([p, key]) =>
       limit(async () => {
-        const bytes = await store.storage.getBytes(packIndexKey(id));
-        store.packs.get(id)!.index = decodePackIndex(id, bytes);
-        store.reader.index.addIndex(id, bytes);
+        const bytes = await store.storage.getBytes(key);
+        addIndexFile(p, key, bytes);
+        store.reader.index.addIndex(p.id, bytes, key);
       }),
     ),
   );
