@@ -1,6 +1,6 @@
 import pLimit from "p-limit";
 import { GageError } from "../errors.js";
-import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, parsePackIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
+import { decodeChunkList, decodeTree, ObjectReader, PackIndex, PACK_PREFIX, parsePackIndexKey, type ObjectId } from "../objects/index.js";
 import { checkIndexName, decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import {
@@ -17,6 +17,7 @@ import {
   type HeadEntry,
   type RemoteView,
 } from "./heads.js";
+import { markReachable, type MarkProgress } from "./closure.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
 /**
@@ -35,8 +36,6 @@ const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
 const GARBAGE_KEY_RE = /^garbage\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 /** Requests gc has in flight at once (GETs of heads and indexes, stats, deletes). */
 export const CONCURRENCY = 8;
-// Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
-const MARK_BATCH = 4096;
 
 export function garbageKey(packId: ObjectId, nowMs: number): string {
   return `${GARBAGE_PREFIX}${timeKeyPart(nowMs)}-${packId}`;
@@ -90,11 +89,6 @@ export interface HeadInfo {
   covered: boolean;
 }
 
-export interface MarkProgress {
-  objects: number;
-  bytes: number;
-  total?: { objects: number; bytes: number };
-}
 
 export interface Store {
   storage: Storage;
@@ -234,82 +228,6 @@ export function rootsOf(store: Store): [ObjectId, string][] {
   for (const entries of store.view.runs.values()) entries.forEach(add);
   for (const h of store.heads.values()) if (!h.covered) h.entries.forEach(add);
   return roots;
-}
-
-function decodeChunks(id: ObjectId, data: Buffer): ChunkList {
-  try {
-    return decodeChunkList(data);
-  } catch (err) {
-    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
-    throw err;
-  }
-}
-
-/**
- * Marks every object reachable from `roots` (tree ids with a run that reaches them): trees and
- * chunk lists are read, verified and followed; files, chunks and link targets are only looked up.
- * What no pack holds goes to `store.missing`. Only the trees a run stands at are roots: the trees
- * a version supersedes (`prior`) are history for merging, compared by id and never read.
- */
-export async function markReachable(
-  store: Store,
-  roots: Iterable<[ObjectId, string]>,
-  onProgress?: (p: MarkProgress) => void,
-  options: { chunkLists?: Iterable<[ObjectId, string]>; missing?: Map<ObjectId, string> } = {},
-): Promise<void> {
-  const { reachable, reader } = store;
-  const missing = options.missing ?? store.missing;
-  let objects = 0;
-  let bytes = 0;
-  const see = (id: ObjectId, runId: string, follow?: Map<ObjectId, string>) => {
-    if (reachable.has(id) || missing.has(id)) return;
-    const loc = reader.index.get(id);
-    // A pack file gc removed (when marking again after removing) holds nothing any more.
-    if (loc === undefined || store.packs.get(loc.packId)?.size === undefined) {
-      missing.set(id, runId);
-      return;
-    }
-    reachable.add(id);
-    objects++;
-    bytes += loc.storedLength;
-    follow?.set(id, runId);
-  };
-  const report = () => {
-    onProgress?.({ objects, bytes });
-    objects = bytes = 0;
-  };
-  let trees = new Map<ObjectId, string>();
-  let lists = new Map<ObjectId, string>();
-  // A part never pushed (`--only`) stands at the empty tree, which need not be stored.
-  for (const [id, runId] of roots) if (id !== EMPTY_TREE) see(id, runId, trees);
-  for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
-  while (trees.size > 0 || lists.size > 0) {
-    const next = new Map<ObjectId, string>();
-    const ids = [...trees.keys()];
-    for (let i = 0; i < ids.length; i += MARK_BATCH) {
-      const batch = ids.slice(i, i + MARK_BATCH);
-      const read = await reader.readTrees(batch);
-      for (const id of batch) {
-        const runId = trees.get(id)!;
-        for (const e of read.get(id)!.entries) {
-          if (e.kind === "dir") see(e.id, runId, next);
-          else if (e.kind === "file" && e.chunks !== undefined) see(e.chunks, runId, lists);
-          else see(e.id, runId);
-        }
-      }
-      report();
-    }
-    const listIds = [...lists.keys()];
-    for (let i = 0; i < listIds.length; i += MARK_BATCH) {
-      for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
-        for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
-      }
-      report();
-    }
-    trees = next;
-    lists = new Map();
-  }
-  report();
 }
 
 // Trees and chunk lists are small; larger objects in a young pack are file data, not read.

@@ -5,7 +5,8 @@ import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../object
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
 import { planHeads, planPacks, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
-import { catchUp, CONCURRENCY, fullEntries, garbageKey, markReachable, readStore, rootsOf, type MarkProgress, type PackState, type Store } from "./gc-store.js";
+import { markReachable, type MarkProgress } from "./closure.js";
+import { catchUp, CONCURRENCY, fullEntries, garbageKey, readStore, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
