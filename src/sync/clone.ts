@@ -1,7 +1,7 @@
 import { mkdir, readdir } from "node:fs/promises";
 import { UsageError } from "../errors.js";
 import type { Storage } from "../remotes/storage.js";
-import { writeDefaultRemote } from "./local-state.js";
+import { writeDefaultRemote } from "../state/index.js";
 import { recordedRemote } from "./remote.js";
 import { planPull, type PullResult } from "./pull.js";
 import type { SyncOptions, TransferPlan } from "./session.js";
@@ -28,7 +28,7 @@ export async function planClone(opts: CloneOptions): Promise<TransferPlan<PullRe
   }
   const recorded = await recordedRemote(opts.remote, opts);
   await mkdir(opts.runsDir, { recursive: true });
-  await writeDefaultRemote(opts.runsDir, recorded);
+  writeDefaultRemote(opts.runsDir, recorded);
   return planPull(opts);
 }
 

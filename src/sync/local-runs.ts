@@ -8,7 +8,7 @@ import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
 import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./heads.js";
-import { readPending, readRunHistory, statCachePath } from "./local-state.js";
+import { readPending, readRunHistory, statePaths } from "../state/index.js";
 import { EMPTY_TREE, sameVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
 
@@ -93,7 +93,7 @@ export async function scanRuns(
   const jobs = refs.map((ref) => scanJob(runsDir, ref));
   const scans =
     threads > 1 && refs.length >= SCAN_WORKERS_MIN_RUNS
-      ? await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache, workers: threads - 1 })
+      ? await scanRunsOnWorkers(jobs, { cacheFile: statePaths.statCache(runsDir), cache, workers: threads - 1 })
       : await scanRunsHere(jobs, { cache, ...(opts.treeSums ? { treeSums: opts.treeSums } : {}) });
   return scans.map((scan, k) => scannedRun(refs[k]!, scan));
 }
@@ -151,7 +151,7 @@ export async function loadLocalRun(runsDir: string, scan: ScannedRun, cache?: St
     userIds[name] = hashBytes(bytes);
     if (cache !== undefined && stamp !== undefined) cache.record(path, stamp, { id: userIds[name] });
   }
-  const history = await readRunHistory(runsDir, run.id);
+  const history = readRunHistory(runsDir, run.id);
   const prior = (list: string[], current: string) => list.filter((t) => t !== current);
   const entry: HeadEntry = {
     runId: run.id,
@@ -161,7 +161,7 @@ export async function loadLocalRun(runsDir: string, scan: ScannedRun, cache?: St
     summary: runSummary(run),
   };
   const local: LocalRun = { run, entry, version: { run: entry.run, meta: entry.meta, user: userIds }, stats: scan.stats };
-  const pending = await readPending(runsDir, run.id);
+  const pending = readPending(runsDir, run.id);
   if (pending) {
     // A pull was killed while writing this run: the trees it was writing supersede what is here.
     const toward = (target: string | undefined, part: TreeVersion): TreeVersion =>

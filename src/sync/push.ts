@@ -8,8 +8,8 @@ import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, writeCatalog, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory, statCachePath } from "./local-state.js";
-import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
+import { addRunHistory, pruneRunStates, statePaths } from "../state/index.js";
+import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums } from "./in-sync.js";
@@ -165,7 +165,12 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       runs: items.map((i) => i.planned),
       upToDate,
       scanned: toCompare.length,
-      execute: (onProgress) => executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress),
+      execute: async (onProgress) => {
+        const result = await executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
+        // A push of every run that moved some also forgets the runs no longer here.
+        if (result.head !== undefined && !opts.runs?.length && opts.where === undefined) pruneRunStates(opts.runsDir);
+        return result;
+      },
       close: () => closeSession(s, true),
     };
   } catch (err) {
@@ -222,7 +227,7 @@ async function executePush(
       const extra = unsummed.length === 0 ? undefined : digestTrees(unsummed, availableParallelism());
       const treeSums: TreeSumLookup | undefined = planned === undefined ? extra : extra === undefined ? planned : { get: (dir) => planned.get(dir) ?? extra.get(dir) };
       if (worthWorkers(items) && !items.some((i) => i.repair)) {
-        const cacheFile = statCachePath(s.runsDir);
+        const cacheFile = statePaths.statCache(s.runsDir);
         const trees = await snapshotDirsOnWorkers(
           jobs.map((j) => j.dir),
           { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress, ...(treeSums ? { treeSums } : {}) },
@@ -329,7 +334,7 @@ function setTree(item: PushItem, part: "files" | "meta", tree: string): void {
 async function recordPushed(runsDir: string, item: PushItem): Promise<void> {
   const mine = item.local.version;
   const part = (merged: TreeVersion, local: TreeVersion) => (merged.tree === local.tree ? [...merged.prior, local.tree] : [local.tree]);
-  await addRunHistory(runsDir, item.entry.runId, { files: part(item.entry.run, mine.run), meta: part(item.entry.meta, mine.meta) });
+  addRunHistory(runsDir, item.entry.runId, { files: part(item.entry.run, mine.run), meta: part(item.entry.meta, mine.meta) }, MAX_PRIOR);
 }
 
 /** Plans and executes a push in one call (no confirmation: the library caller decides). */

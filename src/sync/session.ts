@@ -3,8 +3,9 @@ import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
 import { StatCache } from "../objects/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
-import { saveInSync, type InSyncState } from "./in-sync.js";
-import { readCachedView, statCachePath, writeCachedView } from "./local-state.js";
+import { RemoteState, statePaths } from "../state/index.js";
+import type { InSyncState } from "./in-sync.js";
+import { decodeView, encodeView } from "./view-file.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
 /** The parts of a run a transfer may be limited to (`--only meta,user,files`). */
@@ -83,8 +84,10 @@ export interface TransferPlan<R> {
 export interface Session {
   runsDir: string;
   remote: OpenRemote;
+  /** What the runs directory remembers of the remote; written once, as the session closes. */
+  state: RemoteState;
   view: RemoteView;
-  /** The view learned something since it was read from the cache (it is saved only then). */
+  /** The view learned something since it was read from the cache (its dirty state: saved only then). */
   viewChanged: boolean;
   /** The stat cache, loaded at first use (a push that finds every run in sync needs none). */
   readonly cache: StatCache;
@@ -111,14 +114,17 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
   const only = checkOnly(opts.only);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
-    const cached = await readCachedView(opts.runsDir, remote.url);
+    const state = new RemoteState(opts.runsDir, remote.url);
+    const viewBytes = state.readView();
+    const cached = viewBytes === undefined ? undefined : decodeView(viewBytes);
     const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
-    const cacheFile = statCachePath(opts.runsDir);
+    const cacheFile = statePaths.statCache(opts.runsDir);
     const session: Session = {
       runsDir: opts.runsDir,
       remote,
+      state,
       view,
       viewChanged: fetched > 0,
       viewStamp: fetched > 0 ? undefined : cached?.stamp,
@@ -137,16 +143,30 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
   }
 }
 
-/** Saves what the session learned (view, stat cache) and closes the remote; again is a no-op. */
+/**
+ * Saves what the session learned and closes the remote; again is a no-op. Each cache is written
+ * only when dirty: the view when it learned news, the in-sync rows when they changed or the view's
+ * stamp did (rows hold for one stamp), kept indexes when new ones were read, the stat cache when
+ * rows changed. Without `save` (a failed command) only the kept indexes are written: each is
+ * what the remote holds under its key, whatever the command did.
+ */
 export async function closeSession(s: Session, save: boolean): Promise<void> {
   if (s.closed) return;
   s.closed = true;
   try {
     // A command that found no runs directory (ls --remote elsewhere) does not create one.
-    if (save && existsSync(s.runsDir)) {
-      const stamp = s.viewChanged ? await writeCachedView(s.runsDir, s.remote.url, s.view) : s.viewStamp;
-      if (s.loadedCache?.dirty) await s.loadedCache.save(statCachePath(s.runsDir));
-      if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) await saveInSync(s, stamp);
+    if (existsSync(s.runsDir)) {
+      if (save) {
+        let stamp = s.viewStamp;
+        if (s.viewChanged) {
+          const encoded = encodeView(s.view);
+          s.state.setView(encoded.bytes, encoded.stamp);
+          stamp = encoded.stamp;
+        }
+        if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) s.state.setInSyncRows(stamp, s.inSync.rows);
+        if (s.loadedCache?.dirty) await s.loadedCache.save(statePaths.statCache(s.runsDir));
+      }
+      s.state.commit();
     }
   } finally {
     await closeRemote(s.remote);

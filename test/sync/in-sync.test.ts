@@ -8,7 +8,7 @@ import { appendUserLog } from "../../src/runs/user-log.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 import type { HeadEntry } from "../../src/sync/heads.js";
 import { clone, openRemote, closeRemote, planPull, planPush, pull, push, status, type SyncOptions } from "../../src/sync/index.js";
-import { readCachedView } from "../../src/sync/local-state.js";
+import { RemoteState } from "../../src/state/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
 // A push that finds every run as it was when last in sync with the remote compares none of them
@@ -149,7 +149,7 @@ test("the cached view reads back as written, its entries checked against its hea
   await push({ runsDir: origin, remote });
   const opened = await openRemote(remote, {});
   await closeRemote(opened);
-  const cached = await readCachedView(origin, opened.url);
+  const cached = decodeView(new RemoteState(origin, opened.url).readView()!);
   assert.ok(cached, "a push leaves a cached view");
   const again = encodeView(cached.view);
   assert.equal(again.stamp, cached.stamp, "the same view, the same stamp");

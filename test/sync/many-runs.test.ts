@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { nativeListing, StatCache } from "../../src/objects/index.js";
 import { listRuns } from "../../src/runs/run.js";
 import { scanRuns } from "../../src/sync/local-runs.js";
-import { statCachePath } from "../../src/sync/local-state.js";
+import { statePaths } from "../../src/state/index.js";
 import { clone, push, status } from "../../src/sync/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
@@ -30,7 +30,7 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
     assert.equal(first.runs.length, RUNS);
     // What the workers stored was summed up first: a scan on this thread reads nothing, and answers
     // each run's folders with one row each.
-    const cache = await StatCache.load(statCachePath(origin));
+    const cache = await StatCache.load(statePaths.statCache(origin));
     let wholeTreeHits = 0;
     const lookupDir = cache.lookupDir.bind(cache);
     cache.lookupDir = (path, signature) => {

@@ -8,7 +8,7 @@ import { runPaths } from "../../src/runs/layout.js";
 import { listRuns } from "../../src/runs/run.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { scanRuns } from "../../src/sync/local-runs.js";
-import { statCachePath } from "../../src/sync/local-state.js";
+import { statePaths } from "../../src/state/index.js";
 import { clone, openRemote, pull, push } from "../../src/sync/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
@@ -89,7 +89,7 @@ test("after a first push, the next scan reads no file: folders are answered whol
   const { origin, remote } = fresh();
   await new Promise((r) => setTimeout(r, RACY_MS + 200));
   await push({ runsDir: origin, remote });
-  const cache = await StatCache.load(statCachePath(origin));
+  const cache = await StatCache.load(statePaths.statCache(origin));
   const wholeTreeHits: string[] = [];
   const lookupDir = cache.lookupDir.bind(cache);
   cache.lookupDir = (path, signature) => {
