@@ -103,9 +103,7 @@ export {
   PackWriter,
   ObjectReader,
   loadPackIndex,
-  StatCache,
   snapshotDir,
-  snapshotRun,
   materializeTree,
   MemoryObjectStorage,
 } from "./objects/index.js";
@@ -125,11 +123,11 @@ export type {
   FileProgress,
   SnapshotStats,
   SnapshotOptions,
-  SnapshotRunOptions,
-  SnapshotRunResult,
   MaterializeOptions,
   MaterializeStats,
 } from "./objects/index.js";
+export { StatCache, snapshotRun } from "./worktree/index.js";
+export type { SnapshotRunOptions, SnapshotRunResult } from "./worktree/index.js";
 export { runOperation, startRun, planRun, platformName } from "./runner/run.js";
 export type { RunOptions, StartRunOptions, PlanOptions, RunPlan, RunResult, RunOutcome } from "./runner/run.js";
 export { GagefileError, OperationError, FlagError, RunFailedError } from "./runner/errors.js";

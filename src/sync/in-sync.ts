@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { digestTreesAsync, nativeListing, RACY_MS, type TreeSumLookup, type TreeSums } from "../objects/index.js";
+import { digestTreesAsync, nativeListing, type TreeSumLookup, type TreeSums } from "../objects/index.js";
+import { RACY_MS } from "../worktree/index.js";
 import { META_SUFFIX } from "../runs/layout.js";
 import type { Session } from "./session.js";
 

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { digestTrees, ObjectReader, PackWriter, type FileIdCache, type StatCache, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { digestTrees, ObjectReader, PackWriter, type FileIdCache, type TreeSumLookup, type WrittenPack, snapshotDir } from "../objects/index.js";
+import { snapshotDirsOnWorkers, type StatCache } from "../worktree/index.js";
 import { markReachable, type Closure } from "./closure.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
-import { StatCache } from "../objects/index.js";
+import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
 import { RemoteState, statePaths } from "../state/index.js";
 import type { InSyncState } from "./in-sync.js";
