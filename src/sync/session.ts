@@ -36,7 +36,7 @@ export interface SyncOptions extends RemoteContext {
   only?: readonly RunPart[];
   /** On a true divergence, keep this side's files and metadata instead of stopping. */
   force?: boolean;
-  /** Clock (ms since the epoch); names heads. */
+  /** Clock (ms since the epoch): names heads, and says which file stamps are too recent to trust. */
   now?: () => number;
   /**
    * Threads that compare local runs with the stat cache: this one, plus workers when more than
@@ -130,7 +130,7 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
       viewStamp: fetched > 0 ? undefined : cached?.stamp,
       loadedCache: undefined,
       get cache() {
-        return (this.loadedCache ??= StatCache.loadSync(cacheFile));
+        return (this.loadedCache ??= StatCache.loadSync(cacheFile, { now }));
       },
       now,
       only,
