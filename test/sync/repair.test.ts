@@ -6,7 +6,8 @@ import { test } from "node:test";
 import { hashBytes, ObjectNotFoundError, packIndexKey } from "../../src/objects/index.js";
 import { decodePackIndex, encodePackIndex } from "../../src/objects/pack.js";
 import { runPaths } from "../../src/runs/layout.js";
-import { clone, push } from "../../src/sync/index.js";
+import { clone, push, StoreIncompleteError } from "../../src/sync/index.js";
+import { gc } from "../../src/sync/gc.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 import { runFiles } from "./two-sides.js";
 
@@ -42,6 +43,7 @@ async function brokenRemote() {
 
 test("a push naming the run puts back what the remote's indexes lack; a plain push stays cheap", async () => {
   const { root, origin, remote } = await brokenRemote();
+  await assert.rejects(gc({ runsDir: origin, remote, graceMs: 0 }), StoreIncompleteError);
   const plain = await push({ runsDir: origin, remote });
   assert.equal(plain.runs.length, 0, "a push of all runs trusts what it found in sync");
   const named = await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
@@ -49,6 +51,7 @@ test("a push naming the run puts back what the remote's indexes lack; a plain pu
   assert.ok(named.bytes >= 30_000, "the lost file is uploaded again");
   const again = await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
   assert.equal(again.runs.length, 0, "then the run is whole and up to date");
+  await gc({ runsDir: origin, remote, graceMs: 0 });
   const c = join(root, "c");
   await clone({ runsDir: c, remote });
   assert.deepEqual(runFiles(c), runFiles(origin));
