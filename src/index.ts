@@ -41,8 +41,6 @@ export {
   UNKNOWN_AUTHOR,
 } from "./runs/user-log.js";
 export type { UserLogEntry } from "./runs/user-log.js";
-export { pythonJsonDumps } from "./runs/py-json.js";
-export { writeFileAtomic } from "./runs/atomic-write.js";
 export { writeProjectRef, readProjectRef, removeProjectRef } from "./runs/project-ref.js";
 export {
   readRun,
@@ -77,57 +75,10 @@ export {
   purgeRuns,
 } from "./runs/ops.js";
 export type { ChangeContext } from "./runs/ops.js";
-export {
-  isObjectId,
-  parseObjectId,
-  hashBytes,
-  hashFile,
-  ObjectNotFoundError,
-  CorruptObjectError,
-  UnsafePathError,
-  FormatError,
-  PACK_PREFIX,
-  packKey,
-  packIndexKey,
-  parsePackIndexKey,
-  DEFAULT_CHUNKING,
-  encodeTree,
-  decodeTree,
-  encodeChunkList,
-  decodeChunkList,
-  encodeSnapshot,
-  decodeSnapshot,
-  treeId,
-  snapshotId,
-  PackIndex,
-  PackWriter,
-  ObjectReader,
-  loadPackIndex,
-  snapshotDir,
-  materializeTree,
-  MemoryObjectStorage,
-} from "./objects/index.js";
-export type {
-  ObjectId,
-  ObjectStorage,
-  ChunkingParams,
-  EntryKind,
-  TreeEntry,
-  Tree,
-  ChunkList,
-  SnapshotUserEntry,
-  SnapshotSummary,
-  Snapshot,
-  ObjectSink,
-  WrittenPack,
-  FileProgress,
-  SnapshotStats,
-  SnapshotOptions,
-  MaterializeOptions,
-  MaterializeStats,
-} from "./objects/index.js";
-export { StatCache, snapshotRun } from "./worktree/index.js";
-export type { SnapshotRunOptions, SnapshotRunResult } from "./worktree/index.js";
+// The object store's errors, which a library user may catch; its internals (packs, the stat
+// cache, snapshotting) are not part of the API.
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError } from "./objects/index.js";
+export type { ObjectId } from "./objects/index.js";
 export { runOperation, startRun, planRun, platformName } from "./runner/run.js";
 export type { RunOptions, StartRunOptions, PlanOptions, RunPlan, RunResult, RunOutcome } from "./runner/run.js";
 export { GagefileError, OperationError, FlagError, RunFailedError } from "./runner/errors.js";
