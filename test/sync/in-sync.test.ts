@@ -126,13 +126,16 @@ test("a pull brings news from the remote to a run found in sync before them", as
   assert.ok(readdirSync(runPaths(origin, SHARED_RUN).userDir).includes(label));
 });
 
-test("rows made before another command read news from the remote are not used", async () => {
+test("rows made before another command read news from the remote are not used; status keeps rows as a push does", async () => {
   const { origin, remote, upToDate } = await newsFromElsewhere();
-  // Status reads the news and caches the view: the rows were made against the view before it.
-  const rows = (await status({ runsDir: origin, remote })).runs;
+  // Status reads the news and caches the view: the rows were made against the view before it, so
+  // it compares every run, and keeps rows (against the new view) for those it finds in sync.
+  const rows = (await status({ runsDir: origin, remote, now: settled })).runs;
   assert.equal(rows.find((r) => r.id === SHARED_RUN)?.state, "behind");
   const push = await scannedByPush({ runsDir: origin, remote, now: settled });
-  assert.deepEqual(push, { scanned: upToDate, upToDate, moving: [] });
+  assert.deepEqual(push, { scanned: nativeListing ? 1 : upToDate, upToDate, moving: [] }, "only the run status found behind is compared");
+  const again = (await status({ runsDir: origin, remote, now: settled })).runs;
+  assert.deepEqual(again, rows, "status answers the same from the rows");
 });
 
 test("a push of some parts of runs does not take whole runs as in sync", async () => {
