@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "../helpers/fixtures.js";
 import { gc } from "../../src/sync/gc.js";
-import { clone, pull, push } from "../../src/sync/index.js";
+import { statePaths } from "../../src/state/index.js";
+import { clone, closeRemote, openRemote, pull, push } from "../../src/sync/index.js";
 import { runFiles } from "./two-sides.js";
 
 // A store and the runs directory that pushed it, both made by release 0.1.0 (note beside it).
@@ -54,4 +55,25 @@ test("this release pushes to a 0.1.0 store from a 0.1.0 runs directory, and gc k
   await clone({ runsDir: c, remote: store });
   assert.deepEqual(runFiles(c), runFiles(runs));
   assert.equal((await pull({ runsDir: b, remote: store })).runs.length, 0);
+});
+
+test("0.1.0's own state for the store (a kept copy of the index its gc trimmed since) makes no push skip an object", async () => {
+  const { root, store, runs } = unpack();
+  // The fixture's runs directory remembers the store under the path it had when made: give that
+  // state the store's path here, as if nothing had moved.
+  const opened = await openRemote(store, {});
+  await closeRemote(opened);
+  const remotes = join(runs, ".gage-sync", "remotes");
+  for (const name of readdirSync(remotes)) {
+    const kind = name.slice(name.indexOf(".") + 1) as "view" | "in-sync" | "packs";
+    renameSync(join(remotes, name), statePaths.remote(runs, opened.url, kind));
+  }
+  const dir = join(runs, RUN);
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "notes-again.txt"), "first notes, unique to this run\n");
+  const pushed = await push({ runsDir: runs, remote: store });
+  assert.ok(pushed.objects >= 2, "the bytes 0.1.0's gc dropped are uploaded, whatever the kept copy lists");
+  const b = join(root, "b");
+  await clone({ runsDir: b, remote: store });
+  assert.deepEqual(runFiles(b), runFiles(runs));
 });
