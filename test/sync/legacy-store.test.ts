@@ -51,6 +51,8 @@ test("this release pushes to a 0.1.0 store from a 0.1.0 runs directory, and gc k
   assert.deepEqual(runFiles(b), runFiles(runs));
 
   await gc({ runsDir: runs, remote: store, graceMs: 0 });
+  const indexes = readdirSync(join(store, "packs")).filter((k) => k.endsWith(".idx"));
+  assert.ok(indexes.length > 0 && indexes.every((k) => /^[0-9a-f]{64}\.[0-9a-f]{64}\.idx$/.test(k)), "gc gave every index its immutable key");
   const c = join(root, "c");
   await clone({ runsDir: c, remote: store });
   assert.deepEqual(runFiles(c), runFiles(runs));
