@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { duBytes, rmrf, run, timed } from "./util.mjs";
 import { SYNC_CASES } from "./sync-cases.mjs";
+import { SERVE_CASES } from "./serve-cases.mjs";
 
 const SNAPSHOT = new URL("./snapshot-runs.mjs", import.meta.url).pathname;
 
@@ -108,6 +109,7 @@ export const CASES = [
 ];
 
 CASES.push(...SYNC_CASES);
+CASES.push(...SERVE_CASES);
 
 /** Which executable each peer needs. */
 export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find" };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm run bench`: generates corpora with ../shared/bench/make-runs-corpus.mjs and prints our
+// `npm run bench`: generates corpora with bench/make-runs-corpus.mjs and prints our
 // figures beside peer tools' (sha256sum, rsync, rclone, restic) on the same data, in the same run,
-// as ratios against the targets of issue 4. Runs against dist/ (npm run bench builds first).
+// as ratios against their targets (docs/performance.md). Runs against dist/ (npm run bench builds first).
 //
 // Environment:
 //   BENCH_SCALE=0.1        shrink the corpora (number of runs; not checkpoint-variants) for a quick run
@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { CASES, PEER_TOOLS } from "./cases.mjs";
 import { have, human, rmrf, run } from "./util.mjs";
 
-const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const SHAPES = (process.env.BENCH_SHAPES ?? "few-large,many-small,checkpoint-variants").split(",");
@@ -66,7 +66,7 @@ function workspace() {
     if (mounted) {
       return {
         root,
-        note: `working in a ${size} tmpfs at ${root} (DESIGN.md §7: cold figures on a tmpfs)`,
+        note: `working in a ${size} tmpfs at ${root} (docs/performance.md: cold figures on a tmpfs)`,
         cleanup: () => {
           spawnSync("umount", [root]);
           rmdirSync(root);
@@ -153,7 +153,7 @@ try {
   if (!interrupted) ws.cleanup();
 }
 
-console.log("\nTargets (issues 4 and 6):");
+console.log("\nTargets (docs/performance.md):");
 for (const r of results.filter((x) => x.target)) {
   const p = r.peers[r.target.peer];
   const cmp = r.kind === "throughput" ? "≥" : "≤";

@@ -1,4 +1,4 @@
-// Push and pull rows (issue 6): our `gage push`/`gage pull` to a local directory remote against
+// Push and pull rows: our `gage push`/`gage pull` to a local directory remote against
 // `rclone copy` and `rsync -a` to a plain directory, on the same corpus, in the same run: cold,
 // no-change, and after one label edit plus one new run. Each figure is a whole CLI process
 // (startup, stat cache and remote listing included), as a user runs it.
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 
 const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
-const GENERATOR = new URL("../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
+const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 
 function gage(ctx, args, runsDir = ctx.runsDir) {
   return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: runsDir, TERM: "unknown" } }));
@@ -134,7 +134,7 @@ export const SYNC_CASES = [
 
 // s3rver rows: the same push and pull against a real S3 HTTP server (s3rver, in its own process),
 // with `rclone copy` to the same server as the peer. s3rver runs under --openssl-legacy-provider
-// (DESIGN.md §8: listings past 1,000 keys fail without it).
+// (docs/design.md §8: listings past 1,000 keys fail without it).
 const S3RVER_CHILD = `
 const S3rver = require(require.resolve("s3rver", { paths: [process.cwd()] }));
 const [directory] = process.argv.slice(1);

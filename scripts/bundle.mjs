@@ -9,6 +9,7 @@
 // ("./snapshot-worker.js"), the native addon ("../../native/..."), package.json ("../../").
 import { build } from "esbuild";
 import { rmSync } from "node:fs";
+import { buildWeb } from "./web-bundle.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const outdir = `${root}dist/bundle`;
@@ -30,7 +31,7 @@ const common = {
 };
 
 // Split: what a command imports lazily stays in chunks of its own (one file of every module took
-// a push 0.2 s longer to parse than the 76 files took to load).
+// longer to parse than the separate files took to load).
 await build({
   ...common,
   entryPoints: {
@@ -45,3 +46,6 @@ await build({
   splitting: true,
   chunkNames: "chunk-[hash]",
 });
+
+// The `gage serve` front end, beside dist/bundle (src/serve/assets.ts looks for ../web/).
+await buildWeb(`${root}dist/web`);

@@ -38,7 +38,10 @@ export type ErrorCode =
   | "REMOTE_URL"
   // sync
   | "CONFLICT"
-  | "STORE_INCOMPLETE";
+  | "STORE_INCOMPLETE"
+  // serve
+  | "SERVE_AUTH_REQUIRED"
+  | "SERVE_LISTEN";
 
 export interface GageErrorOptions {
   hint?: string;

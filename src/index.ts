@@ -140,3 +140,5 @@ export type {
   GcProgressEvent,
   GcResult,
 } from "./sync/index.js";
+export { startServer, openSource, RunsDirSource, StoreSource, ServeAuthRequiredError, ServeListenError, DEFAULT_PORT as SERVE_DEFAULT_PORT } from "./serve/index.js";
+export type { ServeOptions, RunningServer, AuthOptions as ServeAuthOptions, RunSource, RunPart as ServeRunPart, SourceFile, FileRead } from "./serve/index.js";

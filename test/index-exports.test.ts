@@ -6,6 +6,13 @@ import * as api from "../src/index.js";
 // (a barrel re-export, a renamed function) fails here before it reaches a user's program. The
 // object store's internals (packs, the stat cache, snapshotting) are not part of it.
 const EXPECTED = [
+  "RunsDirSource",
+  "SERVE_DEFAULT_PORT",
+  "ServeAuthRequiredError",
+  "ServeListenError",
+  "StoreSource",
+  "openSource",
+  "startServer",
   "AmbiguousRunError",
   "AuthError",
   "CATALOG_EVERY",

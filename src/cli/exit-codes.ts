@@ -1,7 +1,7 @@
 import type { ErrorCode } from "../errors.js";
 
 /**
- * Exit statuses, documented in README.md ("Exit status"). One table so that scripts can rely
+ * Exit statuses, documented in README.md ("Exit codes"). One table so that scripts can rely
  * on them.
  */
 export const EXIT = {
@@ -24,6 +24,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CONFIG":
     case "GAGEFILE":
     case "OPERATION":
+    case "SERVE_AUTH_REQUIRED":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":
@@ -49,6 +50,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "RUNS_DIR":
     case "RUN_META":
     case "RUN_FAILED":
+    case "SERVE_LISTEN":
       return EXIT.error;
   }
 }

@@ -74,7 +74,7 @@ export interface SnapshotSummary {
   [key: string]: SummaryValue | undefined;
 }
 
-/** One run's state (DESIGN.md §4; its folders are read by src/worktree). */
+/** One run's state (docs/design.md §4; its folders are read by src/worktree). */
 export interface Snapshot {
   runId: string;
   /** Tree of `ID/`. */

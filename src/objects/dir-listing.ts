@@ -91,7 +91,7 @@ export interface TreeSumLookup {
 /**
  * Root folders as `digestTrees` summed them up, in the order given. The sums stay in the addon's
  * buffer (every digest, then every root's six counts) until asked for: a push that compares
- * 6,000 folders' digests with its rows makes no object, nor hex string, per folder (~15 ms).
+ * thousands of folders' digests with its rows makes no object, nor hex string, per folder.
  */
 export class TreeSums implements TreeSumLookup {
   readonly roots: readonly string[];

@@ -111,7 +111,7 @@ const tempPath = (path: string) => join(path, "..", `${tempStem}${(tempCount++).
 /**
  * `writeAtomically` for bytes already in memory, with synchronous calls: files are written one
  * after another anyway, and each of the six calls through the thread pool cost a round trip
- * (a clone of 80,000 small files took 30 s, nearly all of it waiting on them).
+ * (a clone of many small files spent nearly all its time waiting on them).
  */
 function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: Buffer): number {
   const tmp = tempPath(path);

@@ -133,7 +133,7 @@ function checkPackIndex(bytes: Buffer, expectedPackId: ObjectId, where: string):
   if (body.length !== INDEX_HEADER + count * INDEX_ENTRY) throw new FormatError(what, "wrong length");
   // Sorting is not re-checked: the checksum says the writer made it, and a badly sorted index
   // only hides objects (ObjectNotFoundError), it cannot make a wrong one be read. Nor are codecs:
-  // an object is checked as it is read (a pass over 80,000 records, cold, cost every load ~5 ms).
+  // an object is checked as it is read (a pass over every record cost every load).
   return { records: body.subarray(INDEX_HEADER), count };
 }
 
@@ -234,8 +234,8 @@ function findIn(t: Table, id: ObjectId, prefix: number): number {
 }
 
 // Lookups search every table; past this many, the tables are merged into one, once lookups have
-// searched twice as many tables as there are objects. Merging 80,000 objects costs ~40 ms, what
-// ~130,000 table searches cost: a scan that looks up a few thousand trees never pays for it.
+// searched twice as many tables as there are objects. A merge costs about what that many table
+// searches cost: a scan that looks up a few thousand trees never pays for it.
 const MAX_TABLES = 16;
 const MERGE_AFTER_SEARCHES_PER_OBJECT = 2;
 
@@ -356,7 +356,7 @@ export class PackIndex {
   /**
    * Merges the tables, each sorted already, into one: a k-way merge on the 32-bit prefixes (full
    * ids only on a tie), scanning the heads linearly. Sorting every record with a comparator
-   * instead took ~80 ms for 80,000 objects (this ~40), on every load.
+   * instead was slower, on every load.
    */
   #merge(): void {
     const tables = this.#tables;

@@ -148,8 +148,8 @@ export class Snapshotter {
     return treeId;
   }
 
-  // The walk is synchronous: on a warm runs directory a sync walk is several times faster than
-  // fs.promises (DESIGN.md §7), and no-change snapshots are all walk. Every entry is lstat'ed every
+  // The walk is synchronous: on a warm runs directory a sync walk beats
+  // fs.promises (docs/performance.md), and no-change snapshots are all walk. Every entry is lstat'ed every
   // time (`listDir`); what the cache saves is reading, hashing and re-encoding.
   async dir(path: string, listing = listDir(path)): Promise<ObjectId> {
     this.#opts.signal?.throwIfAborted();

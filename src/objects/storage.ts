@@ -27,7 +27,7 @@ export async function* listKeys(storage: ObjectStorage, prefix: string, options:
 /**
  * Every key the object store writes is `packs/<64 hex>.pack` or `packs/<64 hex>.<64 hex>.idx`:
  * fixed length under one fixed prefix, so listings page identically on every backend
- * (DESIGN.md §8). Release 0.1.0 wrote indexes as `packs/<64 hex>.idx`; they are still read.
+ * (docs/design.md §8). Release 0.1.0 wrote indexes as `packs/<64 hex>.idx`; they are still read.
  */
 export const PACK_PREFIX = "packs/";
 

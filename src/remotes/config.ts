@@ -56,7 +56,7 @@ async function readRepos(file: string): Promise<Record<string, unknown> | undefi
     if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
     throw new ConfigError(`Cannot read ${file}: ${(err as Error).message}`, { file, cause: err });
   }
-  // Loaded only when a config file exists: most commands find none, and it cost each ~10 ms.
+  // Loaded only when a config file exists: most commands find none, and loading it costs each one.
   const { parse: parseToml } = await import("smol-toml");
   let doc: Record<string, unknown>;
   try {

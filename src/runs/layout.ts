@@ -1,6 +1,6 @@
 import { join } from "node:path";
 
-/** Where one run's entries live in a runs directory (GAGE-FORMAT §1). */
+/** Where one run's entries live in a runs directory (docs/gage-format.md §1). */
 export interface RunPaths {
   id: string;
   /** `ID/`: the run's files. */

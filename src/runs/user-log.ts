@@ -6,7 +6,7 @@ import { writeFileAtomic } from "./atomic-write.js";
 import { RunMetaError } from "./errors.js";
 import { pythonJsonDumps } from "./py-json.js";
 
-/** One change in a run's `ID.user/` log (GAGE-FORMAT §6). */
+/** One change in a run's `ID.user/` log (docs/gage-format.md §6). */
 export interface UserLogEntry {
   author: string;
   set: Record<string, unknown>;

@@ -13,7 +13,7 @@ import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteC
 export { GARBAGE_PREFIX } from "./gc-store.js";
 
 /**
- * `gage gc`: removes from a store remote what no run needs any more (DESIGN.md §6), without locks
+ * `gage gc`: removes from a store remote what no run needs any more (docs/design.md §6), without locks
  * and without harming a push that runs meanwhile.
  *
  * What is kept: every object reachable from the tree each run stands at on the remote (the merge

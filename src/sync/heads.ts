@@ -5,7 +5,7 @@ import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
 /**
- * Heads and catalogs: how a store remote says which runs it holds (DESIGN.md §6–7).
+ * Heads and catalogs: how a store remote says which runs it holds (docs/design.md §6–7, docs/formats.md).
  *
  * Key layout (fixed-length hex under fixed prefixes, so every backend lists them alike):
  *   packs/<64 hex>.pack, packs/<64 hex>.idx   objects (src/objects), written first

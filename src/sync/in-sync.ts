@@ -32,7 +32,7 @@ export interface RunSums {
 }
 
 // Runs summed up per call: what one call holds stays small, and a runs directory of a few
-// thousand runs is one call (each call ends with a thread idle; 2,000 runs in two took 5-15% longer).
+// thousand runs is one call (each call ends with a thread idle).
 const BATCH = 4096;
 
 /** Runs summed up (`sumRuns`), and every folder's sum, for a scan of the runs that differ. */
@@ -57,7 +57,7 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { 
   const runs = new Map<string, RunSums>();
   const batches: TreeSums[] = [];
   const settledBefore = opts.nowMs - RACY_MS;
-  // A run's folders as runPaths names them, without a path join per run (2,000 cost ~10 ms).
+  // A run's folders as runPaths names them, without a path join per run.
   const base = join(runsDir, "/");
   for (let i = 0; i < runIds.length; i += BATCH) {
     const batch = runIds.slice(i, i + BATCH);

@@ -17,7 +17,7 @@ export interface OpenRemote {
   owned: boolean;
   /**
    * Whether pushes deflate objects. Not on a local directory: there deflate was most of a cold
-   * push's CPU (~4.5× the time of copying the bytes on many small text files), while the bytes it
+   * push's CPU (more than copying the bytes on many small text files), while the bytes it
    * saves cost less than that CPU to write. Over the network (S3, SSH) fewer bytes pay.
    */
   compress: boolean;

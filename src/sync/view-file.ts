@@ -9,8 +9,8 @@ import { checkEntry, emptyView, plainEntry, type HeadEntry, type RemoteView } fr
  * [msgpack of its head entries].
  *
  * A push with nothing to do needs only the header; a push of a few runs decodes those runs' entries
- * and writes the others back as the bytes they were read as. Decoding and encoding every entry,
- * 1.1 MB for 2,000 runs, cost such a push ~0.1 s.
+ * and writes the others back as the bytes they were read as. Decoding and encoding every entry
+ * was a large part of such a push.
  */
 const MAGIC = Buffer.from("GAGEVW3\n");
 

@@ -1,4 +1,4 @@
-// Reading run folders (DESIGN.md §3): a run's parts as the object store keeps them, scans of many
+// Reading run folders (docs/design.md §3): a run's parts as the object store keeps them, scans of many
 // runs (here and on worker threads), folder snapshots on workers, and the stat cache they use.
 export { StatCache, RACY_MS, type StatCacheOptions } from "./stat-cache.js";
 export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot } from "./snapshot-pool.js";

@@ -18,7 +18,7 @@ export type { CachedIds, FileIdCache, FileStamp } from "../objects/index.js";
 // whole-tree signature, so an unchanged folder costs one lookup, not one per file.
 // Rows of each kind are sorted by the hash of their path (FNV-1a of its UTF-16 code units), and a
 // lookup is a binary search on the hashes. The tables spare a load any pass over the rows, and the
-// file rows (most of the file: 12 MB for 90,000 files) are read only as they are looked up: a
+// file rows (most of the file) are read only as they are looked up: a
 // push of one new run reads a few dozen rows, not the section (past READS_BEFORE_WHOLE, it does).
 // GAGESTC6 (the same rows, each section behind its [u32 LE length], no tables) and GAGESTC5 (no
 // list rows) are read; older formats are read as empty: a cache, so one snapshot hashes
@@ -491,7 +491,7 @@ function encodeDirRow(path: string, hexRow: string): Buffer {
 /**
  * Rows as a section of the file: where each starts and its hash (the tables), and the byte ranges
  * to copy, neighbours in one buffer joined (after a small change most rows are a loaded row
- * followed by the next loaded one, and one copy each cost a push ~30 ms).
+ * followed by the next loaded one, and one copy each was a visible part of a push).
  */
 function sectionOf(rows: RowRef[], end: (b: Buffer, p: number) => number): { spans: { b: Buffer; p: number; end: number }[]; starts: Uint32Array; hashes: Uint32Array; length: number } {
   const spans: { b: Buffer; p: number; end: number }[] = [];
@@ -738,7 +738,7 @@ function findRow(rows: Rows, path: string, hash: number): number {
  */
 function rowStarts(bytes: Buffer, from: number, to: number, end: (b: Buffer, p: number) => number): { starts: Uint32Array; hashes: Uint32Array } | undefined {
   // Typed arrays grown by doubling, the hash read as it passes: the first file lookup of a
-  // command indexes 100,000 rows, and a JS array then two copies took 20 ms of it.
+  // command indexes every row, and a JS array then two copies were a visible part of it.
   let starts: Uint32Array = new Uint32Array(1024);
   let hashes: Uint32Array = new Uint32Array(1024);
   let n = 0;

@@ -64,7 +64,7 @@ function listing(dir: string): string[] {
 const read = (path: string) => readFileSync(path, "utf8");
 const stripTimes = (log: string) => log.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} /gm, "");
 
-/** Checks the formats every run shares with Gage's (GAGE-FORMAT §3-5). */
+/** Checks the formats every run shares with Gage's (docs/gage-format.md §3-5). */
 function assertMetaFormats(meta: string, id: string): void {
   assert.equal(read(join(meta, "__schema__")), "1");
   assert.equal(read(join(meta, "id")), id);

@@ -11,7 +11,7 @@ import { after, test } from "node:test";
 import { loadPackIndex, type PackIndex } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { gage } from "../helpers/cli.js";
-import { SHARED_DIR, tempDir } from "../helpers/fixtures.js";
+import { CORPUS_GENERATOR, tempDir } from "../helpers/fixtures.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
 import { checkClosed } from "../sync/check.js";
 
@@ -86,7 +86,7 @@ test("a push whose S3 server is stopped partway fails clearly, and its rerun aft
   // Random 8 MiB checkpoints do not compress: the push writes several 16 MiB packs, one at a time.
   const runs = join(tmp.path, "runs");
   execFileSync(process.execPath, [
-    join(SHARED_DIR, "bench", "make-runs-corpus.mjs"),
+    CORPUS_GENERATOR,
     ...["--shape", "many-small", "--runs", String(RUNS), "--checkpoint-size", "8M", "--checkpoint-fraction", "1"],
     ...["--seed", "11", "--out", runs, "--quiet"],
   ]);

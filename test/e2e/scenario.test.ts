@@ -1,4 +1,4 @@
-// The seed scenario (../shared/seeds/000_7644b7373c078c07.txt, "Sharing runs with others") run
+// The seed scenario (test/fixtures/scenario-sharing-runs.txt, "Sharing runs with others") run
 // step by step against the built binary: every command and its output as written, stdout and
 // stderr read together with blank lines stripped (as the scenario's harness does), COLUMNS=60,
 // TERM=unknown. The one deliberate difference: `copy --from` prints `Copied 1 run` where the

@@ -10,7 +10,7 @@ import { readUserLog, appendUserLog } from "../../src/runs/user-log.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { clone, pull, push } from "../../src/sync/index.js";
 import { baseEnv, gage, GAGE_BIN } from "../helpers/cli.js";
-import { SHARED_DIR, tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
+import { CORPUS_GENERATOR, tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { checkClosed, checkVisibleRunsComplete } from "../sync/check.js";
 import { listing, SHARED_RUN } from "../sync/story.js";
 
@@ -19,7 +19,7 @@ let corpus: string;
 
 before(() => {
   corpus = join(tmp.path, "corpus");
-  execFileSync(process.execPath, [join(SHARED_DIR, "bench", "make-runs-corpus.mjs"), "--out", corpus, "--runs", "20", "--seed", "7", "--quiet"]);
+  execFileSync(process.execPath, [CORPUS_GENERATOR, "--out", corpus, "--runs", "20", "--seed", "7", "--quiet"]);
 });
 after(() => tmp.cleanup());
 
@@ -66,6 +66,8 @@ test("a clone killed at random points shows only complete runs, and a pull compl
     const ms = 150 + Math.floor(Math.random() * 2500);
     await killAfter(["clone", remote, dest], {}, ms);
     checkVisibleRunsComplete(corpus, dest);
+    // A clone killed before it made its folder (a slow start) left nothing: pull into a new one.
+    mkdirSync(dest, { recursive: true });
     const r = await gage(["pull", remote, "-y"], { env: { GAGE_RUNS: dest } });
     assert.equal(r.code, 0, `killed after ${ms} ms: ${r.stderr}`);
     assert.deepEqual(listing(dest), listing(corpus, withoutState), `killed after ${ms} ms`);

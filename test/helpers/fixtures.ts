@@ -4,8 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** `../shared/` beside the project (in CI too). */
-export const SHARED_DIR = fileURLToPath(new URL("../../../shared/", import.meta.url));
+/** The project's test data: runs made by the real Python Gage, the scenario (test/fixtures/README.md). */
+export const FIXTURES_DIR = fileURLToPath(new URL("../fixtures/", import.meta.url));
+
+/** The project's deterministic runs generator (bench/make-runs-corpus.mjs; `--help` for its arguments). */
+export const CORPUS_GENERATOR = fileURLToPath(new URL("../../bench/make-runs-corpus.mjs", import.meta.url));
 
 /** A fresh temporary directory, removed by the returned cleanup (modes reset first). */
 export function tempDir(prefix = "gage-test-"): { path: string; cleanup: () => void } {
@@ -31,6 +34,6 @@ export async function withTempDir<T>(prefix: string, body: (tmp: { path: string 
 
 /** Unpacks the real-Gage runs directory into `dir` and returns its path (`dir/gage-runs`). */
 export function unpackFixtureRuns(dir: string): string {
-  execFileSync("tar", ["-xzf", join(SHARED_DIR, "fixtures", "gage-runs.tar.gz"), "-C", dir]);
+  execFileSync("tar", ["-xzf", join(FIXTURES_DIR, "gage-runs.tar.gz"), "-C", dir]);
   return join(dir, "gage-runs");
 }

@@ -13,7 +13,7 @@
  * files that do not exist, so the machine's own AWS setup never leaks in. Add it to a child's
  * environment or pass it to `openStorage`.
  *
- * Limits (DESIGN.md §8): s3rver checks access key ids, not SigV4 signatures (a wrong key id is
+ * Limits (docs/design.md §8): s3rver checks access key ids, not SigV4 signatures (a wrong key id is
  * the wrong credential it refuses); it ignores If-None-Match; it runs under
  * `--openssl-legacy-provider`, without which listings past 1,000 keys fail; and its paged listings
  * mis-order keys where one key is a prefix of another followed by a character below `/`.

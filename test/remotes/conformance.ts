@@ -25,7 +25,7 @@ export interface ConformanceSetup {
   largeSize: number;
   /** Whether the memory bound can be asserted (false only where objects live in memory). */
   boundedMemory: boolean;
-  /** s3rver orders some listings in folder-walk order (DESIGN.md §8); real S3 never does. */
+  /** s3rver orders some listings in folder-walk order (docs/design.md §8); real S3 never does. */
   listOrderFaithful: boolean;
   /** Must fail with `AuthError` (opening or the first call with wrong credentials). */
   wrongCredentials: Fault;

@@ -9,13 +9,12 @@ import { listRuns } from "../../src/runs/run.js";
 import { scanRuns } from "../../src/sync/local-runs.js";
 import { statePaths } from "../../src/state/index.js";
 import { clone, push, status } from "../../src/sync/index.js";
-import { withTempDir } from "../helpers/fixtures.js";
+import { CORPUS_GENERATOR, withTempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
 
 // Enough runs that push and status scan and store on worker threads (sync/local-runs.ts,
 // sync/push.ts; scans are asked to, as on a machine with three cores): the same results as one
 // thread gives, and no change hidden.
-const GENERATOR = new URL("../../../shared/bench/make-runs-corpus.mjs", import.meta.url).pathname;
 const RUNS = 40;
 /** A clock past the window in which the stat cache trusts no stamp (worktree/stat-cache.ts). */
 const later = () => Date.now() + RACY_MS + 1000;
@@ -25,7 +24,7 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
   await withTempDir("gage-sync-many-", async (tmp) => {
     const origin = join(tmp.path, "origin");
     const remote = join(tmp.path, "remote");
-    execFileSync(process.execPath, [GENERATOR, "--shape", "many-small", "--runs", String(RUNS), "--seed", "5", "--out", origin, "--quiet"]);
+    execFileSync(process.execPath, [CORPUS_GENERATOR, "--shape", "many-small", "--runs", String(RUNS), "--seed", "5", "--out", origin, "--quiet"]);
     const first = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS, now: later });
     assert.equal(first.runs.length, RUNS);
     // What the workers stored was summed up first: a scan on this thread reads nothing, and answers

@@ -33,6 +33,7 @@ export const commands: CommandModule[] = [
   { names: ["status"], load: async () => (await import("./status.js")).registerStatus },
   { names: ["gc"], load: async () => (await import("./gc.js")).registerGc },
   { names: ["remote"], load: async () => (await import("./remote.js")).registerRemote },
+  { names: ["serve"], load: async () => (await import("./serve.js")).registerServe },
 ];
 
 /**

@@ -85,7 +85,7 @@ export async function runSyncPlan<R extends { runs: PlannedRun[]; upToDate: numb
   try {
     return await runTransfer(ctx, opts, {
       action: `${verbs.verb} ${plural(plan.runs.length, "run")} ${verbs.direction} ${plan.remote}`,
-      rows: plan.runs.map((r) => ({ ...r })),
+      rows: plan.runs,
       nothingMessage: nothingMessage(verbs.past.toLowerCase()),
       execute: (progress: TransferProgress) =>
         plan.execute((e) => {

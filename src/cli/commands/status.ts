@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
-import { selectRuns } from "../../runs/select.js";
 import { listRemoteRuns } from "../../sync/remote-runs.js";
 import { status } from "../../sync/status.js";
 import type { IndexedRun } from "../run-selection.js";
@@ -47,7 +46,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
 }
 
 /** `gage ls --remote REMOTE`: the remote's runs from its heads (no files fetched), indexed as `ls` shows them. */
-export async function remoteIndexedRuns(ctx: CliContext, remote: string, specs: readonly string[], where: string | undefined): Promise<IndexedRun[]> {
+export async function remoteIndexedRuns(ctx: CliContext, remote: string, where: string | undefined): Promise<IndexedRun[]> {
   const runs = await listRemoteRuns({
     runsDir: cliRunsDir(ctx),
     remote,
@@ -57,7 +56,5 @@ export async function remoteIndexedRuns(ctx: CliContext, remote: string, specs: 
     home: ctx.env.HOME || homedir(),
     onWarning: (m) => warn(ctx, m),
   });
-  const indexed = runs.map((run, i) => ({ index: i + 1, run }));
-  const chosen = new Set(selectRuns(runs, specs));
-  return indexed.filter((ir) => chosen.has(ir.run));
+  return runs.map((run, i) => ({ index: i + 1, run }));
 }

@@ -25,7 +25,7 @@ export interface CompareInput {
 }
 
 /**
- * Compares cheaply first: manifest digests (they are the files' SHA-256, DESIGN §4), then size
+ * Compares cheaply first: manifest digests (they are the files' SHA-256, docs/design.md §4), then size
  * and mtime where both sides keep mtimes (copy keeps them), and only then the bytes.
  */
 export async function relate(c: CompareInput): Promise<Relation> {
