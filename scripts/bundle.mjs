@@ -37,9 +37,10 @@ await build({
   entryPoints: {
     gage: "src/cli/bin.ts",
     index: "src/index.ts",
-    // The object store room alone, as bench/snapshot-runs.mjs measures it.
+    // The object store and run-folder rooms alone, as bench/snapshot-runs.mjs measures them.
     objects: "src/objects/index.ts",
-    "snapshot-worker": "src/objects/snapshot-worker.ts",
+    worktree: "src/worktree/index.ts",
+    "snapshot-worker": "src/worktree/snapshot-worker.ts",
     "chunk-worker": "src/objects/chunk-worker.ts",
   },
   splitting: true,

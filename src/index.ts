@@ -42,8 +42,6 @@ export {
   UNKNOWN_AUTHOR,
 } from "./runs/user-log.js";
 export type { UserLogEntry } from "./runs/user-log.js";
-export { pythonJsonDumps } from "./runs/py-json.js";
-export { writeFileAtomic } from "./runs/atomic-write.js";
 export { writeProjectRef, readProjectRef, removeProjectRef } from "./runs/project-ref.js";
 export {
   readRun,
@@ -78,60 +76,10 @@ export {
   purgeRuns,
 } from "./runs/ops.js";
 export type { ChangeContext } from "./runs/ops.js";
-export {
-  isObjectId,
-  parseObjectId,
-  hashBytes,
-  hashFile,
-  ObjectNotFoundError,
-  CorruptObjectError,
-  UnsafePathError,
-  UnsupportedNameError,
-  FormatError,
-  PACK_PREFIX,
-  packKey,
-  packIndexKey,
-  packIdOfIndexKey,
-  DEFAULT_CHUNKING,
-  encodeTree,
-  decodeTree,
-  encodeChunkList,
-  decodeChunkList,
-  encodeSnapshot,
-  decodeSnapshot,
-  treeId,
-  snapshotId,
-  PackIndex,
-  PackWriter,
-  ObjectReader,
-  loadPackIndex,
-  StatCache,
-  snapshotDir,
-  snapshotRun,
-  materializeTree,
-  MemoryObjectStorage,
-} from "./objects/index.js";
-export type {
-  ObjectId,
-  ObjectStorage,
-  ChunkingParams,
-  EntryKind,
-  TreeEntry,
-  Tree,
-  ChunkList,
-  SnapshotUserEntry,
-  SnapshotSummary,
-  Snapshot,
-  ObjectSink,
-  WrittenPack,
-  FileProgress,
-  SnapshotStats,
-  SnapshotOptions,
-  SnapshotRunOptions,
-  SnapshotRunResult,
-  MaterializeOptions,
-  MaterializeStats,
-} from "./objects/index.js";
+// The object store's errors, which a library user may catch; its internals (packs, the stat
+// cache, snapshotting) are not part of the API.
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError } from "./objects/index.js";
+export type { ObjectId } from "./objects/index.js";
 export { runOperation, startRun, planRun, platformName } from "./runner/run.js";
 export type { RunOptions, StartRunOptions, PlanOptions, RunPlan, RunResult, RunOutcome } from "./runner/run.js";
 export { GagefileError, OperationError, FlagError, RunFailedError } from "./runner/errors.js";

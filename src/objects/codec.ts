@@ -50,7 +50,7 @@ export interface ChunkList {
   chunks: ChunkRef[];
 }
 
-/** One `ID.user/` log file. */
+/** One file of a run's user log, stored whole. */
 export interface SnapshotUserEntry {
   name: string;
   id: ObjectId;
@@ -66,7 +66,7 @@ export type SummaryValue = string | number | boolean | null;
 export interface SnapshotSummary {
   operation?: string;
   status?: string;
-  /** Epoch microseconds, as in `ID.meta/`. */
+  /** Epoch microseconds, as in a run's meta folder. */
   initialized?: number;
   staged?: number;
   started?: number;
@@ -75,14 +75,14 @@ export interface SnapshotSummary {
   [key: string]: SummaryValue | undefined;
 }
 
-/** One run's state (docs/design.md §4). `ID.project` is never part of it. */
+/** One run's state (docs/design.md §4; its folders are read by src/worktree). */
 export interface Snapshot {
   runId: string;
   /** Tree of `ID/`. */
   files: ObjectId;
-  /** Tree of `ID.meta/`. */
+  /** Tree of the run's meta folder. */
   meta: ObjectId;
-  /** `ID.user/` log files, sorted by name. */
+  /** The run's user log files, sorted by name. */
   user: SnapshotUserEntry[];
   parents: ObjectId[];
   summary: SnapshotSummary;

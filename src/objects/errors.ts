@@ -6,7 +6,7 @@ export class ObjectNotFoundError extends GageError {
   readonly id: string;
   constructor(id: string, options: GageErrorOptions = {}) {
     super("OBJECT_NOT_FOUND", `Object ${id} is not in the store`, {
-      hint: "The remote may be incomplete: push the run again from a machine that has it",
+      hint: "The remote may be incomplete: from a machine that has the run, push it again by name (gage push REMOTE RUN)",
       ...options,
     });
     this.id = id;

@@ -8,18 +8,18 @@ import { CorruptObjectError, UnsafePathError } from "./errors.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
 import type { FileProgress } from "./snapshot.js";
-import type { StatCache } from "./stat-cache.js";
+import type { FileIdCache } from "./file-id-cache.js";
 import { TreeBudget, type TreeLimits } from "./tree-limits.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
-  /** Leave an existing file that differs from the tree as it is (for `ID.user/`, never replaced). */
+  /** Leave an existing file that differs from the tree as it is (an append-only log whose files are never replaced). */
   keepExisting?: boolean;
   /** fsync each file before renaming it into place (default true). */
   fsync?: boolean;
   /** Answers "is this existing file identical?" without reading it, when its stamp matches. */
-  cache?: StatCache;
+  cache?: FileIdCache;
   /** Bounds on the tree's expansion (default `DEFAULT_TREE_LIMITS`). */
   limits?: TreeLimits;
 }
@@ -111,7 +111,7 @@ function ensureDir(path: string): void {
     mkdirSync(osPath(path), { mode: 0o755 });
     return;
   }
-  // A read-only directory (as Gage leaves ID.meta/) must take new entries; its mode is set last.
+  // A read-only directory (as Gage leaves a run's meta folder) must take new entries; its mode is set last.
   if ((st.mode & 0o200) === 0) chmodSync(osPath(path), st.mode | 0o200);
 }
 
@@ -260,7 +260,7 @@ export async function materializeTree(
   return stats;
 }
 
-async function existingState(f: Planned, cache: StatCache | undefined): Promise<"absent" | "same" | "differs"> {
+async function existingState(f: Planned, cache: FileIdCache | undefined): Promise<"absent" | "same" | "differs"> {
   const st = lstatSync(osPath(f.path), { throwIfNoEntry: false });
   if (st === undefined) return "absent";
   if (st.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a file");

@@ -13,45 +13,47 @@ import {
 } from "./codec.js";
 import { CorruptObjectError, FormatError, ObjectNotFoundError } from "./errors.js";
 import { hashBytes, type ObjectId } from "./ids.js";
-import { CODEC_DEFLATE, CODEC_RAW, PackIndex, type PackLocation } from "./pack.js";
-import { listKeys, PACK_PREFIX, packIdOfIndexKey, packIndexKey, packKey, type ObjectStorage } from "./storage.js";
+import { checkIndexName, CODEC_DEFLATE, CODEC_RAW, PackIndex, type PackLocation } from "./pack.js";
+import { listKeys, PACK_PREFIX, packKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 
 /** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
 export async function loadPackIndex(storage: ObjectStorage, index = new PackIndex(), concurrency = 8): Promise<PackIndex> {
-  const listed = await listPackIds(storage);
-  const read = await fetchPackIndexes(storage, listed.filter((packId) => !index.hasPack(packId)), concurrency);
-  index.addIndexes([...read].map(([packId, indexBytes]) => ({ packId, indexBytes })));
+  const listed = await listPackIndexes(storage);
+  const read = await fetchPackIndexes(storage, listed.filter((l) => !index.hasIndex(l.key)), concurrency);
+  index.addIndexes(read.map((r) => ({ packId: r.packId, indexBytes: r.bytes, key: r.key })));
   return index;
 }
 
 /**
- * `loadPackIndex` with the index files of packs read before (`kept`, pack id → bytes, each
- * checked again as it is added): only the others are read from the storage, a GET each on S3.
- * Returns the index and the index file of every pack listed now, to keep for the next load.
+ * `loadPackIndex` with index files read before (`kept`, key → bytes): a listed key found there is
+ * not read again (a GET each on S3). Only immutable keys are kept, so a kept copy under a key the
+ * storage lists now is what the storage holds (docs/formats.md, Pack indexes); each is checked
+ * again as it is added. Returns the index and the index file of every immutable key listed now.
  */
 export async function loadPackIndexKept(
   storage: ObjectStorage,
-  kept: ReadonlyMap<ObjectId, Buffer>,
+  kept: ReadonlyMap<string, Buffer>,
   concurrency = 8,
-): Promise<{ index: PackIndex; files: Map<ObjectId, Buffer> }> {
+): Promise<{ index: PackIndex; files: Map<string, Buffer> }> {
   const index = new PackIndex();
-  const files = new Map<ObjectId, Buffer>();
-  const listed = await listPackIds(storage);
-  for (const packId of listed) {
-    const bytes = kept.get(packId);
+  const files = new Map<string, Buffer>();
+  const listed = await listPackIndexes(storage);
+  for (const { key, packId, sum } of listed) {
+    const bytes = sum === undefined ? undefined : kept.get(key);
     if (bytes === undefined) continue;
     try {
-      index.addIndex(packId, bytes);
-      files.set(packId, bytes);
+      checkIndexName(key, bytes);
+      index.addIndex(packId, bytes, key);
+      files.set(key, bytes);
     } catch (err) {
       // A damaged copy is read again from the storage.
       if (!(err instanceof FormatError)) throw err;
     }
   }
-  const read = await fetchPackIndexes(storage, listed.filter((packId) => !files.has(packId)), concurrency);
-  for (const [packId, bytes] of read) {
-    index.addIndex(packId, bytes);
-    files.set(packId, bytes);
+  const read = await fetchPackIndexes(storage, listed.filter((l) => !index.hasIndex(l.key)), concurrency);
+  for (const { key, packId, sum, bytes } of read) {
+    index.addIndex(packId, bytes, key);
+    if (sum !== undefined) files.set(key, bytes);
   }
   return { index, files };
 }
@@ -70,31 +72,53 @@ export async function readPackIndexBytes(storage: ObjectStorage, key: string): P
   return bytes;
 }
 
-async function listPackIds(storage: ObjectStorage): Promise<ObjectId[]> {
-  const out: ObjectId[] = [];
+interface ListedIndex {
+  key: string;
+  packId: ObjectId;
+  /** The index's checksum, named by its key; undefined for a 0.1.0 key (rewritten in place). */
+  sum: string | undefined;
+}
+
+async function listPackIndexes(storage: ObjectStorage): Promise<ListedIndex[]> {
+  const out: ListedIndex[] = [];
   for await (const key of listKeys(storage, PACK_PREFIX)) {
-    const packId = packIdOfIndexKey(key);
-    if (packId !== undefined) out.push(packId);
+    const named = parsePackIndexKey(key);
+    if (named !== undefined) out.push({ key, ...named });
   }
   return out;
 }
 
-async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly ObjectId[], concurrency: number): Promise<Map<ObjectId, Buffer>> {
+/**
+ * Reads index files by key, each checked against its name. One gone since the listing was replaced
+ * or set aside by `gage gc`: the pack's keys are listed again once, and what is there now is read;
+ * a pack with none left is out of use, as if never listed.
+ */
+async function fetchPackIndexes(storage: ObjectStorage, wanted: readonly ListedIndex[], concurrency: number, again = true): Promise<(ListedIndex & { bytes: Buffer })[]> {
   const limit = pLimit(concurrency);
+  const gone: ListedIndex[] = [];
   const read = await Promise.all(
-    packIds.map((packId) =>
+    wanted.map((l) =>
       limit(async () => {
         try {
-          return [packId, await readPackIndexBytes(storage, packIndexKey(packId))] as const;
+          const bytes = await readPackIndexBytes(storage, l.key);
+          checkIndexName(l.key, bytes);
+          return { ...l, bytes };
         } catch (err) {
-          // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
-          if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;
-          throw err;
+          if ((err as { code?: unknown }).code !== "NOT_FOUND") throw err;
+          gone.push(l);
+          return undefined;
         }
       }),
     ),
   );
-  return new Map(read.filter((r) => r !== undefined));
+  const out = read.filter((r) => r !== undefined);
+  if (gone.length > 0 && again) {
+    const packs = new Set(gone.map((l) => l.packId));
+    const tried = new Set(wanted.map((l) => l.key));
+    const now = (await listPackIndexes(storage)).filter((l) => packs.has(l.packId) && !tried.has(l.key));
+    out.push(...(await fetchPackIndexes(storage, now, concurrency, false)));
+  }
+  return out;
 }
 
 /**
@@ -244,7 +268,7 @@ export class ObjectReader {
     const loc = this.index.get(id);
     if (loc === undefined) throw new ObjectNotFoundError(id);
     const bad = badLocation(loc);
-    if (bad !== undefined) throw new CorruptObjectError(id, { where: packIndexKey(loc.packId), reason: bad });
+    if (bad !== undefined) throw new CorruptObjectError(id, { where: `the index of ${packKey(loc.packId)}`, reason: bad });
     return loc;
   }
 }

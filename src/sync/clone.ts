@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import { shortPath } from "../remotes/url.js";
 import type { Storage } from "../remotes/storage.js";
-import { writeDefaultRemote } from "./local-state.js";
+import { writeDefaultRemote } from "../state/index.js";
 import { recordedRemote } from "./remote.js";
 import { planPull, removeTree, type PullResult } from "./pull.js";
 import type { SyncOptions, TransferPlan } from "./session.js";
@@ -31,7 +31,7 @@ export async function planClone(opts: CloneOptions): Promise<TransferPlan<PullRe
   let plan: TransferPlan<PullResult>;
   try {
     await mkdir(opts.runsDir, { recursive: true });
-    await writeDefaultRemote(opts.runsDir, recorded);
+    writeDefaultRemote(opts.runsDir, recorded);
     plan = await planPull(opts);
   } catch (err) {
     await undo();

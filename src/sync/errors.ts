@@ -48,7 +48,7 @@ export class StoreIncompleteError extends GageError {
       "STORE_INCOMPLETE",
       `${total === 1 ? "An object" : `${total} objects`} that runs on the remote reach ${total === 1 ? "is" : "are"} missing (runs ${runs}); nothing was removed`,
       {
-        hint: "gc removes nothing from a store whose runs reach missing objects. Push those runs from a complete copy into a new remote, or restore the store from a backup.",
+        hint: "gc removes nothing from a store whose runs reach missing objects. From a machine that has those runs, push them again by name (gage push REMOTE RUN...), then run gc again.",
         ...options,
       },
     );

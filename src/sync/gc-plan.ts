@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import { packKey } from "../objects/index.js";
+import { packKey, parsePackIndexKey } from "../objects/index.js";
 import { PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { CONCURRENCY, fullEntries, markFromYoung, type HeadInfo, type PackState, type Store } from "./gc-store.js";
@@ -10,7 +10,7 @@ import { decodeCatalog, keyTime, MAX_CATALOG_BYTES, readHeadBytes, SKEW_MARGIN_M
 /** What gc does to one pack. Steps run in this order: repack, record, index, pack, records. */
 export interface PackChange {
   pack: PackState;
-  /** `settle`: the set-aside index of a pack in use is old enough to forget. */
+  /** `settle`: the set-aside index of a pack in use is old enough to forget, or its index gets its immutable key. */
   why: "restore" | "trim" | "settle" | "retire" | "repack" | "remove" | "orphan" | "stray";
   /** Objects to write into new packs first. */
   repack?: PackIndexEntry[];
@@ -112,6 +112,12 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
       record: dropping > 0 && graceMs > 0 && p.records.length === 0,
       dropRecords: final,
     });
+  }
+  // An index under a 0.1.0 key, or a pack left with two (a gc stopped halfway), gets one immutable key.
+  const changing = new Set(changes.map((c) => c.pack));
+  for (const p of store.packs.values()) {
+    if (p.size === undefined || p.index === undefined || changing.has(p)) continue;
+    if (p.indexKeys.length !== 1 || parsePackIndexKey(p.indexKeys[0]!)?.sum === undefined) change(p, "settle", { index: p.index });
   }
   return changes;
 }

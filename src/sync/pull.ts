@@ -11,8 +11,8 @@ import { ConflictError, StoreFormatError, type RunConflict } from "./errors.js";
 import { entryVersion } from "./heads.js";
 import { dropInSync, findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
-import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
-import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
+import { addRunHistory, clearPending, RunStates, statePaths, writePending } from "../state/index.js";
+import { EMPTY_TREE, forcePart, MAX_PRIOR, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
 import { loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteConflictPaths, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
@@ -153,7 +153,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       if (item.files === undefined && item.meta === undefined && Object.keys(item.user).length === 0) {
         // `--force` kept this side: remember that it supersedes the remote's version, so the next
         // push makes it the remote's.
-        if (opts.force) await addRunHistory(opts.runsDir, remote.id, item.history);
+        if (opts.force) addRunHistory(opts.runsDir, remote.id, item.history, MAX_PRIOR);
         upToDate++;
         continue;
       }
@@ -297,12 +297,12 @@ async function executePull(
     const pullOne = async (item: PullItem) => {
       if (item.local) {
         if (item.files !== undefined || item.meta !== undefined) {
-          await writePending(s.runsDir, item.remote.id, { ...(item.files ? { files: item.files } : {}), ...(item.meta ? { meta: item.meta } : {}) });
+          writePending(s.runsDir, item.remote.id, { ...(item.files ? { files: item.files } : {}), ...(item.meta ? { meta: item.meta } : {}) });
         }
         await updateRun(reader, item, write);
       } else await addRun(s.runsDir, item, write);
-      await addRunHistory(s.runsDir, item.remote.id, item.history);
-      await clearPending(s.runsDir, item.remote.id);
+      addRunHistory(s.runsDir, item.remote.id, item.history, MAX_PRIOR);
+      clearPending(s.runsDir, item.remote.id);
     };
     // Runs are written side by side: each file waits on its own fsync, so one at a time leaves the
     // disk idle. After a failure no further run is started, and the ones under way finish first.
@@ -332,7 +332,7 @@ type WriteTree = (tree: string, dir: string) => Promise<void>;
 /** A run new here: everything is written in a staging folder first, its meta renamed in last. */
 async function addRun(runsDir: string, item: PullItem, write: WriteTree): Promise<void> {
   const paths = item.remote.paths;
-  const staging = join(stateDir(runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+  const staging = join(statePaths.staging(runsDir), `${item.remote.id}-${randomBytes(6).toString("hex")}`);
   await mkdir(staging, { recursive: true });
   try {
     const stagedFiles = join(staging, "files");
@@ -405,7 +405,7 @@ export async function pruneToTree(reader: ObjectReader, treeId: string, dir: str
 
 /** Staging folders a killed pull left behind (an hour old: no pull still running uses them). */
 export async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void> {
-  const dir = join(stateDir(runsDir), "tmp");
+  const dir = statePaths.staging(runsDir);
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);

@@ -4,10 +4,11 @@ import { UsageError } from "../errors.js";
 import type { ConflictError } from "./errors.js";
 import { StoreNotFoundError } from "../remotes/errors.js";
 import { shortPath } from "../remotes/url.js";
-import { StatCache } from "../objects/index.js";
+import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
-import { saveInSync, type InSyncState } from "./in-sync.js";
-import { readCachedView, statCachePath, writeCachedView } from "./local-state.js";
+import { RemoteState, statePaths } from "../state/index.js";
+import type { InSyncState } from "./in-sync.js";
+import { decodeView, encodeView } from "./view-file.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
 /** The parts of a run a transfer may be limited to (`--only meta,user,files`). */
@@ -38,7 +39,7 @@ export interface SyncOptions extends RemoteContext {
   only?: readonly RunPart[];
   /** On a true divergence, keep this side's files and metadata instead of stopping. */
   force?: boolean;
-  /** Clock (ms since the epoch); names heads. */
+  /** Clock (ms since the epoch): names heads, and says which file stamps are too recent to trust. */
   now?: () => number;
   /**
    * Threads that compare local runs with the stat cache: this one, plus workers when more than
@@ -91,8 +92,10 @@ export interface TransferPlan<R> {
 export interface Session {
   runsDir: string;
   remote: OpenRemote;
+  /** What the runs directory remembers of the remote; written once, as the session closes. */
+  state: RemoteState;
   view: RemoteView;
-  /** The view learned something since it was read from the cache (it is saved only then). */
+  /** The view learned something since it was read from the cache (its dirty state: saved only then). */
   viewChanged: boolean;
   /** The stat cache, loaded at first use (a push that finds every run in sync needs none). */
   readonly cache: StatCache;
@@ -124,7 +127,9 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
   const only = checkOnly(opts.only);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
-    const cached = await readCachedView(opts.runsDir, remote.url);
+    const state = new RemoteState(opts.runsDir, remote.url);
+    const viewBytes = state.readView();
+    const cached = viewBytes === undefined ? undefined : decodeView(viewBytes);
     const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
@@ -133,16 +138,17 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
         hint: `Check the path. A push creates a store: gage push ${shortPath(remote.spec)}`,
       });
     }
-    const cacheFile = statCachePath(opts.runsDir);
+    const cacheFile = statePaths.statCache(opts.runsDir);
     const session: Session = {
       runsDir: opts.runsDir,
       remote,
+      state,
       view,
       viewChanged: fetched > 0,
       viewStamp: fetched > 0 ? undefined : cached?.stamp,
       loadedCache: undefined,
       get cache() {
-        return (this.loadedCache ??= StatCache.loadSync(cacheFile));
+        return (this.loadedCache ??= StatCache.loadSync(cacheFile, { now }));
       },
       now,
       only,
@@ -155,16 +161,30 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
   }
 }
 
-/** Saves what the session learned (view, stat cache) and closes the remote; again is a no-op. */
+/**
+ * Saves what the session learned and closes the remote; again is a no-op. Each cache is written
+ * only when dirty: the view when it learned news, the in-sync rows when they changed or the view's
+ * stamp did (rows hold for one stamp), kept indexes when new ones were read, the stat cache when
+ * rows changed. Without `save` (a failed command) only the kept indexes are written: each is
+ * what the remote holds under its key, whatever the command did.
+ */
 export async function closeSession(s: Session, save: boolean): Promise<void> {
   if (s.closed) return;
   s.closed = true;
   try {
     // A command that found no runs directory (ls --remote elsewhere) does not create one.
-    if (save && existsSync(s.runsDir)) {
-      const stamp = s.viewChanged ? await writeCachedView(s.runsDir, s.remote.url, s.view) : s.viewStamp;
-      if (s.loadedCache?.dirty) await s.loadedCache.save(statCachePath(s.runsDir));
-      if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) await saveInSync(s, stamp);
+    if (existsSync(s.runsDir)) {
+      if (save) {
+        let stamp = s.viewStamp;
+        if (s.viewChanged) {
+          const encoded = encodeView(s.view);
+          s.state.setView(encoded.bytes, encoded.stamp);
+          stamp = encoded.stamp;
+        }
+        if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) s.state.setInSyncRows(stamp, s.inSync.rows);
+        if (s.loadedCache?.dirty) await s.loadedCache.save(statePaths.statCache(s.runsDir));
+      }
+      s.state.commit();
     }
   } finally {
     await closeRemote(s.remote);

@@ -1,4 +1,4 @@
-import { packIndexKey, packKey, type ObjectId } from "../objects/index.js";
+import { packKey, type ObjectId } from "../objects/index.js";
 import { MAX_LISTED, type VerifyProblem } from "./verify-result.js";
 import type { Finding, Reachability } from "./verify-walk.js";
 
@@ -41,7 +41,7 @@ export function groupFindings(walk: Reachability, packs: PackFacts): VerifyProbl
         kind: "index-without-pack",
         where: packKey(packId),
         message: `${packKey(packId)} is missing: its index lists ${plural(count, "object")}${ids.length > 0 ? `, ${ids.length} of them reached by runs` : ""}`,
-        hint: `Restore it from a backup of the remote; ${NEW_REMOTE} (while ${packIndexKey(packId)} is there, pushes take its objects as stored).`,
+        hint: `Restore it from a backup of the remote; ${NEW_REMOTE} (while its index is there, pushes take its objects as stored).`,
       },
       ids,
     );

@@ -1,7 +1,7 @@
 import pLimit from "p-limit";
-import { decodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import { checkIndexName, decodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import { GageError } from "../errors.js";
-import { ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, packKey, type ObjectId } from "../objects/index.js";
+import { ObjectReader, PackIndex, PACK_PREFIX, packKey, parsePackIndexKey, readPackIndexBytes, type ObjectId } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
 import { CATALOG_PREFIX, decodeCatalog, decodeHead, emptyView, HEAD_PREFIX, keyTime, noteHead, SKEW_MARGIN_MS, type CatalogDoc, type HeadEntry, type RemoteView } from "./heads.js";
 import { EMPTY_TREE } from "./merge.js";
@@ -14,7 +14,7 @@ import { locationProblem, Reachability, type PreRead } from "./verify-walk.js";
 // `gage verify` of a store remote (verify.ts says what is checked): heads and catalogs first,
 // then the pack listing and every index, then what the runs reach, then (read-data) their bytes.
 
-const PACK_KEY_RE = /^packs\/([0-9a-f]{64})\.(pack|idx)$/;
+const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
 const GARBAGE_KEY_RE = /^garbage\/[0-9a-f]{12}-([0-9a-f]{64})$/;
 
 const RESTORE_HINT = "Restore it from a backup of the remote; else push the runs it held again from their copies into a new remote.";
@@ -111,12 +111,12 @@ const MAX_STRUCTURE_BYTES = 4 * 1024 * 1024;
 /** Lists the packs, reads and checks every index; packs and indexes without each other are problems. */
 async function readPacks(storage: Storage, problems: VerifyProblem[], opts: StoreOptions, readAll: boolean): Promise<Packs> {
   const sizes = new Map<ObjectId, number>();
-  const indexIds: ObjectId[] = [];
+  const indexKeys: { key: string; packId: ObjectId }[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
-    const m = PACK_KEY_RE.exec(key);
-    if (!m) continue;
-    if (m[2] === "pack") sizes.set(m[1]!, size);
-    else indexIds.push(m[1]!);
+    const pack = PACK_FILE_RE.exec(key);
+    if (pack) sizes.set(pack[1]!, size);
+    const index = parsePackIndexKey(key);
+    if (index) indexKeys.push({ key, packId: index.packId });
   }
   const setAside = new Set<ObjectId>();
   for (const { key } of await keysOf(storage, "garbage/")) {
@@ -128,23 +128,23 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
   const outside = new Map<ObjectId, { count: number; reason: string }>();
   const all = new Map<ObjectId, PackIndexEntry[]>();
   const limit = pLimit(opts.concurrency ?? 4);
-  opts.onProgress?.({ phase: "index", items: 0, bytes: 0, total: { items: indexIds.length, bytes: 0 } });
+  opts.onProgress?.({ phase: "index", items: 0, bytes: 0, total: { items: indexKeys.length, bytes: 0 } });
   await Promise.all(
-    indexIds.map((packId) =>
+    indexKeys.map(({ key, packId }) =>
       limit(async () => {
-        const key = packIndexKey(packId);
         let bytes: Buffer;
         try {
-          bytes = await storage.getBytes(key);
+          bytes = await readPackIndexBytes(storage, key);
         } catch (err) {
           if (isNotFound(err)) return;
           throw err;
         }
         try {
+          checkIndexName(key, bytes);
           const entries = decodePackIndex(packId, bytes);
           listed.set(packId, entries.length);
           if (readAll) all.set(packId, entries);
-          index.addIndex(packId, bytes);
+          index.addIndex(packId, bytes, key);
           if (sizes.has(packId)) {
             for (const e of entries) {
               const bad = locationProblem({ packId, ...e }, sizes);
@@ -169,7 +169,7 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
       }),
     ),
   );
-  const indexed = new Set(indexIds);
+  const indexed = new Set(indexKeys.map((k) => k.packId));
   for (const [packId, size] of sizes) {
     if (indexed.has(packId) || setAside.has(packId)) continue;
     problems.push({

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { packIndexKey, packKey } from "../../src/objects/index.js";
+import { packKey } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { execFile } from "node:child_process";
@@ -12,7 +12,7 @@ import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
 import { startSshd, type SshdHandle } from "../helpers/sshd.js";
 import { SHARED_RUN } from "../sync/story.js";
-import { damageObject, locate, manifestOf, truncateKey } from "../sync/verify-damage.js";
+import { damageObject, indexKeyOf, locate, manifestOf, truncateKey } from "../sync/verify-damage.js";
 
 const tmp = tempDir("gage-verify-cli-");
 let s3: S3rverHandle;
@@ -75,7 +75,7 @@ async function damageStory(url: string, env: Record<string, string | undefined>,
   // One pack holds every run's objects: all nine are affected.
   assert.match(r.stdout, new RegExp(`^missing: ${packKey(packId)} is missing: its index lists \\d+ objects, \\d+ of them reached by runs \\(9 runs: [0-9a-f]{8}, .* and 4 more\\)\\. Restore it from a backup`));
 
-  await s.delete(packIndexKey(packId));
+  await s.delete(await indexKeyOf(s, packId));
   r = await gage(["verify", url], { env: e });
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stdout, /^missing: \d+ objects? that runs reach (is|are) in no pack index \(/);

@@ -3,10 +3,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import fc from "fast-check";
-import { hashBytes, isObjectId, StatCache } from "../../src/objects/index.js";
-import { readDefaultRemote, readPending, readRunHistory, RunStates, stateDir } from "../../src/sync/local-state.js";
+import { hashBytes, isObjectId } from "../../src/objects/index.js";
+import { StatCache } from "../../src/worktree/index.js";
+import { readDefaultRemote, readPending, readRunHistory, RunStates, stateDir } from "../../src/state/index.js";
 import { tempDir } from "../helpers/fixtures.js";
-import { anyBytes, mutated, refusesOrDecodes, refusesOrDecodesAsync, SEED } from "./fuzz-helpers.js";
+import { anyBytes, mutated, refusesOrDecodes, SEED } from "./fuzz-helpers.js";
 
 // Local state files (`.gage-sync/`) are caches: damaged, truncated or foreign, each reads as
 // nothing known (costing only speed), never as a crash or a wrong answer's shape.
@@ -33,13 +34,13 @@ test("run histories, pending marks and the default remote: any file contents rea
       writeFileSync(join(runsState, `${RUN}.json`), history);
       writeFileSync(join(runsState, `${RUN}.pending`), pending);
       writeFileSync(join(stateDir(runsDir), "config.json"), config);
-      const h = await refusesOrDecodesAsync(() => readRunHistory(runsDir, RUN));
+      const h = refusesOrDecodes(() => readRunHistory(runsDir, RUN));
       assert.ok(h !== undefined && h.files.every(isObjectId) && h.meta.every(isObjectId));
       const again = refusesOrDecodes(() => RunStates.read(runsDir).history(RUN));
       assert.deepEqual(again, h);
-      const p = await refusesOrDecodesAsync(() => readPending(runsDir, RUN));
+      const p = refusesOrDecodes(() => readPending(runsDir, RUN));
       if (p !== undefined) assert.ok(Object.values(p).every(isObjectId));
-      const remote = await refusesOrDecodesAsync(() => readDefaultRemote(runsDir));
+      const remote = refusesOrDecodes(() => readDefaultRemote(runsDir));
       assert.ok(remote === undefined || (typeof remote === "string" && remote !== ""));
     }),
     { seed: SEED, numRuns: RUNS },

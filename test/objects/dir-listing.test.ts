@@ -74,7 +74,8 @@ test("a snapshot through node:fs (GAGE_NATIVE=0) gives the same tree ids as thro
     mkdirSync(dir);
     makeMixedDir(dir);
     const script = `
-      const { snapshotDir, idOnlySink, StatCache } = await import(${JSON.stringify(join(REPO, "src/objects/index.ts"))});
+      const { snapshotDir, idOnlySink } = await import(${JSON.stringify(join(REPO, "src/objects/index.ts"))});
+      const { StatCache } = await import(${JSON.stringify(join(REPO, "src/worktree/index.ts"))});
       const { nativeListing } = await import(${JSON.stringify(join(REPO, "src/objects/dir-listing.ts"))});
       const cache = new StatCache({ now: () => Date.now() + 60_000 });
       const first = await snapshotDir(${JSON.stringify(dir)}, { sink: idOnlySink, cache });

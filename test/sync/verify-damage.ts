@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { packIndexKey, packKey } from "../../src/objects/index.js";
+import { packKey, parsePackIndexKey } from "../../src/objects/index.js";
 import { decodePackIndex } from "../../src/objects/pack.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
@@ -28,10 +28,17 @@ export async function packIds(storage: Storage): Promise<string[]> {
   return (await keysUnder(storage, "packs/")).flatMap(({ key }) => /^packs\/([0-9a-f]{64})\.pack$/.exec(key)?.[1] ?? []);
 }
 
+/** The key of pack `packId`'s index as the store lists it now (its name carries its checksum). */
+export async function indexKeyOf(storage: Storage, packId: string): Promise<string> {
+  const key = (await keysUnder(storage, "packs/")).map((k) => k.key).find((k) => parsePackIndexKey(k)?.packId === packId);
+  if (key === undefined) throw new Error(`no index of pack ${packId}`);
+  return key;
+}
+
 /** Where the store keeps object `id`: its pack and the index entry. */
 export async function locate(storage: Storage, id: string): Promise<{ packId: string; offset: number; storedLength: number }> {
   for (const packId of await packIds(storage)) {
-    const entry = decodePackIndex(packId, await storage.getBytes(packIndexKey(packId))).find((e) => e.id === id);
+    const entry = decodePackIndex(packId, await storage.getBytes(await indexKeyOf(storage, packId))).find((e) => e.id === id);
     if (entry) return { packId, offset: entry.offset, storedLength: entry.storedLength };
   }
   throw new Error(`no index lists ${id}`);

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { UsageError } from "../../src/errors.js";
-import { packIndexKey, packKey } from "../../src/objects/index.js";
+import { packKey } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { listRuns } from "../../src/runs/run.js";
@@ -11,7 +11,7 @@ import { RunNotFoundError } from "../../src/runs/errors.js";
 import { gc, push } from "../../src/sync/index.js";
 import { parseSubset, verify, type VerifyProblem, type VerifyResult } from "../../src/sync/verify.js";
 import { freshCases, SHARED_RUN } from "./story.js";
-import { damageObject, fingerprint, flipByte, keysUnder, locate, manifestOf, packIds, runsHolding, truncateKey } from "./verify-damage.js";
+import { damageObject, fingerprint, flipByte, indexKeyOf, keysUnder, locate, manifestOf, packIds, runsHolding, truncateKey } from "./verify-damage.js";
 
 const fresh = freshCases("gage-sync-verify-");
 const BIG_RUN = "ffcb9078-ed64-41f7-8fc4-9d3328700bf7";
@@ -134,7 +134,7 @@ test("a deleted pack is missing data (exit 3) for every run that needs it; a dro
 
   const { origin: o2, storage: s2 } = await pushedStore();
   const [packId] = await packIds(s2);
-  await s2.delete(packIndexKey(packId!));
+  await s2.delete(await indexKeyOf(s2, packId!));
   const r2 = await verify({ runsDir: o2, remote: s2 });
   assert.equal(r2.status, "missing");
   const notice = only(r2, "pack-without-index");
@@ -149,11 +149,12 @@ test("a deleted pack is missing data (exit 3) for every run that needs it; a dro
 test("a damaged pack index is damaged data, and the objects it listed are missing for the runs", async () => {
   const { origin, storage, runIds } = await pushedStore();
   const [packId] = await packIds(storage);
-  await flipByte(storage, packIndexKey(packId!), 100);
+  const indexKey = await indexKeyOf(storage, packId!);
+  await flipByte(storage, indexKey, 100);
   const r = await verify({ runsDir: origin, remote: storage, readData: true });
   assert.equal(r.status, "damaged");
   assert.deepEqual(r.problems.map((p) => [p.severity, p.kind, p.where]), [
-    ["damaged", "index-damaged", packIndexKey(packId!)],
+    ["damaged", "index-damaged", indexKey],
     ["missing", "object-missing", "packs/"],
   ]);
   assert.match(r.problems[0]!.message, /is damaged \(checksum mismatch\): the objects it lists cannot be found$/);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
 import { listRemotes } from "../../remotes/config.js";
-import { readDefaultRemote } from "../../sync/local-state.js";
+import { readDefaultRemote } from "../../sync/index.js";
 import { planPush } from "../../sync/push.js";
 import { gitRemoteSpec } from "../../sync/git/session.js";
 import { setDefaultRemote } from "../../sync/remote.js";

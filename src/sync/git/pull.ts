@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { materializeTree, StatCache } from "../../objects/index.js";
+import { materializeTree } from "../../objects/index.js";
+import { StatCache } from "../../worktree/index.js";
 import type { GitRemoteSpec } from "../../remotes/config.js";
 import type { GitOid } from "../../remotes/git/objects.js";
 import { UsageError } from "../../errors.js";
@@ -10,7 +11,7 @@ import { writeFileAtomic } from "../../runs/atomic-write.js";
 import { sortRuns } from "../../runs/run.js";
 import { ConflictError, type RunConflict } from "../errors.js";
 import { scanRun } from "../local-runs.js";
-import { stateDir, statCachePath, writeDefaultRemote } from "../local-state.js";
+import { statePaths, writeDefaultRemote } from "../../state/index.js";
 import { plannedRun } from "../plan.js";
 import { pruneToTree, removeStaleStaging, removeTree, type PullResult } from "../pull.js";
 import { selectWithSpecs } from "../remote-runs.js";
@@ -57,7 +58,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
   try {
     if (existsSync(opts.runsDir)) await removeStaleStaging(opts.runsDir, (opts.now ?? Date.now)());
     const selected = selectWithSpecs(await readGitRemoteRuns(s, opts.onWarning), opts.runs, opts.where);
-    const cache = StatCache.loadSync(statCachePath(opts.runsDir));
+    const cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
     const reader = new GitTreeReader(s.repo.objects, s.lfs, opts.onWarning);
     const items: GitPullItem[] = [];
     const conflicts: RunConflict[] = [];
@@ -167,7 +168,7 @@ type WriteTree = (tree: string, dir: string) => Promise<void>;
 /** A run new here: written in a staging folder, then renamed into place, its meta last. */
 async function addRun(runsDir: string, item: GitPullItem, user: Map<string, Buffer>, write: WriteTree): Promise<void> {
   const paths = item.run.paths;
-  const staging = join(stateDir(runsDir), "tmp", `${item.run.id}-${randomBytes(6).toString("hex")}`);
+  const staging = join(statePaths.staging(runsDir), `${item.run.id}-${randomBytes(6).toString("hex")}`);
   await mkdir(staging, { recursive: true });
   try {
     const stagedFiles = join(staging, "files");
@@ -214,6 +215,6 @@ export async function planGitClone(opts: SyncOptions, spec: GitRemoteSpec): Prom
   }
   if (existing.length > 0) throw new UsageError(`Cannot clone into ${opts.runsDir}: it is not empty`, { hint: "Name a new or empty folder: gage clone REMOTE DIR." });
   await mkdir(opts.runsDir, { recursive: true });
-  await writeDefaultRemote(opts.runsDir, spec.name ?? spec.url);
+  writeDefaultRemote(opts.runsDir, spec.name ?? spec.url);
   return planGitPull(opts, spec);
 }

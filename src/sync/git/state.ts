@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { isGitOid, type GitOid } from "../../remotes/git/objects.js";
-import { readStateFile, stateDir, writeStateFile } from "../local-state.js";
+import { commitStateFile, readStateFile, statePaths } from "../../state/index.js";
 
 /**
  * What a runs directory remembers of one Git remote, under `.gage-sync/git/<hash of its URL>/`:
@@ -16,7 +15,7 @@ import { readStateFile, stateDir, writeStateFile } from "../local-state.js";
  * a run changed on both sides since is then reported as diverged rather than merged.
  */
 export function gitStateDir(runsDir: string, remoteUrl: string): string {
-  return join(stateDir(runsDir), "git", createHash("sha256").update(remoteUrl).digest("hex").slice(0, 16));
+  return statePaths.git(runsDir, remoteUrl);
 }
 
 /** The Git trees of a run's `ID/` and `ID.meta/` when both sides last held them. */
@@ -87,8 +86,8 @@ export class GitSyncState {
   async save(): Promise<void> {
     if (!this.#changed) return;
     const runs = Object.fromEntries([...this.synced].sort(([a], [b]) => (a < b ? -1 : 1)));
-    await writeStateFile(join(this.dir, "synced.json"), JSON.stringify({ version: 1, runs }) + "\n");
-    await writeStateFile(join(this.dir, "trees"), [...this.trees].map(([a, b]) => `${a} ${b}\n`).join(""));
+    commitStateFile(join(this.dir, "synced.json"), JSON.stringify({ version: 1, runs }) + "\n", { durable: true });
+    commitStateFile(join(this.dir, "trees"), [...this.trees].map(([a, b]) => `${a} ${b}\n`).join(""), { durable: false });
     this.#changed = false;
   }
 }

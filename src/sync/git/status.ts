@@ -2,8 +2,8 @@ import { existsSync, readdirSync } from "node:fs";
 import type { GitRemoteSpec } from "../../remotes/config.js";
 import { listRuns, sortRuns, type Run } from "../../runs/run.js";
 import { scanRun } from "../local-runs.js";
-import { statCachePath } from "../local-state.js";
-import { StatCache } from "../../objects/index.js";
+import { statePaths } from "../../state/index.js";
+import { StatCache } from "../../worktree/index.js";
 import type { SyncState } from "../merge.js";
 import { selectWithSpecs } from "../remote-runs.js";
 import type { SyncOptions } from "../session.js";
@@ -25,7 +25,7 @@ export async function gitStatus(opts: SyncOptions, spec: GitRemoteSpec): Promise
     for (const r of local) byId.set(r.id, r);
     const localIds = new Set(local.map((r) => r.id));
     const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !existsSync(r.paths.deletedMetaDir));
-    const cache = StatCache.loadSync(statCachePath(opts.runsDir));
+    const cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
     const rows: RunStatusRow[] = [];
     for (const { run } of selectWithSpecs(all, opts.runs, opts.where)) {
       const theirs = remote.get(run.id) as GitRemoteRun | undefined;

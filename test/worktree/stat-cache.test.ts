@@ -4,7 +4,8 @@ import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { MemoryObjectStorage, PackWriter, StatCache, hashFile, snapshotDir } from "../../src/objects/index.js";
+import { MemoryObjectStorage, PackWriter, hashFile, snapshotDir } from "../../src/objects/index.js";
+import { StatCache } from "../../src/worktree/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const LATER = () => Date.now() + 60_000;

@@ -5,11 +5,8 @@
 // transferred, not copied, and handed back once packed: a few buffers go round (fresh 4 MiB
 // buffers for every batch kept the caller's garbage collector busy), and their number bounds memory.
 import { parentPort } from "node:worker_threads";
-import type { ChunkingParams } from "./chunker.js";
-import { UnsafePathError } from "./errors.js";
-import type { ObjectId } from "./ids.js";
-import { PackIndex, type ObjectSink } from "./pack.js";
-import { idOnlySink, snapshotDir, snapshotRunParts, type RunParts, type SnapshotStats } from "./snapshot.js";
+import { idOnlySink, PackIndex, snapshotDir, UnsafePathError, type ChunkingParams, type ObjectId, type ObjectSink, type SnapshotStats } from "../objects/index.js";
+import { snapshotRunParts, type RunParts } from "./run-parts.js";
 import { encodeFileRow, StatCache, type CachedIds, type FileIdCache, type FileStamp } from "./stat-cache.js";
 
 /** Store a directory's objects; or scan a run (`snapshotRunParts` without storing: its ids only). */

@@ -7,18 +7,14 @@ import {
   MemoryObjectStorage,
   ObjectReader,
   PackWriter,
-  StatCache,
   UnsafePathError,
   loadPackIndex,
   materializeTree,
-  scanRunsHere,
-  scanRunsOnWorkers,
   snapshotDir,
-  snapshotDirsOnWorkers,
-  snapshotRun,
 } from "../../src/objects/index.js";
+import { StatCache, scanRunsHere, scanRunsOnWorkers, snapshotDirsOnWorkers, snapshotRun } from "../../src/worktree/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
-import { describeDir, SMALL_CHUNKS } from "./helpers.js";
+import { describeDir, SMALL_CHUNKS } from "../objects/helpers.js";
 
 const LATER = () => Date.now() + 60_000;
 

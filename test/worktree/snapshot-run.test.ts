@@ -7,8 +7,8 @@ import {
   ObjectReader,
   PackWriter,
   materializeTree,
-  snapshotRun,
 } from "../../src/objects/index.js";
+import { snapshotRun } from "../../src/worktree/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const RUN = "0f3c2a4e-1b2c-4d5e-8f90-a1b2c3d4e5f6";

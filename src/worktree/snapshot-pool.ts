@@ -1,15 +1,12 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { ChunkingParams } from "./chunker.js";
-import { UnsafePathError } from "./errors.js";
-import type { ObjectSink, PackIndex } from "./pack.js";
-import type { TreeSumLookup } from "./dir-listing.js";
-import { idOnlySink, snapshotRunParts, wholeTreeKey, type RunParts, type RunToScan } from "./snapshot.js";
+import { idOnlySink, UnsafePathError, wholeTreeKey, type ChunkingParams, type ObjectSink, type PackIndex, type TreeSumLookup } from "../objects/index.js";
+import { snapshotRunParts, type RunParts, type RunToScan } from "./run-parts.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
 
 export type { DirSnapshot } from "./snapshot-worker.js";
-export type { RunToScan } from "./snapshot.js";
+export type { RunToScan } from "./run-parts.js";
 
 // From source (tests run through tsx) the worker is the .ts file and needs tsx's loader too;
 // from dist/ it is the .js file.
