@@ -9,6 +9,9 @@
 import { join } from "node:path";
 import { duBytes, rmrf, run, timed } from "./util.mjs";
 import { SYNC_CASES } from "./sync-cases.mjs";
+import { SERVE_CASES } from "./serve-cases.mjs";
+import { VERIFY_CASES } from "./verify-cases.mjs";
+import { GIT_CASES } from "./git-cases.mjs";
 
 const SNAPSHOT = new URL("./snapshot-runs.mjs", import.meta.url).pathname;
 
@@ -107,7 +110,7 @@ export const CASES = [
   },
 ];
 
-CASES.push(...SYNC_CASES);
+CASES.push(...SYNC_CASES, ...VERIFY_CASES, ...SERVE_CASES, ...GIT_CASES);
 
 /** Which executable each peer needs. */
-export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find" };
+export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find", "git add+commit+push": "git", "git clone file://": "git" };

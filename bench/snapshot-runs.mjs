@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { DirStorage } from "./dir-storage.mjs";
 
 const dist = new URL("../dist/bundle/objects.js", import.meta.url);
-const { PackWriter, StatCache, addStats, emptyStats, loadPackIndex, scanRunsHere, snapshotDirsOnWorkers } = await import(dist.href);
+const { PackWriter, addStats, emptyStats, loadPackIndex } = await import(dist.href);
+const { StatCache, scanRunsHere, snapshotDirsOnWorkers } = await import(new URL("../dist/bundle/worktree.js", import.meta.url).href);
 
 export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = false } = {}) {
   const t0 = performance.now();

@@ -21,7 +21,7 @@ const peers = {
 };
 
 /** One label edit (a new user log file, as `gage label` writes) and one new run, made untimed. */
-async function editAndAddRun(ctx) {
+export async function editAndAddRun(ctx) {
   const id = readdirSync(ctx.runsDir).find((n) => n.endsWith(".user"));
   const userDir = join(ctx.runsDir, id);
   chmodSync(userDir, 0o755);

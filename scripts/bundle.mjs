@@ -9,6 +9,7 @@
 // ("./snapshot-worker.js"), the native addon ("../../native/..."), package.json ("../../").
 import { build } from "esbuild";
 import { rmSync } from "node:fs";
+import { buildWeb } from "./web-bundle.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const outdir = `${root}dist/bundle`;
@@ -36,11 +37,15 @@ await build({
   entryPoints: {
     gage: "src/cli/bin.ts",
     index: "src/index.ts",
-    // The object store room alone, as bench/snapshot-runs.mjs measures it.
+    // The object store and run-folder rooms alone, as bench/snapshot-runs.mjs measures them.
     objects: "src/objects/index.ts",
-    "snapshot-worker": "src/objects/snapshot-worker.ts",
+    worktree: "src/worktree/index.ts",
+    "snapshot-worker": "src/worktree/snapshot-worker.ts",
     "chunk-worker": "src/objects/chunk-worker.ts",
   },
   splitting: true,
   chunkNames: "chunk-[hash]",
 });
+
+// The `gage serve` front end, beside dist/bundle (src/serve/assets.ts looks for ../web/).
+await buildWeb(`${root}dist/web`);

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "AMBIGUOUS_RUN"
   | "NOTHING_SELECTED"
   | "RUN_META"
+  | "RUN_ID"
   // runner
   | "GAGEFILE"
   | "OPERATION"
@@ -36,9 +37,17 @@ export type ErrorCode =
   | "HOST_KEY"
   | "REMOTE_CONFLICT"
   | "REMOTE_URL"
+  | "STORE_NOT_FOUND"
+  | "NOT_A_FILE"
   // sync
   | "CONFLICT"
-  | "STORE_INCOMPLETE";
+  | "STORE_INCOMPLETE"
+  // serve
+  | "SERVE_AUTH_REQUIRED"
+  | "SERVE_LISTEN"
+  // git
+  | "TOO_LARGE"
+  | "UNSUPPORTED_NAME";
 
 export interface GageErrorOptions {
   hint?: string;

@@ -10,6 +10,7 @@ export {
   HostKeyError,
   RemoteConflictError,
   RemoteUrlError,
+  StoreNotFoundError,
 } from "./remotes/errors.js";
 export type { RemoteErrorOptions, HostKeyProblem } from "./remotes/errors.js";
 export { openStorage, openLocation } from "./remotes/open.js";
@@ -41,8 +42,6 @@ export {
   UNKNOWN_AUTHOR,
 } from "./runs/user-log.js";
 export type { UserLogEntry } from "./runs/user-log.js";
-export { pythonJsonDumps } from "./runs/py-json.js";
-export { writeFileAtomic } from "./runs/atomic-write.js";
 export { writeProjectRef, readProjectRef, removeProjectRef } from "./runs/project-ref.js";
 export {
   readRun,
@@ -77,59 +76,10 @@ export {
   purgeRuns,
 } from "./runs/ops.js";
 export type { ChangeContext } from "./runs/ops.js";
-export {
-  isObjectId,
-  parseObjectId,
-  hashBytes,
-  hashFile,
-  ObjectNotFoundError,
-  CorruptObjectError,
-  UnsafePathError,
-  FormatError,
-  PACK_PREFIX,
-  packKey,
-  packIndexKey,
-  packIdOfIndexKey,
-  DEFAULT_CHUNKING,
-  encodeTree,
-  decodeTree,
-  encodeChunkList,
-  decodeChunkList,
-  encodeSnapshot,
-  decodeSnapshot,
-  treeId,
-  snapshotId,
-  PackIndex,
-  PackWriter,
-  ObjectReader,
-  loadPackIndex,
-  StatCache,
-  snapshotDir,
-  snapshotRun,
-  materializeTree,
-  MemoryObjectStorage,
-} from "./objects/index.js";
-export type {
-  ObjectId,
-  ObjectStorage,
-  ChunkingParams,
-  EntryKind,
-  TreeEntry,
-  Tree,
-  ChunkList,
-  SnapshotUserEntry,
-  SnapshotSummary,
-  Snapshot,
-  ObjectSink,
-  WrittenPack,
-  FileProgress,
-  SnapshotStats,
-  SnapshotOptions,
-  SnapshotRunOptions,
-  SnapshotRunResult,
-  MaterializeOptions,
-  MaterializeStats,
-} from "./objects/index.js";
+// The object store's errors, which a library user may catch; its internals (packs, the stat
+// cache, snapshotting) are not part of the API.
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError } from "./objects/index.js";
+export type { ObjectId } from "./objects/index.js";
 export { runOperation, startRun, planRun, platformName } from "./runner/run.js";
 export type { RunOptions, StartRunOptions, PlanOptions, RunPlan, RunResult, RunOutcome } from "./runner/run.js";
 export { GagefileError, OperationError, FlagError, RunFailedError } from "./runner/errors.js";
@@ -169,6 +119,7 @@ export {
   gc,
   planGc,
   DEFAULT_GRACE_MS,
+  verify,
 } from "./sync/index.js";
 export type {
   PushResult,
@@ -190,4 +141,18 @@ export type {
   GcPlan,
   GcProgressEvent,
   GcResult,
+  VerifyOptions,
+  VerifyResult,
+  VerifyProblem,
+  VerifyProblemKind,
+  VerifySeverity,
+  VerifyProgressEvent,
+  VerifyCounts,
 } from "./sync/index.js";
+export { startServer, openSource, RunsDirSource, StoreSource, ServeAuthRequiredError, ServeListenError, DEFAULT_PORT as SERVE_DEFAULT_PORT } from "./serve/index.js";
+export type { ServeOptions, RunningServer, AuthOptions as ServeAuthOptions, RunSource, RunPart as ServeRunPart, SourceFile, FileRead } from "./serve/index.js";
+export { planGitPush, planGitPull, planGitClone, gitStatus, listGitRemoteRuns, gitRemoteSpec, LargeFilesError, DEFAULT_MAX_PACK_BYTES } from "./sync/git/index.js";
+export type { GitSyncOptions, GitRemoteRun } from "./sync/git/index.js";
+export { parseGitUrl, formatGitLocation } from "./remotes/url.js";
+export type { GitLocation } from "./remotes/url.js";
+export type { GitRemoteSpec, StoreRemoteSpec } from "./remotes/config.js";

@@ -2,6 +2,8 @@ import { homedir, userInfo } from "node:os";
 import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { resolveRunsDir } from "../runs/runs-dir.js";
+import { endQuietlyOnClosedOutput } from "./closed-output.js";
+import { printableLines } from "./printable.js";
 
 /** Output stream with the TTY facts the renderers need. */
 export type OutputStream = Writable & { isTTY?: boolean; columns?: number };
@@ -27,6 +29,14 @@ export interface CliContext {
 }
 
 export function processContext(): CliContext {
+  const interruptHandlers = new Set<(signal: NodeJS.Signals) => void>();
+  endQuietlyOnClosedOutput(process.stdout, process.stderr, {
+    interrupt: () => {
+      for (const handler of interruptHandlers) handler("SIGPIPE");
+      return interruptHandlers.size > 0;
+    },
+    exit: (status) => process.exit(status),
+  });
   return {
     env: process.env,
     cwd: process.cwd(),
@@ -36,9 +46,11 @@ export function processContext(): CliContext {
     now: () => new Date(),
     exitCode: 0,
     onInterrupt: (handler) => {
+      interruptHandlers.add(handler);
       process.on("SIGINT", handler);
       process.on("SIGTERM", handler);
       return () => {
+        interruptHandlers.delete(handler);
         process.off("SIGINT", handler);
         process.off("SIGTERM", handler);
       };
@@ -61,5 +73,5 @@ export function cliAuthor(ctx: CliContext): string {
 
 /** Writes a warning line to stderr. */
 export function warn(ctx: CliContext, msg: string): void {
-  ctx.stderr.write(`gage: warning: ${msg}\n`);
+  ctx.stderr.write(`gage: warning: ${printableLines(msg)}\n`);
 }

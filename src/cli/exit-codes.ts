@@ -24,6 +24,10 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CONFIG":
     case "GAGEFILE":
     case "OPERATION":
+    case "SERVE_AUTH_REQUIRED":
+    case "TOO_LARGE":
+    case "UNSUPPORTED_NAME":
+    case "RUN_ID":
       return EXIT.usage;
     case "RUN_NOT_FOUND":
     case "NOTHING_SELECTED":
@@ -31,6 +35,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "NOT_FOUND":
     case "OBJECT_NOT_FOUND":
     case "STORE_INCOMPLETE":
+    case "STORE_NOT_FOUND":
       return EXIT.notFound;
     case "CONFLICT":
     case "REMOTE_CONFLICT":
@@ -43,12 +48,14 @@ export function exitCodeFor(code: ErrorCode): number {
     case "CORRUPT_OBJECT":
     case "UNSAFE_PATH":
     case "FORMAT":
+    case "NOT_A_FILE":
       return EXIT.integrity;
     case "CANCELLED":
       return EXIT.cancelled;
     case "RUNS_DIR":
     case "RUN_META":
     case "RUN_FAILED":
+    case "SERVE_LISTEN":
       return EXIT.error;
   }
 }

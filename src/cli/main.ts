@@ -4,6 +4,7 @@ import { GageError } from "../errors.js";
 import { commands, commandsFor } from "./commands/index.js";
 import { processContext, type CliContext } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { printableLines } from "./printable.js";
 import { systemErrorMessage } from "./system-errors.js";
 
 const version: string = createRequire(import.meta.url)("../../package.json").version;
@@ -42,19 +43,20 @@ export async function main(argv: string[], ctx: CliContext = processContext()): 
           JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint ?? null } }) + "\n",
         );
       }
-      ctx.stderr.write(`gage: ${err.message}\n`);
-      if (err.hint) ctx.stderr.write(`${err.hint}\n`);
+      // Messages name runs, labels and paths that may come from a remote.
+      ctx.stderr.write(`gage: ${printableLines(err.message)}\n`);
+      if (err.hint) ctx.stderr.write(`${printableLines(err.hint)}\n`);
       return exitCodeFor(err.code);
     }
     const system = systemErrorMessage(err);
     if (system !== undefined) {
       const code = (err as NodeJS.ErrnoException).code!;
       if (wantsJson) ctx.stdout.write(JSON.stringify({ error: { code, message: system, hint: null } }) + "\n");
-      ctx.stderr.write(`gage: ${system}\n`);
+      ctx.stderr.write(`gage: ${printableLines(system)}\n`);
       return EXIT.error;
     }
     const e = err instanceof Error ? err : new Error(String(err));
-    ctx.stderr.write(`${e.stack ?? e.message}\n`);
+    ctx.stderr.write(`${printableLines(e.stack ?? e.message)}\n`);
     ctx.stderr.write(
       `gage: unexpected error; please report it with this output (gage-sync ${version}, node ${process.version}, ${process.platform})\n`,
     );

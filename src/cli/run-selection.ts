@@ -47,8 +47,12 @@ function pick(indexed: IndexedRun[], runs: Run[]): IndexedRun[] {
 
 /** Runs that `specs` select from the listing (all of them when `specs` is empty). */
 export async function selectIndexedRuns(ctx: CliContext, specs: readonly string[], opts: LoadRunsOptions = {}): Promise<IndexedRun[]> {
-  const indexed = await loadRuns(ctx, opts);
-  return pick(indexed, selectRuns(indexed.map((ir) => ir.run), specs));
+  return selectFrom(await loadRuns(ctx, opts), specs);
+}
+
+/** Runs that `specs` select from `indexed`, keeping their indexes (all of them when `specs` is empty). */
+export function selectFrom(indexed: IndexedRun[], specs: readonly string[]): IndexedRun[] {
+  return specs.length === 0 ? indexed : pick(indexed, selectRuns(indexed.map((ir) => ir.run), specs));
 }
 
 export interface SelectForChangeOptions extends LoadRunsOptions {

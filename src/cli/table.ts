@@ -1,5 +1,6 @@
 import pc from "picocolors";
 import stringWidth from "string-width";
+import { printable } from "./printable.js";
 import type { OutputStyle } from "./terminal.js";
 
 /**
@@ -7,7 +8,8 @@ import type { OutputStyle } from "./terminal.js";
  * terminal (`TERM=unknown`, `COLUMNS=60`) the output matches Gage character for character.
  * Plain tables use rich's MARKDOWN box, whose top and bottom edges are lines of spaces; a TTY gets
  * rounded Unicode boxes and colors. Cells never wrap: text too wide for its column ends in `…`.
- * Widths are display widths (a wide CJK character takes two columns).
+ * Widths are display widths (a wide CJK character takes two columns). Cells are printed through
+ * `printable`: a label from a remote cannot put control characters on the terminal.
  */
 export interface TableColumn {
   header: string;
@@ -28,9 +30,15 @@ export interface TableOptions {
   expand?: boolean;
   /** A line under the table, indented by one space (as Gage's list caption). */
   caption?: string;
+  /** Draw the outer edge: the left and right borders and the top and bottom lines (default true). */
+  edge?: boolean;
+  /** Spaces each side of a cell: 1 (default) or 0 (rich's `padding=0`, as in `gage show`'s Files panel). */
+  padding?: 0 | 1;
+  /** A footer row under a separator line (rich's `show_footer`). */
+  footer?: readonly string[];
+  /** On a TTY, rich's SIMPLE box (rules under the header and above the footer, no borders) instead of rounded boxes. */
+  simpleBox?: boolean;
 }
-
-const PADDING = 2;
 
 /**
  * ANSI colors that always apply: callers use them only where `OutputStyle.color` says so, which
@@ -45,40 +53,53 @@ export function renderTable(
   style: OutputStyle,
   opts: TableOptions = {},
 ): string {
-  const widths = columnWidths(columns, rows, style.width - (columns.length + 1), opts.expand ?? false);
-  const box = style.plain ? MARKDOWN_BOX : ROUNDED_BOX;
+  const showEdge = opts.edge ?? true;
+  const pad = opts.padding ?? 1;
+  const safeRows = rows.map((r) => r.map(printable));
+  const footer = opts.footer?.map(printable);
+  const widths = columnWidths(
+    columns,
+    footer ? [...safeRows, footer] : safeRows,
+    style.width - (columns.length - 1) - (showEdge ? 2 : 0),
+    opts.expand ?? false,
+    pad * 2,
+  );
+  const box = style.plain ? MARKDOWN_BOX : opts.simpleBox ? SIMPLE_BOX : ROUNDED_BOX;
   const border = (s: string) => (style.color ? colors.dim(s) : s);
+  const side = (c: string) => (showEdge ? border(c) : "");
   const edge = (chars: BoxLine) =>
-    border(chars.left + widths.map((w) => chars.fill.repeat(w)).join(chars.cross) + chars.right);
+    side(chars.left) + border(widths.map((w) => chars.fill.repeat(w)).join(chars.cross)) + side(chars.right);
+  const space = " ".repeat(pad);
   const row = (cells: readonly string[], colorCell: (i: number, text: string, value: string) => string) =>
-    border(box.row.left) +
+    side(box.row.left) +
     cells
       .map((value, i) => {
         const w = widths[i]!;
         // A column squeezed below its padding shows blanks, as rich does.
-        if (w < PADDING) return " ".repeat(w);
-        const text = fit(value, w - PADDING, columns[i]!.justify ?? "left");
-        return " " + colorCell(i, text, value) + " ";
+        if (w < pad * 2) return " ".repeat(w);
+        const text = fit(value, w - pad * 2, columns[i]!.justify ?? "left");
+        return space + colorCell(i, text, value) + space;
       })
       .join(border(box.row.cross)) +
-    border(box.row.right);
+    side(box.row.right);
+  const plainCell = (i: number, text: string, value: string) => {
+    const color = columns[i]!.color;
+    return style.color && color ? color(text, value) : text;
+  };
 
   const lines: string[] = [];
-  lines.push(edge(box.top));
-  lines.push(row(columns.map((c) => c.header), (_i, text) => (style.color ? colors.yellow(colors.bold(text)) : text)));
+  if (showEdge) lines.push(edge(box.top));
+  lines.push(row(columns.map((c) => printable(c.header)), (_i, text) => (style.color ? colors.yellow(colors.bold(text)) : text)));
   lines.push(edge(box.headSep));
-  for (const r of rows) {
-    lines.push(
-      row(r, (i, text, value) => {
-        const color = columns[i]!.color;
-        return style.color && color ? color(text, value) : text;
-      }),
-    );
+  for (const r of safeRows) lines.push(row(r, plainCell));
+  if (footer) {
+    lines.push(edge(box.headSep));
+    lines.push(row(footer, plainCell));
   }
-  lines.push(edge(box.bottom));
+  if (showEdge) lines.push(edge(box.bottom));
   if (opts.caption !== undefined) {
     // rich pads (or crops) the caption to the table's width, inside one space each side.
-    const text = fit(opts.caption, sum(widths) + widths.length - 1, "left", "");
+    const text = fit(printable(opts.caption), sum(widths) + widths.length - 1, "left", "");
     lines.push(" " + (style.color ? colors.dim(colors.italic(text)) : text) + " ");
   }
   return lines.join("\n") + "\n";
@@ -94,6 +115,7 @@ interface BoxLine {
 const line = (s: string): BoxLine => ({ left: s[0]!, fill: s[1]!, cross: s[2]!, right: s[3]! });
 
 const MARKDOWN_BOX = { top: line("    "), row: line("| ||"), headSep: line("|-||"), bottom: line("    ") };
+const SIMPLE_BOX = { top: line("    "), row: line("    "), headSep: line(" ── "), bottom: line("    ") };
 const ROUNDED_BOX = { top: line("╭─┬╮"), row: line("│ ││"), headSep: line("├─┼┤"), bottom: line("╰─┴╯") };
 
 /** Display width of a string (wide characters count two). */
@@ -132,10 +154,13 @@ function columnWidths(
   rows: readonly (readonly string[])[],
   maxWidth: number,
   expand: boolean,
+  padding: number,
 ): number[] {
-  const measured = columns.map(
-    (c, i) => Math.max(stringWidth(c.header), ...rows.map((r) => stringWidth(r[i] ?? ""))) + PADDING,
-  );
+  const measured = columns.map((c, i) => {
+    let w = stringWidth(c.header);
+    for (const r of rows) w = Math.max(w, stringWidth(r[i] ?? ""));
+    return w + padding;
+  });
   let widths = measured.map((w) => Math.min(w, Math.max(maxWidth, 1)) || 1);
   const ratios = columns.map((c) => c.ratio ?? 0);
   if (expand && ratios.some((r) => r > 0)) {
@@ -144,7 +169,7 @@ function columnWidths(
     const flex = ratioDistribute(
       maxWidth - sum(fixed),
       flexIdx.map((i) => ratios[i]!),
-      flexIdx.map(() => 1 + PADDING),
+      flexIdx.map(() => 1 + padding),
     );
     flexIdx.forEach((col, k) => (widths[col] = flex[k]!));
   }

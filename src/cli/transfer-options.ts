@@ -11,6 +11,7 @@ export interface TransferCliOptions {
   dryRun?: boolean;
   json?: boolean;
   force?: boolean;
+  verbose?: boolean;
 }
 
 /** How a command names what it does, for its option help. */
@@ -34,6 +35,7 @@ export function transferOptions(cmd: Command, { verb, participle, force, allByDe
     .option("-y, --yes", "do not ask for confirmation")
     .option("--dry-run", `show what would be ${participle}, move nothing`)
     .option("--json", "print the result as JSON")
+    .option("-v, --verbose", "list every run in the preview (by default the first 20, then a count)")
     .option("--force", force);
 }
 

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { confirmOrCancel } from "./confirm.js";
 import type { CliContext, OutputStream } from "./context.js";
+import { printable, printableLines } from "./printable.js";
 import type { TableColumn } from "./table.js";
 import { outputStyle } from "./terminal.js";
 
@@ -19,6 +20,8 @@ export interface TransferUiOptions {
   dryRun?: boolean;
   /** `--json`: one JSON document on stdout instead of tables and messages. */
   json?: boolean;
+  /** `--verbose`: the preview lists every run, not only the first screenful. */
+  verbose?: boolean;
 }
 
 /** One line of the preview table: a run and what will move for it. */
@@ -49,7 +52,8 @@ export interface TransferProgress {
 export interface TransferFlow<R> {
   /** Says where the runs go, for the confirmation: `copy 2 runs to /data/runs`. */
   action: string;
-  rows: TransferPreviewRow[];
+  /** What moves, one row per run; the preview renders only the rows it shows. */
+  rows: readonly TransferPreviewRow[];
   /** Message when `rows` is empty: e.g. `Nothing copied, runs are up-to-date`. */
   nothingMessage: string;
   /** Runs the transfer. Called once, after confirmation, never under `--dry-run`. */
@@ -78,13 +82,13 @@ export async function runTransfer<R>(ctx: CliContext, opts: TransferUiOptions, f
   if (opts.dryRun) {
     if (opts.json) writeJson(ctx, flow.json(undefined));
     else {
-      ctx.stdout.write(`Would ${flow.action}:\n${await renderTransferPreview(flow.rows, ctx)}`);
+      ctx.stdout.write(`Would ${printable(flow.action)}:\n${await renderTransferPreview(flow.rows, ctx, ctx.stdout, opts)}`);
       ctx.stderr.write(`Dry run: nothing was transferred\n`);
     }
     return undefined;
   }
   if (!opts.yes) {
-    await confirmTransfer(ctx, `You are about to ${flow.action}:\n${await renderTransferPreview(flow.rows, ctx, ctx.stderr)}`);
+    await confirmTransfer(ctx, `You are about to ${printable(flow.action)}:\n${await renderTransferPreview(flow.rows, ctx, ctx.stderr, opts)}`);
   }
   const progress = createTransferProgress(ctx, { enabled: !opts.json, unit: flow.unit, total: totals(flow.rows) });
   let result: R;
@@ -94,7 +98,7 @@ export async function runTransfer<R>(ctx: CliContext, opts: TransferUiOptions, f
     progress.stop();
   }
   if (opts.json) writeJson(ctx, flow.json(result));
-  else ctx.stderr.write(`${flow.summary(result)}\n`);
+  else ctx.stderr.write(`${printableLines(flow.summary(result))}\n`);
   return result;
 }
 
@@ -108,14 +112,21 @@ export function totals(rows: readonly TransferPreviewRow[]): { runs: number; fil
   return { runs: rows.length, files, bytes };
 }
 
+/** Rows a preview shows without `--verbose`: a screenful, whatever the size of the transfer. */
+export const PREVIEW_ROWS = 20;
+
 /**
- * The preview table (as Gage's run tables: plain on a non-TTY), then a total line. The table
- * code loads here, not with the command: a transfer with nothing to do never draws one.
+ * The preview table (as Gage's run tables: plain on a non-TTY), then a total line. Past
+ * {@link PREVIEW_ROWS} runs it shows the first ones and `… and N more runs` (all with
+ * `verbose`): only the rows shown are rendered, so a transfer of 100,000 runs costs a screenful
+ * of table. The table code loads here, not with the command: a transfer with nothing to do
+ * never draws one.
  */
 export async function renderTransferPreview(
   rows: readonly TransferPreviewRow[],
   ctx: CliContext,
   stream: OutputStream = ctx.stdout,
+  opts: { verbose?: boolean } = {},
 ): Promise<string> {
   const { renderTable } = await import("./table.js");
   const columns: TableColumn[] = [
@@ -126,7 +137,8 @@ export async function renderTransferPreview(
     { header: "what", keepWidth: true },
     { header: "size", justify: "right", keepWidth: true },
   ];
-  const body = rows.map((r, i) => [
+  const shown = opts.verbose || rows.length <= PREVIEW_ROWS ? rows : rows.slice(0, PREVIEW_ROWS);
+  const body = shown.map((r, i) => [
     String(i + 1),
     (r.name ?? r.id).slice(0, 5),
     r.operation,
@@ -136,7 +148,9 @@ export async function renderTransferPreview(
   ]);
   const t = totals(rows);
   const table = renderTable(columns, body, outputStyle(ctx, stream));
-  return `${table}${plural(t.runs, "run")}, ${plural(t.files, "file")}, ${formatBytes(t.bytes)}\n`;
+  const hidden = rows.length - shown.length;
+  const more = hidden > 0 ? `… and ${plural(hidden, "more run", "more runs")} (--verbose lists them all)\n` : "";
+  return `${table}${more}${plural(t.runs, "run")}, ${plural(t.files, "file")}, ${formatBytes(t.bytes)}\n`;
 }
 
 /**

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { cutBlock, type ChunkingParams } from "./chunker.js";
+import { osPath } from "./names.js";
 
 export interface ChunkJob {
   path: string;
@@ -27,7 +28,7 @@ const CALLER_BEHIND = 2;
 
 function run(job: ChunkJob, post: (m: ChunkMessage, transfer: ArrayBuffer[]) => void): void {
   const { params, blockSize, inFlight } = job;
-  const fd = openSync(job.path, "r");
+  const fd = openSync(osPath(job.path), "r");
   try {
     // Not zero-filled (that was a visible part of this thread's time): only bytes read into are ever used.
     let buf = Buffer.allocUnsafeSlow(blockSize);

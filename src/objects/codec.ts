@@ -2,6 +2,7 @@ import { Unpackr } from "msgpackr/unpack";
 import { FormatError, UnsafePathError } from "./errors.js";
 import { hashBytes, idFromBytes, isObjectId, type ObjectId } from "./ids.js";
 import { encodeValue, HexBytes, MsgWriter } from "./msgpack.js";
+import { decodeName, encodeName, hasRawBytes } from "./names.js";
 
 // Objects are msgpack arrays with a type tag and a version first, written by a canonical writer
 // (src/objects/msgpack.ts), so the same content always encodes to the same bytes (no maps whose key
@@ -49,7 +50,7 @@ export interface ChunkList {
   chunks: ChunkRef[];
 }
 
-/** One `ID.user/` log file. */
+/** One file of a run's user log, stored whole. */
 export interface SnapshotUserEntry {
   name: string;
   id: ObjectId;
@@ -65,7 +66,7 @@ export type SummaryValue = string | number | boolean | null;
 export interface SnapshotSummary {
   operation?: string;
   status?: string;
-  /** Epoch microseconds, as in `ID.meta/`. */
+  /** Epoch microseconds, as in a run's meta folder. */
   initialized?: number;
   staged?: number;
   started?: number;
@@ -74,14 +75,14 @@ export interface SnapshotSummary {
   [key: string]: SummaryValue | undefined;
 }
 
-/** One run's state (docs/design.md §4). `ID.project` is never part of it. */
+/** One run's state (docs/design.md §4; its folders are read by src/worktree). */
 export interface Snapshot {
   runId: string;
   /** Tree of `ID/`. */
   files: ObjectId;
-  /** Tree of `ID.meta/`. */
+  /** Tree of the run's meta folder. */
   meta: ObjectId;
-  /** `ID.user/` log files, sorted by name. */
+  /** The run's user log files, sorted by name. */
   user: SnapshotUserEntry[];
   parents: ObjectId[];
   summary: SnapshotSummary;
@@ -91,7 +92,7 @@ export interface Snapshot {
 export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
   if (isBmpBelowSurrogates(a) && isBmpBelowSurrogates(b)) return a < b ? -1 : 1;
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  return Buffer.compare(encodeName(a), encodeName(b));
 }
 
 function isBmpBelowSurrogates(s: string): boolean {
@@ -112,8 +113,7 @@ export function badEntryName(name: unknown): string | undefined {
   if (typeof name !== "string" || name === "") return "empty name";
   if (name === "." || name === "..") return `'${name}' is not a name`;
   if (name.includes("/") || name.includes("\\") || name.includes("\0")) return "name contains '/', '\\' or NUL";
-  if (Buffer.byteLength(name, "utf8") > 255) return "name longer than 255 bytes";
-  if (name.includes("\uFFFD")) return "name is not valid UTF-8";
+  if (encodeName(name).length > 255) return "name longer than 255 bytes";
   return undefined;
 }
 
@@ -171,7 +171,9 @@ export function encodeTree(tree: Tree): Buffer {
   for (const e of entries) {
     // Ids are checked by the writer (a malformed one throws), cheaper than a regex per entry.
     w.array(6);
-    w.str(e.name);
+    // A name that is not UTF-8 is kept as its bytes (docs/mistakes.md, "Format note").
+    if (hasRawBytes(e.name)) w.bin(encodeName(e.name));
+    else w.str(e.name);
     w.number(KINDS.indexOf(e.kind));
     w.number(e.mode);
     w.number(e.size);
@@ -191,9 +193,10 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const [name, kind, mode, size, id, chunks] = item as unknown[];
       const k = typeof kind === "number" ? KINDS[kind] : undefined;
       if (k === undefined) fail("tree", `unknown kind ${String(kind)}`);
-      if (typeof name !== "string") fail("tree", "entry name is not a string");
+      if (typeof name !== "string" && !(name instanceof Uint8Array)) fail("tree", "entry name is not a string");
       if (typeof mode !== "number") fail("tree", "mode is not a number");
-      const entry: TreeEntry = { name, kind: k, mode, size: checkSize(size, "tree"), id: idFromBytes(id as Uint8Array, "tree") };
+      // Bytes that are UTF-8 re-encode as a string: not canonical, refused below.
+      const entry: TreeEntry = { name: typeof name === "string" ? name : decodeName(Buffer.from(name.buffer, name.byteOffset, name.byteLength)), kind: k, mode, size: checkSize(size, "tree"), id: idFromBytes(id as Uint8Array, "tree") };
       if (chunks !== null) entry.chunks = idFromBytes(chunks as Uint8Array, "tree");
       return entry;
     });
@@ -209,15 +212,28 @@ export function encodeChunkList(list: ChunkList): Buffer {
   return encodeValue([CHUNKS_TAG, VERSION, list.size, list.chunks.map((c) => [new HexBytes(c.id), c.size])]);
 }
 
+/**
+ * The store's bounds on chunks, whatever the chunking parameters (tests use tiny ones): every
+ * chunk but the last holds at least MIN_CHUNK_BYTES, none more than MAX_CHUNK_BYTES. So a list's
+ * length is bounded by its file's size, and a file can't be made a million reads of one byte.
+ */
+export const MIN_CHUNK_BYTES = 64;
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
+
 export function decodeChunkList(bytes: Uint8Array): ChunkList {
   return decodeCanonical(bytes, "chunk list", (l) => encodeChunkList(l as ChunkList), (raw) => {
-    const [, , size, list] = checkTag(raw, CHUNKS_TAG, "chunk list", 4);
+    const [, , rawSize, list] = checkTag(raw, CHUNKS_TAG, "chunk list", 4);
+    const size = checkSize(rawSize, "chunk list");
     if (!Array.isArray(list)) fail("chunk list", "chunks are not a list");
-    const chunks = list.map((item: unknown): ChunkRef => {
+    if (list.length > Math.floor(size / MIN_CHUNK_BYTES) + 1) fail("chunk list", `${list.length} chunks for ${size} bytes`);
+    const chunks = list.map((item: unknown, i: number): ChunkRef => {
       if (!Array.isArray(item) || item.length !== 2) fail("chunk list", "bad chunk");
-      return { id: idFromBytes(item[0] as Uint8Array, "chunk list"), size: checkSize(item[1], "chunk list") };
+      const chunk = { id: idFromBytes(item[0] as Uint8Array, "chunk list"), size: checkSize(item[1], "chunk list") };
+      const min = i === list.length - 1 ? 1 : MIN_CHUNK_BYTES;
+      if (chunk.size < min || chunk.size > MAX_CHUNK_BYTES) fail("chunk list", `chunk ${i} has ${chunk.size} bytes`);
+      return chunk;
     });
-    return { size: checkSize(size, "chunk list"), chunks };
+    return { size, chunks };
   }) as ChunkList;
 }
 

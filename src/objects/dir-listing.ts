@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { compareNames } from "./codec.js";
+import { decodeName, encodeName, hasRawBytes, osPath } from "./names.js";
 
 // A directory listing: every entry (but `.` and `..`) with its lstat fields, sorted by the UTF-8
 // bytes of its name, as one buffer. Entry: [name length u16 LE][mode u32 LE][size, mtimeMs,
@@ -26,14 +26,16 @@ type DigestTrees = (roots: readonly string[], threads: number) => Sums;
 type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
 
 /** The same listing through `fs` (when the addon is not built, or `GAGE_NATIVE=0`). */
-export function listDirJs(path: string): Buffer {
-  const names = readdirSync(path).sort(compareNames);
+export function listDirJs(path: string | Buffer): Buffer {
+  // Names as bytes, as the addon reads them: one that is not UTF-8 is listed as it is, not lost.
+  const names = readdirSync(path, { encoding: "buffer" }).sort(Buffer.compare);
+  const prefix = Buffer.concat([Buffer.from(path), Buffer.from("/")]);
   const rows: Buffer[] = [];
   let total = 0;
   for (const name of names) {
-    const st = lstatSync(`${path}/${name}`, { throwIfNoEntry: false });
+    const st = lstatSync(Buffer.concat([prefix, name]), { throwIfNoEntry: false });
     if (st === undefined) continue;
-    const nameLength = Buffer.byteLength(name, "utf8");
+    const nameLength = name.length;
     const row = Buffer.allocUnsafe(LISTING_HEADER + nameLength);
     const dir = st.isDirectory();
     row.writeUInt16LE(nameLength, 0);
@@ -42,7 +44,7 @@ export function listDirJs(path: string): Buffer {
     row.writeDoubleLE(dir ? 0 : st.mtimeMs, 14);
     row.writeDoubleLE(dir ? 0 : st.ctimeMs, 22);
     row.writeDoubleLE(dir ? 0 : st.ino, 30);
-    row.write(name, LISTING_HEADER, "utf8");
+    name.copy(row, LISTING_HEADER);
     rows.push(row);
     total += row.length;
   }
@@ -202,8 +204,8 @@ export function digestTreesAsync(roots: readonly string[], threads: number): Pro
   return addon === undefined ? undefined : addon.digestTreesAsync(roots, threads).then((sums) => new TreeSums(roots, sums));
 }
 
-/** Lists a directory: through the addon when it is built, else through `fs`. */
-export const listDir: ListDir = listDirNative ?? listDirJs;
+/** Lists a directory: through the addon when it is built, else (or for a path the addon cannot take: not UTF-8) through `fs`. */
+export const listDir: ListDir = listDirNative === undefined ? (path) => listDirJs(osPath(path)) : (path) => (hasRawBytes(path) ? listDirJs(encodeName(path)) : listDirNative!(path));
 
 /** One entry of a listing, read in place. */
 export interface ListingEntry {
@@ -222,7 +224,7 @@ export const entryKind = (mode: number) => mode & S_IFMT;
 export const entryEnd = (listing: Buffer, p: number) => p + LISTING_HEADER + listing.readUInt16LE(p);
 export const modeAt = (listing: Buffer, p: number) => listing.readUInt32LE(p + 2);
 export const sizeAt = (listing: Buffer, p: number) => listing.readDoubleLE(p + 6);
-export const nameAt = (listing: Buffer, p: number) => listing.toString("utf8", p + LISTING_HEADER, entryEnd(listing, p));
+export const nameAt = (listing: Buffer, p: number) => decodeName(listing.subarray(p + LISTING_HEADER, entryEnd(listing, p)));
 
 /** The entries of a listing, in order. */
 export function readListing(listing: Buffer): ListingEntry[] {
@@ -230,7 +232,7 @@ export function readListing(listing: Buffer): ListingEntry[] {
   for (let p = 0; p < listing.length; ) {
     const end = p + LISTING_HEADER + listing.readUInt16LE(p);
     entries.push({
-      name: listing.toString("utf8", p + LISTING_HEADER, end),
+      name: decodeName(listing.subarray(p + LISTING_HEADER, end)),
       mode: listing.readUInt32LE(p + 2),
       size: listing.readDoubleLE(p + 6),
       mtimeMs: listing.readDoubleLE(p + 14),

@@ -1,11 +1,12 @@
 import { GageError, type GageErrorOptions } from "../errors.js";
+import { printableName } from "./names.js";
 
 /** An object id that no pack index on the storage lists. */
 export class ObjectNotFoundError extends GageError {
   readonly id: string;
   constructor(id: string, options: GageErrorOptions = {}) {
     super("OBJECT_NOT_FOUND", `Object ${id} is not in the store`, {
-      hint: "The remote may be incomplete: push the run again from a machine that has it",
+      hint: "The remote may be incomplete: from a machine that has the run, push it again by name (gage push REMOTE RUN)",
       ...options,
     });
     this.id = id;
@@ -53,5 +54,41 @@ export class FormatError extends GageError {
   constructor(what: string, reason: string, options: GageErrorOptions = {}) {
     super("FORMAT", `Malformed ${what}: ${reason}`, options);
     this.what = what;
+  }
+}
+
+/**
+ * Local files whose names are not UTF-8 where a remote cannot hold them (a store's trees, the keys
+ * of a storage). Raised before anything is written: a file is never dropped silently.
+ */
+export class UnsupportedNameError extends GageError {
+  /** Paths as `decodeName` holds them (raw bytes escaped); print them with `printableName`. */
+  readonly paths: readonly string[];
+  constructor(paths: readonly string[], where: string, options: GageErrorOptions = {}) {
+    const shown = paths.slice(0, 5).map((p) => `'${printableName(p)}'`).join(", ") + (paths.length > 5 ? ", ..." : "");
+    super(
+      "UNSUPPORTED_NAME",
+      `${paths.length === 1 ? "A file name is" : `${paths.length} file names are`} not valid UTF-8 and cannot be kept in ${where}: ${shown}; nothing was written`,
+      {
+        hint: "Rename them to UTF-8 names (e.g. 'convmv -r -f latin1 -t utf-8 --notest DIR'), then run the command again. 'gage copy' between local folders keeps such names.",
+        ...options,
+      },
+    );
+    this.paths = paths;
+  }
+}
+
+/**
+ * A tree that expands past what any run holds: too many entries (subtrees shared many times over),
+ * too deep, or paths too long for the filesystem. Refused before anything is written.
+ */
+export class TreeLimitError extends GageError {
+  readonly treeId: string;
+  constructor(treeId: string, reason: string, options: GageErrorOptions = {}) {
+    super("FORMAT", `Tree ${treeId} is too large to write: ${reason}`, {
+      hint: "The remote holds a hostile or damaged tree; nothing was written. Push the run again from a good copy.",
+      ...options,
+    });
+    this.treeId = treeId;
   }
 }

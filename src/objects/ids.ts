@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { FormatError } from "./errors.js";
+import { osPath } from "./names.js";
 
 /** A SHA-256 digest as 64 lower-case hex digits: the id of every object. */
 export type ObjectId = string;
@@ -36,7 +37,7 @@ export const READ_BLOCK = 4 * 1024 * 1024;
 /** The SHA-256 of a file's bytes (what `sha256sum` prints), read in bounded blocks. */
 export async function hashFile(path: string): Promise<ObjectId> {
   const hash = createHash("sha256");
-  const fh = await open(path, "r");
+  const fh = await open(osPath(path), "r");
   try {
     const buf = Buffer.allocUnsafe(READ_BLOCK);
     for (;;) {

@@ -1,9 +1,12 @@
-// The content-addressed object store: ids, chunking, trees and snapshots, packs, the stat cache,
-// snapshotting a run into packs and materializing it back. Knows nothing of remotes or the CLI:
-// it reads and writes through `ObjectStorage`, which every remotes `Storage` satisfies.
+// The content-addressed object store: ids, chunking, trees, packs and their indexes, verified
+// reads, a folder snapshotter with an injected file-id cache, and materializing a tree back. Knows
+// nothing of remotes, runs or the CLI: it reads and writes through `ObjectStorage`, which every
+// remotes `Storage` satisfies. Run folders are src/worktree's.
 export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
-export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, FormatError } from "./errors.js";
-export { listKeys, PACK_PREFIX, packKey, packIndexKey, packIdOfIndexKey, type ObjectStorage } from "./storage.js";
+export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError, TreeLimitError } from "./errors.js";
+export { decodeName, encodeName, fsPath, hasRawBytes, osPath, printableName } from "./names.js";
+export { DEFAULT_TREE_LIMITS, TreeBudget, type TreeLimits } from "./tree-limits.js";
+export { listKeys, PACK_PREFIX, packKey, packIndexKey, legacyPackIndexKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js";
 export {
   encodeTree,
@@ -28,23 +31,23 @@ export {
   type Snapshot,
 } from "./codec.js";
 export { PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
-export { ObjectReader, loadPackIndex, loadPackIndexKept, type ReadManyOptions } from "./reader.js";
-export { StatCache, RACY_MS, type StatCacheOptions, type FileStamp, type CachedIds, type FileIdCache } from "./stat-cache.js";
-export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot, type RunToScan } from "./snapshot-pool.js";
+export { ObjectReader, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type ReadManyOptions } from "./reader.js";
+export type { FileStamp, CachedIds, FileIdCache } from "./file-id-cache.js";
+export { findSorted } from "./search.js";
 export {
   snapshotDir,
-  snapshotRun,
-  snapshotRunParts,
-  scanRunsHere,
+  Snapshotter,
   idOnlySink,
   emptyStats,
   addStats,
+  addTreeSum,
+  addFileEntries,
+  encodeFileEntries,
+  decodeFileEntries,
+  wholeTreeKey,
   type FileProgress,
   type SnapshotStats,
   type SnapshotOptions,
-  type SnapshotRunOptions,
-  type SnapshotRunResult,
-  type RunParts,
 } from "./snapshot.js";
 export { digestTrees, digestTreesAsync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 export { collectTimes, decodeTimes, encodeTimes, toMicros, type FileTimes } from "./times.js";

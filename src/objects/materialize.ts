@@ -1,26 +1,30 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
-import { join } from "node:path";
-import { badEntryName, type Tree, type TreeEntry } from "./codec.js";
-import { UnsafePathError } from "./errors.js";
+import { join, normalize } from "node:path";
+import { badEntryName, treeId, type Tree, type TreeEntry } from "./codec.js";
+import { osPath, printableName } from "./names.js";
+import { CorruptObjectError, UnsafePathError } from "./errors.js";
 import { availableParallelism } from "node:os";
 import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
 import type { FileProgress } from "./snapshot.js";
-import type { CachedIds, FileStamp, StatCache } from "./stat-cache.js";
+import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import type { FileTimes } from "./times.js";
+import { TreeBudget, type TreeLimits } from "./tree-limits.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
   signal?: AbortSignal;
-  /** Leave an existing file that differs from the tree as it is (for `ID.user/`, never replaced). */
+  /** Leave an existing file that differs from the tree as it is (an append-only log whose files are never replaced). */
   keepExisting?: boolean;
   /** fsync each file before renaming it into place (default true; false for a caller that syncs the whole batch itself). */
   fsync?: boolean;
   /** Answers "is this existing file identical?" without reading it, when its stamp matches. */
-  cache?: StatCache;
+  cache?: FileIdCache;
+  /** Bounds on the tree's expansion (default `DEFAULT_TREE_LIMITS`). */
+  limits?: TreeLimits;
   /**
    * `destDir` does not exist yet and is the caller's private folder, renamed into place whole
    * once written (a pull's staging folder): files are written under their own names, without a
@@ -62,17 +66,26 @@ interface Plan {
   links: Planned[];
 }
 
-/** Loads every tree below `root` and checks every name before anything touches the disk. */
-async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<Plan> {
+/**
+ * Loads every tree below `root` and checks every name before anything touches the disk, counting
+ * the expansion against `budget` (shared subtrees can make a few KB of trees name billions of paths).
+ */
+async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: TreeBudget): Promise<Plan> {
   const out: Plan = { dirs: [], files: [], links: [] };
-  let level: { path: string; rel: string; tree: Tree }[] = [{ path: destDir, rel: "", tree: root }];
-  while (level.length > 0) {
-    const next: Planned[] = [];
-    for (const { path, rel, tree } of level) {
+  let level: { path: string; rel: string; relBytes: number; tree: Tree }[] = [{ path: destDir, rel: "", relBytes: 0, tree: root }];
+  for (let depth = 0; level.length > 0; depth++) {
+    budget.depth(depth);
+    // A whole level is counted before any of it is planned: memory stays within the budget.
+    budget.entries(level.reduce((n, l) => n + l.tree.entries.length, 0));
+    const next: (Planned & { relBytes: number })[] = [];
+    for (const { path, rel, relBytes, tree } of level) {
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
-        if (bad !== undefined) throw new UnsafePathError(join(path, String(entry.name)), bad);
-        const p = { path: join(path, entry.name), rel: rel === "" ? entry.name : `${rel}/${entry.name}`, entry };
+        if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${String(entry.name)}`), bad);
+        // Names are single segments (checked above): a concatenation shares its parent's string,
+        // where `join` built each path anew (a million entries took a GB).
+        const p = { path: `${path}/${entry.name}`, rel: rel === "" ? entry.name : `${rel}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry };
+        budget.pathBytes(p.relBytes, p.path);
         if (entry.kind === "dir") {
           out.dirs.push(p);
           next.push(p);
@@ -81,14 +94,14 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string): Promise<
       }
     }
     const trees = await reader.readTrees(next.map((n) => n.entry.id));
-    level = next.map((n) => ({ path: n.path, rel: n.rel, tree: trees.get(n.entry.id)! }));
+    level = next.map((n) => ({ path: n.path, rel: n.rel, relBytes: n.relBytes, tree: trees.get(n.entry.id)! }));
   }
   return out;
 }
 
 /** Throws unless `path` is absent or a real directory (never a symlink: no writing through one). */
 function checkDirPath(path: string): Stats | undefined {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(osPath(path), { throwIfNoEntry: false });
   if (st === undefined) return undefined;
   if (st.isSymbolicLink()) throw new UnsafePathError(path, "is a symlink; refusing to write through it");
   if (!st.isDirectory()) throw new UnsafePathError(path, "exists and is not a directory");
@@ -100,7 +113,7 @@ function checkDisk(p: Plan, destDir: string): void {
   checkDirPath(destDir);
   for (const d of p.dirs) checkDirPath(d.path);
   for (const f of [...p.files, ...p.links]) {
-    if (lstatSync(f.path, { throwIfNoEntry: false })?.isDirectory()) {
+    if (lstatSync(osPath(f.path), { throwIfNoEntry: false })?.isDirectory()) {
       throw new UnsafePathError(f.path, `is a directory where the tree has a ${f.entry.kind}`);
     }
   }
@@ -110,11 +123,11 @@ function checkDisk(p: Plan, destDir: string): void {
 function ensureDir(path: string): void {
   const st = checkDirPath(path);
   if (st === undefined) {
-    mkdirSync(path, { mode: 0o755 });
+    mkdirSync(osPath(path), { mode: 0o755 });
     return;
   }
-  // A read-only directory (as Gage leaves ID.meta/) must take new entries; its mode is set last.
-  if ((st.mode & 0o200) === 0) chmodSync(path, st.mode | 0o200);
+  // A read-only directory (as Gage leaves a run's meta folder) must take new entries; its mode is set last.
+  if ((st.mode & 0o200) === 0) chmodSync(osPath(path), st.mode | 0o200);
 }
 
 // Temporary names: unique in this process by a counter, and across processes by a random part
@@ -130,7 +143,7 @@ const tempPath = (path: string) => join(path, "..", `${tempStem}${(tempCount++).
  */
 function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined): FileStamp {
   const tmp = tempPath(path);
-  const fd = openSync(tmp, "wx", 0o600);
+  const fd = openSync(osPath(tmp), "wx", 0o600);
   let stamp: FileStamp;
   try {
     try {
@@ -142,10 +155,10 @@ function writeBytesAtomically(path: string, mode: number, fsync: boolean, data: 
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, path);
+    renameSync(osPath(tmp), osPath(path));
   } catch (err) {
     try {
-      unlinkSync(tmp);
+      unlinkSync(osPath(tmp));
     } catch {
       // never created, or already renamed
     }
@@ -169,7 +182,7 @@ const stampOf = (st: Stats): FileStamp => ({ size: st.size, mtimeMs: st.mtimeMs,
 export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined, stamp: true): FileStamp;
 export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined, stamp: false): undefined;
 export function writeStaged(path: string, mode: number, fsync: boolean, data: Buffer, mtimeUs: number | undefined, stamp: boolean): FileStamp | undefined {
-  const fd = openSync(path, "wx", mode);
+  const fd = openSync(osPath(path), "wx", mode);
   try {
     for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
     if (mtimeUs !== undefined) futimesSync(fd, seconds(mtimeUs), seconds(mtimeUs));
@@ -212,7 +225,8 @@ class StagedWriter {
       writeStaged(path, mode, this.#fsync, data, mtimeUs, false);
       return;
     }
-    const name = Buffer.from(path, "utf8");
+    const os = osPath(path);
+    const name = typeof os === "string" ? Buffer.from(os, "utf8") : os;
     const head = Buffer.allocUnsafe(18 + name.length);
     head.writeUInt16LE(name.length, 0);
     name.copy(head, 2);
@@ -259,8 +273,8 @@ function stampStaged(folders: readonly string[], written: ReadonlyMap<string, Pl
       if (f === undefined) continue;
       let stamp: FileStamp = e;
       if ((e.mode & 0o777) !== f.entry.mode) {
-        chmodSync(f.path, f.entry.mode);
-        stamp = stampOf(lstatSync(f.path));
+        chmodSync(osPath(f.path), f.entry.mode);
+        stamp = stampOf(lstatSync(osPath(f.path)));
       }
       onWritten(f.rel, { size: stamp.size, mtimeMs: stamp.mtimeMs, ctimeMs: stamp.ctimeMs, ino: stamp.ino }, { id: f.entry.id });
     }
@@ -269,7 +283,7 @@ function stampStaged(folders: readonly string[], written: ReadonlyMap<string, Pl
 
 async function writeAtomically(path: string, mode: number, fsync: boolean, mtimeUs: number | undefined, fill: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<FileStamp> {
   const tmp = tempPath(path);
-  const fh = await open(tmp, "wx", 0o600);
+  const fh = await open(osPath(tmp), "wx", 0o600);
   let stamp: FileStamp;
   try {
     try {
@@ -283,9 +297,9 @@ async function writeAtomically(path: string, mode: number, fsync: boolean, mtime
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
+    await rename(osPath(tmp), osPath(path));
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await unlink(osPath(tmp)).catch(() => undefined);
     throw err;
   }
   return stamp;
@@ -304,6 +318,8 @@ export interface MaterializeJob {
 /** A job planned: its entries, and whether it is written as a staged folder. */
 interface Prepared {
   job: MaterializeJob;
+  /** `job.destDir`, normalized as the plan's paths start. */
+  destDir: string;
   plan: Plan;
   staged: boolean;
   /** Files written by `writeStaged`, by path, stamped a folder at a time at the end. */
@@ -349,23 +365,23 @@ export async function materializeTrees(
   const toWrite: Planned[] = [];
   const links: Planned[] = [];
   for (const job of jobs) {
-    const { destDir } = job;
+    const destDir = normalize(job.destDir).replace(/(.)\/+$/, "$1");
     const root = typeof job.tree === "string" ? await reader.readTree(job.tree) : job.tree;
-    const p = await plan(reader, root, destDir);
+    const p = await plan(reader, root, destDir, new TreeBudget(typeof job.tree === "string" ? job.tree : treeId(job.tree), options.limits));
     stats.files += p.files.length;
     stats.dirs += p.dirs.length;
     stats.symlinks += p.links.length;
     // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
     // compare: every path below it is created here. That spared a clone an lstat per file, twice.
     const fresh = checkDirPath(destDir) === undefined;
-    const ctx: Prepared = { job, plan: p, staged: fresh && options.staged === true, stagedFiles: new Map() };
+    const ctx: Prepared = { job, destDir, plan: p, staged: fresh && options.staged === true, stagedFiles: new Map() };
     prepared.push(ctx);
     if (!fresh) checkDisk(p, destDir);
     // The destination's parents are the caller's (e.g. the runs directory): created if missing.
     if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
     ensureDir(destDir);
     for (const d of p.dirs) {
-      if (fresh) mkdirSync(d.path, { mode: 0o755 });
+      if (fresh) mkdirSync(osPath(d.path), { mode: 0o755 });
       else ensureDir(d.path);
     }
     for (const f of p.links) {
@@ -376,7 +392,7 @@ export async function materializeTrees(
       options.signal?.throwIfAborted();
       const state = fresh ? "absent" : await existingState(f, options.cache);
       if (state === "same") {
-        if ((lstatSync(f.path).mode & 0o777) !== f.entry.mode) await chmod(f.path, f.entry.mode);
+        if ((lstatSync(osPath(f.path)).mode & 0o777) !== f.entry.mode) await chmod(osPath(f.path), f.entry.mode);
         stats.unchanged++;
         progress(f.path, f.entry.size);
       } else if (state === "differs" && options.keepExisting) {
@@ -399,6 +415,8 @@ export async function materializeTrees(
   try {
     for await (const { id, data } of reader.readMany(byId.keys())) {
       for (const f of byId.get(id)!) {
+        // The tree's size is part of its id: one that lies about its content is refused.
+        if (data.length !== f.entry.size) throw new CorruptObjectError(id, { reason: `${data.length} bytes where tree entry ${f.path} says ${f.entry.size}` });
         options.signal?.throwIfAborted();
         const ctx = of.get(f)!;
         const mtimeUs = ctx.job.times?.get(f.rel);
@@ -437,16 +455,16 @@ export async function materializeTrees(
     progress(f.path, f.entry.size);
   }
 
-  for (const { job, plan: p, stagedFiles } of prepared) {
-    if (stagedFiles.size > 0) stampStaged([job.destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));
+  for (const { job, destDir, plan: p, stagedFiles } of prepared) {
+    if (stagedFiles.size > 0) stampStaged([destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));
     // Deepest first, so a read-only directory is closed only after everything inside it is written.
-    for (const d of [...p.dirs].reverse()) chmodSync(d.path, d.entry.mode);
+    for (const d of [...p.dirs].reverse()) chmodSync(osPath(d.path), d.entry.mode);
   }
   return stats;
 }
 
-async function existingState(f: Planned, cache: StatCache | undefined): Promise<"absent" | "same" | "differs"> {
-  const st = lstatSync(f.path, { throwIfNoEntry: false });
+async function existingState(f: Planned, cache: FileIdCache | undefined): Promise<"absent" | "same" | "differs"> {
+  const st = lstatSync(osPath(f.path), { throwIfNoEntry: false });
   if (st === undefined) return "absent";
   if (st.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a file");
   if (!st.isFile() || st.size !== f.entry.size) return "differs";
@@ -456,10 +474,10 @@ async function existingState(f: Planned, cache: StatCache | undefined): Promise<
 }
 
 async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, stats: MaterializeStats, mtimeUs: number | undefined): Promise<void> {
-  const st = lstatSync(f.path, { throwIfNoEntry: false });
+  const st = lstatSync(osPath(f.path), { throwIfNoEntry: false });
   if (st?.isDirectory()) throw new UnsafePathError(f.path, "is a directory where the tree has a symlink");
   if (st !== undefined) {
-    if (st.isSymbolicLink() && (await readlink(f.path, { encoding: "buffer" })).equals(target)) {
+    if (st.isSymbolicLink() && (await readlink(osPath(f.path), { encoding: "buffer" })).equals(target)) {
       stats.unchanged++;
       return;
     }
@@ -469,12 +487,12 @@ async function placeSymlink(f: Planned, target: Buffer, keepExisting: boolean, s
     }
   }
   const tmp = tempPath(f.path);
-  await symlink(target, tmp);
+  await symlink(target, osPath(tmp));
   try {
-    if (mtimeUs !== undefined) lutimesSync(tmp, seconds(mtimeUs), seconds(mtimeUs));
-    await rename(tmp, f.path);
+    if (mtimeUs !== undefined) lutimesSync(osPath(tmp), seconds(mtimeUs), seconds(mtimeUs));
+    await rename(osPath(tmp), osPath(f.path));
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    await unlink(osPath(tmp)).catch(() => undefined);
     throw err;
   }
   stats.written++;

@@ -4,14 +4,15 @@ import { deflateRaw } from "node:zlib";
 import { FormatError } from "./errors.js";
 import { idFromBytes, idToBytes, type ObjectId } from "./ids.js";
 import { findSorted, findSortedBy } from "./search.js";
-import { packIndexKey, packKey, type ObjectStorage } from "./storage.js";
+import { packIndexKey, packKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 
 // Pack: "GAGEPACK" then records [codec u8][id 32][stored u32][raw u32][stored bytes], so a pack
 // can be checked or re-indexed on its own. Index: "GAGEIDX1", pack id, count u32, entries sorted
 // by id [id 32][offset u32 hi][offset u32 lo][stored u32][raw u32][codec u8], then the SHA-256 of
 // everything before it. Offsets point at the stored bytes, past the record header. A pack's id
 // is the SHA-256 of its magic, its record headers and its deflated stored bytes, in order. An
-// index may list only some of its pack's objects: `gage gc` rewrites it without those no run needs.
+// index may list only some of its pack's objects; it is named by its checksum (`packIndexKey`), so
+// `gage gc` writes a new index, under a new name, to change what a pack's index lists.
 const PACK_MAGIC = Buffer.from("GAGEPACK");
 const INDEX_MAGIC = Buffer.from("GAGEIDX1");
 const RECORD_HEADER = 1 + 32 + 4 + 4;
@@ -137,16 +138,32 @@ function checkPackIndex(bytes: Buffer, expectedPackId: ObjectId, where: string):
 }
 
 /**
+ * Checks that an index read under `key` is the one the key names: an immutable key carries the
+ * index's checksum (`packIndexKey`); a 0.1.0 key (`legacyPackIndexKey`) carries none.
+ * @throws FormatError when the key names another pack or another index.
+ */
+export function checkIndexName(key: string, bytes: Buffer): ObjectId {
+  const named = parsePackIndexKey(key);
+  if (named === undefined) throw new FormatError(`pack index ${key}`, "not a pack index key");
+  if (named.sum !== undefined && (bytes.length < 32 || bytes.toString("hex", bytes.length - 32) !== named.sum)) {
+    throw new FormatError(`pack index ${key}`, "its contents are not the index its name says");
+  }
+  return named.packId;
+}
+
+/**
  * The objects a pack's index lists, after checking it (`FormatError` when it is damaged): what
  * `gage gc` weighs a pack by, one object at a time.
  */
-export function decodePackIndex(packId: ObjectId, bytes: Buffer, where = packIndexKey(packId)): PackIndexEntry[] {
+export function decodePackIndex(packId: ObjectId, bytes: Buffer, where: string = packId): PackIndexEntry[] {
   const { records, count } = checkPackIndex(bytes, packId, where);
   const out: PackIndexEntry[] = [];
   for (let i = 0, p = 0; i < count; i++, p += INDEX_ENTRY) {
+    const offset = records.readUInt32BE(p + 32) * 2 ** 32 + records.readUInt32BE(p + 36);
+    if (!Number.isSafeInteger(offset + 2 ** 32)) throw new FormatError(`pack index ${where}`, `offset ${offset} is past any pack`);
     out.push({
       id: records.toString("hex", p, p + 32),
-      offset: records.readUInt32BE(p + 32) * 2 ** 32 + records.readUInt32BE(p + 36),
+      offset,
       storedLength: records.readUInt32BE(p + 40),
       rawLength: records.readUInt32BE(p + 44),
       codec: records[p + 48] as Codec,
@@ -232,6 +249,8 @@ const MERGE_AFTER_SEARCHES_PER_OBJECT = 2;
 export class PackIndex {
   #tables: Table[] = [];
   readonly #packs = new Set<ObjectId>();
+  /** The index files added, by key: a pack may have two while gc replaces one (their union counts). */
+  readonly #indexKeys = new Set<string>();
   #size = 0;
   /** Tables searched by lookups since the last merge. */
   #searches = 0;
@@ -262,6 +281,11 @@ export class PackIndex {
 
   hasPack(packId: ObjectId): boolean {
     return this.#packs.has(packId);
+  }
+
+  /** True when the index file under `key` has been added. */
+  hasIndex(key: string): boolean {
+    return this.#indexKeys.has(key);
   }
 
   packIds(): ObjectId[] {
@@ -295,16 +319,21 @@ export class PackIndex {
     return index;
   }
 
-  /** Adds a pack's index file, after checking it (`FormatError` when it is damaged). */
-  addIndex(packId: ObjectId, indexBytes: Buffer, where = packIndexKey(packId)): void {
-    this.addIndexes([{ packId, indexBytes, where }]);
+  /**
+   * Adds a pack's index file, after checking it (`FormatError` when it is damaged); `key` is where
+   * it was read (default: its immutable key). An index file already added is skipped.
+   */
+  addIndex(packId: ObjectId, indexBytes: Buffer, key?: string): void {
+    this.addIndexes([{ packId, indexBytes, ...(key === undefined ? {} : { key }) }]);
   }
 
   /** Adds many index files (their tables are merged when lookups make it pay: `#find`). */
-  addIndexes(indexes: readonly { packId: ObjectId; indexBytes: Buffer; where?: string }[]): void {
-    for (const { packId, indexBytes, where } of indexes) {
-      if (this.#packs.has(packId)) continue;
-      const { records, count } = checkPackIndex(indexBytes, packId, where ?? packIndexKey(packId));
+  addIndexes(indexes: readonly { packId: ObjectId; indexBytes: Buffer; key?: string }[]): void {
+    for (const { packId, indexBytes, key } of indexes) {
+      const { records, count } = checkPackIndex(indexBytes, packId, key ?? packId);
+      const name = key ?? packIndexKey(packId, indexBytes);
+      if (this.#indexKeys.has(name)) continue;
+      this.#indexKeys.add(name);
       this.#packs.add(packId);
       this.#tables.push(tableOf(records, count, [packId], undefined));
       this.#size += count;
@@ -525,7 +554,7 @@ export class PackWriter implements ObjectSink {
     const written: WrittenPack = {
       packId,
       packKey: packKey(packId),
-      indexKey: packIndexKey(packId),
+      indexKey: packIndexKey(packId, indexBytes),
       objects: pack.entries.length,
       bytes: pack.length,
       rawBytes: pack.rawBytes,

@@ -5,6 +5,7 @@ import {
   decodeChunkList,
   decodeSnapshot,
   decodeTree,
+  MIN_CHUNK_BYTES,
   type ChunkList,
   type Snapshot,
   type Tree,
@@ -12,75 +13,122 @@ import {
 } from "./codec.js";
 import { CorruptObjectError, FormatError, ObjectNotFoundError } from "./errors.js";
 import { hashBytes, type ObjectId } from "./ids.js";
-import { CODEC_DEFLATE, CODEC_RAW, PackIndex, type PackLocation } from "./pack.js";
-import { listKeys, PACK_PREFIX, packIdOfIndexKey, packIndexKey, packKey, type ObjectStorage } from "./storage.js";
+import { checkIndexName, CODEC_DEFLATE, CODEC_RAW, PackIndex, type PackLocation } from "./pack.js";
+import { listKeys, PACK_PREFIX, packKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 
 /** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
 export async function loadPackIndex(storage: ObjectStorage, index = new PackIndex(), concurrency = 8): Promise<PackIndex> {
-  const listed = await listPackIds(storage);
-  const read = await fetchPackIndexes(storage, listed.filter((packId) => !index.hasPack(packId)), concurrency);
-  index.addIndexes([...read].map(([packId, indexBytes]) => ({ packId, indexBytes })));
+  const listed = await listPackIndexes(storage);
+  const read = await fetchPackIndexes(storage, listed.filter((l) => !index.hasIndex(l.key)), concurrency);
+  index.addIndexes(read.map((r) => ({ packId: r.packId, indexBytes: r.bytes, key: r.key })));
   return index;
 }
 
 /**
- * `loadPackIndex` with the index files of packs read before (`kept`, pack id → bytes, each
- * checked again as it is added): only the others are read from the storage, a GET each on S3.
- * Returns the index and the index file of every pack listed now, to keep for the next load.
+ * `loadPackIndex` with index files read before (`kept`, key → bytes): a listed key found there is
+ * not read again (a GET each on S3). Only immutable keys are kept, so a kept copy under a key the
+ * storage lists now is what the storage holds (docs/formats.md, Pack indexes); each is checked
+ * again as it is added. Returns the index and the index file of every immutable key listed now.
  */
 export async function loadPackIndexKept(
   storage: ObjectStorage,
-  kept: ReadonlyMap<ObjectId, Buffer>,
+  kept: ReadonlyMap<string, Buffer>,
   concurrency = 8,
-): Promise<{ index: PackIndex; files: Map<ObjectId, Buffer> }> {
+): Promise<{ index: PackIndex; files: Map<string, Buffer> }> {
   const index = new PackIndex();
-  const files = new Map<ObjectId, Buffer>();
-  const listed = await listPackIds(storage);
-  for (const packId of listed) {
-    const bytes = kept.get(packId);
+  const files = new Map<string, Buffer>();
+  const listed = await listPackIndexes(storage);
+  for (const { key, packId, sum } of listed) {
+    const bytes = sum === undefined ? undefined : kept.get(key);
     if (bytes === undefined) continue;
     try {
-      index.addIndex(packId, bytes);
-      files.set(packId, bytes);
+      checkIndexName(key, bytes);
+      index.addIndex(packId, bytes, key);
+      files.set(key, bytes);
     } catch (err) {
       // A damaged copy is read again from the storage.
       if (!(err instanceof FormatError)) throw err;
     }
   }
-  const read = await fetchPackIndexes(storage, listed.filter((packId) => !files.has(packId)), concurrency);
-  for (const [packId, bytes] of read) {
-    index.addIndex(packId, bytes);
-    files.set(packId, bytes);
+  const read = await fetchPackIndexes(storage, listed.filter((l) => !index.hasIndex(l.key)), concurrency);
+  for (const { key, packId, sum, bytes } of read) {
+    index.addIndex(packId, bytes, key);
+    if (sum !== undefined) files.set(key, bytes);
   }
   return { index, files };
 }
 
-async function listPackIds(storage: ObjectStorage): Promise<ObjectId[]> {
-  const out: ObjectId[] = [];
+/** An index lists at most this much (~1.3 million objects; a 16 MiB pack holds far fewer). */
+export const MAX_PACK_INDEX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A pack index file's bytes, read with a ranged read of at most `MAX_PACK_INDEX_BYTES`: a bigger
+ * one (a sparse gigabyte file costs a forger nothing) is refused unread.
+ * @throws FormatError when the file is larger.
+ */
+export async function readPackIndexBytes(storage: ObjectStorage, key: string): Promise<Buffer> {
+  const bytes = await storage.getBytes(key, { start: 0, end: MAX_PACK_INDEX_BYTES + 1 });
+  if (bytes.length > MAX_PACK_INDEX_BYTES) throw new FormatError(`pack index ${key}`, `larger than ${MAX_PACK_INDEX_BYTES} bytes`);
+  return bytes;
+}
+
+interface ListedIndex {
+  key: string;
+  packId: ObjectId;
+  /** The index's checksum, named by its key; undefined for a 0.1.0 key (rewritten in place). */
+  sum: string | undefined;
+}
+
+async function listPackIndexes(storage: ObjectStorage): Promise<ListedIndex[]> {
+  const out: ListedIndex[] = [];
   for await (const key of listKeys(storage, PACK_PREFIX)) {
-    const packId = packIdOfIndexKey(key);
-    if (packId !== undefined) out.push(packId);
+    const named = parsePackIndexKey(key);
+    if (named !== undefined) out.push({ key, ...named });
   }
   return out;
 }
 
-async function fetchPackIndexes(storage: ObjectStorage, packIds: readonly ObjectId[], concurrency: number): Promise<Map<ObjectId, Buffer>> {
+/**
+ * Reads index files by key, each checked against its name. One gone since the listing was replaced
+ * or set aside by `gage gc`: the pack's keys are listed again once, and what is there now is read;
+ * a pack with none left is out of use, as if never listed.
+ */
+async function fetchPackIndexes(storage: ObjectStorage, wanted: readonly ListedIndex[], concurrency: number, again = true): Promise<(ListedIndex & { bytes: Buffer })[]> {
   const limit = pLimit(concurrency);
+  const gone: ListedIndex[] = [];
   const read = await Promise.all(
-    packIds.map((packId) =>
+    wanted.map((l) =>
       limit(async () => {
         try {
-          return [packId, await storage.getBytes(packIndexKey(packId))] as const;
+          const bytes = await readPackIndexBytes(storage, l.key);
+          checkIndexName(l.key, bytes);
+          return { ...l, bytes };
         } catch (err) {
-          // Set aside by `gage gc` since the listing: its objects are out of use, as if never listed.
-          if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;
-          throw err;
+          if ((err as { code?: unknown }).code !== "NOT_FOUND") throw err;
+          gone.push(l);
+          return undefined;
         }
       }),
     ),
   );
-  return new Map(read.filter((r) => r !== undefined));
+  const out = read.filter((r) => r !== undefined);
+  if (gone.length > 0 && again) {
+    const packs = new Set(gone.map((l) => l.packId));
+    const tried = new Set(wanted.map((l) => l.key));
+    const now = (await listPackIndexes(storage)).filter((l) => packs.has(l.packId) && !tried.has(l.key));
+    out.push(...(await fetchPackIndexes(storage, now, concurrency, false)));
+  }
+  return out;
 }
+
+/**
+ * The largest object a store holds (stored or raw): a tree of a folder with a million entries, a
+ * chunk list of a file of terabytes. A pack index declaring more is damaged or hostile, and is
+ * never believed enough to allocate for it.
+ */
+export const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+/** Deflate cannot expand data by more than 1032:1 (RFC 1951); a raw length beyond is a lie. */
+const MAX_DEFLATE_RATIO = 1032;
 
 // Reads of neighbouring objects in one pack are merged when the gap between them is small.
 const MAX_GAP = 256 * 1024;
@@ -182,6 +230,12 @@ export class ObjectReader {
       yield data;
       return;
     }
+    // A list can hold no more chunks than its file's size allows (decodeChunkList): one declaring
+    // more bytes than such a list takes is refused before it is read and decoded.
+    const listBytes = this.#locate(entry.chunks).rawLength;
+    if (listBytes > maxChunkListBytes(entry.size)) {
+      throw new CorruptObjectError(entry.chunks, { reason: `a chunk list of ${listBytes} bytes for a file of ${entry.size}` });
+    }
     const list = await this.readChunkList(entry.chunks);
     if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
     const whole = createHash("sha256");
@@ -195,8 +249,11 @@ export class ObjectReader {
       }
       const got = new Map<ObjectId, Buffer>();
       for await (const { id, data } of this.readMany(ids)) got.set(id, data);
-      for (const id of ids) {
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!;
         const data = got.get(id)!;
+        const declared = list.chunks[i - ids.length + k]!.size;
+        if (data.length !== declared) throw new CorruptObjectError(entry.chunks, { reason: `chunk ${id} is ${data.length} bytes, its list says ${declared}` });
         whole.update(data);
         if (held !== undefined) yield held;
         held = data;
@@ -210,8 +267,25 @@ export class ObjectReader {
   #locate(id: ObjectId): PackLocation {
     const loc = this.index.get(id);
     if (loc === undefined) throw new ObjectNotFoundError(id);
+    const bad = badLocation(loc);
+    if (bad !== undefined) throw new CorruptObjectError(id, { where: `the index of ${packKey(loc.packId)}`, reason: bad });
     return loc;
   }
+}
+
+/** The most bytes a canonical chunk list of a `size`-byte file takes (40 per chunk at most). */
+function maxChunkListBytes(size: number): number {
+  return 64 + 40 * (Math.floor(size / MIN_CHUNK_BYTES) + 1);
+}
+
+/** Why a pack index entry cannot be believed (before anything is read or allocated for it). */
+function badLocation(loc: PackLocation): string | undefined {
+  const { offset, storedLength, rawLength, codec } = loc;
+  if (!Number.isSafeInteger(offset + storedLength)) return `its index puts it at offset ${offset}, past any pack`;
+  if (storedLength > MAX_OBJECT_BYTES || rawLength > MAX_OBJECT_BYTES) return `its index declares ${Math.max(storedLength, rawLength)} bytes, more than any object holds`;
+  if (codec === CODEC_RAW && rawLength !== storedLength) return `its index declares ${rawLength} bytes stored as ${storedLength}`;
+  if (codec === CODEC_DEFLATE && rawLength > storedLength * MAX_DEFLATE_RATIO + 1024) return `its index declares ${rawLength} bytes deflated into ${storedLength}`;
+  return undefined;
 }
 
 function decodeAs<T>(id: ObjectId, bytes: Buffer, decode: (b: Buffer) => T): T {
@@ -229,10 +303,12 @@ function verifyObject(id: ObjectId, loc: PackLocation, stored: Buffer): Buffer {
   let data: Buffer;
   if (loc.codec === CODEC_DEFLATE) {
     try {
+      // The declared length bounds the output (checked against the stored length first).
       data = inflateRawSync(stored, { maxOutputLength: Math.max(1, loc.rawLength) });
     } catch (err) {
       throw new CorruptObjectError(id, { where, reason: "cannot be decompressed" }, { cause: err });
     }
+    if (data.length !== loc.rawLength) throw new CorruptObjectError(id, { where, reason: `it inflates to ${data.length} bytes, its index says ${loc.rawLength}` });
   } else if (loc.codec === CODEC_RAW) {
     data = stored;
   } else {

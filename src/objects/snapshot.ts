@@ -1,27 +1,23 @@
 import { createHash, hash } from "node:crypto";
 import { closeSync, openSync, readlinkSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { chunkFileOnWorker } from "./chunk-pool.js";
 import { chunkFile, DEFAULT_CHUNKING, type ChunkingParams } from "./chunker.js";
 import {
   badEntryName,
   encodeChunkList,
-  encodeSnapshot,
   encodeTree,
   normalizeMode,
   type ChunkRef,
-  type Snapshot,
-  type SnapshotSummary,
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { digestTreesAsync, entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
+import { entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
-import type { CachedIds, FileIdCache, FileStamp } from "./stat-cache.js";
+import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import { UnsafePathError } from "./errors.js";
+import { osPath, printableName } from "./names.js";
 
 // Below this size a file is chunked on the calling thread: handing it to the worker costs more
 // than hashing it twice here.
@@ -70,7 +66,7 @@ export function emptyStats(): SnapshotStats {
 }
 
 /** Counts a tree answered whole by its sum, as its walk would have. */
-function addTreeSum(stats: SnapshotStats, sum: TreeSum): void {
+export function addTreeSum(stats: SnapshotStats, sum: TreeSum): void {
   stats.files += sum.files;
   stats.symlinks += sum.symlinks;
   stats.bytes += sum.bytes;
@@ -78,8 +74,8 @@ function addTreeSum(stats: SnapshotStats, sum: TreeSum): void {
   stats.skipped += sum.skipped;
 }
 
-/** Counts user log entries answered by a list row, as reading them would have. */
-function addUserEntries(stats: SnapshotStats, user: readonly SnapshotUserEntry[]): void {
+/** Counts file entries answered by a list row, as reading them would have. */
+export function addFileEntries(stats: SnapshotStats, user: readonly SnapshotUserEntry[]): void {
   stats.files += user.length;
   for (const u of user) stats.bytes += u.size;
 }
@@ -90,7 +86,11 @@ export function addStats(a: SnapshotStats, b: SnapshotStats): SnapshotStats {
   return a;
 }
 
-class Snapshotter {
+/**
+ * Stores folders into a sink, answering unchanged files and folders from a `FileIdCache`: the
+ * walker `snapshotDir` uses, exported for the rooms that snapshot several folders as one (a run).
+ */
+export class Snapshotter {
   readonly stats = emptyStats();
   readonly #opts: SnapshotOptions;
   readonly #chunking: ChunkingParams;
@@ -162,7 +162,7 @@ class Snapshotter {
       if (entryKind(modeAt(listing, p)) !== S_IFDIR) continue;
       const name = nameAt(listing, p);
       const bad = badEntryName(name);
-      if (bad !== undefined) throw new UnsafePathError(`${path}/${name}`, bad);
+      if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${name}`), bad);
       trees.push(await this.dir(`${path}/${name}`));
     }
     // The signature: every entry's name, mode and stamp (the listing), and every subtree's id.
@@ -198,7 +198,7 @@ class Snapshotter {
         continue;
       }
       const bad = badEntryName(c.name);
-      if (bad !== undefined) throw new UnsafePathError(`${path}/${c.name}`, bad);
+      if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${c.name}`), bad);
       newest = Math.max(newest, c.mtimeMs, c.ctimeMs);
       if (kind === S_IFREG) {
         const { id, chunks, size } = await this.file(`${path}/${c.name}`, c);
@@ -210,8 +210,8 @@ class Snapshotter {
     return treeId;
   }
 
-  /** Every `ID.user/` log file as an entry, each looked up in the stat cache or read. */
-  async userLogWalk(userDir: string): Promise<SnapshotUserEntry[]> {
+  /** Every regular file of a folder (not its subfolders) as an entry, stored whole, each looked up in the cache or read. */
+  async wholeFiles(userDir: string): Promise<SnapshotUserEntry[]> {
     const user: SnapshotUserEntry[] = [];
     for (const e of readListing(this.listIfPresent(userDir) ?? Buffer.alloc(0))) {
       if (entryKind(e.mode) !== S_IFREG || badEntryName(e.name) !== undefined) continue;
@@ -222,25 +222,25 @@ class Snapshotter {
   }
 
   /**
-   * `userLogWalk` for a folder summed up ahead: one stat-cache list row answers it when nothing in
-   * it changed (and the sink has every entry); else it is walked, and the row recorded.
+   * `wholeFiles` for a folder summed up ahead: one cache list row answers it when nothing in it
+   * changed (and the sink has every entry); else it is walked, and the row recorded.
    */
-  async userLog(userDir: string, sum: TreeSum): Promise<SnapshotUserEntry[]> {
+  async wholeFilesFromSum(userDir: string, sum: TreeSum): Promise<SnapshotUserEntry[]> {
     const cache = this.#opts.cache;
     const key = wholeTreeKey(userDir);
     const row = cache?.lookupList?.(key, sum.digest);
-    const known = row === undefined ? undefined : decodeUserEntries(row);
+    const known = row === undefined ? undefined : decodeFileEntries(row);
     if (known !== undefined && known.every((u) => this.#opts.sink.has(u.id))) {
-      addUserEntries(this.stats, known);
+      addFileEntries(this.stats, known);
       return known;
     }
-    const user = await this.userLogWalk(userDir);
-    cache?.recordList?.(key, sum.digest, encodeUserEntries(user), sum.newest);
+    const user = await this.wholeFiles(userDir);
+    cache?.recordList?.(key, sum.digest, encodeFileEntries(user), sum.newest);
     return user;
   }
 
   async symlink(dir: string, name: string): Promise<TreeEntry> {
-    const target = readlinkSync(`${dir}/${name}`, { encoding: "buffer" });
+    const target = readlinkSync(osPath(`${dir}/${name}`), { encoding: "buffer" });
     const id = hashBytes(target);
     await this.add(id, target);
     this.stats.symlinks++;
@@ -281,7 +281,7 @@ class Snapshotter {
       this.#scratch = Buffer.allocUnsafe(Math.max(expected, 64 * 1024, 2 * (this.#scratch?.length ?? 0)));
     }
     const data = this.#scratch;
-    const fd = openSync(path, "r");
+    const fd = openSync(osPath(path), "r");
     let size = 0;
     try {
       for (let n = -1; size < expected && n !== 0; size += n) n = readSync(fd, data, size, expected - size, null);
@@ -310,7 +310,7 @@ class Snapshotter {
       }
       return this.#chunkList(whole, size, chunks);
     }
-    const fh = await open(path, "r");
+    const fh = await open(osPath(path), "r");
     try {
       const read = async (buf: Buffer, offset: number, length: number) => {
         const { bytesRead } = await fh.read(buf, offset, length, null);
@@ -351,56 +351,8 @@ export async function snapshotDir(dir: string, options: SnapshotOptions): Promis
   return { treeId, stats: s.stats };
 }
 
-export interface SnapshotRunOptions extends SnapshotOptions {
-  parents?: ObjectId[];
-  summary?: SnapshotSummary;
-  /** The meta directory to store (default `ID.meta`; e.g. `ID.meta.deleted` for a deleted run). */
-  metaDir?: string;
-}
-
-export interface SnapshotRunResult {
-  snapshotId: ObjectId;
-  snapshot: Snapshot;
-  stats: SnapshotStats;
-}
-
-/** A run's parts as a snapshot holds them: what a scan compares, without the snapshot object. */
-export interface RunParts {
-  files: ObjectId;
-  meta: ObjectId;
-  user: SnapshotUserEntry[];
-  stats: SnapshotStats;
-}
-
-/**
- * Stores one run's parts: `ID/` (an empty tree when absent), the meta directory, and every
- * `ID.user/` log file. `ID.project` is never read. With `idOnlySink` and a stat cache, this is
- * the scan that tells whether a run changed.
- */
-export async function snapshotRunParts(runsDir: string, runId: string, options: SnapshotRunOptions): Promise<RunParts> {
-  const bad = badEntryName(runId);
-  if (bad !== undefined) throw new UnsafePathError(runId, bad);
-  const s = new Snapshotter(options);
-  const runDir = join(runsDir, runId);
-  const metaDir = options.metaDir ?? `${runDir}.meta`;
-  const sums = options.treeSums;
-  const runSum = sums?.get(runDir);
-  let files: ObjectId;
-  if (runSum !== undefined && !(runSum instanceof Error)) files = await s.tree(runDir, runSum);
-  else {
-    const listing = s.listIfPresent(runDir);
-    files = listing === undefined ? await s.emptyTree() : await s.dir(runDir, listing);
-  }
-  const metaSum = sums?.get(metaDir);
-  const meta = metaSum !== undefined && !(metaSum instanceof Error) ? await s.tree(metaDir, metaSum) : await s.dir(metaDir);
-  const userDir = `${runDir}.user`;
-  const userSum = sums?.get(userDir);
-  const user = userSum !== undefined && !(userSum instanceof Error) ? await s.userLog(userDir, userSum) : await s.userLogWalk(userDir);
-  return { files, meta, user, stats: s.stats };
-}
-
-/** User log entries as a stat-cache list row keeps them: [u32 count], then [u16 name length][name][f64 size][id 32] each. */
-function encodeUserEntries(user: readonly SnapshotUserEntry[]): Buffer {
+/** File entries as a stat-cache list row keeps them: [u32 count], then [u16 name length][name][f64 size][id 32] each. */
+export function encodeFileEntries(user: readonly SnapshotUserEntry[]): Buffer {
   const names = user.map((u) => Buffer.from(u.name, "utf8"));
   const out = Buffer.allocUnsafe(4 + names.reduce((n, b) => n + 2 + b.length + 8 + 32, 0));
   let p = out.writeUInt32LE(user.length, 0);
@@ -413,8 +365,8 @@ function encodeUserEntries(user: readonly SnapshotUserEntry[]): Buffer {
   return out;
 }
 
-/** `encodeUserEntries` read back; `undefined` when the bytes do not hold such a list. */
-function decodeUserEntries(b: Buffer): SnapshotUserEntry[] | undefined {
+/** `encodeFileEntries` read back; `undefined` when the bytes do not hold such a list. */
+export function decodeFileEntries(b: Buffer): SnapshotUserEntry[] | undefined {
   if (b.length < 4) return undefined;
   const user: SnapshotUserEntry[] = [];
   let p = 4;
@@ -426,100 +378,4 @@ function decodeUserEntries(b: Buffer): SnapshotUserEntry[] | undefined {
     p = end + 40;
   }
   return p === b.length ? user : undefined;
-}
-
-/** A run to scan: its runs directory, id, and meta directory (`ID.meta`, or `ID.meta.deleted`). */
-export interface RunToScan {
-  runsDir: string;
-  runId: string;
-  metaDir: string;
-}
-
-// Runs summed up ahead at once: the parallel part of a scan, in batches so progress and aborts
-// come between them.
-const SCAN_BATCH = 256;
-
-/**
- * Scans runs on this thread, as `snapshotRunParts` with a sink that stores nothing: each run's
- * tree ids and user log entries, answered by `cache` where files did not change. Each batch of
- * runs' folders is first summed up on `listingThreads` threads (`digestTrees`), so an unchanged
- * folder costs one lookup; a changed one is walked. `treeSums`: the folders already summed up.
- */
-export async function scanRunsHere(
-  runs: readonly RunToScan[],
-  opts: { cache?: FileIdCache; listingThreads?: number; signal?: AbortSignal; treeSums?: TreeSumLookup },
-): Promise<RunParts[]> {
-  const out: RunParts[] = [];
-  const threads = opts.listingThreads ?? availableParallelism();
-  // Each batch is summed up while this thread looks the one before up: the two overlap.
-  const sumUp = (from: number) => {
-    if (opts.cache === undefined || opts.treeSums !== undefined || from >= runs.length) return undefined;
-    const sums = digestTreesAsync(runs.slice(from, from + SCAN_BATCH).flatMap((r) => [join(r.runsDir, r.runId), r.metaDir, `${join(r.runsDir, r.runId)}.user`]), threads);
-    // Awaited at the next batch; left behind when this one throws.
-    sums?.catch(() => undefined);
-    return sums;
-  };
-  let next = sumUp(0);
-  for (let i = 0; i < runs.length; i += SCAN_BATCH) {
-    opts.signal?.throwIfAborted();
-    const batch = runs.slice(i, i + SCAN_BATCH);
-    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? (await next));
-    next = sumUp(i + SCAN_BATCH);
-    for (const r of batch) {
-      const known = opts.cache !== undefined && treeSums !== undefined ? partsFromSums(r, treeSums, opts.cache) : undefined;
-      out.push(
-        known ??
-          (await snapshotRunParts(r.runsDir, r.runId, {
-          sink: idOnlySink,
-          metaDir: r.metaDir,
-          ...(opts.cache ? { cache: opts.cache } : {}),
-          ...(treeSums ? { treeSums } : {}),
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          })),
-      );
-    }
-  }
-  return out;
-}
-
-const isSum = (s: TreeSum | Error | undefined): s is TreeSum => s !== undefined && !(s instanceof Error);
-
-/**
- * A run whose three folders each match a stat-cache row under their sums, read from the rows
- * alone: what `snapshotRunParts` finds then (`tree` and `userLog` hits), without a `Snapshotter`
- * or an await per folder, which were most of a no-change scan's JavaScript. `undefined` when any
- * folder needs a look.
- */
-function partsFromSums(r: RunToScan, sums: TreeSumLookup, cache: FileIdCache): RunParts | undefined {
-  if (badEntryName(r.runId) !== undefined) return undefined;
-  const runDir = join(r.runsDir, r.runId);
-  const filesSum = sums.get(runDir);
-  const metaSum = sums.get(r.metaDir);
-  const userSum = sums.get(`${runDir}.user`);
-  if (!isSum(filesSum) || !isSum(metaSum) || !isSum(userSum) || cache.lookupList === undefined) return undefined;
-  // The user log first: it is what changes most (a label), and a miss here costs the walk no
-  // lookup twice.
-  const row = cache.lookupList(wholeTreeKey(`${runDir}.user`), userSum.digest);
-  const user = row === undefined ? undefined : decodeUserEntries(row);
-  const files = user === undefined ? undefined : cache.lookupDir(wholeTreeKey(runDir), filesSum.digest);
-  const meta = files === undefined ? undefined : cache.lookupDir(wholeTreeKey(r.metaDir), metaSum.digest);
-  if (files === undefined || meta === undefined || user === undefined) return undefined;
-  const stats = emptyStats();
-  addTreeSum(stats, filesSum);
-  addTreeSum(stats, metaSum);
-  addUserEntries(stats, user);
-  return { files, meta, user, stats };
-}
-
-/** Stores one run (`snapshotRunParts`), then the snapshot itself. */
-export async function snapshotRun(runsDir: string, runId: string, options: SnapshotRunOptions): Promise<SnapshotRunResult> {
-  const { files, meta, user, stats } = await snapshotRunParts(runsDir, runId, options);
-  const snapshot: Snapshot = { runId, files, meta, user, parents: options.parents ?? [], summary: options.summary ?? {} };
-  const bytes = encodeSnapshot(snapshot);
-  const snapshotId = hashBytes(bytes);
-  if (await options.sink.add(snapshotId, bytes)) {
-    stats.newObjects++;
-    stats.newBytes += bytes.length;
-  }
-  return { snapshotId, snapshot, stats };
 }

@@ -25,8 +25,9 @@ export async function* listKeys(storage: ObjectStorage, prefix: string, options:
 }
 
 /**
- * Every key the object store writes is `packs/<64 hex>.pack` or `packs/<64 hex>.idx`: fixed length
- * under one fixed prefix, so listings page identically on every backend (docs/design.md §8).
+ * Every key the object store writes is `packs/<64 hex>.pack` or `packs/<64 hex>.<64 hex>.idx`:
+ * fixed length under one fixed prefix, so listings page identically on every backend
+ * (docs/design.md §8). Release 0.1.0 wrote indexes as `packs/<64 hex>.idx`; they are still read.
  */
 export const PACK_PREFIX = "packs/";
 
@@ -34,13 +35,24 @@ export function packKey(packId: ObjectId): string {
   return `${PACK_PREFIX}${packId}.pack`;
 }
 
-export function packIndexKey(packId: ObjectId): string {
+/**
+ * A pack index's key: the pack's id and the index's own checksum (its last 32 bytes), so an index
+ * is immutable under its name and a changed index is a new key (docs/formats.md, Pack indexes).
+ */
+export function packIndexKey(packId: ObjectId, indexBytes: Uint8Array): string {
+  if (indexBytes.length < 32) throw new RangeError("a pack index ends with its 32-byte checksum");
+  return `${PACK_PREFIX}${packId}.${Buffer.from(indexBytes.buffer, indexBytes.byteOffset + indexBytes.length - 32, 32).toString("hex")}.idx`;
+}
+
+/** The key release 0.1.0 gave a pack's index (rewritten in place by its gc: never kept locally). */
+export function legacyPackIndexKey(packId: ObjectId): string {
   return `${PACK_PREFIX}${packId}.idx`;
 }
 
-const INDEX_KEY_RE = /^packs\/([0-9a-f]{64})\.idx$/;
+const INDEX_KEY_RE = /^packs\/([0-9a-f]{64})(?:\.([0-9a-f]{64}))?\.idx$/;
 
-/** The pack id of an index key, or `undefined` for any other key. */
-export function packIdOfIndexKey(key: string): ObjectId | undefined {
-  return INDEX_KEY_RE.exec(key)?.[1];
+/** An index key's pack id and checksum (undefined for a 0.1.0 key), or `undefined` for any other key. */
+export function parsePackIndexKey(key: string): { packId: ObjectId; sum: string | undefined } | undefined {
+  const m = INDEX_KEY_RE.exec(key);
+  return m ? { packId: m[1]!, sum: m[2] } : undefined;
 }

@@ -19,6 +19,8 @@ export interface OpenContext {
   env: NodeJS.ProcessEnv;
   /** The home folder: `~/.ssh`, `~/.aws` are found here. */
   home: string;
+  /** Where the settings come from (`[repos.NAME] of FILE`), for hints about them. */
+  origin?: string;
 }
 
 /**

@@ -27,6 +27,29 @@ export interface CheckOptions extends RemoteContext {
   onStep?: (step: CheckStep) => void;
 }
 
+/** The steps of a check as they end: `attempt` runs one, a failure recorded as its outcome. */
+export function checkSteps(onStep?: (step: CheckStep) => void): {
+  steps: CheckStep[];
+  record: (step: CheckStep) => boolean;
+  attempt: (step: CheckStepName, run: () => Promise<void>) => Promise<boolean>;
+} {
+  const steps: CheckStep[] = [];
+  const record = (step: CheckStep): boolean => {
+    steps.push(step);
+    onStep?.(step);
+    return step.status === "ok";
+  };
+  const attempt = async (step: CheckStepName, run: () => Promise<void>): Promise<boolean> => {
+    try {
+      await run();
+      return record({ step, status: "ok" });
+    } catch (error) {
+      return record({ step, status: "failed", error });
+    }
+  };
+  return { steps, record, attempt };
+}
+
 /** Where probes go: a folder of its own, so a check never touches a remote's data. */
 export const PROBE_PREFIX = ".gage-check/";
 
@@ -39,20 +62,11 @@ export const PROBE_PREFIX = ".gage-check/";
 export async function checkRemote(nameOrUrl: string, options: CheckOptions = {}): Promise<CheckResult> {
   const spec = await findRemote(nameOrUrl, options);
   options.onStart?.(redactRemote(spec));
-  const steps: CheckStep[] = [];
-  const record = (step: CheckStep): boolean => {
-    steps.push(step);
-    options.onStep?.(step);
-    return step.status === "ok";
-  };
-  const attempt = async (step: CheckStepName, run: () => Promise<void>): Promise<boolean> => {
-    try {
-      await run();
-      return record({ step, status: "ok" });
-    } catch (error) {
-      return record({ step, status: "failed", error });
-    }
-  };
+  if (spec.type === "git") {
+    const { checkGitRemote } = await import("./git/check.js");
+    return checkGitRemote(spec, options.env ?? {}, options.onStep);
+  }
+  const { steps, record, attempt } = checkSteps(options.onStep);
   const skip = (step: CheckStepName): false => {
     record({ step, status: "skipped" });
     return false;

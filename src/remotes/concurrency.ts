@@ -20,6 +20,7 @@ export function withConcurrency(storage: Storage, n: number): Storage {
     delete: (key: string) => limit(() => storage.delete(key)),
     list: (prefix: string, options?: { startAfter?: string }) => storage.list(prefix, options),
     ...(storage.listKeys ? { listKeys: storage.listKeys.bind(storage) } : {}),
+    ...(storage.rootExists ? { rootExists: storage.rootExists.bind(storage) } : {}),
     close: () => storage.close(),
   } satisfies Storage;
 }

@@ -3,10 +3,12 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.js";
 import type { BackendSettings } from "./backend.js";
+import { checkGitSettings } from "./git/options.js";
 import { openLocation, type OpenStorageOptions } from "./open.js";
 import { checkSettings, redactSettings, storageTypes } from "./registry.js";
 import type { Storage } from "./storage.js";
-import { formatLocation, parseStorageUrl, redactUrl, type StorageLocation, type StorageType } from "./url.js";
+import { RemoteUrlError } from "./errors.js";
+import { formatGitLocation, formatLocation, parseGitUrl, parseStorageUrl, redactUrl, type GitLocation, type StorageLocation, type StorageType } from "./url.js";
 
 /** Where to look for config and how to resolve paths: the library never reads `process.*` for these. */
 export interface RemoteContext {
@@ -17,18 +19,29 @@ export interface RemoteContext {
   home?: string;
 }
 
-/** A remote as configured (or as given by URL), before it is opened. */
-export interface RemoteSpec {
+/** A remote as configured (or as given by URL), before it is opened: a store on a Storage, or a Git repository. */
+export type RemoteSpec = StoreRemoteSpec | GitRemoteSpec;
+
+interface RemoteSpecBase {
   /** The `[repos.NAME]` name; undefined for a URL or path given directly. */
   name: string | undefined;
-  type: StorageType;
   /** Where it is, as `Storage.url` will report it (an absolute path for a local folder). */
   url: string;
-  location: StorageLocation;
   /** The backend's options from the config (`endpoint`, `region`, `identity_file`, `concurrency`...). */
   settings: BackendSettings;
   /** The config file that defines it. */
   source: string | undefined;
+}
+
+export interface StoreRemoteSpec extends RemoteSpecBase {
+  type: StorageType;
+  location: StorageLocation;
+}
+
+/** A Git repository whose branch is a plain runs directory (src/remotes/git, src/sync/git). */
+export interface GitRemoteSpec extends RemoteSpecBase {
+  type: "git";
+  location: GitLocation;
 }
 
 /** The config files, most specific first: the first that defines a name wins. */
@@ -76,7 +89,7 @@ function specOf(name: string, raw: unknown, file: string, base: string, home: st
   const where = `[repos.${name}] in ${file}`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${where} must be a table`, { file });
   const { type, url, path, ...rest } = raw as Record<string, unknown>;
-  if (type !== undefined && !(typeof type === "string" && (storageTypes as string[]).includes(type))) {
+  if (type !== undefined && type !== "git" && !(typeof type === "string" && (storageTypes as string[]).includes(type))) {
     throw new ConfigError(`${where}: unknown type '${String(type)}'`, { file, hint: `Types: ${storageTypes.join(", ")}.` });
   }
   if (url !== undefined && path !== undefined) throw new ConfigError(`${where}: give 'url' or 'path', not both`, { file });
@@ -88,6 +101,16 @@ function specOf(name: string, raw: unknown, file: string, base: string, home: st
     throw new ConfigError(`${where}: 'path' is for local remotes; use 'url' for a ${type} remote`, { file });
   }
   const expanded = target.replace(/^~(?=\/|$)/, home);
+  let git: GitLocation | undefined;
+  try {
+    git = path === undefined ? parseGitUrl(expanded, base) : undefined;
+  } catch (err) {
+    throw new ConfigError(`${where}: ${(err as Error).message}`, { file, hint: (err as RemoteUrlError).hint, cause: err });
+  }
+  if (git !== undefined || type === "git") {
+    if (git === undefined) throw new ConfigError(`${where}: type is 'git' but '${redactUrl(target)}' is not a Git URL or bare repository`, { file });
+    return { name, type: "git", url: formatGitLocation(git), location: git, settings: checkGitSettings({ type, ...rest }, where), source: file };
+  }
   let location: StorageLocation;
   try {
     location = path !== undefined ? { type: "local", path: resolve(base, expanded) } : parseStorageUrl(expanded, base);
@@ -130,6 +153,8 @@ export async function findRemote(nameOrUrl: string, ctx: RemoteContext = {}): Pr
   const remotes = await listRemotes(ctx);
   const named = remotes.find((r) => r.name === nameOrUrl);
   if (named) return named;
+  const git = parseGitUrl(nameOrUrl, ctx.cwd);
+  if (git !== undefined) return { name: undefined, type: "git", url: formatGitLocation(git), location: git, settings: {}, source: undefined };
   if (NAME.test(nameOrUrl) && !nameOrUrl.startsWith(".")) {
     const known = remotes.map((r) => r.name).join(", ");
     throw new ConfigError(`No remote named '${nameOrUrl}'`, {
@@ -149,11 +174,17 @@ export async function resolveRemote(
   return openRemoteSpec(spec, ctx);
 }
 
+/** @throws RemoteUrlError for a Git remote: it is no Storage (src/sync/git reaches it). */
 export function openRemoteSpec(spec: RemoteSpec, ctx: RemoteContext & Omit<OpenStorageOptions, "settings"> = {}): Promise<Storage> {
-  return openLocation(spec.location, { ...ctx, home: homeOf(ctx), settings: spec.settings });
+  if (spec.type === "git") {
+    return Promise.reject(new RemoteUrlError(redactUrl(spec.url), `${redactUrl(spec.url)} is a Git remote, not a store`, { hint: "Git remotes work with push, pull, clone, status, ls --remote, remote check and copy." }));
+  }
+  const origin = spec.name === undefined || spec.source === undefined ? undefined : `[repos.${spec.name}] of ${spec.source}`;
+  return openLocation(spec.location, { ...ctx, home: homeOf(ctx), settings: spec.settings, ...(origin === undefined ? {} : { origin }) });
 }
 
 /** A spec fit for display: secret settings as `***`, passwords in URLs removed. */
 export function redactRemote(spec: RemoteSpec): RemoteSpec {
+  if (spec.type === "git") return { ...spec, url: redactUrl(spec.url) };
   return { ...spec, url: redactUrl(spec.url), settings: redactSettings(spec.type, spec.settings) };
 }

@@ -26,6 +26,16 @@ export class NotFoundError extends RemoteError {
   }
 }
 
+/**
+ * The remote's root is not there: a local or SSH folder that does not exist, an S3 bucket that
+ * does not exist. Not an empty store: commands that read say so instead of finding no runs.
+ */
+export class StoreNotFoundError extends RemoteError {
+  constructor(url: string, message: string, options: RemoteErrorOptions = {}) {
+    super("STORE_NOT_FOUND", url, message, options);
+  }
+}
+
 /** The remote refused the operation (file mode, bucket policy, SFTP permission). */
 export class PermissionError extends RemoteError {
   constructor(url: string, message: string, options: RemoteErrorOptions = {}) {
@@ -96,8 +106,19 @@ export class RemoteConflictError extends RemoteError {
 export class RemoteUrlError extends RemoteError {
   constructor(url: string, message: string, options: RemoteErrorOptions = {}) {
     super("REMOTE_URL", url, message, {
-      hint: "Use a path, file://PATH, s3://BUCKET/PREFIX, ssh://[USER@]HOST[:PORT]/PATH or USER@HOST:PATH.",
+      hint: "Use a path, file://PATH, s3://BUCKET/PREFIX, ssh://[USER@]HOST[:PORT]/PATH or USER@HOST:PATH; for a Git repository, git+https://HOST/PATH or a bare repository's path.",
       ...options,
+    });
+  }
+}
+
+/** Something other than a regular file where an object belongs (a FIFO, a device): never read. */
+export class NotRegularFileError extends RemoteError {
+  constructor(url: string, key: string, options: RemoteErrorOptions = {}) {
+    super("NOT_A_FILE", url, `'${key}' in ${url} is not a regular file; refusing to read it`, {
+      hint: "The remote folder holds something else in place of an object: remove it, then push the affected runs again.",
+      ...options,
+      key,
     });
   }
 }

@@ -15,6 +15,8 @@ export interface OpenStorageOptions {
   home?: string;
   /** Backend options, e.g. a `[repos.NAME]` table's (`endpoint`, `region`, `identity_file`...). */
   settings?: Record<string, unknown>;
+  /** Where `settings` come from (`[repos.NAME] of FILE`): hints about a bad setting name it. */
+  origin?: string;
   /** Calls in flight at once; default the `concurrency` setting, else the backend's default. */
   concurrency?: number;
   /** Retry budget; `false` for none. */
@@ -40,7 +42,7 @@ export async function openLocation(location: StorageLocation, options: OpenStora
   const home = options.home ?? env.HOME ?? homedir();
   const backend = backends[location.type];
   const settings = checkSettings(location.type, options.settings ?? {});
-  const storage = await (backend.open as StorageBackend["open"])(location, settings, { env, home });
+  const storage = await (backend.open as StorageBackend["open"])(location, settings, { env, home, ...(options.origin === undefined ? {} : { origin: options.origin }) });
   const concurrency = options.concurrency ?? (settings.concurrency as number | undefined) ?? backend.defaultConcurrency;
   const limited = withConcurrency(storage, concurrency);
   return options.retry === false ? limited : withRetry(limited, options.retry);

@@ -31,16 +31,20 @@ export function backendOptions(type: StorageType): readonly BackendOption[] {
  * option table: unknown names and wrong types throw `ConfigError`.
  */
 export function checkSettings(type: StorageType, raw: Record<string, unknown>, source?: string): BackendSettings {
-  const table = backendOptions(type);
+  return checkOptions(backendOptions(type), type, raw, source);
+}
+
+/** `checkSettings` against any option table; `kind` names the remote's kind in messages (`git`). */
+export function checkOptions(table: readonly BackendOption[], kind: string, raw: Record<string, unknown>, source?: string): BackendSettings {
   const settings: Record<string, string | number | boolean> = {};
   const where = source === undefined ? "" : ` in ${source}`;
   for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     const option = table.find((o) => o.name === name);
     if (!option) {
-      throw new ConfigError(`Unknown option '${name}' for a ${type} remote${where}`, {
+      throw new ConfigError(`Unknown option '${name}' for a ${kind} remote${where}`, {
         file: source,
-        hint: `Options of ${type} remotes: ${table.map((o) => o.name).join(", ")}.`,
+        hint: `Options of ${kind} remotes: ${table.map((o) => o.name).join(", ")}.`,
       });
     }
     const ok =

@@ -59,6 +59,7 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
   }
 
   const listKeys = storage.listKeys?.bind(storage);
+  const rootExists = storage.rootExists?.bind(storage);
   return {
     url: storage.url,
     get: (key: string, range?: ByteRange) => retry(() => storage.get(key, range)),
@@ -76,5 +77,6 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
             resumed((startAfter) => listKeys(prefix, startAfter === undefined ? {} : { startAfter }), (key) => key, listOptions.startAfter),
         }
       : {}),
+    ...(rootExists ? { rootExists: () => retry(rootExists) } : {}),
   } satisfies Storage;
 }

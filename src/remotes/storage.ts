@@ -89,6 +89,14 @@ export interface Storage {
    */
   listKeys?(prefix: string, options?: { startAfter?: string }): AsyncIterable<string>;
 
+  /**
+   * Whether the storage's root is there (a local or SSH folder). Absent, every listing is empty,
+   * which readers must not take for an empty store; a put creates it. Backends without a root
+   * that can be absent (S3, where a missing bucket fails every call) leave it out.
+   * @throws StoreNotFoundError when the root is a file.
+   */
+  rootExists?(): Promise<boolean>;
+
   /** Removes a key. Removing a missing key is not an error. */
   delete(key: string): Promise<void>;
 

@@ -60,3 +60,39 @@ export class RunMetaError extends GageError {
     this.path = path;
   }
 }
+
+/** A run folder or head whose name is not a run id: no path is ever built from it. */
+export class RunIdError extends GageError {
+  readonly id: string;
+  constructor(id: string, where: string, options: GageErrorOptions = {}) {
+    super("RUN_ID", `${JSON.stringify(id)} in ${where} is not a run id (Gage's lower-case UUID)`, {
+      hint: "Rename or remove that folder; gage reads only runs whose folders are named by their UUID.",
+      ...options,
+    });
+    this.id = id;
+  }
+}
+
+/** A symlink where a run's folder or file belongs: nothing is written through it. */
+export class RunSymlinkError extends GageError {
+  readonly path: string;
+  constructor(path: string, options: GageErrorOptions = {}) {
+    super("UNSAFE_PATH", `Refusing to write through ${path}: it is a symlink`, {
+      hint: "Remove the link (or replace it with the folder itself) and try again.",
+      ...options,
+    });
+    this.path = path;
+  }
+}
+
+/** Something other than a regular file (a FIFO, a device) or a huge file where a meta file belongs. */
+export class RunFileError extends GageError {
+  readonly path: string;
+  constructor(path: string, why: string, options: GageErrorOptions = {}) {
+    super("UNSAFE_PATH", `Refusing to read ${path}: it ${why}`, {
+      hint: "Replace it with the file Gage wrote, or remove the run.",
+      ...options,
+    });
+    this.path = path;
+  }
+}

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { RunIdError } from "./errors.js";
 
 /** Where one run's entries live in a runs directory (docs/gage-format.md §1). */
 export interface RunPaths {
@@ -18,7 +19,20 @@ export interface RunPaths {
 export const META_SUFFIX = ".meta";
 export const DELETED_META_SUFFIX = ".meta.deleted";
 
+const RUN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A run id as Gage writes it: a lower-case UUID (`str(uuid.uuid4())`), one safe path segment. */
+export function isRunId(id: unknown): id is string {
+  return typeof id === "string" && RUN_ID_RE.test(id);
+}
+
+/**
+ * The paths of run `id`. Paths are built only from a checked run id (a folder name or a head's
+ * id, never a file's contents), so no run's paths can point outside `runsDir` or at another run.
+ * @throws RunIdError when `id` is not a run id.
+ */
 export function runPaths(runsDir: string, id: string): RunPaths {
+  if (!isRunId(id)) throw new RunIdError(id, runsDir);
   const runDir = join(runsDir, id);
   return {
     id,

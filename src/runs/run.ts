@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { RunMetaError, RunNotFoundError, RunsDirError } from "./errors.js";
-import { DELETED_META_SUFFIX, META_SUFFIX, runPaths, type RunPaths } from "./layout.js";
+import { RunFileError, RunMetaError, RunNotFoundError, RunsDirError } from "./errors.js";
+import { DELETED_META_SUFFIX, isRunId, META_SUFFIX, runPaths, type RunPaths } from "./layout.js";
 import { runName } from "./name.js";
+import { NotRegularFileError, readRegularFileSync } from "./regular-file.js";
 import { applyUserLog, readUserLog } from "./user-log.js";
 
 export const META_SCHEMA = "1";
@@ -79,8 +80,10 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
 // fraction of fs.promises' four thread-pool round trips per file.
 function readOptional(path: string): string | undefined {
   try {
-    return readFileSync(path, "utf8");
+    return readRegularFileSync(path).toString("utf8");
   } catch (err) {
+    // Not skipped as unreadable meta: a FIFO or a device in a run's meta is put there on purpose.
+    if (err instanceof NotRegularFileError) throw new RunFileError(path, err.why, { cause: err });
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw new RunMetaError(path, `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
@@ -121,9 +124,12 @@ async function readRunFromMeta(
   } catch (err) {
     throw new RunMetaError(metaDir, `Invalid opref in ${metaDir}: ${JSON.stringify(oprefText)}`, { cause: err });
   }
-  const id = (readOptional(join(metaDir, "id")))?.trim() || dirId;
-  if (!/^[0-9a-fA-F]{8}/.test(id)) throw new RunMetaError(metaDir, `Invalid run id ${JSON.stringify(id)} in ${metaDir}`);
-  const paths = id === dirId ? dirPaths : runPaths(runsDir, id);
+  // The run is its folder: a meta `id` that says otherwise never names paths (another run's, or
+  // one outside the runs directory); it is only reported.
+  const id = dirId;
+  const paths = runPaths(runsDir, id);
+  const metaId = readOptional(join(metaDir, "id"))?.trim();
+  if (metaId && metaId !== id) onWarning?.(`Run ${id}: its meta id file says ${JSON.stringify(metaId)}; the folder name is used`);
 
   const timestamps: RunTimestamps = {};
   for (const name of TIMESTAMP_NAMES) {
@@ -219,6 +225,10 @@ export async function listRuns(
   const ids = names.filter((n) => n.endsWith(suffix) && n.length > suffix.length).map((n) => n.slice(0, -suffix.length));
   const runs: Run[] = [];
   for (const id of ids) {
+    if (!isRunId(id)) {
+      opts.onWarning?.(`Skipping ${join(runsDir, id + suffix)}: its name is not a run id`);
+      continue;
+    }
     try {
       runs.push(await readRunFromMeta(runsDir, id, opts.deleted === true, opts.onWarning));
     } catch (err) {

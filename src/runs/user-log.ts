@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.js";
 import { RunMetaError } from "./errors.js";
 import { pythonJsonDumps } from "./py-json.js";
+import { readRegularFileSync, refuseSymlinks } from "./regular-file.js";
 
 /** One change in a run's `ID.user/` log (docs/gage-format.md §6). */
 export interface UserLogEntry {
@@ -54,13 +55,14 @@ let lastMs = -1;
  * log: a change made after seeing a state sorts after it even when another machine's clock ran
  * ahead. The file is written as Python's `json.dump` would (key order author, set, delete; no
  * newline), under a temporary name, renamed into place, mode 0444. The directory is created
- * when missing.
+ * when missing; a symlink in its place is refused (`RunSymlinkError`).
  */
 export async function appendUserLog(
   userDir: string,
   change: { set?: Record<string, unknown>; delete?: string[] },
   opts: { author: string; nowMs: number; random?: () => Uint8Array },
 ): Promise<string> {
+  refuseSymlinks([userDir]);
   await mkdir(userDir, { recursive: true });
   const newest = logFileNames(userDir).at(-1);
   let ms = Math.max(Math.floor(opts.nowMs), lastMs + 1);
@@ -98,7 +100,7 @@ export async function readUserLog(
   for (const name of logFileNames(userDir)) {
     const path = join(userDir, name);
     try {
-      out.push({ name, entry: parseUserLogEntry(readFileSync(path, "utf8"), path) });
+      out.push({ name, entry: parseUserLogEntry(readRegularFileSync(path).toString("utf8"), path) });
     } catch (err) {
       const e = err instanceof RunMetaError ? err : new RunMetaError(path, `Cannot read user log entry ${path}: ${(err as Error).message}`, { cause: err });
       if (!opts.onWarning) throw e;
@@ -140,7 +142,9 @@ export function applyUserLog(entries: Iterable<UserLogEntry | { name: string; en
   const attrs: Record<string, unknown> = {};
   for (const item of entries) {
     const entry = "entry" in item ? item.entry : item;
-    Object.assign(attrs, entry.set);
+    // Own properties even for a `__proto__` key (JSON.parse makes it one): assignment would set
+    // the attributes' prototype from a log entry another user wrote.
+    for (const [name, value] of Object.entries(entry.set)) Object.defineProperty(attrs, name, { value, enumerable: true, writable: true, configurable: true });
     for (const name of entry.delete) delete attrs[name];
   }
   return attrs;

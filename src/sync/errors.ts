@@ -1,4 +1,5 @@
 import { GageError, type GageErrorOptions } from "../errors.js";
+import { printableName } from "../objects/index.js";
 
 /**
  * Two sides changed a run's files or metadata differently (a true divergence: neither state
@@ -7,7 +8,7 @@ import { GageError, type GageErrorOptions } from "../errors.js";
 export class ConflictError extends GageError {
   readonly conflicts: ReadonlyArray<RunConflict>;
   constructor(conflicts: ReadonlyArray<RunConflict>, options: GageErrorOptions = {}) {
-    const lines = conflicts.map((c) => `  ${c.runId}: ${c.paths.slice(0, 10).join(", ")}${c.paths.length > 10 ? ", ..." : ""}`);
+    const lines = conflicts.map((c) => `  ${c.runId}: ${c.paths.slice(0, 10).map(printableName).join(", ")}${c.paths.length > 10 ? ", ..." : ""}`);
     super(
       "CONFLICT",
       `${conflicts.length === 1 ? "A run has" : `${conflicts.length} runs have`} diverged (changed differently on both sides):\n${lines.join("\n")}`,
@@ -47,7 +48,7 @@ export class StoreIncompleteError extends GageError {
       "STORE_INCOMPLETE",
       `${total === 1 ? "An object" : `${total} objects`} that runs on the remote reach ${total === 1 ? "is" : "are"} missing (runs ${runs}); nothing was removed`,
       {
-        hint: "gc removes nothing from a store whose runs reach missing objects. Push those runs from a complete copy into a new remote, or restore the store from a backup.",
+        hint: "gc removes nothing from a store whose runs reach missing objects. From a machine that has those runs, push them again by name (gage push REMOTE RUN...), then run gc again.",
         ...options,
       },
     );

@@ -1,16 +1,16 @@
 import pLimit from "p-limit";
-import { packKey } from "../objects/index.js";
+import { packKey, parsePackIndexKey } from "../objects/index.js";
 import { PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { CONCURRENCY, fullEntries, markFromYoung, type HeadInfo, type PackState, type Store } from "./gc-store.js";
-import { decodeCatalog, keyTime, SKEW_MARGIN_MS, type CatalogDoc } from "./heads.js";
+import { decodeCatalog, keyTime, MAX_CATALOG_BYTES, readHeadBytes, SKEW_MARGIN_MS, type CatalogDoc } from "./heads.js";
 
 // What `gage gc` decides (gc.ts says why), from what gc-store.ts read and marked.
 
 /** What gc does to one pack. Steps run in this order: repack, record, index, pack, records. */
 export interface PackChange {
   pack: PackState;
-  /** `settle`: the set-aside index of a pack in use is old enough to forget. */
+  /** `settle`: the set-aside index of a pack in use is old enough to forget, or its index gets its immutable key. */
   why: "restore" | "trim" | "settle" | "retire" | "repack" | "remove" | "orphan" | "stray";
   /** Objects to write into new packs first. */
   repack?: PackIndexEntry[];
@@ -113,6 +113,12 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
       dropRecords: final,
     });
   }
+  // An index under a 0.1.0 key, or a pack left with two (a gc stopped halfway), gets one immutable key.
+  const changing = new Set(changes.map((c) => c.pack));
+  for (const p of store.packs.values()) {
+    if (p.size === undefined || p.index === undefined || changing.has(p)) continue;
+    if (p.indexKeys.length !== 1 || parsePackIndexKey(p.indexKeys[0]!)?.sum === undefined) change(p, "settle", { index: p.index });
+  }
   return changes;
 }
 
@@ -134,7 +140,7 @@ export async function planHeads(store: Store, nowMs: number, graceMs: number): P
   let holds = (h: HeadInfo) => h.covered;
   if (anchor !== "new") {
     const doc: CatalogDoc =
-      anchor === store.newestCatalog?.key ? store.newestCatalog.doc : decodeCatalog(anchor, await store.storage.getBytes(anchor));
+      anchor === store.newestCatalog?.key ? store.newestCatalog.doc : decodeCatalog(anchor, await readHeadBytes(store.storage, anchor, MAX_CATALOG_BYTES));
     const coversTime = keyTime(doc.covers) ?? 0;
     const recent = new Set(doc.recent);
     holds = (h) => h.covered && h.key <= doc.covers && (h.time < coversTime - SKEW_MARGIN_MS || recent.has(h.key));

@@ -1,12 +1,15 @@
 import pLimit from "p-limit";
 import { GageError } from "../errors.js";
-import { CorruptObjectError, decodeChunkList, decodeTree, FormatError, ObjectReader, PackIndex, PACK_PREFIX, packIndexKey, type ChunkList, type ObjectId } from "../objects/index.js";
-import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import { decodeChunkList, decodeTree, ObjectReader, PackIndex, PACK_PREFIX, parsePackIndexKey, readPackIndexBytes, type ObjectId } from "../objects/index.js";
+import { checkIndexName, decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import {
   CATALOG_PREFIX,
   decodeCatalog,
   decodeHead,
+  MAX_CATALOG_BYTES,
+  MAX_HEAD_BYTES,
+  readHeadBytes,
   emptyView,
   HEAD_PREFIX,
   keyTime,
@@ -17,6 +20,7 @@ import {
   type HeadEntry,
   type RemoteView,
 } from "./heads.js";
+import { markReachable, type MarkProgress } from "./closure.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
 /**
@@ -31,12 +35,10 @@ import { EMPTY_TREE, type TreeVersion } from "./merge.js";
  */
 export const GARBAGE_PREFIX = "garbage/";
 
-const PACK_KEY_RE = /^packs\/([0-9a-f]{64})\.(pack|idx)$/;
+const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
 const GARBAGE_KEY_RE = /^garbage\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 /** Requests gc has in flight at once (GETs of heads and indexes, stats, deletes). */
 export const CONCURRENCY = 8;
-// Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
-const MARK_BATCH = 4096;
 
 export function garbageKey(packId: ObjectId, nowMs: number): string {
   return `${GARBAGE_PREFIX}${timeKeyPart(nowMs)}-${packId}`;
@@ -47,14 +49,31 @@ export interface PackState {
   id: ObjectId;
   /** Bytes of `packs/<id>.pack`; undefined when there is no pack file. */
   size?: number;
-  /** Entries of `packs/<id>.idx`; undefined when there is no index (set aside, or never written). */
+  /**
+   * What the pack's listed index files list (their union: two while a gc that replaced one was
+   * stopped before removing the other); undefined when there is none (set aside, or never written).
+   */
   index?: PackIndexEntry[];
+  /** The keys of its index files listed now (`packIndexKey`, or a 0.1.0 `legacyPackIndexKey`). */
+  indexKeys: string[];
   /** `garbage/` records of this pack (normally at most one). */
   records: { key: string; time: number; entries: PackIndexEntry[] }[];
   /** The pack file's modification time once asked; null when the backend does not say. */
   mtimeMs?: number | null;
   /** Its trees and chunk lists have been followed (markFromYoung). */
   followed?: boolean;
+}
+
+/** Adds an index file read under `key` to its pack's state (the union of its listed indexes). */
+function addIndexFile(p: PackState, key: string, bytes: Buffer): void {
+  checkIndexName(key, bytes);
+  const entries = decodePackIndex(p.id, bytes, key);
+  p.indexKeys.push(key);
+  if (p.index === undefined) p.index = entries;
+  else {
+    const have = new Set(p.index.map((e) => e.id));
+    p.index = [...p.index, ...entries.filter((e) => !have.has(e.id))];
+  }
 }
 
 /** Every object a pack is known to hold: its index, and what gc set aside from it. */
@@ -73,11 +92,6 @@ export interface HeadInfo {
   covered: boolean;
 }
 
-export interface MarkProgress {
-  objects: number;
-  bytes: number;
-  total?: { objects: number; bytes: number };
-}
 
 export interface Store {
   storage: Storage;
@@ -104,7 +118,7 @@ async function keysOf(storage: Storage, prefix: string, startAfter?: string): Pr
 
 async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ key: string; entries: HeadEntry[] }[]> {
   const limit = pLimit(CONCURRENCY);
-  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await storage.getBytes(key)) }))));
+  return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES)) }))));
 }
 
 /** Where a reader holding `view` starts listing heads (refreshView in heads.ts). */
@@ -136,7 +150,7 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   let newestCatalog: Store["newestCatalog"];
   const newest = catalogs.at(-1);
   if (newest !== undefined) {
-    const doc = decodeCatalog(newest, await storage.getBytes(newest));
+    const doc = decodeCatalog(newest, await readHeadBytes(storage, newest, MAX_CATALOG_BYTES));
     noteHead(view, doc.covers, doc.entries);
     for (const k of doc.recent) noteHead(view, k, []);
     view.catalogKey = newest;
@@ -168,15 +182,14 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   const packs = new Map<ObjectId, PackState>();
   const pack = (id: ObjectId): PackState => {
     let p = packs.get(id);
-    if (p === undefined) packs.set(id, (p = { id, records: [] }));
+    if (p === undefined) packs.set(id, (p = { id, records: [], indexKeys: [] }));
     return p;
   };
-  const indexes: ObjectId[] = [];
+  const indexes: string[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
-    const m = PACK_KEY_RE.exec(key);
-    if (!m) continue;
-    if (m[2] === "pack") pack(m[1]!).size = size;
-    else indexes.push(m[1]!);
+    const file = PACK_FILE_RE.exec(key);
+    if (file) pack(file[1]!).size = size;
+    else if (parsePackIndexKey(key) !== undefined) indexes.push(key);
   }
   const records = (await keysOf(storage, GARBAGE_PREFIX)).flatMap(({ key }) => {
     const m = GARBAGE_KEY_RE.exec(key);
@@ -184,9 +197,9 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   });
   const limit = pLimit(CONCURRENCY);
   await Promise.all([
-    ...indexes.map((id) => limit(async () => void (pack(id).index = decodePackIndex(id, await storage.getBytes(packIndexKey(id)))))),
+    ...indexes.map((key) => limit(async () => addIndexFile(pack(parsePackIndexKey(key)!.packId), key, await readPackIndexBytes(storage, key)))),
     ...records.map((r) =>
-      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await storage.getBytes(r.key), r.key) })),
+      limit(async () => void pack(r.id).records.push({ key: r.key, time: r.time, entries: decodePackIndex(r.id, await readPackIndexBytes(storage, r.key), r.key) })),
     ),
   ]);
 
@@ -238,82 +251,6 @@ export function entriesOf(store: Store): HeadEntry[] {
   return out;
 }
 
-function decodeChunks(id: ObjectId, data: Buffer): ChunkList {
-  try {
-    return decodeChunkList(data);
-  } catch (err) {
-    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
-    throw err;
-  }
-}
-
-/**
- * Marks every object reachable from `roots` (tree ids with a run that reaches them): trees and
- * chunk lists are read, verified and followed; files, chunks and link targets are only looked up.
- * What no pack holds goes to `store.missing`. Only the trees a run stands at are roots: the trees
- * a version supersedes (`prior`) are history for merging, compared by id and never read.
- */
-export async function markReachable(
-  store: Store,
-  roots: Iterable<[ObjectId, string]>,
-  onProgress?: (p: MarkProgress) => void,
-  options: { chunkLists?: Iterable<[ObjectId, string]>; missing?: Map<ObjectId, string> } = {},
-): Promise<void> {
-  const { reachable, reader } = store;
-  const missing = options.missing ?? store.missing;
-  let objects = 0;
-  let bytes = 0;
-  const see = (id: ObjectId, runId: string, follow?: Map<ObjectId, string>) => {
-    if (reachable.has(id) || missing.has(id)) return;
-    const loc = reader.index.get(id);
-    // A pack file gc removed (when marking again after removing) holds nothing any more.
-    if (loc === undefined || store.packs.get(loc.packId)?.size === undefined) {
-      missing.set(id, runId);
-      return;
-    }
-    reachable.add(id);
-    objects++;
-    bytes += loc.storedLength;
-    follow?.set(id, runId);
-  };
-  const report = () => {
-    onProgress?.({ objects, bytes });
-    objects = bytes = 0;
-  };
-  let trees = new Map<ObjectId, string>();
-  let lists = new Map<ObjectId, string>();
-  // A part never pushed (`--only`) stands at the empty tree, which need not be stored.
-  for (const [id, runId] of roots) if (id !== EMPTY_TREE) see(id, runId, trees);
-  for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
-  while (trees.size > 0 || lists.size > 0) {
-    const next = new Map<ObjectId, string>();
-    const ids = [...trees.keys()];
-    for (let i = 0; i < ids.length; i += MARK_BATCH) {
-      const batch = ids.slice(i, i + MARK_BATCH);
-      const read = await reader.readTrees(batch);
-      for (const id of batch) {
-        const runId = trees.get(id)!;
-        for (const e of read.get(id)!.entries) {
-          if (e.kind === "dir") see(e.id, runId, next);
-          else if (e.kind === "file" && e.chunks !== undefined) see(e.chunks, runId, lists);
-          else see(e.id, runId);
-        }
-      }
-      report();
-    }
-    const listIds = [...lists.keys()];
-    for (let i = 0; i < listIds.length; i += MARK_BATCH) {
-      for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
-        for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
-      }
-      report();
-    }
-    trees = next;
-    lists = new Map();
-  }
-  report();
-}
-
 // Trees and chunk lists are small; larger objects in a young pack are file data, not read.
 const MAX_STRUCTURE_BYTES = 4 * 1024 * 1024;
 
@@ -354,30 +291,35 @@ function isDecodable(decode: () => unknown): boolean {
  */
 export async function catchUp(store: Store, nowMs: number, onProgress?: (p: MarkProgress) => void): Promise<HeadInfo[]> {
   // Packs first (see readStore): those of the heads found below are among them.
-  const listed = new Map<ObjectId, { size?: number; index: boolean }>();
+  const listed = new Map<ObjectId, { size?: number; indexKeys: string[] }>();
+  const entry = (id: ObjectId) => {
+    let l = listed.get(id);
+    if (l === undefined) listed.set(id, (l = { indexKeys: [] }));
+    return l;
+  };
   for (const { key, size } of await keysOf(store.storage, PACK_PREFIX)) {
-    const m = PACK_KEY_RE.exec(key);
-    if (!m) continue;
-    const l = listed.get(m[1]!) ?? { index: false };
-    if (m[2] === "pack") l.size = size;
-    else l.index = true;
-    listed.set(m[1]!, l);
+    const file = PACK_FILE_RE.exec(key);
+    if (file) entry(file[1]!).size = size;
+    else {
+      const named = parsePackIndexKey(key);
+      if (named !== undefined) entry(named.packId).indexKeys.push(key);
+    }
   }
-  const fresh: ObjectId[] = [];
+  const fresh: [PackState, string][] = [];
   for (const [id, l] of listed) {
     if (l.size === undefined) continue;
     let p = store.packs.get(id);
-    if (p === undefined) store.packs.set(id, (p = { id, size: l.size, records: [] }));
+    if (p === undefined) store.packs.set(id, (p = { id, size: l.size, records: [], indexKeys: [] }));
     // An index that came after its pack: a push that was under way when the store was read.
-    if (l.index && p.index === undefined && p.records.length === 0) fresh.push(id);
+    if (p.index === undefined && p.records.length === 0) for (const key of l.indexKeys) fresh.push([p, key]);
   }
   const limit = pLimit(CONCURRENCY);
   await Promise.all(
-    fresh.map((id) =>
+    fresh.map(([p, key]) =>
       limit(async () => {
-        const bytes = await store.storage.getBytes(packIndexKey(id));
-        store.packs.get(id)!.index = decodePackIndex(id, bytes);
-        store.reader.index.addIndex(id, bytes);
+        const bytes = await readPackIndexBytes(store.storage, key);
+        addIndexFile(p, key, bytes);
+        store.reader.index.addIndex(p.id, bytes, key);
       }),
     ),
   );

@@ -1,11 +1,12 @@
 import pLimit from "p-limit";
 import { UsageError } from "../errors.js";
 import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type WrittenPack } from "../objects/index.js";
-import { decodePackIndex, encodePackIndex } from "../objects/pack.js";
+import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
 import { planHeads, planPacks, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
-import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markReachable, markTimes, readStore, rootsOf, type MarkProgress, type Store } from "./gc-store.js";
+import { markReachable, type MarkProgress } from "./closure.js";
+import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markTimes, readStore, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -292,7 +293,7 @@ async function repack(remote: OpenRemote, store: Store, changes: PackChange[], o
   const written = await writer.flush();
   for (const w of written) {
     const bytes = await remote.storage.getBytes(w.indexKey);
-    store.packs.set(w.packId, { id: w.packId, size: w.bytes, index: decodePackIndex(w.packId, bytes, w.indexKey), records: [], mtimeMs: opts.now() });
+    store.packs.set(w.packId, { id: w.packId, size: w.bytes, index: decodePackIndex(w.packId, bytes, w.indexKey), indexKeys: [w.indexKey], records: [], mtimeMs: opts.now() });
     store.reader.index.addIndex(w.packId, bytes, w.indexKey);
   }
   return written;
@@ -312,12 +313,10 @@ async function applyChange(storage: Storage, c: PackChange, nowMs: number): Prom
     p.records.push({ key, time: nowMs, entries });
   }
   if (c.index === null) {
-    await storage.delete(packIndexKey(p.id));
+    for (const key of p.indexKeys) await storage.delete(key);
+    p.indexKeys = [];
     delete p.index;
-  } else if (c.index !== undefined) {
-    await storage.put(packIndexKey(p.id), encodePackIndex(p.id, c.index));
-    p.index = c.index;
-  }
+  } else if (c.index !== undefined) await replaceIndex(storage, p, c.index);
   if (c.removePack) {
     await storage.delete(packKey(p.id));
     delete p.size;
@@ -326,6 +325,20 @@ async function applyChange(storage: Storage, c: PackChange, nowMs: number): Prom
     for (const r of p.records) await storage.delete(r.key);
     p.records = [];
   }
+}
+
+/**
+ * Gives a pack the index `entries` under its own new key, then removes its other index keys: an
+ * index is never rewritten in place, so a reader's kept copy of the old one no longer matches
+ * what is listed (docs/formats.md, Pack indexes). A reader between the two steps sees the union.
+ */
+async function replaceIndex(storage: Storage, p: PackState, entries: PackIndexEntry[]): Promise<void> {
+  const bytes = encodePackIndex(p.id, entries);
+  const key = packIndexKey(p.id, bytes);
+  if (!p.indexKeys.includes(key)) await storage.put(key, bytes);
+  for (const old of p.indexKeys) if (old !== key) await storage.delete(old);
+  p.indexKeys = [key];
+  p.index = entries;
 }
 
 /**
@@ -360,9 +373,7 @@ async function keepLatecomers(store: Store, opts: ExecOptions): Promise<void> {
       const current = new Set((p.index ?? []).map((e) => e.id));
       const back = fullEntries(p).filter((e) => store.reachable.has(e.id) && !current.has(e.id));
       if (back.length > 0) {
-        const index = [...(p.index ?? []), ...back];
-        await store.storage.put(packIndexKey(p.id), encodePackIndex(p.id, index));
-        p.index = index;
+        await replaceIndex(store.storage, p, [...(p.index ?? []), ...back]);
       }
       for (const e of p.index ?? []) held.add(e.id);
     }

@@ -1,6 +1,7 @@
 import { Packr } from "msgpackr/pack";
 import { hashBytes, isObjectId, listKeys } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
+import { isRunId } from "../runs/layout.js";
 import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
@@ -61,11 +62,10 @@ export interface EntryTimes {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
-const RUN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const USER_NAME_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/;
 
 /** Run ids a store holds: Gage's lower-case UUIDs (they name folders on every reader's disk). */
-export const isStoreRunId = (id: string): boolean => RUN_ID_RE.test(id);
+export const isStoreRunId = (id: string): boolean => isRunId(id);
 
 /** `ID.user/` names a store holds: Gage's time-ordered `{uuid}.json`. */
 export const isUserLogName = (name: string): boolean => USER_NAME_RE.test(name);
@@ -150,7 +150,7 @@ export function checkEntry(key: string, raw: unknown): HeadEntry {
   };
   if (typeof raw !== "object" || raw === null) bad("not a map");
   const e = raw as Record<string, unknown>;
-  if (typeof e.runId !== "string" || !RUN_ID_RE.test(e.runId)) bad(`run id ${JSON.stringify(e.runId)}`);
+  if (!isRunId(e.runId)) bad(`run id ${JSON.stringify(e.runId)}`);
   const tree = (t: unknown, what: string): TreeVersion => {
     const v = t as { tree?: unknown; prior?: unknown } | null;
     if (!v || !isObjectId(v.tree) || !Array.isArray(v.prior) || !v.prior.every(isObjectId)) bad(`${what} tree`);
@@ -248,8 +248,29 @@ export function emptyView(): RemoteView {
   return { runs: new Map(), recent: new Set(), uncovered: 0 };
 }
 
+/** Merges entries into the view, each run once per call: one merge per run, not per entry. */
 function addEntries(view: RemoteView, entries: readonly HeadEntry[]): void {
-  for (const e of entries) view.runs.set(e.runId, reduceEntries([...(view.runs.get(e.runId) ?? []), e]));
+  const byRun = new Map<string, HeadEntry[]>();
+  for (const e of entries) {
+    const list = byRun.get(e.runId);
+    if (list === undefined) byRun.set(e.runId, [e]);
+    else list.push(e);
+  }
+  for (const [runId, added] of byRun) view.runs.set(runId, reduceEntries([...(view.runs.get(runId) ?? []), ...added]));
+}
+
+/**
+ * Head and catalog sizes beyond which a file is damaged or hostile (a sparse gigabyte file costs
+ * a few KB of disk): a head holds one push, a catalog a whole remote's runs.
+ */
+export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
+export const MAX_CATALOG_BYTES = 256 * 1024 * 1024;
+
+/** Reads a head or catalog, never more than `max` bytes: a bigger one is refused unread. */
+export async function readHeadBytes(storage: Pick<Storage, "getBytes">, key: string, max: number): Promise<Buffer> {
+  const bytes = await storage.getBytes(key, { start: 0, end: max + 1 });
+  if (bytes.length > max) throw new StoreFormatError(key, `${key} is larger than ${max} bytes; refusing to read it`, { hint: "The remote holds a damaged or hostile file: remove it, then push the affected runs again from a good copy." });
+  return bytes;
 }
 
 function noteHeadKey(view: RemoteView, key: string): void {
@@ -285,7 +306,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
-    const catalog = decodeCatalog(newestCatalog, await storage.getBytes(newestCatalog));
+    const catalog = decodeCatalog(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
     fetched++;
     // The catalog holds everything up to its `covers`; what this view had beyond it is kept.
     addEntries(view, catalog.entries);
@@ -316,12 +337,16 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.uncovered = 0;
     return { fetched: 1 + (await refreshView(storage, view, nowMs)).fetched };
   }
+  // Entries of every head are merged in one pass: merging head by head re-merged a run's growing
+  // list of diverged entries once per entry (quadratic).
+  const read: HeadEntry[] = [];
   for (const key of toRead) {
-    addEntries(view, decodeHead(key, await storage.getBytes(key)));
+    for (const e of decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))) read.push(e);
     noteHeadKey(view, key);
     view.uncovered++;
     fetched++;
   }
+  addEntries(view, read);
   return { fetched };
 }
 

@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { digestTreesAsync, nativeListing, RACY_MS, type TreeSumLookup, type TreeSums } from "../objects/index.js";
+import { digestTreesAsync, nativeListing, type TreeSumLookup, type TreeSums } from "../objects/index.js";
+import { RACY_MS } from "../worktree/index.js";
 import { META_SUFFIX } from "../runs/layout.js";
-import { inSyncPath, readStateFile, writeStateFile } from "./local-state.js";
 import type { Session } from "./session.js";
 
 /**
@@ -11,49 +11,10 @@ import type { Session } from "./session.js";
  * cached view's entries, loading the stat cache and reading every user log.
  *
  * A row holds for one state of the cached view, named by its stamp: news from the remote change
- * the stamp, and rows made against another stamp are not used. A push that writes a head for
+ * the stamp, and rows made against another stamp are not used (src/state keeps them). A push that writes a head for
  * other runs carries the rows over to the new stamp (its head changes nothing for them), and a
  * run it pushes gets a row when the remote now holds exactly what was read here.
  */
-interface InSyncRows {
-  /** The stamp of the cached view the rows were made against. */
-  stamp: string;
-  /** Run id → its folders' digests (`RunSums.key`). */
-  rows: Map<string, string>;
-}
-
-// File: MAGIC, view stamp (32 bytes), [u32 LE count], then per run: id (36 ASCII), and the
-// digests of `ID/`, the meta folder and `ID.user/` (32 bytes each).
-const MAGIC = Buffer.from("GAGEINS1");
-const ID_LENGTH = 36;
-const KEY_BYTES = 96;
-const ROW = ID_LENGTH + KEY_BYTES;
-
-function encodeInSync({ stamp, rows }: InSyncRows): Buffer {
-  // Rows are fixed-width: a run id of another length (a folder not named by Gage) gets none.
-  const ids = [...rows.keys()].filter((id) => id.length === ID_LENGTH && rows.get(id)!.length === KEY_BYTES).sort();
-  const head = Buffer.alloc(MAGIC.length + 32 + 4);
-  MAGIC.copy(head, 0);
-  head.write(stamp, MAGIC.length, 32, "hex");
-  head.writeUInt32LE(ids.length, MAGIC.length + 32);
-  // Keys are latin1 already (`RunSums.key`): one encode for all rows.
-  const text = ids.map((id) => id + rows.get(id)!).join("");
-  return Buffer.concat([head, Buffer.from(text, "latin1")]);
-}
-
-/** The rows in `bytes`, or `undefined` when they are damaged or of another format (a cache only). */
-function decodeInSync(bytes: Buffer): InSyncRows | undefined {
-  const head = MAGIC.length + 36;
-  if (bytes.length < head || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-  const count = bytes.readUInt32LE(MAGIC.length + 32);
-  if (bytes.length !== head + count * ROW) return undefined;
-  const rows = new Map<string, string>();
-  // One string for every row, cut into ids and keys: one decode, not two per run.
-  const text = bytes.toString("latin1", head);
-  for (let p = 0; p < text.length; p += ROW) rows.set(text.slice(p, p + ID_LENGTH), text.slice(p + ID_LENGTH, p + ROW));
-  return { stamp: bytes.toString("hex", MAGIC.length, MAGIC.length + 32), rows };
-}
-
 /** One run's folders summed up. */
 export interface RunSums {
   /**
@@ -164,10 +125,10 @@ export interface InSyncState {
  */
 export function findInSync(s: Session, runIds: readonly string[], opts: { prune: boolean; summed: RunsSummed }): Set<string> {
   const { summed } = opts;
-  const saved = s.viewStamp === undefined ? undefined : readInSync(s.runsDir, s.remote.url);
-  const valid = saved !== undefined && saved.stamp === s.viewStamp ? saved.rows : new Map<string, string>();
+  const saved = s.state.inSyncRows(s.viewStamp);
+  const valid = saved ?? new Map<string, string>();
   const rows = opts.prune ? new Map(runIds.filter((id) => valid.has(id)).map((id) => [id, valid.get(id)!])) : valid;
-  s.inSync = { rows, changed: valid !== saved?.rows || rows.size !== valid.size };
+  s.inSync = { rows, changed: saved === undefined || rows.size !== valid.size };
   return new Set(runIds.filter((id) => summed.runs.get(id)?.key !== undefined && rows.get(id) === summed.runs.get(id)!.key));
 }
 
@@ -184,15 +145,4 @@ export function noteInSync(s: Session, runId: string, sums: RunSums | undefined)
 /** Forgets a run's row: it moves, or was not found in sync. */
 export function dropInSync(s: Session, runId: string): void {
   if (s.inSync?.rows.delete(runId)) s.inSync.changed = true;
-}
-
-function readInSync(runsDir: string, remoteUrl: string): InSyncRows | undefined {
-  const bytes = readStateFile(inSyncPath(runsDir, remoteUrl));
-  return bytes === undefined ? undefined : decodeInSync(bytes);
-}
-
-/** Saves the session's rows against the stamp of the view it leaves cached. */
-export async function saveInSync(s: Session, stamp: string): Promise<void> {
-  if (s.inSync === undefined) return;
-  await writeStateFile(inSyncPath(s.runsDir, s.remote.url), encodeInSync({ stamp, rows: s.inSync.rows }));
 }

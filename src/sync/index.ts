@@ -5,7 +5,7 @@ export { clone, planClone, type CloneOptions } from "./clone.js";
 export { status, type StatusResult, type RunStatusRow } from "./status.js";
 export { listRemoteRuns, type RemoteRun } from "./remote-runs.js";
 export { openRemote, closeRemote, remoteOrDefault, setDefaultRemote, type OpenRemote, type RemoteContext } from "./remote.js";
-export { readDefaultRemote, writeDefaultRemote, STATE_DIR } from "./local-state.js";
+export { readDefaultRemote, writeDefaultRemote, STATE_DIR } from "../state/index.js";
 export { ConflictError, StoreFormatError, StoreIncompleteError, type RunConflict } from "./errors.js";
 export { gc, planGc, DEFAULT_GRACE_MS, type GcOptions, type GcPlan, type GcProgressEvent, type GcResult } from "./gc.js";
 export type { SyncState } from "./merge.js";
@@ -18,3 +18,14 @@ export {
   type PlannedRun,
   type TransferPlan,
 } from "./session.js";
+export {
+  verify,
+  parseSubset,
+  type VerifyOptions,
+  type VerifyResult,
+  type VerifyProblem,
+  type VerifyProblemKind,
+  type VerifySeverity,
+  type VerifyProgressEvent,
+  type VerifyCounts,
+} from "./verify.js";

@@ -2,13 +2,14 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { emptyStats, hashBytes, idOnlySink, nativeListing, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type SnapshotStats, type StatCache, type TreeSumLookup } from "../objects/index.js";
+import { emptyStats, hashBytes, idOnlySink, nativeListing, type SnapshotStats, type TreeSumLookup } from "../objects/index.js";
+import { scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type StatCache } from "../worktree/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
 import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./heads.js";
-import { readPending, readRunHistory, statCachePath } from "./local-state.js";
+import { readPending, readRunHistory, statePaths } from "../state/index.js";
 import { EMPTY_TREE, sameVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
 
@@ -93,7 +94,7 @@ export async function scanRuns(
   const jobs = refs.map((ref) => scanJob(runsDir, ref));
   const scans =
     threads > 1 && refs.length >= SCAN_WORKERS_MIN_RUNS
-      ? await scanRunsOnWorkers(jobs, { cacheFile: statCachePath(runsDir), cache, workers: threads - 1 })
+      ? await scanRunsOnWorkers(jobs, { cacheFile: statePaths.statCache(runsDir), cache, workers: threads - 1 })
       : await scanRunsHere(jobs, { cache, ...(opts.treeSums ? { treeSums: opts.treeSums } : {}) });
   return scans.map((scan, k) => scannedRun(refs[k]!, scan));
 }
@@ -107,9 +108,10 @@ export async function scanRuns(
 export function unscannedRun(runsDir: string, ref: RunRef, treeSums?: TreeSumLookup): ScannedRun {
   const paths = runPaths(runsDir, ref.id);
   const stats = emptyStats();
-  const count = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
+  // Names as bytes: one that is not UTF-8 is counted, and refused with its name before the push.
+  const count = (dir: string | Buffer) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true, encoding: "buffer" })) {
+      const path = Buffer.concat([Buffer.from(dir), Buffer.from("/"), entry.name as unknown as Buffer]);
       if (entry.isDirectory()) count(path);
       else if (entry.isFile()) {
         stats.files++;
@@ -151,7 +153,7 @@ export async function loadLocalRun(runsDir: string, scan: ScannedRun, cache?: St
     userIds[name] = hashBytes(bytes);
     if (cache !== undefined && stamp !== undefined) cache.record(path, stamp, { id: userIds[name] });
   }
-  const history = await readRunHistory(runsDir, run.id);
+  const history = readRunHistory(runsDir, run.id);
   const prior = (list: string[], current: string) => list.filter((t) => t !== current);
   const entry: HeadEntry = {
     runId: run.id,
@@ -161,7 +163,7 @@ export async function loadLocalRun(runsDir: string, scan: ScannedRun, cache?: St
     summary: runSummary(run),
   };
   const local: LocalRun = { run, entry, version: { run: entry.run, meta: entry.meta, user: userIds }, stats: scan.stats };
-  const pending = await readPending(runsDir, run.id);
+  const pending = readPending(runsDir, run.id);
   if (pending) {
     // A pull was killed while writing this run: the trees it was writing supersede what is here.
     const toward = (target: string | undefined, part: TreeVersion): TreeVersion =>

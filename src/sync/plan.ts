@@ -70,6 +70,32 @@ export async function conflictPaths(s: Session, local: LocalRun, merged: RunMerg
   return [...new Set(paths)].sort();
 }
 
+/**
+ * Paths (relative to the runs directory) where the remote's diverged versions of a run differ,
+ * for a run with no local copy: each version against the first.
+ */
+export async function remoteConflictPaths(s: Session, runId: string, merged: RunMerge): Promise<string[]> {
+  const reader = await ObjectReader.open(s.remote.storage);
+  const readTree = (id: string) => reader.readTree(id);
+  const paths: string[] = [];
+  const parts: Array<[PartMerge, string]> = [
+    [merged.run, runId],
+    [merged.meta, `${runId}.meta`],
+  ];
+  for (const [part, prefix] of parts) {
+    if (!part.conflict) continue;
+    const [first, ...others] = part.trees;
+    for (const other of others) {
+      try {
+        await diffTrees(readTree, first!, other, prefix, paths);
+      } catch {
+        paths.push(`${prefix}/`);
+      }
+    }
+  }
+  return [...new Set(paths)].sort();
+}
+
 async function diffTrees(read: (id: string) => Promise<Tree>, a: string, b: string, prefix: string, out: string[]): Promise<void> {
   if (a === b) return;
   const [ta, tb] = [await read(a), await read(b)];

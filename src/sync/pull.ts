@@ -4,17 +4,19 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeTimes, hashBytes, RACY_MS, materializeTree, materializeTrees, ObjectReader, syncFs, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
+import { decodeName, decodeTimes, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
+import { RACY_MS } from "../worktree/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
-import { ConflictError, type RunConflict } from "./errors.js";
+import { refuseSymlinks } from "../runs/regular-file.js";
+import { ConflictError, StoreFormatError, type RunConflict } from "./errors.js";
 import { entryVersion, timesFor } from "./heads.js";
 import { dropInSync, findInSync, noteInSync, sumRuns, sumStagedRuns, type RunSums } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
-import { addRunHistory, clearPending, RunStates, stateDir, writePending } from "./local-state.js";
-import { EMPTY_TREE, forcePart, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
+import { addRunHistory, clearPending, RunStates, statePaths, writePending } from "../state/index.js";
+import { EMPTY_TREE, forcePart, MAX_PRIOR, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
 import { loadRemotePackIndex } from "./pack-index-cache.js";
-import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
+import { conflictPaths, describeChange, plannedRun, remoteConflictPaths, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
@@ -61,6 +63,8 @@ export interface PullResult {
   /** Files written (identical files already on disk are not counted) and their bytes. */
   files: number;
   bytes: number;
+  /** Runs that diverged and were left as they are here (every other run was pulled). */
+  conflicts: RunConflict[];
 }
 
 interface PullItem {
@@ -79,8 +83,9 @@ interface PullItem {
 /**
  * Plans a pull: reads the remote's heads (one listing when nothing changed), compares each
  * selected remote run with the local copy (hashed through the stat cache), and returns what
- * would be written. Nothing is written until `execute`.
- * @throws ConflictError when a run diverged and `force` is not set (`force` keeps local files).
+ * would be written. Nothing is written until `execute`. A run that diverged (`force` not set;
+ * `force` keeps the local files) is left out and listed in the plan's `conflicts`, with its paths:
+ * every other run is still pulled.
  */
 export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResult>> {
   // A pull of every run, whole, sums the live runs up while it opens the remote, as a push does:
@@ -89,7 +94,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
   const whole = checkOnly(opts.only).size === RUN_PARTS.length && !opts.runs?.length && opts.where === undefined;
   const liveIds = whole ? (await selectLocalRuns(opts.runsDir, {})).map((r) => r.id) : [];
   const summing = liveIds.length === 0 ? undefined : sumRuns(opts.runsDir, liveIds, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() });
-  const s = await openSession(opts);
+  const s = await openSession(opts, true);
   try {
     await removeStaleStaging(opts.runsDir, s.now());
     const summed = await summing;
@@ -99,6 +104,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, inSync), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];
+    const remoteOnly = new Set<string>();
     let upToDate = inSync?.size ?? 0;
     let scanned = 0;
     let reader: ObjectReader | undefined;
@@ -129,7 +135,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       const files = resolve(merged.run, local?.version.run.tree);
       const meta = resolve(merged.meta, local?.version.meta.tree);
       if (!files || !meta) {
-        conflicts.push({ runId: remote.id, paths: local ? await conflictPaths(s, local, merged) : [] });
+        conflicts.push({ runId: remote.id, paths: local ? await conflictPaths(s, local, merged) : await remoteConflictPaths(s, remote.id, merged) });
+        if (!local) remoteOnly.add(remote.id);
         continue;
       }
       const item: PullItem = { remote, local, user: {}, history: { files: [], meta: [] }, planned: plannedRun(remote, "", 0, 0) };
@@ -150,7 +157,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       if (item.files === undefined && item.meta === undefined && Object.keys(item.user).length === 0) {
         // `--force` kept this side: remember that it supersedes the remote's version, so the next
         // push makes it the remote's.
-        if (opts.force) await addRunHistory(opts.runsDir, remote.id, item.history);
+        if (opts.force) addRunHistory(opts.runsDir, remote.id, item.history, MAX_PRIOR);
         upToDate++;
         continue;
       }
@@ -160,13 +167,14 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
         user: { ...(local?.version.user ?? {}), ...Object.fromEntries(Object.keys(item.user).map((n) => [n, n])) },
       };
       item.planned = plannedRun(remote, describeChange(target, local?.version), Object.keys(item.user).length, 0);
+      refuseSymlinks([paths.runDir, paths.metaDir, paths.userDir]);
       items.push(item);
     }
-    if (conflicts.length > 0) throw new ConflictError(conflicts);
     const roots = items.flatMap((i) => [i.files, i.meta].filter((t): t is string => t !== undefined));
     if (roots.length > 0) {
       reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
       const sizes = await treeSizes(reader, roots);
+      await checkMetaIds(reader, items.flatMap((i) => (i.meta === undefined ? [] : [{ runId: i.remote.id, meta: i.meta }])));
       for (const item of items) {
         for (const t of [item.files, item.meta]) {
           if (t === undefined) continue;
@@ -180,7 +188,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
       runs: items.map((i) => i.planned),
       upToDate,
       scanned,
-      execute: (onProgress) => executePull(s, items, upToDate, reader, onProgress ?? opts.onProgress),
+      ...(conflicts.length === 0 ? {} : { conflicts: pullConflicts(conflicts, remoteOnly) }),
+      execute: (onProgress) => executePull(s, items, upToDate, reader, conflicts, onProgress ?? opts.onProgress),
       close: () => closeSession(s, true),
     };
   } catch (err) {
@@ -207,6 +216,33 @@ function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
   return names.every((n) => here.has(n));
 }
 
+/** Gage's `id` files are a UUID; anything longer is not one. */
+const MAX_ID_FILE_BYTES = 256;
+
+/**
+ * Refuses meta whose `id` file names another run than the head that brought it: the run's
+ * folder name is its identity, and a meta saying otherwise is hostile or damaged. The `id` files
+ * of all runs are read in one batch (neighbours in one request), not a round trip per run.
+ * @throws StoreFormatError when an `id` file says another id.
+ */
+async function checkMetaIds(reader: ObjectReader, runs: ReadonlyArray<{ runId: string; meta: string }>): Promise<void> {
+  const refuse = (runId: string, says: string | undefined) =>
+    new StoreFormatError(`${runId}.meta/id`, `Run ${runId} on the remote has meta whose id file says ${says === undefined ? "something else" : JSON.stringify(says)}; refusing to pull it`, {
+      hint: "The remote holds a hostile or damaged run: nothing was written. Ask whoever pushed it to push it again from a good copy.",
+    });
+  const runsOfBlob = new Map<string, string[]>();
+  for (const { runId, meta } of runs) {
+    const entry = (await reader.readTree(meta)).entries.find((e) => e.name === "id");
+    if (entry === undefined) continue;
+    if (entry.kind !== "file" || entry.size > MAX_ID_FILE_BYTES) throw refuse(runId, undefined);
+    runsOfBlob.set(entry.id, [...(runsOfBlob.get(entry.id) ?? []), runId]);
+  }
+  for await (const { id, data } of reader.readMany(runsOfBlob.keys())) {
+    const says = data.toString("utf8").trim();
+    for (const runId of runsOfBlob.get(id)!) if (says !== runId) throw refuse(runId, says);
+  }
+}
+
 /**
  * Files and bytes under each of `roots`: every tree read level by level, each level in one
  * batch of ranged reads (a tree at a time cost a clone of 2,000 runs five seconds of waiting).
@@ -214,7 +250,10 @@ function holdsVersion(states: RunStates, remote: RemoteRun): boolean {
 async function treeSizes(reader: ObjectReader, roots: readonly string[]): Promise<Map<string, { files: number; bytes: number }>> {
   const trees = new Map<string, Tree>();
   let level = [...new Set(roots)];
-  while (level.length > 0) {
+  for (let depth = 0; level.length > 0; depth++) {
+    // Sizes are summed once per distinct tree, so only depth needs a bound here (materialize
+    // counts entries and paths as it expands each run's trees).
+    new TreeBudget(level[0]!).depth(depth);
     const read = await reader.readTrees(level);
     for (const [id, tree] of read) trees.set(id, tree);
     const below = new Set<string>();
@@ -243,9 +282,10 @@ async function executePull(
   items: PullItem[],
   upToDate: number,
   reader: ObjectReader | undefined,
+  conflicts: RunConflict[],
   onProgress: ((e: SyncProgressEvent) => void) | undefined,
 ): Promise<PullResult> {
-  const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0 };
+  const result: PullResult = { remote: s.remote.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
     const write: WriteTree = async (tree, dir) => {
@@ -289,11 +329,11 @@ async function executePull(
       items.filter((i) => i.local),
       async (item) => {
         if (item.files !== undefined || item.meta !== undefined) {
-          await writePending(s.runsDir, item.remote.id, { ...(item.files ? { files: item.files } : {}), ...(item.meta ? { meta: item.meta } : {}) });
+          writePending(s.runsDir, item.remote.id, { ...(item.files ? { files: item.files } : {}), ...(item.meta ? { meta: item.meta } : {}) });
         }
         await updateRun(reader, item, write);
-        await addRunHistory(s.runsDir, item.remote.id, item.history);
-        await clearPending(s.runsDir, item.remote.id);
+        addRunHistory(s.runsDir, item.remote.id, item.history, MAX_PRIOR);
+        clearPending(s.runsDir, item.remote.id);
       },
     );
     if (failure) throw failure.err;
@@ -371,7 +411,7 @@ async function stageRuns(
   try {
     for (const item of items) {
       const paths = item.remote.paths;
-      const staging = join(stateDir(s.runsDir), "tmp", `${item.remote.id}-${randomBytes(6).toString("hex")}`);
+      const staging = join(statePaths.staging(s.runsDir), `${item.remote.id}-${randomBytes(6).toString("hex")}`);
       const times = timesOf.get(item) ?? {};
       const run: StagedRun = { item, staging, rows: [] };
       runs.push(run);
@@ -449,8 +489,8 @@ async function publish(s: Session, staged: readonly StagedRun[], write: WriteTre
     }
     for (const r of rows) s.cache.recordWritten(r.path, r.stamp, r.ids);
     if (inSync !== undefined) noteInSync(s, item.remote.id, inSync);
-    await addRunHistory(s.runsDir, item.remote.id, item.history);
-    await clearPending(s.runsDir, item.remote.id);
+    addRunHistory(s.runsDir, item.remote.id, item.history, MAX_PRIOR);
+    clearPending(s.runsDir, item.remote.id);
   }
 }
 
@@ -484,27 +524,27 @@ async function moveUserEntries(from: string, to: string, names: string[]): Promi
  * Removes what a fast-forwarded tree no longer has (e.g. `proc/lock` of a run that finished on
  * the other side). Only inside the run's own folders, never following symlinks.
  */
-async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
+export async function pruneToTree(reader: ObjectReader, treeId: string, dir: string): Promise<void> {
   const tree = await reader.readTree(treeId);
   const byName = new Map(tree.entries.map((e) => [e.name, e]));
-  for (const name of readdirSync(dir)) {
+  for (const name of namesIn(dir)) {
     const path = join(dir, name);
     const entry = byName.get(name);
-    const st = lstatSync(path);
+    const st = lstatSync(osPath(path));
     if (entry?.kind === "dir" && st.isDirectory()) {
       await pruneToTree(reader, entry.id, path);
     } else if (entry === undefined || (entry.kind === "dir") !== st.isDirectory()) {
-      const mode = lstatSync(dir).mode;
-      if ((mode & 0o200) === 0) chmodSync(dir, mode | 0o200);
+      const mode = lstatSync(osPath(dir)).mode;
+      if ((mode & 0o200) === 0) chmodSync(osPath(dir), mode | 0o200);
       await removeTree(path);
-      if ((mode & 0o200) === 0) chmodSync(dir, mode);
+      if ((mode & 0o200) === 0) chmodSync(osPath(dir), mode);
     }
   }
 }
 
 /** Staging folders a killed pull left behind (an hour old: no pull still running uses them). */
-async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void> {
-  const dir = join(stateDir(runsDir), "tmp");
+export async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void> {
+  const dir = statePaths.staging(runsDir);
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
@@ -513,20 +553,42 @@ async function removeStaleStaging(runsDir: string, nowMs: number): Promise<void>
 }
 
 /** Removes a folder that may hold read-only folders. */
-async function removeTree(path: string): Promise<void> {
-  if (!existsSync(path)) return;
+export async function removeTree(path: string): Promise<void> {
+  if (!existsSync(osPath(path))) return;
   const makeWritable = (p: string) => {
-    const st = lstatSync(p);
+    const st = lstatSync(osPath(p));
     if (!st.isDirectory()) return;
-    chmodSync(p, st.mode | 0o700);
-    for (const name of readdirSync(p)) makeWritable(join(p, name));
+    chmodSync(osPath(p), st.mode | 0o700);
+    for (const name of namesIn(p)) makeWritable(join(p, name));
   };
   makeWritable(path);
-  await rm(path, { recursive: true, force: true });
+  await rm(osPath(path), { recursive: true, force: true });
 }
 
-/** Plans and executes a pull in one call. */
+/** A folder's names, exactly (one that is not UTF-8 escaped as `decodeName` does). */
+function namesIn(dir: string): string[] {
+  return readdirSync(osPath(dir), { encoding: "buffer" }).map(decodeName);
+}
+
+/**
+ * The diverged runs of a pull, as the error that reports them. A run with no copy here (a
+ * clone) cannot be settled by `--force`: one of its writers pushes theirs with `--force`.
+ */
+export function pullConflicts(conflicts: RunConflict[], remoteOnly: ReadonlySet<string>): ConflictError {
+  if (!conflicts.every((c) => remoteOnly.has(c.runId))) return new ConflictError(conflicts);
+  const which = conflicts.length === 1 ? "this run" : "these runs";
+  return new ConflictError(conflicts, {
+    hint: `The remote holds diverged versions of ${which}, pushed by two writers: the writer whose version is to stay runs 'gage push --force REMOTE RUN', then pull again.`,
+  });
+}
+
+/**
+ * Plans and executes a pull in one call.
+ * @throws ConflictError after pulling every other run, when runs diverged (`result.conflicts`).
+ */
 export async function pull(opts: SyncOptions): Promise<PullResult> {
   const plan = await planPull(opts);
-  return plan.execute();
+  const result = await plan.execute();
+  if (plan.conflicts) throw plan.conflicts;
+  return result;
 }

@@ -1,15 +1,17 @@
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import { collectTimes, digestTrees, encodeTimes, hashBytes, PackWriter, toMicros, type TreeSumLookup, type WrittenPack, snapshotDir, snapshotDirsOnWorkers } from "../objects/index.js";
+import { collectTimes, digestTrees, encodeTimes, hashBytes, ObjectReader, PackWriter, toMicros, type FileIdCache, type TreeSumLookup, type WrittenPack, snapshotDir } from "../objects/index.js";
+import { snapshotDirsOnWorkers, type StatCache } from "../worktree/index.js";
+import { markReachable, type Closure } from "./closure.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory, statCachePath } from "./local-state.js";
-import { forcePart, hasNews, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
+import { addRunHistory, pruneRunStates, statePaths } from "../state/index.js";
+import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums } from "./in-sync.js";
@@ -38,6 +40,11 @@ interface PushItem {
   upload: { files: boolean; meta: boolean };
   /** The run's folders summed up before it was read, when they were. */
   sums: RunSums | undefined;
+  /**
+   * The remote lacks objects its version of this run reaches: every file is checked against the
+   * remote's index, none trusted from a tree found there (`repairing`).
+   */
+  repair?: boolean;
 }
 
 /**
@@ -83,15 +90,29 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
     const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));
     const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
     const scans = new Map(scanned.map((scan) => [scan.ref, scan]));
+    const same: ScannedRun[] = [];
     for (const ref of toCompare) {
       const known = s.view.runs.get(ref.id);
       const scan = scans.get(ref) ?? unscannedRun(opts.runsDir, ref, summed?.treeSums);
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
       if (known?.length === 1 && sameState(scan, remoteVersion(known))) {
         upToDate++;
-        noteInSync(s, ref.id, summed?.runs.get(ref.id));
+        same.push(scan);
       } else {
         dropInSync(s, ref.id);
+        moving.push(scan);
+      }
+    }
+    // Runs named, or --force: each found up to date is checked against what the remote's indexes
+    // list now, and one whose remote version reaches a missing object is sent again (repaired).
+    const repair = opts.force === true || (opts.runs?.length ?? 0) > 0 ? await incompleteRuns(s, [...inSync, ...same.map((r) => r.ref.id)]) : new Set<string>();
+    for (const scan of same) if (!repair.has(scan.ref.id)) noteInSync(s, scan.ref.id, summed?.runs.get(scan.ref.id));
+    if (repair.size > 0) {
+      upToDate -= repair.size;
+      const fromInSync = refs.filter((ref) => repair.has(ref.id) && inSync.has(ref.id));
+      const rescanned = fromInSync.length === 0 ? [] : await scanRuns(opts.runsDir, fromInSync, s.cache, { threads: opts.scanThreads });
+      for (const scan of [...same.filter((r) => repair.has(r.ref.id)), ...rescanned]) {
+        dropInSync(s, scan.ref.id);
         moving.push(scan);
       }
     }
@@ -124,7 +145,8 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
         for (const [name, bytes] of Object.entries(e.user)) userBytes[name] ??= bytes;
       }
       const next = { run: { tree: files.tree, prior: files.prior }, meta: { tree: meta.tree, prior: meta.prior }, user: mergeUser([mine.user, ...remoteEntries.map((e) => entryVersion(e).user)]) };
-      if (remote && remoteEntries.length === 1 && !hasNews(next, remote)) {
+      const repairing = repair.has(run.id);
+      if (remote && remoteEntries.length === 1 && !hasNews(next, remote) && !repairing) {
         upToDate++;
         continue;
       }
@@ -133,13 +155,13 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       const times = entryTimes(remoteEntries, next, local);
       if (times !== undefined) entry.times = times;
       const upload = {
-        files: s.only.has("files") && files.tree === local.version.run.tree && files.tree !== remote?.run.tree,
-        meta: s.only.has("meta") && meta.tree === local.version.meta.tree && meta.tree !== remote?.meta.tree,
+        files: s.only.has("files") && files.tree === local.version.run.tree && (repairing || files.tree !== remote?.run.tree),
+        meta: s.only.has("meta") && meta.tree === local.version.meta.tree && (repairing || meta.tree !== remote?.meta.tree),
       };
-      const what = describeChange(next, remote);
+      const what = repairing ? "missing objects" : describeChange(next, remote);
       const sizeFiles = upload.files || upload.meta ? local.stats.files : Object.keys(next.user).length;
       const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
-      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id) });
+      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id), ...(repairing ? { repair: true } : {}) });
     }
     if (conflicts.length > 0) throw new ConflictError(conflicts);
     return {
@@ -148,7 +170,12 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       upToDate,
       scanned: toCompare.length,
       hashed: scanned.reduce((n, scan) => n + scan.stats.hashedFiles, 0),
-      execute: (onProgress) => executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress),
+      execute: async (onProgress) => {
+        const result = await executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
+        // A push of every run that moved some also forgets the runs no longer here.
+        if (result.head !== undefined && !opts.runs?.length && opts.where === undefined) pruneRunStates(opts.runsDir);
+        return result;
+      },
       close: () => closeSession(s, true),
     };
   } catch (err) {
@@ -204,8 +231,8 @@ async function executePush(
       const unsummed = jobs.map((j) => j.dir).filter((dir) => planned?.get(dir) === undefined);
       const extra = unsummed.length === 0 ? undefined : digestTrees(unsummed, availableParallelism());
       const treeSums: TreeSumLookup | undefined = planned === undefined ? extra : extra === undefined ? planned : { get: (dir) => planned.get(dir) ?? extra.get(dir) };
-      if (worthWorkers(items)) {
-        const cacheFile = statCachePath(s.runsDir);
+      if (worthWorkers(items) && !items.some((i) => i.repair)) {
+        const cacheFile = statePaths.statCache(s.runsDir);
         const trees = await snapshotDirsOnWorkers(
           jobs.map((j) => j.dir),
           { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress, ...(treeSums ? { treeSums } : {}) },
@@ -219,7 +246,8 @@ async function executePush(
             last = p;
           };
           // Upload from what is on disk now; a file changed since planning is sent as it is now.
-          setTree(item, part, (await snapshotDir(dir, { sink: writer, cache: s.cache, onProgress: onFile, ...(treeSums ? { treeSums } : {}) })).treeId);
+          const opts = item.repair ? { cache: fileRowsOnly(s.cache) } : { cache: s.cache, ...(treeSums ? { treeSums } : {}) };
+          setTree(item, part, (await snapshotDir(dir, { sink: writer, onProgress: onFile, ...opts })).treeId);
         }
       }
       // Each folder sent takes its files' times along, in the same packs (objects/times.ts).
@@ -251,6 +279,38 @@ async function executePush(
   } finally {
     await closeSession(s, true);
   }
+}
+
+/**
+ * Of runs found up to date, those whose remote version reaches an object that no index the remote
+ * lists now holds: their trees and chunk lists are read from the remote (a few reads per run).
+ */
+async function incompleteRuns(s: Session, runIds: readonly string[]): Promise<Set<string>> {
+  if (runIds.length === 0) return new Set();
+  const closure: Closure = { reader: new ObjectReader(s.remote.storage, await loadRemotePackIndex(s)), reachable: new Set(), missing: new Map() };
+  const roots = runIds.flatMap((id): [string, string][] => {
+    const v = remoteVersion(s.view.runs.get(id) ?? []);
+    return v === undefined ? [] : [[v.run.tree, id], [v.meta.tree, id]];
+  });
+  await markReachable(closure, roots);
+  return new Set(closure.missing.values());
+}
+
+/**
+ * The stat cache's file rows alone, and only for files stored whole: a run being repaired is
+ * walked folder by folder and every file and chunk is looked up in the remote's index, never
+ * answered by a tree or chunk list found there.
+ */
+function fileRowsOnly(cache: StatCache): FileIdCache {
+  return {
+    lookup: (path, stamp) => {
+      const ids = cache.lookup(path, stamp);
+      return ids?.chunks === undefined ? ids : undefined;
+    },
+    record: (path, stamp, ids) => cache.record(path, stamp, ids),
+    lookupDir: () => undefined,
+    recordDir: () => undefined,
+  };
 }
 
 // Below this, starting worker threads costs more than it saves.
@@ -286,7 +346,7 @@ function setTree(item: PushItem, part: "files" | "meta", tree: string): void {
 async function recordPushed(runsDir: string, item: PushItem): Promise<void> {
   const mine = item.local.version;
   const part = (merged: TreeVersion, local: TreeVersion) => (merged.tree === local.tree ? [...merged.prior, local.tree] : [local.tree]);
-  await addRunHistory(runsDir, item.entry.runId, { files: part(item.entry.run, mine.run), meta: part(item.entry.meta, mine.meta) });
+  addRunHistory(runsDir, item.entry.runId, { files: part(item.entry.run, mine.run), meta: part(item.entry.meta, mine.meta) }, MAX_PRIOR);
 }
 
 /**

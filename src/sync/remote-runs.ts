@@ -99,7 +99,7 @@ export function selectWithSpecs<R extends Run>(runs: readonly R[], specs: readon
  * fetched). `runsDir`, when given, holds the cache of last-known heads.
  */
 export async function listRemoteRuns(opts: SyncOptions): Promise<RemoteRun[]> {
-  const s = await openSession(opts);
+  const s = await openSession(opts, true);
   try {
     const runs = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);
     return opts.runs || opts.where ? selectWithSpecs(runs, opts.runs, opts.where).map((x) => x.run) : runs;

@@ -5,7 +5,7 @@ import { findRemote, resolveRemote, type RemoteContext } from "../remotes/config
 
 export type { RemoteContext };
 import type { Storage } from "../remotes/storage.js";
-import { readDefaultRemote, writeDefaultRemote } from "./local-state.js";
+import { readDefaultRemote, writeDefaultRemote } from "../state/index.js";
 
 /** A remote as sync uses it: the storage, what the user called it, and its URL (redacted). */
 export interface OpenRemote {
@@ -47,7 +47,7 @@ function isLocalUrl(url: string): boolean {
 /** The remote a command names, else the runs directory's default remote. */
 export async function remoteOrDefault(runsDir: string, remote: string | Storage | undefined): Promise<string | Storage> {
   if (remote !== undefined && remote !== "") return remote;
-  const fallback = await readDefaultRemote(runsDir);
+  const fallback = readDefaultRemote(runsDir);
   if (fallback === undefined) {
     throw new UsageError("No remote given, and this runs directory has no default remote", {
       hint: "Name a remote (gage push REMOTE), or set one with 'gage remote default NAME'.",
@@ -69,7 +69,7 @@ export async function recordedRemote(remote: string | Storage, ctx: RemoteContex
 /** Sets the runs directory's default remote (`gage remote default NAME`); returns what was recorded. */
 export async function setDefaultRemote(runsDir: string, remote: string, ctx: RemoteContext = {}): Promise<string> {
   const recorded = await recordedRemote(remote, ctx);
-  await writeDefaultRemote(runsDir, recorded);
+  writeDefaultRemote(runsDir, recorded);
   return recorded;
 }
 

@@ -1,10 +1,14 @@
 import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
-import { StatCache } from "../objects/index.js";
+import type { ConflictError } from "./errors.js";
+import { StoreNotFoundError } from "../remotes/errors.js";
+import { shortPath } from "../remotes/url.js";
+import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
-import { saveInSync, type InSyncState } from "./in-sync.js";
-import { readCachedView, statCachePath, writeCachedView } from "./local-state.js";
+import { RemoteState, statePaths } from "../state/index.js";
+import type { InSyncState } from "./in-sync.js";
+import { decodeView, encodeView } from "./view-file.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
 /** The parts of a run a transfer may be limited to (`--only meta,user,files`). */
@@ -35,7 +39,7 @@ export interface SyncOptions extends RemoteContext {
   only?: readonly RunPart[];
   /** On a true divergence, keep this side's files and metadata instead of stopping. */
   force?: boolean;
-  /** Clock (ms since the epoch); names heads. */
+  /** Clock (ms since the epoch): names heads, and says which file stamps are too recent to trust. */
   now?: () => number;
   /**
    * Threads that compare local runs with the stat cache: this one, plus workers when more than
@@ -75,6 +79,11 @@ export interface TransferPlan<R> {
   scanned?: number;
   /** Push: files read and hashed while comparing (those the stat cache knows unchanged are not read). */
   hashed?: number;
+  /**
+   * Pull and clone: the runs that diverged, left out of `runs` (every other run moves). The
+   * caller reports it after executing the rest.
+   */
+  conflicts?: ConflictError;
   /** Runs the transfer with the remote still open, then closes it. */
   execute(onProgress?: (event: SyncProgressEvent) => void): Promise<R>;
   /** Releases the remote without transferring (dry run, declined confirmation). */
@@ -85,8 +94,10 @@ export interface TransferPlan<R> {
 export interface Session {
   runsDir: string;
   remote: OpenRemote;
+  /** What the runs directory remembers of the remote; written once, as the session closes. */
+  state: RemoteState;
   view: RemoteView;
-  /** The view learned something since it was read from the cache (it is saved only then). */
+  /** The view learned something since it was read from the cache (its dirty state: saved only then). */
   viewChanged: boolean;
   /** The stat cache, loaded at first use (a push that finds every run in sync needs none). */
   readonly cache: StatCache;
@@ -108,25 +119,38 @@ export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
   return new Set(only as RunPart[]);
 }
 
-/** Opens the remote and brings the cached view of its heads up to date (the stat cache loads at first use). */
-export async function openSession(opts: SyncOptions): Promise<Session> {
+/**
+ * Opens the remote and brings the cached view of its heads up to date (the stat cache loads at
+ * first use). `reading`: the command reads the store (pull, status, listing), so a remote whose
+ * root does not exist is an error, not an empty store; a push creates it.
+ * @throws StoreNotFoundError when `reading` and the remote's folder does not exist.
+ */
+export async function openSession(opts: SyncOptions, reading = false): Promise<Session> {
   const only = checkOnly(opts.only);
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
-    const cached = await readCachedView(opts.runsDir, remote.url);
+    const state = new RemoteState(opts.runsDir, remote.url);
+    const viewBytes = state.readView();
+    const cached = viewBytes === undefined ? undefined : decodeView(viewBytes);
     const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
-    const cacheFile = statCachePath(opts.runsDir);
+    if (reading && view.newest === undefined && view.catalogKey === undefined && (await remote.storage.rootExists?.()) === false) {
+      throw new StoreNotFoundError(remote.url, `No store at ${shortPath(remote.url)}: the folder does not exist`, {
+        hint: `Check the path. A push creates a store: gage push ${shortPath(remote.spec)}`,
+      });
+    }
+    const cacheFile = statePaths.statCache(opts.runsDir);
     const session: Session = {
       runsDir: opts.runsDir,
       remote,
+      state,
       view,
       viewChanged: fetched > 0,
       viewStamp: fetched > 0 ? undefined : cached?.stamp,
       loadedCache: undefined,
       get cache() {
-        return (this.loadedCache ??= StatCache.loadSync(cacheFile));
+        return (this.loadedCache ??= StatCache.loadSync(cacheFile, { now }));
       },
       now,
       only,
@@ -139,16 +163,30 @@ export async function openSession(opts: SyncOptions): Promise<Session> {
   }
 }
 
-/** Saves what the session learned (view, stat cache) and closes the remote; again is a no-op. */
+/**
+ * Saves what the session learned and closes the remote; again is a no-op. Each cache is written
+ * only when dirty: the view when it learned news, the in-sync rows when they changed or the view's
+ * stamp did (rows hold for one stamp), kept indexes when new ones were read, the stat cache when
+ * rows changed. Without `save` (a failed command) only the kept indexes are written: each is
+ * what the remote holds under its key, whatever the command did.
+ */
 export async function closeSession(s: Session, save: boolean): Promise<void> {
   if (s.closed) return;
   s.closed = true;
   try {
     // A command that found no runs directory (ls --remote elsewhere) does not create one.
-    if (save && existsSync(s.runsDir)) {
-      const stamp = s.viewChanged ? await writeCachedView(s.runsDir, s.remote.url, s.view) : s.viewStamp;
-      if (s.loadedCache?.dirty) await s.loadedCache.save(statCachePath(s.runsDir));
-      if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) await saveInSync(s, stamp);
+    if (existsSync(s.runsDir)) {
+      if (save) {
+        let stamp = s.viewStamp;
+        if (s.viewChanged) {
+          const encoded = encodeView(s.view);
+          s.state.setView(encoded.bytes, encoded.stamp);
+          stamp = encoded.stamp;
+        }
+        if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) s.state.setInSyncRows(stamp, s.inSync.rows);
+        if (s.loadedCache?.dirty) await s.loadedCache.save(statePaths.statCache(s.runsDir));
+      }
+      s.state.commit();
     }
   } finally {
     await closeRemote(s.remote);

@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr/pack";
 import { hashBytes } from "../objects/index.js";
+import { isRunId } from "../runs/layout.js";
 import { checkEntry, emptyView, plainEntry, type HeadEntry, type RemoteView } from "./heads.js";
 
 /**
@@ -26,6 +27,10 @@ export interface EncodedView {
  * A view's runs, each decoded from the cached bytes when first asked for. A run not decoded is
  * where its entries start in the runs section (its length in the 4 bytes before): no buffer per
  * run is made for the 2,000 runs a push does not look at.
+ *
+ * Costs differ by method, as a `Map` does not say: `has`, `size`, `keys`, `set`, `delete` decode
+ * nothing; `get` decodes one run; `values`, `entries`, iteration and `forEach` decode every run
+ * (a command that needs only some runs asks for them by id).
  */
 class LazyRuns extends Map<string, HeadEntry[]> {
   readonly #section: Buffer;
@@ -189,8 +194,10 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
     for (let p = 0; p < section.length; ) {
       const idEnd = p + 1 + section[p]!;
       const end = idEnd + 4 + section.readUInt32LE(idEnd);
-      if (end > section.length) return undefined;
-      raw.set(section.toString("latin1", p + 1, idEnd), idEnd + 4);
+      const id = section.toString("latin1", p + 1, idEnd);
+      // Run ids name folders: a file that holds anything else is damaged, so not used at all.
+      if (end > section.length || !isRunId(id)) return undefined;
+      raw.set(id, idEnd + 4);
       p = end;
     }
     const view: RemoteView = { ...emptyView(), runs: new LazyRuns(section, raw) };

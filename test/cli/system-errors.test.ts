@@ -27,3 +27,11 @@ test("errors that are not this machine's own files are left to the caller", () =
   assert.equal(systemErrorMessage(failure(() => writeFileSync("/nonexistent-folder/x", "x"))), undefined, "ENOENT names its own path");
   assert.equal(systemErrorMessage("not an error"), undefined);
 });
+
+test("a path too long for the file system is one short line naming the start and end of the path", () => {
+  const err = failure(() => writeFileSync(`/tmp/${"x".repeat(5000)}`, "x"));
+  assert.equal((err as NodeJS.ErrnoException).code, "ENAMETOOLONG");
+  const message = systemErrorMessage(err)!;
+  assert.match(message, /^a path is too long for the file system \(\/tmp\/x+…x+\): use a shorter path$/);
+  assert.ok(message.length < 150);
+});

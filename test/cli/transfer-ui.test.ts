@@ -154,3 +154,37 @@ test("planning shows a status line on a terminal and clears it, even when planni
   await whilePlanning(json.ctx, { json: true }, "Comparing", async () => 1);
   assert.equal(piped.out.stderr + json.out.stderr, "", "no status line off a terminal or with --json");
 });
+
+test("a preview of 100,000 runs shows a screenful, then how many more and the totals; --verbose lists them all", async () => {
+  let labelsRead = 0;
+  const many: TransferPreviewRow[] = Array.from({ length: 100_000 }, (_, i) => ({
+    id: `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`,
+    operation: "proj:train",
+    get label() {
+      labelsRead++;
+      return `run ${i + 1}`;
+    },
+    what: "new",
+    bytes: 1_000,
+    files: 8,
+  }));
+  const dry = context();
+  await runTransfer(dry.ctx, { dryRun: true }, { ...flow([]), action: "push 100,000 runs to /r", rows: many });
+  const tableRows = dry.out.stdout.split("\n").filter((l) => /^\| \d/.test(l));
+  assert.equal(tableRows.length, 20);
+  assert.match(tableRows[19]!, /^\| 20 \| 00000 \| proj:train \| run 20 +\| new +\| 1\.0 kB \|$/);
+  assert.match(dry.out.stdout, /\n… and 99,980 more runs \(--verbose lists them all\)\n100,000 runs, 800,000 files, 100\.0 MB\n$/);
+  // Only the rows shown were made into table cells.
+  assert.equal(labelsRead, 20);
+
+  const verbose = context();
+  await runTransfer(verbose.ctx, { dryRun: true, verbose: true }, { ...flow([]), rows: many.slice(0, 500) });
+  assert.equal(verbose.out.stdout.split("\n").filter((l) => /^\| \d/.test(l)).length, 500);
+  assert.doesNotMatch(verbose.out.stdout, /more runs/);
+  assert.match(verbose.out.stdout, /\n500 runs, 4,000 files, 500\.0 kB\n$/);
+
+  const few = context();
+  await runTransfer(few.ctx, { dryRun: true }, { ...flow([]), rows: many.slice(0, 20) });
+  assert.equal(few.out.stdout.split("\n").filter((l) => /^\| \d/.test(l)).length, 20);
+  assert.doesNotMatch(few.out.stdout, /more runs/);
+});

@@ -194,10 +194,11 @@ describe("run commands on the fixture runs", () => {
     r = await run(["comment", "gimar", "-m", "Looks **good**", "-y"]);
     assert.deepEqual([r.code, r.stderr], [0, "Added comment to run gimar-nivam\n"]);
     r = await run(["comment", "--list", "gimar"]);
-    assert.match(r.stdout, /^gimar-nivam [0-9a-f]{8}-[0-9a-f]{4} .*\nLooks \*\*good\*\*\n/);
+    // Gage's panel: the comment id and run in the title, the attributes, then the Markdown as text.
+    assert.match(r.stdout, /^ +[0-9a-f]{8}-[0-9a-f]{4} gimar-nivam +\n\| author +\S+ +\|\n\| date +\d\d\/\d\d\/\d\d \d\d:\d\d:\d\d +\|\n\| run +gimar-nivam +\|\n\| comment id +[0-9a-f]{8}-[0-9a-f]{4} +\|\n\| +\|\n\| Looks good +\|\n/);
     r = await run(["show", "zuzar"]);
     assert.equal(r.code, 0);
-    for (const text of ["ffcb9078-ed64-41f7-8fc4-9d3328700bf7", "zuzar-nadum", "proj:bigfile", "completed", "Generated files", "/home/gage/projects/proj", "| big.bin", "5.2 MB", "8 files"]) {
+    for (const text of ["ffcb9078-ed64-41f7-8fc4-9d3328700bf7", "zuzar-nadum", "proj:bigfile", "completed", "Generated files", "/home/gage/projects/proj", "| big.bin", "5.2 MB", "total: 5.2 MB"]) {
       assert.ok(r.stdout.includes(text), text);
     }
     r = await run(["show", "kojon", "--json"]);

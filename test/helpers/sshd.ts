@@ -15,7 +15,7 @@
  * side to put data in. The login user is the current user (root in CI; the generated config
  * permits root login by key only).
  *
- * When sshd is missing, it is installed once (`apt-get install openssh-server`, under a lock
+ * When sshd is missing, it is installed once (`apt-get install openssh-server`, test/helpers/apt.ts, under a lock
  * file so parallel test files do not run apt together); when that is impossible (not root, no
  * apt), `startSshd` throws: SSH tests fail, they never pass silently.
  * `stop()` kills the server and every session process it forked (as a crash would), then
@@ -23,11 +23,12 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ensureDebianBinary } from "./apt.js";
 
 const run = promisify(execFile);
 
@@ -54,34 +55,14 @@ export interface SshdHandle {
 }
 
 const SSHD_CANDIDATES = ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"];
-const INSTALL_LOCK = join(tmpdir(), "gage-test-openssh-install.lock");
-
-let installing: Promise<string> | undefined;
 
 /** The sshd binary, installed with apt-get when missing and we are root. */
 export function ensureSshd(): Promise<string> {
-  installing ??= (async () => {
-    const found = SSHD_CANDIDATES.find((p) => existsSync(p));
-    if (found) return found;
-    if (process.getuid?.() !== 0) {
-      throw new Error("SSH tests need OpenSSH's sshd: it is not installed, and only root can install it (apt-get install openssh-server)");
-    }
-    const script =
-      "test -x /usr/sbin/sshd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; }";
-    try {
-      await run("flock", [INSTALL_LOCK, "sh", "-c", script], { maxBuffer: 64 * 1024 * 1024, timeout: 600_000 });
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`SSH tests need sshd, and installing openssh-server failed: ${e.stderr || e.message}`);
-    }
-    const installed = SSHD_CANDIDATES.find((p) => existsSync(p));
-    if (!installed) throw new Error("apt-get installed openssh-server, yet no sshd binary was found");
-    return installed;
-  })();
-  return installing;
+  return ensureDebianBinary("openssh-server", SSHD_CANDIDATES, "SSH tests");
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (the server that takes it must expect to lose a race). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

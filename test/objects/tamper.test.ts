@@ -65,8 +65,11 @@ test("an index naming an unknown codec for an object makes its read fail, naming
     const id = [...reader.index.ids()][0]!;
     const packId = reader.index.get(id)!.packId;
     // A well-formed index (its checksum right) that names codec 9 for the object.
-    const entries = decodePackIndex(packId, storage.objects.get(packIndexKey(packId))!).map((e) => (e.id === id ? { ...e, codec: 9 as 0 } : e));
-    storage.objects.set(packIndexKey(packId), encodePackIndex(packId, entries));
+    const key = [...storage.objects.keys()].find((k) => k.startsWith(`packs/${packId}.`) && k.endsWith(".idx"))!;
+    const entries = decodePackIndex(packId, storage.objects.get(key)!).map((e) => (e.id === id ? { ...e, codec: 9 as 0 } : e));
+    const bytes = encodePackIndex(packId, entries);
+    storage.objects.delete(key);
+    storage.objects.set(packIndexKey(packId, bytes), bytes);
     const reopened = await ObjectReader.open(storage);
     await assert.rejects(reopened.read(id), (err: unknown) => err instanceof CorruptObjectError && err.id === id && err.message.includes("unknown codec 9"));
   });

@@ -23,7 +23,7 @@ test("S3 errors: throttling and server errors are retryable UnreachableErrors", 
   assert.ok(mapS3Error({ name: "NoSuchKey" }, URL, "bucket", "k") instanceof NotFoundError);
   assert.ok(mapS3Error({ name: "InvalidAccessKeyId", $metadata: { httpStatusCode: 403 } }, URL, "bucket") instanceof AuthError);
   assert.ok(mapS3Error({ name: "AccessDenied", $metadata: { httpStatusCode: 403 } }, URL, "bucket") instanceof PermissionError);
-  assert.equal((mapS3Error({ name: "NoSuchBucket" }, URL, "bucket") as { code: string }).code, "REMOTE_URL");
+  assert.equal((mapS3Error({ name: "NoSuchBucket" }, URL, "bucket") as { code: string }).code, "STORE_NOT_FOUND");
   const unknown = new Error("something else");
   assert.equal(mapS3Error(unknown, URL, "bucket"), unknown);
 });

@@ -6,6 +6,8 @@ import { Readable } from "node:stream";
 import { after, before, test } from "node:test";
 import { LocalStorage } from "../../src/remotes/local/index.js";
 import { TEMP_PREFIX } from "../../src/remotes/keys.js";
+import { withConcurrency } from "../../src/remotes/concurrency.js";
+import { withRetry } from "../../src/remotes/retry.js";
 
 let dir: string;
 before(async () => {
@@ -44,4 +46,14 @@ test("a failed put leaves no temporary file, and leftovers of a crash are never 
 
 test("a relative root is refused", () => {
   assert.throws(() => new LocalStorage("relative/path"), { code: "USAGE" });
+});
+
+test("rootExists: false for a missing folder (a put creates it), a StoreNotFoundError for a file", async () => {
+  const storage = withRetry(withConcurrency(new LocalStorage(join(dir, "later")), 2));
+  assert.equal(await storage.rootExists!(), false);
+  await storage.put("k", Buffer.from("x"));
+  assert.equal(await storage.rootExists!(), true);
+  await writeFile(join(dir, "plain-file"), "x");
+  await assert.rejects(new LocalStorage(join(dir, "plain-file")).rootExists(), { code: "STORE_NOT_FOUND" });
+  await assert.rejects(new LocalStorage(join(dir, "y".repeat(5000))).rootExists(), { code: "REMOTE_URL" });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { RunIdError } from "../../src/runs/errors.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { runName } from "../../src/runs/name.js";
 import { readProjectRef, removeProjectRef, writeProjectRef } from "../../src/runs/project-ref.js";
@@ -41,15 +42,19 @@ describe("runs directory basics", () => {
     );
   });
 
-  test("runPaths names the four sibling entries", () => {
-    assert.deepEqual(runPaths("/r", "abc"), {
-      id: "abc",
-      runDir: "/r/abc",
-      metaDir: "/r/abc.meta",
-      deletedMetaDir: "/r/abc.meta.deleted",
-      userDir: "/r/abc.user",
-      projectFile: "/r/abc.project",
+  test("runPaths names the four sibling entries, and only for a run id", () => {
+    const id = "882cb503-0000-4000-8000-000000000000";
+    assert.deepEqual(runPaths("/r", id), {
+      id,
+      runDir: `/r/${id}`,
+      metaDir: `/r/${id}.meta`,
+      deletedMetaDir: `/r/${id}.meta.deleted`,
+      userDir: `/r/${id}.user`,
+      projectFile: `/r/${id}.project`,
     });
+    for (const bad of ["abc", "0123abcd/../../NAME", "../882cb503-0000-4000-8000-000000000000", "882CB503-0000-4000-8000-000000000000", ""]) {
+      assert.throws(() => runPaths("/r", bad), RunIdError, bad);
+    }
   });
 
   test("runName is the proquint of the first 32 bits", () => {

@@ -8,7 +8,7 @@ import { appendUserLog } from "../../src/runs/user-log.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 import type { HeadEntry } from "../../src/sync/heads.js";
 import { clone, openRemote, closeRemote, planPull, planPush, pull, push, status, type SyncOptions } from "../../src/sync/index.js";
-import { readCachedView } from "../../src/sync/local-state.js";
+import { RemoteState } from "../../src/state/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
 // A push that finds every run as it was when last in sync with the remote compares none of them
@@ -126,13 +126,16 @@ test("a pull brings news from the remote to a run found in sync before them", as
   assert.ok(readdirSync(runPaths(origin, SHARED_RUN).userDir).includes(label));
 });
 
-test("rows made before another command read news from the remote are not used", async () => {
+test("rows made before another command read news from the remote are not used; status keeps rows as a push does", async () => {
   const { origin, remote, upToDate } = await newsFromElsewhere();
-  // Status reads the news and caches the view: the rows were made against the view before it.
-  const rows = (await status({ runsDir: origin, remote })).runs;
+  // Status reads the news and caches the view: the rows were made against the view before it, so
+  // it compares every run, and keeps rows (against the new view) for those it finds in sync.
+  const rows = (await status({ runsDir: origin, remote, now: settled })).runs;
   assert.equal(rows.find((r) => r.id === SHARED_RUN)?.state, "behind");
   const push = await scannedByPush({ runsDir: origin, remote, now: settled });
-  assert.deepEqual(push, { scanned: upToDate, upToDate, moving: [] });
+  assert.deepEqual(push, { scanned: nativeListing ? 1 : upToDate, upToDate, moving: [] }, "only the run status found behind is compared");
+  const again = (await status({ runsDir: origin, remote, now: settled })).runs;
+  assert.deepEqual(again, rows, "status answers the same from the rows");
 });
 
 test("a push of some parts of runs does not take whole runs as in sync", async () => {
@@ -149,7 +152,7 @@ test("the cached view reads back as written, its entries checked against its hea
   await push({ runsDir: origin, remote });
   const opened = await openRemote(remote, {});
   await closeRemote(opened);
-  const cached = await readCachedView(origin, opened.url);
+  const cached = decodeView(new RemoteState(origin, opened.url).readView()!);
   assert.ok(cached, "a push leaves a cached view");
   const again = encodeView(cached.view);
   assert.equal(again.stamp, cached.stamp, "the same view, the same stamp");

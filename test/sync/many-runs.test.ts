@@ -3,10 +3,11 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { nativeListing, StatCache } from "../../src/objects/index.js";
+import { nativeListing } from "../../src/objects/index.js";
+import { RACY_MS, StatCache } from "../../src/worktree/index.js";
 import { listRuns } from "../../src/runs/run.js";
 import { scanRuns } from "../../src/sync/local-runs.js";
-import { statCachePath } from "../../src/sync/local-state.js";
+import { statePaths } from "../../src/state/index.js";
 import { clone, push, status } from "../../src/sync/index.js";
 import { CORPUS_GENERATOR, withTempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
@@ -15,8 +16,8 @@ import { listing } from "./story.js";
 // sync/push.ts; scans are asked to, as on a machine with three cores): the same results as one
 // thread gives, and no change hidden.
 const RUNS = 40;
-/** Files whose stamps are this recent are never trusted by the stat cache (objects/stat-cache.ts). */
-const RACY_MS = 2000;
+/** A clock past the window in which the stat cache trusts no stamp (worktree/stat-cache.ts). */
+const later = () => Date.now() + RACY_MS + 1000;
 const SCAN_THREADS = 3;
 
 test("many runs push on workers, a no-change push reads nothing, and an in-place edit is still found", async () => {
@@ -24,12 +25,11 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
     const origin = join(tmp.path, "origin");
     const remote = join(tmp.path, "remote");
     execFileSync(process.execPath, [CORPUS_GENERATOR, "--shape", "many-small", "--runs", String(RUNS), "--seed", "5", "--out", origin, "--quiet"]);
-    await new Promise((r) => setTimeout(r, RACY_MS + 200));
-    const first = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS });
+    const first = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS, now: later });
     assert.equal(first.runs.length, RUNS);
     // What the workers stored was summed up first: a scan on this thread reads nothing, and answers
     // each run's folders with one row each.
-    const cache = await StatCache.load(statCachePath(origin));
+    const cache = await StatCache.load(statePaths.statCache(origin), { now: later });
     let wholeTreeHits = 0;
     const lookupDir = cache.lookupDir.bind(cache);
     cache.lookupDir = (path, signature) => {
@@ -42,7 +42,7 @@ test("many runs push on workers, a no-change push reads nothing, and an in-place
     assert.deepEqual(scans.map((s) => s.stats.hashedFiles), refs.map(() => 0));
     if (nativeListing) assert.equal(wholeTreeHits, 2 * RUNS);
 
-    const again = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS });
+    const again = await push({ runsDir: origin, remote, scanThreads: SCAN_THREADS, now: later });
     assert.equal(again.runs.length, 0);
     assert.equal(again.upToDate, RUNS);
 

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { nativeListing, StatCache } from "../../src/objects/index.js";
+import { nativeListing } from "../../src/objects/index.js";
+import { RACY_MS, StatCache } from "../../src/worktree/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { listRuns } from "../../src/runs/run.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { scanRuns } from "../../src/sync/local-runs.js";
-import { statCachePath } from "../../src/sync/local-state.js";
+import { statePaths } from "../../src/state/index.js";
 import { clone, openRemote, pull, push } from "../../src/sync/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
@@ -17,15 +18,14 @@ import { freshCases, SHARED_RUN } from "./story.js";
 
 const fresh = freshCases("gage-sync-no-change-");
 
-/** Files whose stamps are this recent are never trusted by the stat cache (objects/stat-cache.ts). */
-const RACY_MS = 2000;
+/** A clock past the window in which the stat cache trusts no stamp (worktree/stat-cache.ts). */
+const later = () => Date.now() + RACY_MS + 1000;
 
 test("a file changed in place after a push, with its size and mtime kept, is still detected and pushed", async () => {
   const { root, origin, remote } = fresh();
-  // Old enough stamps that the stat cache trusts them: the second push answers from the cache.
-  await new Promise((r) => setTimeout(r, RACY_MS + 200));
-  await push({ runsDir: origin, remote });
-  assert.equal((await push({ runsDir: origin, remote })).runs.length, 0, "the cached stamps say nothing changed");
+  // Stamps old enough by the clock that the stat cache trusts them: the second push answers from the cache.
+  await push({ runsDir: origin, remote, now: later });
+  assert.equal((await push({ runsDir: origin, remote, now: later })).runs.length, 0, "the cached stamps say nothing changed");
   const file = join(runPaths(origin, SHARED_RUN).runDir, "hello.py");
   const before = statSync(file);
   const text = readFileSync(file, "utf8");
@@ -87,9 +87,8 @@ test("packs on a local directory remote hold objects as they are; other remotes 
 
 test("after a first push, the next scan reads no file: folders are answered whole, user logs by their stamps", async () => {
   const { origin, remote } = fresh();
-  await new Promise((r) => setTimeout(r, RACY_MS + 200));
-  await push({ runsDir: origin, remote });
-  const cache = await StatCache.load(statCachePath(origin));
+  await push({ runsDir: origin, remote, now: later });
+  const cache = await StatCache.load(statePaths.statCache(origin), { now: later });
   const wholeTreeHits: string[] = [];
   const lookupDir = cache.lookupDir.bind(cache);
   cache.lookupDir = (path, signature) => {

@@ -7,7 +7,7 @@ import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { clone, push } from "../../src/sync/index.js";
-import { stateDir } from "../../src/sync/local-state.js";
+import { stateDir } from "../../src/state/index.js";
 import { DELETED_RUN, freshCases, listing, SHARED_RUN } from "./story.js";
 
 // A runs directory keeps its remote's pack index files (sync/pack-index-cache.ts): a push reads

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { UsageError } from "../../errors.js";
 import { associateProject } from "../../runs/ops.js";
 import type { CliContext } from "../context.js";
+import { printable } from "../printable.js";
 import { selectOne } from "../run-selection.js";
 
 export function registerAssociate(program: Command, ctx: CliContext): void {
@@ -24,11 +25,11 @@ export function registerAssociate(program: Command, ctx: CliContext): void {
       const { run } = await selectOne(ctx, spec);
       if (opts.remove) {
         await associateProject(run, undefined);
-        ctx.stdout.write(`Removed project association for "${run.id}"\n`);
+        ctx.stdout.write(`Removed project association for "${printable(run.id)}"\n`);
         return;
       }
       const abs = resolve(ctx.cwd, dir!);
       await associateProject(run, abs);
-      ctx.stdout.write(`Associated "${run.id}" with ${abs}\n`);
+      ctx.stdout.write(`Associated "${printable(run.id)}" with ${printable(abs)}\n`);
     });
 }

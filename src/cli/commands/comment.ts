@@ -1,11 +1,14 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
+import { readRunComments } from "../../runs/details.js";
 import { addComment, runComments } from "../../runs/ops.js";
 import { appendUserLog } from "../../runs/user-log.js";
 import { assertCanAsk, confirmOrCancel } from "../confirm.js";
 import { cliAuthor, type CliContext } from "../context.js";
 import { confirmRunsChange, runCount, selectForChange, selectIndexedRuns, selectOne } from "../run-selection.js";
-import { formatDateTime } from "../time-format.js";
+import { printable, printableLines } from "../printable.js";
+import { renderCommentPanel } from "../run-panels.js";
+import { outputStyle } from "../terminal.js";
 
 interface CommentOptions {
   message?: string;
@@ -41,11 +44,9 @@ export function registerComment(program: Command, ctx: CliContext): void {
 
       if (opts.list) {
         const runs = specs.length || opts.all ? await selectIndexedRuns(ctx, specs, where) : [await selectOne(ctx, undefined, where)];
+        const style = outputStyle(ctx);
         for (const { run } of runs) {
-          for (const c of runComments(run)) {
-            const when = c.timestamp === undefined ? "" : ` ${formatDateTime(c.timestamp)}`;
-            ctx.stdout.write(`${run.name} ${c.id}${when}\n${c.msg}\n\n`);
-          }
+          for (const c of await readRunComments(run)) ctx.stdout.write(renderCommentPanel(run, c, style));
         }
         return;
       }
@@ -61,7 +62,7 @@ export function registerComment(program: Command, ctx: CliContext): void {
         }
         if (!opts.yes) {
           assertCanAsk(ctx);
-          ctx.stderr.write(`${run.name} ${comment.id}\n${comment.msg}\n\nYou are about to delete this comment.\n\n`);
+          ctx.stderr.write(`${run.name} ${printable(comment.id)}\n${printableLines(comment.msg)}\n\nYou are about to delete this comment.\n\n`);
         }
         await confirmOrCancel(ctx, "Continue?", { yes: opts.yes ?? false, default: false });
         await appendUserLog(run.paths.userDir, { delete: [`comment:${comment.id}`] }, change());

@@ -1,10 +1,13 @@
 import type { Command } from "commander";
-import { UsageError } from "../../errors.js";
+import { homedir } from "node:os";
+import { ConfigError, UsageError } from "../../errors.js";
+import { gitRemoteSpec } from "../../sync/git/session.js";
 import { copyResult, describeRun, executeCopy, planCopy, type CopyPlan } from "../../sync/copy/index.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
 import { runCount } from "../run-selection.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
-import { nothingMessage, runTransfer, transferSummary, type TransferPreviewRow } from "../transfer-ui.js";
+import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, whilePlanning, type TransferPreviewRow } from "../transfer-ui.js";
+import { runSyncPlan, syncOptions } from "./push.js";
 
 interface CopyCliOptions extends TransferCliOptions {
   to?: string;
@@ -37,6 +40,7 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         throw new UsageError("Specify exactly one of --to DEST and --from SRC");
       }
       const direction = opts.to !== undefined ? "to" : "from";
+      if (await copyGit(ctx, direction, (opts.to ?? opts.from)!, specs, opts)) return;
       const plan = await planCopy({
         runsDir: cliRunsDir(ctx),
         direction,
@@ -56,6 +60,33 @@ export function registerCopy(program: Command, ctx: CliContext): void {
         await plan.close();
       }
     });
+}
+
+/**
+ * `copy --to/--from` a Git remote: its branch is a plain runs directory already, so the copy is a
+ * push or pull of the named runs (with the same preview, progress and summary). False when the
+ * other side is no Git remote.
+ */
+async function copyGit(ctx: CliContext, direction: "to" | "from", target: string, specs: string[], opts: CopyCliOptions): Promise<boolean> {
+  let git;
+  try {
+    git = await gitRemoteSpec({ runsDir: cliRunsDir(ctx), remote: target, cwd: ctx.cwd, env: ctx.env, home: ctx.env.HOME || homedir() });
+  } catch (err) {
+    // A bare word that names no remote is a folder here: the copy reads it so.
+    if (err instanceof ConfigError) return false;
+    throw err;
+  }
+  if (git === undefined) return false;
+  if (specs.length === 0 && !opts.all && opts.where === undefined) throw new UsageError("Specify runs to copy or use '--all'.", { hint: "Try 'gage ls' to list runs." });
+  const sync = syncOptions(ctx, target, specs, opts);
+  const gitSync = await import("../../sync/git/index.js");
+  const verbs = { verb: "copy", past: "Copied", direction };
+  if (direction === "to") {
+    await runSyncPlan(ctx, await whilePlanning(ctx, opts, `Comparing local runs with ${target}`, () => gitSync.planGitPush(sync, git)), opts, verbs, (r) => (r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : []));
+  } else {
+    await runSyncPlan(ctx, await whilePlanning(ctx, opts, `Comparing local runs with ${target}`, () => gitSync.planGitPull(sync, git)), opts, verbs, (r) => (r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : []));
+  }
+  return true;
 }
 
 async function runCopy(ctx: CliContext, plan: CopyPlan, opts: CopyCliOptions): Promise<void> {

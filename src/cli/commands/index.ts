@@ -32,7 +32,9 @@ export const commands: CommandModule[] = [
   { names: ["clone"], load: async () => (await import("./clone.js")).registerClone },
   { names: ["status"], load: async () => (await import("./status.js")).registerStatus },
   { names: ["gc"], load: async () => (await import("./gc.js")).registerGc },
+  { names: ["verify"], load: async () => (await import("./verify.js")).registerVerify },
   { names: ["remote"], load: async () => (await import("./remote.js")).registerRemote },
+  { names: ["serve"], load: async () => (await import("./serve.js")).registerServe },
 ];
 
 /**

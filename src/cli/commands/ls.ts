@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { UsageError } from "../../errors.js";
-import { renderRunsTable, runJson, selectIndexedRuns } from "../run-selection.js";
+import { loadRuns, renderRunsTable, runJson, selectFrom } from "../run-selection.js";
 import { remoteIndexedRuns } from "./status.js";
 
 interface LsOptions {
@@ -39,22 +39,21 @@ export function registerLs(program: Command, ctx: CliContext): void {
     .action(async (specs: string[], opts: LsOptions) => {
       if (opts.all && opts.limit !== undefined) throw new UsageError("--all and --limit cannot be used together");
       const limit = opts.limit === undefined ? DEFAULT_LIMIT : Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got '${opts.limit}'`);
-      const selected =
+      if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got '${opts.limit}'`);
+      const listing =
         opts.remote !== undefined
-          ? await remoteIndexedRuns(ctx, opts.remote, specs, opts.where)
-          : await selectIndexedRuns(ctx, specs, {
-              deleted: opts.deleted ?? false,
-              ...(opts.where === undefined ? {} : { where: opts.where }),
-            });
+          ? await remoteIndexedRuns(ctx, opts.remote, opts.where)
+          : await loadRuns(ctx, { deleted: opts.deleted ?? false, ...(opts.where === undefined ? {} : { where: opts.where }) });
+      const selected = selectFrom(listing, specs);
       const shown = opts.all ? selected : selected.slice(0, (opts.more + 1) * limit);
       if (opts.json) {
         ctx.stdout.write(JSON.stringify(shown.map(runJson), null, 2) + "\n");
         return;
       }
+      // As Gage: counted against every run listed (after --where), so a selection says what it hides.
       let caption: string | undefined;
-      if (shown.length < selected.length) {
-        caption = `Showing ${shown.length} of ${selected.length} runs`;
+      if (shown.length < listing.length) {
+        caption = `Showing ${shown.length} of ${listing.length} runs`;
         if (specs.length === 0) caption += ` (use -${"m".repeat(opts.more + 1)} to show more)`;
       }
       ctx.stdout.write(

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { gitRemoteSpec } from "../../sync/git/session.js";
 import { planPull } from "../../sync/pull.js";
 import type { CliContext } from "../context.js";
 import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
@@ -11,7 +12,8 @@ export function registerPull(program: Command, ctx: CliContext): void {
       .command("pull")
       .summary("fetch runs from a remote")
       .description(
-        "Fetch runs from a remote's content-addressed store into the runs directory. With no REMOTE, " +
+        "Fetch runs from a remote's content-addressed store, or a Git repository's gage-runs branch, " +
+          "into the runs directory. With no REMOTE, " +
           "the runs directory's default remote; with no RUN, all of the remote's runs.\n\n" +
           "Every object is verified and every path checked before it is written; files are written under " +
           "temporary names and renamed into place, and a new run appears only once complete. User " +
@@ -22,7 +24,11 @@ export function registerPull(program: Command, ctx: CliContext): void {
     { verb: "pull", participle: "pulled", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPull(syncOptions(ctx, remote, specs, opts)));
+    const sync = syncOptions(ctx, remote, specs, opts);
+    const git = await gitRemoteSpec(sync);
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
+      git ? (await import("../../sync/git/index.js")).planGitPull(sync, git) : planPull(sync),
+    );
     await runSyncPlan(ctx, plan, opts, { verb: "pull", past: "Pulled", direction: "from" }, (r) =>
       r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
     );

@@ -1,11 +1,13 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
 import { listRemotes } from "../../remotes/config.js";
-import { readDefaultRemote } from "../../sync/local-state.js";
+import { readDefaultRemote } from "../../sync/index.js";
 import { planPush } from "../../sync/push.js";
+import { gitRemoteSpec } from "../../sync/git/session.js";
 import { setDefaultRemote } from "../../sync/remote.js";
 import type { PlannedRun, SyncOptions, TransferPlan } from "../../sync/session.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
+import { exitCodeFor } from "../exit-codes.js";
 import { formatBytes, nothingMessage, plural, runTransfer, transferSummary, whilePlanning, type TransferProgress } from "../transfer-ui.js";
 import { parseOnly, transferOptions, type TransferCliOptions } from "../transfer-options.js";
 
@@ -83,18 +85,31 @@ export async function runSyncPlan<R extends { runs: PlannedRun[]; upToDate: numb
   details: (result: R) => string[],
 ): Promise<R | undefined> {
   try {
-    return await runTransfer(ctx, opts, {
+    const result = await runTransfer(ctx, opts, {
       action: `${verbs.verb} ${plural(plan.runs.length, "run")} ${verbs.direction} ${plan.remote}`,
-      rows: plan.runs.map((r) => ({ ...r })),
-      nothingMessage: nothingMessage(verbs.past.toLowerCase()),
+      rows: plan.runs,
+      nothingMessage: plan.conflicts ? `Nothing ${verbs.past.toLowerCase()}: every other run is up-to-date` : nothingMessage(verbs.past.toLowerCase()),
       execute: (progress: TransferProgress) =>
         plan.execute((e) => {
           if (e.total) progress.setTotal(e.total);
           if (e.phase !== "scan" && (e.files > 0 || e.bytes > 0)) progress.advance(e.files, e.bytes);
         }),
       summary: (result) => transferSummary(verbs.past, result.runs.length, { details: details(result), upToDate: result.upToDate }),
-      json: (result) => ({ remote: plan.remote, dryRun: result === undefined && plan.runs.length > 0, upToDate: plan.upToDate, runs: plan.runs, result: result ?? null }),
+      json: (result) => ({
+        remote: plan.remote,
+        dryRun: result === undefined && plan.runs.length > 0,
+        upToDate: plan.upToDate,
+        runs: plan.runs,
+        result: result ?? null,
+        ...(plan.conflicts ? { conflicts: plan.conflicts.conflicts } : {}),
+      }),
     });
+    // Diverged runs were left out and every other run moved: report them after the rest.
+    if (plan.conflicts) {
+      if (!opts.json) throw plan.conflicts;
+      ctx.exitCode = exitCodeFor(plan.conflicts.code);
+    }
+    return result;
   } finally {
     await plan.close();
   }
@@ -107,7 +122,9 @@ export function registerPush(program: Command, ctx: CliContext): void {
       .summary("send runs to a remote")
       .description(
         "Send runs to a remote's content-addressed store (a path, file://, s3://BUCKET/PREFIX, " +
-          "ssh://HOST/PATH, USER@HOST:PATH, or a configured remote name). With no REMOTE, the runs " +
+          "ssh://HOST/PATH, USER@HOST:PATH, or a configured remote name), or to a Git repository's " +
+          "gage-runs branch (git+https://HOST/PATH, git+file:///PATH or a bare repository's path; " +
+          "see docs/git-remotes.md). With no REMOTE, the runs " +
           "directory's default remote (set by clone or 'gage remote default NAME'); with no RUN, all runs.\n\n" +
           "Only what the remote lacks is sent. ID.project is never sent; nothing is deleted on the remote; " +
           "runs deleted here are pushed only when named. User attributes merge with the remote's.",
@@ -117,7 +134,11 @@ export function registerPush(program: Command, ctx: CliContext): void {
     { verb: "push", participle: "pushed", allByDefault: true, force: "when a run diverged, keep this side's files and metadata (user attributes still merge)" },
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPush(syncOptions(ctx, remote, specs, opts)));
+    const sync = syncOptions(ctx, remote, specs, opts);
+    const git = await gitRemoteSpec(sync);
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
+      git ? (await import("../../sync/git/index.js")).planGitPush(sync, git) : planPush(sync),
+    );
     await runSyncPlan(ctx, plan, opts, { verb: "push", past: "Pushed", direction: "to" }, (r) =>
       r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : [],
     );

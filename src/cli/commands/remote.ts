@@ -20,7 +20,8 @@ export function registerRemote(program: Command, ctx: CliContext): void {
     .summary("list and check remotes")
     .description(
       "Remotes are where runs are pushed and pulled: a path or file:// URL, s3://BUCKET/PREFIX, " +
-        "ssh://[USER@]HOST[:PORT]/PATH or USER@HOST:PATH, or a name defined as [repos.NAME] in " +
+        "ssh://[USER@]HOST[:PORT]/PATH or USER@HOST:PATH, a Git repository (git+https://HOST/PATH[#BRANCH], " +
+        "git+file:///PATH or a bare repository's path), or a name defined as [repos.NAME] in " +
         "gageconfig.toml or .gage/config.toml (in the project), or ~/.gage/config.toml.",
     );
 

@@ -3,6 +3,7 @@ import { UsageError } from "../../errors.js";
 import { readProjectRef } from "../../runs/project-ref.js";
 import { runMetaDir } from "../../runs/run.js";
 import type { CliContext } from "../context.js";
+import { printable } from "../printable.js";
 import { selectOne } from "../run-selection.js";
 
 interface SelectOptions {
@@ -42,7 +43,8 @@ export function registerSelect(program: Command, ctx: CliContext): void {
         else if (opts.projectDir) line = (await readProjectRef(run.paths.projectFile)) ?? "";
         else if (opts.label) line = run.label ?? "";
         else line = run.id;
-        ctx.stdout.write(line + "\n");
+        // Scripts read the bytes as they are; a terminal gets them escaped.
+        ctx.stdout.write((ctx.stdout.isTTY ? printable(line) : line) + "\n");
       }
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
-import { selectRuns } from "../../runs/select.js";
+import type { Run } from "../../runs/run.js";
+import { gitRemoteSpec } from "../../sync/git/session.js";
 import { listRemoteRuns } from "../../sync/remote-runs.js";
 import { status } from "../../sync/status.js";
 import type { IndexedRun } from "../run-selection.js";
@@ -30,7 +31,11 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .option("--json", "print the result as JSON")
     .action(async (first: string | undefined, more: string[], opts: StatusCliOptions) => {
       const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-      const result = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => status(syncOptions(ctx, remote, specs, opts)));
+      const sync = syncOptions(ctx, remote, specs, opts);
+      const git = await gitRemoteSpec(sync);
+      const result = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
+        git ? (await import("../../sync/git/index.js")).gitStatus(sync, git) : status(sync),
+      );
       if (opts.json) {
         ctx.stdout.write(JSON.stringify(result, null, 2) + "\n");
         return;
@@ -47,17 +52,17 @@ export function registerStatus(program: Command, ctx: CliContext): void {
 }
 
 /** `gage ls --remote REMOTE`: the remote's runs from its heads (no files fetched), indexed as `ls` shows them. */
-export async function remoteIndexedRuns(ctx: CliContext, remote: string, specs: readonly string[], where: string | undefined): Promise<IndexedRun[]> {
-  const runs = await listRemoteRuns({
+export async function remoteIndexedRuns(ctx: CliContext, remote: string, where: string | undefined): Promise<IndexedRun[]> {
+  const sync = {
     runsDir: cliRunsDir(ctx),
     remote,
     ...(where === undefined ? {} : { where }),
     cwd: ctx.cwd,
     env: ctx.env,
     home: ctx.env.HOME || homedir(),
-    onWarning: (m) => warn(ctx, m),
-  });
-  const indexed = runs.map((run, i) => ({ index: i + 1, run }));
-  const chosen = new Set(selectRuns(runs, specs));
-  return indexed.filter((ir) => chosen.has(ir.run));
+    onWarning: (m: string) => warn(ctx, m),
+  };
+  const git = await gitRemoteSpec(sync);
+  const runs: Run[] = git ? await (await import("../../sync/git/index.js")).listGitRemoteRuns(sync, git) : await listRemoteRuns(sync);
+  return runs.map((run, i) => ({ index: i + 1, run }));
 }

@@ -3,10 +3,11 @@ import { constants, promises as fs, type Stats } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { Readable } from "node:stream";
 import { UsageError } from "../../errors.js";
-import { NotFoundError, PermissionError, RemoteConflictError, UnreachableError } from "../errors.js";
+import { NotFoundError, NotRegularFileError, PermissionError, RemoteConflictError, RemoteUrlError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
 import { readAt, toReadable } from "../streams.js";
+import { shortPath } from "../url.js";
 import { walkKeys, type FolderEntry } from "../walk.js";
 
 /**
@@ -30,15 +31,19 @@ export class LocalStorage implements Storage {
     return join(this.root, checkKey(key));
   }
 
-  /** Opens `key` for reading `range` (clamped to the file); the caller closes the handle. */
+  /**
+   * Opens `key` for reading `range` (clamped to the file); the caller closes the handle. Opened
+   * non-blocking, so a FIFO in a shared folder cannot hang the reader; only a regular file is read.
+   */
   private async openRange(key: string, range: ByteRange | undefined): Promise<{ handle: fs.FileHandle; start: number; end: number }> {
     checkRange(range);
-    const handle = await fs.open(this.pathOf(key), constants.O_RDONLY).catch((err) => {
+    const handle = await fs.open(this.pathOf(key), constants.O_RDONLY | constants.O_NONBLOCK).catch((err) => {
       throw this.mapError(err, key);
     });
     try {
       const stat = await handle.stat();
-      if (!stat.isFile()) throw new NotFoundError(this.url, key);
+      if (stat.isDirectory()) throw new NotFoundError(this.url, key);
+      if (!stat.isFile()) throw new NotRegularFileError(this.url, key);
       return { handle, ...clampRange(range, stat.size) };
     } catch (err) {
       await handle.close();
@@ -131,6 +136,19 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async rootExists(): Promise<boolean> {
+    let stat: Stats;
+    try {
+      stat = await fs.stat(this.root);
+    } catch (err) {
+      const mapped = this.mapError(err, "");
+      if (mapped instanceof NotFoundError) return false;
+      throw mapped;
+    }
+    if (!stat.isDirectory()) throw new StoreNotFoundError(this.url, `No store at ${shortPath(this.url)}: it is a file, not a folder`, { hint: "Name a folder for the remote." });
+    return true;
+  }
+
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
     try {
@@ -154,6 +172,8 @@ export class LocalStorage implements Storage {
       case "EPERM":
       case "EROFS":
         return new PermissionError(this.url, `Permission denied for '${key}' in ${this.url}`, { key, cause: err });
+      case "ENAMETOOLONG":
+        return new RemoteUrlError(this.url, `The path of '${key}' in ${shortPath(this.url)} is too long for this file system`, { key, cause: err, hint: "Use a shorter path for the remote." });
       case "ENOTDIR":
       case "EISDIR":
       case "EEXIST":

@@ -1,5 +1,5 @@
 import { BrokenTransferError } from "../streams.js";
-import { AuthError, NotFoundError, PermissionError, RemoteUrlError, UnreachableError } from "../errors.js";
+import { AuthError, NotFoundError, PermissionError, StoreNotFoundError, UnreachableError } from "../errors.js";
 
 const AUTH = new Set([
   "InvalidAccessKeyId",
@@ -48,8 +48,27 @@ function networkCode(err: SdkError | undefined, depth = 0): string | undefined {
   return networkCode(err.cause as SdkError | undefined, depth + 1);
 }
 
+/** Which settings gave the credentials, for the hint when S3 refuses them. */
+export interface CredentialSource {
+  /** `[repos.NAME] of FILE`, when the keys or the profile were set there. */
+  origin?: string;
+  /** What the table set: its keys, or a profile. */
+  kind?: "keys" | "profile";
+}
+
+/** The settings a user fixes when S3 refuses the credentials. */
+function credentialsHint(source: CredentialSource): string {
+  if (source.origin !== undefined && source.kind === "keys") {
+    return `Check access_key_id and secret_access_key in ${source.origin} (they are used instead of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).`;
+  }
+  if (source.origin !== undefined && source.kind === "profile") {
+    return `Check the profile named by 'profile' in ${source.origin}, and its keys in ~/.aws/credentials.`;
+  }
+  return "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials.";
+}
+
 /** An AWS SDK (or socket) error as the `Storage` error it means; unknown errors pass through. */
-export function mapS3Error(err: unknown, url: string, bucket: string, key?: string): unknown {
+export function mapS3Error(err: unknown, url: string, bucket: string, key?: string, credentials: CredentialSource = {}): unknown {
   const e = (err ?? {}) as SdkError;
   const name = e.name ?? "";
   const status = e.$metadata?.httpStatusCode;
@@ -58,9 +77,9 @@ export function mapS3Error(err: unknown, url: string, bucket: string, key?: stri
     return new NotFoundError(url, key ?? "", { cause: err });
   }
   if (name === "NoSuchBucket") {
-    return new RemoteUrlError(url, `Bucket '${bucket}' does not exist at this endpoint`, {
+    return new StoreNotFoundError(url, `Bucket '${bucket}' does not exist at this endpoint`, {
       ...options,
-      hint: "Create the bucket, or check the bucket name and the endpoint (AWS_ENDPOINT_URL_S3 or the remote's 'endpoint').",
+      hint: `Create the bucket first (e.g. 'aws s3 mb s3://${bucket}'), or check the bucket name and the endpoint (AWS_ENDPOINT_URL_S3 or the remote's 'endpoint').`,
     });
   }
   if (name === "CredentialsProviderError") {
@@ -70,10 +89,7 @@ export function mapS3Error(err: unknown, url: string, bucket: string, key?: stri
     });
   }
   if (AUTH.has(name)) {
-    return new AuthError(url, `S3 refused the credentials for ${url} (${name})`, {
-      ...options,
-      hint: "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials.",
-    });
+    return new AuthError(url, `S3 refused the credentials for ${url} (${name})`, { ...options, hint: credentialsHint(credentials) });
   }
   if (name === "AccessDenied" || name === "AllAccessDisabled" || status === 403) {
     return new PermissionError(url, `S3 denied access to ${key ? `'${key}' in ` : ""}${url} (${name || status})`, options);

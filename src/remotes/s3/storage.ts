@@ -14,7 +14,7 @@ import { checkKey, checkRange } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
 import { guardStream, readAll } from "../streams.js";
 import { formatLocation, type StorageLocation } from "../url.js";
-import { mapS3Error } from "./errors.js";
+import { mapS3Error, type CredentialSource } from "./errors.js";
 import { regionFromProfile } from "./profile.js";
 
 type S3Location = Extract<StorageLocation, { type: "s3" }>;
@@ -42,6 +42,7 @@ export class S3Storage implements Storage {
     location: S3Location,
     config: S3ClientConfig,
     private readonly verifyEtag = true,
+    private readonly credentials: CredentialSource = {},
   ) {
     this.url = formatLocation(location);
     this.bucket = location.bucket;
@@ -50,7 +51,7 @@ export class S3Storage implements Storage {
   }
 
   private fail(err: unknown, key?: string): unknown {
-    return mapS3Error(err, this.url, this.bucket, key);
+    return mapS3Error(err, this.url, this.bucket, key, this.credentials);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -187,5 +188,7 @@ export async function s3ClientConfig(settings: BackendSettings, ctx: OpenContext
 }
 
 export async function openS3Storage(location: S3Location, settings: BackendSettings, ctx: OpenContext): Promise<Storage> {
-  return new S3Storage(location, await s3ClientConfig(settings, ctx), (settings.verify_etag as boolean | undefined) ?? true);
+  const kind = settings.access_key_id !== undefined || settings.secret_access_key !== undefined ? "keys" : settings.profile !== undefined ? "profile" : undefined;
+  const credentials: CredentialSource = ctx.origin !== undefined && kind !== undefined ? { origin: ctx.origin, kind } : {};
+  return new S3Storage(location, await s3ClientConfig(settings, ctx), (settings.verify_etag as boolean | undefined) ?? true, credentials);
 }

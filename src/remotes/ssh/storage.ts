@@ -4,11 +4,11 @@ import { posix } from "node:path";
 import { Readable } from "node:stream";
 import ssh2, { type AuthMethod, type Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
 import type { BackendSettings, OpenContext } from "../backend.js";
-import { AuthError, HostKeyError, UnreachableError } from "../errors.js";
+import { AuthError, HostKeyError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
 import { guardStream, readAll, toReadable } from "../streams.js";
-import { formatLocation } from "../url.js";
+import { formatLocation, shortPath } from "../url.js";
 import { walkKeys, type FolderEntry } from "../walk.js";
 import { resolveSshTarget, type SshLocation, type SshTarget } from "./config.js";
 import { mapSftpError, SFTP_NO_SUCH_FILE } from "./errors.js";
@@ -228,6 +228,19 @@ export class SshStorage implements Storage {
       if ((err as { code?: unknown }).code === SFTP_NO_SUCH_FILE) return undefined;
       throw this.fail(err, rel);
     }
+  }
+
+  async rootExists(): Promise<boolean> {
+    const sftp = await this.connect();
+    let stats: Stats;
+    try {
+      stats = await call<Stats>(sftp, (cb) => sftp.stat(this.root, cb));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === SFTP_NO_SUCH_FILE) return false;
+      throw this.fail(err);
+    }
+    if ((stats.mode & S_IFMT) !== S_IFDIR) throw new StoreNotFoundError(this.url, `No store at ${shortPath(this.url)}: it is a file, not a folder`, { hint: "Name a folder for the remote." });
+    return true;
   }
 
   async delete(key: string): Promise<void> {

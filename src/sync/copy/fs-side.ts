@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, lstatSync, readdirSync, promises as fs } from "node:fs";
+import { constants, lstatSync, readdirSync, promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
+import { decodeName, fsPath, printableName } from "../../objects/names.js";
 import { TEMP_PREFIX } from "../../remotes/keys.js";
 import { readAt } from "../../remotes/streams.js";
 import { RunsDirError } from "../../runs/errors.js";
@@ -46,23 +47,25 @@ export class FsRunsSide implements RunsSide {
     const walk = (rel: string) => {
       let st;
       try {
-        st = lstatSync(join(this.root, rel));
+        st = lstatSync(fsPath(this.root, rel));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
         throw err;
       }
       if (st.isSymbolicLink()) {
-        if (this.opts.outside) throw new UnsafePathError(rel, `a symlink in ${this.root}; copy never follows or writes links`);
-        this.opts.onWarning?.(`Skipping symlink ${join(this.root, rel)}`);
+        if (this.opts.outside) throw new UnsafePathError(printableName(rel), `a symlink in ${this.root}; copy never follows or writes links`);
+        this.opts.onWarning?.(`Skipping symlink ${printableName(join(this.root, rel))}`);
       } else if (st.isDirectory()) {
-        for (const name of readdirSync(join(this.root, rel)).sort()) {
+        // Names as bytes: one that is not UTF-8 is kept exactly (`decodeName`), never dropped.
+        const names = readdirSync(fsPath(this.root, rel), { encoding: "buffer" }).map(decodeName);
+        for (const name of names.sort()) {
           if (!name.startsWith(TEMP_PREFIX)) walk(`${rel}/${name}`);
           else this.strays.push(`${rel}/${name}`);
         }
       } else if (st.isFile()) {
         out.push({ key: rel, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
       } else if (this.opts.outside) {
-        throw new UnsafePathError(rel, `not a regular file or directory in ${this.root}`);
+        throw new UnsafePathError(printableName(rel), `not a regular file or directory in ${this.root}`);
       }
     };
     for (const dir of dirs) walk(dir);
@@ -71,19 +74,24 @@ export class FsRunsSide implements RunsSide {
 
   async removeStrays(tops: readonly string[]): Promise<void> {
     const mine = (key: string) => tops.some((top) => key.startsWith(`${top}/`));
-    for (const key of this.strays.filter(mine)) await fs.rm(join(this.root, key), { recursive: true, force: true });
+    for (const key of this.strays.filter(mine)) await fs.rm(fsPath(this.root, key), { recursive: true, force: true });
   }
 
   async read(key: string): Promise<Readable> {
-    return createReadStream(join(this.root, key));
+    return (await this.open(key)).createReadStream();
   }
 
-  load(key: string): Promise<Buffer> {
-    return fs.readFile(join(this.root, key));
+  async load(key: string): Promise<Buffer> {
+    const fh = await this.open(key);
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   }
 
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
-    const fh = await fs.open(join(this.root, key), "r");
+    const fh = await this.open(key);
     try {
       return await readAt(fh, start, end - start);
     } finally {
@@ -93,10 +101,26 @@ export class FsRunsSide implements RunsSide {
 
   async readBytes(key: string): Promise<Buffer | undefined> {
     try {
-      return await fs.readFile(join(this.root, key));
+      return await this.load(key);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a file to read, non-blocking so that a FIFO put in a source's place cannot hang the
+   * copy, and only when it is a regular file.
+   * @throws UnsafePathError for anything else.
+   */
+  private async open(key: string): Promise<fs.FileHandle> {
+    const fh = await fs.open(fsPath(this.root, key), constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      if (!(await fh.stat()).isFile()) throw new UnsafePathError(key, `not a regular file in ${this.root}; copy reads only regular files`);
+      return fh;
+    } catch (err) {
+      await fh.close();
       throw err;
     }
   }
@@ -157,10 +181,11 @@ async function isDir(path: string): Promise<boolean> {
  */
 async function ensureParents(base: string, rel: string, checked: Set<string>): Promise<void> {
   const segments = rel.split("/").slice(0, -1);
-  let path = base;
-  for (const segment of segments) {
-    path = join(path, segment);
-    if (checked.has(path)) continue;
+  for (let k = 1; k <= segments.length; k++) {
+    const sub = segments.slice(0, k).join("/");
+    const key = `${base}/${sub}`;
+    if (checked.has(key)) continue;
+    const path = fsPath(base, sub);
     let st;
     try {
       st = await fs.lstat(path);
@@ -172,9 +197,9 @@ async function ensureParents(base: string, rel: string, checked: Set<string>): P
       st = await fs.lstat(path);
     }
     if (st.isSymbolicLink() || !st.isDirectory()) {
-      throw new UnsafePathError(rel, `${path} is ${st.isSymbolicLink() ? "a symlink" : "not a folder"}; copy never writes through it`);
+      throw new UnsafePathError(printableName(rel), `${printableName(key)} is ${st.isSymbolicLink() ? "a symlink" : "not a folder"}; copy never writes through it`);
     }
-    checked.add(path);
+    checked.add(key);
   }
 }
 
@@ -185,9 +210,9 @@ async function writeUnder(base: string, rel: string, data: FileData, attrs: Writ
     checked.add(base);
   }
   await ensureParents(base, rel, checked);
-  const target = join(base, rel);
+  const target = fsPath(base, rel);
   const slash = rel.lastIndexOf("/");
-  const temp = join(base, rel.slice(0, slash + 1) + `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+  const temp = fsPath(base, rel.slice(0, slash + 1) + `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
   const hash = attrs.sha256 === undefined ? undefined : createHash("sha256");
   try {
     const fh = await fs.open(temp, "wx", 0o600);

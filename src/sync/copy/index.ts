@@ -1,12 +1,16 @@
 import { isAbsolute } from "node:path";
 import pLimit from "p-limit";
+import { UsageError } from "../../errors.js";
 import { listRemotes, openRemoteSpec } from "../../remotes/config.js";
 import { openLocation, type OpenStorageOptions } from "../../remotes/open.js";
 import type { Storage } from "../../remotes/storage.js";
 import { parseStorageUrl } from "../../remotes/url.js";
+import { UnsupportedNameError } from "../../objects/errors.js";
+import { hasRawBytes } from "../../objects/names.js";
+import { NothingSelectedError } from "../../runs/errors.js";
 import type { Run } from "../../runs/run.js";
 import { FsRunsSide } from "./fs-side.js";
-import type { RunPart } from "./keys.js";
+import { RUN_ID, type RunPart } from "./keys.js";
 import {
   describeRun,
   planRuns,
@@ -95,6 +99,8 @@ async function openOther(options: CopyOptions): Promise<RunsSide> {
   const named = /^[\w][\w.-]*$/.test(options.target)
     ? (await listRemotes(ctx)).find((r) => r.name === options.target)
     : undefined;
+  // The CLI copies to and from a Git remote through its push and pull (src/sync/git).
+  if (named?.type === "git") throw new UsageError(`'${options.target}' is a Git remote: copy to and from it with gage copy, push or pull`);
   const location = named?.location ?? parseStorageUrl(options.target, options.cwd);
   if (location.type === "local") return new FsRunsSide(location.path, warnOpts(options, true));
   return new StorageRunsSide(await (named ? openRemoteSpec(named, ctx) : openLocation(location, ctx)), true);
@@ -120,8 +126,13 @@ export async function planCopy(options: CopyOptions): Promise<CopyPlan> {
   let closing: Promise<void> | undefined;
   try {
     const [sender, receiver] = options.direction === "to" ? [local, other] : [other, local];
-    const { runs, named } = selectSendingRuns(await sender.listRuns(options.onWarning), options);
+    const { runs, named } = selectSendingRuns(await listSendingRuns(sender, options.onWarning), options);
     const data = await planRuns(sender, receiver, options.direction, runs, named, options);
+    // A storage's keys are UTF-8: a name that is not stops the copy before anything is written.
+    if (!(receiver instanceof FsRunsSide)) {
+      const raw = data.runs.flatMap((r) => r.files.filter((f) => hasRawBytes(f.to)).map((f) => f.from));
+      if (raw.length > 0) throw new UnsupportedNameError(raw, `${other.where} (its keys are UTF-8)`);
+    }
     let files = 0;
     let bytes = 0;
     for (const r of data.runs) {
@@ -139,6 +150,30 @@ export async function planCopy(options: CopyOptions): Promise<CopyPlan> {
     await other.close();
     throw err;
   }
+}
+
+/**
+ * The sending side's runs: those whose id is a run id (a UUID; copy reads and writes no other
+ * names), each other one named in a warning. A side where every run was skipped is an error
+ * that names them, not an empty runs directory.
+ * @throws NothingSelectedError when the side has runs and none can be copied.
+ */
+async function listSendingRuns(sender: RunsSide, onWarning: ((msg: string) => void) | undefined): Promise<Run[]> {
+  let warned = 0;
+  const listed = await sender.listRuns((msg) => {
+    warned++;
+    onWarning?.(msg);
+  });
+  const runs = listed.filter((r) => RUN_ID.test(r.id));
+  const bad = listed.filter((r) => !RUN_ID.test(r.id)).map((r) => r.id);
+  if (runs.length === 0 && bad.length + warned > 0) {
+    const named = bad.length === 0 ? "every run there was skipped (see the warnings above)" : `${bad.slice(0, 3).map((id) => JSON.stringify(id)).join(", ")}${bad.length > 3 ? ", ..." : ""} ${bad.length === 1 ? "is not a run id" : "are not run ids"} (a run id is a UUID)`;
+    throw new NothingSelectedError(`No runs to copy in ${sender.where}: ${named}`, {
+      hint: "copy reads Gage runs directories, where each run is ID/ and ID.meta/ with ID a UUID.",
+    });
+  }
+  for (const id of bad) onWarning?.(`Skipping run ${JSON.stringify(id)} in ${sender.where}: its id is not a UUID`);
+  return runs;
 }
 
 const writeLimit = pLimit(8);

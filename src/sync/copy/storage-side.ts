@@ -3,7 +3,9 @@ import pLimit from "p-limit";
 import { isGageError } from "../../errors.js";
 import type { Storage } from "../../remotes/storage.js";
 import { runPaths } from "../../runs/layout.js";
+import { RunFileError } from "../../runs/errors.js";
 import { runName } from "../../runs/name.js";
+import { MAX_RUN_FILE_BYTES } from "../../runs/regular-file.js";
 import { decodeOpref, sortRuns, type Run, type RunStatus, type RunTimestamps } from "../../runs/run.js";
 import { applyUserLog, parseUserLogEntry } from "../../runs/user-log.js";
 import { parseRunKey, partDir } from "./keys.js";
@@ -80,7 +82,7 @@ export class StorageRunsSide implements RunsSide {
     const metaDir = partDir(id, "meta", deleted);
     const metaKeys = new Set((byDir.get(metaDir) ?? []).map((f) => f.key));
     const text = async (rel: string) =>
-      metaKeys.has(`${metaDir}/${rel}`) ? (await this.storage.getBytes(`${metaDir}/${rel}`)).toString("utf8").trim() : undefined;
+      metaKeys.has(`${metaDir}/${rel}`) ? (await this.smallFile(`${metaDir}/${rel}`)).toString("utf8").trim() : undefined;
     const opref = decodeOpref((await text("opref")) ?? "");
     const timestamps: RunTimestamps = {};
     for (const name of TIMESTAMPS) {
@@ -105,7 +107,7 @@ export class StorageRunsSide implements RunsSide {
               : "unknown";
     const userFiles = byDir.get(partDir(id, "user")) ?? [];
     const entries = [];
-    for (const f of userFiles) entries.push(parseUserLogEntry((await this.storage.getBytes(f.key)).toString("utf8"), f.key));
+    for (const f of userFiles) entries.push(parseUserLogEntry((await this.smallFile(f.key)).toString("utf8"), f.key));
     const attrs = applyUserLog(entries);
     const run: Run = {
       id,
@@ -120,6 +122,13 @@ export class StorageRunsSide implements RunsSide {
     };
     if (typeof attrs.label === "string") run.label = attrs.label;
     return run;
+  }
+
+  /** A meta or user log file, read only up to the bound on such files (a sparse GB is refused). */
+  private async smallFile(key: string): Promise<Buffer> {
+    const bytes = await this.storage.getBytes(key, { start: 0, end: MAX_RUN_FILE_BYTES + 1 });
+    if (bytes.length > MAX_RUN_FILE_BYTES) throw new RunFileError(`${this.where}/${key}`, `is larger than ${MAX_RUN_FILE_BYTES} bytes`);
+    return bytes;
   }
 
   async listFiles(dirs: readonly string[]): Promise<SideFile[]> {

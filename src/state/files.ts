@@ -1,0 +1,68 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * The one write policy of `.gage-sync/` (docs/formats.md, Local state): a file is replaced by a
+ * temporary file in its folder, renamed over it, so no reader sees a partial file. `durable`
+ * files (a crash must not leave a wrong answer: the default remote, a pull's pending mark) are
+ * fsync'ed with their folder first; caches are not: a lost or older cache file only costs speed,
+ * as each is checked (stamp, checksum) before use.
+ */
+export function commitStateFile(path: string, data: string | Uint8Array, opts: { durable: boolean }): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeTemp(tmp, data, opts.durable);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    mkdirSync(dir, { recursive: true });
+    writeTemp(tmp, data, opts.durable);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  if (opts.durable) syncFolder(dir);
+}
+
+function writeTemp(tmp: string, data: string | Uint8Array, durable: boolean): void {
+  if (!durable) {
+    writeFileSync(tmp, data);
+    return;
+  }
+  const fd = openSync(tmp, "w", 0o644);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function syncFolder(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on a folder; the rename itself has happened.
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A state file's bytes, or `undefined` when it does not exist. Synchronous: most are small. */
+export function readStateFile(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** Removes a state file; absent is fine. */
+export function removeStateFile(path: string): void {
+  rmSync(path, { force: true });
+}

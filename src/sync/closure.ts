@@ -1,0 +1,99 @@
+import { CorruptObjectError, decodeChunkList, FormatError, type ChunkList, type ObjectId, type ObjectReader } from "../objects/index.js";
+import { EMPTY_TREE } from "./merge.js";
+
+// Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
+const MARK_BATCH = 4096;
+
+export interface MarkProgress {
+  objects: number;
+  bytes: number;
+  total?: { objects: number; bytes: number };
+}
+
+/** What marking reads from and adds to: `gage gc`'s store, or a push checking runs it names. */
+export interface Closure {
+  /** Reads the objects of every pack index listed now. */
+  reader: ObjectReader;
+  reachable: Set<ObjectId>;
+  /** Objects the runs reach that no index lists → a run that reaches it. */
+  missing: Map<ObjectId, string>;
+  /** Pack files by id, when some may be gone (gc): an object in a pack without a file is missing. */
+  packs?: ReadonlyMap<ObjectId, { size?: number }>;
+}
+
+function decodeChunks(id: ObjectId, data: Buffer): ChunkList {
+  try {
+    return decodeChunkList(data);
+  } catch (err) {
+    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * Marks every object reachable from `roots` (tree ids with a run that reaches them): trees and
+ * chunk lists are read, verified and followed; files, chunks and link targets are only looked up.
+ * What no pack holds goes to `store.missing`. Only the trees a run stands at are roots: the trees
+ * a version supersedes (`prior`) are history for merging, compared by id and never read.
+ */
+export async function markReachable(
+  store: Closure,
+  roots: Iterable<[ObjectId, string]>,
+  onProgress?: (p: MarkProgress) => void,
+  options: { chunkLists?: Iterable<[ObjectId, string]>; missing?: Map<ObjectId, string> } = {},
+): Promise<void> {
+  const { reachable, reader } = store;
+  const missing = options.missing ?? store.missing;
+  let objects = 0;
+  let bytes = 0;
+  const see = (id: ObjectId, runId: string, follow?: Map<ObjectId, string>) => {
+    if (reachable.has(id) || missing.has(id)) return;
+    const loc = reader.index.get(id);
+    // A pack file gc removed (when marking again after removing) holds nothing any more.
+    if (loc === undefined || (store.packs !== undefined && store.packs.get(loc.packId)?.size === undefined)) {
+      missing.set(id, runId);
+      return;
+    }
+    reachable.add(id);
+    objects++;
+    bytes += loc.storedLength;
+    follow?.set(id, runId);
+  };
+  const report = () => {
+    onProgress?.({ objects, bytes });
+    objects = bytes = 0;
+  };
+  let trees = new Map<ObjectId, string>();
+  let lists = new Map<ObjectId, string>();
+  // A part never pushed (`--only`) stands at the empty tree, which need not be stored.
+  for (const [id, runId] of roots) if (id !== EMPTY_TREE) see(id, runId, trees);
+  for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
+  while (trees.size > 0 || lists.size > 0) {
+    const next = new Map<ObjectId, string>();
+    const ids = [...trees.keys()];
+    for (let i = 0; i < ids.length; i += MARK_BATCH) {
+      const batch = ids.slice(i, i + MARK_BATCH);
+      const read = await reader.readTrees(batch);
+      for (const id of batch) {
+        const runId = trees.get(id)!;
+        for (const e of read.get(id)!.entries) {
+          if (e.kind === "dir") see(e.id, runId, next);
+          else if (e.kind === "file" && e.chunks !== undefined) see(e.chunks, runId, lists);
+          else see(e.id, runId);
+        }
+      }
+      report();
+    }
+    const listIds = [...lists.keys()];
+    for (let i = 0; i < listIds.length; i += MARK_BATCH) {
+      for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
+        for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
+      }
+      report();
+    }
+    trees = next;
+    lists = new Map();
+  }
+  report();
+}
+

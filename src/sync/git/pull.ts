@@ -1,0 +1,220 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, readdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { materializeTree } from "../../objects/index.js";
+import { StatCache } from "../../worktree/index.js";
+import type { GitRemoteSpec } from "../../remotes/config.js";
+import type { GitOid } from "../../remotes/git/objects.js";
+import { UsageError } from "../../errors.js";
+import { writeFileAtomic } from "../../runs/atomic-write.js";
+import { sortRuns } from "../../runs/run.js";
+import { ConflictError, type RunConflict } from "../errors.js";
+import { scanRun } from "../local-runs.js";
+import { statePaths, writeDefaultRemote } from "../../state/index.js";
+import { plannedRun } from "../plan.js";
+import { pruneToTree, removeStaleStaging, removeTree, type PullResult } from "../pull.js";
+import { selectWithSpecs } from "../remote-runs.js";
+import { checkOnly, type PlannedRun, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "../session.js";
+import { readUserTree } from "./branch.js";
+import { localTreeOid } from "./local.js";
+import { decidePart, type PartDecision } from "./merge.js";
+import { GitTreeReader } from "./reader.js";
+import { isFinished, readGitRemoteRun, type GitRemoteRun } from "./runs.js";
+import { closeGitSession, openGitSession, type GitSession } from "./session.js";
+
+interface GitPullItem {
+  run: GitRemoteRun;
+  /** The run is new here: written in a staging folder, its meta renamed in last. */
+  fresh: boolean;
+  /** Our ids of the translated trees to write, with the Git trees they come from. */
+  files?: { id: string; oid: GitOid };
+  meta?: { id: string; oid: GitOid };
+  /** `ID.user/` entries this side lacks: name → blob. */
+  user: Map<string, GitOid>;
+  planned: PlannedRun;
+}
+
+/** The remote's runs, newest first, as `gage ls --remote` lists them. */
+export async function readGitRemoteRuns(s: GitSession, onWarning?: (msg: string) => void): Promise<GitRemoteRun[]> {
+  const runs: GitRemoteRun[] = [];
+  for (const run of s.branch.runs.values()) {
+    const read = await readGitRemoteRun(s.repo.objects, run, s.runsDir, onWarning);
+    if (read !== undefined) runs.push(read);
+  }
+  return sortRuns(runs) as GitRemoteRun[];
+}
+
+/**
+ * Plans a pull from a Git remote: fetches the branch (only new objects), merges each selected run
+ * with the local copy (see `decidePart`; user entries by union) and reads every tree and file it
+ * will write, each checked before anything touches the disk. Nothing is written until `execute`.
+ * @throws ConflictError for runs changed on both sides (unless `force`, which keeps this side);
+ *   UnsafePathError for a hostile tree on the branch.
+ */
+export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PullResult>> {
+  const only = checkOnly(opts.only);
+  const s = await openGitSession(opts, spec);
+  try {
+    if (existsSync(opts.runsDir)) await removeStaleStaging(opts.runsDir, (opts.now ?? Date.now)());
+    const selected = selectWithSpecs(await readGitRemoteRuns(s, opts.onWarning), opts.runs, opts.where);
+    const cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
+    const reader = new GitTreeReader(s.repo.objects, s.lfs, opts.onWarning);
+    const items: GitPullItem[] = [];
+    const conflicts: RunConflict[] = [];
+    let upToDate = 0;
+    for (const { run, named } of selected) {
+      const paths = run.paths;
+      const live = existsSync(paths.metaDir);
+      // A run deleted here stays deleted unless named.
+      if (!live && existsSync(paths.deletedMetaDir) && !named) continue;
+      const scan = live ? await scanRun(opts.runsDir, { id: run.id, deleted: false }, cache) : undefined;
+      const base = s.state.synced.get(run.id) ?? {};
+      const part = async (name: "files" | "meta", ours: string | undefined, dir: string): Promise<PartDecision> => {
+        if (!only.has(name)) return "same";
+        if (ours === undefined) return run.branch[name] === undefined ? "same" : "theirs";
+        const oid = await localTreeOid(s.state, ours, dir, s.largeAt);
+        const d = decidePart(oid, run.branch[name], base[name]);
+        if (d === "same") s.state.setSynced(run.id, name, oid);
+        return d === "conflict" && opts.force ? "ours" : d;
+      };
+      const files = await part("files", scan?.files, paths.runDir);
+      const meta = await part("meta", scan?.meta, paths.metaDir);
+      if (files === "conflict" || meta === "conflict") {
+        conflicts.push({ runId: run.id, paths: [...(files === "conflict" ? [`${run.id}/`] : []), ...(meta === "conflict" ? [`${run.id}.meta/`] : [])] });
+        continue;
+      }
+      // A new run appears only with its meta: one pulled without (--only files,user) waits.
+      if (!live && meta !== "theirs") continue;
+      const here = new Set(live && existsSync(paths.userDir) ? readdirSync(paths.userDir) : []);
+      const user = new Map<string, GitOid>();
+      if (only.has("user")) for (const [name, oid] of await readUserTree(s.repo.objects, run.branch, opts.onWarning)) if (!here.has(name)) user.set(name, oid);
+      if (files !== "theirs" && meta !== "theirs" && user.size === 0) {
+        upToDate++;
+        continue;
+      }
+      const item: GitPullItem = { run, fresh: !live, user, planned: plannedRun(run, "", user.size, 0) };
+      const finished = isFinished(run);
+      for (const [name, decision] of [["files", files], ["meta", meta]] as const) {
+        const oid = run.branch[name];
+        if (decision !== "theirs" || oid === undefined) continue;
+        // Gage leaves meta files read-only always, a run's own files once it finished.
+        const t = await reader.translate(oid, name === "files" ? run.id : `${run.id}.meta`, name === "meta" || finished);
+        item[name] = { id: t.id, oid };
+        item.planned.files += t.files;
+        item.planned.bytes += t.bytes;
+      }
+      item.planned.what = item.fresh ? "new" : [item.files ? "files" : "", item.meta ? "meta" : "", user.size > 0 ? `user +${user.size}` : ""].filter(Boolean).join(", ");
+      items.push(item);
+    }
+    if (conflicts.length > 0) throw new ConflictError(conflicts);
+    return {
+      remote: s.spec.url,
+      runs: items.map((i) => i.planned),
+      upToDate,
+      scanned: selected.length,
+      execute: (onProgress) => executeGitPull(s, items, upToDate, reader, cache, onProgress ?? opts.onProgress),
+      close: () => closeGitSession(s, true),
+    };
+  } catch (err) {
+    await closeGitSession(s, false);
+    throw err;
+  }
+}
+
+async function executeGitPull(
+  s: GitSession,
+  items: GitPullItem[],
+  upToDate: number,
+  reader: GitTreeReader,
+  cache: StatCache,
+  onProgress: ((e: SyncProgressEvent) => void) | undefined,
+): Promise<PullResult> {
+  const result: PullResult = { remote: s.spec.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts: [] };
+  try {
+    onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
+    const write = async (tree: string, dir: string) => {
+      let last = { files: 0, bytes: 0 };
+      const stats = await materializeTree(reader, tree, dir, {
+        cache,
+        onProgress: (p) => {
+          onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
+          last = p;
+        },
+      });
+      result.files += stats.written;
+      result.bytes += stats.bytesWritten;
+    };
+    for (const item of items) {
+      const user = new Map<string, Buffer>();
+      for (const [name, oid] of item.user) user.set(name, await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`));
+      if (item.fresh) await addRun(s.runsDir, item, user, write);
+      else await updateRun(item, user, reader, write);
+      for (const part of ["files", "meta"] as const) {
+        const t = item[part];
+        if (t === undefined) continue;
+        s.state.setSynced(item.run.id, part, t.oid);
+        s.state.noteTree(t.id, s.largeAt, t.oid);
+      }
+    }
+    return result;
+  } finally {
+    await closeGitSession(s, true);
+  }
+}
+
+type WriteTree = (tree: string, dir: string) => Promise<void>;
+
+/** A run new here: written in a staging folder, then renamed into place, its meta last. */
+async function addRun(runsDir: string, item: GitPullItem, user: Map<string, Buffer>, write: WriteTree): Promise<void> {
+  const paths = item.run.paths;
+  const staging = join(statePaths.staging(runsDir), `${item.run.id}-${randomBytes(6).toString("hex")}`);
+  await mkdir(staging, { recursive: true });
+  try {
+    const stagedFiles = join(staging, "files");
+    if (item.files !== undefined && !existsSync(paths.runDir)) await write(item.files.id, stagedFiles);
+    else await mkdir(stagedFiles);
+    await write(item.meta!.id, join(staging, "meta"));
+    if (!existsSync(paths.runDir)) await rename(stagedFiles, paths.runDir);
+    else if (item.files !== undefined) await write(item.files.id, paths.runDir);
+    await writeUserEntries(paths.userDir, user);
+    await rename(join(staging, "meta"), paths.metaDir);
+  } finally {
+    await removeTree(staging);
+  }
+}
+
+/** A run already here: folders fast-forward in place (each file renamed into place), meta last. */
+async function updateRun(item: GitPullItem, user: Map<string, Buffer>, reader: GitTreeReader, write: WriteTree): Promise<void> {
+  const paths = item.run.paths;
+  if (item.files !== undefined) {
+    await write(item.files.id, paths.runDir);
+    await pruneToTree(reader, item.files.id, paths.runDir);
+  }
+  await writeUserEntries(paths.userDir, user);
+  if (item.meta !== undefined) {
+    await write(item.meta.id, paths.metaDir);
+    await pruneToTree(reader, item.meta.id, paths.metaDir);
+  }
+}
+
+/** User log files are never replaced: an entry already here stays as it is. */
+async function writeUserEntries(dir: string, user: Map<string, Buffer>): Promise<void> {
+  if (user.size === 0) return;
+  await mkdir(dir, { recursive: true });
+  for (const [name, bytes] of user) if (!existsSync(join(dir, name))) await writeFileAtomic(join(dir, name), bytes, 0o444);
+}
+
+/** Plans a clone from a Git remote: `runsDir` must be absent or empty; the remote becomes its default. */
+export async function planGitClone(opts: SyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PullResult>> {
+  let existing: string[] = [];
+  try {
+    existing = await readdir(opts.runsDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (existing.length > 0) throw new UsageError(`Cannot clone into ${opts.runsDir}: it is not empty`, { hint: "Name a new or empty folder: gage clone REMOTE DIR." });
+  await mkdir(opts.runsDir, { recursive: true });
+  writeDefaultRemote(opts.runsDir, spec.name ?? spec.url);
+  return planGitPull(opts, spec);
+}

@@ -1,0 +1,122 @@
+import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type ObjectId, type Tree, type TreeEntry } from "../../objects/index.js";
+import type { GitObjectStore, GitOid } from "../../remotes/git/objects.js";
+import { parseLfsPointer, type LfsStore } from "./lfs.js";
+
+/** Git keeps only the executable bit; the rest is what Gage leaves. */
+function fileMode(gitMode: string, readOnly: boolean): number {
+  const exec = gitMode === "100755" ? 0o111 : 0;
+  return readOnly ? 0o444 | (exec & 0o555) : 0o644 | exec;
+}
+
+/** Blob bytes kept between planning (which reads every blob for its size and id) and writing. */
+const KEPT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Git trees read as our trees (src/objects), so that `materializeTree` writes them with every
+ * check it makes: each Git tree is parsed with its names checked, each blob read, checked against
+ * its Git id and given our file id (its SHA-256), and modes become what Gage leaves (Git keeps
+ * only the executable bit): a finished run's files read-only, an unfinished run's writable.
+ */
+export class GitTreeReader extends ObjectReader {
+  readonly #store: GitObjectStore;
+  readonly #trees = new Map<ObjectId, Tree>();
+  readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined }>();
+  #keptBytes = 0;
+
+  readonly #lfs: LfsStore;
+  /** Files whose contents are in the lfs store: our id → size. */
+  readonly #large = new Map<ObjectId, number>();
+
+  readonly #onWarning: ((msg: string) => void) | undefined;
+  #warnedPointer = false;
+
+  constructor(store: GitObjectStore, lfs: LfsStore, onWarning?: (msg: string) => void) {
+    super(new MemoryObjectStorage(), new PackIndex());
+    this.#store = store;
+    this.#lfs = lfs;
+    this.#onWarning = onWarning;
+  }
+
+  /** Reads a Git tree and everything below it; returns our id of the same tree, with its files' count and bytes. */
+  async translate(oid: GitOid, where: string, readOnly: boolean): Promise<{ id: ObjectId; files: number; bytes: number }> {
+    const totals = { files: 0, bytes: 0 };
+    const walk = async (treeOid: GitOid, path: string): Promise<ObjectId> => {
+      const entries: TreeEntry[] = [];
+      for (const e of await this.#store.readTree(treeOid, path)) {
+        const at = `${path}/${e.name}`;
+        if (e.mode === "40000") {
+          entries.push({ name: e.name, kind: "dir", mode: 0o755, size: 0, id: await walk(e.oid, at) });
+          continue;
+        }
+        const data = await this.#store.read(e.oid, "blob", at);
+        const pointer = e.mode !== "120000" ? parseLfsPointer(data) : undefined;
+        if (pointer !== undefined && !this.#lfs.configured) {
+          if (!this.#warnedPointer) this.#onWarning?.(`${at} is a Git LFS pointer and this remote has no lfs store: pointer files are written as they are (set lfs in its [repos.NAME] table)`);
+          this.#warnedPointer = true;
+        }
+        if (pointer !== undefined && this.#lfs.configured) {
+          // Streamed from the lfs store as it is written (`chunks` sends materialize to readFile).
+          this.#large.set(pointer.oid, pointer.size);
+          entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size: pointer.size, id: pointer.oid, chunks: pointer.oid });
+          totals.files++;
+          totals.bytes += pointer.size;
+          continue;
+        }
+        const id = hashBytes(data);
+        this.#keep(id, e.oid, data);
+        if (e.mode === "120000") {
+          entries.push({ name: e.name, kind: "symlink", mode: 0o777, size: data.length, id });
+          continue;
+        }
+        entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size: data.length, id });
+        totals.files++;
+        totals.bytes += data.length;
+      }
+      entries.sort((a, b) => compareNames(a.name, b.name));
+      const tree: Tree = { entries };
+      const id = treeId(tree);
+      this.#trees.set(id, tree);
+      return id;
+    };
+    return { id: await walk(oid, where), ...totals };
+  }
+
+  #keep(id: ObjectId, oid: GitOid, data: Buffer): void {
+    if (this.#blobs.get(id)?.data !== undefined) return;
+    const keep = this.#keptBytes + data.length <= KEPT_BYTES;
+    if (keep) this.#keptBytes += data.length;
+    this.#blobs.set(id, { oid, data: keep ? data : undefined });
+  }
+
+  override has(id: ObjectId): boolean {
+    return this.#trees.has(id) || this.#blobs.has(id);
+  }
+
+  override async read(id: ObjectId): Promise<Buffer> {
+    const blob = this.#blobs.get(id);
+    if (blob === undefined) throw new RangeError(`object ${id} was not met in a translated tree`);
+    return blob.data ?? (await this.#store.read(blob.oid, "blob", blob.oid));
+  }
+
+  override async readTree(id: ObjectId): Promise<Tree> {
+    const tree = this.#trees.get(id);
+    if (tree === undefined) throw new RangeError(`tree ${id} was not translated`);
+    return tree;
+  }
+
+  override async readTrees(ids: Iterable<ObjectId>): Promise<Map<ObjectId, Tree>> {
+    const out = new Map<ObjectId, Tree>();
+    for (const id of ids) out.set(id, await this.readTree(id));
+    return out;
+  }
+
+  override async *readMany(ids: Iterable<ObjectId>): AsyncGenerator<{ id: ObjectId; data: Buffer }> {
+    for (const id of ids) yield { id, data: await this.read(id) };
+  }
+
+  override async *readFile(entry: Pick<TreeEntry, "id" | "size" | "chunks">): AsyncGenerator<Buffer> {
+    const size = this.#large.get(entry.id);
+    if (size !== undefined) yield* this.#lfs.read(entry.id, size);
+    else yield await this.read(entry.id);
+  }
+}

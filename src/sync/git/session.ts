@@ -1,0 +1,63 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { GitRemoteSpec } from "../../remotes/config.js";
+import { findRemote } from "../../remotes/config.js";
+import { DEFAULT_MAX_FILE_SIZE } from "../../remotes/git/options.js";
+import { openGitRepo, type GitRepo } from "../../remotes/git/repo.js";
+import { LfsStore } from "./lfs.js";
+import { remoteOrDefault } from "../remote.js";
+import type { SyncOptions } from "../session.js";
+import { readBranch, type Branch } from "./branch.js";
+import { gitStateDir, GitSyncState } from "./state.js";
+
+/**
+ * The Git remote a command names (or the runs directory's default remote), or undefined when it
+ * is a store remote. Loads nothing of Git: commands call it to choose their path.
+ */
+export async function gitRemoteSpec(opts: Pick<SyncOptions, "runsDir" | "remote" | "cwd" | "env" | "home">): Promise<GitRemoteSpec | undefined> {
+  const remote = await remoteOrDefault(opts.runsDir, opts.remote);
+  if (typeof remote !== "string") return undefined;
+  const ctx = { ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}), env: opts.env ?? {}, home: opts.home ?? opts.env?.HOME ?? homedir() };
+  const spec = await findRemote(remote, ctx);
+  return spec.type === "git" ? spec : undefined;
+}
+
+/** An open Git remote with its branch as fetched, and what this runs directory remembers of it. */
+export interface GitSession {
+  runsDir: string;
+  spec: GitRemoteSpec;
+  repo: GitRepo;
+  state: GitSyncState;
+  branch: Branch;
+  /** Files of at least this many bytes are LFS pointers on the branch (undefined: `lfs` not set). */
+  largeAt: number | undefined;
+  /** The companion store of large files' contents (`lfs`), opened at first use. */
+  lfs: LfsStore;
+  /** Folder removed at close (the fetch cache of a command run without a runs directory). */
+  scratch: string | undefined;
+}
+
+/** Opens the remote and fetches its branch (only new objects, into `.gage-sync/git/`). */
+export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Promise<GitSession> {
+  const dir = gitStateDir(opts.runsDir, spec.url);
+  // A listing of a remote from a folder that is no runs directory leaves nothing behind.
+  const scratch = existsSync(opts.runsDir) ? undefined : await mkdtemp(join(tmpdir(), "gage-git-"));
+  try {
+    const repo = await openGitRepo(spec.location, { settings: spec.settings, env: opts.env ?? {}, cacheDir: join(scratch ?? dir, "repo.git") });
+    const branch = await readBranch(repo.objects, await repo.fetch());
+    const lfs = new LfsStore(spec.settings.lfs as string | undefined, opts);
+    const largeAt = lfs.configured ? ((spec.settings.max_file_size as number | undefined) ?? DEFAULT_MAX_FILE_SIZE) : undefined;
+    return { runsDir: opts.runsDir, spec, repo, state: GitSyncState.load(dir), branch, scratch, lfs, largeAt };
+  } catch (err) {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export async function closeGitSession(s: GitSession, save: boolean): Promise<void> {
+  await s.lfs.close();
+  if (s.scratch !== undefined) await rm(s.scratch, { recursive: true, force: true });
+  else if (save) await s.state.save();
+}
