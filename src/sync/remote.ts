@@ -4,7 +4,9 @@ import { UsageError } from "../errors.js";
 import { findRemote, resolveRemote, type RemoteContext } from "../remotes/config.js";
 
 export type { RemoteContext };
+import { StoreNotFoundError } from "../remotes/errors.js";
 import type { Storage } from "../remotes/storage.js";
+import { shortPath } from "../remotes/url.js";
 import { readDefaultRemote, writeDefaultRemote } from "../state/index.js";
 
 /** A remote as sync uses it: the storage, what the user called it, and its URL (redacted). */
@@ -75,4 +77,17 @@ export async function setDefaultRemote(runsDir: string, remote: string, ctx: Rem
 
 export async function closeRemote(remote: OpenRemote): Promise<void> {
   if (remote.owned) await remote.storage.close();
+}
+
+/**
+ * A command that reads a store stops on a remote whose root does not exist: that is a mistaken
+ * path, not an empty store (a push creates it).
+ * @throws StoreNotFoundError when the backend says the root does not exist.
+ */
+export async function assertStoreExists(remote: OpenRemote): Promise<void> {
+  if ((await remote.storage.rootExists?.()) === false) {
+    throw new StoreNotFoundError(remote.url, `No store at ${shortPath(remote.url)}: the folder does not exist`, {
+      hint: `Check the path. A push creates a store: gage push ${shortPath(remote.spec)}`,
+    });
+  }
 }

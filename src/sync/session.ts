@@ -2,14 +2,12 @@ import { existsSync } from "node:fs";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
 import type { ConflictError } from "./errors.js";
-import { StoreNotFoundError } from "../remotes/errors.js";
-import { shortPath } from "../remotes/url.js";
 import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
 import { RemoteState, statePaths } from "../state/index.js";
 import type { InSyncState } from "./in-sync.js";
 import { decodeView, encodeView } from "./view-file.js";
-import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
+import { assertStoreExists, closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
 /** The parts of a run a transfer may be limited to (`--only meta,user,files`). */
 export type RunPart = "meta" | "user" | "files";
@@ -135,11 +133,7 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
     const view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
     const { fetched } = await refreshView(remote.storage, view, now());
-    if (reading && view.newest === undefined && view.catalogKey === undefined && (await remote.storage.rootExists?.()) === false) {
-      throw new StoreNotFoundError(remote.url, `No store at ${shortPath(remote.url)}: the folder does not exist`, {
-        hint: `Check the path. A push creates a store: gage push ${shortPath(remote.spec)}`,
-      });
-    }
+    if (reading && view.newest === undefined && view.catalogKey === undefined) await assertStoreExists(remote);
     const cacheFile = statePaths.statCache(opts.runsDir);
     const session: Session = {
       runsDir: opts.runsDir,

@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import { closeRemote, openRemote, remoteOrDefault } from "./remote.js";
+import { assertStoreExists, closeRemote, openRemote, remoteOrDefault } from "./remote.js";
 import { verifyLocalRuns } from "./verify-local.js";
 import { parseSubset, type VerifyOptions, type VerifyResult } from "./verify-result.js";
 import { verifyStore } from "./verify-store.js";
@@ -46,6 +46,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   }
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
+    await assertStoreExists(remote);
     return await verifyStore(remote.storage, remote.url, { ...opts, readData: opts.readData === true || subset !== undefined, subset });
   } finally {
     await closeRemote(remote);

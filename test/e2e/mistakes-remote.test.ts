@@ -25,13 +25,14 @@ function noStackTrace(stderr: string): void {
   assert.doesNotMatch(stderr, /\n\s+at |unexpected error/, stderr);
 }
 
-test("a remote path that does not exist is not an empty store: pull, clone, ls --remote and status say so", async () => {
+test("a remote path that does not exist is not an empty store: pull, clone, ls --remote, status and verify say so", async () => {
   const { root, runs } = fresh();
   const missing = join(root, "no-such-store");
   for (const args of [
     ["pull", missing, "-y"],
     ["ls", "--remote", missing],
     ["status", missing],
+    ["verify", missing],
     ["clone", missing, join(root, "clone")],
   ]) {
     const r = await gage(args, { env: { GAGE_RUNS: runs } });
