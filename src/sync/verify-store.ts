@@ -225,6 +225,10 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
   }
   // Tree reads are small: twice as many in flight hide their latency.
   await walk.walk(concurrency * 2, (items, bytes) => opts.onProgress?.({ phase: "structure", items, bytes }));
+  // A version's times object is a hint (docs/formats.md): reached when an index lists it, never missing.
+  for (const run of selected) {
+    for (const e of run.entries) for (const id of [e.times?.run, e.times?.meta]) if (id !== undefined && packs.index.get(id) !== undefined) walk.reached.add(id);
+  }
   counts.objects = walk.reached.size;
 
   let subset: VerifyResult["subset"];
