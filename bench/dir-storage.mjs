@@ -13,7 +13,10 @@ export class DirStorage {
     if (range === undefined) return readFile(join(this.root, key));
     const fh = await open(join(this.root, key), "r");
     try {
-      const end = range.end ?? (await fh.stat()).size;
+      // A range past the end is clamped, as every Storage backend does (an index is read with a bound).
+      const size = (await fh.stat()).size;
+      const end = Math.min(range.end ?? size, size);
+      if (end <= range.start) return Buffer.alloc(0);
       const buf = Buffer.allocUnsafe(end - range.start);
       const { bytesRead } = await fh.read(buf, 0, buf.length, range.start);
       return buf.subarray(0, bytesRead);
