@@ -4,7 +4,7 @@ import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
 import { partDir } from "../sync/copy/keys.js";
 import type { SideFile } from "../sync/copy/side.js";
 import { StorageRunsSide } from "../sync/copy/storage-side.js";
-import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
+import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile, type StorageSourceOptions } from "./source.js";
 
 /** The layout has no index: seeing new runs costs a listing of every key, so it is done at most this often. */
 const RELIST_MS = 10_000;
@@ -23,7 +23,7 @@ export class PlainStorageSource implements RunSource {
   readonly #now: () => number;
   #listed: { at: number; side: StorageRunsSide; runs: Promise<Run[]> } | undefined;
 
-  constructor(storage: Storage, opts: { ownsStorage?: boolean; onWarning?: (msg: string) => void; now?: () => number } = {}) {
+  constructor(storage: Storage, opts: StorageSourceOptions = {}) {
     this.#storage = storage;
     this.location = storage.url;
     this.#ownsStorage = opts.ownsStorage ?? false;

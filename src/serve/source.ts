@@ -31,6 +31,13 @@ export interface ChangeContext {
  * files inside the run's own tree only (never through a symlink). Not found is `undefined`.
  * Writes are user log entries only.
  */
+/** What a source over a remote's storage is given: whether it closes the storage, where warnings go, its clock. */
+export interface StorageSourceOptions {
+  ownsStorage?: boolean;
+  onWarning?: (msg: string) => void;
+  now?: () => number;
+}
+
 export interface RunSource {
   /** What is served: a folder path or a remote URL (secrets redacted). */
   readonly location: string;

@@ -5,7 +5,7 @@ import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
 import { emptyView, encodeHead, keyTime, noteHead, refreshView, type HeadEntry, type RemoteView } from "../sync/heads.js";
 import { remoteVersion } from "../sync/plan.js";
 import { remoteRunsOf, type RemoteRun } from "../sync/remote-runs.js";
-import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile } from "./source.js";
+import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile, type StorageSourceOptions } from "./source.js";
 
 /** A remote's heads are listed again at most this often: new pushes show up, a page of the table costs no listing. */
 const REFRESH_MS = 2000;
@@ -59,7 +59,7 @@ export class StoreSource implements RunSource {
   #byId = new Map<string, RemoteRun>();
   #reader: Promise<ObjectReader> | undefined;
 
-  constructor(storage: Storage, opts: { ownsStorage?: boolean; onWarning?: (msg: string) => void; now?: () => number } = {}) {
+  constructor(storage: Storage, opts: StorageSourceOptions = {}) {
     this.#storage = storage;
     this.location = storage.url;
     this.#ownsStorage = opts.ownsStorage ?? false;
