@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import { Readable } from "node:stream";
 import ssh2, { type AuthMethod, type Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
 import type { BackendSettings, OpenContext } from "../backend.js";
-import { AuthError, HostKeyError, NotRegularFileError, StoreNotFoundError, UnreachableError } from "../errors.js";
+import { AuthError, HostKeyError, NameNotUtf8Error, NotRegularFileError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
 import { guardStream, readAll, toReadable } from "../streams.js";
@@ -228,6 +228,8 @@ export class SshStorage implements Storage {
       const folder = rel === "" ? this.root : posix.join(this.root, rel);
       const entries = await call<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(folder, cb));
       return entries.map((e) => {
+        // ssh2 decodes names as UTF-8: a U+FFFD stands for bytes that are lost, so the file could not be read back.
+        if (e.filename.includes("\uFFFD")) throw new NameNotUtf8Error(this.url, rel === "" ? e.filename : `${rel}/${e.filename}`);
         const type = e.attrs.mode & S_IFMT;
         return {
           name: e.filename,
