@@ -219,7 +219,7 @@ export class SshStorage implements Storage {
   }
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<StorageEntry> {
-    yield* walkKeys((rel) => this.readFolder(rel), prefix, options.startAfter);
+    yield* walkKeys((rel) => this.readFolder(rel), prefix, options.startAfter, (key) => new NameNotUtf8Error(this.url, key));
   }
 
   private async readFolder(rel: string): Promise<FolderEntry[] | undefined> {
@@ -228,12 +228,11 @@ export class SshStorage implements Storage {
       const folder = rel === "" ? this.root : posix.join(this.root, rel);
       const entries = await call<{ filename: string; attrs: Stats }[]>(sftp, (cb) => sftp.readdir(folder, cb));
       return entries.map((e) => {
-        // ssh2 decodes names as UTF-8: a U+FFFD stands for bytes that are lost, so the file could not be read back.
-        if (e.filename.includes("\uFFFD")) throw new NameNotUtf8Error(this.url, rel === "" ? e.filename : `${rel}/${e.filename}`);
         const type = e.attrs.mode & S_IFMT;
         return {
           name: e.filename,
-          kind: type === S_IFDIR ? "folder" : type === S_IFREG ? "file" : "other",
+          // ssh2 decodes names as UTF-8: a U+FFFD stands for bytes that are lost, so the entry could not be read back.
+          kind: type !== S_IFDIR && type !== S_IFREG ? "other" : e.filename.includes("\uFFFD") ? "lost-name" : type === S_IFDIR ? "folder" : "file",
           size: e.attrs.size,
         };
       });
