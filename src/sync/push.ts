@@ -51,7 +51,8 @@ interface PushItem {
  * Plans a push: hashes the selected local runs (the stat cache skips unchanged files), compares
  * them with the remote's heads (one listing), and returns what would move. Nothing is written
  * until `execute`.
- * @throws ConflictError when a run diverged and `force` is not set (naming runs and paths).
+ * A run that diverged (and `force` is not set) is left out and named in the plan's `conflicts`,
+ * with its paths: every other run moves, as a pull does.
  */
 export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResult>> {
   const only = checkOnly(opts.only);
@@ -163,10 +164,10 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
       items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id), ...(repairing ? { repair: true } : {}) });
     }
-    if (conflicts.length > 0) throw new ConflictError(conflicts);
     return {
       remote: s.remote.url,
       runs: items.map((i) => i.planned),
+      ...(conflicts.length === 0 ? {} : { conflicts: new ConflictError(conflicts) }),
       upToDate,
       scanned: toCompare.length,
       hashed: scanned.reduce((n, scan) => n + scan.stats.hashedFiles, 0),
@@ -365,5 +366,7 @@ function entryTimes(remoteEntries: readonly HeadEntry[], next: { run: TreeVersio
 /** Plans and executes a push in one call (no confirmation: the library caller decides). */
 export async function push(opts: SyncOptions): Promise<PushResult> {
   const plan = await planPush(opts);
-  return plan.execute();
+  const result = await plan.execute();
+  if (plan.conflicts) throw plan.conflicts;
+  return result;
 }

@@ -70,6 +70,26 @@ test("files changed differently on both sides stop with a conflict naming the ru
   assert.equal((await status({ runsDir: origin, remote })).runs.find((r) => r.id === SHARED_RUN)!.state, "in sync");
 });
 
+test("a push moves every other run when one diverged, then names that one (as a pull does)", async () => {
+  const { root, origin, remote } = fresh();
+  await push({ runsDir: origin, remote });
+  const other = join(root, "other");
+  await clone({ runsDir: other, remote });
+  const second = (await listRemoteRuns({ runsDir: other, remote })).find((r) => r.id !== SHARED_RUN)!.id;
+  writeRunFile(join(runPaths(origin, SHARED_RUN).runDir, "hello.py"), "print('from A')\n");
+  writeRunFile(join(runPaths(other, SHARED_RUN).runDir, "hello.py"), "print('from B')\n");
+  await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
+  await appendUserLog(runPaths(other, second).userDir, { set: { label: "kept by B" } }, { author: "b", nowMs: Date.now() });
+  await assert.rejects(push({ runsDir: other, remote }), (err: unknown) => {
+    assert.ok(err instanceof ConflictError);
+    assert.deepEqual(err.conflicts, [{ runId: SHARED_RUN, paths: [`${SHARED_RUN}/hello.py`] }]);
+    return true;
+  });
+  const listed = await listRemoteRuns({ runsDir: join(root, "fresh-reader"), remote });
+  assert.equal(listed.find((r) => r.id === second)!.label, "kept by B", "the other run's label reached the remote");
+  assert.equal((await status({ runsDir: other, remote })).runs.find((r) => r.id === SHARED_RUN)!.state, "diverged");
+});
+
 test("a run pushed while running fast-forwards on pull when it finishes: new files in, the lock gone", async () => {
   const { root, origin, remote } = fresh();
   const meta = runPaths(origin, SHARED_RUN).metaDir;
