@@ -1,17 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { mkdir, readdir, rename } from "node:fs/promises";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { materializeTree } from "../../objects/index.js";
 import { StatCache } from "../../worktree/index.js";
 import type { GitRemoteSpec } from "../../remotes/config.js";
 import type { GitOid } from "../../remotes/git/objects.js";
-import { UsageError } from "../../errors.js";
 import { writeFileAtomic } from "../../runs/atomic-write.js";
 import { sortRuns } from "../../runs/run.js";
 import { ConflictError, type RunConflict } from "../errors.js";
 import { scanRun } from "../local-runs.js";
-import { statePaths, writeDefaultRemote } from "../../state/index.js";
+import { statePaths } from "../../state/index.js";
 import { plannedRun } from "../plan.js";
 import { pruneToTree, removeStaleStaging, removeTree, type PullResult } from "../pull.js";
 import { selectWithSpecs } from "../remote-runs.js";
@@ -203,18 +202,4 @@ async function writeUserEntries(dir: string, user: Map<string, Buffer>): Promise
   if (user.size === 0) return;
   await mkdir(dir, { recursive: true });
   for (const [name, bytes] of user) if (!existsSync(join(dir, name))) await writeFileAtomic(join(dir, name), bytes, 0o444);
-}
-
-/** Plans a clone from a Git remote: `runsDir` must be absent or empty; the remote becomes its default. */
-export async function planGitClone(opts: SyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PullResult>> {
-  let existing: string[] = [];
-  try {
-    existing = await readdir(opts.runsDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  if (existing.length > 0) throw new UsageError(`Cannot clone into ${opts.runsDir}: it is not empty`, { hint: "Name a new or empty folder: gage clone REMOTE DIR." });
-  await mkdir(opts.runsDir, { recursive: true });
-  writeDefaultRemote(opts.runsDir, spec.name ?? spec.url);
-  return planGitPull(opts, spec);
 }

@@ -14,7 +14,7 @@ import { ConflictError, type RunConflict } from "../errors.js";
 import { scanRuns, selectLocalRuns, type ScannedRun } from "../local-runs.js";
 import { statePaths } from "../../state/index.js";
 import { plannedRun } from "../plan.js";
-import type { PushResult } from "../push.js";
+import type { PushOptions, PushResult } from "../push.js";
 import { checkOnly, type PlannedRun, type RunPart, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "../session.js";
 import { readBranch, readUserTree, README_NAME, type Branch } from "./branch.js";
 import { LargeFilesError } from "./errors.js";
@@ -22,14 +22,6 @@ import { localTreeOid } from "./local.js";
 import { buildTree, largeFiles } from "./local-tree.js";
 import { decidePart, type PartDecision } from "./merge.js";
 import { closeGitSession, openGitSession, type GitSession } from "./session.js";
-
-export interface GitSyncOptions extends SyncOptions {
-  /**
-   * Bytes of new files one commit (and so one pack, built in memory by isomorphic-git) may carry:
-   * a larger push is several commits and pushes. A run is never split. Default 256 MiB.
-   */
-  maxPackBytes?: number;
-}
 
 export const DEFAULT_MAX_PACK_BYTES = 256 * 1024 * 1024;
 /** Tries of a push whose branch moved meanwhile (someone else pushed): fetch, merge, commit, push again. */
@@ -67,7 +59,7 @@ Read it with \`gage clone\` or \`gage pull\`, or clone the branch with git and r
  * @throws ConflictError for runs changed on both sides (unless `force`); LargeFilesError for files
  *   at or over `max_file_size`.
  */
-export async function planGitPush(opts: GitSyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PushResult>> {
+export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promise<TransferPlan<PushResult>> {
   const only = checkOnly(opts.only);
   const refs = await selectLocalRuns(opts.runsDir, opts);
   const s = await openGitSession(opts, spec);
@@ -174,7 +166,7 @@ function checkLargeFiles(runsDir: string, items: GitPushItem[], only: ReadonlySe
 
 async function executeGitPush(
   s: GitSession,
-  opts: GitSyncOptions,
+  opts: PushOptions,
   items: GitPushItem[],
   only: ReadonlySet<RunPart>,
   upToDate: number,

@@ -1,0 +1,75 @@
+// The library's push, pull, clone, status and listRemoteRuns reach a Git remote by its URL, its
+// `[repos.NAME]` config or the runs directory's default remote, as the CLI does: a real bare
+// repository, read back with the real `git` client.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { newLogId } from "../../src/runs/user-log.js";
+import { readDefaultRemote } from "../../src/state/index.js";
+import { clone, gitRemoteSpec, listRemoteRuns, pull, push, status } from "../../src/sync/index.js";
+import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
+import { git, initBare } from "../helpers/git-http.js";
+
+const SHARED_RUN = "87bd998b-bf53-4585-9afb-cc19b62871d8";
+const OTHER_RUN = "25950538-8c39-4df4-91be-b31d8388d528";
+const tmp = tempDir("gage-git-lib-");
+after(() => tmp.cleanup());
+let n = 0;
+
+/** A case folder with the fixture runs in `runs` and an empty bare repository. */
+async function freshCase(): Promise<{ root: string; runs: string; bare: string }> {
+  const root = join(tmp.path, `case-${++n}`);
+  mkdirSync(root);
+  return { root, runs: unpackFixtureRuns(root), bare: await initBare(join(root, "team.git")) };
+}
+
+test("push, clone, status, listRemoteRuns and pull reach a bare repository by its path, a config name and the default remote", async () => {
+  const c = await freshCase();
+  assert.ok(await gitRemoteSpec({ runsDir: c.runs, remote: c.bare }), "a bare repository's path is a Git remote");
+  assert.equal(await gitRemoteSpec({ runsDir: c.runs, remote: join(c.root, "store") }), undefined, "a folder is a store");
+
+  const pushed = await push({ runsDir: c.runs, remote: c.bare });
+  assert.equal(pushed.runs.length, 9);
+  assert.ok(pushed.head, "the commit pushed");
+  assert.equal((await git(["rev-parse", "gage-runs"], { cwd: c.bare })).trim(), pushed.head);
+  assert.ok(!existsSync(join(c.bare, "heads")), "no store was written into the repository");
+  const plain = join(c.root, "plain");
+  await git(["clone", "-q", "-b", "gage-runs", c.bare, plain]);
+  assert.ok(existsSync(join(plain, SHARED_RUN, "hello.py")));
+  assert.deepEqual(readdirSync(plain).filter((x) => x.endsWith(".project")), []);
+
+  const listed = await listRemoteRuns({ runsDir: join(c.root, "nowhere"), remote: c.bare });
+  assert.equal(listed.length, 9);
+  assert.equal(listed.find((r) => r.id === SHARED_RUN)?.label, "Something to share");
+  const inSync = await status({ runsDir: c.runs, remote: c.bare });
+  assert.equal(inSync.runs.length, 9);
+  assert.ok(inSync.runs.every((r) => r.state === "in sync"), JSON.stringify(inSync.runs));
+
+  // Another machine names the repository in its config and clones it.
+  const project = join(c.root, "project");
+  mkdirSync(project);
+  writeFileSync(join(project, "gageconfig.toml"), `[repos.team]\nurl = "${c.bare}"\n`);
+  const runsB = join(c.root, "b");
+  const cloned = await clone({ runsDir: runsB, remote: "team", cwd: project });
+  assert.equal(cloned.runs.length, 9);
+  assert.equal(readDefaultRemote(runsB), "team");
+  assert.equal(readFileSync(join(runsB, SHARED_RUN, "hello.py"), "utf8"), readFileSync(join(c.runs, SHARED_RUN, "hello.py"), "utf8"));
+
+  // A colleague without gage labels a run with plain git; B pulls from its default remote.
+  mkdirSync(join(plain, `${OTHER_RUN}.user`), { recursive: true });
+  writeFileSync(join(plain, `${OTHER_RUN}.user`, `${newLogId(Date.now())}.json`), JSON.stringify({ author: "carol", set: { label: "From plain git" } }));
+  await git(["add", "-A"], { cwd: plain });
+  await git(["commit", "-q", "-m", "label"], { cwd: plain });
+  await git(["push", "-q", "origin", "gage-runs"], { cwd: plain });
+  const behind = await status({ runsDir: runsB, cwd: project });
+  assert.equal(behind.runs.find((r) => r.id === OTHER_RUN)?.state, "behind");
+  const pulled = await pull({ runsDir: runsB, cwd: project });
+  assert.equal(pulled.runs.length, 1);
+  assert.equal(pulled.runs[0]!.id, OTHER_RUN);
+  const after = await listRemoteRuns({ runsDir: runsB, cwd: project, remote: "team", runs: [OTHER_RUN.slice(0, 8)] });
+  assert.deepEqual(after.map((r) => r.label), ["From plain git"]);
+  const again = await push({ runsDir: runsB, cwd: project });
+  assert.equal(again.runs.length, 0, "nothing new to push");
+  assert.equal(again.upToDate, 9);
+});
