@@ -2,12 +2,12 @@
 // `[repos.NAME]` config or the runs directory's default remote, as the CLI does: a real bare
 // repository, read back with the real `git` client.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { newLogId } from "../../src/runs/user-log.js";
 import { readDefaultRemote } from "../../src/state/index.js";
-import { clone, gitRemoteSpec, listRemoteRuns, pull, push, status } from "../../src/sync/index.js";
+import { clone, ConflictError, gitRemoteSpec, listRemoteRuns, planPull, pull, push, status } from "../../src/sync/index.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { git, initBare } from "../helpers/git-http.js";
 
@@ -72,4 +72,82 @@ test("push, clone, status, listRemoteRuns and pull reach a bare repository by it
   const again = await push({ runsDir: runsB, cwd: project });
   assert.equal(again.runs.length, 0, "nothing new to push");
   assert.equal(again.upToDate, 9);
+});
+
+/** Writes a run's file as a user edits a finished run (its files are read-only). */
+function edit(runs: string, name: string, text: string): void {
+  const file = join(runs, SHARED_RUN, name);
+  chmodSync(file, 0o644);
+  writeFileSync(file, text);
+}
+
+async function onBranch(bare: string, path: string): Promise<string> {
+  return git(["show", `gage-runs:${path}`], { cwd: bare });
+}
+
+async function states(runsDir: string): Promise<string[]> {
+  return [...new Set((await status({ runsDir })).runs.map((r) => r.state))];
+}
+
+test("two clones editing different files of a run merge file by file; the same file edited differently is a conflict naming it", async () => {
+  const c = await freshCase();
+  await push({ runsDir: c.runs, remote: c.bare });
+  const a = join(c.root, "a");
+  const b = join(c.root, "b");
+  await clone({ runsDir: a, remote: c.bare });
+  await clone({ runsDir: b, remote: c.bare });
+
+  // Different files: A pushes first, B's push merges; then each pulls the other's file.
+  edit(a, "hello.py", "print('from A')\n");
+  edit(b, "gage.toml", "# from B\n");
+  await push({ runsDir: a });
+  const merged = await push({ runsDir: b });
+  assert.deepEqual(merged.runs.map((r) => r.id), [SHARED_RUN]);
+  assert.equal(await onBranch(c.bare, `${SHARED_RUN}/hello.py`), "print('from A')\n");
+  assert.equal(await onBranch(c.bare, `${SHARED_RUN}/gage.toml`), "# from B\n");
+  assert.equal((await status({ runsDir: b })).runs.find((r) => r.id === SHARED_RUN)?.state, "behind", "B lacks A's file until it pulls");
+  for (const side of [a, b]) {
+    await pull({ runsDir: side });
+    assert.equal(readFileSync(join(side, SHARED_RUN, "hello.py"), "utf8"), "print('from A')\n");
+    assert.equal(readFileSync(join(side, SHARED_RUN, "gage.toml"), "utf8"), "# from B\n");
+    assert.deepEqual(await states(side), ["in sync"]);
+  }
+
+  // A pull merges too: B edits a file, A another and pulls before pushing.
+  edit(b, "gen.py", "# gen from B\n");
+  await push({ runsDir: b });
+  edit(a, "fail.py", "# fail from A\n");
+  const pulled = await pull({ runsDir: a });
+  assert.equal(pulled.runs.length, 1);
+  assert.equal(readFileSync(join(a, SHARED_RUN, "gen.py"), "utf8"), "# gen from B\n");
+  assert.equal(readFileSync(join(a, SHARED_RUN, "fail.py"), "utf8"), "# fail from A\n", "this side's edit kept");
+  assert.equal((await status({ runsDir: a })).runs.find((r) => r.id === SHARED_RUN)?.state, "ahead");
+  await push({ runsDir: a });
+  await pull({ runsDir: b });
+  assert.equal(readFileSync(join(b, SHARED_RUN, "fail.py"), "utf8"), "# fail from A\n");
+  assert.deepEqual(await states(a), ["in sync"]);
+  assert.deepEqual(await states(b), ["in sync"]);
+
+  // The same file: a conflict naming the run and that file, on push and on pull.
+  edit(a, "hello.py", "print('A again')\n");
+  edit(b, "hello.py", "print('B again')\n");
+  edit(b, "gen.py", "# B's other edit\n");
+  await push({ runsDir: a });
+  const head = (await git(["rev-parse", "gage-runs"], { cwd: c.bare })).trim();
+  const expected = [{ runId: SHARED_RUN, paths: [`${SHARED_RUN}/hello.py`] }];
+  await assert.rejects(push({ runsDir: b }), (err) => err instanceof ConflictError && assert.deepEqual(err.conflicts, expected) === undefined && /hello\.py/.test(err.message));
+  assert.equal((await git(["rev-parse", "gage-runs"], { cwd: c.bare })).trim(), head, "nothing pushed");
+  const plan = await planPull({ runsDir: b });
+  assert.deepEqual(plan.conflicts?.conflicts, expected);
+  assert.equal(plan.runs.length, 0);
+  await plan.close();
+  assert.equal(readFileSync(join(b, SHARED_RUN, "hello.py"), "utf8"), "print('B again')\n", "nothing written");
+  assert.equal((await status({ runsDir: b })).runs.find((r) => r.id === SHARED_RUN)?.state, "diverged");
+
+  // --force keeps this side's version of that file and still merges the rest.
+  await push({ runsDir: b, force: true });
+  assert.equal(await onBranch(c.bare, `${SHARED_RUN}/hello.py`), "print('B again')\n");
+  assert.equal(await onBranch(c.bare, `${SHARED_RUN}/gen.py`), "# B's other edit\n");
+  await pull({ runsDir: a });
+  assert.equal(readFileSync(join(a, SHARED_RUN, "hello.py"), "utf8"), "print('B again')\n");
 });

@@ -24,7 +24,7 @@ export interface BuildOptions {
   onLarge?: (path: string, oid: string, size: number) => void;
 }
 
-export async function buildTree(dir: string, store: GitObjectStore | undefined, opts: BuildOptions = {}): Promise<BuiltTree> {
+export async function buildTree(dir: string, store: Pick<GitObjectStore, "write"> | undefined, opts: BuildOptions = {}): Promise<BuiltTree> {
   const out: BuiltTree = { oid: EMPTY_TREE_OID, files: 0, bytes: 0 };
   const walk = async (path: string): Promise<GitOid> => {
     let names: string[];
@@ -63,7 +63,7 @@ export async function buildTree(dir: string, store: GitObjectStore | undefined, 
   return out;
 }
 
-async function put(store: GitObjectStore | undefined, type: "blob" | "tree", data: Buffer): Promise<GitOid> {
+async function put(store: Pick<GitObjectStore, "write"> | undefined, type: "blob" | "tree", data: Buffer): Promise<GitOid> {
   return store === undefined ? hashObject(type, data) : store.write(type, data);
 }
 

@@ -6,6 +6,7 @@ import type { GitRemoteSpec } from "../../remotes/config.js";
 import { DEFAULT_MAX_FILE_SIZE } from "../../remotes/git/options.js";
 import { openGitRepo, type GitRepo } from "../../remotes/git/repo.js";
 import { LfsStore } from "./lfs.js";
+import type { MergeObjects } from "./merge-folder.js";
 import type { SyncOptions } from "../session.js";
 import { readBranch, type Branch } from "./branch.js";
 import { gitStateDir, GitSyncState } from "./state.js";
@@ -21,6 +22,8 @@ export interface GitSession {
   largeAt: number | undefined;
   /** The companion store of large files' contents (`lfs`), opened at first use. */
   lfs: LfsStore;
+  /** Objects of folders merged file by file with the branch's, made at the first merge. */
+  merges?: MergeObjects;
   /** Folder removed at close (the fetch cache of a command run without a runs directory). */
   scratch: string | undefined;
 }
