@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { newLogId } from "../../src/runs/user-log.js";
 import { readDefaultRemote } from "../../src/state/index.js";
-import { clone, ConflictError, gitRemoteSpec, listRemoteRuns, planPull, pull, push, status } from "../../src/sync/index.js";
+import { clone, ConflictError, gitRemoteSpec, listRemoteRuns, planPull, planPush, pull, push, status } from "../../src/sync/index.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { git, initBare } from "../helpers/git-http.js";
 
@@ -150,4 +150,29 @@ test("two clones editing different files of a run merge file by file; the same f
   assert.equal(await onBranch(c.bare, `${SHARED_RUN}/gen.py`), "# B's other edit\n");
   await pull({ runsDir: a });
   assert.equal(readFileSync(join(a, SHARED_RUN, "hello.py"), "utf8"), "print('B again')\n");
+});
+
+test("a file edited between a push's scan and its Git build leaves no wrong tree line: put back, the run is ahead again", async () => {
+  const c = await freshCase();
+  await push({ runsDir: c.runs, remote: c.bare, runs: [SHARED_RUN] });
+  const file = join(c.runs, SHARED_RUN, "hello.py");
+  const original = readFileSync(file);
+  edit(c.runs, "hello.py", "print('v2')\n");
+  chmodSync(file, 0o444);
+  const plan = await planPush({ runsDir: c.runs, remote: c.bare, runs: [SHARED_RUN] });
+  assert.equal(plan.runs.length, 1);
+  // Edited again after the scan: the Git tree is built from what is there now.
+  edit(c.runs, "hello.py", "print('v3')\n");
+  chmodSync(file, 0o444);
+  await plan.execute();
+  assert.equal(await onBranch(c.bare, `${SHARED_RUN}/hello.py`), "print('v3')\n");
+  // Put back as the scan saw it: its tree id must not stand for the tree that was pushed.
+  edit(c.runs, "hello.py", "print('v2')\n");
+  chmodSync(file, 0o444);
+  const rows = (await status({ runsDir: c.runs, remote: c.bare, runs: [SHARED_RUN] })).runs;
+  assert.deepEqual(rows.map((r) => r.state), ["ahead"]);
+  await push({ runsDir: c.runs, remote: c.bare, runs: [SHARED_RUN] });
+  assert.equal(await onBranch(c.bare, `${SHARED_RUN}/hello.py`), "print('v2')\n");
+  chmodSync(file, 0o644);
+  writeFileSync(file, original);
 });

@@ -9,6 +9,7 @@ export interface BuiltTree {
   oid: GitOid;
   files: number;
   bytes: number;
+  symlinks: number;
 }
 
 /**
@@ -25,7 +26,7 @@ export interface BuildOptions {
 }
 
 export async function buildTree(dir: string, store: Pick<GitObjectStore, "write"> | undefined, opts: BuildOptions = {}): Promise<BuiltTree> {
-  const out: BuiltTree = { oid: EMPTY_TREE_OID, files: 0, bytes: 0 };
+  const out: BuiltTree = { oid: EMPTY_TREE_OID, files: 0, bytes: 0, symlinks: 0 };
   const walk = async (path: string): Promise<GitOid> => {
     let names: string[];
     try {
@@ -54,6 +55,7 @@ export async function buildTree(dir: string, store: Pick<GitObjectStore, "write"
         opts.onFile?.(st.size);
       } else if (st.isSymbolicLink()) {
         entry = { mode: "120000", name, oid: await put(store, "blob", readlinkSync(p, { encoding: "buffer" })) };
+        out.symlinks++;
       }
       if (entry) entries.push(entry);
     }

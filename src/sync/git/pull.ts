@@ -81,7 +81,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
       const part = async (name: "files" | "meta", ours: string | undefined, dir: string): Promise<PartDecision> => {
         if (!only.has(name)) return "same";
         if (ours === undefined) return run.branch[name] === undefined ? "same" : "theirs";
-        const oid = await localTreeOid(s.state, ours, dir, s.largeAt);
+        const oid = await localTreeOid(s.state, cache, ours, dir, s.largeAt);
         const theirs = run.branch[name];
         const d = decidePart(oid, theirs, base[name]);
         if (d === "same") s.state.setSynced(run.id, name, oid);

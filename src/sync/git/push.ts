@@ -18,7 +18,7 @@ import type { PushOptions, PushResult } from "../push.js";
 import { checkOnly, type PlannedRun, type RunPart, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "../session.js";
 import { readBranch, readUserTree, README_NAME, type Branch } from "./branch.js";
 import { LargeFilesError } from "./errors.js";
-import { localTreeOid } from "./local.js";
+import { localTreeOid, noteBuiltTree } from "./local.js";
 import { buildTree, largeFiles } from "./local-tree.js";
 import { decidePart, type PartDecision, type TreeMerge } from "./merge.js";
 import { mergeObjects } from "./merge-folder.js";
@@ -76,7 +76,7 @@ export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promi
     for (const scan of scans) {
       opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
       const item: GitPushItem = { scan, user: only.has("user") ? Object.keys(scan.user) : [], built: false, large: [], planned: plannedRun({ id: scan.ref.id, name: "", operation: "", label: "" }, "", 0, 0) };
-      const decision = await decide(s, item, only, opts.force ?? false);
+      const decision = await decide(s, cache, item, only, opts.force ?? false);
       if (decision !== undefined && "conflicts" in decision) {
         conflicts.push({ runId: scan.ref.id, paths: decision.conflicts });
         continue;
@@ -97,7 +97,7 @@ export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promi
       runs: items.map((i) => i.planned),
       upToDate,
       scanned: scans.length,
-      execute: (onProgress) => executeGitPush(s, opts, items, only, upToDate, onProgress ?? opts.onProgress),
+      execute: (onProgress) => executeGitPush(s, cache, opts, items, only, upToDate, onProgress ?? opts.onProgress),
       close: () => closeGitSession(s, true),
     };
   } catch (err) {
@@ -121,7 +121,7 @@ interface PushDecision {
  * forced. Hashes a local folder only when the branch holds another tree for it; a folder both
  * sides changed is merged file by file (`--force` keeps this side's version of those files).
  */
-async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>, force: boolean): Promise<PushDecision | { conflicts: string[] } | undefined> {
+async function decide(s: GitSession, cache: StatCache, item: GitPushItem, only: ReadonlySet<RunPart>, force: boolean): Promise<PushDecision | { conflicts: string[] } | undefined> {
   const id = item.scan.ref.id;
   const theirs = s.branch.runs.get(id);
   const paths = runPaths(s.runsDir, id);
@@ -132,7 +132,7 @@ async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPar
     const remote = theirs?.[name];
     // A run the branch lacks sends its folders: their trees are built while sending.
     if (remote === undefined && !item.built) return "ours";
-    item[name] ??= await localTreeOid(s.state, ours, dir, s.largeAt);
+    item[name] ??= await localTreeOid(s.state, cache, ours, dir, s.largeAt);
     const d = decidePart(item[name], remote, base[name]);
     if (d === "same") s.state.setSynced(id, name, item[name]!);
     if (d !== "conflict") return d;
@@ -173,6 +173,7 @@ function checkLargeFiles(runsDir: string, items: GitPushItem[], only: ReadonlySe
 
 async function executeGitPush(
   s: GitSession,
+  cache: StatCache,
   opts: PushOptions,
   items: GitPushItem[],
   only: ReadonlySet<RunPart>,
@@ -195,8 +196,8 @@ async function executeGitPush(
         batch.push(item);
         bytes += item.planned.bytes;
       }
-      for (const item of batch) await buildItem(s, item, only, onProgress);
-      const commit = await commitBatch(s, batch, only, opts.force ?? false, author);
+      for (const item of batch) await buildItem(s, cache, item, only, onProgress);
+      const commit = await commitBatch(s, cache, batch, only, opts.force ?? false, author);
       if (commit === undefined || (await s.repo.publish(s.branch.tip, commit.oid))) {
         if (commit !== undefined) {
           s.branch = commit.branch;
@@ -223,7 +224,7 @@ async function executeGitPush(
 }
 
 /** Writes a run's folders as Git objects (once), reporting each file as sent. */
-async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>, onProgress: ((e: SyncProgressEvent) => void) | undefined): Promise<void> {
+async function buildItem(s: GitSession, cache: StatCache, item: GitPushItem, only: ReadonlySet<RunPart>, onProgress: ((e: SyncProgressEvent) => void) | undefined): Promise<void> {
   if (item.built) return;
   const paths = runPaths(s.runsDir, item.scan.ref.id);
   const build = {
@@ -234,12 +235,13 @@ async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<Run
   if (only.has("files")) {
     const built = await buildTree(paths.runDir, s.repo.objects, build);
     item.files = built.oid;
-    s.state.noteTree(item.scan.files, s.largeAt, built.oid);
+    await noteBuiltTree(s.state, cache, paths.runDir, built, s.largeAt);
   }
   if (only.has("meta")) {
-    const built = await buildTree(runMetaDir({ paths, deleted: item.scan.ref.deleted }), s.repo.objects, build);
+    const metaDir = runMetaDir({ paths, deleted: item.scan.ref.deleted });
+    const built = await buildTree(metaDir, s.repo.objects, build);
     item.meta = built.oid;
-    s.state.noteTree(item.scan.meta, s.largeAt, built.oid);
+    await noteBuiltTree(s.state, cache, metaDir, built, s.largeAt);
   }
   // Contents before the pointers that name them become visible: a reader never finds one missing.
   for (const large of item.large) await s.lfs.upload(large.path, large.oid, large.size);
@@ -250,14 +252,14 @@ async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<Run
  * The commit that adds a batch to the branch's tip: each run merged again with the branch as it
  * is now (it may have moved since planning). Undefined when the branch already holds everything.
  */
-async function commitBatch(s: GitSession, batch: GitPushItem[], only: ReadonlySet<RunPart>, force: boolean, author: GitPerson): Promise<{ oid: GitOid; branch: Branch } | undefined> {
+async function commitBatch(s: GitSession, cache: StatCache, batch: GitPushItem[], only: ReadonlySet<RunPart>, force: boolean, author: GitPerson): Promise<{ oid: GitOid; branch: Branch } | undefined> {
   const root = new Map(s.branch.root.map((e) => [e.name, e]));
   const runs = new Map(s.branch.runs);
   const conflicts: RunConflict[] = [];
   const names: string[] = [];
   for (const item of batch) {
     const id = item.scan.ref.id;
-    const decision = await decide(s, item, only, force);
+    const decision = await decide(s, cache, item, only, force);
     if (decision !== undefined && "conflicts" in decision) {
       conflicts.push({ runId: id, paths: decision.conflicts });
       continue;

@@ -9,7 +9,7 @@ import { LfsStore } from "./lfs.js";
 import type { MergeObjects } from "./merge-folder.js";
 import type { SyncOptions } from "../session.js";
 import { readBranch, type Branch } from "./branch.js";
-import { gitStateDir, GitSyncState } from "./state.js";
+import { GitSyncState, statePaths } from "../../state/index.js";
 
 /** An open Git remote with its branch as fetched, and what this runs directory remembers of it. */
 export interface GitSession {
@@ -30,7 +30,7 @@ export interface GitSession {
 
 /** Opens the remote and fetches its branch (only new objects, into `.gage-sync/git/`). */
 export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Promise<GitSession> {
-  const dir = gitStateDir(opts.runsDir, spec.url);
+  const dir = statePaths.git(opts.runsDir, spec.url);
   // A listing of a remote from a folder that is no runs directory leaves nothing behind.
   const scratch = existsSync(opts.runsDir) ? undefined : await mkdtemp(join(tmpdir(), "gage-git-"));
   try {
