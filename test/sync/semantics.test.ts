@@ -8,7 +8,7 @@ import { runPaths } from "../../src/runs/layout.js";
 import { readRun } from "../../src/runs/run.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { keyTime } from "../../src/sync/heads.js";
-import { clone, ConflictError, listRemoteRuns, pull, push, status, CATALOG_EVERY } from "../../src/sync/index.js";
+import { clone, ConflictError, listRemoteRuns, pull, push, status, CATALOG_EVERY, type RemoteRun } from "../../src/sync/index.js";
 import { writePending } from "../../src/state/index.js";
 import { DELETED_RUN, freshCases, SHARED_RUN } from "./story.js";
 
@@ -167,7 +167,7 @@ test("a pull killed while updating a run is finished by the next pull, and nothi
   const v2 = await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
   assert.equal(v2.runs.length, 1);
   // What a pull killed halfway leaves: its mark, and one of the two files written.
-  const target = (await listRemoteRuns({ runsDir: other, remote }))[0]!.entries[0]!;
+  const target = ((await listRemoteRuns({ runsDir: other, remote })) as RemoteRun[])[0]!.entries[0]!;
   writePending(other, SHARED_RUN, { files: target.run.tree });
   writeRunFile(join(runPaths(other, SHARED_RUN).runDir, "hello.py"), "print('v2')\n");
   assert.equal((await push({ runsDir: other, remote })).runs.length, 0, "the half-written run is not a new version");

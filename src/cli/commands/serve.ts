@@ -22,8 +22,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .description(
       "Serve a web view of runs until Ctrl-C: the runs table, each run's flags, attributes, output, files " +
         "and comments, side-by-side comparison, and a JSON API (docs/serve.md).\n\n" +
-        "SOURCE is the runs directory (default), a folder of runs, or a store remote: a folder, " +
-        "s3://bucket/prefix, ssh://host/path or a configured remote name. Remote runs are read lazily; " +
+        "SOURCE is the runs directory (default), a folder of runs, a store remote (a folder, " +
+        "s3://bucket/prefix, ssh://host/path), a Git remote (git+https://HOST/PATH, a bare repository; " +
+        "served read-only) or a configured remote name. Remote runs are read lazily; " +
         "new pushes show up without a restart.\n\n" +
         "On 127.0.0.1 (the default) the view is open to this machine. Any other --host needs --token " +
         "(or GAGE_SERVE_TOKEN), and --read-token for view-only access, unless --no-auth.",
