@@ -4,6 +4,16 @@ import { EMPTY_TREE } from "./merge.js";
 // Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
 const MARK_BATCH = 4096;
 
+/**
+ * Ids in pack order (pack, then offset), so that each round reads a stretch of one or two packs:
+ * in id order a round's objects fall in every pack, and each pack is read again every round.
+ */
+function inPackOrder(reader: ObjectReader, ids: Iterable<ObjectId>): ObjectId[] {
+  const located = [...ids].map((id) => ({ id, loc: reader.index.get(id)! }));
+  located.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  return located.map((l) => l.id);
+}
+
 export interface MarkProgress {
   objects: number;
   bytes: number;
@@ -70,7 +80,7 @@ export async function markReachable(
   for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
   while (trees.size > 0 || lists.size > 0) {
     const next = new Map<ObjectId, string>();
-    const ids = [...trees.keys()];
+    const ids = inPackOrder(reader, trees.keys());
     for (let i = 0; i < ids.length; i += MARK_BATCH) {
       const batch = ids.slice(i, i + MARK_BATCH);
       const read = await reader.readTrees(batch);
@@ -84,7 +94,7 @@ export async function markReachable(
       }
       report();
     }
-    const listIds = [...lists.keys()];
+    const listIds = inPackOrder(reader, lists.keys());
     for (let i = 0; i < listIds.length; i += MARK_BATCH) {
       for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
         for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
