@@ -5,13 +5,33 @@ import { EMPTY_TREE } from "./merge.js";
 const MARK_BATCH = 4096;
 
 /**
- * Ids in pack order (pack, then offset), so that each round reads a stretch of one or two packs:
- * in id order a round's objects fall in every pack, and each pack is read again every round.
+ * Rounds of at most MARK_BATCH ids in pack order that split no pack smaller than a round, so that
+ * each level of trees reads each pack once: in id order every round had objects in every pack,
+ * and each pack was read again every round.
  */
-function inPackOrder(reader: ObjectReader, ids: Iterable<ObjectId>): ObjectId[] {
+function roundsByPack(reader: ObjectReader, ids: Iterable<ObjectId>): ObjectId[][] {
   const located = [...ids].map((id) => ({ id, loc: reader.index.get(id)! }));
   located.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
-  return located.map((l) => l.id);
+  const rounds: ObjectId[][] = [];
+  let round: ObjectId[] = [];
+  for (let i = 0; i < located.length; ) {
+    let end = i;
+    while (end < located.length && located[end]!.loc.packId === located[i]!.loc.packId) end++;
+    // One pack's ids: into this round if they fit, else a round of their own (in parts if larger).
+    if (round.length + (end - i) > MARK_BATCH && round.length > 0) {
+      rounds.push(round);
+      round = [];
+    }
+    for (; i < end; i++) {
+      round.push(located[i]!.id);
+      if (round.length === MARK_BATCH) {
+        rounds.push(round);
+        round = [];
+      }
+    }
+  }
+  if (round.length > 0) rounds.push(round);
+  return rounds;
 }
 
 export interface MarkProgress {
@@ -80,9 +100,7 @@ export async function markReachable(
   for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
   while (trees.size > 0 || lists.size > 0) {
     const next = new Map<ObjectId, string>();
-    const ids = inPackOrder(reader, trees.keys());
-    for (let i = 0; i < ids.length; i += MARK_BATCH) {
-      const batch = ids.slice(i, i + MARK_BATCH);
+    for (const batch of roundsByPack(reader, trees.keys())) {
       const read = await reader.readTrees(batch);
       for (const id of batch) {
         const runId = trees.get(id)!;
@@ -94,9 +112,8 @@ export async function markReachable(
       }
       report();
     }
-    const listIds = inPackOrder(reader, lists.keys());
-    for (let i = 0; i < listIds.length; i += MARK_BATCH) {
-      for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
+    for (const batch of roundsByPack(reader, lists.keys())) {
+      for await (const { id, data } of reader.readMany(batch)) {
         for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
       }
       report();
