@@ -155,8 +155,13 @@ export class Reachability {
     decode: (data: Buffer) => T,
     follow: (id: ObjectId, value: T) => void,
   ): Promise<void> {
-    for (let i = 0; i < ids.length; i += BATCH) {
-      for (const [id, data] of await this.#readAll(ids.slice(i, i + BATCH), concurrency)) {
+    // In pack order, so a batch holds neighbours (one read of each pack per level, as gc reads).
+    const index = this.#packs.reader.index;
+    const inOrder = ids.map((id) => ({ id, loc: index.get(id) }));
+    inOrder.sort((a, b) => (a.loc === undefined || b.loc === undefined ? (a.loc === undefined ? 1 : 0) - (b.loc === undefined ? 1 : 0) : a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+    const sorted = inOrder.map((x) => x.id);
+    for (let i = 0; i < sorted.length; i += BATCH) {
+      for (const [id, data] of await this.#readAll(sorted.slice(i, i + BATCH), concurrency)) {
         onRead(1, data.length);
         const value = this.#decode(id, () => decode(data));
         if (value === undefined) continue;

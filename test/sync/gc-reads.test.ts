@@ -6,6 +6,7 @@ import { encodeTree, hashBytes, PackWriter, type Tree } from "../../src/objects/
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { planGc } from "../../src/sync/gc.js";
+import { verify } from "../../src/sync/verify.js";
 import { encodeHead, type HeadEntry } from "../../src/sync/heads.js";
 import { tempDir } from "../helpers/fixtures.js";
 
@@ -77,6 +78,23 @@ test("gc reads each pack once per level of trees, not once per round of objects"
     // Two levels of trees (run and meta trees, then results/): each pack's trees of one level
     // come in one read, however many runs the pack holds (2,000 here; in id order, 9 reads).
     for (const [key, n] of packReads) assert.ok(n <= 2, `${key} read ${n} times`);
+  } finally {
+    await storage.close();
+  }
+});
+
+test("verify reads trees in pack order too: a few reads of each pack per level, not one per batch of any order", async () => {
+  const remote = join(tmp.path, "remote-verify");
+  const storage = await openStorage(remote);
+  try {
+    await manyRunStore(storage);
+    const { storage: counted, reads } = counting(storage);
+    const result = await verify({ runsDir: join(tmp.path, "runs-verify"), remote: counted });
+    assert.equal(result.status, "ok", JSON.stringify(result.problems.slice(0, 3)));
+    const packReads = [...reads].filter(([key]) => key.endsWith(".pack"));
+    assert.equal(packReads.length, PACKS, "every pack is read");
+    // Verify reads in batches of 1,024 objects: each pack's 6,000 trees take a few batches, in order.
+    for (const [key, n] of packReads) assert.ok(n <= 8, `${key} read ${n} times`);
   } finally {
     await storage.close();
   }
