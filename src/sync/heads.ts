@@ -1,9 +1,14 @@
 import { Packr } from "msgpackr/pack";
-import { hashBytes, isObjectId, listKeys } from "../objects/index.js";
+import { hashBytes, listKeys } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
-import { isRunId } from "../runs/layout.js";
 import { StoreFormatError } from "./errors.js";
-import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";
+import { mergeRunVersions, mergedVersion, type RunVersion } from "./merge.js";
+import { checkEntry, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
+import { LazyRuns, packEntries, type RawRun } from "./lazy-runs.js";
+import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
+
+import { isStoreRunId } from "./head-entry.js";
+export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
  * Heads and catalogs: how a store remote says which runs it holds (docs/design.md §6–7, docs/formats.md).
@@ -28,47 +33,8 @@ export const CATALOG_PREFIX = "catalog/";
 /** Heads written this long before the newest one seen are listed again: writers' clocks differ. */
 export const SKEW_MARGIN_MS = 10 * 60 * 1000;
 
-/** What `gage ls --remote` shows without fetching files. */
-export interface RunSummary {
-  operation: string;
-  status: string;
-  /** Epoch microseconds, as Gage's meta. */
-  started?: number;
-  staged?: number;
-  initialized?: number;
-}
-
-/** One run in one head: its trees (with what they supersede), its user log, its summary. */
-export interface HeadEntry {
-  runId: string;
-  run: TreeVersion;
-  meta: TreeVersion;
-  /** `ID.user/` file name → the file's bytes (small JSON; carried inline). */
-  user: Record<string, Uint8Array>;
-  summary: RunSummary;
-  /** Where the files' modification times are (docs/formats.md): absent in heads of earlier releases. */
-  times?: EntryTimes;
-}
-
-/** A version's modification times, beside its trees (never part of them: see objects/times.ts). */
-export interface EntryTimes {
-  /** Times object of the `run` tree's files. */
-  run?: string;
-  /** Times object of the `meta` tree's files. */
-  meta?: string;
-  /** `ID.user/` file name → its modification time (µs since the epoch). */
-  user?: Record<string, number>;
-}
-
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
-const USER_NAME_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/;
-
-/** Run ids a store holds: Gage's lower-case UUIDs (they name folders on every reader's disk). */
-export const isStoreRunId = (id: string): boolean => isRunId(id);
-
-/** `ID.user/` names a store holds: Gage's time-ordered `{uuid}.json`. */
-export const isUserLogName = (name: string): boolean => USER_NAME_RE.test(name);
 
 export function timeKeyPart(ms: number): string {
   return Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0");
@@ -105,6 +71,27 @@ export function encodeCatalog(doc: CatalogDoc, nowMs: number): { key: string; by
   return { key: `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`, bytes };
 }
 
+/** `encodeCatalog` of every run of `view`, from the bytes each run was read as where it can. */
+function encodeCatalogOf(view: RemoteView, nowMs: number): { key: string; bytes: Buffer } {
+  // The map's last field is `entries`: packed empty, then its array header replaced by the real one.
+  const head = Buffer.from(packr.pack({ v: 1, covers: view.newest, recent: [...view.recent], entries: [] }));
+  if (head.at(-1) !== 0x90) throw new Error("unexpected catalog header encoding");
+  const parts: Buffer[] = [head.subarray(0, head.length - 1), Buffer.alloc(0)];
+  let count = 0;
+  for (const run of view.runs.sorted()) {
+    if ("raw" in run) {
+      parts.push(run.raw.b.subarray(run.raw.p, run.raw.end));
+      count += run.raw.n;
+    } else {
+      parts.push(packEntries(run.entries));
+      count += run.entries.length;
+    }
+  }
+  parts[1] = Buffer.from([0xdd, count >>> 24, (count >>> 16) & 0xff, (count >>> 8) & 0xff, count & 0xff]);
+  const bytes = Buffer.concat(parts);
+  return { key: `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`, bytes };
+}
+
 export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
   const doc = decodeVerified(key, bytes) as Record<string, unknown>;
   if (doc.v !== 1 || typeof doc.covers !== "string" || !Array.isArray(doc.recent) || !Array.isArray(doc.entries)) {
@@ -117,11 +104,102 @@ export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
   };
 }
 
-function decodeVerified(key: string, bytes: Uint8Array): unknown {
+/** A catalog as `skimCatalog` reads it: each run's entries found, none decoded. */
+export interface SkimmedCatalog {
+  covers: string;
+  recent: string[];
+  runs: Map<string, RawRun>;
+  /** Entries of runs whose entries are not next to each other (another writer's order): decoded. */
+  scattered: HeadEntry[];
+}
+
+/**
+ * Reads a catalog verified against its key, finding where each run's entries are without
+ * decoding them (a reader that already holds them, or needs a few, decodes none or those).
+ * Each run id is checked here; the rest of an entry when it is decoded (`checkEntry`).
+ */
+export function skimCatalog(key: string, bytes: Buffer): SkimmedCatalog {
+  verifyKey(key, bytes);
+  const unknown = (): never => {
+    throw new StoreFormatError(key, `Catalog ${key} has an unknown format`);
+  };
+  const malformed = (why: string): never => {
+    throw new StoreFormatError(key, `${key} holds a malformed run entry: ${why}`, { hint: "Push the affected runs again from a good copy." });
+  };
+  try {
+    const top = containerAt(bytes, 0);
+    if (top?.kind !== "map") return unknown();
+    const fields: Record<string, unknown> = {};
+    let entries: { p: number; count: number } | undefined;
+    let p = top.body;
+    for (let i = 0; i < top.count; i++) {
+      const name = stringAt(bytes, p);
+      if (name === undefined) return unknown();
+      const end = skipValue(bytes, name.end);
+      if (name.value === "entries") {
+        const list = containerAt(bytes, name.end);
+        if (list?.kind !== "array") return unknown();
+        entries = { p: list.body, count: list.count };
+      } else if (name.value === "v" || name.value === "covers" || name.value === "recent") fields[name.value] = packr.unpack(bytes.subarray(name.end, end));
+      p = end;
+    }
+    if (fields.v !== 1 || typeof fields.covers !== "string" || !Array.isArray(fields.recent) || entries === undefined) return unknown();
+    const runs = new Map<string, RawRun>();
+    const scattered: HeadEntry[] = [];
+    let last: RawRun | undefined;
+    let lastId = "";
+    p = entries.p;
+    for (let i = 0; i < entries.count; i++) {
+      const end = skipValue(bytes, p);
+      const id = entryRunId(bytes, p);
+      if (id === undefined || !isStoreRunId(id)) malformed(`run id ${JSON.stringify(id)}`);
+      if (id === lastId) {
+        last!.end = end;
+        last!.n++;
+      } else if (runs.has(id!)) {
+        scattered.push(checkEntry(key, packr.unpack(bytes.subarray(p, end))));
+      } else {
+        runs.set(id!, (last = { b: bytes, p, end, n: 1, from: key }));
+        lastId = id!;
+      }
+      p = end;
+    }
+    for (const e of scattered) {
+      const raw = runs.get(e.runId);
+      if (raw === undefined) continue;
+      runs.delete(e.runId);
+      for (const d of packr.unpackMultiple(bytes.subarray(raw.p, raw.end)) as unknown[]) scattered.push(checkEntry(key, d));
+    }
+    return { covers: fields.covers, recent: fields.recent.filter((k): k is string => typeof k === "string"), runs, scattered };
+  } catch (err) {
+    if (err instanceof StoreFormatError) throw err;
+    throw new StoreFormatError(key, `${key} cannot be decoded: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The `runId` of the entry map at `p`, without decoding the rest. */
+function entryRunId(b: Buffer, p: number): string | undefined {
+  const map = containerAt(b, p);
+  if (map?.kind !== "map") return undefined;
+  let at = map.body;
+  for (let i = 0; i < map.count; i++) {
+    const name = stringAt(b, at);
+    if (name === undefined) return undefined;
+    if (name.value === "runId") return stringAt(b, name.end)?.value;
+    at = skipValue(b, name.end);
+  }
+  return undefined;
+}
+
+function verifyKey(key: string, bytes: Uint8Array): void {
   const m = HEAD_KEY_RE.exec(key);
   if (!m) throw new StoreFormatError(key, `Not a head or catalog key: ${key}`);
   const actual = hashBytes(bytes);
   if (actual !== m[2]) throw new StoreFormatError(key, `${key} is corrupt: its bytes hash to ${actual}`, { hint: "Push the affected runs again from a good copy." });
+}
+
+function decodeVerified(key: string, bytes: Uint8Array): unknown {
+  verifyKey(key, bytes);
   try {
     const doc = packr.unpack(bytes) as unknown;
     if (typeof doc !== "object" || doc === null) throw new Error("not a map");
@@ -129,62 +207,6 @@ function decodeVerified(key: string, bytes: Uint8Array): unknown {
   } catch (err) {
     throw new StoreFormatError(key, `${key} cannot be decoded: ${(err as Error).message}`, { cause: err });
   }
-}
-
-/** A head entry as heads, catalogs and the cached view encode it. */
-export function plainEntry(e: HeadEntry): unknown {
-  return {
-    runId: e.runId,
-    run: { tree: e.run.tree, prior: [...e.run.prior] },
-    meta: { tree: e.meta.tree, prior: [...e.meta.prior] },
-    user: Object.fromEntries(Object.entries(e.user).map(([n, b]) => [n, Buffer.from(b)])),
-    summary: e.summary,
-    ...(e.times === undefined ? {} : { times: e.times }),
-  };
-}
-
-/** Accepts only the forms a head may hold: a hostile remote cannot smuggle in paths or ids. */
-export function checkEntry(key: string, raw: unknown): HeadEntry {
-  const bad = (why: string): never => {
-    throw new StoreFormatError(key, `${key} holds a malformed run entry: ${why}`);
-  };
-  if (typeof raw !== "object" || raw === null) bad("not a map");
-  const e = raw as Record<string, unknown>;
-  if (!isRunId(e.runId)) bad(`run id ${JSON.stringify(e.runId)}`);
-  const tree = (t: unknown, what: string): TreeVersion => {
-    const v = t as { tree?: unknown; prior?: unknown } | null;
-    if (!v || !isObjectId(v.tree) || !Array.isArray(v.prior) || !v.prior.every(isObjectId)) bad(`${what} tree`);
-    return { tree: v!.tree as string, prior: v!.prior as string[] };
-  };
-  const user: Record<string, Uint8Array> = {};
-  if (typeof e.user !== "object" || e.user === null) bad("user log");
-  for (const [name, bytes] of Object.entries(e.user as object)) {
-    if (!USER_NAME_RE.test(name) || !(bytes instanceof Uint8Array)) bad(`user log entry ${JSON.stringify(name)}`);
-    user[name] = bytes as Uint8Array;
-  }
-  const s = e.summary as Record<string, unknown> | null;
-  if (!s || typeof s.operation !== "string" || typeof s.status !== "string") bad("summary");
-  const summary: RunSummary = { operation: s!.operation as string, status: s!.status as string };
-  for (const t of ["started", "staged", "initialized"] as const) if (typeof s![t] === "number") summary[t] = s![t] as number;
-  const entry: HeadEntry = { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
-  const times = checkTimes(e.times);
-  if (times !== undefined) entry.times = times;
-  return entry;
-}
-
-/** Times are hints: a malformed field is left out, never an error (an earlier release writes none). */
-function checkTimes(raw: unknown): EntryTimes | undefined {
-  if (typeof raw !== "object" || raw === null) return undefined;
-  const t = raw as Record<string, unknown>;
-  const out: EntryTimes = {};
-  if (isObjectId(t.run)) out.run = t.run;
-  if (isObjectId(t.meta)) out.meta = t.meta;
-  if (typeof t.user === "object" && t.user !== null) {
-    const user: Record<string, number> = {};
-    for (const [name, us] of Object.entries(t.user)) if (USER_NAME_RE.test(name) && Number.isSafeInteger(us)) user[name] = us as number;
-    if (Object.keys(user).length > 0) out.user = user;
-  }
-  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The times of the entry among `entries` that holds each tree of `target`, and of every user log file. */
@@ -233,7 +255,8 @@ export function reduceEntries(entries: readonly HeadEntry[]): HeadEntry[] {
 
 /** Everything a reader knows about a remote's runs, and how far its listing got. */
 export interface RemoteView {
-  runs: Map<string, HeadEntry[]>;
+  /** Every run's merged entries, decoded when first asked for. */
+  runs: LazyRuns;
   /** The newest catalog read, if any. */
   catalogKey?: string;
   /** The newest head key seen. */
@@ -245,7 +268,7 @@ export interface RemoteView {
 }
 
 export function emptyView(): RemoteView {
-  return { runs: new Map(), recent: new Set(), uncovered: 0 };
+  return { runs: new LazyRuns(), recent: new Set(), uncovered: 0 };
 }
 
 /** Merges entries into the view, each run once per call: one merge per run, not per entry. */
@@ -306,14 +329,17 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
-    const catalog = decodeCatalog(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
+    const catalog = skimCatalog(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
     fetched++;
-    // The catalog holds everything up to its `covers`; what this view had beyond it is kept.
-    addEntries(view, catalog.entries);
+    // A view that read every head the catalog covers already holds its runs, merged as the
+    // catalog merged them: it only adopts the key. Else the catalog's runs are merged in (taken
+    // as read for the runs the view lacks); what the view had beyond `covers` is kept.
+    const caughtUp = view.newest !== undefined && catalog.covers <= view.newest;
+    if (!caughtUp) adoptCatalog(view, catalog);
     view.catalogKey = newestCatalog;
     for (const k of catalog.recent) noteHeadKey(view, k);
     noteHeadKey(view, catalog.covers);
-    view.uncovered = 0;
+    view.uncovered = [...view.recent].filter((k) => k > catalog.covers).length;
   }
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
   // listing starts no later than this reader's own clock allows.
@@ -350,11 +376,29 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   return { fetched };
 }
 
-/** Writes a catalog of `view` (after a push, when many heads are uncovered). */
+function adoptCatalog(view: RemoteView, catalog: SkimmedCatalog): void {
+  const merged: HeadEntry[] = [...catalog.scattered];
+  for (const [id, raw] of catalog.runs) {
+    if (!view.runs.has(id)) view.runs.adopt(id, raw);
+    else merged.push(...decodeAdopted(id, raw));
+  }
+  addEntries(view, merged);
+}
+
+/** A catalog run's entries, decoded (a run the view already holds is merged with them). */
+function decodeAdopted(id: string, raw: RawRun): HeadEntry[] {
+  const runs = new LazyRuns();
+  runs.adopt(id, raw);
+  return runs.get(id)!;
+}
+
+/**
+ * Writes a catalog of `view` (after a push, when many heads are uncovered). Runs the view holds
+ * as read (from a catalog or the cached view) are copied as their bytes, not decoded.
+ */
 export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: number): Promise<string | undefined> {
   if (view.newest === undefined) return undefined;
-  const entries = [...view.runs.values()].flat();
-  const { key, bytes } = encodeCatalog({ covers: view.newest, recent: [...view.recent], entries }, nowMs);
+  const { key, bytes } = encodeCatalogOf(view, nowMs);
   await storage.put(key, bytes);
   view.catalogKey = key;
   view.uncovered = 0;

@@ -1,0 +1,138 @@
+import { Packr } from "msgpackr/pack";
+import { checkEntry, plainEntry, type HeadEntry } from "./head-entry.js";
+import { StoreFormatError } from "./errors.js";
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/**
+ * One run's entries as read and not yet decoded: bytes `b[p, end)` hold `n` msgpack entry maps
+ * one after another, read from `from` (a catalog's key, or `cache` for the cached view). `record`
+ * is where the run's whole record starts when `b` is a cached view's runs section.
+ */
+export interface RawRun {
+  b: Buffer;
+  p: number;
+  end: number;
+  n: number;
+  from: string;
+  record?: number;
+}
+
+/**
+ * A view's runs, each decoded from the bytes it was read as (a catalog, the cached view) when
+ * first asked for: a command pays for the runs it looks at, not for the 100,000 it does not.
+ *
+ * Costs differ by method, as a `Map` does not say: `has`, `size`, `keys`, `set`, `delete`, `adopt`
+ * decode nothing; `get` decodes one run; `values`, `entries`, iteration and `forEach` decode every
+ * run (a command that needs only some runs asks for them by id).
+ */
+export class LazyRuns extends Map<string, HeadEntry[]> {
+  readonly #raw = new Map<string, RawRun>();
+
+  #decode(id: string): void {
+    const raw = this.#raw.get(id);
+    if (raw === undefined) return;
+    this.#raw.delete(id);
+    super.set(id, decodeRawRun(id, raw));
+  }
+
+  #decodeAll(): void {
+    for (const id of [...this.#raw.keys()]) this.#decode(id);
+  }
+
+  /** Takes a run's entries as read (replacing what the map held for it). */
+  adopt(id: string, raw: RawRun): void {
+    super.delete(id);
+    this.#raw.set(id, raw);
+  }
+
+  /** A run's entries as read, while not decoded. */
+  raw(id: string): RawRun | undefined {
+    return this.#raw.get(id);
+  }
+
+  override get(id: string): HeadEntry[] | undefined {
+    this.#decode(id);
+    return super.get(id);
+  }
+
+  override has(id: string): boolean {
+    return this.#raw.has(id) || super.has(id);
+  }
+
+  override set(id: string, entries: HeadEntry[]): this {
+    this.#raw?.delete(id);
+    return super.set(id, entries);
+  }
+
+  override delete(id: string): boolean {
+    const raw = this.#raw.delete(id);
+    return super.delete(id) || raw;
+  }
+
+  override clear(): void {
+    this.#raw.clear();
+    super.clear();
+  }
+
+  override get size(): number {
+    return super.size + this.#raw.size;
+  }
+
+  override keys(): MapIterator<string> {
+    // Ids need no decoding: a pull that passes over the runs found in sync decodes none of them.
+    return new Map<string, undefined>([...this.#raw.keys(), ...super.keys()].map((id) => [id, undefined])).keys();
+  }
+
+  override values(): MapIterator<HeadEntry[]> {
+    this.#decodeAll();
+    return super.values();
+  }
+
+  override entries(): MapIterator<[string, HeadEntry[]]> {
+    this.#decodeAll();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, HeadEntry[]]> {
+    return this.entries();
+  }
+
+  override forEach(fn: (entries: HeadEntry[], id: string, map: Map<string, HeadEntry[]>) => void, thisArg?: unknown): void {
+    this.#decodeAll();
+    super.forEach(fn, thisArg);
+  }
+
+  /** Every run in id order, as read (undecoded) or as decoded, without decoding any. */
+  *sorted(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
+    const ids = [...this.#raw.keys(), ...super.keys()].sort();
+    for (const id of ids) {
+      const raw = this.#raw.get(id);
+      yield raw !== undefined ? { id, raw } : { id, entries: super.get(id)! };
+    }
+  }
+}
+
+/** A run's entries as consecutive msgpack maps (the form of a catalog's and a view's runs). */
+export function packEntries(entries: readonly HeadEntry[]): Buffer {
+  // Copied out: the packer reuses its buffer for the next value.
+  return Buffer.concat(entries.map((e) => Buffer.from(packr.pack(plainEntry(e)))));
+}
+
+/** Decodes and checks a run read as `raw`: a catalog's damage is the remote's, the cache's a local file's. */
+function decodeRawRun(id: string, raw: RawRun): HeadEntry[] {
+  const fail = (why: string): never => {
+    if (raw.from === "cache") throw new TypeError(`the cached view holds a malformed entry for run ${id}`);
+    throw new StoreFormatError(raw.from, `${raw.from} holds a malformed run entry: ${why}`, { hint: "Push the affected runs again from a good copy." });
+  };
+  let docs: unknown[] = [];
+  try {
+    docs = packr.unpackMultiple(raw.b.subarray(raw.p, raw.end)) as unknown[];
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (docs.length !== raw.n || docs.length === 0) fail(`run ${id} has ${docs.length} entries where ${raw.n} were listed`);
+  const entries = docs.map((e) => checkEntry(raw.from === "cache" ? "cache" : raw.from, e));
+  if (entries.some((e) => e.runId !== id)) fail(`an entry of run ${id} names another run`);
+  return entries;
+}
