@@ -76,14 +76,20 @@ export function checkEntry(key: string, raw: unknown): HeadEntry {
     if (!USER_NAME_RE.test(name) || !(bytes instanceof Uint8Array)) bad(`user log entry ${JSON.stringify(name)}`);
     user[name] = bytes as Uint8Array;
   }
-  const s = e.summary as Record<string, unknown> | null;
-  if (!s || typeof s.operation !== "string" || typeof s.status !== "string") bad("summary");
-  const summary: RunSummary = { operation: s!.operation as string, status: s!.status as string };
-  for (const t of ["started", "staged", "initialized"] as const) if (typeof s![t] === "number") summary[t] = s![t] as number;
+  const summary = checkSummary(e.summary) ?? bad("summary");
   const entry: HeadEntry = { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
   const times = checkTimes(e.times);
   if (times !== undefined) entry.times = times;
   return entry;
+}
+
+/** A run summary as a head may hold it, or `undefined`. */
+export function checkSummary(raw: unknown): RunSummary | undefined {
+  const s = raw as Record<string, unknown> | null;
+  if (typeof s !== "object" || !s || typeof s.operation !== "string" || typeof s.status !== "string") return undefined;
+  const summary: RunSummary = { operation: s.operation, status: s.status };
+  for (const t of ["started", "staged", "initialized"] as const) if (typeof s[t] === "number") summary[t] = s[t];
+  return summary;
 }
 
 /** Times are hints: a malformed field is left out, never an error (an earlier release writes none). */

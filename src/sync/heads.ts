@@ -5,9 +5,7 @@ import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion } from "./merge.js";
 import { checkEntry, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
 import { LazyRuns, packEntries, type RawRun } from "./lazy-runs.js";
-import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
-
-import { isStoreRunId } from "./head-entry.js";
+import { HEAD_KEY_RE, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
@@ -34,7 +32,6 @@ export const CATALOG_PREFIX = "catalog/";
 export const SKEW_MARGIN_MS = 10 * 60 * 1000;
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 
 export function timeKeyPart(ms: number): string {
   return Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0");
@@ -104,99 +101,6 @@ export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
   };
 }
 
-/** A catalog as `skimCatalog` reads it: each run's entries found, none decoded. */
-export interface SkimmedCatalog {
-  covers: string;
-  recent: string[];
-  runs: Map<string, RawRun>;
-  /** Entries of runs whose entries are not next to each other (another writer's order): decoded. */
-  scattered: HeadEntry[];
-}
-
-/**
- * Reads a catalog verified against its key, finding where each run's entries are without
- * decoding them (a reader that already holds them, or needs a few, decodes none or those).
- * Each run id is checked here; the rest of an entry when it is decoded (`checkEntry`).
- */
-export function skimCatalog(key: string, bytes: Buffer): SkimmedCatalog {
-  verifyKey(key, bytes);
-  const unknown = (): never => {
-    throw new StoreFormatError(key, `Catalog ${key} has an unknown format`);
-  };
-  const malformed = (why: string): never => {
-    throw new StoreFormatError(key, `${key} holds a malformed run entry: ${why}`, { hint: "Push the affected runs again from a good copy." });
-  };
-  try {
-    const top = containerAt(bytes, 0);
-    if (top?.kind !== "map") return unknown();
-    const fields: Record<string, unknown> = {};
-    let entries: { p: number; count: number } | undefined;
-    let p = top.body;
-    for (let i = 0; i < top.count; i++) {
-      const name = stringAt(bytes, p);
-      if (name === undefined) return unknown();
-      const end = skipValue(bytes, name.end);
-      if (name.value === "entries") {
-        const list = containerAt(bytes, name.end);
-        if (list?.kind !== "array") return unknown();
-        entries = { p: list.body, count: list.count };
-      } else if (name.value === "v" || name.value === "covers" || name.value === "recent") fields[name.value] = packr.unpack(bytes.subarray(name.end, end));
-      p = end;
-    }
-    if (fields.v !== 1 || typeof fields.covers !== "string" || !Array.isArray(fields.recent) || entries === undefined) return unknown();
-    const runs = new Map<string, RawRun>();
-    const scattered: HeadEntry[] = [];
-    let last: RawRun | undefined;
-    let lastId = "";
-    p = entries.p;
-    for (let i = 0; i < entries.count; i++) {
-      const end = skipValue(bytes, p);
-      const id = entryRunId(bytes, p);
-      if (id === undefined || !isStoreRunId(id)) malformed(`run id ${JSON.stringify(id)}`);
-      if (id === lastId) {
-        last!.end = end;
-        last!.n++;
-      } else if (runs.has(id!)) {
-        scattered.push(checkEntry(key, packr.unpack(bytes.subarray(p, end))));
-      } else {
-        runs.set(id!, (last = { b: bytes, p, end, n: 1, from: key }));
-        lastId = id!;
-      }
-      p = end;
-    }
-    for (const e of scattered) {
-      const raw = runs.get(e.runId);
-      if (raw === undefined) continue;
-      runs.delete(e.runId);
-      for (const d of packr.unpackMultiple(bytes.subarray(raw.p, raw.end)) as unknown[]) scattered.push(checkEntry(key, d));
-    }
-    return { covers: fields.covers, recent: fields.recent.filter((k): k is string => typeof k === "string"), runs, scattered };
-  } catch (err) {
-    if (err instanceof StoreFormatError) throw err;
-    throw new StoreFormatError(key, `${key} cannot be decoded: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/** The `runId` of the entry map at `p`, without decoding the rest. */
-function entryRunId(b: Buffer, p: number): string | undefined {
-  const map = containerAt(b, p);
-  if (map?.kind !== "map") return undefined;
-  let at = map.body;
-  for (let i = 0; i < map.count; i++) {
-    const name = stringAt(b, at);
-    if (name === undefined) return undefined;
-    if (name.value === "runId") return stringAt(b, name.end)?.value;
-    at = skipValue(b, name.end);
-  }
-  return undefined;
-}
-
-function verifyKey(key: string, bytes: Uint8Array): void {
-  const m = HEAD_KEY_RE.exec(key);
-  if (!m) throw new StoreFormatError(key, `Not a head or catalog key: ${key}`);
-  const actual = hashBytes(bytes);
-  if (actual !== m[2]) throw new StoreFormatError(key, `${key} is corrupt: its bytes hash to ${actual}`, { hint: "Push the affected runs again from a good copy." });
-}
 
 function decodeVerified(key: string, bytes: Uint8Array): unknown {
   verifyKey(key, bytes);
@@ -329,17 +233,18 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
-    const catalog = skimCatalog(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
+    const catalog = skimStoreDoc(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
     fetched++;
     // A view that read every head the catalog covers already holds its runs, merged as the
     // catalog merged them: it only adopts the key. Else the catalog's runs are merged in (taken
     // as read for the runs the view lacks); what the view had beyond `covers` is kept.
-    const caughtUp = view.newest !== undefined && catalog.covers <= view.newest;
-    if (!caughtUp) adoptCatalog(view, catalog);
+    const covers = catalog.covers!;
+    const caughtUp = view.newest !== undefined && covers <= view.newest;
+    if (!caughtUp) addEntries(view, adoptRuns(view, catalog));
     view.catalogKey = newestCatalog;
-    for (const k of catalog.recent) noteHeadKey(view, k);
-    noteHeadKey(view, catalog.covers);
-    view.uncovered = [...view.recent].filter((k) => k > catalog.covers).length;
+    for (const k of catalog.recent!) noteHeadKey(view, k);
+    noteHeadKey(view, covers);
+    view.uncovered = [...view.recent].filter((k) => k > covers).length;
   }
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
   // listing starts no later than this reader's own clock allows.
@@ -367,7 +272,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   // list of diverged entries once per entry (quadratic).
   const read: HeadEntry[] = [];
   for (const key of toRead) {
-    for (const e of decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))) read.push(e);
+    read.push(...adoptRuns(view, skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))));
     noteHeadKey(view, key);
     view.uncovered++;
     fetched++;
@@ -376,13 +281,18 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   return { fetched };
 }
 
-function adoptCatalog(view: RemoteView, catalog: SkimmedCatalog): void {
-  const merged: HeadEntry[] = [...catalog.scattered];
-  for (const [id, raw] of catalog.runs) {
-    if (!view.runs.has(id)) view.runs.adopt(id, raw);
+/**
+ * Takes the runs of a head or catalog the view lacks as read (one entry, or a catalog's merged
+ * entries); returns the entries to merge: those of runs the view holds, decoded.
+ */
+function adoptRuns(view: RemoteView, doc: SkimmedDoc): HeadEntry[] {
+  const merged: HeadEntry[] = [...doc.scattered];
+  const catalog = doc.covers !== undefined;
+  for (const [id, raw] of doc.runs) {
+    if (!view.runs.has(id) && (catalog || raw.n === 1)) view.runs.adopt(id, raw);
     else merged.push(...decodeAdopted(id, raw));
   }
-  addEntries(view, merged);
+  return merged;
 }
 
 /** A catalog run's entries, decoded (a run the view already holds is merged with them). */

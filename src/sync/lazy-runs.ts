@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr/pack";
-import { checkEntry, plainEntry, type HeadEntry } from "./head-entry.js";
+import { checkEntry, checkSummary, plainEntry, type HeadEntry, type RunSummary } from "./head-entry.js";
+import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
 import { StoreFormatError } from "./errors.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -27,61 +28,81 @@ export interface RawRun {
  * run (a command that needs only some runs asks for them by id).
  */
 export class LazyRuns extends Map<string, HeadEntry[]> {
+  /** Runs as read: kept once decoded (the decoded entries are in the map itself), so a view written back copies them. */
   readonly #raw = new Map<string, RawRun>();
-
-  #decode(id: string): void {
-    const raw = this.#raw.get(id);
-    if (raw === undefined) return;
-    this.#raw.delete(id);
-    super.set(id, decodeRawRun(id, raw));
-  }
+  /** Runs set as entries, with no bytes read. */
+  readonly #plain = new Set<string>();
 
   #decodeAll(): void {
-    for (const id of [...this.#raw.keys()]) this.#decode(id);
+    for (const id of this.#raw.keys()) this.get(id);
   }
 
   /** Takes a run's entries as read (replacing what the map held for it). */
   adopt(id: string, raw: RawRun): void {
     super.delete(id);
+    this.#plain.delete(id);
     this.#raw.set(id, raw);
   }
 
-  /** A run's entries as read, while not decoded. */
+  /** A run's entries as read, while they are what the map holds for it. */
   raw(id: string): RawRun | undefined {
     return this.#raw.get(id);
   }
 
+  /** Whether a run's entries have been decoded (or set). */
+  decoded(id: string): boolean {
+    return super.has(id);
+  }
+
+  /** The summary of a run's last entry (what listings sort and show), without decoding the rest. */
+  summary(id: string): RunSummary | undefined {
+    const decoded = super.get(id);
+    if (decoded !== undefined) return decoded.at(-1)!.summary;
+    const raw = this.#raw.get(id);
+    return raw === undefined ? undefined : rawSummary(id, raw) ?? this.get(id)!.at(-1)!.summary;
+  }
+
   override get(id: string): HeadEntry[] | undefined {
-    this.#decode(id);
-    return super.get(id);
+    const decoded = super.get(id);
+    if (decoded !== undefined) return decoded;
+    const raw = this.#raw.get(id);
+    if (raw === undefined) return undefined;
+    const entries = decodeRawRun(id, raw);
+    super.set(id, entries);
+    return entries;
   }
 
   override has(id: string): boolean {
-    return this.#raw.has(id) || super.has(id);
+    return this.#raw.has(id) || this.#plain.has(id);
   }
 
   override set(id: string, entries: HeadEntry[]): this {
-    this.#raw?.delete(id);
+    this.#raw.delete(id);
+    this.#plain.add(id);
     return super.set(id, entries);
   }
 
   override delete(id: string): boolean {
-    const raw = this.#raw.delete(id);
-    return super.delete(id) || raw;
+    const had = this.has(id);
+    this.#raw.delete(id);
+    this.#plain.delete(id);
+    super.delete(id);
+    return had;
   }
 
   override clear(): void {
     this.#raw.clear();
+    this.#plain.clear();
     super.clear();
   }
 
   override get size(): number {
-    return super.size + this.#raw.size;
+    return this.#raw.size + this.#plain.size;
   }
 
   override keys(): MapIterator<string> {
     // Ids need no decoding: a pull that passes over the runs found in sync decodes none of them.
-    return new Map<string, undefined>([...this.#raw.keys(), ...super.keys()].map((id) => [id, undefined])).keys();
+    return new Set([...this.#raw.keys(), ...this.#plain]).values();
   }
 
   override values(): MapIterator<HeadEntry[]> {
@@ -103,13 +124,40 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     super.forEach(fn, thisArg);
   }
 
-  /** Every run in id order, as read (undecoded) or as decoded, without decoding any. */
+  /** Every run in id order, as read when it was (decoded or not), else as set. Decodes nothing. */
   *sorted(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
-    const ids = [...this.#raw.keys(), ...super.keys()].sort();
+    const ids = [...this.#raw.keys(), ...this.#plain].sort();
     for (const id of ids) {
       const raw = this.#raw.get(id);
       yield raw !== undefined ? { id, raw } : { id, entries: super.get(id)! };
     }
+  }
+}
+
+/**
+ * The summary of the last entry of `raw`, checked as `checkEntry` checks it; `undefined` when it
+ * cannot be read that way (the caller decodes the whole run, which says what is wrong).
+ */
+function rawSummary(id: string, raw: RawRun): RunSummary | undefined {
+  try {
+    let p = raw.p;
+    for (let i = 1; i < raw.n; i++) p = skipValue(raw.b, p);
+    const map = containerAt(raw.b, p);
+    if (map?.kind !== "map") return undefined;
+    let at = map.body;
+    let summary: RunSummary | undefined;
+    let runId: string | undefined;
+    for (let i = 0; i < map.count; i++) {
+      const name = stringAt(raw.b, at);
+      if (name === undefined) return undefined;
+      const end = skipValue(raw.b, name.end);
+      if (name.value === "summary") summary = checkSummary(packr.unpack(raw.b.subarray(name.end, end)));
+      else if (name.value === "runId") runId = stringAt(raw.b, name.end)?.value;
+      at = end;
+    }
+    return runId === id ? summary : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -25,46 +25,44 @@ export interface EncodedView {
   stamp: string;
 }
 
-/** Bytes `b[p, end)`. */
-interface Span {
-  b: Buffer;
-  p: number;
-  end: number;
-}
-
 /**
- * Every run's record of the runs section, in id order: a run read from this file and never
- * decoded is copied as it was read (neighbours joined, so a push of two runs copies a few spans,
- * not 2,000 records); one read from a catalog gets a record header around its bytes; a decoded
- * one is encoded anew.
+ * The runs section, in id order, allocated once: a run read from a cached view's file is copied
+ * as its record was read; one read from a catalog gets a record header around its bytes; one set
+ * anew is encoded.
  */
-function records(runs: LazyRuns): Span[] {
-  const out: Span[] = [];
-  let last: Span | undefined;
+function runsSection(runs: LazyRuns): Buffer {
+  const items: { id: string; b: Buffer; p: number; end: number; n: number; whole: boolean }[] = [];
+  let length = 0;
   for (const run of runs.sorted()) {
-    if ("raw" in run && run.raw.record !== undefined) {
-      const { b, record, end } = run.raw;
-      if (last !== undefined && last.b === b && last.end === record) last.end = end;
-      else out.push((last = { b, p: record, end }));
-      continue;
+    let item;
+    if ("raw" in run && run.raw.record !== undefined) item = { id: run.id, b: run.raw.b, p: run.raw.record, end: run.raw.end, n: 0, whole: true };
+    else if ("raw" in run) item = { id: run.id, b: run.raw.b, p: run.raw.p, end: run.raw.end, n: run.raw.n, whole: false };
+    else {
+      const b = packEntries(run.entries);
+      item = { id: run.id, b, p: 0, end: b.length, n: run.entries.length, whole: false };
     }
-    const body = "raw" in run ? [arrayHeader(run.raw.n), run.raw.b.subarray(run.raw.p, run.raw.end)] : [arrayHeader(run.entries.length), packEntries(run.entries)];
-    const head = Buffer.allocUnsafe(1 + run.id.length + 4);
-    head[0] = run.id.length;
-    head.write(run.id, 1, "latin1");
-    head.writeUInt32LE(body[0]!.length + body[1]!.length, 1 + run.id.length);
-    const b = Buffer.concat([head, ...body]);
-    out.push((last = { b, p: 0, end: b.length }));
+    items.push(item);
+    length += item.end - item.p + (item.whole ? 0 : 1 + item.id.length + 4 + arrayHeader(item.n).length);
   }
-  return out;
+  const section = Buffer.allocUnsafe(length);
+  let o = 0;
+  for (const item of items) {
+    if (!item.whole) {
+      const list = arrayHeader(item.n);
+      section[o] = item.id.length;
+      section.write(item.id, o + 1, "latin1");
+      section.writeUInt32LE(list.length + item.end - item.p, o + 1 + item.id.length);
+      o += 1 + item.id.length + 4;
+      o += list.copy(section, o);
+    }
+    o += item.b.copy(section, o, item.p, item.end);
+  }
+  return section;
 }
 
 /** Serializes a view for the local cache of last-known remote heads. */
 export function encodeView(view: RemoteView): EncodedView {
-  const spans = records(view.runs);
-  const section = Buffer.allocUnsafe(spans.reduce((n, r) => n + r.end - r.p, 0));
-  let o = 0;
-  for (const r of spans) o += r.b.copy(section, o, r.p, r.end);
+  const section = runsSection(view.runs);
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,

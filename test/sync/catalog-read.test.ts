@@ -10,10 +10,10 @@ import {
   encodeHead,
   plainEntry,
   refreshView,
-  skimCatalog,
   writeCatalog,
   type HeadEntry,
 } from "../../src/sync/heads.js";
+import { skimStoreDoc } from "../../src/sync/skim.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 
 const t = (c: string) => c.repeat(64);
@@ -82,8 +82,9 @@ test("a fresh reader decodes only the runs it asks for; a reader that read every
   await refreshView(storage, fresh, now);
   assert.equal(fresh.runs.size, 51);
   assert.equal(fresh.runs.get(runId(3))![0]!.summary.started, 1_003);
-  assert.equal(fresh.runs.raw(runId(3)), undefined, "decoded once asked for");
-  assert.equal(fresh.runs.raw(runId(4))?.from, catalog, "others are left as read");
+  assert.ok(fresh.runs.decoded(runId(3)), "decoded once asked for");
+  assert.ok(!fresh.runs.decoded(runId(4)), "others are left as read");
+  assert.equal(fresh.runs.raw(runId(4))?.from, catalog);
 
   // The member read the first head, not the second: it merges the catalog.
   const lagging = member;
@@ -113,14 +114,14 @@ test("a hostile catalog is refused: a wrong hash, a bad run id, a malformed entr
   const catalogOf = (entries: unknown[]) => withKey(Buffer.from(packr.pack({ v: 1, covers: `heads/000000000001-${t("0")}`, recent: [], entries })));
   const withKey = (bytes: Buffer) => ({ key: `catalog/000000000002-${hashOf(bytes)}`, bytes });
   const good = catalogOf([plainEntry(entry(1, t("b")))]);
-  assert.equal(skimCatalog(good.key, good.bytes).runs.size, 1);
+  assert.equal(skimStoreDoc(good.key, good.bytes).runs.size, 1);
 
   const flipped = Buffer.from(good.bytes);
   flipped[flipped.length - 1]! ^= 1;
-  assert.throws(() => skimCatalog(good.key, flipped), StoreFormatError, "bytes that do not hash to the key");
+  assert.throws(() => skimStoreDoc(good.key, flipped), StoreFormatError, "bytes that do not hash to the key");
 
   const badId = catalogOf([{ ...(plainEntry(entry(1, t("b"))) as object), runId: "../../etc" }]);
-  assert.throws(() => skimCatalog(badId.key, badId.bytes), /malformed run entry/);
+  assert.throws(() => skimStoreDoc(badId.key, badId.bytes), /malformed run entry/);
 
   // A malformed tree is found when the run is used: the reader refuses it then.
   const badTree = catalogOf([{ ...(plainEntry(entry(1, t("b"))) as object), run: { tree: "x", prior: [] } }]);
@@ -131,12 +132,12 @@ test("a hostile catalog is refused: a wrong hash, a bad run id, a malformed entr
   assert.throws(() => view.runs.get(runId(1)), StoreFormatError);
 
   const truncated = withKey(good.bytes.subarray(0, good.bytes.length - 5));
-  assert.throws(() => skimCatalog(truncated.key, truncated.bytes), StoreFormatError);
+  assert.throws(() => skimStoreDoc(truncated.key, truncated.bytes), StoreFormatError);
   // An array header claiming four billion entries is refused before any loop over them.
   const huge = withKey(Buffer.concat([good.bytes.subarray(0, good.bytes.indexOf(Buffer.from("entries")) + 7), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])]));
-  assert.throws(() => skimCatalog(huge.key, huge.bytes), StoreFormatError);
+  assert.throws(() => skimStoreDoc(huge.key, huge.bytes), StoreFormatError);
   const notMsgpack = withKey(Buffer.from([0xc1, 0, 0]));
-  assert.throws(() => skimCatalog(notMsgpack.key, notMsgpack.bytes), StoreFormatError);
+  assert.throws(() => skimStoreDoc(notMsgpack.key, notMsgpack.bytes), StoreFormatError);
 });
 
 function hashOf(bytes: Buffer): string {
