@@ -75,7 +75,7 @@ function encodeCatalogOf(view: RemoteView, nowMs: number): { key: string; bytes:
   if (head.at(-1) !== 0x90) throw new Error("unexpected catalog header encoding");
   const parts: Buffer[] = [head.subarray(0, head.length - 1), Buffer.alloc(0)];
   let count = 0;
-  for (const run of view.runs.sorted()) {
+  for (const run of view.runs.stored()) {
     if ("raw" in run) {
       parts.push(run.raw.b.subarray(run.raw.p, run.raw.end));
       count += run.raw.n;

@@ -102,7 +102,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
 
   override keys(): MapIterator<string> {
     // Ids need no decoding: a pull that passes over the runs found in sync decodes none of them.
-    return new Set([...this.#raw.keys(), ...this.#plain]).values();
+    return chain(this.#raw.keys(), this.#plain.values());
   }
 
   override values(): MapIterator<HeadEntry[]> {
@@ -124,13 +124,10 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     super.forEach(fn, thisArg);
   }
 
-  /** Every run in id order, as read when it was (decoded or not), else as set. Decodes nothing. */
-  *sorted(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
-    const ids = [...this.#raw.keys(), ...this.#plain].sort();
-    for (const id of ids) {
-      const raw = this.#raw.get(id);
-      yield raw !== undefined ? { id, raw } : { id, entries: super.get(id)! };
-    }
+  /** Every run, as read when it was (decoded or not; in the order read), else as set. Decodes nothing. */
+  *stored(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
+    for (const [id, raw] of this.#raw) yield { id, raw };
+    for (const id of this.#plain) yield { id, entries: super.get(id)! };
   }
 }
 
@@ -159,6 +156,13 @@ function rawSummary(id: string, raw: RawRun): RunSummary | undefined {
   } catch {
     return undefined;
   }
+}
+
+// Raw and plain ids are disjoint: a run is in one of them.
+function* chain(a: Iterable<string>, b: Iterable<string>): MapIterator<string> {
+  yield* a;
+  yield* b;
+  return undefined;
 }
 
 /** A run's entries as consecutive msgpack maps (the form of a catalog's and a view's runs). */

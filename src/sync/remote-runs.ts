@@ -1,6 +1,6 @@
 import { runPaths } from "../runs/layout.js";
 import { runName } from "../runs/name.js";
-import { sortRuns, type Run, type RunStatus } from "../runs/run.js";
+import { runTimestamp, type Run, type RunStatus } from "../runs/run.js";
 import { applyUserLog, parseUserLogEntry } from "../runs/user-log.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
@@ -21,14 +21,13 @@ const STATUSES: readonly RunStatus[] = ["completed", "error", "terminated", "run
  */
 class ViewRun implements RemoteRun {
   readonly id: string;
-  readonly name: string;
-  readonly paths: RemoteRun["paths"];
   readonly opref: RemoteRun["opref"];
   readonly operation: string;
   readonly status: RunStatus;
   readonly timestamps: RemoteRun["timestamps"];
   readonly deleted = false;
   readonly #view: RemoteView;
+  readonly #runsDir: string;
   readonly #onWarning: ((msg: string) => void) | undefined;
   #entries: HeadEntry[] | undefined;
   #attrs: Record<string, unknown> | undefined;
@@ -36,9 +35,8 @@ class ViewRun implements RemoteRun {
   constructor(view: RemoteView, id: string, summary: RunSummary, runsDir: string, onWarning: ((msg: string) => void) | undefined) {
     this.#view = view;
     this.#onWarning = onWarning;
+    this.#runsDir = runsDir;
     this.id = id;
-    this.name = runName(id);
-    this.paths = runPaths(runsDir, id);
     const [ns, ...rest] = summary.operation.split(":");
     this.opref = { ns: ns ?? "", name: rest.join(":") };
     this.operation = summary.operation;
@@ -46,6 +44,14 @@ class ViewRun implements RemoteRun {
     const timestamps: Run["timestamps"] = {};
     for (const t of ["started", "staged", "initialized"] as const) if (summary[t] !== undefined) timestamps[t] = summary[t];
     this.timestamps = timestamps;
+  }
+
+  get name(): string {
+    return runName(this.id);
+  }
+
+  get paths(): RemoteRun["paths"] {
+    return runPaths(this.#runsDir, this.id);
   }
 
   get entries(): HeadEntry[] {
@@ -84,13 +90,17 @@ class ViewRun implements RemoteRun {
  * would live in `runsDir`.
  */
 export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg: string) => void, skip?: ReadonlySet<string>, only?: Iterable<string>): RemoteRun[] {
-  const runs: RemoteRun[] = [];
+  const runs: { run: RemoteRun; t: number }[] = [];
   for (const id of only ?? view.runs.keys()) {
     if (skip?.has(id)) continue;
     const summary = view.runs.summary(id);
-    if (summary !== undefined) runs.push(new ViewRun(view, id, summary, runsDir, onWarning));
+    if (summary === undefined) continue;
+    const run = new ViewRun(view, id, summary, runsDir, onWarning);
+    runs.push({ run, t: runTimestamp(run) ?? -Infinity });
   }
-  return sortRuns(runs) as RemoteRun[];
+  // `sortRuns`' order (newest first, no time last, ties by id), each run's time read once.
+  runs.sort((a, b) => b.t - a.t || (a.run.id < b.run.id ? -1 : a.run.id > b.run.id ? 1 : 0));
+  return runs.map((r) => r.run);
 }
 
 /**

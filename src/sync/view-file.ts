@@ -10,7 +10,7 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 /**
  * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, [u32 LE header length], the
  * header (msgpack: catalog key, newest head, recent heads, uncovered count, and the SHA-256 of the
- * runs section), then the runs section: per run, in id order, [u8 id length][id][u32 LE length]
+ * runs section), then the runs section: per run, [u8 id length][id][u32 LE length]
  * [msgpack of its head entries].
  *
  * A push with nothing to do needs only the header; a push of a few runs decodes those runs' entries
@@ -33,7 +33,7 @@ export interface EncodedView {
 function runsSection(runs: LazyRuns): Buffer {
   const items: { id: string; b: Buffer; p: number; end: number; n: number; whole: boolean }[] = [];
   let length = 0;
-  for (const run of runs.sorted()) {
+  for (const run of runs.stored()) {
     let item;
     if ("raw" in run && run.raw.record !== undefined) item = { id: run.id, b: run.raw.b, p: run.raw.record, end: run.raw.end, n: 0, whole: true };
     else if ("raw" in run) item = { id: run.id, b: run.raw.b, p: run.raw.p, end: run.raw.end, n: run.raw.n, whole: false };
