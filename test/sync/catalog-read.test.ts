@@ -143,3 +143,22 @@ test("a hostile catalog is refused: a wrong hash, a bad run id, a malformed entr
 function hashOf(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
+
+test("damaged catalog bytes are refused with a StoreFormatError, never another error or a hang", () => {
+  const packr = new Packr({ useRecords: false, variableMapSize: true });
+  const good = Buffer.from(packr.pack({ v: 1, covers: `heads/000000000001-${t("0")}`, recent: [], entries: [1, 2, 3].map((i) => plainEntry(entry(i, t("b")))) }));
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  for (let round = 0; round < 2_000; round++) {
+    const bytes = Buffer.from(good);
+    for (let flips = 1 + Math.floor(random() * 4); flips > 0; flips--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+    const cut = random() < 0.3 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes;
+    const key = `catalog/000000000002-${hashOf(cut)}`;
+    try {
+      const doc = skimStoreDoc(key, cut);
+      for (const id of doc.runs.keys()) assert.match(id, /^[0-9a-f-]{36}$/);
+    } catch (err) {
+      assert.ok(err instanceof StoreFormatError, `round ${round}: ${(err as Error).stack}`);
+    }
+  }
+});
