@@ -70,17 +70,23 @@ export function checkEntry(key: string, raw: unknown): HeadEntry {
     if (!v || !isObjectId(v.tree) || !Array.isArray(v.prior) || !v.prior.every(isObjectId)) bad(`${what} tree`);
     return { tree: v!.tree as string, prior: v!.prior as string[] };
   };
-  const user: Record<string, Uint8Array> = {};
-  if (typeof e.user !== "object" || e.user === null) bad("user log");
-  for (const [name, bytes] of Object.entries(e.user as object)) {
-    if (!USER_NAME_RE.test(name) || !(bytes instanceof Uint8Array)) bad(`user log entry ${JSON.stringify(name)}`);
-    user[name] = bytes as Uint8Array;
-  }
+  const user = checkUser(e.user, bad);
   const summary = checkSummary(e.summary) ?? bad("summary");
   const entry: HeadEntry = { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
   const times = checkTimes(e.times);
   if (times !== undefined) entry.times = times;
   return entry;
+}
+
+/** An entry's `user` map as a head may hold it; `bad` is called with what is wrong. */
+export function checkUser(raw: unknown, bad: (why: string) => never): Record<string, Uint8Array> {
+  const user: Record<string, Uint8Array> = {};
+  if (typeof raw !== "object" || raw === null) bad("user log");
+  for (const [name, bytes] of Object.entries(raw as object)) {
+    if (!USER_NAME_RE.test(name) || !(bytes instanceof Uint8Array)) bad(`user log entry ${JSON.stringify(name)}`);
+    user[name] = bytes as Uint8Array;
+  }
+  return user;
 }
 
 /** A run summary as a head may hold it, or `undefined`. */

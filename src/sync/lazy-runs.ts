@@ -1,5 +1,5 @@
 import { Packr } from "msgpackr/pack";
-import { checkEntry, checkSummary, plainEntry, type HeadEntry, type RunSummary } from "./head-entry.js";
+import { checkEntry, checkSummary, checkUser, plainEntry, type HeadEntry, type RunSummary } from "./head-entry.js";
 import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
 import { StoreFormatError } from "./errors.js";
 
@@ -49,6 +49,11 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     return this.#raw.get(id);
   }
 
+  /** How many entries a run has (more than one: it diverged), without decoding them. */
+  count(id: string): number {
+    return super.get(id)?.length ?? this.#raw.get(id)?.n ?? 0;
+  }
+
   /** Whether a run's entries have been decoded (or set). */
   decoded(id: string): boolean {
     return super.has(id);
@@ -60,6 +65,32 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     if (decoded !== undefined) return decoded.at(-1)!.summary;
     const raw = this.#raw.get(id);
     return raw === undefined ? undefined : rawSummary(id, raw) ?? this.get(id)!.at(-1)!.summary;
+  }
+
+  /**
+   * A run's `ID.user/` entries, union of its entries' (first wins), without decoding its trees
+   * when it was not decoded: what a listing's labels need.
+   */
+  user(id: string): Map<string, Uint8Array> | undefined {
+    const decoded = super.get(id);
+    const raw = this.#raw.get(id);
+    const out = new Map<string, Uint8Array>();
+    if (decoded === undefined && raw !== undefined) {
+      const users = rawField(raw, "user");
+      if (users !== undefined) {
+        // A malformed map: the whole run's decode says what is wrong, with the file's key.
+        const bad = (why: string): never => {
+          decodeRawRun(id, raw);
+          throw new TypeError(why);
+        };
+        for (const u of users) for (const [name, bytes] of Object.entries(checkUser(u, bad))) if (!out.has(name)) out.set(name, bytes);
+        return out;
+      }
+    }
+    const entries = this.get(id);
+    if (entries === undefined) return undefined;
+    for (const e of entries) for (const [name, bytes] of Object.entries(e.user)) if (!out.has(name)) out.set(name, bytes);
+    return out;
   }
 
   override get(id: string): HeadEntry[] | undefined {
@@ -128,6 +159,35 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   *stored(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
     for (const [id, raw] of this.#raw) yield { id, raw };
     for (const id of this.#plain) yield { id, entries: super.get(id)! };
+  }
+}
+
+/** The value of field `name` of each entry of `raw`, decoded alone; `undefined` when an entry lacks it or cannot be read so. */
+function rawField(raw: RawRun, name: string): unknown[] | undefined {
+  try {
+    const out: unknown[] = [];
+    let p = raw.p;
+    for (let i = 0; i < raw.n; i++) {
+      const map = containerAt(raw.b, p);
+      if (map?.kind !== "map") return undefined;
+      let at = map.body;
+      let found = false;
+      for (let k = 0; k < map.count; k++) {
+        const key = stringAt(raw.b, at);
+        if (key === undefined) return undefined;
+        const end = skipValue(raw.b, key.end);
+        if (key.value === name && !found) {
+          out.push(packr.unpack(raw.b.subarray(key.end, end)));
+          found = true;
+        }
+        at = end;
+      }
+      if (!found) return undefined;
+      p = at;
+    }
+    return out;
+  } catch {
+    return undefined;
   }
 }
 

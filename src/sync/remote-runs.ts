@@ -60,8 +60,7 @@ class ViewRun implements RemoteRun {
 
   get attrs(): Record<string, unknown> {
     if (this.#attrs !== undefined) return this.#attrs;
-    const user = new Map<string, Uint8Array>();
-    for (const e of this.entries) for (const [name, bytes] of Object.entries(e.user)) if (!user.has(name)) user.set(name, bytes);
+    const user = this.#view.runs.user(this.id) ?? new Map<string, Uint8Array>();
     const log = [];
     for (const name of [...user.keys()].sort()) {
       try {

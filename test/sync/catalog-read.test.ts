@@ -13,6 +13,7 @@ import {
   writeCatalog,
   type HeadEntry,
 } from "../../src/sync/heads.js";
+import { remoteRunsOf } from "../../src/sync/remote-runs.js";
 import { skimStoreDoc } from "../../src/sync/skim.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 
@@ -22,7 +23,7 @@ const entry = (i: number, tree: string, prior: string[] = []): HeadEntry => ({
   runId: runId(i),
   run: { tree, prior },
   meta: { tree: t("a"), prior: [] },
-  user: { "01a216cc-e43c-4547-8000-000000000001.json": Buffer.from(`{"label":"r${i}"}`) },
+  user: { "01a216cc-e43c-4547-8000-000000000001.json": Buffer.from(`{"set":{"label":"r${i}"}}`) },
   summary: { operation: "p:train", status: "completed", started: 1_000 + i },
 });
 
@@ -161,4 +162,20 @@ test("damaged catalog bytes are refused with a StoreFormatError, never another e
       assert.ok(err instanceof StoreFormatError, `round ${round}: ${(err as Error).stack}`);
     }
   }
+});
+
+test("a listing's labels are read from a run's user log alone; a malformed one is refused with the file's key", async () => {
+  const packr = new Packr({ useRecords: false, variableMapSize: true });
+  const storage = new MemoryStorage();
+  const bad = { ...(plainEntry(entry(2, t("b"))) as object), user: { "not-a-log.json": Buffer.from("{}") } };
+  const bytes = Buffer.from(packr.pack({ v: 1, covers: `heads/000000000001-${t("0")}`, recent: [], entries: [plainEntry(entry(1, t("b"))), bad] }));
+  const key = `catalog/000000000002-${hashOf(bytes)}`;
+  await storage.put(key, bytes);
+  const view = emptyView();
+  await refreshView(storage, view, 10);
+  const runs = remoteRunsOf(view, "/nowhere");
+  assert.equal(runs.find((r) => r.id === runId(1))!.label, "r1");
+  assert.ok(!view.runs.decoded(runId(1)), "the label needed no decode of the run's trees");
+  assert.equal(view.runs.count(runId(1)), 1);
+  assert.throws(() => runs.find((r) => r.id === runId(2))!.label, (err: unknown) => err instanceof StoreFormatError && err.message.includes(key));
 });
