@@ -1,9 +1,12 @@
 import { Packr } from "msgpackr/pack";
-import { hashBytes, isObjectId, listKeys } from "../objects/index.js";
+import { hashBytes, listKeys } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
-import { isRunId } from "../runs/layout.js";
 import { StoreFormatError } from "./errors.js";
-import { mergeRunVersions, mergedVersion, type RunVersion, type TreeVersion } from "./merge.js";
+import { mergeRunVersions, mergedVersion, type RunVersion } from "./merge.js";
+import { checkEntry, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
+import { LazyRuns, packEntries, type RawRun } from "./lazy-runs.js";
+import { HEAD_KEY_RE, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
+export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
  * Heads and catalogs: how a store remote says which runs it holds (docs/design.md §6–7, docs/formats.md).
@@ -28,47 +31,7 @@ export const CATALOG_PREFIX = "catalog/";
 /** Heads written this long before the newest one seen are listed again: writers' clocks differ. */
 export const SKEW_MARGIN_MS = 10 * 60 * 1000;
 
-/** What `gage ls --remote` shows without fetching files. */
-export interface RunSummary {
-  operation: string;
-  status: string;
-  /** Epoch microseconds, as Gage's meta. */
-  started?: number;
-  staged?: number;
-  initialized?: number;
-}
-
-/** One run in one head: its trees (with what they supersede), its user log, its summary. */
-export interface HeadEntry {
-  runId: string;
-  run: TreeVersion;
-  meta: TreeVersion;
-  /** `ID.user/` file name → the file's bytes (small JSON; carried inline). */
-  user: Record<string, Uint8Array>;
-  summary: RunSummary;
-  /** Where the files' modification times are (docs/formats.md): absent in heads of earlier releases. */
-  times?: EntryTimes;
-}
-
-/** A version's modification times, beside its trees (never part of them: see objects/times.ts). */
-export interface EntryTimes {
-  /** Times object of the `run` tree's files. */
-  run?: string;
-  /** Times object of the `meta` tree's files. */
-  meta?: string;
-  /** `ID.user/` file name → its modification time (µs since the epoch). */
-  user?: Record<string, number>;
-}
-
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
-const USER_NAME_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/;
-
-/** Run ids a store holds: Gage's lower-case UUIDs (they name folders on every reader's disk). */
-export const isStoreRunId = (id: string): boolean => isRunId(id);
-
-/** `ID.user/` names a store holds: Gage's time-ordered `{uuid}.json`. */
-export const isUserLogName = (name: string): boolean => USER_NAME_RE.test(name);
 
 export function timeKeyPart(ms: number): string {
   return Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0");
@@ -105,6 +68,27 @@ export function encodeCatalog(doc: CatalogDoc, nowMs: number): { key: string; by
   return { key: `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`, bytes };
 }
 
+/** `encodeCatalog` of every run of `view`, from the bytes each run was read as where it can. */
+function encodeCatalogOf(view: RemoteView, nowMs: number): { key: string; bytes: Buffer } {
+  // The map's last field is `entries`: packed empty, then its array header replaced by the real one.
+  const head = Buffer.from(packr.pack({ v: 1, covers: view.newest, recent: [...view.recent], entries: [] }));
+  if (head.at(-1) !== 0x90) throw new Error("unexpected catalog header encoding");
+  const parts: Buffer[] = [head.subarray(0, head.length - 1), Buffer.alloc(0)];
+  let count = 0;
+  for (const run of view.runs.stored()) {
+    if ("raw" in run) {
+      parts.push(run.raw.b.subarray(run.raw.p, run.raw.end));
+      count += run.raw.n;
+    } else {
+      parts.push(packEntries(run.entries));
+      count += run.entries.length;
+    }
+  }
+  parts[1] = Buffer.from([0xdd, count >>> 24, (count >>> 16) & 0xff, (count >>> 8) & 0xff, count & 0xff]);
+  const bytes = Buffer.concat(parts);
+  return { key: `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`, bytes };
+}
+
 export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
   const doc = decodeVerified(key, bytes) as Record<string, unknown>;
   if (doc.v !== 1 || typeof doc.covers !== "string" || !Array.isArray(doc.recent) || !Array.isArray(doc.entries)) {
@@ -117,11 +101,9 @@ export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
   };
 }
 
+
 function decodeVerified(key: string, bytes: Uint8Array): unknown {
-  const m = HEAD_KEY_RE.exec(key);
-  if (!m) throw new StoreFormatError(key, `Not a head or catalog key: ${key}`);
-  const actual = hashBytes(bytes);
-  if (actual !== m[2]) throw new StoreFormatError(key, `${key} is corrupt: its bytes hash to ${actual}`, { hint: "Push the affected runs again from a good copy." });
+  verifyKey(key, bytes);
   try {
     const doc = packr.unpack(bytes) as unknown;
     if (typeof doc !== "object" || doc === null) throw new Error("not a map");
@@ -129,62 +111,6 @@ function decodeVerified(key: string, bytes: Uint8Array): unknown {
   } catch (err) {
     throw new StoreFormatError(key, `${key} cannot be decoded: ${(err as Error).message}`, { cause: err });
   }
-}
-
-/** A head entry as heads, catalogs and the cached view encode it. */
-export function plainEntry(e: HeadEntry): unknown {
-  return {
-    runId: e.runId,
-    run: { tree: e.run.tree, prior: [...e.run.prior] },
-    meta: { tree: e.meta.tree, prior: [...e.meta.prior] },
-    user: Object.fromEntries(Object.entries(e.user).map(([n, b]) => [n, Buffer.from(b)])),
-    summary: e.summary,
-    ...(e.times === undefined ? {} : { times: e.times }),
-  };
-}
-
-/** Accepts only the forms a head may hold: a hostile remote cannot smuggle in paths or ids. */
-export function checkEntry(key: string, raw: unknown): HeadEntry {
-  const bad = (why: string): never => {
-    throw new StoreFormatError(key, `${key} holds a malformed run entry: ${why}`);
-  };
-  if (typeof raw !== "object" || raw === null) bad("not a map");
-  const e = raw as Record<string, unknown>;
-  if (!isRunId(e.runId)) bad(`run id ${JSON.stringify(e.runId)}`);
-  const tree = (t: unknown, what: string): TreeVersion => {
-    const v = t as { tree?: unknown; prior?: unknown } | null;
-    if (!v || !isObjectId(v.tree) || !Array.isArray(v.prior) || !v.prior.every(isObjectId)) bad(`${what} tree`);
-    return { tree: v!.tree as string, prior: v!.prior as string[] };
-  };
-  const user: Record<string, Uint8Array> = {};
-  if (typeof e.user !== "object" || e.user === null) bad("user log");
-  for (const [name, bytes] of Object.entries(e.user as object)) {
-    if (!USER_NAME_RE.test(name) || !(bytes instanceof Uint8Array)) bad(`user log entry ${JSON.stringify(name)}`);
-    user[name] = bytes as Uint8Array;
-  }
-  const s = e.summary as Record<string, unknown> | null;
-  if (!s || typeof s.operation !== "string" || typeof s.status !== "string") bad("summary");
-  const summary: RunSummary = { operation: s!.operation as string, status: s!.status as string };
-  for (const t of ["started", "staged", "initialized"] as const) if (typeof s![t] === "number") summary[t] = s![t] as number;
-  const entry: HeadEntry = { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
-  const times = checkTimes(e.times);
-  if (times !== undefined) entry.times = times;
-  return entry;
-}
-
-/** Times are hints: a malformed field is left out, never an error (an earlier release writes none). */
-function checkTimes(raw: unknown): EntryTimes | undefined {
-  if (typeof raw !== "object" || raw === null) return undefined;
-  const t = raw as Record<string, unknown>;
-  const out: EntryTimes = {};
-  if (isObjectId(t.run)) out.run = t.run;
-  if (isObjectId(t.meta)) out.meta = t.meta;
-  if (typeof t.user === "object" && t.user !== null) {
-    const user: Record<string, number> = {};
-    for (const [name, us] of Object.entries(t.user)) if (USER_NAME_RE.test(name) && Number.isSafeInteger(us)) user[name] = us as number;
-    if (Object.keys(user).length > 0) out.user = user;
-  }
-  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The times of the entry among `entries` that holds each tree of `target`, and of every user log file. */
@@ -233,7 +159,8 @@ export function reduceEntries(entries: readonly HeadEntry[]): HeadEntry[] {
 
 /** Everything a reader knows about a remote's runs, and how far its listing got. */
 export interface RemoteView {
-  runs: Map<string, HeadEntry[]>;
+  /** Every run's merged entries, decoded when first asked for. */
+  runs: LazyRuns;
   /** The newest catalog read, if any. */
   catalogKey?: string;
   /** The newest head key seen. */
@@ -245,7 +172,7 @@ export interface RemoteView {
 }
 
 export function emptyView(): RemoteView {
-  return { runs: new Map(), recent: new Set(), uncovered: 0 };
+  return { runs: new LazyRuns(), recent: new Set(), uncovered: 0 };
 }
 
 /** Merges entries into the view, each run once per call: one merge per run, not per entry. */
@@ -306,14 +233,18 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
-    const catalog = decodeCatalog(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
+    const catalog = skimStoreDoc(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
     fetched++;
-    // The catalog holds everything up to its `covers`; what this view had beyond it is kept.
-    addEntries(view, catalog.entries);
+    // A view that read every head the catalog covers already holds its runs, merged as the
+    // catalog merged them: it only adopts the key. Else the catalog's runs are merged in (taken
+    // as read for the runs the view lacks); what the view had beyond `covers` is kept.
+    const covers = catalog.covers!;
+    const caughtUp = view.newest !== undefined && covers <= view.newest;
+    if (!caughtUp) addEntries(view, adoptRuns(view, catalog));
     view.catalogKey = newestCatalog;
-    for (const k of catalog.recent) noteHeadKey(view, k);
-    noteHeadKey(view, catalog.covers);
-    view.uncovered = 0;
+    for (const k of catalog.recent!) noteHeadKey(view, k);
+    noteHeadKey(view, covers);
+    view.uncovered = [...view.recent].filter((k) => k > covers).length;
   }
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
   // listing starts no later than this reader's own clock allows.
@@ -341,7 +272,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   // list of diverged entries once per entry (quadratic).
   const read: HeadEntry[] = [];
   for (const key of toRead) {
-    for (const e of decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))) read.push(e);
+    read.push(...adoptRuns(view, skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))));
     noteHeadKey(view, key);
     view.uncovered++;
     fetched++;
@@ -350,11 +281,34 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   return { fetched };
 }
 
-/** Writes a catalog of `view` (after a push, when many heads are uncovered). */
+/**
+ * Takes the runs of a head or catalog the view lacks as read (one entry, or a catalog's merged
+ * entries); returns the entries to merge: those of runs the view holds, decoded.
+ */
+function adoptRuns(view: RemoteView, doc: SkimmedDoc): HeadEntry[] {
+  const merged: HeadEntry[] = [...doc.scattered];
+  const catalog = doc.covers !== undefined;
+  for (const [id, raw] of doc.runs) {
+    if (!view.runs.has(id) && (catalog || raw.n === 1)) view.runs.adopt(id, raw);
+    else merged.push(...decodeAdopted(id, raw));
+  }
+  return merged;
+}
+
+/** A catalog run's entries, decoded (a run the view already holds is merged with them). */
+function decodeAdopted(id: string, raw: RawRun): HeadEntry[] {
+  const runs = new LazyRuns();
+  runs.adopt(id, raw);
+  return runs.get(id)!;
+}
+
+/**
+ * Writes a catalog of `view` (after a push, when many heads are uncovered). Runs the view holds
+ * as read (from a catalog or the cached view) are copied as their bytes, not decoded.
+ */
 export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: number): Promise<string | undefined> {
   if (view.newest === undefined) return undefined;
-  const entries = [...view.runs.values()].flat();
-  const { key, bytes } = encodeCatalog({ covers: view.newest, recent: [...view.recent], entries }, nowMs);
+  const { key, bytes } = encodeCatalogOf(view, nowMs);
   await storage.put(key, bytes);
   view.catalogKey = key;
   view.uncovered = 0;

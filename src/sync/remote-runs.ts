@@ -1,10 +1,10 @@
 import { runPaths } from "../runs/layout.js";
 import { runName } from "../runs/name.js";
-import { sortRuns, type Run, type RunStatus } from "../runs/run.js";
+import { runTimestamp, type Run, type RunStatus } from "../runs/run.js";
 import { applyUserLog, parseUserLogEntry } from "../runs/user-log.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
-import type { HeadEntry, RemoteView } from "./heads.js";
+import type { HeadEntry, RemoteView, RunSummary } from "./heads.js";
 import type { GitRemoteRun } from "./git/runs.js";
 import { gitRemoteSpec } from "./remote.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
@@ -17,59 +17,91 @@ export interface RemoteRun extends Run {
 const STATUSES: readonly RunStatus[] = ["completed", "error", "terminated", "running", "staged", "pending", "unknown"];
 
 /**
- * The remote's runs, newest first, but those of `skip` (whose entries are then not decoded).
- * `paths` point where each run would live in `runsDir`.
+ * A remote run as listings show it: its summary read up front (what sorting needs), its entries
+ * and user attributes decoded when first asked for (a listing of 100,000 runs decodes the
+ * 20 it prints).
  */
-export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg: string) => void, skip?: ReadonlySet<string>): RemoteRun[] {
-  const runs: RemoteRun[] = [];
-  for (const id of view.runs.keys()) {
-    if (skip?.has(id)) continue;
-    const entries = view.runs.get(id)!;
-    const last = entries.at(-1)!;
-    // Parsed when first asked for: a no-change pull of thousands of runs never looks at them.
-    let attrs: Record<string, unknown> | undefined;
-    const userAttrs = () => {
-      if (attrs !== undefined) return attrs;
-      const user = new Map<string, Uint8Array>();
-      for (const e of entries) for (const [name, bytes] of Object.entries(e.user)) if (!user.has(name)) user.set(name, bytes);
-      const log = [];
-      for (const name of [...user.keys()].sort()) {
-        try {
-          log.push(parseUserLogEntry(Buffer.from(user.get(name)!).toString("utf8"), `${id}.user/${name}`));
-        } catch (err) {
-          onWarning?.(`${(err as Error).message} (skipped)`);
-        }
-      }
-      return (attrs = applyUserLog(log));
-    };
-    const [ns, ...rest] = last.summary.operation.split(":");
+class ViewRun implements RemoteRun {
+  readonly id: string;
+  readonly opref: RemoteRun["opref"];
+  readonly operation: string;
+  readonly status: RunStatus;
+  readonly timestamps: RemoteRun["timestamps"];
+  readonly deleted = false;
+  readonly #view: RemoteView;
+  readonly #runsDir: string;
+  readonly #onWarning: ((msg: string) => void) | undefined;
+  #entries: HeadEntry[] | undefined;
+  #attrs: Record<string, unknown> | undefined;
+
+  constructor(view: RemoteView, id: string, summary: RunSummary, runsDir: string, onWarning: ((msg: string) => void) | undefined) {
+    this.#view = view;
+    this.#onWarning = onWarning;
+    this.#runsDir = runsDir;
+    this.id = id;
+    const [ns, ...rest] = summary.operation.split(":");
+    this.opref = { ns: ns ?? "", name: rest.join(":") };
+    this.operation = summary.operation;
+    this.status = STATUSES.includes(summary.status as RunStatus) ? (summary.status as RunStatus) : "unknown";
     const timestamps: Run["timestamps"] = {};
-    for (const t of ["started", "staged", "initialized"] as const) if (last.summary[t] !== undefined) timestamps[t] = last.summary[t];
-    const run: RemoteRun = {
-      id,
-      name: runName(id),
-      paths: runPaths(runsDir, id),
-      opref: { ns: ns ?? "", name: rest.join(":") },
-      operation: last.summary.operation,
-      status: STATUSES.includes(last.summary.status as RunStatus) ? (last.summary.status as RunStatus) : "unknown",
-      timestamps,
-      attrs: {},
-      deleted: false,
-      entries,
-    };
-    Object.defineProperties(run, {
-      attrs: { get: userAttrs, enumerable: true },
-      label: {
-        get: () => {
-          const label = userAttrs().label;
-          return typeof label === "string" ? label : undefined;
-        },
-        enumerable: true,
-      },
-    });
-    runs.push(run);
+    for (const t of ["started", "staged", "initialized"] as const) if (summary[t] !== undefined) timestamps[t] = summary[t];
+    this.timestamps = timestamps;
   }
-  return sortRuns(runs) as RemoteRun[];
+
+  get name(): string {
+    return runName(this.id);
+  }
+
+  get paths(): RemoteRun["paths"] {
+    return runPaths(this.#runsDir, this.id);
+  }
+
+  get entries(): HeadEntry[] {
+    return (this.#entries ??= this.#view.runs.get(this.id)!);
+  }
+
+  get attrs(): Record<string, unknown> {
+    if (this.#attrs !== undefined) return this.#attrs;
+    const user = this.#view.runs.user(this.id) ?? new Map<string, Uint8Array>();
+    const log = [];
+    for (const name of [...user.keys()].sort()) {
+      try {
+        log.push(parseUserLogEntry(Buffer.from(user.get(name)!).toString("utf8"), `${this.id}.user/${name}`));
+      } catch (err) {
+        this.#onWarning?.(`${(err as Error).message} (skipped)`);
+      }
+    }
+    return (this.#attrs = applyUserLog(log));
+  }
+
+  get label(): string | undefined {
+    const label = this.attrs.label;
+    return typeof label === "string" ? label : undefined;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const { id, name, paths, opref, operation, status, timestamps, deleted, attrs, label, entries } = this;
+    return { id, name, paths, opref, operation, status, timestamps, attrs, deleted, ...(label === undefined ? {} : { label }), entries };
+  }
+}
+
+/**
+ * The remote's runs, newest first, but those of `skip`, or only those of `only`. Entries are
+ * decoded when a run's `entries`, `attrs` or `label` is first read. `paths` point where each run
+ * would live in `runsDir`.
+ */
+export function remoteRunsOf(view: RemoteView, runsDir: string, onWarning?: (msg: string) => void, skip?: ReadonlySet<string>, only?: Iterable<string>): RemoteRun[] {
+  const runs: { run: RemoteRun; t: number }[] = [];
+  for (const id of only ?? view.runs.keys()) {
+    if (skip?.has(id)) continue;
+    const summary = view.runs.summary(id);
+    if (summary === undefined) continue;
+    const run = new ViewRun(view, id, summary, runsDir, onWarning);
+    runs.push({ run, t: runTimestamp(run) ?? -Infinity });
+  }
+  // `sortRuns`' order (newest first, no time last, ties by id), each run's time read once.
+  runs.sort((a, b) => b.t - a.t || (a.run.id < b.run.id ? -1 : a.run.id > b.run.id ? 1 : 0));
+  return runs.map((r) => r.run);
 }
 
 /**

@@ -51,6 +51,11 @@ export async function status(opts: SyncOptions): Promise<StatusResult> {
     const toScan = selected.filter(({ run }) => localIds.has(run.id) && !inSync.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
     const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache, { threads: opts.scanThreads })).map((scan) => [scan.ref.id, scan]));
     for (const { run } of selected) {
+      // A run only on the remote, with one entry (no divergence), needs no entries decoded.
+      if (!localIds.has(run.id) && s.view.runs.count(run.id) === 1) {
+        rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state: "remote-only" });
+        continue;
+      }
       const entries = remote.get(run.id)?.entries ?? [];
       const merged = entries.length === 0 ? undefined : mergeRunVersions(entries.map(entryVersion));
       const theirs = merged ? mergedVersion(merged) : undefined;
