@@ -4,18 +4,8 @@ import { appendFileSync, chmodSync, lstatSync, readdirSync, utimesSync } from "n
 import { join } from "node:path";
 import { test } from "node:test";
 import { clone, push } from "../../src/sync/index.js";
+import { fileTimes } from "../helpers/file-times.js";
 import { CORPUS_GENERATOR, withTempDir } from "../helpers/fixtures.js";
-
-/** Every file and symlink below `dir` → its mtime in whole microseconds. */
-function mtimes(dir: string, rel = "", out = new Map<string, number>()): Map<string, number> {
-  for (const name of readdirSync(join(dir, rel))) {
-    const p = rel === "" ? name : `${rel}/${name}`;
-    const st = lstatSync(join(dir, p), { bigint: true });
-    if (st.isDirectory()) mtimes(dir, p, out);
-    else out.set(p, Number(st.mtimeNs / 1000n));
-  }
-  return out;
-}
 
 test("a push of one run (read on this thread) sends its files' times, an edited run's too, and a clone gets them back", async () => {
   await withTempDir("gage-push-times-", async (tmp) => {
@@ -36,11 +26,11 @@ test("a push of one run (read on this thread) sends its files' times, an edited 
     const dest = join(tmp.path, "clone");
     await clone({ runsDir: dest, remote });
     for (const id of [first!, second!, `${first}.meta`, `${second}.meta`]) {
-      const theirs = mtimes(join(corpus, id));
-      const ours = mtimes(join(dest, id));
+      const theirs = fileTimes(join(corpus, id));
+      const ours = fileTimes(join(dest, id));
       assert.ok(ours.size > 0, id);
       assert.deepEqual([...ours].sort(), [...theirs].sort(), id);
     }
-    assert.equal(mtimes(join(dest, first!)).get(sub), Date.UTC(2021, 5, 1) * 1000);
+    assert.equal(fileTimes(join(dest, first!)).get(sub), Date.UTC(2021, 5, 1) * 1000);
   });
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { appendFileSync, lstatSync, lutimesSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, lutimesSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { decodeTimes, digestTrees, MemoryObjectStorage, ObjectReader, PackWriter, snapshotDir, type FileIdCache, type TreeSumLookup } from "../../src/objects/index.js";
+import { decodeTimes, digestTrees, MemoryObjectStorage, ObjectReader, PackWriter, snapshotDir, type TreeSumLookup } from "../../src/objects/index.js";
 import { snapshotDirsOnWorkers, StatCache } from "../../src/worktree/index.js";
+import { fileTimes } from "../helpers/file-times.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const LATER = () => Date.now() + 60_000;
@@ -23,17 +24,6 @@ function makeTree(dir: string): void {
   lutimesSync(join(dir, "sub", "link"), YEAR_2020 + 0.5, YEAR_2020 + 0.5);
 }
 
-/** Every file and symlink below `dir` → its mtime in whole microseconds, as lstat gives it. */
-function expectedTimes(dir: string, rel = "", out = new Map<string, number>()): Map<string, number> {
-  for (const name of readdirSync(join(dir, rel))) {
-    const p = rel === "" ? name : `${rel}/${name}`;
-    const st = lstatSync(join(dir, p), { bigint: true });
-    if (st.isDirectory()) expectedTimes(dir, p, out);
-    else out.set(p, Number(st.mtimeNs / 1000n));
-  }
-  return out;
-}
-
 async function storedTimes(storage: MemoryObjectStorage, id: string): Promise<Map<string, number>> {
   const reader = await ObjectReader.open(storage);
   return decodeTimes(await reader.read(id));
@@ -51,7 +41,7 @@ test("a snapshot with times stores every file's and symlink's modification time 
     await writer.flush();
     assert.ok(times !== undefined);
     const stored = await storedTimes(storage, times);
-    assert.deepEqual(sorted(stored), sorted(expectedTimes(dir)));
+    assert.deepEqual(sorted(stored), sorted(fileTimes(dir)));
     assert.equal(stored.size, 6);
     assert.equal(stored.get("sub/deep/c.bin"), (YEAR_2020 + 2000) * 1e6 + 123456);
     // Without asking, no times object.
@@ -74,7 +64,7 @@ test("folders the stat cache answers (by their listing, or whole by their sum) s
     assert.ok(second.stats.hashedFiles === 1, `${second.stats.hashedFiles} files read`);
     await writer.flush();
     const stored = await storedTimes(storage, second.times!);
-    assert.deepEqual(sorted(stored), sorted(expectedTimes(dir)));
+    assert.deepEqual(sorted(stored), sorted(fileTimes(dir)));
     assert.equal(stored.get("other/e.log"), (YEAR_2020 + 9000) * 1e6);
 
     // The whole tree answered by one row (folders summed up ahead, with the addon).
@@ -82,10 +72,10 @@ test("folders the stat cache answers (by their listing, or whole by their sum) s
     if (sums === undefined) return;
     await snapshotDir(dir, { sink: writer, cache, treeSums: sums });
     const reported: string[] = [];
-    const whole = await snapshotDir(dir, { sink: writer, cache: cache as FileIdCache, treeSums: sums, times: true, onProgress: (p) => reported.push(p.path) });
+    const whole = await snapshotDir(dir, { sink: writer, cache, treeSums: sums, times: true, onProgress: (p) => reported.push(p.path) });
     assert.deepEqual(reported, [dir], "the tree was walked, not answered by its sum's row");
     await writer.flush();
-    assert.deepEqual(sorted(await storedTimes(storage, whole.times!)), sorted(expectedTimes(dir)));
+    assert.deepEqual(sorted(await storedTimes(storage, whole.times!)), sorted(fileTimes(dir)));
   });
 });
 
@@ -99,7 +89,7 @@ test("folders snapshot on worker threads each store their times object", async (
     const results = await snapshotDirsOnWorkers(dirs, { sink: writer, workers: 2, times: true });
     await writer.flush();
     for (const [k, d] of dirs.entries()) {
-      assert.deepEqual(sorted(await storedTimes(storage, results[k]!.times!)), sorted(expectedTimes(d)));
+      assert.deepEqual(sorted(await storedTimes(storage, results[k]!.times!)), sorted(fileTimes(d)));
     }
     assert.notEqual(results[0]!.times, results[1]!.times);
   });
