@@ -7,7 +7,7 @@
 //                      target met when ratio >= target
 //   kind "size":       value is bytes, ratio = ours / peer, target met when ratio <= target
 import { join } from "node:path";
-import { duBytes, rmrf, run, timed } from "./util.mjs";
+import { bestOfFresh, duBytes, rmrf, run, timed } from "./util.mjs";
 import { SYNC_CASES } from "./sync-cases.mjs";
 import { SERVE_CASES } from "./serve-cases.mjs";
 import { VERIFY_CASES } from "./verify-cases.mjs";
@@ -33,6 +33,17 @@ const COPY_PEERS = {
   "rclone copy": async (ctx) => ({ value: (await timed(() => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work, "rclone")]))).ms }),
 };
 
+/** `COPY_PEERS` into a fresh destination each time (cold rows); the last copies stay for the re-runs. */
+const COLD_COPY_PEERS = Object.fromEntries(
+  Object.entries(COPY_PEERS).map(([name, copy]) => [
+    name,
+    async (ctx) => {
+      await rmrf(join(ctx.work, name === "rsync -a" ? "rsync" : "rclone"));
+      return copy(ctx);
+    },
+  ]),
+);
+
 export const CASES = [
   {
     shape: "few-large",
@@ -52,19 +63,20 @@ export const CASES = [
       sha256sum: async (ctx) => ({ value: (await timed(() => run("sh", ["-c", 'find "$1" -type f -print0 | xargs -0 sha256sum > /dev/null', "sh", ctx.runsDir]))).ms }),
     },
   },
-  {
+  bestOfFresh({
     shape: "many-small",
     name: "cold snapshot",
     kind: "time",
-    repeat: 1,
     async ours(ctx) {
       ctx.store = join(ctx.work, "store");
       ctx.cache = join(ctx.work, "stat-cache");
+      await rmrf(ctx.store);
+      await rmrf(ctx.cache);
       const { ms, detail } = await snapshotProcess(ctx, ctx.store, ctx.cache);
       return { value: ms, note: `${detail.packs} packs, ${(detail.packBytes / 2 ** 20).toFixed(0)} MiB stored` };
     },
-    peers: COPY_PEERS,
-  },
+    peers: COLD_COPY_PEERS,
+  }),
   {
     shape: "many-small",
     name: "no-change re-snapshot",

@@ -94,9 +94,13 @@ function show(kind, value, bytes) {
   return human(value, "ms");
 }
 
-/** Runs ours and each available peer `repeat` times, interleaved (load drifts), keeping the best. */
+/**
+ * Runs ours and each available peer `repeat` times, interleaved (load drifts), keeping the best.
+ * `oursLast`: the peers go first in each round (what ours leaves is there for the next rows).
+ */
 async function measureCase(c, ctx) {
-  const tools = [["ours", c.ours], ...Object.entries(c.peers ?? {}).filter(([peer]) => have(PEER_TOOLS[peer] ?? peer))];
+  const peers = Object.entries(c.peers ?? {}).filter(([peer]) => have(PEER_TOOLS[peer] ?? peer));
+  const tools = c.oursLast ? [...peers, ["ours", c.ours]] : [["ours", c.ours], ...peers];
   const best = new Map();
   for (let i = 0; i < (c.repeat ?? REPEAT); i++) {
     for (const [name, fn] of tools) {

@@ -4,7 +4,7 @@
 // (startup, stat cache and remote listing included), as a user runs it.
 import { appendFileSync, chmodSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { rmrf, run, timed } from "./util.mjs";
+import { bestOfFresh, rmrf, run, timed } from "./util.mjs";
 
 const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
 const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
@@ -18,6 +18,25 @@ const rclone = (ctx) => run("rclone", ["copy", "-q", ctx.runsDir, join(ctx.work,
 const peers = {
   "rsync -a": async (ctx) => ({ value: (await timed(() => rsync(ctx))).ms }),
   "rclone copy": async (ctx) => ({ value: (await timed(() => rclone(ctx))).ms }),
+};
+
+/** The snapshot rows before the cold ones are done with their copies; the tmpfs needs the room. */
+async function makeRoom(ctx) {
+  for (const dir of ["rsync", "rclone", "restic", "store"]) await rmrf(join(ctx.work, dir));
+}
+
+/** The peers' cold copies: each into a fresh destination, kept for the re-runs of the rows after. */
+const coldPeers = {
+  "rsync -a": async (ctx) => {
+    await makeRoom(ctx);
+    await rmrf(join(ctx.work, "sync-rsync"));
+    return { value: (await timed(() => rsync(ctx))).ms };
+  },
+  "rclone copy": async (ctx) => {
+    await makeRoom(ctx);
+    await rmrf(join(ctx.work, "sync-rclone"));
+    return { value: (await timed(() => rclone(ctx))).ms };
+  },
 };
 
 /** One label edit (a new user log file, as `gage label` writes) and one new run, made untimed. */
@@ -56,24 +75,23 @@ function noChange(shape, verb, target, peers) {
  */
 function syncCases(shape, targets, { peers, clone }) {
   const rows = [
-    {
+    // Best of two fresh runs for every side: one cold run swings with what the machine did just
+    // before it, for us and the peers alike (docs/performance.md, "Cold rows").
+    bestOfFresh({
       shape,
       name: "push cold (local dir)",
       kind: "time",
-      repeat: 1,
       target: targets.cold,
       async ours(ctx) {
         ctx.shape = shape;
-        // The snapshot rows before these are done with their copies; the tmpfs needs the room.
-        for (const dir of ["rsync", "rclone", "restic", "store"]) await rmrf(join(ctx.work, dir));
+        await makeRoom(ctx);
         ctx.remote = join(ctx.work, "sync-remote");
         await rmrf(ctx.remote);
-        await rmrf(join(ctx.runsDir, ".gage-sync"));
         const { ms } = await gage(ctx, ["push", ctx.remote, "-y"]);
         return { value: ms };
       },
-      peers,
-    },
+      peers: Object.fromEntries(Object.keys(peers).map((name) => [name, coldPeers[name]])),
+    }),
     noChange(shape, "push", targets.noChange, peers),
     noChange(shape, "pull", targets.noChange, peers),
     {

@@ -42,3 +42,38 @@ export function human(n, unit) {
   if (unit === "bytes") return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
   return String(n);
 }
+
+/** Each side's runs of a cold row (`bestOfFresh`); the best is kept. */
+export const COLD_RUNS = 2;
+
+/**
+ * Makes `ctx.runsDir` anew, untimed: a copy of itself (its `.gage-sync` left out) replaces it, so
+ * a run starts from runs written just before, with no state of ours, as a first push after a
+ * corpus is made does; then waits out the stat cache's racy window (files changed within 2 s of
+ * being read are not trusted), which also gives each side the same wait.
+ */
+export async function freshRunsDir(ctx) {
+  const copy = `${ctx.runsDir}.fresh`;
+  await rmrf(copy);
+  await run("cp", ["-a", ctx.runsDir, copy]);
+  await rmrf(`${copy}/.gage-sync`);
+  await rmrf(ctx.runsDir);
+  await run("mv", [copy, ctx.runsDir]);
+  await new Promise((r) => setTimeout(r, 2500));
+}
+
+/**
+ * A cold row measured as the best of `COLD_RUNS` fresh runs for every side (docs/performance.md):
+ * before each run, ours and each peer's, the runs directory is made anew (`freshRunsDir`); each
+ * side's function must start from a fresh destination of its own. Ours runs last in each round,
+ * so that what its last run leaves (the remote, the runs directory's state) is there for the
+ * rows after.
+ */
+export function bestOfFresh(row) {
+  const fresh = (fn) => async (ctx) => {
+    await freshRunsDir(ctx);
+    return fn(ctx);
+  };
+  const peers = Object.fromEntries(Object.entries(row.peers ?? {}).map(([name, fn]) => [name, fresh(fn)]));
+  return { ...row, repeat: COLD_RUNS, oursLast: true, ours: fresh(row.ours), peers };
+}

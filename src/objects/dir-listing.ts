@@ -224,6 +224,7 @@ export const entryKind = (mode: number) => mode & S_IFMT;
 export const entryEnd = (listing: Buffer, p: number) => p + LISTING_HEADER + listing.readUInt16LE(p);
 export const modeAt = (listing: Buffer, p: number) => listing.readUInt32LE(p + 2);
 export const sizeAt = (listing: Buffer, p: number) => listing.readDoubleLE(p + 6);
+export const mtimeAt = (listing: Buffer, p: number) => listing.readDoubleLE(p + 14);
 export const nameAt = (listing: Buffer, p: number) => decodeName(listing.subarray(p + LISTING_HEADER, entryEnd(listing, p)));
 
 /** The entries of a listing, in order. */

@@ -12,12 +12,13 @@ import {
   type TreeEntry,
   type SnapshotUserEntry,
 } from "./codec.js";
-import { entryEnd, entryKind, listDir, modeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
+import { entryEnd, entryKind, listDir, modeAt, mtimeAt, nameAt, readListing, S_IFDIR, S_IFLNK, S_IFREG, sizeAt, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 import { hashBytes, READ_BLOCK, type ObjectId } from "./ids.js";
 import type { ObjectSink } from "./pack.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import { UnsafePathError } from "./errors.js";
 import { osPath, printableName } from "./names.js";
+import { addTimesBelow, encodeTimes, toMicros, type FileTimes } from "./times.js";
 
 // Below this size a file is chunked on the calling thread: handing it to the worker costs more
 // than hashing it twice here.
@@ -56,6 +57,8 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
   /** Folders summed up ahead (`digestTrees`), whole trees answered by one stat-cache row. */
   treeSums?: TreeSumLookup;
+  /** `snapshotDir` also stores its files' modification times (a times object, objects/times.ts). */
+  times?: boolean;
 }
 
 /** A sink that stores nothing and claims everything: snapshotting with it only computes ids. */
@@ -96,6 +99,9 @@ export class Snapshotter {
   readonly #chunking: ChunkingParams;
   // Made at the first file read: a scan through the cache reads none, and makes one per run.
   #scratch: Buffer | undefined;
+  // Taken from the listings the walk reads anyway: a second walk for them cost a first push a
+  // listing of every folder on the calling thread.
+  #times: { root: string; map: FileTimes } | undefined;
 
   constructor(opts: SnapshotOptions) {
     this.#opts = opts;
@@ -114,6 +120,28 @@ export class Snapshotter {
     const id = hashBytes(bytes);
     await this.add(id, bytes);
     return id;
+  }
+
+  /** From here on, gathers the modification times of the files walked below `root` (`storeTimes`). */
+  collectTimes(root: string): void {
+    this.#times = { root, map: new Map() };
+  }
+
+  /** Stores the times gathered (`collectTimes`) as a times object; its id. */
+  async storeTimes(): Promise<ObjectId> {
+    const bytes = encodeTimes(this.#times?.map ?? new Map());
+    const id = hashBytes(bytes);
+    await this.add(id, bytes);
+    return id;
+  }
+
+  /** `path` relative to the root times are gathered below ("" for the root itself). */
+  #rel(path: string): string {
+    return path.length === this.#times!.root.length ? "" : path.slice(this.#times!.root.length + 1);
+  }
+
+  #time(rel: string, name: string, mtimeMs: number): void {
+    this.#times!.map.set(rel === "" ? name : `${rel}/${name}`, toMicros(mtimeMs));
   }
 
   emptyTree(): Promise<ObjectId> {
@@ -139,6 +167,7 @@ export class Snapshotter {
     const key = wholeTreeKey(path);
     const known = cache?.lookupDir(key, sum.digest);
     if (known !== undefined && this.#opts.sink.has(known)) {
+      if (this.#times !== undefined) addTimesBelow(this.#times.map, path, this.#rel(path));
       addTreeSum(this.stats, sum);
       this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
       return known;
@@ -169,6 +198,7 @@ export class Snapshotter {
     // A match means the same names as when the tree was made, so they need no decoding or check.
     const signature = cache === undefined ? "" : hash("sha256", trees.length === 0 ? listing : Buffer.concat([listing, Buffer.from(trees.join(""), "latin1")]), "hex");
     const known = cache?.lookupDir(path, signature);
+    const rel = this.#times === undefined ? "" : this.#rel(path);
     if (known !== undefined && this.#opts.sink.has(known)) {
       for (let p = 0; p < listing.length; p = entryEnd(listing, p)) {
         const kind = entryKind(modeAt(listing, p));
@@ -180,6 +210,7 @@ export class Snapshotter {
           continue;
         }
         this.stats.bytes += sizeAt(listing, p);
+        if (this.#times !== undefined) this.#time(rel, nameAt(listing, p), mtimeAt(listing, p));
       }
       this.#opts.onProgress?.({ files: this.stats.files + this.stats.symlinks, bytes: this.stats.bytes, path });
       return known;
@@ -200,6 +231,7 @@ export class Snapshotter {
       const bad = badEntryName(c.name);
       if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${c.name}`), bad);
       newest = Math.max(newest, c.mtimeMs, c.ctimeMs);
+      if (this.#times !== undefined) this.#time(rel, c.name, c.mtimeMs);
       if (kind === S_IFREG) {
         const { id, chunks, size } = await this.file(`${path}/${c.name}`, c);
         entries.push({ name: c.name, kind: "file", mode: normalizeMode("file", c.mode), size, id, ...(chunks === undefined ? {} : { chunks }) });
@@ -342,13 +374,15 @@ export const wholeTreeKey = (path: string) => `${path}\0`;
 
 /**
  * Stores a directory tree into `sink` (children before parents, so whatever reaches the sink is
- * closed) and returns the id of its tree. Symlinks are stored as links, never followed.
+ * closed) and returns the id of its tree. Symlinks are stored as links, never followed. With
+ * `times`, also stores its files' modification times and returns that object's id.
  */
-export async function snapshotDir(dir: string, options: SnapshotOptions): Promise<{ treeId: ObjectId; stats: SnapshotStats }> {
+export async function snapshotDir(dir: string, options: SnapshotOptions): Promise<{ treeId: ObjectId; stats: SnapshotStats; times?: ObjectId }> {
   const s = new Snapshotter(options);
+  if (options.times) s.collectTimes(dir);
   const sum = options.treeSums?.get(dir);
   const treeId = sum === undefined || sum instanceof Error ? await s.dir(dir) : await s.tree(dir, sum);
-  return { treeId, stats: s.stats };
+  return options.times ? { treeId, stats: s.stats, times: await s.storeTimes() } : { treeId, stats: s.stats };
 }
 
 /** File entries as a stat-cache list row keeps them: [u32 count], then [u16 name length][name][f64 size][id 32] each. */

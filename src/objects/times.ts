@@ -62,14 +62,16 @@ export const toMicros = (mtimeMs: number): number => Math.round(mtimeMs * 1000);
  */
 export function collectTimes(dir: string): FileTimes {
   const times: FileTimes = new Map();
-  const walk = (path: string, rel: string) => {
-    for (const e of readListing(listDir(path))) {
-      const kind = entryKind(e.mode);
-      const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (kind === S_IFDIR) walk(`${path}/${e.name}`, relPath);
-      else if (kind === S_IFREG || kind === S_IFLNK) times.set(relPath, toMicros(e.mtimeMs));
-    }
-  };
-  walk(dir, "");
+  addTimesBelow(times, dir, "");
   return times;
+}
+
+/** Adds the times of every file and symlink below `dir` to `times`, their paths under `rel` ("" for the root). */
+export function addTimesBelow(times: FileTimes, dir: string, rel: string): void {
+  for (const e of readListing(listDir(dir))) {
+    const kind = entryKind(e.mode);
+    const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
+    if (kind === S_IFDIR) addTimesBelow(times, `${dir}/${e.name}`, relPath);
+    else if (kind === S_IFREG || kind === S_IFLNK) times.set(relPath, toMicros(e.mtimeMs));
+  }
 }

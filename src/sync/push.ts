@@ -1,7 +1,7 @@
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import { collectTimes, digestTrees, encodeTimes, hashBytes, ObjectReader, PackWriter, toMicros, type FileIdCache, type TreeSumLookup, type WrittenPack, snapshotDir } from "../objects/index.js";
+import { digestTrees, ObjectReader, PackWriter, toMicros, type FileIdCache, type TreeSumLookup, type WrittenPack, snapshotDir } from "../objects/index.js";
 import { snapshotDirsOnWorkers, type StatCache } from "../worktree/index.js";
 import { markReachable, type Closure } from "./closure.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
@@ -245,13 +245,19 @@ async function executePush(
       const unsummed = jobs.map((j) => j.dir).filter((dir) => planned?.get(dir) === undefined);
       const extra = unsummed.length === 0 ? undefined : digestTrees(unsummed, availableParallelism());
       const treeSums: TreeSumLookup | undefined = planned === undefined ? extra : extra === undefined ? planned : { get: (dir) => planned.get(dir) ?? extra.get(dir) };
+      // Each folder sent takes its files' times along, in the same packs (objects/times.ts), taken
+      // from the listings its snapshot reads.
+      const setSent = (item: PushItem, part: "files" | "meta", sent: { treeId: string; times?: string }) => {
+        setTree(item, part, sent.treeId);
+        if (sent.times !== undefined) item.entry.times = { ...item.entry.times, [part === "files" ? "run" : "meta"]: sent.times };
+      };
       if (worthWorkers(items) && !items.some((i) => i.repair)) {
         const cacheFile = statePaths.statCache(s.runsDir);
         const trees = await snapshotDirsOnWorkers(
           jobs.map((j) => j.dir),
-          { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress, ...(treeSums ? { treeSums } : {}) },
+          { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress, times: true, ...(treeSums ? { treeSums } : {}) },
         );
-        jobs.forEach((j, k) => setTree(j.item, j.part, trees[k]!.treeId));
+        jobs.forEach((j, k) => setSent(j.item, j.part, trees[k]!));
       } else {
         for (const { item, part, dir } of jobs) {
           let last = { files: 0, bytes: 0 };
@@ -261,15 +267,8 @@ async function executePush(
           };
           // Upload from what is on disk now; a file changed since planning is sent as it is now.
           const opts = item.repair ? { cache: fileRowsOnly(s.cache) } : { cache: s.cache, ...(treeSums ? { treeSums } : {}) };
-          setTree(item, part, (await snapshotDir(dir, { sink: writer, onProgress: onFile, ...opts })).treeId);
+          setSent(item, part, await snapshotDir(dir, { sink: writer, onProgress: onFile, times: true, ...opts }));
         }
-      }
-      // Each folder sent takes its files' times along, in the same packs (objects/times.ts).
-      for (const { item, part, dir } of jobs) {
-        const bytes = encodeTimes(collectTimes(dir));
-        const id = hashBytes(bytes);
-        await writer.add(id, bytes);
-        item.entry.times = { ...item.entry.times, [part === "files" ? "run" : "meta"]: id };
       }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).
       keepWrittenIndexes(s, await writer.flush());

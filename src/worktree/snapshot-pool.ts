@@ -49,15 +49,17 @@ function workerError(m: Extract<SnapshotWorkerMessage, { type: "error" }>): Erro
  * order its worker made them (children before parents), and one batch at a time, so the sink sees
  * every tree after its entries. With `cacheFile` (the saved form of `cache`) and `stored` (what
  * the sink holds), workers skip files and directories the cache vouches for and the sink has.
- * What the workers learn is recorded into `cache`. Results are in the order of `dirs`.
+ * With `times`, each directory's files' times object is stored too. What the workers learn is
+ * recorded into `cache`. Results are in the order of `dirs`.
  */
 export async function snapshotDirsOnWorkers(
   dirs: readonly string[],
-  opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex; treeSums?: TreeSumLookup },
+  opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex; treeSums?: TreeSumLookup; times?: boolean },
 ): Promise<DirSnapshot[]> {
   if (dirs.length === 0) return [];
   const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), dirs.length), {
     buffers: BUFFERS_PER_WORKER,
+    ...(opts.times ? { times: true } : {}),
     ...(opts.chunking ? { chunking: opts.chunking } : {}),
     ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
     ...(opts.stored !== undefined ? { stored: opts.stored.exportTables() } : {}),

@@ -15,6 +15,8 @@ export type WorkerJob = { dir: string } | { run: { runsDir: string; runId: strin
 export interface DirSnapshot {
   treeId: ObjectId;
   stats: SnapshotStats;
+  /** Its files' times object, stored with its objects (`WorkerSetup.times`). */
+  times?: ObjectId;
 }
 
 
@@ -27,6 +29,8 @@ export interface WorkerSetup {
   cacheFile?: string;
   /** `PackIndex.exportTables()` of what the sink holds: objects a cached stamp may skip. */
   stored?: Uint8Array[];
+  /** Store each directory's files' modification times too (`snapshotDir`'s `times`). */
+  times?: boolean;
 }
 
 /** Sent once, after the setup: the whole list of jobs, taken one at a time by whichever worker is free. */
@@ -177,7 +181,7 @@ async function runJob(job: WorkerJob, setup: WorkerSetup, sink: BatchSink): Prom
     last = p;
   };
   if ("dir" in job) {
-    return snapshotDir(job.dir, { sink, cache: sink.cache, ...(setup.chunking ? { chunking: setup.chunking } : {}), onProgress });
+    return snapshotDir(job.dir, { sink, cache: sink.cache, ...(setup.chunking ? { chunking: setup.chunking } : {}), ...(setup.times ? { times: true } : {}), onProgress });
   }
   // A scan is counted when each run is done: no progress call (and path) per file.
   const { runsDir, runId, metaDir } = job.run;
