@@ -57,6 +57,7 @@ export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Pr
 }
 
 export async function closeGitSession(s: GitSession, save: boolean): Promise<void> {
+  s.repo.objects.close();
   await s.lfs.close();
   if (s.scratch !== undefined) await rm(s.scratch, { recursive: true, force: true });
   else if (save) await s.state.save();
