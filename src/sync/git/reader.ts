@@ -110,8 +110,16 @@ export class GitTreeReader extends ObjectReader {
     return out;
   }
 
+  /** Kept blobs first, then the rest in the order they lie in their packs (one pass over each). */
   override async *readMany(ids: Iterable<ObjectId>): AsyncGenerator<{ id: ObjectId; data: Buffer }> {
-    for (const id of ids) yield { id, data: await this.read(id) };
+    const rest = new Map<GitOid, ObjectId>();
+    for (const id of ids) {
+      const blob = this.#blobs.get(id);
+      if (blob === undefined) throw new RangeError(`object ${id} was not met in a translated tree`);
+      if (blob.data !== undefined) yield { id, data: blob.data };
+      else rest.set(blob.oid, id);
+    }
+    for await (const { oid, data } of this.#store.readMany(rest.keys(), "blob", (oid) => oid)) yield { id: rest.get(oid)!, data };
   }
 
   override async *readFile(entry: Pick<TreeEntry, "id" | "size" | "chunks">): AsyncGenerator<Buffer> {
