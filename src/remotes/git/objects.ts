@@ -110,6 +110,9 @@ export function loadIsomorphicGit(): Promise<IsoGit> {
   return (isoGit ??= import("isomorphic-git").then((m) => ((m as { default?: IsoGit }).default ?? m) as IsoGit));
 }
 
+/** Parsed trees kept by a store. */
+const TREES_KEPT = 20_000;
+
 /** A reader's place for an object: which pack and where in it (loose objects sort last). */
 interface Place {
   pack: number;
@@ -130,6 +133,7 @@ export class GitObjectStore {
   #writer: GitPackWriter | undefined;
   /** Objects in the pack being written, not yet readable. */
   readonly #pending = new Set<GitOid>();
+  readonly #trees = new Map<GitOid, GitTreeEntry[]>();
   written = 0;
   writtenBytes = 0;
 
@@ -224,6 +228,17 @@ export class GitObjectStore {
     for (const { oid, place } of placed) yield { oid, data: place === undefined ? await this.read(oid, expected, where(oid)) : this.#checked(oid, this.#readRaw(oid, place), expected, where(oid)) };
   }
 
+  /**
+   * The size of a packed blob as its pack's entry header gives it (nothing inflated, nothing
+   * checked: the caller reads it later, checked, and holds it to this size); undefined for a
+   * loose object or a delta.
+   */
+  blobSize(oid: GitOid): number | undefined {
+    const place = this.#place(oid);
+    const head = place === undefined ? undefined : this.#allPacks()[place.pack]!.headerAt(place.offset);
+    return head?.type === "blob" ? head.size : undefined;
+  }
+
   /** True when the object is here (loose or packed). */
   async has(oid: GitOid): Promise<boolean> {
     if (this.#known.has(oid) || fs.existsSync(this.#loosePath(oid)) || this.#place(oid) !== undefined) return true;
@@ -233,7 +248,13 @@ export class GitObjectStore {
 
   async readTree(oid: GitOid, where: string): Promise<GitTreeEntry[]> {
     if (oid === EMPTY_TREE_OID) return [];
-    return parseTree(await this.read(oid, "tree", where), where);
+    const cached = this.#trees.get(oid);
+    if (cached !== undefined) return cached;
+    const entries = parseTree(await this.read(oid, "tree", where), where);
+    // A listing reads each run's meta tree, and a pull reads it again: kept, up to a bound.
+    if (this.#trees.size >= TREES_KEPT) this.#trees.clear();
+    this.#trees.set(oid, entries);
+    return entries;
   }
 
   #loosePath(oid: GitOid): string {
@@ -277,7 +298,7 @@ export class GitObjectStore {
 
 function inflateLoose(file: Buffer, oid: GitOid): Buffer {
   try {
-    return inflateSync(file, { maxOutputLength: Math.min(MAX_OBJECT_BYTES + 64, file.length * 1032 + 64) });
+    return file.length <= 64 * 1024 ? inflateSync(file) : inflateSync(file, { maxOutputLength: Math.min(MAX_OBJECT_BYTES + 64, file.length * 1032 + 64) });
   } catch (err) {
     throw new CorruptObjectError(oid, { reason: `a loose object that does not inflate (${(err as Error).message})` }, { cause: err });
   }

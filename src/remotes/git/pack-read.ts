@@ -11,6 +11,8 @@ const REF_DELTA = 7;
 export const MAX_OBJECT_BYTES = 1024 * 1024 * 1024;
 /** Deflate expands a byte to at most about this many: a larger claim is a lie, never allocated. */
 const MAX_INFLATE_RATIO = 1032;
+/** Compressed entries up to this size inflate to at most 64 MiB whatever they claim. */
+const UNBOUNDED_INPUT = 64 * 1024;
 /** Longer delta chains than Git ever makes (its maximum depth is 4095) are refused. */
 const MAX_DELTA_DEPTH = 5000;
 
@@ -24,7 +26,8 @@ export function inflateExact(compressed: Buffer, size: number, where: string): B
   if (size > MAX_OBJECT_BYTES || size > compressed.length * MAX_INFLATE_RATIO + 64) throw new CorruptObjectError(where, { reason: `it claims ${size} bytes from ${compressed.length} compressed` });
   let out: Buffer;
   try {
-    out = inflateSync(compressed, { maxOutputLength: Math.max(1, size) });
+    // Small input cannot inflate past a bound worth checking; zlib's own bound costs more per call.
+    out = compressed.length <= UNBOUNDED_INPUT ? inflateSync(compressed) : inflateSync(compressed, { maxOutputLength: Math.max(1, size) });
   } catch (err) {
     throw new CorruptObjectError(where, { reason: `its compressed bytes do not inflate to ${size} (${(err as Error).message})` }, { cause: err });
   }
@@ -126,6 +129,23 @@ export class PackFile {
       got += n;
     }
     return buf;
+  }
+
+  /** The type and size an entry's header gives, without inflating it; undefined for a delta. */
+  headerAt(offset: number): { type: string; size: number } | undefined {
+    const end = this.#end(offset);
+    if (offset < 12 || end <= offset || end > this.#packSize - 20) return undefined;
+    const head = this.#pread(offset, Math.min(end - offset, 10));
+    let c = head[0]!;
+    const type = OBJ_TYPES[(c >> 4) & 7];
+    let size = c & 15;
+    let p = 1;
+    for (let shift = 4; c & 0x80; shift += 7) {
+      if (p >= head.length) return undefined;
+      c = head[p++]!;
+      size += (c & 0x7f) * 2 ** shift;
+    }
+    return type === undefined || type === "" ? undefined : { type, size };
   }
 
   /** The object at `offset`, its deltas resolved. */

@@ -99,7 +99,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
         const oid = run.branch[name];
         if (decision !== "theirs" || oid === undefined) continue;
         // Gage leaves meta files read-only always, a run's own files once it finished.
-        const t = await reader.translate(oid, name === "files" ? run.id : `${run.id}.meta`, name === "meta" || finished);
+        const t = await reader.translate(oid, name === "files" ? run.id : `${run.id}.meta`, name === "meta" || finished, !live);
         item[name] = { id: t.id, oid };
         item.planned.files += t.files;
         item.planned.bytes += t.bytes;
@@ -153,7 +153,7 @@ async function executeGitPull(
       const user = new Map<string, Buffer>();
       for (const [name, oid] of item.user) user.set(name, await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`));
       await updateRun(item, user, reader, write);
-      noteSynced(s, item);
+      noteSynced(s, item, reader);
     }
     if (cache.dirty) await cache.save(statePaths.statCache(s.runsDir));
     return result;
@@ -162,12 +162,13 @@ async function executeGitPull(
   }
 }
 
-function noteSynced(s: GitSession, item: GitPullItem): void {
+function noteSynced(s: GitSession, item: GitPullItem, reader: GitTreeReader): void {
   for (const part of ["files", "meta"] as const) {
     const t = item[part];
     if (t === undefined) continue;
     s.state.setSynced(item.run.id, part, t.oid);
-    s.state.noteTree(t.id, s.largeAt, t.oid);
+    const ours = reader.realTreeId(t.id);
+    if (ours !== undefined) s.state.noteTree(ours, s.largeAt, t.oid);
   }
 }
 
@@ -226,8 +227,11 @@ async function addRuns(
       else await moveUserEntries(join(staging, "user"), paths.userDir, [...item.user.keys()]);
       await rename(join(staging, "meta"), paths.metaDir);
       await removeTree(staging);
-      for (const r of rows) cache.recordWritten(r.path, r.stamp, r.ids);
-      noteSynced(s, item);
+      for (const r of rows) {
+        const id = reader.realId(r.ids.id);
+        if (id !== undefined) cache.recordWritten(r.path, r.stamp, { ...r.ids, id });
+      }
+      noteSynced(s, item, reader);
     }
   } finally {
     for (const { staging } of staged) await removeTree(staging);
