@@ -23,7 +23,7 @@ import { buildTree, largeFiles } from "./local-tree.js";
 import { decidePart, type PartDecision } from "./merge.js";
 import { closeGitSession, fetchBranch, openGitSession, type GitSession } from "./session.js";
 import { GitInSync } from "./in-sync.js";
-import { sumRuns } from "../in-sync.js";
+import { summedTotals, sumRuns } from "../in-sync.js";
 import { availableParallelism } from "node:os";
 
 export interface GitSyncOptions extends SyncOptions {
@@ -87,15 +87,7 @@ export async function planGitPush(opts: GitSyncOptions, spec: GitRemoteSpec): Pr
     rows.keepOnly(live);
     const inSync = summed === undefined ? new Set<string>() : rows.matching(live, summed.runs);
     s.inSync = summed === undefined ? undefined : { rows, sums: summed.runs };
-    if (inSync.size > 0) {
-      let files = 0;
-      let bytes = 0;
-      for (const id of inSync) {
-        files += summed!.runs.get(id)!.files;
-        bytes += summed!.runs.get(id)!.bytes;
-      }
-      opts.onProgress?.({ phase: "scan", files, bytes });
-    }
+    if (inSync.size > 0) opts.onProgress?.({ phase: "scan", ...summedTotals(inSync, summed!.runs) });
     const toCompare = refs.filter((r) => !inSync.has(r.id));
     let upToDate = inSync.size;
     const items: GitPushItem[] = [];
@@ -222,7 +214,9 @@ async function executeGitPush(
   try {
     if (items.length === 0) return result;
     onProgress?.({ phase: "upload", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
-    const author = await commitAuthor(s, opts);
+    // Asked of `git config` while the first batch is built.
+    const asking = commitAuthor(s, opts);
+    asking.catch(() => undefined);
     const bound = opts.maxPackBytes ?? DEFAULT_MAX_PACK_BYTES;
     let remaining = items;
     let attempt = 0;
@@ -235,7 +229,7 @@ async function executeGitPush(
         bytes += item.planned.bytes;
       }
       for (const item of batch) await buildItem(s, item, only, onProgress);
-      const commit = await commitBatch(s, batch, only, opts.force ?? false, author);
+      const commit = await commitBatch(s, batch, only, opts.force ?? false, await asking);
       if (commit === undefined || (await s.repo.publish(s.branch.tip, commit.oid))) {
         if (commit !== undefined) {
           s.inSync?.rows.moved(s.branch.tip, commit.oid);
