@@ -83,7 +83,8 @@ export class PackFile {
     const want = Buffer.from(oid, "hex");
     const first = want[0]!;
     let lo = first === 0 ? 0 : this.#idx.readUInt32BE(8 + (first - 1) * 4);
-    let hi = this.#idx.readUInt32BE(8 + first * 4);
+    // A damaged fan-out table could point past the ids: the search stays within them.
+    let hi = Math.min(this.#count, this.#idx.readUInt32BE(8 + first * 4));
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const c = this.#idx.compare(want, 0, 20, 1032 + mid * 20, 1032 + mid * 20 + 20);
