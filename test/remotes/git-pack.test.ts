@@ -2,7 +2,7 @@
 // deltas is read object for object as `git cat-file` shows it; a pack written here passes
 // `git fsck` and reads back in git; damaged packs and loose objects are refused, never trusted.
 import assert from "node:assert/strict";
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,4 +110,30 @@ test("a damaged pack entry, a lying loose object and a delta reaching outside it
   // Delta: base of 3 bytes, result 10, copying 10 bytes from offset 0.
   assert.throws(() => applyDelta(Buffer.from("abc"), Buffer.from([3, 10, 0x90, 10]), "d"), { code: "CORRUPT_OBJECT" });
   assert.equal(applyDelta(Buffer.from("abc"), Buffer.from([3, 5, 0x90, 3, 2, 0x78, 0x79]), "d").toString(), "abcxy");
+});
+
+test("a repository of many packs (one per push) reads every object, with a bounded number of files open", async () => {
+  const bare = await initBare(join(dir, "many.git"));
+  const writer = new GitObjectStore(bare);
+  const oids: string[] = [];
+  for (let k = 0; k < 80; k++) {
+    oids.push(await writer.write("blob", Buffer.from(`push ${k}\n`)));
+    writer.flush();
+  }
+  writer.close();
+  assert.equal(readdirSync(join(bare, "objects", "pack")).filter((n) => n.endsWith(".idx")).length, 80);
+  const store = new GitObjectStore(bare);
+  try {
+    for (const [k, oid] of oids.entries()) assert.equal((await store.read(oid, "blob", oid)).toString(), `push ${k}\n`);
+    const open = readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(join("/proc/self/fd", fd)).startsWith(join(bare, "objects", "pack"));
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(open.length <= 64, `${open.length} pack files open`);
+  } finally {
+    store.close();
+  }
 });

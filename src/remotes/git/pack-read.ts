@@ -1,6 +1,10 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { CorruptObjectError } from "../../objects/errors.js";
+
+/** Packs with an open file, least recently read first. */
+const OPEN = new Set<PackFile>();
+const MAX_OPEN_PACKS = 64;
 
 /** Pack entry types (Git's numbers). */
 const OBJ_TYPES = ["", "commit", "tree", "blob", "tag"] as const;
@@ -45,7 +49,7 @@ export class PackFile {
   readonly path: string;
   readonly #idx: Buffer;
   readonly #count: number;
-  readonly #fd: number;
+  #fd: number | undefined;
   readonly #packSize: number;
   /** Offsets of every entry, ascending, for where an entry ends. */
   #sorted: Float64Array | undefined;
@@ -60,13 +64,27 @@ export class PackFile {
     this.#count = idx.readUInt32BE(8 + 255 * 4);
     if (idx.length < 8 + 1024 + this.#count * 28 + 40) throw new CorruptObjectError(packPath, { reason: "its index is truncated" });
     this.#idx = idx;
-    this.#fd = openSync(packPath, "r");
-    this.#packSize = fstatSync(this.#fd).size;
+    this.#packSize = statSync(packPath).size;
     this.#external = external;
   }
 
   close(): void {
-    closeSync(this.#fd);
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    OPEN.delete(this);
+  }
+
+  /** The pack's file, opened at first use; a repository of many packs keeps only the latest used open. */
+  #file(): number {
+    if (this.#fd !== undefined) {
+      OPEN.delete(this);
+      OPEN.add(this);
+      return this.#fd;
+    }
+    this.#fd = openSync(this.path, "r");
+    OPEN.add(this);
+    if (OPEN.size > MAX_OPEN_PACKS) OPEN.values().next().value!.close();
+    return this.#fd;
   }
 
   get count(): number {
@@ -125,7 +143,7 @@ export class PackFile {
     const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
-      const n = readSync(this.#fd, buf, got, length - got, at + got);
+      const n = readSync(this.#file(), buf, got, length - got, at + got);
       if (n === 0) throw new CorruptObjectError(this.path, { reason: `it ends before byte ${at + length}` });
       got += n;
     }
