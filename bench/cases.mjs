@@ -12,6 +12,7 @@ import { SYNC_CASES } from "./sync-cases.mjs";
 import { SERVE_CASES } from "./serve-cases.mjs";
 import { VERIFY_CASES } from "./verify-cases.mjs";
 import { GIT_CASES } from "./git-cases.mjs";
+import { SCALE_CASES, SMALL } from "./scale-cases.mjs";
 
 const SNAPSHOT = new URL("./snapshot-runs.mjs", import.meta.url).pathname;
 
@@ -110,7 +111,7 @@ export const CASES = [
   },
 ];
 
-CASES.push(...SYNC_CASES, ...VERIFY_CASES, ...SERVE_CASES, ...GIT_CASES);
+CASES.push(...SYNC_CASES, ...VERIFY_CASES, ...SERVE_CASES, ...GIT_CASES, ...SCALE_CASES);
 
 /** Which executable each peer needs. */
-export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find", "git add+commit+push": "git", "git clone file://": "git" };
+export const PEER_TOOLS = { sha256sum: "sha256sum", "rsync -a": "rsync", "rclone copy": "rclone", "restic backup": "restic", find: "find", "git add+commit+push": "git", "git clone file://": "git", [SMALL]: "node" };

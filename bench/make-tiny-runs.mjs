@@ -77,13 +77,21 @@ function makeRun(writer, root, index, seed) {
   return id;
 }
 
-const opts = options(process.argv.slice(2));
-const started = performance.now();
-mkdirSync(opts.out, { recursive: true });
-const writer = new CorpusWriter();
-const ids = [];
-for (let i = 0; i < opts.runs; i++) ids.push(makeRun(writer, opts.out, opts.startIndex + i, opts.seed));
-if (opts.ids) writeFileSync(opts.ids, `${ids.join("\n")}\n`);
-const { out, runs, startIndex } = opts;
-const seconds = (performance.now() - started) / 1000;
-console.log(JSON.stringify({ out, runs, startIndex, files: writer.files, bytes: writer.bytes, seconds, firstId: ids[0], lastId: ids.at(-1) }));
+/** Writes `runs` tiny runs under `out` (numbered from `startIndex`); returns their ids in order. */
+export function makeTinyRuns({ out, runs, startIndex = 0, seed = 1 }) {
+  mkdirSync(out, { recursive: true });
+  const writer = new CorpusWriter();
+  const ids = [];
+  for (let i = 0; i < runs; i++) ids.push(makeRun(writer, out, startIndex + i, seed));
+  return { ids, files: writer.files, bytes: writer.bytes };
+}
+
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  const opts = options(process.argv.slice(2));
+  const started = performance.now();
+  const { ids, files, bytes } = makeTinyRuns(opts);
+  if (opts.ids) writeFileSync(opts.ids, `${ids.join("\n")}\n`);
+  const { out, runs, startIndex } = opts;
+  const seconds = (performance.now() - started) / 1000;
+  console.log(JSON.stringify({ out, runs, startIndex, files, bytes, seconds, firstId: ids[0], lastId: ids.at(-1) }));
+}

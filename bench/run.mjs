@@ -6,7 +6,8 @@
 // Environment:
 //   BENCH_SCALE=0.1        shrink the corpora (number of runs; not checkpoint-variants) for a quick run
 //   BENCH_ONLY=a,b         only cases whose name contains one of these (e.g. "snapshot,stored")
-//   BENCH_SHAPES=a,b       only these shapes (many-small, few-large, checkpoint-variants)
+//   BENCH_SHAPES=a,b       only these shapes (many-small, few-large, checkpoint-variants; scale
+//                          only when named: it builds a 100,000-run remote, which takes long)
 //   BENCH_REPEAT=3         repetitions of the cheap (no-change) cases; the best is kept
 //   BENCH_DIR=/path        work here instead of a fresh tmpfs (kept afterwards)
 //   BENCH_JSON=file        also write the results as JSON
@@ -16,6 +17,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CASES, PEER_TOOLS } from "./cases.mjs";
+import { prepareScale } from "./scale-cases.mjs";
 import { have, human, rmrf, run } from "./util.mjs";
 
 const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
@@ -24,6 +26,8 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const SHAPES = (process.env.BENCH_SHAPES ?? "few-large,many-small,checkpoint-variants").split(",");
 const ONLY = process.env.BENCH_ONLY?.split(",");
 const MiB = 2 ** 20;
+/** Shapes with a setup of their own instead of a generated runs directory. */
+const SETUPS = { scale: prepareScale };
 
 function corpusArgs(shape) {
   const runs = { "many-small": 2000, "few-large": 20, "checkpoint-variants": 10 }[shape];
@@ -77,6 +81,9 @@ function workspace() {
   return { root, note: `NOTE: not root or mount failed: working in ${root}, not a tmpfs; cold figures may swing several-fold`, cleanup: remove };
 }
 
+/** A measurement's peak RSS, when the case took it. */
+const peak = (m) => (m.rss === undefined ? "" : `, peak ${(m.rss / MiB).toFixed(0)} MiB`);
+
 function ratioOf(kind, ours, peer) {
   return kind === "throughput" ? peer / ours : ours / peer;
 }
@@ -117,21 +124,29 @@ try {
     const cases = CASES.filter((c) => c.shape === shape && (ONLY === undefined || ONLY.some((o) => c.name.includes(o))));
     if (cases.length === 0) continue;
     const work = join(ws.root, shape);
-    const runsDir = join(work, "runs");
     mkdirSync(work, { recursive: true });
-    const t0 = performance.now();
-    await run(process.execPath, [GENERATOR, "--out", runsDir, ...corpusArgs(shape)]);
-    const corpus = countFiles(runsDir);
-    // Files changed within 2 s of being hashed are not trusted by the stat cache (racy mtimes).
-    await new Promise((r) => setTimeout(r, 2500));
-    console.log(
-      `\n${shape}: ${corpus.files.toLocaleString("en")} files, ${human(corpus.bytes, "bytes")} (generated in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-    );
-    const ctx = { runsDir, work, corpus };
+    let ctx;
+    if (SETUPS[shape]) {
+      console.log(`\n${shape}: building`);
+      ctx = await SETUPS[shape](work);
+      console.log(`${shape}: ${ctx.description}`);
+    } else {
+      const runsDir = join(work, "runs");
+      const t0 = performance.now();
+      await run(process.execPath, [GENERATOR, "--out", runsDir, ...corpusArgs(shape)]);
+      const corpus = countFiles(runsDir);
+      // Files changed within 2 s of being hashed are not trusted by the stat cache (racy mtimes).
+      await new Promise((r) => setTimeout(r, 2500));
+      console.log(
+        `\n${shape}: ${corpus.files.toLocaleString("en")} files, ${human(corpus.bytes, "bytes")} (generated in ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
+      ctx = { runsDir, work, corpus };
+    }
+    const bytes = ctx.corpus?.bytes;
     for (const c of cases) {
       const best = await measureCase(c, ctx);
       const ours = best.get("ours");
-      const row = { shape, name: c.name, kind: c.kind, ours: ours.value, peers: {}, target: c.target };
+      const row = { shape, name: c.name, kind: c.kind, ours: ours.value, peers: {}, target: c.target, rss: ours.rss, maxRss: c.maxRss, maxValue: c.maxValue };
       const cells = [];
       for (const peer of Object.keys(c.peers ?? {})) {
         const m = best.get(peer);
@@ -140,13 +155,14 @@ try {
           continue;
         }
         const ratio = ratioOf(c.kind, ours.value, m.value);
-        row.peers[peer] = { value: m.value, ratio };
-        cells.push(`${peer} ${show(c.kind, m.value, corpus.bytes)} → ${ratio.toFixed(2)}×`);
+        row.peers[peer] = { value: m.value, ratio, rss: m.rss };
+        cells.push(`${peer} ${show(c.kind, m.value, bytes)}${peak(m)} → ${ratio.toFixed(2)}×`);
       }
-      console.log(`  ${c.name.padEnd(26)} ours ${show(c.kind, ours.value, corpus.bytes)}${ours.note ? ` [${ours.note}]` : ""}`);
+      console.log(`  ${c.name.padEnd(26)} ours ${show(c.kind, ours.value, bytes)}${peak(ours)}${ours.note ? ` [${ours.note}]` : ""}`);
       for (const cell of cells) console.log(`  ${"".padEnd(26)} vs ${cell}`);
       results.push(row);
     }
+    ctx.cleanup?.();
     await rmrf(work);
   }
 } finally {
@@ -154,7 +170,14 @@ try {
 }
 
 console.log("\nTargets (docs/performance.md):");
-for (const r of results.filter((x) => x.target)) {
+for (const r of results.filter((x) => x.target || x.maxValue)) {
+  const limits = [];
+  if (r.maxRss !== undefined && r.rss !== undefined) limits.push(`peak ${(r.rss / MiB).toFixed(0)} MiB (limit ${r.maxRss / MiB} MiB) ${r.rss < r.maxRss ? "MET" : "NOT MET"}`);
+  if (r.maxValue !== undefined) limits.push(`${show(r.kind, r.ours)} (limit ${show(r.kind, r.maxValue)}) ${r.ours <= r.maxValue ? "MET" : "NOT MET"}`);
+  if (r.target === undefined) {
+    console.log(`  ${r.shape} ${r.name}: ${limits.join("; ")}`);
+    continue;
+  }
   const p = r.peers[r.target.peer];
   const cmp = r.kind === "throughput" ? "≥" : "≤";
   if (p === undefined) {
@@ -162,6 +185,6 @@ for (const r of results.filter((x) => x.target)) {
     continue;
   }
   const met = r.kind === "throughput" ? p.ratio >= r.target.ratio : p.ratio <= r.target.ratio;
-  console.log(`  ${r.shape} ${r.name}: ${p.ratio.toFixed(2)}× ${r.target.peer} (target ${cmp} ${r.target.ratio}×) ${met ? "MET" : "NOT MET"}`);
+  console.log(`  ${r.shape} ${r.name}: ${p.ratio.toFixed(2)}× ${r.target.peer} (target ${cmp} ${r.target.ratio}×) ${met ? "MET" : "NOT MET"}${limits.map((l) => `; ${l}`).join("")}`);
 }
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ scale: SCALE, results }, null, 2));

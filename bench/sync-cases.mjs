@@ -185,7 +185,7 @@ server.run().then((addr) => process.stdout.write(JSON.stringify(addr) + "\\n"), 
 process.stdin.on("end", () => process.exit(0)).resume();
 `;
 
-async function startS3rver(dir) {
+export async function startS3rver(dir) {
   const { spawn } = await import("node:child_process");
   const child = spawn(process.execPath, ["--openssl-legacy-provider", "-e", S3RVER_CHILD, dir], {
     cwd: new URL("..", import.meta.url).pathname,
@@ -203,6 +203,7 @@ async function startS3rver(dir) {
   for (const handle of [child, child.stdin, child.stdout]) handle.unref();
   const endpoint = `http://127.0.0.1:${port}`;
   return {
+    endpoint,
     stop: () => child.kill("SIGKILL"),
     gageEnv: {
       AWS_ACCESS_KEY_ID: "S3RVER",

@@ -110,6 +110,7 @@ export {
   openRemote,
   closeRemote,
   setDefaultRemote,
+  gitRemoteSpec,
   readDefaultRemote,
   ConflictError,
   StoreFormatError,
@@ -122,6 +123,7 @@ export {
   verify,
 } from "./sync/index.js";
 export type {
+  PushOptions,
   PushResult,
   PullResult,
   CloneOptions,
@@ -151,8 +153,8 @@ export type {
 } from "./sync/index.js";
 export { startServer, openSource, RunsDirSource, StoreSource, ServeAuthRequiredError, ServeListenError, DEFAULT_PORT as SERVE_DEFAULT_PORT } from "./serve/index.js";
 export type { ServeOptions, RunningServer, AuthOptions as ServeAuthOptions, RunSource, RunPart as ServeRunPart, SourceFile, FileRead } from "./serve/index.js";
-export { planGitPush, planGitPull, planGitClone, gitStatus, listGitRemoteRuns, gitRemoteSpec, LargeFilesError, DEFAULT_MAX_PACK_BYTES } from "./sync/git/index.js";
-export type { GitSyncOptions, GitRemoteRun } from "./sync/git/index.js";
+export { LargeFilesError, DEFAULT_MAX_PACK_BYTES } from "./sync/git/index.js";
+export type { GitRemoteRun } from "./sync/git/index.js";
 export { parseGitUrl, formatGitLocation } from "./remotes/url.js";
 export type { GitLocation } from "./remotes/url.js";
 export type { GitRemoteSpec, StoreRemoteSpec } from "./remotes/config.js";

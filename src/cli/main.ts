@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { GageError } from "../errors.js";
+import type { ConflictError } from "../sync/errors.js";
 import { commands, commandsFor } from "./commands/index.js";
 import { processContext, type CliContext } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
@@ -40,7 +41,7 @@ export async function main(argv: string[], ctx: CliContext = processContext()): 
     if (err instanceof GageError) {
       if (wantsJson) {
         ctx.stdout.write(
-          JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint ?? null } }) + "\n",
+          JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint ?? null, ...(err.code === "CONFLICT" ? { conflicts: (err as ConflictError).conflicts } : {}) } }) + "\n",
         );
       }
       // Messages name runs, labels and paths that may come from a remote.

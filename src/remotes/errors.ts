@@ -112,6 +112,16 @@ export class RemoteUrlError extends RemoteError {
   }
 }
 
+/** A file name the remote's protocol cannot carry (SFTP through ssh2 decodes names as UTF-8, so other bytes are lost). */
+export class NameNotUtf8Error extends RemoteError {
+  constructor(url: string, path: string, options: RemoteErrorOptions = {}) {
+    super("UNSUPPORTED_NAME", url, `'${path}' in ${url} has a name that is not valid UTF-8, which SFTP cannot name; nothing was written`, {
+      hint: "Rename it on the server to a UTF-8 name (e.g. 'convmv -r -f latin1 -t utf-8 --notest DIR'), or fetch the folder with rsync and 'gage copy --from' the local copy (it keeps such names).",
+      ...options,
+    });
+  }
+}
+
 /** Something other than a regular file where an object belongs (a FIFO, a device): never read. */
 export class NotRegularFileError extends RemoteError {
   constructor(url: string, key: string, options: RemoteErrorOptions = {}) {

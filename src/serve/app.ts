@@ -135,6 +135,7 @@ export function createApp(opts: AppOptions): Hono<Env> {
     if (cred instanceof Response) return cred;
     c.set("cred", cred);
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      if (opts.source.readOnly) return c.json({ error: `${opts.source.location} is served read-only: label or comment with gage, then gage push` }, 403);
       if (cred.access !== "write") return c.json({ error: "This token can only read" }, 403);
       // A browser's request carries its origin: it must be this server's. Only a script holding
       // the token itself may send none.
@@ -147,7 +148,7 @@ export function createApp(opts: AppOptions): Hono<Env> {
   root.get("/api/session", (c) => {
     const cred = c.get("cred");
     return c.json({
-      access: cred.access,
+      access: opts.source.readOnly ? "read" : cred.access,
       csrf: auth.csrfToken(cred),
       author: cred.name ?? opts.author,
       login: !auth.open && !cred.bearer,

@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { isAbsolute, join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { UsageError } from "../errors.js";
-import { resolveRemote, type RemoteContext } from "../remotes/config.js";
+import { findRemote, resolveRemote, type RemoteContext } from "../remotes/config.js";
 import { createApp } from "./app.js";
 import { defaultAssetsDir, loadAssets } from "./assets.js";
 import { Auth, checkAuthOptions, isLoopback, type AuthOptions } from "./auth.js";
@@ -125,6 +125,8 @@ export async function openSource(
 ): Promise<RunSource> {
   const warn = ctx.onWarning ? { onWarning: ctx.onWarning } : {};
   if (spec === undefined) return new RunsDirSource(ctx.runsDir, warn);
+  const remote = await findRemote(spec, ctx);
+  if (remote.type === "git") return (await import("./git-source.js")).GitSource.open(remote, { ...ctx, ...warn });
   const path = isAbsolute(spec) || spec.startsWith(".") ? resolve(ctx.cwd, spec) : undefined;
   if (path !== undefined && existsSync(path) && statSync(path).isDirectory() && !["heads", "packs", "catalog"].some((d) => existsSync(join(path, d)))) {
     return new RunsDirSource(path, warn);

@@ -26,7 +26,7 @@ export interface ChangeContext {
 }
 
 /**
- * Where `gage serve` reads runs: a runs directory or a store remote. Every path a source is given
+ * Where `gage serve` reads runs: a runs directory, a store remote or a Git remote's branch. Every path a source is given
  * has been checked by `parseFilePath` (relative, no `.` or `..`); a source still serves regular
  * files inside the run's own tree only (never through a symlink). Not found is `undefined`.
  * Writes are user log entries only.
@@ -41,7 +41,9 @@ export interface StorageSourceOptions {
 export interface RunSource {
   /** What is served: a folder path or a remote URL (secrets redacted). */
   readonly location: string;
-  readonly kind: "runs-dir" | "store";
+  readonly kind: "runs-dir" | "store" | "git";
+  /** Comments and labels are refused (a Git remote's branch changes only by commits). */
+  readonly readOnly?: boolean;
   /** Newest first; new runs appear within a few seconds. */
   listRuns(): Promise<readonly Run[]>;
   getRun(id: string): Promise<Run | undefined>;

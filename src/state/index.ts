@@ -5,3 +5,4 @@ export { commitStateFile, readStateFile } from "./files.js";
 export { readDefaultRemote, writeDefaultRemote } from "./config.js";
 export { RunStates, pruneRunStates, readRunHistory, addRunHistory, readPending, writePending, clearPending, type RunHistory } from "./runs.js";
 export { RemoteState } from "./remote.js";
+export { GitSyncState, type SyncedRun } from "./git.js";

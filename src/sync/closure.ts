@@ -1,8 +1,38 @@
-import { CorruptObjectError, decodeChunkList, FormatError, type ChunkList, type ObjectId, type ObjectReader } from "../objects/index.js";
+import { CorruptObjectError, decodeChunkList, FormatError, type ChunkList, type ObjectId, type ObjectReader, type PackLocation } from "../objects/index.js";
 import { EMPTY_TREE } from "./merge.js";
 
 // Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
 const MARK_BATCH = 4096;
+
+/**
+ * Rounds of at most MARK_BATCH ids in pack order that split no pack smaller than a round, so that
+ * each level of trees reads each pack once: in id order every round had objects in every pack,
+ * and each pack was read again every round.
+ */
+function roundsByPack(ids: Iterable<ObjectId>, locs: ReadonlyMap<ObjectId, PackLocation>): ObjectId[][] {
+  const located = [...ids].map((id) => ({ id, loc: locs.get(id)! }));
+  located.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  const rounds: ObjectId[][] = [];
+  let round: ObjectId[] = [];
+  for (let i = 0; i < located.length; ) {
+    let end = i;
+    while (end < located.length && located[end]!.loc.packId === located[i]!.loc.packId) end++;
+    // One pack's ids: into this round if they fit, else a round of their own (in parts if larger).
+    if (round.length + (end - i) > MARK_BATCH && round.length > 0) {
+      rounds.push(round);
+      round = [];
+    }
+    for (; i < end; i++) {
+      round.push(located[i]!.id);
+      if (round.length === MARK_BATCH) {
+        rounds.push(round);
+        round = [];
+      }
+    }
+  }
+  if (round.length > 0) rounds.push(round);
+  return rounds;
+}
 
 export interface MarkProgress {
   objects: number;
@@ -46,6 +76,7 @@ export async function markReachable(
   const missing = options.missing ?? store.missing;
   let objects = 0;
   let bytes = 0;
+  const locs = new Map<ObjectId, PackLocation>();
   const see = (id: ObjectId, runId: string, follow?: Map<ObjectId, string>) => {
     if (reachable.has(id) || missing.has(id)) return;
     const loc = reader.index.get(id);
@@ -57,7 +88,11 @@ export async function markReachable(
     reachable.add(id);
     objects++;
     bytes += loc.storedLength;
-    follow?.set(id, runId);
+    if (follow !== undefined) {
+      follow.set(id, runId);
+      // Kept for cutting rounds: a second lookup of each id costs the index more than the map.
+      locs.set(id, loc);
+    }
   };
   const report = () => {
     onProgress?.({ objects, bytes });
@@ -70,9 +105,7 @@ export async function markReachable(
   for (const [id, runId] of options.chunkLists ?? []) see(id, runId, lists);
   while (trees.size > 0 || lists.size > 0) {
     const next = new Map<ObjectId, string>();
-    const ids = [...trees.keys()];
-    for (let i = 0; i < ids.length; i += MARK_BATCH) {
-      const batch = ids.slice(i, i + MARK_BATCH);
+    for (const batch of roundsByPack(trees.keys(), locs)) {
       const read = await reader.readTrees(batch);
       for (const id of batch) {
         const runId = trees.get(id)!;
@@ -84,13 +117,14 @@ export async function markReachable(
       }
       report();
     }
-    const listIds = [...lists.keys()];
-    for (let i = 0; i < listIds.length; i += MARK_BATCH) {
-      for await (const { id, data } of reader.readMany(listIds.slice(i, i + MARK_BATCH))) {
+    for (const batch of roundsByPack(lists.keys(), locs)) {
+      for await (const { id, data } of reader.readMany(batch)) {
         for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
       }
       report();
     }
+    for (const id of trees.keys()) locs.delete(id);
+    for (const id of lists.keys()) locs.delete(id);
     trees = next;
     lists = new Map();
   }

@@ -18,6 +18,7 @@ import { EMPTY_TREE, forcePart, MAX_PRIOR, mergeRunVersions, type PartMerge, typ
 import { loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteConflictPaths, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
+import { gitRemoteSpec } from "./remote.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /**
@@ -85,9 +86,11 @@ interface PullItem {
  * selected remote run with the local copy (hashed through the stat cache), and returns what
  * would be written. Nothing is written until `execute`. A run that diverged (`force` not set;
  * `force` keeps the local files) is left out and listed in the plan's `conflicts`, with its paths:
- * every other run is still pulled.
+ * every other run is still pulled. A Git remote is pulled from its branch (src/sync/git).
  */
 export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResult>> {
+  const git = await gitRemoteSpec(opts);
+  if (git !== undefined) return (await import("./git/pull.js")).planGitPull(opts, git);
   // A pull of every run, whole, sums the live runs up while it opens the remote, as a push does:
   // a run found in sync with the remote (its sums as when last found so, no news since) is up to
   // date without a look at its entries, its history or its files.

@@ -15,10 +15,20 @@ import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion
 import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, summedTotals, sumRuns, type RunSums } from "./in-sync.js";
+import { gitRemoteSpec } from "./remote.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
 export const CATALOG_EVERY = 64;
+
+export interface PushOptions extends SyncOptions {
+  /**
+   * A Git remote: bytes of new files one commit (and so one pack, built in memory by
+   * isomorphic-git) may carry; a larger push is several commits and pushes. A run is never split.
+   * Default 256 MiB (`DEFAULT_MAX_PACK_BYTES`).
+   */
+  maxPackBytes?: number;
+}
 
 export interface PushResult {
   remote: string;
@@ -50,10 +60,14 @@ interface PushItem {
 /**
  * Plans a push: hashes the selected local runs (the stat cache skips unchanged files), compares
  * them with the remote's heads (one listing), and returns what would move. Nothing is written
- * until `execute`.
- * @throws ConflictError when a run diverged and `force` is not set (naming runs and paths).
+ * until `execute`. A Git remote (by its URL or `[repos.NAME]` config) is pushed to its branch
+ * instead (src/sync/git), with the same plan and result.
+ * A run that diverged (and `force` is not set) is left out and named in the plan's `conflicts`,
+ * with its paths: every other run moves, as a pull does.
  */
-export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResult>> {
+export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResult>> {
+  const git = await gitRemoteSpec(opts);
+  if (git !== undefined) return (await import("./git/push.js")).planGitPush(opts, git);
   const only = checkOnly(opts.only);
   const refs = await selectLocalRuns(opts.runsDir, opts);
   const live = refs.filter((ref) => !ref.deleted);
@@ -157,10 +171,10 @@ export async function planPush(opts: SyncOptions): Promise<TransferPlan<PushResu
       const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
       items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id), ...(repairing ? { repair: true } : {}) });
     }
-    if (conflicts.length > 0) throw new ConflictError(conflicts);
     return {
       remote: s.remote.url,
       runs: items.map((i) => i.planned),
+      ...(conflicts.length === 0 ? {} : { conflicts: new ConflictError(conflicts) }),
       upToDate,
       scanned: toCompare.length,
       hashed: scanned.reduce((n, scan) => n + scan.stats.hashedFiles, 0),
@@ -357,7 +371,9 @@ function entryTimes(remoteEntries: readonly HeadEntry[], next: { run: TreeVersio
 }
 
 /** Plans and executes a push in one call (no confirmation: the library caller decides). */
-export async function push(opts: SyncOptions): Promise<PushResult> {
+export async function push(opts: PushOptions): Promise<PushResult> {
   const plan = await planPush(opts);
-  return plan.execute();
+  const result = await plan.execute();
+  if (plan.conflicts) throw plan.conflicts;
+  return result;
 }

@@ -5,6 +5,8 @@ import { applyUserLog, parseUserLogEntry } from "../runs/user-log.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
 import type { HeadEntry, RemoteView } from "./heads.js";
+import type { GitRemoteRun } from "./git/runs.js";
+import { gitRemoteSpec } from "./remote.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
 
 /** A run on a remote, read from its heads alone (no files fetched), shaped as a local `Run`. */
@@ -96,9 +98,12 @@ export function selectWithSpecs<R extends Run>(runs: readonly R[], specs: readon
 
 /**
  * The remote's runs as `gage ls` shows them, from its heads and catalog only (nothing else is
- * fetched). `runsDir`, when given, holds the cache of last-known heads.
+ * fetched); a Git remote's from its fetched branch (`GitRemoteRun`, a few meta files each).
+ * `runsDir`, when given, holds the cache of last-known heads.
  */
-export async function listRemoteRuns(opts: SyncOptions): Promise<RemoteRun[]> {
+export async function listRemoteRuns(opts: SyncOptions): Promise<Array<RemoteRun | GitRemoteRun>> {
+  const git = await gitRemoteSpec(opts);
+  if (git !== undefined) return (await import("./git/status.js")).listGitRemoteRuns(opts, git);
   const s = await openSession(opts, true);
   try {
     const runs = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);

@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { isAbsolute } from "node:path";
 import { UsageError } from "../errors.js";
-import { findRemote, resolveRemote, type RemoteContext } from "../remotes/config.js";
+import { findRemote, resolveRemote, type GitRemoteSpec, type RemoteContext } from "../remotes/config.js";
 
 export type { RemoteContext };
 import { StoreNotFoundError } from "../remotes/errors.js";
@@ -56,6 +56,19 @@ export async function remoteOrDefault(runsDir: string, remote: string | Storage 
     });
   }
   return fallback;
+}
+
+/**
+ * The Git remote a command names (or the runs directory's default remote), or undefined for a
+ * store remote (or an open `Storage`): push, pull, clone, status and remote listing choose their
+ * path by it. Loads nothing of Git.
+ * @throws UsageError when no remote is given and there is no default; ConfigError for an unknown name.
+ */
+export async function gitRemoteSpec(opts: RemoteContext & { runsDir: string; remote?: string | Storage | undefined }): Promise<GitRemoteSpec | undefined> {
+  const remote = await remoteOrDefault(opts.runsDir, opts.remote);
+  if (typeof remote !== "string") return undefined;
+  const spec = await findRemote(remote, remoteContext(opts));
+  return spec.type === "git" ? spec : undefined;
 }
 
 /**

@@ -78,7 +78,7 @@ export interface TransferPlan<R> {
   /** Push: files read and hashed while comparing (those the stat cache knows unchanged are not read). */
   hashed?: number;
   /**
-   * Pull and clone: the runs that diverged, left out of `runs` (every other run moves). The
+   * Push, pull and clone: the runs that diverged, left out of `runs` (every other run moves). The
    * caller reports it after executing the rest.
    */
   conflicts?: ConflictError;

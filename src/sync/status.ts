@@ -7,6 +7,7 @@ import { findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRuns } from "./local-runs.js";
 import { compareVersions, mergeRunVersions, mergedVersion, type SyncState } from "./merge.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
+import { gitRemoteSpec } from "./remote.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
 
 export interface RunStatusRow {
@@ -27,9 +28,12 @@ export interface StatusResult {
  * ahead, behind, diverged or in sync. Reads the remote's heads only (no files). A run found in
  * sync by a push or pull, whose folders sum up as they did then and with no news from the remote
  * since, is in sync without a scan (the rows push and pull keep); the others are hashed through
- * the stat cache. Runs deleted locally are left out.
+ * the stat cache. Runs deleted locally are left out. A Git remote is compared through its
+ * fetched branch (src/sync/git).
  */
 export async function status(opts: SyncOptions): Promise<StatusResult> {
+  const git = await gitRemoteSpec(opts);
+  if (git !== undefined) return (await import("./git/status.js")).gitStatus(opts, git);
   const s = await openSession(opts, true);
   try {
     const local = existsSync(opts.runsDir) ? await listRuns(opts.runsDir, opts.onWarning ? { onWarning: opts.onWarning } : {}) : [];

@@ -3,3 +3,4 @@
 export { StatCache, RACY_MS, type StatCacheOptions } from "./stat-cache.js";
 export { scanRunsOnWorkers, snapshotDirsOnWorkers, type ParallelSnapshotOptions, type DirSnapshot } from "./snapshot-pool.js";
 export { snapshotRun, snapshotRunParts, scanRunsHere, type RunToScan, type RunParts, type SnapshotRunOptions, type SnapshotRunResult } from "./run-parts.js";
+export { cachedTreeId } from "./cached-tree.js";

@@ -5,8 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { planGitPush } from "../../src/sync/git/index.js";
-import { gitRemoteSpec } from "../../src/sync/git/session.js";
+import { push } from "../../src/sync/push.js";
 import { baseEnv, gage, GAGE_BIN } from "../helpers/cli.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { git, startGitHttp, type GitHttpServer } from "../helpers/git-http.js";
@@ -87,10 +86,7 @@ test("four processes pushing different labels over HTTP at once: rejected pushes
 test("a push larger than the pack bound is sent as several commits, each a whole set of runs", async () => {
   const c = await freshCase();
   const opts = { runsDir: c.runs, remote: c.url, env: { ...auth }, maxPackBytes: 200_000 };
-  const spec = await gitRemoteSpec(opts);
-  assert.ok(spec);
-  const plan = await planGitPush(opts, spec);
-  const result = await plan.execute();
+  const result = await push(opts);
   assert.equal(result.runs.length, 9);
   const commits = (await git(["log", "--format=%H", "gage-runs"], { cwd: c.repo })).trim().split("\n");
   assert.ok(commits.length > 1, `one commit per batch: ${commits.length}`);

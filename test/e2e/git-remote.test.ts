@@ -236,7 +236,10 @@ test("a run changed on both sides stops the push with exit 4 naming it; --force 
   assert.equal((await run(["push", c.url, "-y"], c.runs)).code, 0);
   const conflict = await run(["push", "-y"], runsB);
   assert.equal(conflict.code, 4, conflict.stderr);
-  assert.match(conflict.stderr, new RegExp(`${SHARED_RUN}/`));
+  assert.match(conflict.stderr, new RegExp(`${SHARED_RUN}/hello\\.py`), "the file both sides changed, not the folder");
+  const json = await run(["push", "-y", "--json"], runsB);
+  assert.equal(json.code, 4, json.stderr);
+  assert.deepEqual((JSON.parse(json.stdout) as { error: { conflicts: unknown } }).error.conflicts, [{ runId: SHARED_RUN, paths: [`${SHARED_RUN}/hello.py`] }]);
   const forced = await run(["push", "--force", "-y"], runsB);
   assert.equal(forced.code, 0, forced.stderr);
   const pulled = await run(["pull", c.url, "-y"], c.runs);

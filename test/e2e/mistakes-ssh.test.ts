@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { gage } from "../helpers/cli.js";
@@ -43,4 +43,27 @@ test("an SSH path that does not exist, or is a file: exit 3 naming it; a push cr
   const cloned = await gage(["clone", missing, dest], { env: sshd.env });
   assert.equal(cloned.code, 0, cloned.stderr);
   assert.ok(existsSync(join(dest, RUN_A, "train.py")));
+});
+
+test("copy --from an SSH folder holding a name that is not UTF-8: exit 2 naming the file, nothing written", async () => {
+  const plain = join(sshd.root, "plain");
+  mkdirSync(plain);
+  // Latin-1 `café.txt`: SFTP (ssh2) decodes names as UTF-8, so this file could not be read back by its name.
+  makeRun(plain, RUN_A, [["train.py", "print('a')\n"], [Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]), "latin-1\n"]]);
+  // A store on the same server is not stopped by stray names outside the keys it lists.
+  const store = join(sshd.root, "store-with-stray");
+  const runs = join(tmp.path, "runs-stray");
+  mkdirSync(runs);
+  makeRun(runs, RUN_A, [["train.py", "print('a')\n"]]);
+  assert.equal((await gage(["push", sshd.url(store), "-y"], { env: { ...sshd.env, GAGE_RUNS: runs } })).code, 0);
+  writeFileSync(Buffer.from(`${store}/notes-\xe9`, "latin1"), "a stray file\n");
+  const listed = await gage(["ls", "--remote", sshd.url(store)], { env: { ...sshd.env, GAGE_RUNS: runs } });
+  assert.equal(listed.code, 0, listed.stderr);
+  const dest = join(tmp.path, "dest-raw-name");
+  mkdirSync(dest);
+  const r = await gage(["copy", "--from", sshd.url(plain), "--all", "-y"], { env: { ...sshd.env, GAGE_RUNS: dest } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`^gage: '${RUN_A}/caf\uFFFD\\.txt' in ssh://.* has a name that is not valid UTF-8, which SFTP cannot name; nothing was written\n`));
+  assert.match(r.stderr, /convmv/);
+  assert.deepEqual(readdirSync(dest), []);
 });

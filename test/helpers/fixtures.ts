@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The project's test data: runs made by the real Python Gage, the scenario (test/fixtures/README.md). */
@@ -36,4 +36,10 @@ export async function withTempDir<T>(prefix: string, body: (tmp: { path: string 
 export function unpackFixtureRuns(dir: string): string {
   execFileSync("tar", ["-xzf", join(FIXTURES_DIR, "gage-runs.tar.gz"), "-C", dir]);
   return join(dir, "gage-runs");
+}
+
+/** A FIFO at `path` (its folders made first): something other than a regular file where a file belongs. */
+export function mkfifoAt(path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  execFileSync("mkfifo", [path]);
 }

@@ -117,6 +117,16 @@ export async function sampleRuns(runsDir: string): Promise<{ a: string; b: strin
   return { a, b, c, d };
 }
 
+/** `sampleRuns`' runs as the runs table lists them, newest first: `[id, status, label]`. */
+export function sampleRows(ids: { a: string; b: string; c: string; d: string }): Array<[string, string, string | null]> {
+  return [
+    [ids.d, "running", null],
+    [ids.c, "error", null],
+    [ids.b, "completed", "smaller lr"],
+    [ids.a, "completed", "baseline"],
+  ];
+}
+
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;

@@ -31,6 +31,8 @@ export interface ConformanceSetup {
   wrongCredentials: Fault;
   /** Must fail with `HostKeyError` (problem "unknown"). */
   unknownHostKey: Fault;
+  /** Puts a FIFO where `key`'s object belongs: reading it must fail with `NotRegularFileError`, never hang. */
+  fifoAt: ((key: string) => Promise<void>) | NotApplicable;
   /** Stops the server; later calls and open streams must fail with `UnreachableError`. */
   stopServer: (() => Promise<void>) | NotApplicable;
   teardown(): Promise<void>;
@@ -265,6 +267,21 @@ export function storageConformance(type: string, setup: () => Promise<Conformanc
 
     test("an unknown host key fails with HostKeyError", async () => {
       await runFault(s.unknownHostKey, "HOST_KEY");
+    });
+
+    test("a FIFO in place of an object is refused, not opened for a blocking read", { timeout: 20_000 }, async () => {
+      const fifo = s.fifoAt;
+      if ("notApplicable" in fifo) {
+        assert.ok(fifo.notApplicable.length > 0, "a fault that does not apply must say why");
+        return;
+      }
+      await fifo("t/fifo");
+      await assert.rejects(storage.getBytes("t/fifo"), assertCode("NOT_A_FILE"));
+      await assert.rejects(storage.get("t/fifo", { start: 0, end: 16 }), assertCode("NOT_A_FILE"));
+      // The refusal is remembered for nothing: a real object put there later reads.
+      await storage.delete("t/fifo");
+      await storage.put("t/fifo", Buffer.from("now a file"));
+      assert.equal((await storage.getBytes("t/fifo")).toString(), "now a file");
     });
 
     // last: it stops the server

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStorage } from "../../src/remotes/open.js";
+import { mkfifoAt } from "../helpers/fixtures.js";
 import { storageConformance } from "./conformance.js";
 
 storageConformance("local", async () => {
@@ -15,6 +16,7 @@ storageConformance("local", async () => {
     wrongCredentials: { notApplicable: "a local folder has no credentials" },
     unknownHostKey: { notApplicable: "no host keys for a local folder" },
     stopServer: { notApplicable: "no server behind a local folder" },
+    fifoAt: async (key) => mkfifoAt(join(dir, "store", key)),
     teardown: () => rm(dir, { recursive: true, force: true }),
   };
 });

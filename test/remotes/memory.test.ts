@@ -12,6 +12,7 @@ storageConformance("memory", async () => {
     wrongCredentials: { notApplicable: "in-process objects have no credentials" },
     unknownHostKey: { notApplicable: "no host keys in process memory" },
     stopServer: { notApplicable: "no server behind process memory" },
+    fifoAt: { notApplicable: "objects in memory are not files" },
     teardown: () => storage.close(),
   };
 });

@@ -78,6 +78,7 @@ storageConformance("s3", async () => {
     },
     unknownHostKey: { notApplicable: "S3 speaks HTTP(S): no SSH host keys" },
     stopServer: () => s.stop(),
+    fifoAt: { notApplicable: "S3 objects are not files" },
     async teardown() {
       await storage.close();
     },

@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { openStorage } from "../../src/remotes/open.js";
 import { startSshd } from "../helpers/sshd.js";
+import { mkfifoAt } from "../helpers/fixtures.js";
 import { storageConformance } from "./conformance.js";
 
 const run = promisify(execFile);
@@ -32,6 +33,7 @@ storageConformance("ssh", async () => {
       await unknown.close();
     },
     stopServer: () => sshd.stop(),
+    fifoAt: async (key) => mkfifoAt(join(sshd.root, "conformance", key)),
     async teardown() {
       await storage.close();
       await sshd.stop();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { push } from "../../src/sync/index.js";
@@ -82,6 +82,26 @@ test("gage serve FOLDER serves a store folder", async () => {
   assert.equal(json(await rawRequest(Number(s.url.port), "GET", "/api/runs?where=completed")).total, 2);
   s.child.kill("SIGINT");
   assert.equal(await exited(s.child), 0);
+});
+
+test("--open hands the URL to $BROWSER, which loads the web view; a missing browser is a warning", async () => {
+  // A tiny browser: it loads the page it is given, as a user's would, and saves what it got.
+  const page = join(tmp.path, "opened.html");
+  const browser = join(tmp.path, "fetch-url.mjs");
+  writeFileSync(browser, `#!${process.execPath}\nconst r = await fetch(process.argv[2]);\nif (!r.ok) process.exit(1);\n(await import("node:fs")).writeFileSync(${JSON.stringify(page)}, await r.text());\n`);
+  chmodSync(browser, 0o755);
+  const s = await serve(["--port", "0", "--open"], { BROWSER: browser });
+  for (let i = 0; i < 100 && !existsSync(page); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(readFileSync(page, "utf8"), /<title>Gage runs<\/title>/);
+  s.child.kill("SIGINT");
+  assert.equal(await exited(s.child), 0);
+
+  const missing = await serve(["--port", "0", "--open"], { BROWSER: join(tmp.path, "no-such-browser") });
+  for (let i = 0; i < 100 && !missing.err().includes("cannot open"); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(missing.err(), /cannot open a browser \(.*no-such-browser\): open http:\/\/127\.0\.0\.1:\d+\/ yourself, or set BROWSER/);
+  assert.equal((await rawRequest(Number(missing.url.port), "GET", "/")).status, 200, "the server keeps serving");
+  missing.child.kill("SIGINT");
+  assert.equal(await exited(missing.child), 0);
 });
 
 test("bad options are usage errors", async () => {

@@ -11,7 +11,7 @@ import { StoreIncompleteError } from "../../src/sync/errors.js";
 import { DEFAULT_GRACE_MS, gc, GARBAGE_PREFIX, planGc } from "../../src/sync/gc.js";
 import { encodeHead } from "../../src/sync/heads.js";
 import { EMPTY_TREE } from "../../src/sync/merge.js";
-import { clone, listRemoteRuns, pull, push } from "../../src/sync/index.js";
+import { clone, listRemoteRuns, pull, push, type RemoteRun } from "../../src/sync/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
 const fresh = freshCases("gage-sync-gc-");
@@ -308,7 +308,7 @@ test("without a grace period a push racing gc can lose objects; gc says so", asy
 test("both sides of a run that diverged on the remote are kept", async () => {
   const { root, origin, remote } = fresh();
   await push({ runsDir: origin, remote, runs: [SHARED_RUN], now: () => Date.now() - HOUR });
-  const [run] = await listRemoteRuns({ runsDir: origin, remote });
+  const [run] = (await listRemoteRuns({ runsDir: origin, remote })) as RemoteRun[];
   const mine = run!.entries[0]!;
   // Another writer's version that does not descend from this one (a true divergence).
   const copy = join(root, "copy");
@@ -324,7 +324,7 @@ test("both sides of a run that diverged on the remote are kept", async () => {
   await storage.close();
 
   await gc({ runsDir: origin, remote, graceMs: 0 });
-  const [after] = await listRemoteRuns({ runsDir: join(root, "nowhere"), remote });
+  const [after] = (await listRemoteRuns({ runsDir: join(root, "nowhere"), remote })) as RemoteRun[];
   assert.deepEqual(after!.entries.map((e) => e.run.tree).sort(), [mine.run.tree, theirs].sort(), "the catalog holds both versions");
   const reader = await ObjectReader.open(await openStorage(remote));
   for (const tree of [mine.run.tree, theirs]) {

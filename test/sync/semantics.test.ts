@@ -8,7 +8,7 @@ import { runPaths } from "../../src/runs/layout.js";
 import { readRun } from "../../src/runs/run.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { keyTime } from "../../src/sync/heads.js";
-import { clone, ConflictError, listRemoteRuns, pull, push, status, CATALOG_EVERY } from "../../src/sync/index.js";
+import { clone, ConflictError, listRemoteRuns, pull, push, status, CATALOG_EVERY, type RemoteRun } from "../../src/sync/index.js";
 import { writePending } from "../../src/state/index.js";
 import { DELETED_RUN, freshCases, SHARED_RUN } from "./story.js";
 
@@ -68,6 +68,26 @@ test("files changed differently on both sides stop with a conflict naming the ru
   await pull({ runsDir: origin, remote });
   assert.equal(readFileSync(join(runPaths(origin, SHARED_RUN).runDir, "hello.py"), "utf8"), "print('from B')\n", "B's forced version fast-forwards A");
   assert.equal((await status({ runsDir: origin, remote })).runs.find((r) => r.id === SHARED_RUN)!.state, "in sync");
+});
+
+test("a push moves every other run when one diverged, then names that one (as a pull does)", async () => {
+  const { root, origin, remote } = fresh();
+  await push({ runsDir: origin, remote });
+  const other = join(root, "other");
+  await clone({ runsDir: other, remote });
+  const second = (await listRemoteRuns({ runsDir: other, remote })).find((r) => r.id !== SHARED_RUN)!.id;
+  writeRunFile(join(runPaths(origin, SHARED_RUN).runDir, "hello.py"), "print('from A')\n");
+  writeRunFile(join(runPaths(other, SHARED_RUN).runDir, "hello.py"), "print('from B')\n");
+  await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
+  await appendUserLog(runPaths(other, second).userDir, { set: { label: "kept by B" } }, { author: "b", nowMs: Date.now() });
+  await assert.rejects(push({ runsDir: other, remote }), (err: unknown) => {
+    assert.ok(err instanceof ConflictError);
+    assert.deepEqual(err.conflicts, [{ runId: SHARED_RUN, paths: [`${SHARED_RUN}/hello.py`] }]);
+    return true;
+  });
+  const listed = await listRemoteRuns({ runsDir: join(root, "fresh-reader"), remote });
+  assert.equal(listed.find((r) => r.id === second)!.label, "kept by B", "the other run's label reached the remote");
+  assert.equal((await status({ runsDir: other, remote })).runs.find((r) => r.id === SHARED_RUN)!.state, "diverged");
 });
 
 test("a run pushed while running fast-forwards on pull when it finishes: new files in, the lock gone", async () => {
@@ -147,7 +167,7 @@ test("a pull killed while updating a run is finished by the next pull, and nothi
   const v2 = await push({ runsDir: origin, remote, runs: [SHARED_RUN] });
   assert.equal(v2.runs.length, 1);
   // What a pull killed halfway leaves: its mark, and one of the two files written.
-  const target = (await listRemoteRuns({ runsDir: other, remote }))[0]!.entries[0]!;
+  const target = ((await listRemoteRuns({ runsDir: other, remote })) as RemoteRun[])[0]!.entries[0]!;
   writePending(other, SHARED_RUN, { files: target.run.tree });
   writeRunFile(join(runPaths(other, SHARED_RUN).runDir, "hello.py"), "print('v2')\n");
   assert.equal((await push({ runsDir: other, remote })).runs.length, 0, "the half-written run is not a new version");

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { planClone } from "../../sync/clone.js";
-import { gitRemoteSpec } from "../../sync/git/session.js";
 import { cliRunsDir, type CliContext } from "../context.js";
 import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
 import { runSyncPlan, syncOptions } from "./push.js";
@@ -23,8 +22,7 @@ export function registerClone(program: Command, ctx: CliContext): void {
     const base = syncOptions(ctx, remote, [], opts);
     const runsDir = dir === undefined ? cliRunsDir(ctx) : resolve(ctx.cwd, dir);
     const sync = { ...base, remote, runsDir };
-    const git = await gitRemoteSpec(sync);
-    const plan = await whilePlanning(ctx, opts, `Reading ${remote}`, async () => (git ? (await import("../../sync/git/index.js")).planGitClone(sync, git) : planClone(sync)));
+    const plan = await whilePlanning(ctx, opts, `Reading ${remote}`, () => planClone(sync));
     await runSyncPlan(ctx, plan, { ...opts, yes: opts.yes ?? !opts.dryRun }, { verb: "clone", past: "Cloned", direction: "from" }, (r) =>
       r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
     );

@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
 import { ConfigError, UsageError } from "../../errors.js";
-import { gitRemoteSpec } from "../../sync/git/session.js";
+import { gitRemoteSpec } from "../../sync/remote.js";
+import { planPull } from "../../sync/pull.js";
+import { planPush } from "../../sync/push.js";
 import { copyResult, describeRun, executeCopy, planCopy, type CopyPlan } from "../../sync/copy/index.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
 import { runCount } from "../run-selection.js";
@@ -79,12 +81,11 @@ async function copyGit(ctx: CliContext, direction: "to" | "from", target: string
   if (git === undefined) return false;
   if (specs.length === 0 && !opts.all && opts.where === undefined) throw new UsageError("Specify runs to copy or use '--all'.", { hint: "Try 'gage ls' to list runs." });
   const sync = syncOptions(ctx, target, specs, opts);
-  const gitSync = await import("../../sync/git/index.js");
   const verbs = { verb: "copy", past: "Copied", direction };
   if (direction === "to") {
-    await runSyncPlan(ctx, await whilePlanning(ctx, opts, `Comparing local runs with ${target}`, () => gitSync.planGitPush(sync, git)), opts, verbs, (r) => (r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : []));
+    await runSyncPlan(ctx, await whilePlanning(ctx, opts, `Comparing local runs with ${target}`, () => planPush(sync)), opts, verbs, (r) => (r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : []));
   } else {
-    await runSyncPlan(ctx, await whilePlanning(ctx, opts, `Comparing local runs with ${target}`, () => gitSync.planGitPull(sync, git)), opts, verbs, (r) => (r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : []));
+    await runSyncPlan(ctx, await whilePlanning(ctx, opts, `Comparing local runs with ${target}`, () => planPull(sync)), opts, verbs, (r) => (r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : []));
   }
   return true;
 }

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { gitRemoteSpec } from "../../sync/git/session.js";
 import { planPull } from "../../sync/pull.js";
 import type { CliContext } from "../context.js";
 import { formatBytes, plural, whilePlanning } from "../transfer-ui.js";
@@ -25,10 +24,7 @@ export function registerPull(program: Command, ctx: CliContext): void {
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
     const sync = syncOptions(ctx, remote, specs, opts);
-    const git = await gitRemoteSpec(sync);
-    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
-      git ? (await import("../../sync/git/index.js")).planGitPull(sync, git) : planPull(sync),
-    );
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPull(sync));
     await runSyncPlan(ctx, plan, opts, { verb: "pull", past: "Pulled", direction: "from" }, (r) =>
       r.files > 0 ? [formatBytes(r.bytes), plural(r.files, "file")] : [],
     );

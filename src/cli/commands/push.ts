@@ -3,7 +3,6 @@ import { homedir } from "node:os";
 import { listRemotes } from "../../remotes/config.js";
 import { readDefaultRemote } from "../../sync/index.js";
 import { planPush } from "../../sync/push.js";
-import { gitRemoteSpec } from "../../sync/git/session.js";
 import { setDefaultRemote } from "../../sync/remote.js";
 import type { PlannedRun, SyncOptions, TransferPlan } from "../../sync/session.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
@@ -135,10 +134,7 @@ export function registerPush(program: Command, ctx: CliContext): void {
   ).action(async (first: string | undefined, more: string[], opts: TransferCliOptions) => {
     const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
     const sync = syncOptions(ctx, remote, specs, opts);
-    const git = await gitRemoteSpec(sync);
-    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
-      git ? (await import("../../sync/git/index.js")).planGitPush(sync, git) : planPush(sync),
-    );
+    const plan = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => planPush(sync));
     await runSyncPlan(ctx, plan, opts, { verb: "push", past: "Pushed", direction: "to" }, (r) =>
       r.objects > 0 ? [formatBytes(r.bytes), plural(r.objects, "object")] : [],
     );

@@ -22,8 +22,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .description(
       "Serve a web view of runs until Ctrl-C: the runs table, each run's flags, attributes, output, files " +
         "and comments, side-by-side comparison, and a JSON API (docs/serve.md).\n\n" +
-        "SOURCE is the runs directory (default), a folder of runs, or a store remote: a folder, " +
-        "s3://bucket/prefix, ssh://host/path or a configured remote name. Remote runs are read lazily; " +
+        "SOURCE is the runs directory (default), a folder of runs, a store remote (a folder, " +
+        "s3://bucket/prefix, ssh://host/path), a Git remote (git+https://HOST/PATH, a bare repository; " +
+        "served read-only) or a configured remote name. Remote runs are read lazily; " +
         "new pushes show up without a restart.\n\n" +
         "On 127.0.0.1 (the default) the view is open to this machine. Any other --host needs --token " +
         "(or GAGE_SERVE_TOKEN), and --read-token for view-only access, unless --no-auth.",
@@ -32,7 +33,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("-p, --port <port>", `port (default ${DEFAULT_PORT}, or the next free one)`)
     .option("--base-path <path>", "serve under this path, behind a reverse proxy (e.g. /gage)")
-    .option("--open", "open the view in a browser")
+    .option("--open", "open the view in a browser (\$BROWSER, else the system opener)")
     .option("--token <token>", "token for reading and writing (default: $GAGE_SERVE_TOKEN)")
     .option("--read-token <token>", "token for view-only access")
     .option("--no-auth", "serve a non-loopback address without a token (anyone who reaches it can comment)")
@@ -81,9 +82,16 @@ export function registerServe(program: Command, ctx: CliContext): void {
     });
 }
 
+/** Opens `url` with `$BROWSER` (a command; `%s` stands for the URL, else it is the last argument), else the platform's opener. */
 function openBrowser(ctx: CliContext, url: string): void {
-  const cmd = process.platform === "darwin" ? "open" : process.platform === "win32" ? "explorer" : "xdg-open";
-  const child = spawn(cmd, [url], { stdio: "ignore", detached: true, env: ctx.env });
-  child.on("error", () => warn(ctx, `cannot open a browser (${cmd}): open ${url} yourself`));
+  const custom = ctx.env.BROWSER?.trim().split(/\s+/).filter((w) => w !== "");
+  const [cmd, ...args] =
+    custom !== undefined && custom.length > 0
+      ? custom.some((w) => w.includes("%s"))
+        ? custom.map((w) => w.replaceAll("%s", url))
+        : [...custom, url]
+      : [process.platform === "darwin" ? "open" : process.platform === "win32" ? "explorer" : "xdg-open", url];
+  const child = spawn(cmd!, args, { stdio: "ignore", detached: true, env: ctx.env });
+  child.on("error", () => warn(ctx, `cannot open a browser (${cmd}): open ${url} yourself, or set BROWSER`));
   child.unref();
 }

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
-import type { Run } from "../../runs/run.js";
-import { gitRemoteSpec } from "../../sync/git/session.js";
 import { listRemoteRuns } from "../../sync/remote-runs.js";
 import { status } from "../../sync/status.js";
 import type { IndexedRun } from "../run-selection.js";
@@ -32,10 +30,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .action(async (first: string | undefined, more: string[], opts: StatusCliOptions) => {
       const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
       const sync = syncOptions(ctx, remote, specs, opts);
-      const git = await gitRemoteSpec(sync);
-      const result = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, async () =>
-        git ? (await import("../../sync/git/index.js")).gitStatus(sync, git) : status(sync),
-      );
+      const result = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => status(sync));
       if (opts.json) {
         ctx.stdout.write(JSON.stringify(result, null, 2) + "\n");
         return;
@@ -62,7 +57,6 @@ export async function remoteIndexedRuns(ctx: CliContext, remote: string, where: 
     home: ctx.env.HOME || homedir(),
     onWarning: (m: string) => warn(ctx, m),
   };
-  const git = await gitRemoteSpec(sync);
-  const runs: Run[] = git ? await (await import("../../sync/git/index.js")).listGitRemoteRuns(sync, git) : await listRemoteRuns(sync);
+  const runs = await listRemoteRuns(sync);
   return runs.map((run, i) => ({ index: i + 1, run }));
 }

@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import { Readable } from "node:stream";
 import ssh2, { type AuthMethod, type Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
 import type { BackendSettings, OpenContext } from "../backend.js";
-import { AuthError, HostKeyError, StoreNotFoundError, UnreachableError } from "../errors.js";
+import { AuthError, HostKeyError, NameNotUtf8Error, NotRegularFileError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
 import { guardStream, readAll, toReadable } from "../streams.js";
@@ -27,6 +27,8 @@ const HOST_KEY_ALGORITHMS: Record<string, ServerHostKeyAlgorithm[]> = {
   "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
   "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
 };
+/** Keys remembered as regular files (a pull reads each pack many times). */
+const MAX_REGULAR_KEYS = 100_000;
 /** Writes in flight per put: enough to fill the pipe, few enough to bound memory. */
 const WRITES_IN_FLIGHT = 16;
 
@@ -41,6 +43,8 @@ export class SshStorage implements Storage {
   private readonly root: string;
   private session: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
   private readonly madeFolders = new Set<string>();
+  /** Keys found to be regular files, so a second read of one costs no stat. */
+  private readonly regularFiles = new Set<string>();
   private closed = false;
 
   constructor(
@@ -128,13 +132,20 @@ export class SshStorage implements Storage {
     const sftp = await this.connect();
     let handle: Buffer;
     try {
+      // The server's open(2) of a FIFO blocks until a writer comes: look before opening.
+      if (!this.regularFiles.has(key)) {
+        const before = await call<Stats>(sftp, (cb) => sftp.stat(path, cb));
+        if ((before.mode & S_IFMT) !== S_IFREG) throw new NotRegularFileError(this.url, key);
+        if (this.regularFiles.size >= MAX_REGULAR_KEYS) this.regularFiles.clear();
+        this.regularFiles.add(key);
+      }
       handle = await call<Buffer>(sftp, (cb) => sftp.open(path, "r", cb));
     } catch (err) {
       throw this.fail(err, key);
     }
     try {
       const stats = await call<Stats>(sftp, (cb) => sftp.fstat(handle, cb));
-      if ((stats.mode & S_IFMT) !== S_IFREG) throw this.fail({ code: SFTP_NO_SUCH_FILE }, key);
+      if ((stats.mode & S_IFMT) !== S_IFREG) throw new NotRegularFileError(this.url, key);
       const { start, end } = clampRange(range, stats.size);
       if (end === start) {
         await call<void>(sftp, (cb) => sftp.close(handle, cb));
@@ -208,7 +219,7 @@ export class SshStorage implements Storage {
   }
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<StorageEntry> {
-    yield* walkKeys((rel) => this.readFolder(rel), prefix, options.startAfter);
+    yield* walkKeys((rel) => this.readFolder(rel), prefix, options.startAfter, (key) => new NameNotUtf8Error(this.url, key));
   }
 
   private async readFolder(rel: string): Promise<FolderEntry[] | undefined> {
@@ -220,7 +231,8 @@ export class SshStorage implements Storage {
         const type = e.attrs.mode & S_IFMT;
         return {
           name: e.filename,
-          kind: type === S_IFDIR ? "folder" : type === S_IFREG ? "file" : "other",
+          // ssh2 decodes names as UTF-8: a U+FFFD stands for bytes that are lost, so the entry could not be read back.
+          kind: type !== S_IFDIR && type !== S_IFREG ? "other" : e.filename.includes("\uFFFD") ? "lost-name" : type === S_IFDIR ? "folder" : "file",
           size: e.attrs.size,
         };
       });
@@ -245,6 +257,7 @@ export class SshStorage implements Storage {
 
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
+    this.regularFiles.delete(key);
     const sftp = await this.connect();
     try {
       await call<void>(sftp, (cb) => sftp.unlink(path, cb));

@@ -5,7 +5,7 @@ export interface Session {
   csrf: string;
   author: string;
   login: boolean;
-  source: { kind: "runs-dir" | "store"; location: string };
+  source: { kind: "runs-dir" | "store" | "git"; location: string };
 }
 
 export interface RunRow {

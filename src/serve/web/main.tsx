@@ -29,7 +29,7 @@ function App() {
         </a>
         {session && (
           <span class="source muted" title={session.source.location}>
-            {session.source.kind === "store" ? "remote" : "runs"} · {session.source.location}
+            {session.source.kind === "runs-dir" ? "runs" : "remote"} · {session.source.location}
           </span>
         )}
         <span class="spacer" />

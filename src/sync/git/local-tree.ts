@@ -9,6 +9,7 @@ export interface BuiltTree {
   oid: GitOid;
   files: number;
   bytes: number;
+  symlinks: number;
 }
 
 /**
@@ -24,8 +25,8 @@ export interface BuildOptions {
   onLarge?: (path: string, oid: string, size: number) => void;
 }
 
-export async function buildTree(dir: string, store: GitObjectStore | undefined, opts: BuildOptions = {}): Promise<BuiltTree> {
-  const out: BuiltTree = { oid: EMPTY_TREE_OID, files: 0, bytes: 0 };
+export async function buildTree(dir: string, store: Pick<GitObjectStore, "write"> | undefined, opts: BuildOptions = {}): Promise<BuiltTree> {
+  const out: BuiltTree = { oid: EMPTY_TREE_OID, files: 0, bytes: 0, symlinks: 0 };
   const walk = async (path: string): Promise<GitOid> => {
     let names: string[];
     try {
@@ -54,6 +55,7 @@ export async function buildTree(dir: string, store: GitObjectStore | undefined, 
         opts.onFile?.(st.size);
       } else if (st.isSymbolicLink()) {
         entry = { mode: "120000", name, oid: await put(store, "blob", readlinkSync(p, { encoding: "buffer" })) };
+        out.symlinks++;
       }
       if (entry) entries.push(entry);
     }
@@ -63,7 +65,7 @@ export async function buildTree(dir: string, store: GitObjectStore | undefined, 
   return out;
 }
 
-async function put(store: GitObjectStore | undefined, type: "blob" | "tree", data: Buffer): Promise<GitOid> {
+async function put(store: Pick<GitObjectStore, "write"> | undefined, type: "blob" | "tree", data: Buffer): Promise<GitOid> {
   return store === undefined ? hashObject(type, data) : store.write(type, data);
 }
 

@@ -1,17 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { mkdir, readdir, rename } from "node:fs/promises";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { hashBytes, materializeTree, materializeTrees, syncFs, writeStaged, type CachedIds, type FileStamp, type MaterializeJob } from "../../objects/index.js";
 import { StatCache } from "../../worktree/index.js";
 import type { GitRemoteSpec } from "../../remotes/config.js";
 import type { GitOid } from "../../remotes/git/objects.js";
-import { UsageError } from "../../errors.js";
 import { writeFileAtomic } from "../../runs/atomic-write.js";
 import { sortRuns } from "../../runs/run.js";
 import { ConflictError, type RunConflict } from "../errors.js";
 import { scanRun } from "../local-runs.js";
-import { statePaths, writeDefaultRemote } from "../../state/index.js";
+import { statePaths } from "../../state/index.js";
 import { plannedRun } from "../plan.js";
 import { pruneToTree, removeStaleStaging, removeTree, type PullResult } from "../pull.js";
 import { selectWithSpecs } from "../remote-runs.js";
@@ -19,6 +18,7 @@ import { checkOnly, type PlannedRun, type SyncOptions, type SyncProgressEvent, t
 import { readUserTree } from "./branch.js";
 import { localTreeOid } from "./local.js";
 import { decidePart, type PartDecision } from "./merge.js";
+import { mergeObjects } from "./merge-folder.js";
 import { GitTreeReader } from "./reader.js";
 import { isFinished, readGitRemoteRun, type GitRemoteRun } from "./runs.js";
 import { closeGitSession, openGitSession, type GitSession } from "./session.js";
@@ -27,9 +27,12 @@ interface GitPullItem {
   run: GitRemoteRun;
   /** The run is new here: written in a staging folder, its meta renamed in last. */
   fresh: boolean;
-  /** Our ids of the translated trees to write, with the Git trees they come from. */
-  files?: { id: string; oid: GitOid };
-  meta?: { id: string; oid: GitOid };
+  /**
+   * Our ids of the translated trees to write, with the Git trees they come from and the branch's
+   * tree (the base of the next merge: `oid` itself, unless a merge of both sides' files).
+   */
+  files?: { id: string; oid: GitOid; synced: GitOid };
+  meta?: { id: string; oid: GitOid; synced: GitOid };
   /** `ID.user/` entries this side lacks: name → blob. */
   user: Map<string, GitOid>;
   planned: PlannedRun;
@@ -47,10 +50,12 @@ export async function readGitRemoteRuns(s: GitSession, onWarning?: (msg: string)
 
 /**
  * Plans a pull from a Git remote: fetches the branch (only new objects), merges each selected run
- * with the local copy (see `decidePart`; user entries by union) and reads every tree and file it
- * will write, each checked before anything touches the disk. Nothing is written until `execute`.
- * @throws ConflictError for runs changed on both sides (unless `force`, which keeps this side);
- *   UnsafePathError for a hostile tree on the branch.
+ * with the local copy (see `decidePart`; a folder both sides changed file by file, `mergeTrees`;
+ * user entries by union) and reads every tree and file it will write, each checked before
+ * anything touches the disk. Nothing is written until `execute`. A run whose files both sides
+ * changed differently is left out and listed in the plan's `conflicts` (unless `force`, which keeps
+ * this side's version of those files): every other run is still pulled.
+ * @throws UnsafePathError for a hostile tree on the branch.
  */
 export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PullResult>> {
   const only = checkOnly(opts.only);
@@ -59,7 +64,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
     if (existsSync(opts.runsDir)) await removeStaleStaging(opts.runsDir, (opts.now ?? Date.now)());
     const selected = selectWithSpecs(await readGitRemoteRuns(s, opts.onWarning), opts.runs, opts.where);
     const cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
-    const reader = new GitTreeReader(s.repo.objects, s.lfs, opts.onWarning);
+    const reader = new GitTreeReader(mergeObjects(s), s.lfs, opts.onWarning);
     const items: GitPullItem[] = [];
     const conflicts: RunConflict[] = [];
     let upToDate = 0;
@@ -70,18 +75,34 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
       if (!live && existsSync(paths.deletedMetaDir) && !named) continue;
       const scan = live ? await scanRun(opts.runsDir, { id: run.id, deleted: false }, cache) : undefined;
       const base = s.state.synced.get(run.id) ?? {};
+      /** Trees that merge both sides' files, written instead of the branch's. */
+      const merged: { files?: GitOid; meta?: GitOid } = {};
+      const conflicting: string[] = [];
       const part = async (name: "files" | "meta", ours: string | undefined, dir: string): Promise<PartDecision> => {
         if (!only.has(name)) return "same";
         if (ours === undefined) return run.branch[name] === undefined ? "same" : "theirs";
-        const oid = await localTreeOid(s.state, ours, dir, s.largeAt);
-        const d = decidePart(oid, run.branch[name], base[name]);
+        const oid = await localTreeOid(s.state, cache, ours, dir, s.largeAt);
+        const theirs = run.branch[name];
+        const d = decidePart(oid, theirs, base[name]);
         if (d === "same") s.state.setSynced(run.id, name, oid);
-        return d === "conflict" && opts.force ? "ours" : d;
+        if (d !== "conflict") return d;
+        const m = await mergeObjects(s).merge(dir, theirs!, base[name], name === "files" ? run.id : `${run.id}.meta`, opts.force ?? false);
+        if ("conflicts" in m) {
+          conflicting.push(...m.conflicts);
+          return "conflict";
+        }
+        // This side holds their changes already: the branch's tree is the base from now on.
+        if (m.oid === oid) {
+          s.state.setSynced(run.id, name, theirs!);
+          return "ours";
+        }
+        if (m.oid !== theirs) merged[name] = m.oid;
+        return "theirs";
       };
       const files = await part("files", scan?.files, paths.runDir);
       const meta = await part("meta", scan?.meta, paths.metaDir);
-      if (files === "conflict" || meta === "conflict") {
-        conflicts.push({ runId: run.id, paths: [...(files === "conflict" ? [`${run.id}/`] : []), ...(meta === "conflict" ? [`${run.id}.meta/`] : [])] });
+      if (conflicting.length > 0) {
+        conflicts.push({ runId: run.id, paths: conflicting });
         continue;
       }
       // A new run appears only with its meta: one pulled without (--only files,user) waits.
@@ -96,24 +117,25 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
       const item: GitPullItem = { run, fresh: !live, user, planned: plannedRun(run, "", user.size, 0) };
       const finished = isFinished(run);
       for (const [name, decision] of [["files", files], ["meta", meta]] as const) {
-        const oid = run.branch[name];
-        if (decision !== "theirs" || oid === undefined) continue;
+        const synced = run.branch[name];
+        if (decision !== "theirs" || synced === undefined) continue;
+        const oid = merged[name] ?? synced;
         // Gage leaves meta files read-only always, a run's own files once it finished.
         const t = await reader.translate(oid, name === "files" ? run.id : `${run.id}.meta`, name === "meta" || finished, !live);
-        item[name] = { id: t.id, oid };
+        item[name] = { id: t.id, oid, synced };
         item.planned.files += t.files;
         item.planned.bytes += t.bytes;
       }
       item.planned.what = item.fresh ? "new" : [item.files ? "files" : "", item.meta ? "meta" : "", user.size > 0 ? `user +${user.size}` : ""].filter(Boolean).join(", ");
       items.push(item);
     }
-    if (conflicts.length > 0) throw new ConflictError(conflicts);
     return {
       remote: s.spec.url,
       runs: items.map((i) => i.planned),
       upToDate,
       scanned: selected.length,
-      execute: (onProgress) => executeGitPull(s, items, upToDate, reader, cache, onProgress ?? opts.onProgress),
+      ...(conflicts.length > 0 ? { conflicts: new ConflictError(conflicts) } : {}),
+      execute: (onProgress) => executeGitPull(s, items, upToDate, conflicts, reader, cache, onProgress ?? opts.onProgress),
       close: () => closeGitSession(s, true),
     };
   } catch (err) {
@@ -126,11 +148,12 @@ async function executeGitPull(
   s: GitSession,
   items: GitPullItem[],
   upToDate: number,
+  conflicts: RunConflict[],
   reader: GitTreeReader,
   cache: StatCache,
   onProgress: ((e: SyncProgressEvent) => void) | undefined,
 ): Promise<PullResult> {
-  const result: PullResult = { remote: s.spec.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts: [] };
+  const result: PullResult = { remote: s.spec.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
     let last = { files: 0, bytes: 0 };
@@ -166,7 +189,7 @@ function noteSynced(s: GitSession, item: GitPullItem, reader: GitTreeReader): vo
   for (const part of ["files", "meta"] as const) {
     const t = item[part];
     if (t === undefined) continue;
-    s.state.setSynced(item.run.id, part, t.oid);
+    s.state.setSynced(item.run.id, part, t.synced);
     const ours = reader.realTreeId(t.id);
     if (ours !== undefined) s.state.noteTree(ours, s.largeAt, t.oid);
   }
@@ -264,18 +287,4 @@ async function writeUserEntries(dir: string, user: Map<string, Buffer>): Promise
   if (user.size === 0) return;
   await mkdir(dir, { recursive: true });
   for (const [name, bytes] of user) if (!existsSync(join(dir, name))) await writeFileAtomic(join(dir, name), bytes, 0o444);
-}
-
-/** Plans a clone from a Git remote: `runsDir` must be absent or empty; the remote becomes its default. */
-export async function planGitClone(opts: SyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PullResult>> {
-  let existing: string[] = [];
-  try {
-    existing = await readdir(opts.runsDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  if (existing.length > 0) throw new UsageError(`Cannot clone into ${opts.runsDir}: it is not empty`, { hint: "Name a new or empty folder: gage clone REMOTE DIR." });
-  await mkdir(opts.runsDir, { recursive: true });
-  writeDefaultRemote(opts.runsDir, spec.name ?? spec.url);
-  return planGitPull(opts, spec);
 }

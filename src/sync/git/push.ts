@@ -14,25 +14,18 @@ import { ConflictError, type RunConflict } from "../errors.js";
 import { scanRuns, selectLocalRuns, type ScannedRun } from "../local-runs.js";
 import { statePaths } from "../../state/index.js";
 import { plannedRun } from "../plan.js";
-import type { PushResult } from "../push.js";
+import type { PushOptions, PushResult } from "../push.js";
 import { checkOnly, RUN_PARTS, type PlannedRun, type RunPart, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "../session.js";
 import { readUserTree, README_NAME, type Branch } from "./branch.js";
 import { LargeFilesError } from "./errors.js";
-import { localTreeOid } from "./local.js";
+import { localTreeOid, noteBuiltTree } from "./local.js";
 import { buildTree, largeFiles } from "./local-tree.js";
-import { decidePart, type PartDecision } from "./merge.js";
+import { decidePart, type PartDecision, type TreeMerge } from "./merge.js";
+import { mergeObjects } from "./merge-folder.js";
 import { closeGitSession, fetchBranch, openGitSession, type GitSession } from "./session.js";
 import { GitInSync } from "./in-sync.js";
 import { summedTotals, sumRuns } from "../in-sync.js";
 import { availableParallelism } from "node:os";
-
-export interface GitSyncOptions extends SyncOptions {
-  /**
-   * Bytes of new files one commit (and so one pack, built in memory by isomorphic-git) may carry:
-   * a larger push is several commits and pushes. A run is never split. Default 256 MiB.
-   */
-  maxPackBytes?: number;
-}
 
 export const DEFAULT_MAX_PACK_BYTES = 256 * 1024 * 1024;
 /** Tries of a push whose branch moved meanwhile (someone else pushed): fetch, merge, commit, push again. */
@@ -47,6 +40,8 @@ interface GitPushItem {
   /** `ID.user/` names on this side. */
   user: string[];
   built: boolean;
+  /** Trees committed for folders merged file by file with the branch's (this side's are `files`, `meta`). */
+  merged?: { files?: GitOid; meta?: GitOid };
   /** Files sent to the lfs store (their pointers are in the trees). */
   large: { path: string; oid: string; size: number }[];
 }
@@ -70,7 +65,7 @@ Read it with \`gage clone\` or \`gage pull\`, or clone the branch with git and r
  * @throws ConflictError for runs changed on both sides (unless `force`); LargeFilesError for files
  *   at or over `max_file_size`.
  */
-export async function planGitPush(opts: GitSyncOptions, spec: GitRemoteSpec): Promise<TransferPlan<PushResult>> {
+export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promise<TransferPlan<PushResult>> {
   const only = checkOnly(opts.only);
   const whole = only.size === RUN_PARTS.length;
   const refs = await selectLocalRuns(opts.runsDir, opts);
@@ -92,18 +87,21 @@ export async function planGitPush(opts: GitSyncOptions, spec: GitRemoteSpec): Pr
     let upToDate = inSync.size;
     const items: GitPushItem[] = [];
     const conflicts: RunConflict[] = [];
+    // The stat cache is loaded only when a run is compared.
+    let cache: StatCache | undefined;
     if (toCompare.length > 0) {
       await fetchBranch(s);
       rows.at(s.branch.tip);
-      const cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
+      cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
       const scans = await scanRuns(opts.runsDir, toCompare, cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
       if (cache.dirty) await cache.save(statePaths.statCache(opts.runsDir));
       for (const scan of scans) {
         opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
         const item: GitPushItem = { scan, user: only.has("user") ? Object.keys(scan.user) : [], built: false, large: [], planned: plannedRun({ id: scan.ref.id, name: "", operation: "", label: "" }, "", 0, 0) };
-        const decision = await decide(s, item, only, opts.force ?? false);
-        if (decision === "conflict") {
-          conflicts.push({ runId: scan.ref.id, paths: conflictPaths(s, item, only) });
+        const decision = await decide(s, cache, item, only, opts.force ?? false);
+        if (decision !== undefined && decision !== "in sync" && "conflicts" in decision) {
+          rows.drop(scan.ref.id);
+          conflicts.push({ runId: scan.ref.id, paths: decision.conflicts });
           continue;
         }
         if (decision === undefined || decision === "in sync") {
@@ -126,7 +124,7 @@ export async function planGitPush(opts: GitSyncOptions, spec: GitRemoteSpec): Pr
       runs: items.map((i) => i.planned),
       upToDate,
       scanned: refs.length,
-      execute: (onProgress) => executeGitPush(s, opts, items, only, upToDate, onProgress ?? opts.onProgress),
+      execute: (onProgress) => executeGitPush(s, cache ?? StatCache.loadSync(statePaths.statCache(opts.runsDir)), opts, items, only, upToDate, onProgress ?? opts.onProgress),
       close: () => closeGitSession(s, true),
     };
   } catch (err) {
@@ -140,16 +138,19 @@ interface PushDecision {
   meta: boolean;
   newUser: number;
   what: string;
-  /** Once sent, the branch holds exactly what this side holds (a whole run pushed). */
+  /** Folders both sides changed, merged file by file: committed instead of this side's. */
+  merged: { files?: TreeMerge; meta?: TreeMerge };
+  /** Once sent, the branch holds exactly what this side holds (a whole run pushed, nothing merged). */
   equalAfter: boolean;
 }
 
 /**
  * What a run sends given the branch now: undefined when nothing ("in sync" when both sides hold
- * the same, whose base is then recorded), "conflict" for a divergence not forced. Hashes a local folder only when
- * the branch holds another tree for it.
+ * the same, whose base is then recorded), the paths of files both sides changed differently for a divergence not
+ * forced. Hashes a local folder only when the branch holds another tree for it; a folder both
+ * sides changed is merged file by file (`--force` keeps this side's version of those files).
  */
-async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>, force: boolean): Promise<PushDecision | "conflict" | "in sync" | undefined> {
+async function decide(s: GitSession, cache: StatCache, item: GitPushItem, only: ReadonlySet<RunPart>, force: boolean): Promise<PushDecision | { conflicts: string[] } | "in sync" | undefined> {
   const id = item.scan.ref.id;
   const theirs = s.branch.runs.get(id);
   const paths = runPaths(s.runsDir, id);
@@ -160,14 +161,25 @@ async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPar
     const remote = theirs?.[name];
     // A run the branch lacks sends its folders: their trees are built while sending.
     if (remote === undefined && !item.built) return "ours";
-    item[name] ??= await localTreeOid(s.state, ours, dir, s.largeAt);
+    item[name] ??= await localTreeOid(s.state, cache, ours, dir, s.largeAt);
     const d = decidePart(item[name], remote, base[name]);
     if (d === "same") s.state.setSynced(id, name, item[name]!);
-    return d === "conflict" && force ? "ours" : d;
+    if (d !== "conflict") return d;
+    const m = await mergeObjects(s).merge(dir, remote!, base[name], name === "files" ? id : `${id}.meta`, force);
+    if ("conflicts" in m) {
+      conflicts.push(...m.conflicts);
+      return "conflict";
+    }
+    // Their tree holds this side's changes already: a pull brings the rest.
+    if (m.oid === remote) return "theirs";
+    merged[name] = m;
+    return "ours";
   };
+  const merged: PushDecision["merged"] = {};
+  const conflicts: string[] = [];
   const files = await part("files", item.scan.files, paths.runDir);
   const meta = await part("meta", item.scan.meta, metaDir);
-  if (files === "conflict" || meta === "conflict") return "conflict";
+  if (conflicts.length > 0) return { conflicts };
   const theirUser = theirs === undefined ? new Map() : await readUserTree(s.repo.objects, theirs);
   const newUser = item.user.filter((n) => !theirUser.has(n)).length;
   const sendFiles = files === "ours" && item.files !== EMPTY_TREE_OID;
@@ -177,18 +189,9 @@ async function decide(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPar
     return same && only.size === RUN_PARTS.length ? "in sync" : undefined;
   }
   const what = theirs === undefined ? "new" : [sendFiles ? "files" : "", sendMeta ? "meta" : "", newUser > 0 ? `user +${newUser}` : ""].filter(Boolean).join(", ");
-  const equalAfter = only.size === RUN_PARTS.length && (sendFiles || files === "same") && (sendMeta || meta === "same") && theirUser.size + newUser === item.user.length;
-  return { files: sendFiles, meta: sendMeta, newUser, what, equalAfter };
-}
-
-/** Where two sides differ, for a conflict: the run's folders that both changed. */
-function conflictPaths(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>): string[] {
-  const id = item.scan.ref.id;
-  const theirs = s.branch.runs.get(id);
-  const out: string[] = [];
-  if (only.has("files") && item.files !== theirs?.files) out.push(`${id}/`);
-  if (only.has("meta") && item.meta !== theirs?.meta) out.push(`${id}.meta/`);
-  return out;
+  const unmerged = merged.files === undefined && merged.meta === undefined;
+  const equalAfter = unmerged && only.size === RUN_PARTS.length && (sendFiles || files === "same") && (sendMeta || meta === "same") && theirUser.size + newUser === item.user.length;
+  return { files: sendFiles, meta: sendMeta, newUser, what, merged, equalAfter };
 }
 
 function checkLargeFiles(runsDir: string, items: GitPushItem[], only: ReadonlySet<RunPart>, s: GitSession): void {
@@ -204,7 +207,8 @@ function checkLargeFiles(runsDir: string, items: GitPushItem[], only: ReadonlySe
 
 async function executeGitPush(
   s: GitSession,
-  opts: GitSyncOptions,
+  cache: StatCache,
+  opts: PushOptions,
   items: GitPushItem[],
   only: ReadonlySet<RunPart>,
   upToDate: number,
@@ -228,8 +232,8 @@ async function executeGitPush(
         batch.push(item);
         bytes += item.planned.bytes;
       }
-      for (const item of batch) await buildItem(s, item, only, onProgress);
-      const commit = await commitBatch(s, batch, only, opts.force ?? false, await asking);
+      for (const item of batch) await buildItem(s, cache, item, only, onProgress);
+      const commit = await commitBatch(s, cache, batch, only, opts.force ?? false, await asking);
       if (commit === undefined || (await s.repo.publish(s.branch.tip, commit.oid))) {
         if (commit !== undefined) {
           s.inSync?.rows.moved(s.branch.tip, commit.oid);
@@ -258,7 +262,7 @@ async function executeGitPush(
 }
 
 /** Writes a run's folders as Git objects (once), reporting each file as sent. */
-async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>, onProgress: ((e: SyncProgressEvent) => void) | undefined): Promise<void> {
+async function buildItem(s: GitSession, cache: StatCache, item: GitPushItem, only: ReadonlySet<RunPart>, onProgress: ((e: SyncProgressEvent) => void) | undefined): Promise<void> {
   if (item.built) return;
   const paths = runPaths(s.runsDir, item.scan.ref.id);
   const build = {
@@ -269,12 +273,13 @@ async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<Run
   if (only.has("files")) {
     const built = await buildTree(paths.runDir, s.repo.objects, build);
     item.files = built.oid;
-    s.state.noteTree(item.scan.files, s.largeAt, built.oid);
+    await noteBuiltTree(s.state, cache, paths.runDir, built, s.largeAt);
   }
   if (only.has("meta")) {
-    const built = await buildTree(runMetaDir({ paths, deleted: item.scan.ref.deleted }), s.repo.objects, build);
+    const metaDir = runMetaDir({ paths, deleted: item.scan.ref.deleted });
+    const built = await buildTree(metaDir, s.repo.objects, build);
     item.meta = built.oid;
-    s.state.noteTree(item.scan.meta, s.largeAt, built.oid);
+    await noteBuiltTree(s.state, cache, metaDir, built, s.largeAt);
   }
   // Contents before the pointers that name them become visible: a reader never finds one missing.
   for (const large of item.large) await s.lfs.upload(large.path, large.oid, large.size);
@@ -285,7 +290,7 @@ async function buildItem(s: GitSession, item: GitPushItem, only: ReadonlySet<Run
  * The commit that adds a batch to the branch's tip: each run merged again with the branch as it
  * is now (it may have moved since planning). Undefined when the branch already holds everything.
  */
-async function commitBatch(s: GitSession, batch: GitPushItem[], only: ReadonlySet<RunPart>, force: boolean, author: GitPerson): Promise<{ oid: GitOid; branch: Branch; equal: string[] } | undefined> {
+async function commitBatch(s: GitSession, cache: StatCache, batch: GitPushItem[], only: ReadonlySet<RunPart>, force: boolean, author: GitPerson): Promise<{ oid: GitOid; branch: Branch; equal: string[] } | undefined> {
   const equal: string[] = [];
   const root = new Map(s.branch.root.map((e) => [e.name, e]));
   const runs = new Map(s.branch.runs);
@@ -293,16 +298,18 @@ async function commitBatch(s: GitSession, batch: GitPushItem[], only: ReadonlySe
   const names: string[] = [];
   for (const item of batch) {
     const id = item.scan.ref.id;
-    const decision = await decide(s, item, only, force);
-    if (decision === "conflict") {
-      conflicts.push({ runId: id, paths: conflictPaths(s, item, only) });
+    const decision = await decide(s, cache, item, only, force);
+    if (decision !== undefined && decision !== "in sync" && "conflicts" in decision) {
+      conflicts.push({ runId: id, paths: decision.conflicts });
       continue;
     }
     if (decision === undefined || decision === "in sync") continue;
     if (decision.equalAfter) equal.push(id);
     const run = { ...(runs.get(id) ?? { id }) };
-    if (decision.files) root.set(id, { mode: "40000", name: id, oid: (run.files = item.files!) });
-    if (decision.meta) root.set(`${id}.meta`, { mode: "40000", name: `${id}.meta`, oid: (run.meta = item.meta!) });
+    for (const m of [decision.merged.files, decision.merged.meta]) if (m !== undefined) await mergeObjects(s).store(m);
+    item.merged = { ...(decision.merged.files ? { files: decision.merged.files.oid } : {}), ...(decision.merged.meta ? { meta: decision.merged.meta.oid } : {}) };
+    if (decision.files) root.set(id, { mode: "40000", name: id, oid: (run.files = decision.merged.files?.oid ?? item.files!) });
+    if (decision.meta) root.set(`${id}.meta`, { mode: "40000", name: `${id}.meta`, oid: (run.meta = decision.merged.meta?.oid ?? item.meta!) });
     if (decision.newUser > 0) {
       const entries = new Map<string, GitTreeEntry>();
       const theirs = s.branch.runs.get(id);
@@ -329,11 +336,15 @@ async function commitBatch(s: GitSession, batch: GitPushItem[], only: ReadonlySe
   return { oid, branch: { tip: oid, root: entries, runs }, equal };
 }
 
-/** Both sides now hold what was pushed: the base of the next merge. */
+/**
+ * Both sides now hold what was pushed: the base of the next merge. A folder merged with the
+ * branch's leaves this side's tree as the base (the branch's descends from it; a pull brings the rest).
+ */
 function recordSynced(s: GitSession, item: GitPushItem, only: ReadonlySet<RunPart>): void {
   const run = s.branch.runs.get(item.scan.ref.id);
   for (const part of ["files", "meta"] as const) {
-    if (only.has(part) && run?.[part] !== undefined && run[part] === item[part]) s.state.setSynced(item.scan.ref.id, part, run[part]);
+    if (!only.has(part) || run?.[part] === undefined) continue;
+    if (run[part] === item[part] || run[part] === item.merged?.[part]) s.state.setSynced(item.scan.ref.id, part, item[part]!);
   }
 }
 

@@ -21,7 +21,7 @@ const KEPT_BYTES = 64 * 1024 * 1024;
  * only the executable bit): a finished run's files read-only, an unfinished run's writable.
  */
 export class GitTreeReader extends ObjectReader {
-  readonly #store: GitObjectStore;
+  readonly #store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">;
   readonly #trees = new Map<ObjectId, Tree>();
   readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined }>();
   /** Trees with a stand-in id below them, and the true ids of stand-ins read. */
@@ -36,7 +36,7 @@ export class GitTreeReader extends ObjectReader {
   readonly #onWarning: ((msg: string) => void) | undefined;
   #warnedPointer = false;
 
-  constructor(store: GitObjectStore, lfs: LfsStore, onWarning?: (msg: string) => void) {
+  constructor(store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">, lfs: LfsStore, onWarning?: (msg: string) => void) {
     super(new MemoryObjectStorage(), new PackIndex());
     this.#store = store;
     this.#lfs = lfs;

@@ -1,30 +1,17 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GitRemoteSpec } from "../../remotes/config.js";
-import { findRemote } from "../../remotes/config.js";
 import { DEFAULT_MAX_FILE_SIZE } from "../../remotes/git/options.js";
 import { openGitRepo, type GitRepo } from "../../remotes/git/repo.js";
 import { LfsStore } from "./lfs.js";
-import { remoteOrDefault } from "../remote.js";
+import type { MergeObjects } from "./merge-folder.js";
 import type { SyncOptions } from "../session.js";
 import { EMPTY_BRANCH, readBranch, type Branch } from "./branch.js";
-import { gitStateDir, GitSyncState } from "./state.js";
+import { GitSyncState, statePaths } from "../../state/index.js";
 import type { GitInSync } from "./in-sync.js";
 import type { RunSums } from "../in-sync.js";
-
-/**
- * The Git remote a command names (or the runs directory's default remote), or undefined when it
- * is a store remote. Loads nothing of Git: commands call it to choose their path.
- */
-export async function gitRemoteSpec(opts: Pick<SyncOptions, "runsDir" | "remote" | "cwd" | "env" | "home">): Promise<GitRemoteSpec | undefined> {
-  const remote = await remoteOrDefault(opts.runsDir, opts.remote);
-  if (typeof remote !== "string") return undefined;
-  const ctx = { ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}), env: opts.env ?? {}, home: opts.home ?? opts.env?.HOME ?? homedir() };
-  const spec = await findRemote(remote, ctx);
-  return spec.type === "git" ? spec : undefined;
-}
 
 /** An open Git remote with its branch as fetched, and what this runs directory remembers of it. */
 export interface GitSession {
@@ -37,6 +24,8 @@ export interface GitSession {
   largeAt: number | undefined;
   /** The companion store of large files' contents (`lfs`), opened at first use. */
   lfs: LfsStore;
+  /** Objects of folders merged file by file with the branch's, made at the first merge. */
+  merges?: MergeObjects;
   /** Folder removed at close (the fetch cache of a command run without a runs directory). */
   scratch: string | undefined;
   /** A whole push's rows of runs in sync, and the sums of its live runs (saved at close). */
@@ -48,7 +37,7 @@ export interface GitSession {
  * `fetch: false` nothing is fetched yet and `branch` is empty until `fetchBranch`.
  */
 export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec, how: { fetch?: boolean } = {}): Promise<GitSession> {
-  const dir = gitStateDir(opts.runsDir, spec.url);
+  const dir = statePaths.git(opts.runsDir, spec.url);
   // A listing of a remote from a folder that is no runs directory leaves nothing behind.
   const scratch = existsSync(opts.runsDir) ? undefined : await mkdtemp(join(tmpdir(), "gage-git-"));
   try {

@@ -35,8 +35,8 @@ export async function gitStatus(opts: SyncOptions, spec: GitRemoteSpec): Promise
       else {
         const scan = await scanRun(opts.runsDir, { id: run.id, deleted: false }, cache);
         const base = s.state.synced.get(run.id) ?? {};
-        const files = decidePart(await localTreeOid(s.state, scan.files, run.paths.runDir, s.largeAt), theirs.branch.files, base.files);
-        const meta = decidePart(await localTreeOid(s.state, scan.meta, run.paths.metaDir, s.largeAt), theirs.branch.meta, base.meta);
+        const files = decidePart(await localTreeOid(s.state, cache, scan.files, run.paths.runDir, s.largeAt), theirs.branch.files, base.files);
+        const meta = decidePart(await localTreeOid(s.state, cache, scan.meta, run.paths.metaDir, s.largeAt), theirs.branch.meta, base.meta);
         const theirUser = await readUserTree(s.repo.objects, theirs.branch);
         const ours = new Set(existsSync(run.paths.userDir) ? readdirSync(run.paths.userDir).filter((n) => n in scan.user) : []);
         state = runState([files, meta], [...ours].filter((n) => !theirUser.has(n)).length, [...theirUser.keys()].filter((n) => !ours.has(n)).length);

@@ -1,22 +1,6 @@
 import { join } from "node:path";
-import { isGitOid, type GitOid } from "../../remotes/git/objects.js";
-import { commitStateFile, readStateFile, statePaths } from "../../state/index.js";
-
-/**
- * What a runs directory remembers of one Git remote, under `.gage-sync/git/<hash of its URL>/`:
- *   repo.git/    the fetched objects of an HTTP(S) remote (a bare repository; a second fetch
- *                transfers only what is new), and the commits a push builds before sending them
- *   synced.json  per run, the Git trees of `ID/` and `ID.meta/` when this side and the branch last
- *                held the same: the base of a three-way merge (which side changed since)
- *   trees        our tree ids (src/objects) → Git tree ids of the same folders (`ID.N` when files
- *                of N bytes or more are LFS pointers), so a scan through the stat cache tells a
- *                folder's Git tree without reading its files
- * Every file is a cache or a record of this side's own syncs; deleting the folder costs speed, and
- * a run changed on both sides since is then reported as diverged rather than merged.
- */
-export function gitStateDir(runsDir: string, remoteUrl: string): string {
-  return statePaths.git(runsDir, remoteUrl);
-}
+import { isGitOid, type GitOid } from "../remotes/git/objects.js";
+import { commitStateFile, readStateFile } from "./files.js";
 
 /** The Git trees of a run's `ID/` and `ID.meta/` when both sides last held them. */
 export interface SyncedRun {
@@ -30,6 +14,21 @@ function treeKey(ours: string, largeAt: number | undefined): string {
   return largeAt === undefined ? ours : `${ours}.${largeAt}`;
 }
 
+/**
+ * What a runs directory remembers of one Git remote, in `statePaths.git(runsDir, url)`
+ * (docs/formats.md, Local state; `repo.git/` there is isomorphic-git's):
+ *   synced.json  per run, the Git trees of `ID/` and `ID.meta/` when this side and the branch last
+ *                held the same (or the branch's merged from this side's): the base of a three-way
+ *                merge (which side changed since)
+ *   trees        our tree ids (src/objects) → Git tree ids of the same folders (`ID.N` when files
+ *                of N bytes or more are LFS pointers), so a scan through the stat cache tells a
+ *                folder's Git tree without reading its files; a line is noted only for a folder
+ *                read back from the stat cache alone after its Git tree was built
+ *                (sync/git/local.ts `noteBuiltTree`), so it never names another content
+ * Every file is a cache or a record of this side's own syncs; deleting the folder costs speed, and
+ * a run changed on both sides since is then merged without a base (every file both changed
+ * differently is a conflict).
+ */
 export class GitSyncState {
   readonly dir: string;
   readonly synced: Map<string, SyncedRun>;
