@@ -1,7 +1,9 @@
 // Git remote rows (issue 14): `gage push`/`gage clone` with a bare repository on the same disk,
 // against plain git doing the same (`git add -A && git commit -q && git push` of the runs directory
 // from a separate git dir, and `git clone file://…`, the transport, not a hard-linked clone), and
-// the no-change push against rclone's re-run as for the store. Each figure is a whole process.
+// the no-change push against rclone's re-run as for the store. Each figure is a whole process;
+// its peak memory (GNU time's maximum resident set) is shown beside it.
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 import { editAndAddRun } from "./sync-cases.mjs";
@@ -9,8 +11,16 @@ import { editAndAddRun } from "./sync-cases.mjs";
 const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
 const GIT_ENV = { GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@localhost", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@localhost", GIT_CONFIG_NOSYSTEM: "1" };
 
-function gage(ctx, args, runsDir = ctx.runsDir) {
-  return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: runsDir, TERM: "unknown", ...GIT_ENV } }));
+// Peak memory (maximum resident set) of each gage process, through GNU time when installed.
+const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
+
+/** Runs gage, timed; `note` names its peak memory when it can be measured. */
+async function gage(ctx, args, runsDir = ctx.runsDir) {
+  const peakFile = join(ctx.work, "git-peak-kb");
+  const cmd = TIME ? [TIME, ["-f", "%M", "-o", peakFile, process.execPath, GAGE, ...args]] : [process.execPath, [GAGE, ...args]];
+  const result = await timed(() => run(cmd[0], cmd[1], { env: { GAGE_RUNS: runsDir, TERM: "unknown", ...GIT_ENV } }));
+  const kb = TIME ? Number(readFileSync(peakFile, "utf8").trim().split("\n").pop()) : NaN;
+  return { ...result, note: Number.isFinite(kb) ? `peak ${(kb / 1024).toFixed(0)} MiB` : undefined };
 }
 
 /** Plain git on the same runs directory, its git dir kept apart so the runs directory is untouched. */
@@ -42,8 +52,8 @@ export const GIT_CASES = [
       await rmrf(ctx.bare);
       await rmrf(join(ctx.runsDir, ".gage-sync"));
       await run("git", ["init", "-q", "--bare", ctx.bare]);
-      const { ms } = await gage(ctx, ["push", ctx.bare, "-y"]);
-      return { value: ms };
+      const { ms, note } = await gage(ctx, ["push", ctx.bare, "-y"]);
+      return { value: ms, note };
     },
     peers: {
       "git add+commit+push": async (ctx) => {
@@ -63,9 +73,9 @@ export const GIT_CASES = [
     kind: "time",
     target: { peer: "rclone copy", ratio: 0.3 },
     async ours(ctx) {
-      const { ms, stdout } = await gage(ctx, ["push", ctx.bare, "-y", "--json"]);
+      const { ms, stdout, note } = await gage(ctx, ["push", ctx.bare, "-y", "--json"]);
       if (JSON.parse(stdout).runs.length !== 0) throw new Error("a no-change git push moved runs");
-      return { value: ms };
+      return { value: ms, note };
     },
     peers: { "rclone copy": rclone },
   },
@@ -76,8 +86,8 @@ export const GIT_CASES = [
     target: { peer: "git add+commit+push", ratio: 1.0 },
     async ours(ctx) {
       await editAndAddRun(ctx);
-      const { ms } = await gage(ctx, ["push", ctx.bare, "-y"]);
-      return { value: ms };
+      const { ms, note } = await gage(ctx, ["push", ctx.bare, "-y"]);
+      return { value: ms, note };
     },
     peers: { "git add+commit+push": gitCommitPush },
   },
@@ -90,9 +100,9 @@ export const GIT_CASES = [
     async ours(ctx) {
       const dest = join(ctx.work, "git-clone");
       await rmrf(dest);
-      const { ms } = await gage(ctx, ["clone", ctx.bare, dest], dest);
+      const { ms, note } = await gage(ctx, ["clone", ctx.bare, dest], dest);
       await rmrf(dest);
-      return { value: ms };
+      return { value: ms, note };
     },
     peers: {
       "git clone file://": async (ctx) => {

@@ -100,6 +100,17 @@ function runSumsAt(sums: TreeSums, k: number, settledBefore: number): RunSums {
   return { key: summed ? sums.digestKey(3 * k, 3 * k + 3) : undefined, settled, files, bytes };
 }
 
+/** The files and bytes of runs summed up: one progress event for runs found in sync at once. */
+export function summedTotals(runIds: Iterable<string>, runs: ReadonlyMap<string, RunSums>): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const id of runIds) {
+    files += runs.get(id)?.files ?? 0;
+    bytes += runs.get(id)?.bytes ?? 0;
+  }
+  return { files, bytes };
+}
+
 /**
  * Sums up runs' folders where a pull staged them, each as [files, meta, user] (a path that does
  * not exist for a folder the run will not have). Digests name paths relative to each folder, so

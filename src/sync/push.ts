@@ -14,7 +14,7 @@ import { addRunHistory, pruneRunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
-import { dropInSync, findInSync, noteInSync, sumRuns, type RunSums } from "./in-sync.js";
+import { dropInSync, findInSync, noteInSync, summedTotals, sumRuns, type RunSums } from "./in-sync.js";
 import { gitRemoteSpec } from "./remote.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
@@ -92,13 +92,7 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
     const toCompare = inSync.size === 0 ? refs : refs.filter((ref) => !inSync.has(ref.id));
     if (inSync.size > 0) {
       // One event for them all: they were summed up at once.
-      let files = 0;
-      let bytes = 0;
-      for (const id of inSync) {
-        files += summed!.runs.get(id)!.files;
-        bytes += summed!.runs.get(id)!.bytes;
-      }
-      opts.onProgress?.({ phase: "scan", files, bytes });
+      opts.onProgress?.({ phase: "scan", ...summedTotals(inSync, summed!.runs) });
       upToDate += inSync.size;
     }
     const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));

@@ -1,7 +1,7 @@
 // Git remotes through the built binary, against Debian's real `git http-backend` (Basic auth) and
 // local bare repositories, read back with the real `git` client.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { newLogId } from "../../src/runs/user-log.js";
@@ -291,4 +291,35 @@ test("with lfs set, large files become LFS pointers on the branch, their content
   assert.ok(readFileSync(join(runsB, SHARED_RUN, "weights.bin")).equals(bytes));
   const status = await gage(["status", "--json"], { cwd: c.root, env: { ...env, GAGE_RUNS: runsB } });
   assert.ok((JSON.parse(status.stdout) as { runs: { state: string }[] }).runs.every((r) => r.state === "in sync"), status.stdout);
+});
+
+test("runs found in sync are skipped by the next push only while their folders and the branch's tip stay as they were", async () => {
+  const c = await freshCase();
+  const bare = await initBare(join(c.root, "team.git"));
+  const pushed = async (runs: string) => {
+    const r = await run(["push", bare, "-y", "--json"], runs);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { runs: { id: string }[] }).runs.map((x) => x.id);
+  };
+  assert.ok((await pushed(c.runs)).includes(SHARED_RUN));
+  assert.deepEqual(await pushed(c.runs), []);
+  // An edit dated an hour back (past the racy window) is still seen: the folder's sum changed.
+  const file = join(c.runs, SHARED_RUN, "hello.py");
+  chmodSync(file, 0o644);
+  writeFileSync(file, "print('edited, same age')\n");
+  const hourAgo = new Date(Date.now() - 3600_000);
+  utimesSync(file, hourAgo, hourAgo);
+  assert.deepEqual(await pushed(c.runs), [SHARED_RUN]);
+  assert.equal(await git(["show", `gage-runs:${SHARED_RUN}/hello.py`], { cwd: bare }), "print('edited, same age')\n");
+  // Another side moves the branch: this side's rows no longer hold, and its next edit still goes.
+  const runsB = join(c.root, "b");
+  assert.equal((await run(["clone", bare, runsB], runsB)).code, 0);
+  assert.equal((await run(["label", "--set", "from-b", SHARED_RUN.slice(0, 8), "-y"], runsB)).code, 0);
+  assert.deepEqual(await pushed(runsB), [SHARED_RUN]);
+  writeFileSync(file, "print('edited again')\n");
+  utimesSync(file, hourAgo, hourAgo);
+  assert.deepEqual(await pushed(c.runs), [SHARED_RUN]);
+  assert.equal(await git(["show", `gage-runs:${SHARED_RUN}/hello.py`], { cwd: bare }), "print('edited again')\n");
+  assert.equal((await run(["pull", bare, "-y"], runsB)).code, 0);
+  assert.equal(readFileSync(join(runsB, SHARED_RUN, "hello.py"), "utf8"), "print('edited again')\n");
 });

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { deflateSync } from "node:zlib";
+import { inflateSync } from "node:zlib";
+import { MAX_OBJECT_BYTES, PackFile, type PackedObject } from "./pack-read.js";
+import { GitPackWriter } from "./pack-write.js";
 import { badEntryName } from "../../objects/codec.js";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
 
@@ -109,17 +110,30 @@ export function loadIsomorphicGit(): Promise<IsoGit> {
   return (isoGit ??= import("isomorphic-git").then((m) => ((m as { default?: IsoGit }).default ?? m) as IsoGit));
 }
 
+/** Parsed trees kept by a store. */
+const TREES_KEPT = 20_000;
+
+/** A reader's place for an object: which pack and where in it (loose objects sort last). */
+interface Place {
+  pack: number;
+  offset: number;
+}
+
 /**
- * The objects of one Git repository folder (bare: `objects/`, `refs/`): reads through
- * isomorphic-git (loose objects and packs), each object checked against its id; writes loose
- * objects under a temporary name, renamed into place.
+ * The objects of one Git repository folder (bare: `objects/`, `refs/`): loose objects and packs
+ * (version-2 indexes) read here, without isomorphic-git, each object checked against its id and
+ * every size bounded by the bytes read; new objects go into one pack per `flush` (see
+ * `GitPackWriter`), written straight into `objects/pack/`.
  */
 export class GitObjectStore {
   readonly gitdir: string;
-  /** isomorphic-git's cache of parsed pack indexes, kept across reads. */
-  readonly #cache: object = {};
+  #packs: PackFile[] | undefined;
   /** Objects written or found by this process (a second write of one is skipped). */
   readonly #known = new Set<GitOid>();
+  #writer: GitPackWriter | undefined;
+  /** Objects in the pack being written, not yet readable. */
+  readonly #pending = new Set<GitOid>();
+  readonly #trees = new Map<GitOid, GitTreeEntry[]>();
   written = 0;
   writtenBytes = 0;
 
@@ -127,65 +141,165 @@ export class GitObjectStore {
     this.gitdir = gitdir;
   }
 
-  async read(oid: GitOid, expected: GitObjectType, where: string): Promise<Buffer> {
-    const git = await loadIsomorphicGit();
-    let result: { type: string; object: unknown };
+  /** Packs as the folder holds them now (after a fetch added one). */
+  refresh(): void {
+    const known = new Map((this.#packs ?? []).map((p) => [p.path, p]));
+    const dir = join(this.gitdir, "objects", "pack");
+    let names: string[] = [];
     try {
-      result = (await git.readObject({ fs, gitdir: this.gitdir, oid, format: "content", cache: this.#cache })) as { type: string; object: unknown };
+      names = fs.readdirSync(dir);
     } catch (err) {
-      if ((err as { code?: string }).code === "NotFoundError") throw new CorruptObjectError(oid, { where, reason: `the ${expected} is missing from the repository` });
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    const packs: PackFile[] = [];
+    for (const name of names.sort()) {
+      if (!/^pack-[0-9a-f]{40}\.idx$/.test(name)) continue;
+      const packPath = join(dir, name.replace(/\.idx$/, ".pack"));
+      const found = known.get(packPath);
+      if (found !== undefined) {
+        packs.push(found);
+        known.delete(packPath);
+      } else if (fs.existsSync(packPath)) packs.push(new PackFile(packPath, fs.readFileSync(join(dir, name)), (oid) => this.#readRaw(oid)));
+    }
+    for (const gone of known.values()) gone.close();
+    this.#packs = packs;
+  }
+
+  #allPacks(): PackFile[] {
+    if (this.#packs === undefined) this.refresh();
+    return this.#packs!;
+  }
+
+  #place(oid: GitOid): Place | undefined {
+    const packs = this.#allPacks();
+    for (let k = 0; k < packs.length; k++) {
+      const offset = packs[k]!.find(oid);
+      if (offset >= 0) return { pack: k, offset };
+    }
+    return undefined;
+  }
+
+  /** An object's type and bytes as stored, unchecked; undefined when it is not here. */
+  #readRaw(oid: GitOid, place = this.#place(oid)): PackedObject | undefined {
+    if (place !== undefined) return this.#allPacks()[place.pack]!.readAt(place.offset, oid);
+    let file: Buffer;
+    try {
+      file = fs.readFileSync(this.#loosePath(oid));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
-    const content = Buffer.from(result.object as Uint8Array);
-    if (result.type !== expected) throw new CorruptObjectError(oid, { where, reason: `a ${result.type} where a ${expected} belongs` });
-    const actual = hashObject(expected, content);
+    // Bounded by what the compressed bytes can hold; the header's size is then checked.
+    const whole = inflateLoose(file, oid);
+    const m = /^(commit|tree|blob|tag) (\d+)\0/.exec(whole.toString("latin1", 0, Math.min(whole.length, 32)));
+    if (!m || whole.length !== m[0].length + Number(m[2])) throw new CorruptObjectError(oid, { reason: "a loose object with a bad header" });
+    return { type: m[1]!, data: whole.subarray(m[0].length) };
+  }
+
+  #checked(oid: GitOid, obj: PackedObject | undefined, expected: GitObjectType, where: string): Buffer {
+    if (obj === undefined) throw new CorruptObjectError(oid, { where, reason: `the ${expected} is missing from the repository` });
+    if (obj.type !== expected) throw new CorruptObjectError(oid, { where, reason: `a ${obj.type} where a ${expected} belongs` });
+    const actual = hashObject(expected, obj.data);
     if (actual !== oid) throw new CorruptObjectError(oid, { where, actual });
     this.#known.add(oid);
-    return content;
+    return obj.data;
+  }
+
+  async read(oid: GitOid, expected: GitObjectType, where: string): Promise<Buffer> {
+    if (this.#pending.has(oid)) this.flush();
+    let place = this.#place(oid);
+    if (place === undefined && !fs.existsSync(this.#loosePath(oid))) {
+      // A pack added since the packs were listed (a fetch, another process's push).
+      this.refresh();
+      place = this.#place(oid);
+    }
+    return this.#checked(oid, this.#readRaw(oid, place), expected, where);
+  }
+
+  /**
+   * Reads many objects of one type, in the order they lie in their packs (one sequential pass
+   * over each pack, its delta bases met just before they are needed), each checked.
+   */
+  async *readMany(oids: Iterable<GitOid>, expected: GitObjectType, where: (oid: GitOid) => string): AsyncGenerator<{ oid: GitOid; data: Buffer }> {
+    if (this.#pending.size > 0) this.flush();
+    const placed: { oid: GitOid; place: Place | undefined }[] = [];
+    for (const oid of oids) placed.push({ oid, place: this.#place(oid) });
+    placed.sort((a, b) => (a.place?.pack ?? Infinity) - (b.place?.pack ?? Infinity) || (a.place?.offset ?? 0) - (b.place?.offset ?? 0));
+    for (const { oid, place } of placed) yield { oid, data: place === undefined ? await this.read(oid, expected, where(oid)) : this.#checked(oid, this.#readRaw(oid, place), expected, where(oid)) };
+  }
+
+  /**
+   * The size of a packed blob as its pack's entry header gives it (nothing inflated, nothing
+   * checked: the caller reads it later, checked, and holds it to this size); undefined for a
+   * loose object or a delta.
+   */
+  blobSize(oid: GitOid): number | undefined {
+    const place = this.#place(oid);
+    const head = place === undefined ? undefined : this.#allPacks()[place.pack]!.headerAt(place.offset);
+    return head?.type === "blob" ? head.size : undefined;
   }
 
   /** True when the object is here (loose or packed). */
   async has(oid: GitOid): Promise<boolean> {
-    if (this.#known.has(oid) || fs.existsSync(this.#loosePath(oid))) return true;
-    const git = await loadIsomorphicGit();
-    try {
-      await git.readObject({ fs, gitdir: this.gitdir, oid, format: "deflated", cache: this.#cache });
-      return true;
-    } catch (err) {
-      if ((err as { code?: string }).code === "NotFoundError") return false;
-      throw err;
-    }
+    if (this.#known.has(oid) || fs.existsSync(this.#loosePath(oid)) || this.#place(oid) !== undefined) return true;
+    this.refresh();
+    return this.#place(oid) !== undefined;
   }
 
   async readTree(oid: GitOid, where: string): Promise<GitTreeEntry[]> {
     if (oid === EMPTY_TREE_OID) return [];
-    return parseTree(await this.read(oid, "tree", where), where);
+    const cached = this.#trees.get(oid);
+    if (cached !== undefined) return cached;
+    const entries = parseTree(await this.read(oid, "tree", where), where);
+    // A listing reads each run's meta tree, and a pull reads it again: kept, up to a bound.
+    if (this.#trees.size >= TREES_KEPT) this.#trees.clear();
+    this.#trees.set(oid, entries);
+    return entries;
   }
 
   #loosePath(oid: GitOid): string {
     return join(this.gitdir, "objects", oid.slice(0, 2), oid.slice(2));
   }
 
-  /** Stores an object (a loose object, unless one of that id is here already) and returns its id. */
+  /** Stores an object (in the pack being written, unless one of that id is here already) and returns its id. */
   async write(type: GitObjectType, content: Buffer): Promise<GitOid> {
     const oid = hashObject(type, content);
     if (this.#known.has(oid)) return oid;
-    const path = this.#loosePath(oid);
-    if (!fs.existsSync(path)) {
-      const packed = Buffer.concat([header(type, content.length), content]);
-      await mkdir(join(path, ".."), { recursive: true });
-      const tmp = `${path}.tmp-${randomBytes(6).toString("hex")}`;
-      await writeFile(tmp, deflateSync(packed, { level: 1 }), { mode: 0o444 });
-      try {
-        await rename(tmp, path);
-      } catch (err) {
-        await unlink(tmp).catch(() => undefined);
-        throw err;
-      }
+    if (!fs.existsSync(this.#loosePath(oid)) && this.#place(oid) === undefined) {
+      this.#writer ??= new GitPackWriter(this.gitdir);
+      this.#writer.add(oid, type, content);
+      this.#pending.add(oid);
       this.written++;
       this.writtenBytes += content.length;
     }
     this.#known.add(oid);
     return oid;
+  }
+
+  /** Makes every object written so far readable (its pack named and indexed): before a ref names them. */
+  flush(): void {
+    const writer = this.#writer;
+    this.#writer = undefined;
+    this.#pending.clear();
+    if (writer === undefined) return;
+    writer.finish();
+    this.refresh();
+  }
+
+  /** Closes the packs, and removes a pack left unfinished (its objects were never named by a ref). */
+  close(): void {
+    this.#writer?.abort();
+    this.#writer = undefined;
+    this.#pending.clear();
+    for (const p of this.#packs ?? []) p.close();
+    this.#packs = undefined;
+  }
+}
+
+function inflateLoose(file: Buffer, oid: GitOid): Buffer {
+  try {
+    return file.length <= 64 * 1024 ? inflateSync(file) : inflateSync(file, { maxOutputLength: Math.min(MAX_OBJECT_BYTES + 64, file.length * 1032 + 64) });
+  } catch (err) {
+    throw new CorruptObjectError(oid, { reason: `a loose object that does not inflate (${(err as Error).message})` }, { cause: err });
   }
 }

@@ -74,6 +74,7 @@ class BareRepo implements GitRepo {
   }
 
   async publish(from: GitOid | undefined, to: GitOid): Promise<boolean> {
+    this.objects.flush();
     const ref = join(this.path, "refs", "heads", ...this.branch.split("/"));
     const lock = `${ref}.lock`;
     await mkdir(join(ref, ".."), { recursive: true });
@@ -115,15 +116,39 @@ class BareRepo implements GitRepo {
   }
 }
 
+/** The oid a ref names, read from the repository's files as git leaves them (loose, then `packed-refs`). */
 async function resolveBranch(gitdir: string, branch: string, prefix = "refs/heads/"): Promise<GitOid | undefined> {
-  const git = await loadIsomorphicGit();
+  let ref = `${prefix}${branch}`;
+  for (let hops = 0; hops < 5; hops++) {
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(join(gitdir, ...ref.split("/")), "latin1").trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR" && code !== "EISDIR") throw err;
+    }
+    if (text === undefined) return packedRef(gitdir, ref);
+    if (isGitOid(text)) return text;
+    const m = /^ref: (refs\/\S+)$/.exec(text);
+    if (!m) return undefined;
+    ref = m[1]!;
+  }
+  return undefined;
+}
+
+function packedRef(gitdir: string, ref: string): GitOid | undefined {
+  let text: string;
   try {
-    const oid = await git.resolveRef({ fs, gitdir, ref: `${prefix}${branch}` });
-    return isGitOid(oid) ? oid : undefined;
+    text = fs.readFileSync(join(gitdir, "packed-refs"), "latin1");
   } catch (err) {
-    if ((err as { code?: string }).code === "NotFoundError") return undefined;
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+  for (const line of text.split("\n")) {
+    const [oid, name] = line.trim().split(" ");
+    if (name === ref && isGitOid(oid)) return oid;
+  }
+  return undefined;
 }
 
 function mapFsError(err: unknown, url: string): unknown {
@@ -182,6 +207,7 @@ class HttpRepo implements GitRepo {
     const result = await this.#call(() =>
       git.fetch({ fs, http: withHeadNamed(http, this.branch), gitdir: this.cacheDir, url: this.remoteUrl, remote: REMOTE_NAME, ref: this.branch, singleBranch: true, tags: false, headers: { ...this.#headers } }),
     );
+    this.objects.refresh();
     return isGitOid(result.fetchHead) ? result.fetchHead : undefined;
   }
 
@@ -197,6 +223,7 @@ class HttpRepo implements GitRepo {
   async publish(_from: GitOid | undefined, to: GitOid): Promise<boolean> {
     const git = await loadIsomorphicGit();
     const http = await loadHttp();
+    this.objects.flush();
     await git.writeRef({ fs, gitdir: this.cacheDir, ref: `refs/heads/${this.branch}`, value: to, force: true });
     try {
       const result = await this.#call(() =>

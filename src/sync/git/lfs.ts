@@ -14,7 +14,9 @@ import type { SyncOptions } from "../session.js";
 export const LFS_VERSION = "version https://git-lfs.github.com/spec/v1";
 
 /** Pointer files are this small; a blob larger is never read as one. */
-const MAX_POINTER = 200;
+export const MAX_POINTER = 200;
+/** The shortest pointer: the version line, a SHA-256 and a one-digit size. */
+export const MIN_POINTER = `${LFS_VERSION}\noid sha256:${"0".repeat(64)}\nsize 0\n`.length;
 
 export function lfsPointer(oid: ObjectId, size: number): Buffer {
   return Buffer.from(`${LFS_VERSION}\noid sha256:${oid}\nsize ${size}\n`);

@@ -67,6 +67,21 @@ export class MergeObjects {
     return tree === undefined ? this.#store.readTree(oid, where) : parseTree(tree, where);
   }
 
+  /** A blob's size as its pack states it (undefined for a local folder's blob: read whole). */
+  blobSize(oid: GitOid): number | undefined {
+    return this.#local.has(oid) || this.#trees.has(oid) ? undefined : this.#store.blobSize(oid);
+  }
+
+  /** The repository's objects in pack order (`GitObjectStore.readMany`), a local folder's one by one. */
+  async *readMany(oids: Iterable<GitOid>, expected: GitObjectType, where: (oid: GitOid) => string): AsyncGenerator<{ oid: GitOid; data: Buffer }> {
+    const stored: GitOid[] = [];
+    for (const oid of oids) {
+      if (this.#local.has(oid) || this.#trees.has(oid)) yield { oid, data: await this.read(oid, expected, where(oid)) };
+      else stored.push(oid);
+    }
+    yield* this.#store.readMany(stored, expected, where);
+  }
+
   /** A blob of a local folder is read from it again and checked: it may have changed since. */
   async read(oid: GitOid, expected: GitObjectType, where: string): Promise<Buffer> {
     const tree = this.#trees.get(oid);

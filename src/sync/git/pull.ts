@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { materializeTree } from "../../objects/index.js";
+import { hashBytes, materializeTree, materializeTrees, syncFs, writeStaged, type CachedIds, type FileStamp, type MaterializeJob } from "../../objects/index.js";
 import { StatCache } from "../../worktree/index.js";
 import type { GitRemoteSpec } from "../../remotes/config.js";
 import type { GitOid } from "../../remotes/git/objects.js";
@@ -121,7 +121,7 @@ export async function planGitPull(opts: SyncOptions, spec: GitRemoteSpec): Promi
         if (decision !== "theirs" || synced === undefined) continue;
         const oid = merged[name] ?? synced;
         // Gage leaves meta files read-only always, a run's own files once it finished.
-        const t = await reader.translate(oid, name === "files" ? run.id : `${run.id}.meta`, name === "meta" || finished);
+        const t = await reader.translate(oid, name === "files" ? run.id : `${run.id}.meta`, name === "meta" || finished, !live);
         item[name] = { id: t.id, oid, synced };
         item.planned.files += t.files;
         item.planned.bytes += t.bytes;
@@ -156,54 +156,108 @@ async function executeGitPull(
   const result: PullResult = { remote: s.spec.url, runs: items.map((i) => i.planned), upToDate, files: 0, bytes: 0, conflicts };
   try {
     onProgress?.({ phase: "download", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
+    let last = { files: 0, bytes: 0 };
+    const onFile = (p: { files: number; bytes: number }) => {
+      onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
+      last = p;
+    };
     const write = async (tree: string, dir: string) => {
-      let last = { files: 0, bytes: 0 };
-      const stats = await materializeTree(reader, tree, dir, {
-        cache,
-        onProgress: (p) => {
-          onProgress?.({ phase: "download", files: p.files - last.files, bytes: p.bytes - last.bytes });
-          last = p;
-        },
-      });
+      last = { files: 0, bytes: 0 };
+      const stats = await materializeTree(reader, tree, dir, { cache, onProgress: onFile });
       result.files += stats.written;
       result.bytes += stats.bytesWritten;
     };
-    for (const item of items) {
+    const fresh = items.filter((i) => i.fresh);
+    for (let at = 0; at < fresh.length; at += PUBLISH_BATCH) {
+      last = { files: 0, bytes: 0 };
+      await addRuns(s, fresh.slice(at, at + PUBLISH_BATCH), reader, cache, result, onFile, write);
+    }
+    for (const item of items.filter((i) => !i.fresh)) {
       const user = new Map<string, Buffer>();
       for (const [name, oid] of item.user) user.set(name, await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`));
-      if (item.fresh) await addRun(s.runsDir, item, user, write);
-      else await updateRun(item, user, reader, write);
-      for (const part of ["files", "meta"] as const) {
-        const t = item[part];
-        if (t === undefined) continue;
-        s.state.setSynced(item.run.id, part, t.synced);
-        s.state.noteTree(t.id, s.largeAt, t.oid);
-      }
+      await updateRun(item, user, reader, write);
+      noteSynced(s, item, reader);
     }
+    if (cache.dirty) await cache.save(statePaths.statCache(s.runsDir));
     return result;
   } finally {
     await closeGitSession(s, true);
   }
 }
 
+function noteSynced(s: GitSession, item: GitPullItem, reader: GitTreeReader): void {
+  for (const part of ["files", "meta"] as const) {
+    const t = item[part];
+    if (t === undefined) continue;
+    s.state.setSynced(item.run.id, part, t.synced);
+    const ours = reader.realTreeId(t.id);
+    if (ours !== undefined) s.state.noteTree(ours, s.largeAt, t.oid);
+  }
+}
+
 type WriteTree = (tree: string, dir: string) => Promise<void>;
 
-/** A run new here: written in a staging folder, then renamed into place, its meta last. */
-async function addRun(runsDir: string, item: GitPullItem, user: Map<string, Buffer>, write: WriteTree): Promise<void> {
-  const paths = item.run.paths;
-  const staging = join(statePaths.staging(runsDir), `${item.run.id}-${randomBytes(6).toString("hex")}`);
-  await mkdir(staging, { recursive: true });
+/** New runs made durable and visible together (one sync of the filesystem for them all). */
+const PUBLISH_BATCH = 256;
+
+/**
+ * Runs new here, as a pull of the store writes them: each in a staging folder (files written
+ * under their own names, on the addon's threads, their objects read in one pass over the packs),
+ * made durable together (one syncfs; without the addon each file is synced), then each moved into
+ * place, its meta last. The stat cache learns every file written, so the next push reads none.
+ */
+async function addRuns(
+  s: GitSession,
+  items: readonly GitPullItem[],
+  reader: GitTreeReader,
+  cache: StatCache,
+  result: PullResult,
+  onFile: (p: { files: number; bytes: number }) => void,
+  write: WriteTree,
+): Promise<void> {
+  const fsync = syncFs === undefined;
+  const staged: { item: GitPullItem; staging: string; rows: { path: string; stamp: FileStamp; ids: CachedIds }[] }[] = [];
+  const jobs: MaterializeJob[] = [];
   try {
-    const stagedFiles = join(staging, "files");
-    if (item.files !== undefined && !existsSync(paths.runDir)) await write(item.files.id, stagedFiles);
-    else await mkdir(stagedFiles);
-    await write(item.meta!.id, join(staging, "meta"));
-    if (!existsSync(paths.runDir)) await rename(stagedFiles, paths.runDir);
-    else if (item.files !== undefined) await write(item.files.id, paths.runDir);
-    await writeUserEntries(paths.userDir, user);
-    await rename(join(staging, "meta"), paths.metaDir);
+    for (const item of items) {
+      const paths = item.run.paths;
+      const staging = join(statePaths.staging(s.runsDir), `${item.run.id}-${randomBytes(6).toString("hex")}`);
+      const run = { item, staging, rows: [] as { path: string; stamp: FileStamp; ids: CachedIds }[] };
+      staged.push(run);
+      const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
+      await mkdir(staging, { recursive: true });
+      if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files.id, destDir: join(staging, "files"), onWritten: rowsUnder(paths.runDir) });
+      else await mkdir(join(staging, "files"));
+      jobs.push({ tree: item.meta!.id, destDir: join(staging, "meta"), onWritten: rowsUnder(paths.metaDir) });
+      await mkdir(join(staging, "user"));
+      for (const [name, oid] of item.user) {
+        const bytes = await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`);
+        const stamp = writeStaged(join(staging, "user", name), 0o444, fsync, bytes, undefined, true);
+        run.rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
+      }
+    }
+    const stats = await materializeTrees(reader, jobs, { staged: true, fsync, onProgress: onFile });
+    result.files += stats.written;
+    result.bytes += stats.bytesWritten;
+    syncFs?.(s.runsDir);
+    for (const { item, staging, rows } of staged) {
+      const paths = item.run.paths;
+      // A pull killed between the two renames left `ID/` without its meta: written into in place.
+      if (!existsSync(paths.runDir)) await rename(join(staging, "files"), paths.runDir);
+      else if (item.files !== undefined) await write(item.files.id, paths.runDir);
+      // The folder moves whole when it can: a file renamed on its own takes a new change time.
+      if (item.user.size > 0 && !existsSync(paths.userDir)) await rename(join(staging, "user"), paths.userDir);
+      else await moveUserEntries(join(staging, "user"), paths.userDir, [...item.user.keys()]);
+      await rename(join(staging, "meta"), paths.metaDir);
+      await removeTree(staging);
+      for (const r of rows) {
+        const id = reader.realId(r.ids.id);
+        if (id !== undefined) cache.recordWritten(r.path, r.stamp, { ...r.ids, id });
+      }
+      noteSynced(s, item, reader);
+    }
   } finally {
-    await removeTree(staging);
+    for (const { staging } of staged) await removeTree(staging);
   }
 }
 
@@ -219,6 +273,13 @@ async function updateRun(item: GitPullItem, user: Map<string, Buffer>, reader: G
     await write(item.meta.id, paths.metaDir);
     await pruneToTree(reader, item.meta.id, paths.metaDir);
   }
+}
+
+/** User log files are never replaced: an entry already here stays as it is. */
+async function moveUserEntries(from: string, to: string, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await mkdir(to, { recursive: true });
+  for (const name of names) if (!existsSync(join(to, name))) await rename(join(from, name), join(to, name));
 }
 
 /** User log files are never replaced: an entry already here stays as it is. */

@@ -15,14 +15,17 @@ import { scanRuns, selectLocalRuns, type ScannedRun } from "../local-runs.js";
 import { statePaths } from "../../state/index.js";
 import { plannedRun } from "../plan.js";
 import type { PushOptions, PushResult } from "../push.js";
-import { checkOnly, type PlannedRun, type RunPart, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "../session.js";
-import { readBranch, readUserTree, README_NAME, type Branch } from "./branch.js";
+import { checkOnly, RUN_PARTS, type PlannedRun, type RunPart, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "../session.js";
+import { readUserTree, README_NAME, type Branch } from "./branch.js";
 import { LargeFilesError } from "./errors.js";
 import { localTreeOid, noteBuiltTree } from "./local.js";
 import { buildTree, largeFiles } from "./local-tree.js";
 import { decidePart, type PartDecision, type TreeMerge } from "./merge.js";
 import { mergeObjects } from "./merge-folder.js";
-import { closeGitSession, openGitSession, type GitSession } from "./session.js";
+import { closeGitSession, fetchBranch, openGitSession, type GitSession } from "./session.js";
+import { GitInSync } from "./in-sync.js";
+import { summedTotals, sumRuns } from "../in-sync.js";
+import { availableParallelism } from "node:os";
 
 export const DEFAULT_MAX_PACK_BYTES = 256 * 1024 * 1024;
 /** Tries of a push whose branch moved meanwhile (someone else pushed): fetch, merge, commit, push again. */
@@ -64,31 +67,55 @@ Read it with \`gage clone\` or \`gage pull\`, or clone the branch with git and r
  */
 export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promise<TransferPlan<PushResult>> {
   const only = checkOnly(opts.only);
+  const whole = only.size === RUN_PARTS.length;
   const refs = await selectLocalRuns(opts.runsDir, opts);
-  const s = await openGitSession(opts, spec);
+  const live = refs.filter((r) => !r.deleted).map((r) => r.id);
+  // Every live run is summed up (in C, on every core) while the branch's tip is read: a run whose
+  // sums match its row for that tip is up to date with no fetch, scan or tree read.
+  const summing = whole ? sumRuns(opts.runsDir, live, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() }) : undefined;
+  const s = await openGitSession(opts, spec, { fetch: false });
   try {
-    const cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
-    const scans = await scanRuns(opts.runsDir, refs, cache, { threads: opts.scanThreads });
-    if (cache.dirty) await cache.save(statePaths.statCache(opts.runsDir));
+    const rows = new GitInSync(opts.runsDir, s.spec.url, s.largeAt);
+    const tip = await s.repo.tip();
+    const summed = await summing;
+    rows.load(tip);
+    rows.keepOnly(live);
+    const inSync = summed === undefined ? new Set<string>() : rows.matching(live, summed.runs);
+    s.inSync = summed === undefined ? undefined : { rows, sums: summed.runs };
+    if (inSync.size > 0) opts.onProgress?.({ phase: "scan", ...summedTotals(inSync, summed!.runs) });
+    const toCompare = refs.filter((r) => !inSync.has(r.id));
+    let upToDate = inSync.size;
     const items: GitPushItem[] = [];
     const conflicts: RunConflict[] = [];
-    let upToDate = 0;
-    for (const scan of scans) {
-      opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
-      const item: GitPushItem = { scan, user: only.has("user") ? Object.keys(scan.user) : [], built: false, large: [], planned: plannedRun({ id: scan.ref.id, name: "", operation: "", label: "" }, "", 0, 0) };
-      const decision = await decide(s, cache, item, only, opts.force ?? false);
-      if (decision !== undefined && "conflicts" in decision) {
-        conflicts.push({ runId: scan.ref.id, paths: decision.conflicts });
-        continue;
+    // The stat cache is loaded only when a run is compared.
+    let cache: StatCache | undefined;
+    if (toCompare.length > 0) {
+      await fetchBranch(s);
+      rows.at(s.branch.tip);
+      cache = StatCache.loadSync(statePaths.statCache(opts.runsDir));
+      const scans = await scanRuns(opts.runsDir, toCompare, cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
+      if (cache.dirty) await cache.save(statePaths.statCache(opts.runsDir));
+      for (const scan of scans) {
+        opts.onProgress?.({ phase: "scan", files: scan.stats.files, bytes: scan.stats.bytes });
+        const item: GitPushItem = { scan, user: only.has("user") ? Object.keys(scan.user) : [], built: false, large: [], planned: plannedRun({ id: scan.ref.id, name: "", operation: "", label: "" }, "", 0, 0) };
+        const decision = await decide(s, cache, item, only, opts.force ?? false);
+        if (decision !== undefined && decision !== "in sync" && "conflicts" in decision) {
+          rows.drop(scan.ref.id);
+          conflicts.push({ runId: scan.ref.id, paths: decision.conflicts });
+          continue;
+        }
+        if (decision === undefined || decision === "in sync") {
+          if (decision === "in sync") s.inSync?.rows.note(scan.ref.id, s.inSync.sums.get(scan.ref.id));
+          else rows.drop(scan.ref.id);
+          upToDate++;
+          continue;
+        }
+        rows.drop(scan.ref.id);
+        const run = scan.ref.run ?? (await readRun(opts.runsDir, scan.ref.id, { deleted: scan.ref.deleted }));
+        const sendsTrees = decision.files || decision.meta;
+        item.planned = plannedRun(run, decision.what, sendsTrees ? scan.stats.files : decision.newUser, sendsTrees ? scan.stats.bytes : 0);
+        items.push(item);
       }
-      if (decision === undefined) {
-        upToDate++;
-        continue;
-      }
-      const run = scan.ref.run ?? (await readRun(opts.runsDir, scan.ref.id, { deleted: scan.ref.deleted }));
-      const sendsTrees = decision.files || decision.meta;
-      item.planned = plannedRun(run, decision.what, sendsTrees ? scan.stats.files : decision.newUser, sendsTrees ? scan.stats.bytes : 0);
-      items.push(item);
     }
     if (conflicts.length > 0) throw new ConflictError(conflicts);
     checkLargeFiles(opts.runsDir, items, only, s);
@@ -96,8 +123,8 @@ export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promi
       remote: s.spec.url,
       runs: items.map((i) => i.planned),
       upToDate,
-      scanned: scans.length,
-      execute: (onProgress) => executeGitPush(s, cache, opts, items, only, upToDate, onProgress ?? opts.onProgress),
+      scanned: refs.length,
+      execute: (onProgress) => executeGitPush(s, cache ?? StatCache.loadSync(statePaths.statCache(opts.runsDir)), opts, items, only, upToDate, onProgress ?? opts.onProgress),
       close: () => closeGitSession(s, true),
     };
   } catch (err) {
@@ -113,15 +140,17 @@ interface PushDecision {
   what: string;
   /** Folders both sides changed, merged file by file: committed instead of this side's. */
   merged: { files?: TreeMerge; meta?: TreeMerge };
+  /** Once sent, the branch holds exactly what this side holds (a whole run pushed, nothing merged). */
+  equalAfter: boolean;
 }
 
 /**
- * What a run sends given the branch now: undefined when nothing (the base is recorded when both
- * sides hold the same), the paths of files both sides changed differently for a divergence not
+ * What a run sends given the branch now: undefined when nothing ("in sync" when both sides hold
+ * the same, whose base is then recorded), the paths of files both sides changed differently for a divergence not
  * forced. Hashes a local folder only when the branch holds another tree for it; a folder both
  * sides changed is merged file by file (`--force` keeps this side's version of those files).
  */
-async function decide(s: GitSession, cache: StatCache, item: GitPushItem, only: ReadonlySet<RunPart>, force: boolean): Promise<PushDecision | { conflicts: string[] } | undefined> {
+async function decide(s: GitSession, cache: StatCache, item: GitPushItem, only: ReadonlySet<RunPart>, force: boolean): Promise<PushDecision | { conflicts: string[] } | "in sync" | undefined> {
   const id = item.scan.ref.id;
   const theirs = s.branch.runs.get(id);
   const paths = runPaths(s.runsDir, id);
@@ -155,9 +184,14 @@ async function decide(s: GitSession, cache: StatCache, item: GitPushItem, only: 
   const newUser = item.user.filter((n) => !theirUser.has(n)).length;
   const sendFiles = files === "ours" && item.files !== EMPTY_TREE_OID;
   const sendMeta = meta === "ours" && item.meta !== EMPTY_TREE_OID;
-  if (!sendFiles && !sendMeta && newUser === 0) return undefined;
+  if (!sendFiles && !sendMeta && newUser === 0) {
+    const same = files === "same" && meta === "same" && theirUser.size === item.user.length && theirs !== undefined;
+    return same && only.size === RUN_PARTS.length ? "in sync" : undefined;
+  }
   const what = theirs === undefined ? "new" : [sendFiles ? "files" : "", sendMeta ? "meta" : "", newUser > 0 ? `user +${newUser}` : ""].filter(Boolean).join(", ");
-  return { files: sendFiles, meta: sendMeta, newUser, what, merged };
+  const unmerged = merged.files === undefined && merged.meta === undefined;
+  const equalAfter = unmerged && only.size === RUN_PARTS.length && (sendFiles || files === "same") && (sendMeta || meta === "same") && theirUser.size + newUser === item.user.length;
+  return { files: sendFiles, meta: sendMeta, newUser, what, merged, equalAfter };
 }
 
 function checkLargeFiles(runsDir: string, items: GitPushItem[], only: ReadonlySet<RunPart>, s: GitSession): void {
@@ -184,7 +218,9 @@ async function executeGitPush(
   try {
     if (items.length === 0) return result;
     onProgress?.({ phase: "upload", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
-    const author = await commitAuthor(s, opts);
+    // Asked of `git config` while the first batch is built.
+    const asking = commitAuthor(s, opts);
+    asking.catch(() => undefined);
     const bound = opts.maxPackBytes ?? DEFAULT_MAX_PACK_BYTES;
     let remaining = items;
     let attempt = 0;
@@ -197,9 +233,11 @@ async function executeGitPush(
         bytes += item.planned.bytes;
       }
       for (const item of batch) await buildItem(s, cache, item, only, onProgress);
-      const commit = await commitBatch(s, cache, batch, only, opts.force ?? false, author);
+      const commit = await commitBatch(s, cache, batch, only, opts.force ?? false, await asking);
       if (commit === undefined || (await s.repo.publish(s.branch.tip, commit.oid))) {
         if (commit !== undefined) {
+          s.inSync?.rows.moved(s.branch.tip, commit.oid);
+          for (const id of commit.equal) s.inSync?.rows.note(id, s.inSync.sums.get(id));
           s.branch = commit.branch;
           result.head = commit.oid;
           for (const item of batch) recordSynced(s, item, only);
@@ -213,7 +251,7 @@ async function executeGitPush(
         throw new RemoteConflictError(s.spec.url, `The branch ${s.repo.branch} of ${s.spec.url} kept moving: ${attempt} pushes were overtaken by others`, { hint: "Push again: nothing was lost, and what was sent is reused." });
       }
       await sleep(Math.random() * 100 * 2 ** Math.min(attempt, 6));
-      s.branch = await readBranch(s.repo.objects, await s.repo.fetch());
+      await fetchBranch(s);
     }
     result.objects = s.repo.objects.written;
     result.bytes = s.repo.objects.writtenBytes;
@@ -252,7 +290,8 @@ async function buildItem(s: GitSession, cache: StatCache, item: GitPushItem, onl
  * The commit that adds a batch to the branch's tip: each run merged again with the branch as it
  * is now (it may have moved since planning). Undefined when the branch already holds everything.
  */
-async function commitBatch(s: GitSession, cache: StatCache, batch: GitPushItem[], only: ReadonlySet<RunPart>, force: boolean, author: GitPerson): Promise<{ oid: GitOid; branch: Branch } | undefined> {
+async function commitBatch(s: GitSession, cache: StatCache, batch: GitPushItem[], only: ReadonlySet<RunPart>, force: boolean, author: GitPerson): Promise<{ oid: GitOid; branch: Branch; equal: string[] } | undefined> {
+  const equal: string[] = [];
   const root = new Map(s.branch.root.map((e) => [e.name, e]));
   const runs = new Map(s.branch.runs);
   const conflicts: RunConflict[] = [];
@@ -260,11 +299,12 @@ async function commitBatch(s: GitSession, cache: StatCache, batch: GitPushItem[]
   for (const item of batch) {
     const id = item.scan.ref.id;
     const decision = await decide(s, cache, item, only, force);
-    if (decision !== undefined && "conflicts" in decision) {
+    if (decision !== undefined && decision !== "in sync" && "conflicts" in decision) {
       conflicts.push({ runId: id, paths: decision.conflicts });
       continue;
     }
-    if (decision === undefined) continue;
+    if (decision === undefined || decision === "in sync") continue;
+    if (decision.equalAfter) equal.push(id);
     const run = { ...(runs.get(id) ?? { id }) };
     for (const m of [decision.merged.files, decision.merged.meta]) if (m !== undefined) await mergeObjects(s).store(m);
     item.merged = { ...(decision.merged.files ? { files: decision.merged.files.oid } : {}), ...(decision.merged.meta ? { meta: decision.merged.meta.oid } : {}) };
@@ -293,7 +333,7 @@ async function commitBatch(s: GitSession, cache: StatCache, batch: GitPushItem[]
   const message = `gage push: ${names.length === 1 ? "1 run" : `${names.length} runs`} (${shown})\n\n${batch.map((i) => i.scan.ref.id).join("\n")}\n`;
   const parents = s.branch.tip === undefined ? [] : [s.branch.tip];
   const oid = await s.repo.objects.write("commit", encodeCommit({ tree, parents, author, message }));
-  return { oid, branch: { tip: oid, root: entries, runs } };
+  return { oid, branch: { tip: oid, root: entries, runs }, equal };
 }
 
 /**

@@ -1,12 +1,15 @@
 import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type ObjectId, type Tree, type TreeEntry } from "../../objects/index.js";
 import type { GitObjectStore, GitOid } from "../../remotes/git/objects.js";
-import { parseLfsPointer, type LfsStore } from "./lfs.js";
+import { MAX_POINTER, MIN_POINTER, parseLfsPointer, type LfsStore } from "./lfs.js";
 
 /** Git keeps only the executable bit; the rest is what Gage leaves. */
 function fileMode(gitMode: string, readOnly: boolean): number {
   const exec = gitMode === "100755" ? 0o111 : 0;
   return readOnly ? 0o444 | (exec & 0o555) : 0o644 | exec;
 }
+
+/** Stand-in ids are the Git id after this prefix (no SHA-256 of real bytes starts with 24 zeros). */
+const STAND_IN_PREFIX = "0".repeat(24);
 
 /** Blob bytes kept between planning (which reads every blob for its size and id) and writing. */
 const KEPT_BYTES = 64 * 1024 * 1024;
@@ -18,9 +21,12 @@ const KEPT_BYTES = 64 * 1024 * 1024;
  * only the executable bit): a finished run's files read-only, an unfinished run's writable.
  */
 export class GitTreeReader extends ObjectReader {
-  readonly #store: Pick<GitObjectStore, "read" | "readTree">;
+  readonly #store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">;
   readonly #trees = new Map<ObjectId, Tree>();
   readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined }>();
+  /** Trees with a stand-in id below them, and the true ids of stand-ins read. */
+  readonly #lazyTrees = new Set<ObjectId>();
+  readonly #real = new Map<ObjectId, ObjectId>();
   #keptBytes = 0;
 
   readonly #lfs: LfsStore;
@@ -30,22 +36,40 @@ export class GitTreeReader extends ObjectReader {
   readonly #onWarning: ((msg: string) => void) | undefined;
   #warnedPointer = false;
 
-  constructor(store: Pick<GitObjectStore, "read" | "readTree">, lfs: LfsStore, onWarning?: (msg: string) => void) {
+  constructor(store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">, lfs: LfsStore, onWarning?: (msg: string) => void) {
     super(new MemoryObjectStorage(), new PackIndex());
     this.#store = store;
     this.#lfs = lfs;
     this.#onWarning = onWarning;
   }
 
-  /** Reads a Git tree and everything below it; returns our id of the same tree, with its files' count and bytes. */
-  async translate(oid: GitOid, where: string, readOnly: boolean): Promise<{ id: ObjectId; files: number; bytes: number }> {
+  /**
+   * Reads a Git tree and everything below it; returns our id of the same tree, with its files'
+   * count and bytes. `lazy` (a run new here, written once): a packed blob of a size no LFS
+   * pointer has is not read now but given a stand-in id and the size its pack entry states, read
+   * (checked) only when written; `realId` and `realTreeId` then give the true ids.
+   */
+  async translate(oid: GitOid, where: string, readOnly: boolean, lazy = false): Promise<{ id: ObjectId; files: number; bytes: number }> {
     const totals = { files: 0, bytes: 0 };
     const walk = async (treeOid: GitOid, path: string): Promise<ObjectId> => {
       const entries: TreeEntry[] = [];
+      let standIns = false;
       for (const e of await this.#store.readTree(treeOid, path)) {
         const at = `${path}/${e.name}`;
         if (e.mode === "40000") {
-          entries.push({ name: e.name, kind: "dir", mode: 0o755, size: 0, id: await walk(e.oid, at) });
+          const id = await walk(e.oid, at);
+          standIns ||= this.#lazyTrees.has(id);
+          entries.push({ name: e.name, kind: "dir", mode: 0o755, size: 0, id });
+          continue;
+        }
+        const size = lazy && e.mode !== "120000" ? this.#store.blobSize(e.oid) : undefined;
+        if (size !== undefined && (size > MAX_POINTER || size < MIN_POINTER)) {
+          const id = STAND_IN_PREFIX + e.oid;
+          if (!this.#blobs.has(id)) this.#blobs.set(id, { oid: e.oid, data: undefined });
+          entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size, id });
+          standIns = true;
+          totals.files++;
+          totals.bytes += size;
           continue;
         }
         const data = await this.#store.read(e.oid, "blob", at);
@@ -76,9 +100,29 @@ export class GitTreeReader extends ObjectReader {
       const tree: Tree = { entries };
       const id = treeId(tree);
       this.#trees.set(id, tree);
+      if (standIns) this.#lazyTrees.add(id);
       return id;
     };
     return { id: await walk(oid, where), ...totals };
+  }
+
+  /** A file's true id (its SHA-256) once read, for a stand-in; the id itself otherwise. */
+  realId(id: ObjectId): ObjectId | undefined {
+    return id.startsWith(STAND_IN_PREFIX) ? this.#real.get(id) : id;
+  }
+
+  /** A translated tree's true id once every stand-in below it was read; undefined before. */
+  realTreeId(id: ObjectId): ObjectId | undefined {
+    if (!this.#lazyTrees.has(id)) return id;
+    const tree = this.#trees.get(id);
+    if (tree === undefined) return undefined;
+    const entries: TreeEntry[] = [];
+    for (const e of tree.entries) {
+      const real = e.kind === "dir" ? this.realTreeId(e.id) : this.realId(e.id);
+      if (real === undefined) return undefined;
+      entries.push({ ...e, id: real });
+    }
+    return treeId({ entries });
   }
 
   #keep(id: ObjectId, oid: GitOid, data: Buffer): void {
@@ -95,7 +139,10 @@ export class GitTreeReader extends ObjectReader {
   override async read(id: ObjectId): Promise<Buffer> {
     const blob = this.#blobs.get(id);
     if (blob === undefined) throw new RangeError(`object ${id} was not met in a translated tree`);
-    return blob.data ?? (await this.#store.read(blob.oid, "blob", blob.oid));
+    if (blob.data !== undefined) return blob.data;
+    const data = await this.#store.read(blob.oid, "blob", blob.oid);
+    if (id.startsWith(STAND_IN_PREFIX)) this.#real.set(id, hashBytes(data));
+    return data;
   }
 
   override async readTree(id: ObjectId): Promise<Tree> {
@@ -110,8 +157,20 @@ export class GitTreeReader extends ObjectReader {
     return out;
   }
 
+  /** Kept blobs first, then the rest in the order they lie in their packs (one pass over each). */
   override async *readMany(ids: Iterable<ObjectId>): AsyncGenerator<{ id: ObjectId; data: Buffer }> {
-    for (const id of ids) yield { id, data: await this.read(id) };
+    const rest = new Map<GitOid, ObjectId>();
+    for (const id of ids) {
+      const blob = this.#blobs.get(id);
+      if (blob === undefined) throw new RangeError(`object ${id} was not met in a translated tree`);
+      if (blob.data !== undefined) yield { id, data: blob.data };
+      else rest.set(blob.oid, id);
+    }
+    for await (const { oid, data } of this.#store.readMany(rest.keys(), "blob", (oid) => oid)) {
+      const id = rest.get(oid)!;
+      if (id.startsWith(STAND_IN_PREFIX)) this.#real.set(id, hashBytes(data));
+      yield { id, data };
+    }
   }
 
   override async *readFile(entry: Pick<TreeEntry, "id" | "size" | "chunks">): AsyncGenerator<Buffer> {

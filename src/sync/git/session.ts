@@ -8,8 +8,10 @@ import { openGitRepo, type GitRepo } from "../../remotes/git/repo.js";
 import { LfsStore } from "./lfs.js";
 import type { MergeObjects } from "./merge-folder.js";
 import type { SyncOptions } from "../session.js";
-import { readBranch, type Branch } from "./branch.js";
+import { EMPTY_BRANCH, readBranch, type Branch } from "./branch.js";
 import { GitSyncState, statePaths } from "../../state/index.js";
+import type { GitInSync } from "./in-sync.js";
+import type { RunSums } from "../in-sync.js";
 
 /** An open Git remote with its branch as fetched, and what this runs directory remembers of it. */
 export interface GitSession {
@@ -26,16 +28,21 @@ export interface GitSession {
   merges?: MergeObjects;
   /** Folder removed at close (the fetch cache of a command run without a runs directory). */
   scratch: string | undefined;
+  /** A whole push's rows of runs in sync, and the sums of its live runs (saved at close). */
+  inSync?: { rows: GitInSync; sums: ReadonlyMap<string, RunSums> } | undefined;
 }
 
-/** Opens the remote and fetches its branch (only new objects, into `.gage-sync/git/`). */
-export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Promise<GitSession> {
+/**
+ * Opens the remote and fetches its branch (only new objects, into `.gage-sync/git/`); with
+ * `fetch: false` nothing is fetched yet and `branch` is empty until `fetchBranch`.
+ */
+export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec, how: { fetch?: boolean } = {}): Promise<GitSession> {
   const dir = statePaths.git(opts.runsDir, spec.url);
   // A listing of a remote from a folder that is no runs directory leaves nothing behind.
   const scratch = existsSync(opts.runsDir) ? undefined : await mkdtemp(join(tmpdir(), "gage-git-"));
   try {
     const repo = await openGitRepo(spec.location, { settings: spec.settings, env: opts.env ?? {}, cacheDir: join(scratch ?? dir, "repo.git") });
-    const branch = await readBranch(repo.objects, await repo.fetch());
+    const branch = how.fetch === false ? EMPTY_BRANCH : await readBranch(repo.objects, await repo.fetch());
     const lfs = new LfsStore(spec.settings.lfs as string | undefined, opts);
     const largeAt = lfs.configured ? ((spec.settings.max_file_size as number | undefined) ?? DEFAULT_MAX_FILE_SIZE) : undefined;
     return { runsDir: opts.runsDir, spec, repo, state: GitSyncState.load(dir), branch, scratch, lfs, largeAt };
@@ -46,7 +53,16 @@ export async function openGitSession(opts: SyncOptions, spec: GitRemoteSpec): Pr
 }
 
 export async function closeGitSession(s: GitSession, save: boolean): Promise<void> {
+  s.repo.objects.close();
   await s.lfs.close();
   if (s.scratch !== undefined) await rm(s.scratch, { recursive: true, force: true });
-  else if (save) await s.state.save();
+  else if (save) {
+    await s.state.save();
+    s.inSync?.rows.save();
+  }
+}
+
+/** Fetches the branch of a session opened with `fetch: false`. */
+export async function fetchBranch(s: GitSession): Promise<void> {
+  s.branch = await readBranch(s.repo.objects, await s.repo.fetch());
 }
