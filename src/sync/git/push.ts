@@ -62,8 +62,8 @@ Read it with \`gage clone\` or \`gage pull\`, or clone the branch with git and r
  * by union). Nothing is sent until `execute`, which writes Git objects, commits on the fetched tip
  * and pushes, in commits of at most `maxPackBytes` of new files, fetching and merging again when the
  * branch moved meanwhile. It never forces.
- * @throws ConflictError for runs changed on both sides (unless `force`); LargeFilesError for files
- *   at or over `max_file_size`.
+ * Runs changed on both sides (unless `force`) are left out and named in the plan's `conflicts`.
+ * @throws LargeFilesError for files at or over `max_file_size`.
  */
 export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promise<TransferPlan<PushResult>> {
   const only = checkOnly(opts.only);
@@ -117,11 +117,12 @@ export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promi
         items.push(item);
       }
     }
-    if (conflicts.length > 0) throw new ConflictError(conflicts);
     checkLargeFiles(opts.runsDir, items, only, s);
     return {
       remote: s.spec.url,
       runs: items.map((i) => i.planned),
+      // Diverged runs are left out and named after the rest move, as the store's push does.
+      ...(conflicts.length === 0 ? {} : { conflicts: new ConflictError(conflicts) }),
       upToDate,
       scanned: refs.length,
       execute: (onProgress) => executeGitPush(s, cache ?? StatCache.loadSync(statePaths.statCache(opts.runsDir)), opts, items, only, upToDate, onProgress ?? opts.onProgress),
