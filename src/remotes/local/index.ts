@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { constants, promises as fs, type Stats } from "node:fs";
+import { close as closeFd, constants, fstat as fstatFd, open as openFd, promises as fs, read as readFd, type Stats } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { Readable } from "node:stream";
+import { promisify } from "node:util";
 import { UsageError } from "../../errors.js";
 import { NotFoundError, NotRegularFileError, PermissionError, RemoteConflictError, RemoteUrlError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
@@ -9,6 +10,35 @@ import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.j
 import { readAt, toReadable } from "../streams.js";
 import { shortPath } from "../url.js";
 import { walkKeys, type FolderEntry } from "../walk.js";
+
+/** Pack files kept open between ranged reads, at most this many while none is in use. */
+export const OPEN_PACKS = 16;
+/** An open pack unused this long is closed: a long-lived process (serve) holds none while idle. */
+const IDLE_CLOSE_MS = 2000;
+
+export interface LocalStorageOptions {
+  /** How long a pack kept open may go unread before it is closed (default 2 s). */
+  idleCloseMs?: number;
+}
+/** Keys whose file never changes (a pack's name is its content's hash), so an open one stays right to read. */
+const KEPT_OPEN = /^packs\/[^/]+\.pack$/;
+
+/** A pack file kept open; `users` reads are under way on it. */
+interface OpenPack {
+  key: string;
+  file: Promise<{ fd: number; size: number }>;
+  users: number;
+  lastUse: number;
+}
+
+const openAsync = promisify(openFd);
+const fstatAsync = promisify(fstatFd);
+const readAsync = promisify(readFd);
+const closePack = (pack: OpenPack): Promise<void> =>
+  pack.file.then(
+    ({ fd }) => new Promise<void>((resolve) => closeFd(fd, () => resolve())),
+    () => undefined,
+  );
 
 /**
  * A folder on a local disk, a shared drive or a network mount. A put writes a temporary file in
@@ -20,11 +50,16 @@ import { walkKeys, type FolderEntry } from "../walk.js";
 export class LocalStorage implements Storage {
   readonly url: string;
   readonly root: string;
+  /** Open packs, least recently used first. */
+  readonly #packs = new Map<string, OpenPack>();
+  #idleTimer: NodeJS.Timeout | undefined;
+  readonly #idleCloseMs: number;
 
-  constructor(root: string) {
+  constructor(root: string, options: LocalStorageOptions = {}) {
     if (!isAbsolute(root)) throw new UsageError(`A local storage root must be an absolute path: '${root}'`);
     this.root = root;
     this.url = root;
+    this.#idleCloseMs = options.idleCloseMs ?? IDLE_CLOSE_MS;
   }
 
   private pathOf(key: string): string {
@@ -61,6 +96,7 @@ export class LocalStorage implements Storage {
   }
 
   async getBytes(key: string, range?: ByteRange): Promise<Buffer> {
+    if (KEPT_OPEN.test(key)) return this.getPackBytes(key, range);
     const { handle, start, end } = await this.openRange(key, range);
     try {
       return await readAt(handle, start, end - start);
@@ -69,6 +105,91 @@ export class LocalStorage implements Storage {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * A ranged read of a pack through a file kept open: a clone reads each pack in hundreds of
+   * ranges, and an open, a stat and a close for each cost more than the read.
+   */
+  private async getPackBytes(key: string, range: ByteRange | undefined): Promise<Buffer> {
+    checkRange(range);
+    const pack = this.acquirePack(key);
+    try {
+      const { fd, size } = await pack.file;
+      const { start, end } = clampRange(range, size);
+      const out = Buffer.allocUnsafe(end - start);
+      let got = 0;
+      while (got < out.length) {
+        const { bytesRead } = await readAsync(fd, out, got, out.length - got, start + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === out.length ? out : out.subarray(0, got);
+    } catch (err) {
+      throw this.mapError(err, key);
+    } finally {
+      this.releasePack(pack);
+    }
+  }
+
+  private acquirePack(key: string): OpenPack {
+    let pack = this.#packs.get(key);
+    if (pack === undefined) {
+      pack = { key, file: this.openPack(key), users: 0, lastUse: 0 };
+      const opened = pack;
+      // A pack that cannot be opened is not kept: the next read tries again.
+      opened.file.catch(() => this.#packs.get(key) === opened && this.#packs.delete(key));
+    } else this.#packs.delete(key);
+    this.#packs.set(key, pack);
+    pack.users++;
+    this.evictPacks();
+    return pack;
+  }
+
+  private releasePack(pack: OpenPack): void {
+    pack.users--;
+    pack.lastUse = performance.now();
+    // Closed by `close` or eviction while in use: the last reader closes it.
+    if (pack.users === 0 && this.#packs.get(pack.key) !== pack) void closePack(pack);
+    this.evictPacks();
+    if (this.#idleTimer === undefined && this.#packs.size > 0) {
+      this.#idleTimer = setTimeout(() => this.closeIdlePacks(), this.#idleCloseMs).unref();
+    }
+  }
+
+  /** Opened non-blocking (a FIFO in a shared folder cannot hang the reader); only a regular file is read. */
+  private async openPack(key: string): Promise<{ fd: number; size: number }> {
+    const fd = await openAsync(this.pathOf(key), constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const stat = await fstatAsync(fd);
+      if (stat.isDirectory()) throw new NotFoundError(this.url, key);
+      if (!stat.isFile()) throw new NotRegularFileError(this.url, key);
+      return { fd, size: stat.size };
+    } catch (err) {
+      closeFd(fd, () => undefined);
+      throw err;
+    }
+  }
+
+  /** Closes the least recently used packs no read is using, down to `OPEN_PACKS`. */
+  private evictPacks(): void {
+    for (const pack of this.#packs.values()) {
+      if (this.#packs.size <= OPEN_PACKS) return;
+      if (pack.users > 0) continue;
+      this.#packs.delete(pack.key);
+      void closePack(pack);
+    }
+  }
+
+  private closeIdlePacks(): void {
+    this.#idleTimer = undefined;
+    const before = performance.now() - this.#idleCloseMs;
+    for (const pack of [...this.#packs.values()]) {
+      if (pack.users > 0 || pack.lastUse > before) continue;
+      this.#packs.delete(pack.key);
+      void closePack(pack);
+    }
+    if (this.#packs.size > 0) this.#idleTimer = setTimeout(() => this.closeIdlePacks(), this.#idleCloseMs).unref();
   }
 
   async put(key: string, data: Buffer | Uint8Array | Readable): Promise<void> {
@@ -161,7 +282,14 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async close(): Promise<void> {}
+  /** Closes the packs kept open (one still being read is closed when its read ends). */
+  async close(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const packs = [...this.#packs.values()];
+    this.#packs.clear();
+    await Promise.all(packs.filter((p) => p.users === 0).map(closePack));
+  }
 
   private mapError(err: unknown, key: string): unknown {
     const code = (err as NodeJS.ErrnoException)?.code;
