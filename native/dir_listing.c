@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "shared.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the listing format is little-endian"
@@ -84,6 +85,8 @@ static napi_value errno_error(napi_env env, int err, const char *syscall, const 
   napi_set_named_property(env, error, "errno", errno_v);
   return error;
 }
+
+napi_value gage_errno_error(napi_env env, int err, const char *syscall, const char *path) { return errno_error(env, err, syscall, path); }
 
 static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
   napi_value error = errno_error(env, err, syscall, path);
@@ -360,6 +363,8 @@ static const EVP_MD *sha256(void) {
   pthread_once(&sha256_once, fetch_sha256);
   return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
 }
+
+const EVP_MD *gage_sha256(void) { return sha256(); }
 
 // Opens the root folder `root`, relative to its parent's descriptor when it has the last root's.
 static int open_root(Worker *w, const char *root) {
@@ -766,6 +771,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "syncFs", fn);
   napi_create_function(env, "writeFilesAsync", NAPI_AUTO_LENGTH, write_files_async, NULL, &fn);
   napi_set_named_property(env, exports, "writeFilesAsync", fn);
+  napi_create_function(env, "restoreFilesAsync", NAPI_AUTO_LENGTH, restore_files_async, NULL, &fn);
+  napi_set_named_property(env, exports, "restoreFilesAsync", fn);
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
   napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);

@@ -21,6 +21,7 @@ export const S_IFLNK = 0o120000;
 type ListDir = (path: string) => Buffer;
 type SyncFs = (path: string) => void;
 type WriteFilesAsync = (batch: Buffer, count: number, threads: number, fsync: boolean) => Promise<void>;
+type RestoreFilesAsync = (packs: readonly string[], jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array) => Promise<void>;
 type Sums = [Buffer, (Error | null | undefined)[]];
 type DigestTrees = (roots: readonly string[], threads: number) => Sums;
 type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
@@ -58,6 +59,7 @@ interface Addon {
   /** Absent from an addon built by an earlier release. */
   syncFs?: SyncFs;
   writeFilesAsync?: WriteFilesAsync;
+  restoreFilesAsync?: RestoreFilesAsync;
 }
 
 function loadNative(): Addon | undefined {
@@ -79,6 +81,9 @@ export const syncFs: SyncFs | undefined = addon?.syncFs;
 
 /** Writes a batch of new files on several threads (native/dir_listing.c says the batch's layout), when the addon is built. */
 export const writeFilesAsync: WriteFilesAsync | undefined = addon?.writeFilesAsync;
+
+/** Writes new files from ranges of local pack files on several threads, each verified first (native/restore.c), when the addon is built. */
+export const restoreFilesAsync: RestoreFilesAsync | undefined = addon?.restoreFilesAsync;
 
 /** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
 export const nativeListing = addon !== undefined;

@@ -9,10 +9,12 @@ import { availableParallelism } from "node:os";
 import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
+import type { PackLocation } from "./pack.js";
 import type { FileProgress } from "./snapshot.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import type { FileTimes } from "./times.js";
 import { TreeBudget, type TreeLimits } from "./tree-limits.js";
+import { NativeRestorer } from "./restore-native.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
@@ -406,13 +408,35 @@ export async function materializeTrees(
   }
 
   const writer = new StagedWriter(fsync);
+  // New files of a staged tree from a local folder's packs are written by the addon's threads.
+  const restorer = NativeRestorer.for<Planned>(reader, fsync);
+  const native: { f: Planned; loc: PackLocation }[] = [];
   const byId = new Map<ObjectId, Planned[]>();
-  for (const f of [...toWrite.filter((f) => f.entry.chunks === undefined), ...links]) {
+  const byReader = (f: Planned) => {
     const list = byId.get(f.entry.id);
     if (list === undefined) byId.set(f.entry.id, [f]);
     else list.push(f);
+  };
+  for (const f of [...toWrite.filter((f) => f.entry.chunks === undefined), ...links]) {
+    const loc = restorer !== undefined && f.entry.kind === "file" && of.get(f)!.staged ? reader.locate(f.entry.id) : undefined;
+    if (loc !== undefined && restorer!.accepts(loc)) native.push({ f, loc });
+    else byReader(f);
   }
   try {
+    if (restorer !== undefined) {
+      for (const { f, loc } of native) {
+        options.signal?.throwIfAborted();
+        const job = of.get(f)!.job;
+        const done = (stamp: FileStamp) => {
+          job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+          stats.bytesWritten += f.entry.size;
+          stats.written++;
+          progress(f.path, f.entry.size);
+        };
+        await restorer.add({ of: f, path: f.path, mode: f.entry.mode, id: f.entry.id, mtimeUs: job.times?.get(f.rel), done }, loc, f.entry.size);
+      }
+      for (const { of: f } of await restorer.finish()) byReader(f);
+    }
     for await (const { id, data } of reader.readMany(byId.keys())) {
       for (const f of byId.get(id)!) {
         // The tree's size is part of its id: one that lies about its content is refused.
@@ -437,6 +461,7 @@ export async function materializeTrees(
     }
   } catch (err) {
     // Nothing is cleaned up while the writer threads still write.
+    await restorer?.settle().catch(() => undefined);
     await writer.finish().catch(() => undefined);
     throw err;
   }

@@ -264,6 +264,14 @@ export class ObjectReader {
     if (held !== undefined) yield held;
   }
 
+  /**
+   * Where an object is, once its index entry is found believable (nothing read).
+   * @throws ObjectNotFoundError, or CorruptObjectError for an entry no pack can hold.
+   */
+  locate(id: ObjectId): PackLocation {
+    return this.#locate(id);
+  }
+
   #locate(id: ObjectId): PackLocation {
     const loc = this.index.get(id);
     if (loc === undefined) throw new ObjectNotFoundError(id);

@@ -16,6 +16,8 @@ export interface ObjectStorage {
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<{ key: string; size: number }>;
   /** `list`'s keys alone, where the backend lists them cheaper (`Storage.listKeys`). */
   listKeys?(prefix: string, options?: { startAfter?: string }): AsyncIterable<string>;
+  /** The file holding a key, where the backend keeps keys as files here (`Storage.filePath`). */
+  filePath?(key: string): string;
 }
 
 /** The keys starting with `prefix`, in lexical order: `storage.listKeys` where offered, else `list`. */

@@ -21,6 +21,7 @@ export function withConcurrency(storage: Storage, n: number): Storage {
     list: (prefix: string, options?: { startAfter?: string }) => storage.list(prefix, options),
     ...(storage.listKeys ? { listKeys: storage.listKeys.bind(storage) } : {}),
     ...(storage.rootExists ? { rootExists: storage.rootExists.bind(storage) } : {}),
+    ...(storage.filePath ? { filePath: storage.filePath.bind(storage) } : {}),
     close: () => storage.close(),
   } satisfies Storage;
 }

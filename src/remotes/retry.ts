@@ -78,5 +78,6 @@ export function withRetry(storage: Storage, options: RetryOptions = {}): Storage
         }
       : {}),
     ...(rootExists ? { rootExists: () => retry(rootExists) } : {}),
+    ...(storage.filePath ? { filePath: storage.filePath.bind(storage) } : {}),
   } satisfies Storage;
 }

@@ -97,6 +97,14 @@ export interface Storage {
    */
   rootExists?(): Promise<boolean>;
 
+  /**
+   * The file that holds `key`, offered by a backend that keeps keys as files on this machine (a
+   * local folder): a reader may read an immutable key (a pack) there directly. Nothing is opened
+   * or checked: the reader checks that it is a regular file.
+   * @throws UsageError for a malformed key.
+   */
+  filePath?(key: string): string;
+
   /** Removes a key. Removing a missing key is not an error. */
   delete(key: string): Promise<void>;
 

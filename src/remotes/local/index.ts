@@ -66,6 +66,10 @@ export class LocalStorage implements Storage {
     return join(this.root, checkKey(key));
   }
 
+  filePath(key: string): string {
+    return this.pathOf(key);
+  }
+
   /**
    * Opens `key` for reading `range` (clamped to the file); the caller closes the handle. Opened
    * non-blocking, so a FIFO in a shared folder cannot hang the reader; only a regular file is read.

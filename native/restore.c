@@ -1,0 +1,299 @@
+// restoreFilesAsync(packs, jobs, count, threads, fsync, stamps): new files written from ranges of
+// local pack files, on several threads. Each object is read with one pread, its SHA-256 checked
+// against its id before its file is created (O_EXCL, with its mode), then written, given its time
+// (futimens), stamped (fstat) and closed: a clone of a local folder remote restores its small files
+// without a JavaScript buffer, hash or promise per file (src/objects/restore-native.ts).
+//
+// Job: [pack index u32][length u32][offset f64][sha256 32 bytes][mode u32][mtime µs f64, -1: none]
+// [path length u16][path]. `stamps` (a Float64Array of count * 4) gets each file's size, mtimeMs,
+// ctimeMs and ino as written. Every pack is opened (a regular file, else refused) before any file
+// is written. A failure rejects with { code, syscall, path, index }: syscall "verify" with EBADMSG
+// for bytes that do not hash to their id, "read" with EBADMSG for a range past the pack's end.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "shared.h"
+
+#define JOB_HEADER 62
+// The caller sends larger objects another way; this bounds each thread's buffer.
+#define MAX_JOB_BYTES (64u << 20)
+
+typedef struct {
+  napi_ref jobs_ref, stamps_ref;
+  const unsigned char *jobs;
+  size_t count;
+  size_t *offsets;
+  char **pack_paths;
+  uint32_t npacks;
+  int *pack_fds;
+  off_t *pack_sizes;
+  uint32_t max_len;
+  double *stamps;
+  uint32_t threads;
+  bool fsync;
+  size_t next;
+  pthread_mutex_t lock;
+  int err;
+  const char *err_call;
+  char err_path[PATH_MAX];
+  int64_t err_index;
+  napi_deferred deferred;
+  napi_async_work work;
+} Restore;
+
+// As Node computes mtimeMs and ctimeMs (dir_listing.c's ms).
+static double stamp_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
+
+static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call) {
+  const unsigned char *p = r->jobs + r->offsets[i];
+  uint32_t pack, len, mode;
+  double offset, mtime_us;
+  uint16_t plen;
+  memcpy(&pack, p, 4);
+  memcpy(&len, p + 4, 4);
+  memcpy(&offset, p + 8, 8);
+  const unsigned char *want = p + 16;
+  memcpy(&mode, p + 48, 4);
+  memcpy(&mtime_us, p + 52, 8);
+  memcpy(&plen, p + 60, 2);
+  memcpy(path, p + JOB_HEADER, plen);
+  path[plen] = 0;
+  off_t at = (off_t)offset;
+  *call = "read";
+  if (at + (off_t)len > r->pack_sizes[pack]) return EBADMSG;
+  for (size_t got = 0; got < len;) {
+    ssize_t n = pread(r->pack_fds[pack], buf + got, len - got, at + (off_t)got);
+    if (n > 0) got += (size_t)n;
+    else if (n == 0) return EBADMSG;
+    else if (errno != EINTR) return errno;
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  *call = "verify";
+  if (!EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) || md_len != 32) return EIO;
+  if (memcmp(md, want, 32) != 0) return EBADMSG;
+  *call = "open";
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return errno;
+  int err = 0;
+  for (size_t done = 0; done < len && err == 0;) {
+    ssize_t n = write(fd, buf + done, len - done);
+    if (n >= 0) done += (size_t)n;
+    else if (errno != EINTR) err = errno, *call = "write";
+  }
+  if (err == 0 && mtime_us >= 0) {
+    int64_t us = (int64_t)mtime_us;
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
+    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
+    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
+  }
+  struct stat st;
+  if (err == 0 && fstat(fd, &st) != 0) err = errno, *call = "fstat";
+  // A umask took bits away from the mode open gave.
+  if (err == 0 && (st.st_mode & 0777) != (mode & 0777)) {
+    if (fchmod(fd, (mode_t)mode) != 0 || fstat(fd, &st) != 0) err = errno, *call = "fchmod";
+  }
+  if (err == 0 && r->fsync && fsync(fd) != 0) err = errno, *call = "fsync";
+  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
+  if (err == 0) {
+    double *s = r->stamps + i * 4;
+    s[0] = (double)st.st_size;
+    s[1] = stamp_ms(st.st_mtim);
+    s[2] = stamp_ms(st.st_ctim);
+    s[3] = (double)st.st_ino;
+  }
+  return err;
+}
+
+static void fail(Restore *r, int err, const char *call, const char *path, int64_t index) {
+  pthread_mutex_lock(&r->lock);
+  if (r->err == 0) {
+    r->err = err;
+    r->err_call = call;
+    r->err_index = index;
+    snprintf(r->err_path, sizeof r->err_path, "%s", path);
+  }
+  pthread_mutex_unlock(&r->lock);
+}
+
+static void *restore_files(void *arg) {
+  Restore *r = arg;
+  char path[PATH_MAX];
+  unsigned char *buf = malloc(r->max_len > 0 ? r->max_len : 1);
+  if (buf == NULL) {
+    fail(r, ENOMEM, "malloc", "", -1);
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock(&r->lock);
+    size_t i = r->err == 0 && r->next < r->count ? r->next++ : r->count;
+    pthread_mutex_unlock(&r->lock);
+    if (i >= r->count) break;
+    const char *call = "open";
+    int err = restore_one(r, i, buf, path, &call);
+    if (err != 0) fail(r, err, call, path, (int64_t)i);
+  }
+  free(buf);
+  return NULL;
+}
+
+static void restore_execute(napi_env env, void *data) {
+  (void)env;
+  Restore *r = data;
+  // Every pack is opened and checked before any file is written.
+  for (uint32_t k = 0; k < r->npacks; k++) {
+    int fd = open(r->pack_paths[k], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+      fail(r, errno, "open", r->pack_paths[k], -1);
+      if (fd >= 0) close(fd);
+      return;
+    }
+    r->pack_fds[k] = fd;
+    if (!S_ISREG(st.st_mode)) {
+      fail(r, EINVAL, "open", r->pack_paths[k], -1);
+      return;
+    }
+    r->pack_sizes[k] = st.st_size;
+  }
+  pthread_t helpers[64];
+  uint32_t started = 0;
+  for (; started + 1 < r->threads && started + 1 < r->count; started++) {
+    if (pthread_create(&helpers[started], NULL, restore_files, r) != 0) break;
+  }
+  restore_files(r);
+  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+}
+
+static void free_restore(napi_env env, Restore *r) {
+  if (r->jobs_ref != NULL) napi_delete_reference(env, r->jobs_ref);
+  if (r->stamps_ref != NULL) napi_delete_reference(env, r->stamps_ref);
+  for (uint32_t k = 0; k < r->npacks; k++) {
+    if (r->pack_fds != NULL && r->pack_fds[k] >= 0) close(r->pack_fds[k]);
+    if (r->pack_paths != NULL) free(r->pack_paths[k]);
+  }
+  free(r->pack_paths);
+  free(r->pack_fds);
+  free(r->pack_sizes);
+  free(r->offsets);
+  pthread_mutex_destroy(&r->lock);
+  free(r);
+}
+
+static void restore_complete(napi_env env, napi_status status, void *data) {
+  Restore *r = data;
+  if (status == napi_ok && r->err == 0) {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, r->deferred, undef);
+  } else {
+    napi_value error = gage_errno_error(env, r->err != 0 ? r->err : ECANCELED, r->err != 0 ? r->err_call : "write", r->err_path);
+    napi_value index;
+    napi_create_int64(env, r->err_index, &index);
+    napi_set_named_property(env, error, "index", index);
+    napi_reject_deferred(env, r->deferred, error);
+  }
+  napi_delete_async_work(env, r->work);
+  free_restore(env, r);
+}
+
+// Checks every job lies within the buffer and names a listed pack, before any thread starts.
+static bool parse_jobs(Restore *r, const unsigned char *data, size_t len, uint32_t count) {
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    if (at + JOB_HEADER > len) return false;
+    uint32_t pack, size;
+    double offset;
+    uint16_t plen;
+    memcpy(&pack, data + at, 4);
+    memcpy(&size, data + at + 4, 4);
+    memcpy(&offset, data + at + 8, 8);
+    memcpy(&plen, data + at + 60, 2);
+    if (pack >= r->npacks || size > MAX_JOB_BYTES || !(offset >= 0 && offset <= 9007199254740991.0) || offset != (double)(int64_t)offset) return false;
+    if (plen == 0 || plen >= PATH_MAX || at + JOB_HEADER + plen > len) return false;
+    r->offsets[i] = at;
+    if (size > r->max_len) r->max_len = size;
+    at += JOB_HEADER + plen;
+  }
+  return at == len;
+}
+
+napi_value restore_files_async(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], promise, name;
+  void *data = NULL, *stamps = NULL;
+  size_t len = 0, stamps_len = 0;
+  uint32_t count = 0, threads = 1, npacks = 0;
+  bool fsync_each = false, is_array = false;
+  napi_typedarray_type stamps_type;
+  napi_value stamps_buffer;
+  size_t stamps_offset;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &npacks) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &count) != napi_ok || napi_get_value_uint32(env, argv[3], &threads) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &fsync_each) != napi_ok ||
+      napi_get_typedarray_info(env, argv[5], &stamps_type, &stamps_len, &stamps, &stamps_buffer, &stamps_offset) != napi_ok ||
+      stamps_type != napi_float64_array || stamps_len < (size_t)count * 4) {
+    napi_throw_type_error(env, NULL, "restoreFilesAsync(packs, jobs, count, threads, fsync, stamps)");
+    return NULL;
+  }
+  Restore *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&r->lock, NULL);
+  r->npacks = npacks;
+  r->offsets = calloc(count ? count : 1, sizeof *r->offsets);
+  r->pack_paths = calloc(npacks ? npacks : 1, sizeof *r->pack_paths);
+  r->pack_fds = malloc((npacks ? npacks : 1) * sizeof *r->pack_fds);
+  r->pack_sizes = calloc(npacks ? npacks : 1, sizeof *r->pack_sizes);
+  if (r->offsets == NULL || r->pack_paths == NULL || r->pack_fds == NULL || r->pack_sizes == NULL) {
+    free_restore(env, r);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  for (uint32_t k = 0; k < npacks; k++) r->pack_fds[k] = -1;
+  for (uint32_t k = 0; k < npacks; k++) {
+    napi_value v;
+    size_t plen = 0;
+    if (napi_get_element(env, argv[0], k, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &plen) != napi_ok || plen == 0 || plen >= PATH_MAX ||
+        (r->pack_paths[k] = malloc(plen + 1)) == NULL || napi_get_value_string_utf8(env, v, r->pack_paths[k], plen + 1, &plen) != napi_ok) {
+      free_restore(env, r);
+      napi_throw_type_error(env, NULL, "restoreFilesAsync: packs must be paths");
+      return NULL;
+    }
+  }
+  if (!parse_jobs(r, data, len, count)) {
+    free_restore(env, r);
+    napi_throw_range_error(env, NULL, "restoreFilesAsync: a malformed batch");
+    return NULL;
+  }
+  r->jobs = data;
+  r->count = count;
+  r->stamps = stamps;
+  r->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+  r->fsync = fsync_each;
+  r->err_index = -1;
+  napi_create_reference(env, argv[1], 1, &r->jobs_ref);
+  napi_create_reference(env, argv[5], 1, &r->stamps_ref);
+  napi_create_promise(env, &r->deferred, &promise);
+  napi_create_string_utf8(env, "gage:restoreFiles", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, restore_execute, restore_complete, r, &r->work) != napi_ok || napi_queue_async_work(env, r->work) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot queue restoreFilesAsync");
+    return NULL;
+  }
+  return promise;
+}

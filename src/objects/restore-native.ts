@@ -1,0 +1,159 @@
+import { availableParallelism } from "node:os";
+import { restoreFilesAsync } from "./dir-listing.js";
+import { CorruptObjectError } from "./errors.js";
+import type { FileStamp } from "./file-id-cache.js";
+import type { ObjectId } from "./ids.js";
+import { osPath } from "./names.js";
+import { CODEC_RAW, type PackLocation } from "./pack.js";
+import type { ObjectReader } from "./reader.js";
+import { packKey } from "./storage.js";
+
+// A job's fixed part (native/restore.c): pack index, length, offset, SHA-256, mode, mtime, path length.
+const JOB_HEADER = 62;
+// Larger objects go through the reader (the addon's per-thread buffer is bounded).
+const MAX_OBJECT = 16 * 1024 * 1024;
+// A batch is handed to the addon's threads at this many bytes or files; two are in flight.
+const BATCH_BYTES = 16 * 1024 * 1024;
+const BATCH_FILES = 2048;
+const BATCHES_IN_FLIGHT = 2;
+
+/** A new file to write from its object (`of`: the caller's own record of it). */
+export interface RestoreFile<T> {
+  of: T;
+  path: string;
+  mode: number;
+  id: ObjectId;
+  mtimeUs: number | undefined;
+  /** Told once the file is written, with its stamp. */
+  done: (stamp: FileStamp) => void;
+}
+
+interface Batch<T> {
+  packs: string[];
+  packIndex: Map<string, number>;
+  /** The jobs, written one after another from the start. */
+  jobs: Buffer;
+  used: number;
+  files: RestoreFile<T>[];
+  locs: PackLocation[];
+  bytes: number;
+}
+
+const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], locs: [], bytes: 0 });
+
+/**
+ * Writes new files straight from a local folder's pack files on the addon's threads: each object
+ * read with one pread and its SHA-256 checked before its file is created (native/restore.c), so
+ * no buffer, hash or promise per file on this thread. Only raw objects of packs the storage keeps
+ * as files here (`ObjectStorage.filePath`); `accepts` says which.
+ */
+export class NativeRestorer<T> {
+  readonly #reader: ObjectReader;
+  readonly #fsync: boolean;
+  readonly #threads = availableParallelism();
+  #batch = newBatch<T>();
+  #inFlight: Promise<void>[] = [];
+  /** Files of batches whose packs could not be opened here (nothing of theirs was written). */
+  readonly #fallback: RestoreFile<T>[] = [];
+
+  private constructor(reader: ObjectReader, fsync: boolean) {
+    this.#reader = reader;
+    this.#fsync = fsync;
+  }
+
+  /** A restorer when the addon is built and the reader's storage keeps its packs as files here. */
+  static for<T>(reader: ObjectReader, fsync: boolean): NativeRestorer<T> | undefined {
+    if (restoreFilesAsync === undefined || reader.storage.filePath === undefined) return undefined;
+    return new NativeRestorer<T>(reader, fsync);
+  }
+
+  /** Whether an object stored so is restored here. */
+  accepts(loc: PackLocation): boolean {
+    return loc.codec === CODEC_RAW && loc.storedLength <= MAX_OBJECT;
+  }
+
+  /**
+   * Queues a file; its object must be `accepts`ed and of the size its tree says.
+   * @throws CorruptObjectError when the object's index entry gives another size than `size`.
+   */
+  async add(file: RestoreFile<T>, loc: PackLocation, size: number): Promise<void> {
+    if (loc.rawLength !== size) throw new CorruptObjectError(file.id, { reason: `${loc.rawLength} bytes where tree entry ${file.path} says ${size}` });
+    const b = this.#batch;
+    const key = packKey(loc.packId);
+    let pack = b.packIndex.get(key);
+    if (pack === undefined) {
+      pack = b.packs.push(this.#reader.storage.filePath!(key)) - 1;
+      b.packIndex.set(key, pack);
+    }
+    const os = osPath(file.path);
+    const nameBytes = typeof os === "string" ? Buffer.byteLength(os) : os.length;
+    if (b.used + JOB_HEADER + nameBytes > b.jobs.length) {
+      const grown = Buffer.allocUnsafe(Math.max(b.jobs.length * 2, b.used + JOB_HEADER + nameBytes));
+      b.jobs.copy(grown, 0, 0, b.used);
+      b.jobs = grown;
+    }
+    const job = b.jobs;
+    const at = b.used;
+    job.writeUInt32LE(pack, at);
+    job.writeUInt32LE(loc.storedLength, at + 4);
+    job.writeDoubleLE(loc.offset, at + 8);
+    job.write(file.id, at + 16, 32, "hex");
+    job.writeUInt32LE(file.mode, at + 48);
+    job.writeDoubleLE(file.mtimeUs ?? -1, at + 52);
+    job.writeUInt16LE(nameBytes, at + 60);
+    if (typeof os === "string") job.write(os, at + JOB_HEADER, "utf8");
+    else os.copy(job, at + JOB_HEADER);
+    b.used += JOB_HEADER + nameBytes;
+    b.files.push(file);
+    b.locs.push(loc);
+    b.bytes += loc.storedLength;
+    if (b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    const b = this.#batch;
+    if (b.files.length === 0) return;
+    this.#batch = newBatch<T>();
+    const stamps = new Float64Array(b.files.length * 4);
+    const job = restoreFilesAsync!(b.packs, b.jobs.subarray(0, b.used), b.files.length, this.#threads, this.#fsync, stamps).then(
+      () => {
+        b.files.forEach((f, i) => f.done({ size: stamps[i * 4]!, mtimeMs: stamps[i * 4 + 1]!, ctimeMs: stamps[i * 4 + 2]!, ino: stamps[i * 4 + 3]! }));
+      },
+      (err: NodeJS.ErrnoException & { index?: number }) => {
+        const i = err.index ?? -1;
+        // A pack that is gone or not a file: the reader reads these and says what is wrong.
+        if (i < 0 && err.syscall === "open") {
+          this.#fallback.push(...b.files);
+          return;
+        }
+        if (err.code !== "EBADMSG" || i < 0) throw err;
+        const [file, loc] = [b.files[i]!, b.locs[i]!];
+        throw new CorruptObjectError(file.id, { where: packKey(loc.packId), reason: err.syscall === "read" ? "truncated" : "its bytes hash to another id" }, { cause: err });
+      },
+    );
+    job.catch(() => undefined);
+    this.#inFlight.push(job);
+    if (this.#inFlight.length >= BATCHES_IN_FLIGHT) await this.#inFlight.shift();
+  }
+
+  /**
+   * Waits for every file added, and returns those left to the reader (packs this side could not
+   * open); the first failure is thrown once all have settled.
+   */
+  async finish(): Promise<RestoreFile<T>[]> {
+    try {
+      await this.#flush();
+    } finally {
+      await this.settle();
+    }
+    return this.#fallback.splice(0);
+  }
+
+  /** After a failure: drops what was not yet handed over, waits for the rest, throws the first failure. */
+  async settle(): Promise<void> {
+    this.#batch = newBatch<T>();
+    const settled = await Promise.allSettled(this.#inFlight.splice(0));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}

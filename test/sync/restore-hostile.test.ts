@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { encodeTree, hashBytes, loadPackIndex, PackWriter, type TreeEntry } from "../../src/objects/index.js";
+import { openStorage } from "../../src/remotes/open.js";
+import { encodeHead } from "../../src/sync/heads.js";
+import { clone } from "../../src/sync/index.js";
+import { CORPUS_GENERATOR, tempDir } from "../helpers/fixtures.js";
+import { listing } from "./story.js";
+
+// A clone from a local folder reads its packs directly (the addon's threads where it is built):
+// the same checks hold there as through the reader, and no pack stays open afterwards.
+
+const tmp = tempDir("gage-restore-hostile-");
+let corpus: string;
+let remote: string;
+
+before(async () => {
+  corpus = join(tmp.path, "corpus");
+  execFileSync(process.execPath, [CORPUS_GENERATOR, "--out", corpus, "--runs", "6", "--seed", "5", "--quiet"]);
+  remote = join(tmp.path, "remote");
+  const { push } = await import("../../src/sync/index.js");
+  await push({ runsDir: corpus, remote });
+});
+after(() => tmp.cleanup());
+
+const openFds = () => readdirSync("/proc/self/fd").length;
+const noState = (n: string) => n === ".gage-sync" || n.endsWith(".project");
+
+/** A file of some run's folder (not meta: those are read while planning), and where its object is. */
+async function someRunFile(store: string): Promise<{ id: string; pack: string; offset: number }> {
+  const run = readdirSync(corpus).find((n) => n.endsWith(".meta"))!.slice(0, -".meta".length);
+  const name = readdirSync(join(corpus, run)).find((n) => n.endsWith(".json") || n.endsWith(".txt") || n.endsWith(".csv"))!;
+  const id = hashBytes(readFileSync(join(corpus, run, name)));
+  const storage = await openStorage(store);
+  try {
+    const loc = (await loadPackIndex(storage)).get(id)!;
+    return { id, pack: join(store, "packs", `${loc.packId}.pack`), offset: loc.offset };
+  } finally {
+    await storage.close();
+  }
+}
+
+test("a clone leaves no pack open, and writes what was pushed", async () => {
+  const dest = join(tmp.path, "clean");
+  const before = openFds();
+  await clone({ runsDir: dest, remote });
+  assert.equal(openFds(), before);
+  assert.deepEqual(listing(dest), listing(corpus, noState));
+});
+
+test("a clone from a folder whose pack holds a damaged file is refused naming the object: no run is left, no pack open", async () => {
+  const damaged = join(tmp.path, "remote-damaged");
+  cpSync(remote, damaged, { recursive: true });
+  const { id, pack, offset } = await someRunFile(damaged);
+  const bytes = readFileSync(pack);
+  bytes[offset] = bytes[offset]! ^ 0xff;
+  writeFileSync(pack, bytes);
+
+  const dest = join(tmp.path, "from-damaged");
+  const before = openFds();
+  await assert.rejects(clone({ runsDir: dest, remote: damaged }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "CORRUPT_OBJECT");
+    assert.match(err.message, new RegExp(id));
+    return true;
+  });
+  assert.equal(existsSync(dest), false, "the failed clone removed the folder it made");
+  assert.equal(openFds(), before);
+});
+
+test("a clone from a folder whose pack ends inside an object is refused", async () => {
+  const cut = join(tmp.path, "remote-cut");
+  cpSync(remote, cut, { recursive: true });
+  const { pack, offset } = await someRunFile(cut);
+  writeFileSync(pack, readFileSync(pack).subarray(0, offset + 1));
+  const dest = join(tmp.path, "from-cut");
+  await assert.rejects(clone({ runsDir: dest, remote: cut }), { code: "CORRUPT_OBJECT" });
+  assert.equal(existsSync(dest), false);
+});
+
+test("a tree declaring another size than its object holds is refused, and nothing of the run is left", async () => {
+  const store = join(tmp.path, "remote-lying");
+  const storage = await openStorage(store);
+  const runId = randomUUID();
+  const idFile = Buffer.from(runId);
+  const data = Buffer.from("abc");
+  const file = (name: string, bytes: Buffer, size = bytes.length): TreeEntry => ({ name, kind: "file", mode: 0o644, size, id: hashBytes(bytes) });
+  const runTree = encodeTree({ entries: [file("out.txt", data, 5)] });
+  const metaTree = encodeTree({ entries: [file("id", idFile)] });
+  const writer = new PackWriter(storage, { compress: false });
+  for (const o of [idFile, data, runTree, metaTree]) await writer.add(hashBytes(o), o);
+  await writer.flush();
+  const entry = { runId, run: { tree: hashBytes(runTree), prior: [] }, meta: { tree: hashBytes(metaTree), prior: [] }, user: {}, summary: { operation: "x:y", status: "completed" } };
+  const head = encodeHead([entry], Date.now());
+  await storage.put(head.key, head.bytes);
+  await storage.close();
+
+  const dest = join(tmp.path, "from-lying");
+  await assert.rejects(clone({ runsDir: dest, remote: store }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "CORRUPT_OBJECT");
+    assert.match(err.message, /out\.txt says 5/);
+    return true;
+  });
+  assert.equal(existsSync(dest), false);
+});
