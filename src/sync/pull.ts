@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, readdirSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
@@ -419,17 +419,19 @@ async function stageRuns(
       const run: StagedRun = { item, staging, rows: [] };
       runs.push(run);
       const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
-      await mkdir(staging, { recursive: true });
+      // Synchronous: a folder's creation is quick, and a round trip through the thread pool per
+      // call cost each run more than the call.
+      mkdirSync(staging, { recursive: true });
       const stagedFiles = join(staging, "files");
       const names = Object.keys(item.user);
       if (!existsSync(paths.runDir) && (names.length === 0 || !existsSync(paths.userDir))) {
         run.sumAs = [stagedFiles, join(staging, "meta"), join(staging, names.length === 0 ? "no-user" : "user")];
       }
       if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files, destDir: stagedFiles, ...(times.run ? { times: times.run } : {}), onWritten: rowsUnder(paths.runDir) });
-      else await mkdir(stagedFiles);
+      else mkdirSync(stagedFiles);
       jobs.push({ tree: item.meta!, destDir: join(staging, "meta"), ...(times.meta ? { times: times.meta } : {}), onWritten: rowsUnder(paths.metaDir) });
       const userDir = join(staging, "user");
-      await mkdir(userDir);
+      mkdirSync(userDir);
       for (const [name, bytes] of Object.entries(item.user)) {
         const stamp = writeStaged(join(userDir, name), 0o444, fsync, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), times.user?.[name], true);
         run.rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
@@ -478,15 +480,16 @@ async function publish(s: Session, staged: readonly StagedRun[], write: WriteTre
   syncFs?.(s.runsDir);
   for (const { item, staging, rows, inSync } of staged) {
     const paths = item.remote.paths;
+    // Renames are synchronous, as the staging folders' creation is.
     try {
       // A pull killed between the two renames left `ID/` without its meta: written into in place.
-      if (!existsSync(paths.runDir)) await rename(join(staging, "files"), paths.runDir);
+      if (!existsSync(paths.runDir)) renameSync(join(staging, "files"), paths.runDir);
       else if (item.files !== undefined) await write(item.files, paths.runDir);
       // The folder moves whole when it can: a file renamed on its own takes a new change time.
       const names = Object.keys(item.user);
-      if (names.length > 0 && !existsSync(paths.userDir)) await rename(join(staging, "user"), paths.userDir);
-      else await moveUserEntries(join(staging, "user"), paths.userDir, names);
-      await rename(join(staging, "meta"), paths.metaDir);
+      if (names.length > 0 && !existsSync(paths.userDir)) renameSync(join(staging, "user"), paths.userDir);
+      else moveUserEntries(join(staging, "user"), paths.userDir, names);
+      renameSync(join(staging, "meta"), paths.metaDir);
     } finally {
       await removeTree(staging);
     }
@@ -517,10 +520,10 @@ async function updateRun(reader: ObjectReader | undefined, item: PullItem, write
 }
 
 /** User log files are never replaced: an entry already here stays as it is. */
-async function moveUserEntries(from: string, to: string, names: string[]): Promise<void> {
+function moveUserEntries(from: string, to: string, names: string[]): void {
   if (names.length === 0) return;
-  await mkdir(to, { recursive: true });
-  for (const name of names) if (!existsSync(join(to, name))) await rename(join(from, name), join(to, name));
+  mkdirSync(to, { recursive: true });
+  for (const name of names) if (!existsSync(join(to, name))) renameSync(join(from, name), join(to, name));
 }
 
 /**
@@ -565,7 +568,7 @@ export async function removeTree(path: string): Promise<void> {
     for (const name of namesIn(p)) makeWritable(join(p, name));
   };
   makeWritable(path);
-  await rm(osPath(path), { recursive: true, force: true });
+  rmSync(osPath(path), { recursive: true, force: true });
 }
 
 /** A folder's names, exactly (one that is not UTF-8 escaped as `decodeName` does). */
