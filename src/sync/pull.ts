@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -321,12 +321,28 @@ async function executePull(
     };
     const fresh = items.filter((i) => !i.local);
     // New runs, a batch at a time: staged (their objects read in one pass), made durable
-    // together, then made visible.
-    for (let at = 0; at < fresh.length; at += PUBLISH_BATCH) {
-      const batch = await stageRuns(s, reader, fresh.slice(at, at + PUBLISH_BATCH), onProgress);
-      result.files += batch.stats.written;
-      result.bytes += batch.stats.bytesWritten;
-      await publish(s, batch.runs, write);
+    // together, then made visible. The next batch is staged meanwhile: its planning here
+    // overlaps this one's writes on the addon's threads, its writes this one's publishing.
+    const stage = (at: number) => {
+      const staged = at < fresh.length ? stageRuns(s, reader, fresh.slice(at, at + PUBLISH_BATCH), onProgress) : undefined;
+      staged?.catch(() => undefined);
+      return staged;
+    };
+    let next = stage(0);
+    for (let at = 0; next !== undefined; at += PUBLISH_BATCH) {
+      const current = next;
+      next = stage(at + PUBLISH_BATCH);
+      try {
+        const batch = await current;
+        result.files += batch.stats.written;
+        result.bytes += batch.stats.bytesWritten;
+        await publish(s, batch.runs, write);
+      } catch (err) {
+        // A batch staged ahead is not made visible: its staging folders go.
+        const ahead = await next?.catch(() => undefined);
+        for (const run of ahead?.runs ?? []) await removeTree(run.staging);
+        throw err;
+      }
     }
     await each(
       items.filter((i) => i.local),
@@ -478,6 +494,8 @@ async function noteStagedInSync(s: Session, runs: readonly StagedRun[]): Promise
 async function publish(s: Session, staged: readonly StagedRun[], write: WriteTree): Promise<void> {
   if (staged.length === 0) return;
   syncFs?.(s.runsDir);
+  // A new run has a pending mark only when a killed pull left one: one listing tells which.
+  const states = RunStates.read(s.runsDir);
   for (const { item, staging, rows, inSync } of staged) {
     const paths = item.remote.paths;
     // Renames are synchronous, as the staging folders' creation is.
@@ -491,12 +509,22 @@ async function publish(s: Session, staged: readonly StagedRun[], write: WriteTre
       else moveUserEntries(join(staging, "user"), paths.userDir, names);
       renameSync(join(staging, "meta"), paths.metaDir);
     } finally {
-      await removeTree(staging);
+      await removeStaging(staging);
     }
     for (const r of rows) s.cache.recordWritten(r.path, r.stamp, r.ids);
     if (inSync !== undefined) noteInSync(s, item.remote.id, inSync);
     addRunHistory(s.runsDir, item.remote.id, item.history, MAX_PRIOR);
-    clearPending(s.runsDir, item.remote.id);
+    if (states.pending(item.remote.id)) clearPending(s.runsDir, item.remote.id);
+  }
+}
+
+/** A staging folder once its runs moved out: at most an empty `user/` is left (anything else, removed whole). */
+async function removeStaging(staging: string): Promise<void> {
+  try {
+    for (const name of readdirSync(staging)) rmdirSync(join(staging, name));
+    rmdirSync(staging);
+  } catch {
+    await removeTree(staging);
   }
 }
 
