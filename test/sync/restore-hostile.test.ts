@@ -3,12 +3,15 @@ import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { encodeTree, hashBytes, loadPackIndex, PackWriter, type TreeEntry } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { encodeHead } from "../../src/sync/heads.js";
-import { clone } from "../../src/sync/index.js";
+import { clone, pull, push } from "../../src/sync/index.js";
 import { CORPUS_GENERATOR, tempDir } from "../helpers/fixtures.js";
+
+const TINY_RUNS = fileURLToPath(new URL("../../bench/make-tiny-runs.mjs", import.meta.url));
 import { listing } from "./story.js";
 
 // A clone from a local folder reads its packs directly (the addon's threads where it is built):
@@ -22,7 +25,6 @@ before(async () => {
   corpus = join(tmp.path, "corpus");
   execFileSync(process.execPath, [CORPUS_GENERATOR, "--out", corpus, "--runs", "6", "--seed", "5", "--quiet"]);
   remote = join(tmp.path, "remote");
-  const { push } = await import("../../src/sync/index.js");
   await push({ runsDir: corpus, remote });
 });
 after(() => tmp.cleanup());
@@ -105,4 +107,38 @@ test("a tree declaring another size than its object holds is refused, and nothin
     return true;
   });
   assert.equal(existsSync(dest), false);
+});
+
+test("a pull of more runs than one batch stops at a damaged object: every run it shows is whole, no staging folder is left", async () => {
+  // Two batches of new runs (256 each): the second is staged while the first is published.
+  const origin = join(tmp.path, "tiny");
+  execFileSync(process.execPath, [TINY_RUNS, "--out", origin, "--runs", "300", "--seed", "3"]);
+  const store = join(tmp.path, "remote-tiny");
+  await push({ runsDir: origin, remote: store });
+  const runs = readdirSync(origin).filter((n) => n.endsWith(".meta")).map((n) => n.slice(0, -".meta".length)).sort();
+  const whole = join(tmp.path, "tiny-clone");
+  await clone({ runsDir: whole, remote: store });
+  assert.deepEqual(listing(whole), listing(origin, noState));
+
+  // One run's metrics file damaged (each run's is its own).
+  const victim = runs[runs.length - 1]!;
+  const id = hashBytes(readFileSync(join(origin, victim, "results", "metrics.csv")));
+  const storage = await openStorage(store);
+  const loc = (await loadPackIndex(storage)).get(id)!;
+  await storage.close();
+  const pack = join(store, "packs", `${loc.packId}.pack`);
+  const bytes = readFileSync(pack);
+  bytes[loc.offset] = bytes[loc.offset]! ^ 0xff;
+  writeFileSync(pack, bytes);
+
+  const dest = join(tmp.path, "tiny-pull");
+  await clone({ runsDir: dest, remote: store, runs: [runs[0]!] });
+  await assert.rejects(pull({ runsDir: dest, remote: store }), { code: "CORRUPT_OBJECT" });
+  assert.deepEqual(readdirSync(join(dest, ".gage-sync", "tmp")), [], "a staging folder was left");
+  assert.equal(existsSync(join(dest, `${victim}.meta`)), false, "the damaged run became visible");
+  const shown = readdirSync(dest).filter((n) => n.endsWith(".meta")).map((n) => n.slice(0, -".meta".length));
+  for (const run of shown) {
+    const only = (n: string) => n === run || n.startsWith(`${run}.`);
+    assert.deepEqual(listing(dest, (n) => !only(n)), listing(origin, (n) => !only(n) || n.endsWith(".project")), run);
+  }
 });
