@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeName, decodeTimes, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
+import { CorruptObjectError, decodeName, decodeTimes, decodeTree, FormatError, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
 import { RACY_MS } from "../worktree/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
@@ -37,20 +37,40 @@ class TreeCachingReader extends ObjectReader {
   }
 
   override async readTrees(ids: Iterable<string>): Promise<Map<string, Tree>> {
+    return this.readTreesWith(ids, [], new Map());
+  }
+
+  /** `readTrees`, with objects `blobs` read in the same pass (neighbours share reads) into `into`. */
+  async readTreesWith(ids: Iterable<string>, blobs: readonly string[], into: Map<string, Buffer>): Promise<Map<string, Tree>> {
     const out = new Map<string, Tree>();
-    const missing: string[] = [];
+    const missing = new Set<string>();
     for (const id of ids) {
       const known = this.#trees.get(id);
       if (known !== undefined) out.set(id, known);
-      else missing.push(id);
+      else missing.add(id);
     }
-    if (missing.length > 0) {
-      for (const [id, tree] of await super.readTrees(missing)) {
+    if (missing.size === 0 && blobs.length === 0) return out;
+    const wanted = new Set(blobs);
+    for await (const { id, data } of this.readMany([...missing, ...blobs])) {
+      if (missing.has(id)) {
+        const tree = treeOf(id, data);
         this.#trees.set(id, tree);
         out.set(id, tree);
       }
+      // An object both a tree and a blob is wanted as: kept as both.
+      if (wanted.has(id)) into.set(id, data);
     }
     return out;
+  }
+}
+
+/** A tree's bytes decoded, as `ObjectReader.readTrees` does: one that does not decode is a corrupt object. */
+function treeOf(id: string, data: Buffer): Tree {
+  try {
+    return decodeTree(data);
+  } catch (err) {
+    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
+    throw err;
   }
 }
 
@@ -175,9 +195,13 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     }
     const roots = items.flatMap((i) => [i.files, i.meta].filter((t): t is string => t !== undefined));
     if (roots.length > 0) {
-      reader = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
-      const sizes = await treeSizes(reader, roots);
-      await checkMetaIds(reader, items.flatMap((i) => (i.meta === undefined ? [] : [{ runId: i.remote.id, meta: i.meta }])));
+      const trees = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
+      reader = trees;
+      const metas = items.flatMap((i) => (i.meta === undefined ? [] : [{ runId: i.remote.id, meta: i.meta }]));
+      const metaIds = new Set(metas.map((m) => m.meta));
+      // Each meta's `id` file is read with the trees below the meta (neighbours in the packs).
+      const { sizes, blobs } = await treeSizes(trees, roots, (tree, id) => (metaIds.has(id) ? idFileOf(tree) : undefined));
+      await checkMetaIds(reader, metas, blobs);
       for (const item of items) {
         for (const t of [item.files, item.meta]) {
           if (t === undefined) continue;
@@ -228,7 +252,7 @@ const MAX_ID_FILE_BYTES = 256;
  * of all runs are read in one batch (neighbours in one request), not a round trip per run.
  * @throws StoreFormatError when an `id` file says another id.
  */
-async function checkMetaIds(reader: ObjectReader, runs: ReadonlyArray<{ runId: string; meta: string }>): Promise<void> {
+async function checkMetaIds(reader: ObjectReader, runs: ReadonlyArray<{ runId: string; meta: string }>, read: ReadonlyMap<string, Buffer>): Promise<void> {
   const refuse = (runId: string, says: string | undefined) =>
     new StoreFormatError(`${runId}.meta/id`, `Run ${runId} on the remote has meta whose id file says ${says === undefined ? "something else" : JSON.stringify(says)}; refusing to pull it`, {
       hint: "The remote holds a hostile or damaged run: nothing was written. Ask whoever pushed it to push it again from a good copy.",
@@ -240,27 +264,47 @@ async function checkMetaIds(reader: ObjectReader, runs: ReadonlyArray<{ runId: s
     if (entry.kind !== "file" || entry.size > MAX_ID_FILE_BYTES) throw refuse(runId, undefined);
     runsOfBlob.set(entry.id, [...(runsOfBlob.get(entry.id) ?? []), runId]);
   }
-  for await (const { id, data } of reader.readMany(runsOfBlob.keys())) {
+  const check = (id: string, data: Buffer) => {
     const says = data.toString("utf8").trim();
     for (const runId of runsOfBlob.get(id)!) if (says !== runId) throw refuse(runId, says);
-  }
+  };
+  for (const id of runsOfBlob.keys()) if (read.has(id)) check(id, read.get(id)!);
+  for await (const { id, data } of reader.readMany([...runsOfBlob.keys()].filter((id) => !read.has(id)))) check(id, data);
+}
+
+/** A meta tree's `id` file, when it is a file small enough to be one. */
+function idFileOf(tree: Tree): string | undefined {
+  const entry = tree.entries.find((e) => e.name === "id");
+  return entry?.kind === "file" && entry.size <= MAX_ID_FILE_BYTES ? entry.id : undefined;
 }
 
 /**
  * Files and bytes under each of `roots`: every tree read level by level, each level in one
  * batch of ranged reads (a tree at a time cost a clone of 2,000 runs five seconds of waiting).
+ * `blobOf` names an object to read with the level below a tree (returned in `blobs`, verified).
  */
-async function treeSizes(reader: ObjectReader, roots: readonly string[]): Promise<Map<string, { files: number; bytes: number }>> {
+async function treeSizes(
+  reader: TreeCachingReader,
+  roots: readonly string[],
+  blobOf: (tree: Tree, id: string) => string | undefined,
+): Promise<{ sizes: Map<string, { files: number; bytes: number }>; blobs: Map<string, Buffer> }> {
   const trees = new Map<string, Tree>();
+  const blobs = new Map<string, Buffer>();
   let level = [...new Set(roots)];
-  for (let depth = 0; level.length > 0; depth++) {
+  let extra: string[] = [];
+  for (let depth = 0; level.length > 0 || extra.length > 0; depth++) {
     // Sizes are summed once per distinct tree, so only depth needs a bound here (materialize
     // counts entries and paths as it expands each run's trees).
-    new TreeBudget(level[0]!).depth(depth);
-    const read = await reader.readTrees(level);
+    if (level.length > 0) new TreeBudget(level[0]!).depth(depth);
+    const read = await reader.readTreesWith(level, extra, blobs);
     for (const [id, tree] of read) trees.set(id, tree);
     const below = new Set<string>();
-    for (const tree of read.values()) for (const e of tree.entries) if (e.kind === "dir" && !trees.has(e.id)) below.add(e.id);
+    extra = [];
+    for (const [id, tree] of read) {
+      for (const e of tree.entries) if (e.kind === "dir" && !trees.has(e.id)) below.add(e.id);
+      const blob = blobOf(tree, id);
+      if (blob !== undefined && !blobs.has(blob)) extra.push(blob);
+    }
     level = [...below];
   }
   const sizes = new Map<string, { files: number; bytes: number }>();
@@ -277,7 +321,7 @@ async function treeSizes(reader: ObjectReader, roots: readonly string[]): Promis
     return s;
   };
   for (const root of roots) size(root);
-  return sizes;
+  return { sizes, blobs };
 }
 
 async function executePull(

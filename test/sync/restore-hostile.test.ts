@@ -83,22 +83,46 @@ test("a clone from a folder whose pack ends inside an object is refused", async 
   assert.equal(existsSync(dest), false);
 });
 
-test("a tree declaring another size than its object holds is refused, and nothing of the run is left", async () => {
-  const store = join(tmp.path, "remote-lying");
+const file = (name: string, bytes: Buffer, size = bytes.length): TreeEntry => ({ name, kind: "file", mode: 0o644, size, id: hashBytes(bytes) });
+const dir = (name: string, tree: Buffer): TreeEntry => ({ name, kind: "dir", mode: 0o755, size: 0, id: hashBytes(tree) });
+
+/** A store of one run written by hand, as a hostile writer with access to the folder could. */
+async function storeOf(name: string, runId: string, runTree: Buffer, metaTree: Buffer, objects: Buffer[]): Promise<string> {
+  const store = join(tmp.path, name);
   const storage = await openStorage(store);
-  const runId = randomUUID();
-  const idFile = Buffer.from(runId);
-  const data = Buffer.from("abc");
-  const file = (name: string, bytes: Buffer, size = bytes.length): TreeEntry => ({ name, kind: "file", mode: 0o644, size, id: hashBytes(bytes) });
-  const runTree = encodeTree({ entries: [file("out.txt", data, 5)] });
-  const metaTree = encodeTree({ entries: [file("id", idFile)] });
   const writer = new PackWriter(storage, { compress: false });
-  for (const o of [idFile, data, runTree, metaTree]) await writer.add(hashBytes(o), o);
+  for (const o of [...objects, runTree, metaTree]) await writer.add(hashBytes(o), o);
   await writer.flush();
   const entry = { runId, run: { tree: hashBytes(runTree), prior: [] }, meta: { tree: hashBytes(metaTree), prior: [] }, user: {}, summary: { operation: "x:y", status: "completed" } };
   const head = encodeHead([entry], Date.now());
   await storage.put(head.key, head.bytes);
   await storage.close();
+  return store;
+}
+
+test("a run whose meta id file names another run is refused before anything is written", async () => {
+  const runId = randomUUID();
+  const other = Buffer.from(randomUUID());
+  const proc = encodeTree({ entries: [file("exit", Buffer.from("0"))] });
+  const metaTree = encodeTree({ entries: [file("id", other), dir("proc", proc)] });
+  const data = Buffer.from("results");
+  const store = await storeOf("remote-other-id", runId, encodeTree({ entries: [file("out.txt", data)] }), metaTree, [other, data, proc, Buffer.from("0")]);
+  const dest = join(tmp.path, "from-other-id");
+  await assert.rejects(clone({ runsDir: dest, remote: store }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "FORMAT");
+    assert.match(err.message, new RegExp(`Run ${runId} on the remote has meta whose id file says "${other.toString()}"`));
+    return true;
+  });
+  assert.equal(existsSync(dest), false);
+});
+
+test("a tree declaring another size than its object holds is refused, and nothing of the run is left", async () => {
+  const runId = randomUUID();
+  const idFile = Buffer.from(runId);
+  const data = Buffer.from("abc");
+  const runTree = encodeTree({ entries: [file("out.txt", data, 5)] });
+  const metaTree = encodeTree({ entries: [file("id", idFile)] });
+  const store = await storeOf("remote-lying", runId, runTree, metaTree, [idFile, data]);
 
   const dest = join(tmp.path, "from-lying");
   await assert.rejects(clone({ runsDir: dest, remote: store }), (err: Error & { code?: string }) => {
