@@ -353,6 +353,8 @@ function s3Cases(shape) {
       // `gage clone` of the store, against rclone copying the same runs in the plain layout (as
       // `gage copy --to` leaves them: a file per object) out of the same bucket.
       async ours(ctx) {
+        // The local clone rows' copies are done with: the tmpfs needs the room.
+        for (const dir of ["sync-clone", "sync-rsync-clone", "sync-rclone-clone"]) await rmrf(join(ctx.work, dir));
         if (ctx.s3 === undefined) await freshS3rver(ctx);
         if (!ctx.s3Pushed) {
           await rmrf(join(ctx.runsDir, ".gage-sync"));

@@ -449,15 +449,7 @@ static bool batch_args(napi_env env, napi_callback_info info, const char *usage,
 }
 
 // Sums every root of `b` up on `threads` threads, the calling one among them.
-static void run_batch(Batch *b, uint32_t threads) {
-  pthread_t helpers[64];
-  uint32_t started = 0;
-  for (; started + 1 < threads && started + 1 < b->count; started++) {
-    if (pthread_create(&helpers[started], NULL, digest_batch, b) != 0) break;
-  }
-  digest_batch(b);
-  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
-}
+static void run_batch(Batch *b, uint32_t threads) { gage_run_threads(digest_batch, b, threads, b->count); }
 
 // [sums, errors] for a batch that ran (see digestTrees); NULL with a JS error pending.
 static napi_value batch_result(napi_env env, Batch *b) {
@@ -599,7 +591,7 @@ typedef struct {
   napi_async_work work;
 } WriteBatch;
 
-static int write_record(const unsigned char *p, char *path, const char **call) {
+static int write_record(const unsigned char *p, char *path, bool fsync_it, const char **call) {
   uint16_t plen;
   memcpy(&plen, p, 2);
   memcpy(path, p + 2, plen);
@@ -610,25 +602,7 @@ static int write_record(const unsigned char *p, char *path, const char **call) {
   memcpy(&mode, p, 4);
   memcpy(&mtime_us, p + 4, 8);
   memcpy(&size, p + 12, 4);
-  const unsigned char *body = p + 16;
-  *call = "open";
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
-  if (fd < 0) return errno;
-  int err = 0;
-  for (size_t done = 0; done < size && err == 0;) {
-    ssize_t n = write(fd, body + done, size - done);
-    if (n >= 0) done += (size_t)n;
-    else if (errno != EINTR) err = errno, *call = "write";
-  }
-  if (err == 0 && mtime_us >= 0) {
-    int64_t us = (int64_t)mtime_us;
-    struct timespec ts[2];
-    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
-    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
-    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
-  }
-  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
-  return err;
+  return gage_create_file(path, mode, p + 16, size, mtime_us, fsync_it, NULL, call);
 }
 
 static void *write_files(void *arg) {
@@ -640,12 +614,7 @@ static void *write_files(void *arg) {
     pthread_mutex_unlock(&w->lock);
     if (i >= w->count) return NULL;
     const char *call = "open";
-    int err = write_record(w->data + w->offsets[i], path, &call);
-    if (err == 0 && w->fsync) {
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || fsync(fd) != 0) err = errno, call = "fsync";
-      if (fd >= 0) close(fd);
-    }
+    int err = write_record(w->data + w->offsets[i], path, w->fsync, &call);
     if (err != 0) {
       pthread_mutex_lock(&w->lock);
       if (w->err == 0) {
@@ -661,13 +630,7 @@ static void *write_files(void *arg) {
 static void write_execute(napi_env env, void *data) {
   (void)env;
   WriteBatch *w = data;
-  pthread_t helpers[64];
-  uint32_t started = 0;
-  for (; started + 1 < w->threads && started + 1 < w->count; started++) {
-    if (pthread_create(&helpers[started], NULL, write_files, w) != 0) break;
-  }
-  write_files(w);
-  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+  gage_run_threads(write_files, w, w->threads, w->count);
 }
 
 static void write_complete(napi_env env, napi_status status, void *data) {

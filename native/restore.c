@@ -55,6 +55,43 @@ typedef struct {
 // As Node computes mtimeMs and ctimeMs (dir_listing.c's ms).
 static double stamp_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
+int gage_create_file(const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync_it, struct stat *st, const char **call) {
+  *call = "open";
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return errno;
+  int err = 0;
+  for (size_t done = 0; done < size && err == 0;) {
+    ssize_t n = write(fd, body + done, size - done);
+    if (n >= 0) done += (size_t)n;
+    else if (errno != EINTR) err = errno, *call = "write";
+  }
+  if (err == 0 && mtime_us >= 0) {
+    int64_t us = (int64_t)mtime_us;
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
+    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
+    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
+  }
+  if (err == 0 && st != NULL && fstat(fd, st) != 0) err = errno, *call = "fstat";
+  // A umask took bits away from the mode open gave.
+  if (err == 0 && st != NULL && (st->st_mode & 0777) != (mode & 0777)) {
+    if (fchmod(fd, (mode_t)mode) != 0 || fstat(fd, st) != 0) err = errno, *call = "fchmod";
+  }
+  if (err == 0 && fsync_it && fsync(fd) != 0) err = errno, *call = "fsync";
+  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
+  return err;
+}
+
+void gage_run_threads(void *(*fn)(void *), void *arg, uint32_t threads, size_t count) {
+  pthread_t helpers[64];
+  uint32_t started = 0;
+  for (; started + 1 < threads && started + 1 < count && started < 64; started++) {
+    if (pthread_create(&helpers[started], NULL, fn, arg) != 0) break;
+  }
+  fn(arg);
+  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+}
+
 static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call) {
   const unsigned char *p = r->jobs + r->offsets[i];
   uint32_t pack, len, mode;
@@ -83,30 +120,8 @@ static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, con
   *call = "verify";
   if (!EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) || md_len != 32) return EIO;
   if (memcmp(md, want, 32) != 0) return EBADMSG;
-  *call = "open";
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
-  if (fd < 0) return errno;
-  int err = 0;
-  for (size_t done = 0; done < len && err == 0;) {
-    ssize_t n = write(fd, buf + done, len - done);
-    if (n >= 0) done += (size_t)n;
-    else if (errno != EINTR) err = errno, *call = "write";
-  }
-  if (err == 0 && mtime_us >= 0) {
-    int64_t us = (int64_t)mtime_us;
-    struct timespec ts[2];
-    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
-    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
-    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
-  }
   struct stat st;
-  if (err == 0 && fstat(fd, &st) != 0) err = errno, *call = "fstat";
-  // A umask took bits away from the mode open gave.
-  if (err == 0 && (st.st_mode & 0777) != (mode & 0777)) {
-    if (fchmod(fd, (mode_t)mode) != 0 || fstat(fd, &st) != 0) err = errno, *call = "fchmod";
-  }
-  if (err == 0 && r->fsync && fsync(fd) != 0) err = errno, *call = "fsync";
-  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
+  int err = gage_create_file(path, mode, buf, len, mtime_us, r->fsync, &st, call);
   if (err == 0) {
     double *s = r->stamps + i * 4;
     s[0] = (double)st.st_size;
@@ -168,13 +183,7 @@ static void restore_execute(napi_env env, void *data) {
     }
     r->pack_sizes[k] = st.st_size;
   }
-  pthread_t helpers[64];
-  uint32_t started = 0;
-  for (; started + 1 < r->threads && started + 1 < r->count; started++) {
-    if (pthread_create(&helpers[started], NULL, restore_files, r) != 0) break;
-  }
-  restore_files(r);
-  for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+  gage_run_threads(restore_files, r, r->threads, r->count);
 }
 
 static void free_restore(napi_env env, Restore *r) {

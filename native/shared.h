@@ -1,6 +1,9 @@
 // What native/dir_listing.c shares with native/restore.c.
 #pragma once
 #include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <openssl/evp.h>
 
 // An Error like Node's for a failed system call: code, errno, syscall, path.
@@ -9,3 +12,9 @@ napi_value gage_errno_error(napi_env env, int err, const char *syscall, const ch
 const EVP_MD *gage_sha256(void);
 // restoreFilesAsync (native/restore.c).
 napi_value restore_files_async(napi_env env, napi_callback_info info);
+// Creates `path` (O_EXCL, with `mode`), writes `body`, gives it `mtime_us` when >= 0, fsyncs it when
+// asked, and closes it; with `st`, stamps it (setting a mode a umask narrowed). 0 or an errno, `call`
+// naming the call that failed (native/restore.c).
+int gage_create_file(const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync, struct stat *st, const char **call);
+// Runs fn(arg) on `threads` threads, this one among them (no more than `count`), and waits for them.
+void gage_run_threads(void *(*fn)(void *), void *arg, uint32_t threads, size_t count);

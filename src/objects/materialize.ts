@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import pLimit from "p-limit";
 import { chmodSync, closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { join, normalize } from "node:path";
@@ -200,6 +201,9 @@ export function writeStaged(path: string, mode: number, fsync: boolean, data: Bu
     closeSync(fd);
   }
 }
+
+// Chunked files written at once (each holds about 8 MiB of chunks in memory).
+const LARGE_FILES_AT_ONCE = 3;
 
 // A batch is handed to the addon's writer threads at this many bytes or files; two are in flight.
 const BATCH_BYTES = 8 * 1024 * 1024;
@@ -467,18 +471,33 @@ export async function materializeTrees(
   }
   await writer.finish();
 
-  for (const f of toWrite) {
-    if (f.entry.chunks === undefined) continue;
-    options.signal?.throwIfAborted();
-    const job = of.get(f)!.job;
-    const stamp = await writeAtomically(f.path, f.entry.mode, fsync, job.times?.get(f.rel), async (write) => {
-      for await (const piece of reader.readFile(f.entry)) await write(piece);
-    });
-    job.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
-    stats.bytesWritten += f.entry.size;
-    stats.written++;
-    progress(f.path, f.entry.size);
-  }
+  // Large files a few at once: one's chunks are hashed here while another's are read and written
+  // on the thread pool. After a failure no further file starts; those under way finish first.
+  let failed: { err: unknown } | undefined;
+  const limit = pLimit(LARGE_FILES_AT_ONCE);
+  await Promise.all(
+    toWrite
+      .filter((f) => f.entry.chunks !== undefined)
+      .map((f) =>
+        limit(async () => {
+          if (failed) return;
+          try {
+            options.signal?.throwIfAborted();
+            const job = of.get(f)!.job;
+            const stamp = await writeAtomically(f.path, f.entry.mode, fsync, job.times?.get(f.rel), async (write) => {
+              for await (const piece of reader.readFile(f.entry)) await write(piece);
+            });
+            job.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
+            stats.bytesWritten += f.entry.size;
+            stats.written++;
+            progress(f.path, f.entry.size);
+          } catch (err) {
+            failed ??= { err };
+          }
+        }),
+      ),
+  );
+  if (failed) throw failed.err;
 
   for (const { job, destDir, plan: p, stagedFiles } of prepared) {
     if (stagedFiles.size > 0) stampStaged([destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));

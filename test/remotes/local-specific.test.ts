@@ -115,3 +115,19 @@ test("a pack kept open is closed after going unread, and one that is not a file 
   await storage.close();
   assert.equal(openFds(), before);
 });
+
+test("a pack replaced, rewritten or deleted since it was opened is read as it is now", async () => {
+  const root = join(dir, "replaced-packs");
+  const storage = new LocalStorage(root);
+  const key = `packs/${"e".repeat(64)}.pack`;
+  await storage.put(key, Buffer.from("first bytes"));
+  assert.equal((await storage.getBytes(key, { start: 0, end: 5 })).toString(), "first");
+  // Replaced by a rename (a new file at the key), then rewritten in place.
+  await storage.put(key, Buffer.from("other bytes"));
+  assert.equal((await storage.getBytes(key, { start: 0, end: 5 })).toString(), "other");
+  await writeFile(join(root, key), "flipped bytes");
+  assert.equal((await storage.getBytes(key, { start: 0, end: 7 })).toString(), "flipped");
+  await rm(join(root, key));
+  await assert.rejects(storage.getBytes(key, { start: 0, end: 5 }), { code: "NOT_FOUND" });
+  await storage.close();
+});

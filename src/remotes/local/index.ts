@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { close as closeFd, constants, fstat as fstatFd, open as openFd, promises as fs, read as readFd, type Stats } from "node:fs";
+import { close as closeFd, constants, fstat as fstatFd, open as openFd, promises as fs, read as readFd, statSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
@@ -26,11 +26,13 @@ const KEPT_OPEN = /^packs\/[^/]+\.pack$/;
 /** A pack file kept open; `users` reads are under way on it. */
 interface OpenPack {
   key: string;
-  file: Promise<{ fd: number; size: number }>;
+  file: Promise<{ fd: number; size: number; stamp: string }>;
   users: number;
   lastUse: number;
 }
 
+/** What tells one file at a path from another, or from itself rewritten. */
+const fileStamp = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 const openAsync = promisify(openFd);
 const fstatAsync = promisify(fstatFd);
 const readAsync = promisify(readFd);
@@ -115,25 +117,36 @@ export class LocalStorage implements Storage {
    * A ranged read of a pack through a file kept open: a clone reads each pack in hundreds of
    * ranges, and an open, a stat and a close for each cost more than the read.
    */
-  private async getPackBytes(key: string, range: ByteRange | undefined): Promise<Buffer> {
+  private async getPackBytes(key: string, range: ByteRange | undefined, again = true): Promise<Buffer> {
     checkRange(range);
     const pack = this.acquirePack(key);
+    let read: Buffer | undefined;
     try {
-      const { fd, size } = await pack.file;
-      const { start, end } = clampRange(range, size);
-      const out = Buffer.allocUnsafe(end - start);
-      let got = 0;
-      while (got < out.length) {
-        const { bytesRead } = await readAsync(fd, out, got, out.length - got, start + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
+      const { fd, size, stamp } = await pack.file;
+      // The file at the key now must be the one held open: a pack replaced or damaged since is
+      // read as it is now (one stat, where an open, a stat and a close were).
+      const now = statSync(this.pathOf(key), { throwIfNoEntry: false });
+      if (now === undefined) throw new NotFoundError(this.url, key);
+      if (fileStamp(now) !== stamp && again) {
+        // Closed once no read uses it; this read opens the file there now.
+        if (this.#packs.get(key) === pack) this.#packs.delete(key);
+      } else {
+        const { start, end } = clampRange(range, size);
+        const out = Buffer.allocUnsafe(end - start);
+        let got = 0;
+        while (got < out.length) {
+          const { bytesRead } = await readAsync(fd, out, got, out.length - got, start + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        read = got === out.length ? out : out.subarray(0, got);
       }
-      return got === out.length ? out : out.subarray(0, got);
     } catch (err) {
       throw this.mapError(err, key);
     } finally {
       this.releasePack(pack);
     }
+    return read ?? this.getPackBytes(key, range, false);
   }
 
   private acquirePack(key: string): OpenPack {
@@ -162,13 +175,13 @@ export class LocalStorage implements Storage {
   }
 
   /** Opened non-blocking (a FIFO in a shared folder cannot hang the reader); only a regular file is read. */
-  private async openPack(key: string): Promise<{ fd: number; size: number }> {
+  private async openPack(key: string): Promise<{ fd: number; size: number; stamp: string }> {
     const fd = await openAsync(this.pathOf(key), constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const stat = await fstatAsync(fd);
       if (stat.isDirectory()) throw new NotFoundError(this.url, key);
       if (!stat.isFile()) throw new NotRegularFileError(this.url, key);
-      return { fd, size: stat.size };
+      return { fd, size: stat.size, stamp: fileStamp(stat) };
     } catch (err) {
       closeFd(fd, () => undefined);
       throw err;
