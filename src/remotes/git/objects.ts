@@ -259,6 +259,8 @@ export class GitObjectStore {
       start(b + BATCHES_AHEAD);
       const batch = batches[b]!;
       const found = (await batch.read) ?? [];
+      // Its bytes go once yielded: a batch read is not held until the last one is.
+      batch.read = undefined;
       for (let k = 0; k < batch.items.length; k++) {
         const { oid, place } = batch.items[k]!;
         const got = found[k];

@@ -6,7 +6,8 @@ import type { PackJob, PackResult } from "./pack-worker.js";
 // from dist/ it is the .js file (the bundle puts pack-worker.js beside gage.js).
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const WORKER_URL = new URL(FROM_SOURCE ? "./pack-worker.ts" : "./pack-worker.js", import.meta.url);
-const WORKERS = Math.max(1, Math.min(2, availableParallelism()));
+// One core is left to this thread and the addon's writers (two on two cores were slower than one).
+const WORKERS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
 /** A read entry: its type, bytes, Git id and SHA-256, or null where the caller must read it itself. */
 export type PooledEntry = { type: string; data: Buffer; sha1: string; sha256: string } | null;
