@@ -42,6 +42,7 @@ await build({
     worktree: "src/worktree/index.ts",
     "snapshot-worker": "src/worktree/snapshot-worker.ts",
     "chunk-worker": "src/objects/chunk-worker.ts",
+    "pack-worker": "src/remotes/git/pack-worker.ts",
   },
   splitting: true,
   chunkNames: "chunk-[hash]",

@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { deflateSync } from "node:zlib";
 import { GitObjectStore, hashObject } from "../../src/remotes/git/objects.js";
 import { applyDelta } from "../../src/remotes/git/pack-read.js";
+import { hashBytes } from "../../src/objects/ids.js";
 import { git, initBare } from "../helpers/git-http.js";
 
 let dir: string;
@@ -110,6 +111,63 @@ test("a damaged pack entry, a lying loose object and a delta reaching outside it
   // Delta: base of 3 bytes, result 10, copying 10 bytes from offset 0.
   assert.throws(() => applyDelta(Buffer.from("abc"), Buffer.from([3, 10, 0x90, 10]), "d"), { code: "CORRUPT_OBJECT" });
   assert.equal(applyDelta(Buffer.from("abc"), Buffer.from([3, 5, 0x90, 3, 2, 0x78, 0x79]), "d").toString(), "abcxy");
+});
+
+test("blobs read many at once (on worker threads) come with their SHA-256; a swapped or damaged entry is refused", async () => {
+  const bare = await initBare(join(dir, "batch.git"));
+  const writer = new GitObjectStore(bare);
+  const contents = Array.from({ length: 600 }, (_, k) => Buffer.from(`file ${k}\n`.repeat(1 + (k % 50))));
+  const oids: string[] = [];
+  for (const c of contents) oids.push(await writer.write("blob", c));
+  writer.flush();
+  writer.close();
+  const store = new GitObjectStore(bare);
+  try {
+    const byOid = new Map(oids.map((o, k) => [o, contents[k]!]));
+    let withSum = 0;
+    for await (const { oid, data, sha256 } of store.readMany(oids, "blob", (o) => o)) {
+      assert.ok(data.equals(byOid.get(oid)!), oid);
+      if (sha256 !== undefined) {
+        assert.equal(sha256, hashBytes(data));
+        withSum++;
+      }
+      byOid.delete(oid);
+    }
+    assert.equal(byOid.size, 0);
+    assert.equal(withSum, oids.length, "every whole entry was read and hashed on a worker");
+  } finally {
+    store.close();
+  }
+
+  // The index's first two offsets swapped: each id now leads to the other's bytes.
+  const packDir = join(bare, "objects", "pack");
+  const idxPath = join(packDir, readdirSync(packDir).find((n) => n.endsWith(".idx"))!);
+  const idx = readFileSync(idxPath);
+  const count = idx.readUInt32BE(8 + 255 * 4);
+  const offsets = 8 + 1024 + count * 24;
+  const first = idx.readUInt32BE(offsets);
+  idx.writeUInt32BE(idx.readUInt32BE(offsets + 4), offsets);
+  idx.writeUInt32BE(first, offsets + 4);
+  chmodSync(idxPath, 0o644);
+  writeFileSync(idxPath, idx);
+  const swapped = new GitObjectStore(bare);
+  const readAll = async (s: GitObjectStore) => {
+    for await (const _ of s.readMany(oids, "blob", (o) => o));
+  };
+  await assert.rejects(readAll(swapped), { code: "CORRUPT_OBJECT" });
+  swapped.close();
+
+  // A damaged entry's compressed bytes.
+  const packPath = idxPath.replace(/\.idx$/, ".pack");
+  const pack = readFileSync(packPath);
+  pack[first + 4] ^= 0xff;
+  chmodSync(packPath, 0o644);
+  writeFileSync(packPath, pack);
+  idx.writeUInt32BE(first, offsets);
+  writeFileSync(idxPath, idx);
+  const damaged = new GitObjectStore(bare);
+  await assert.rejects(readAll(damaged), { code: "CORRUPT_OBJECT" });
+  damaged.close();
 });
 
 test("a repository of many packs (one per push) reads every object, with a bounded number of files open", async () => {

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import { MAX_OBJECT_BYTES, PackFile, type PackedObject } from "./pack-read.js";
+import { readEntries, type PooledEntry } from "./pack-pool.js";
 import { GitPackWriter } from "./pack-write.js";
 import { badEntryName } from "../../objects/codec.js";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
@@ -109,6 +110,11 @@ export function loadIsomorphicGit(): Promise<IsoGit> {
   // Bundled, the CommonJS build comes as a default export; unbundled, as named ones.
   return (isoGit ??= import("isomorphic-git").then((m) => ((m as { default?: IsoGit }).default ?? m) as IsoGit));
 }
+
+/** A batch read on a worker thread: at most this many entries, or about this many compressed bytes. */
+const BATCH_ENTRIES = 256;
+const BATCH_BYTES = 1024 * 1024;
+const BATCHES_AHEAD = 4;
 
 /** Parsed trees kept by a store. */
 const TREES_KEPT = 20_000;
@@ -220,12 +226,52 @@ export class GitObjectStore {
    * Reads many objects of one type, in the order they lie in their packs (one sequential pass
    * over each pack, its delta bases met just before they are needed), each checked.
    */
-  async *readMany(oids: Iterable<GitOid>, expected: GitObjectType, where: (oid: GitOid) => string): AsyncGenerator<{ oid: GitOid; data: Buffer }> {
+  async *readMany(oids: Iterable<GitOid>, expected: GitObjectType, where: (oid: GitOid) => string): AsyncGenerator<{ oid: GitOid; data: Buffer; sha256?: string }> {
     if (this.#pending.size > 0) this.flush();
     const placed: { oid: GitOid; place: Place | undefined }[] = [];
     for (const oid of oids) placed.push({ oid, place: this.#place(oid) });
     placed.sort((a, b) => (a.place?.pack ?? Infinity) - (b.place?.pack ?? Infinity) || (a.place?.offset ?? 0) - (b.place?.offset ?? 0));
-    for (const { oid, place } of placed) yield { oid, data: place === undefined ? await this.read(oid, expected, where(oid)) : this.#checked(oid, this.#readRaw(oid, place), expected, where(oid)) };
+    // Batches of one pack inflated and hashed on worker threads, a few ahead of the one yielded.
+    const batches: { items: typeof placed; pack: string | undefined; spans: number[]; read?: Promise<PooledEntry[]> }[] = [];
+    for (let k = 0; k < placed.length; ) {
+      const first = placed[k]!.place;
+      const batch: (typeof batches)[number] = { items: [], pack: first && this.#allPacks()[first.pack]!.path, spans: [] };
+      let bytes = 0;
+      while (k < placed.length && batch.items.length < BATCH_ENTRIES && bytes < BATCH_BYTES) {
+        const { place } = placed[k]!;
+        if ((place === undefined) !== (first === undefined) || place?.pack !== first?.pack) break;
+        batch.items.push(placed[k++]!);
+        const end = place === undefined ? -1 : this.#allPacks()[place.pack]!.entryEnd(place.offset);
+        if (place === undefined || end < 0) batch.spans.push(0, 0);
+        else {
+          batch.spans.push(place.offset, end);
+          bytes += end - place.offset;
+        }
+      }
+      batches.push(batch);
+    }
+    const start = (k: number) => {
+      const b = batches[k];
+      if (b?.pack !== undefined && b.read === undefined) b.read = readEntries(b.pack, b.spans).catch(() => []);
+    };
+    for (let k = 0; k < BATCHES_AHEAD; k++) start(k);
+    for (let b = 0; b < batches.length; b++) {
+      start(b + BATCHES_AHEAD);
+      const batch = batches[b]!;
+      const found = (await batch.read) ?? [];
+      // Its bytes go once yielded: a batch read is not held until the last one is.
+      batch.read = undefined;
+      for (let k = 0; k < batch.items.length; k++) {
+        const { oid, place } = batch.items[k]!;
+        const got = found[k];
+        if (got && got.sha1 === oid && got.type === expected) {
+          this.#known.add(oid);
+          yield { oid, data: got.data, sha256: got.sha256 };
+        } else
+          // Not read there (a delta, a loose object, a fault): read here, where a fault is named.
+          yield { oid, data: place === undefined ? await this.read(oid, expected, where(oid)) : this.#checked(oid, this.#readRaw(oid, place), expected, where(oid)) };
+      }
+    }
   }
 
   /**

@@ -20,6 +20,25 @@ const UNBOUNDED_INPUT = 64 * 1024;
 /** Longer delta chains than Git ever makes (its maximum depth is 4095) are refused. */
 const MAX_DELTA_DEPTH = 5000;
 
+/** A pack entry's type number, stated size and where its body starts; undefined when malformed. */
+export function entryHeader(entry: Buffer): { type: number; size: number; p: number } | undefined {
+  let p = 0;
+  let c = entry[p++]!;
+  const type = (c >> 4) & 7;
+  let size = c & 15;
+  for (let shift = 4; c & 0x80; shift += 7) {
+    if (p >= entry.length || shift > 35) return undefined;
+    c = entry[p++]!;
+    size += (c & 0x7f) * 2 ** shift;
+  }
+  return { type, size, p };
+}
+
+/** The name of a whole (not delta) entry's type number; undefined for a delta or an unknown type. */
+export function wholeType(type: number): string | undefined {
+  return type === OFS_DELTA || type === REF_DELTA ? undefined : OBJ_TYPES[type] || undefined;
+}
+
 export interface PackedObject {
   type: string;
   data: Buffer;
@@ -31,7 +50,9 @@ export function inflateExact(compressed: Buffer, size: number, where: string): B
   let out: Buffer;
   try {
     // Small input cannot inflate past a bound worth checking; zlib's own bound costs more per call.
-    out = compressed.length <= UNBOUNDED_INPUT ? inflateSync(compressed) : inflateSync(compressed, { maxOutputLength: Math.max(1, size) });
+    // One output chunk a byte larger than the object: zlib then returns it without joining chunks.
+    const chunkSize = Math.max(64, size + 1);
+    out = compressed.length <= UNBOUNDED_INPUT ? inflateSync(compressed, { chunkSize }) : inflateSync(compressed, { chunkSize, maxOutputLength: Math.max(1, size) });
   } catch (err) {
     throw new CorruptObjectError(where, { reason: `its compressed bytes do not inflate to ${size} (${(err as Error).message})` }, { cause: err });
   }
@@ -150,11 +171,28 @@ export class PackFile {
     return buf;
   }
 
+  /** Where the entry at `offset` ends (the next entry's start), or -1 when the index places it outside the pack. */
+  entryEnd(offset: number): number {
+    const end = this.#end(offset);
+    return offset < 12 || end <= offset || end > this.#packSize - 20 ? -1 : end;
+  }
+
+  /** Bytes read ahead for entry headers (a tree's blobs lie one after another in a pack). */
+  #window: { at: number; buf: Buffer } | undefined;
+
+  #windowRead(at: number, length: number): Buffer {
+    const w = this.#window;
+    if (w !== undefined && at >= w.at && at + length <= w.at + w.buf.length) return w.buf.subarray(at - w.at, at - w.at + length);
+    const buf = this.#pread(at, Math.max(length, Math.min(HEADER_WINDOW, this.#packSize - 20 - at)));
+    this.#window = { at, buf };
+    return buf.subarray(0, length);
+  }
+
   /** The type and size an entry's header gives, without inflating it; undefined for a delta. */
   headerAt(offset: number): { type: string; size: number } | undefined {
     const end = this.#end(offset);
     if (offset < 12 || end <= offset || end > this.#packSize - 20) return undefined;
-    const head = this.#pread(offset, Math.min(end - offset, 10));
+    const head = this.#windowRead(offset, Math.min(end - offset, 10));
     let c = head[0]!;
     const type = OBJ_TYPES[(c >> 4) & 7];
     let size = c & 15;
@@ -182,15 +220,11 @@ export class PackFile {
       const end = this.#end(at);
       if (at < 12 || end <= at || end > this.#packSize - 20) throw new CorruptObjectError(where, { reason: `the pack's index places it at ${at}, outside ${this.path}` });
       const entry = this.#pread(at, end - at);
-      let p = 0;
-      let c = entry[p++]!;
-      const type = (c >> 4) & 7;
-      let size = c & 15;
-      for (let shift = 4; c & 0x80; shift += 7) {
-        if (p >= entry.length || shift > 35) throw new CorruptObjectError(where, { reason: "a bad entry header in its pack" });
-        c = entry[p++]!;
-        size += (c & 0x7f) * 2 ** shift;
-      }
+      const head = entryHeader(entry);
+      if (head === undefined) throw new CorruptObjectError(where, { reason: "a bad entry header in its pack" });
+      const { type, size } = head;
+      let p = head.p;
+      let c: number;
       if (type === OFS_DELTA) {
         c = entry[p++]!;
         let back = c & 0x7f;
@@ -241,6 +275,8 @@ export class PackFile {
     }
   }
 }
+
+const HEADER_WINDOW = 64 * 1024;
 
 /** Bases of deltas kept while reading (a pack read in order meets a base just before its deltas). */
 const BASE_CACHE_BYTES = 32 * 1024 * 1024;

@@ -166,9 +166,9 @@ export class GitTreeReader extends ObjectReader {
       if (blob.data !== undefined) yield { id, data: blob.data };
       else rest.set(blob.oid, id);
     }
-    for await (const { oid, data } of this.#store.readMany(rest.keys(), "blob", (oid) => oid)) {
+    for await (const { oid, data, sha256 } of this.#store.readMany(rest.keys(), "blob", (oid) => oid)) {
       const id = rest.get(oid)!;
-      if (id.startsWith(STAND_IN_PREFIX)) this.#real.set(id, hashBytes(data));
+      if (id.startsWith(STAND_IN_PREFIX)) this.#real.set(id, sha256 ?? hashBytes(data));
       yield { id, data };
     }
   }
