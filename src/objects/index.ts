@@ -30,8 +30,8 @@ export {
   type SummaryValue,
   type Snapshot,
 } from "./codec.js";
-export { PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
-export { ObjectReader, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type ReadManyOptions } from "./reader.js";
+export { comparePackOrder, PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
+export { decodeAs, ObjectReader, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type ReadManyOptions } from "./reader.js";
 export type { FileStamp, CachedIds, FileIdCache } from "./file-id-cache.js";
 export { findSorted } from "./search.js";
 export {

@@ -35,6 +35,11 @@ export interface PackLocation {
   codec: Codec;
 }
 
+/** Pack order: by pack, then by offset (neighbours in one pack end up side by side, to share reads). */
+export function comparePackOrder(a: PackLocation, b: PackLocation): number {
+  return a.packId < b.packId ? -1 : a.packId > b.packId ? 1 : a.offset - b.offset;
+}
+
 export interface PackIndexEntry extends Omit<PackLocation, "packId"> {
   id: ObjectId;
 }

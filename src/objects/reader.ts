@@ -13,7 +13,7 @@ import {
 } from "./codec.js";
 import { CorruptObjectError, FormatError, ObjectNotFoundError } from "./errors.js";
 import { hashBytes, type ObjectId } from "./ids.js";
-import { checkIndexName, CODEC_DEFLATE, CODEC_RAW, PackIndex, type PackLocation } from "./pack.js";
+import { checkIndexName, CODEC_DEFLATE, CODEC_RAW, comparePackOrder, PackIndex, type PackLocation } from "./pack.js";
 import { listKeys, PACK_PREFIX, packKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 
 /** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
@@ -296,7 +296,8 @@ function badLocation(loc: PackLocation): string | undefined {
   return undefined;
 }
 
-function decodeAs<T>(id: ObjectId, bytes: Buffer, decode: (b: Buffer) => T): T {
+/** `decode(bytes)`, where bytes that do not decode are a corrupt object named by its id. */
+export function decodeAs<T>(id: ObjectId, bytes: Buffer, decode: (b: Buffer) => T): T {
   try {
     return decode(bytes);
   } catch (err) {
@@ -335,7 +336,7 @@ interface Span {
 }
 
 function planSpans(items: { id: ObjectId; loc: PackLocation }[]): Span[] {
-  items.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  items.sort((a, b) => comparePackOrder(a.loc, b.loc));
   const spans: Span[] = [];
   let cur: Span | undefined;
   for (const item of items) {

@@ -1,4 +1,4 @@
-import { CorruptObjectError, decodeChunkList, FormatError, type ChunkList, type ObjectId, type ObjectReader, type PackLocation } from "../objects/index.js";
+import { comparePackOrder, decodeAs, decodeChunkList, type ObjectId, type ObjectReader, type PackLocation } from "../objects/index.js";
 import { EMPTY_TREE } from "./merge.js";
 
 // Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
@@ -11,7 +11,7 @@ const MARK_BATCH = 4096;
  */
 function roundsByPack(ids: Iterable<ObjectId>, locs: ReadonlyMap<ObjectId, PackLocation>): ObjectId[][] {
   const located = [...ids].map((id) => ({ id, loc: locs.get(id)! }));
-  located.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  located.sort((a, b) => comparePackOrder(a.loc, b.loc));
   const rounds: ObjectId[][] = [];
   let round: ObjectId[] = [];
   for (let i = 0; i < located.length; ) {
@@ -49,15 +49,6 @@ export interface Closure {
   missing: Map<ObjectId, string>;
   /** Pack files by id, when some may be gone (gc): an object in a pack without a file is missing. */
   packs?: ReadonlyMap<ObjectId, { size?: number }>;
-}
-
-function decodeChunks(id: ObjectId, data: Buffer): ChunkList {
-  try {
-    return decodeChunkList(data);
-  } catch (err) {
-    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
-    throw err;
-  }
 }
 
 /**
@@ -119,7 +110,7 @@ export async function markReachable(
     }
     for (const batch of roundsByPack(lists.keys(), locs)) {
       for await (const { id, data } of reader.readMany(batch)) {
-        for (const c of decodeChunks(id, data).chunks) see(c.id, lists.get(id)!);
+        for (const c of decodeAs(id, data, decodeChunkList).chunks) see(c.id, lists.get(id)!);
       }
       report();
     }

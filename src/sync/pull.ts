@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { CorruptObjectError, decodeName, decodeTimes, decodeTree, FormatError, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
+import { decodeAs, decodeName, decodeTimes, decodeTree, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
 import { RACY_MS } from "../worktree/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
@@ -53,7 +53,7 @@ class TreeCachingReader extends ObjectReader {
     const wanted = new Set(blobs);
     for await (const { id, data } of this.readMany([...missing, ...blobs])) {
       if (missing.has(id)) {
-        const tree = treeOf(id, data);
+        const tree = decodeAs(id, data, decodeTree);
         this.#trees.set(id, tree);
         out.set(id, tree);
       }
@@ -61,16 +61,6 @@ class TreeCachingReader extends ObjectReader {
       if (wanted.has(id)) into.set(id, data);
     }
     return out;
-  }
-}
-
-/** A tree's bytes decoded, as `ObjectReader.readTrees` does: one that does not decode is a corrupt object. */
-function treeOf(id: string, data: Buffer): Tree {
-  try {
-    return decodeTree(data);
-  } catch (err) {
-    if (err instanceof FormatError) throw new CorruptObjectError(id, { reason: err.message }, { cause: err });
-    throw err;
   }
 }
 

@@ -8,6 +8,7 @@ import {
   type ObjectId,
   type ObjectReader,
   type PackLocation,
+  comparePackOrder,
 } from "../objects/index.js";
 import { PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES } from "../objects/pack.js";
 
@@ -158,7 +159,7 @@ export class Reachability {
     // In pack order, so a batch holds neighbours (one read of each pack per level, as gc reads).
     const index = this.#packs.reader.index;
     const inOrder = ids.map((id) => ({ id, loc: index.get(id) }));
-    inOrder.sort((a, b) => (a.loc === undefined || b.loc === undefined ? (a.loc === undefined ? 1 : 0) - (b.loc === undefined ? 1 : 0) : a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+    inOrder.sort((a, b) => (a.loc !== undefined && b.loc !== undefined ? comparePackOrder(a.loc, b.loc) : Number(a.loc === undefined) - Number(b.loc === undefined)));
     const sorted = inOrder.map((x) => x.id);
     for (let i = 0; i < sorted.length; i += BATCH) {
       for (const [id, data] of await this.#readAll(sorted.slice(i, i + BATCH), concurrency)) {
@@ -274,7 +275,7 @@ const CLUSTER_SPAN = 4 * 1024 * 1024;
 /** Ids in runs of near neighbours within one pack: one request each. */
 function clusters(ids: readonly ObjectId[], reader: ObjectReader): ObjectId[][] {
   const located = ids.map((id) => ({ id, loc: reader.index.get(id)! }));
-  located.sort((a, b) => (a.loc.packId < b.loc.packId ? -1 : a.loc.packId > b.loc.packId ? 1 : a.loc.offset - b.loc.offset));
+  located.sort((a, b) => comparePackOrder(a.loc, b.loc));
   const out: ObjectId[][] = [];
   let cur: ObjectId[] = [];
   let pack = "";
