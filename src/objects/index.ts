@@ -31,7 +31,7 @@ export {
   type Snapshot,
 } from "./codec.js";
 export { comparePackOrder, PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
-export { decodeAs, ObjectReader, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type ReadManyOptions } from "./reader.js";
+export { decodeAs, ObjectReader, listPackIndexes, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type KeptLoadOptions, type ListedIndex, type ObjectReaderOptions, type ReadManyOptions } from "./reader.js";
 export type { FileStamp, CachedIds, FileIdCache } from "./file-id-cache.js";
 export { findSorted } from "./search.js";
 export {

@@ -454,6 +454,8 @@ export class PackWriter implements ObjectSink {
    */
   readonly #taken = new Set<ObjectId>();
   readonly #written: WrittenPack[] = [];
+  /** Packs of the index holding objects asked for and found there (not written again). */
+  readonly #reused = new Set<ObjectId>();
   /** Written packs already added to the index. */
   #indexed = 0;
   #open: OpenPack | undefined;
@@ -472,7 +474,24 @@ export class PackWriter implements ObjectSink {
   }
 
   has(id: ObjectId): boolean {
-    return this.#taken.has(id) || this.#index.has(id);
+    return this.#taken.has(id) || this.noteReused(id);
+  }
+
+  /**
+   * True when the index given at construction (or a pack flushed since) holds `id`; its pack is
+   * then among `reusedPacks()`. For objects a caller skipped by another look at the same index
+   * (snapshot workers hold a copy of it).
+   */
+  noteReused(id: ObjectId): boolean {
+    const loc = this.#index.get(id);
+    if (loc === undefined) return false;
+    this.#reused.add(loc.packId);
+    return true;
+  }
+
+  /** The packs of the objects `has` or `noteReused` found in the index: with `written`, where this writer's objects are. */
+  reusedPacks(): ReadonlySet<ObjectId> {
+    return this.#reused;
   }
 
   async add(id: ObjectId, data: Buffer): Promise<boolean> {

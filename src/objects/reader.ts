@@ -24,21 +24,37 @@ export async function loadPackIndex(storage: ObjectStorage, index = new PackInde
   return index;
 }
 
+/** How `loadPackIndexKept` reads: which listing, which packs, into which index. */
+export interface KeptLoadOptions {
+  /** Index reads in flight at once (default 8). */
+  concurrency?: number;
+  /** The storage's index keys, listed moments ago (`listPackIndexes`); listed here when absent. */
+  listed?: readonly ListedIndex[];
+  /** Only the indexes of these packs (pack hints: docs/formats.md, Heads); default every pack. */
+  packs?: ReadonlySet<ObjectId>;
+  /** Add to this index (its index files already added are not read again); default a new one. */
+  into?: PackIndex;
+  /** Read from the storage the listed keys no kept copy stands for (default true). */
+  fetch?: boolean;
+}
+
 /**
  * `loadPackIndex` with index files read before (`kept`, key → bytes): a listed key found there is
  * not read again (a GET each on S3). Only immutable keys are kept, so a kept copy under a key the
  * storage lists now is what the storage holds (docs/formats.md, Pack indexes); each is checked
- * again as it is added. Returns the index and the index file of every immutable key listed now.
+ * again as it is added. Returns the index and the index file of every immutable key it took
+ * (every one listed, unless `packs` or `fetch: false` narrowed them).
  */
 export async function loadPackIndexKept(
   storage: ObjectStorage,
   kept: ReadonlyMap<string, Buffer>,
-  concurrency = 8,
+  options: KeptLoadOptions = {},
 ): Promise<{ index: PackIndex; files: Map<string, Buffer> }> {
-  const index = new PackIndex();
+  const index = options.into ?? new PackIndex();
   const files = new Map<string, Buffer>();
-  const listed = await listPackIndexes(storage);
-  for (const { key, packId, sum } of listed) {
+  const listed = options.listed ?? (await listPackIndexes(storage));
+  const wanted = options.packs === undefined ? listed : listed.filter((l) => options.packs!.has(l.packId));
+  for (const { key, packId, sum } of wanted) {
     const bytes = sum === undefined ? undefined : kept.get(key);
     if (bytes === undefined) continue;
     try {
@@ -50,7 +66,8 @@ export async function loadPackIndexKept(
       if (!(err instanceof FormatError)) throw err;
     }
   }
-  const read = await fetchPackIndexes(storage, listed.filter((l) => !index.hasIndex(l.key)), concurrency);
+  if (options.fetch === false) return { index, files };
+  const read = await fetchPackIndexes(storage, wanted.filter((l) => !index.hasIndex(l.key)), options.concurrency ?? 8);
   for (const { key, packId, sum, bytes } of read) {
     index.addIndex(packId, bytes, key);
     if (sum !== undefined) files.set(key, bytes);
@@ -72,15 +89,26 @@ export async function readPackIndexBytes(storage: ObjectStorage, key: string): P
   return bytes;
 }
 
-interface ListedIndex {
+/** A pack index file a storage lists. */
+export interface ListedIndex {
   key: string;
   packId: ObjectId;
   /** The index's checksum, named by its key; undefined for a 0.1.0 key (rewritten in place). */
   sum: string | undefined;
+  /** Its bytes, when listed with `sized` (what reading it costs). */
+  size?: number;
 }
 
-async function listPackIndexes(storage: ObjectStorage): Promise<ListedIndex[]> {
+/** The pack index keys a storage lists now; `sized`: with their sizes (a stat each on some backends). */
+export async function listPackIndexes(storage: ObjectStorage, sized = false): Promise<ListedIndex[]> {
   const out: ListedIndex[] = [];
+  if (sized) {
+    for await (const { key, size } of storage.list(PACK_PREFIX)) {
+      const named = parsePackIndexKey(key);
+      if (named !== undefined) out.push({ key, ...named, size });
+    }
+    return out;
+  }
   for await (const key of listKeys(storage, PACK_PREFIX)) {
     const named = parsePackIndexKey(key);
     if (named !== undefined) out.push({ key, ...named });
@@ -144,13 +172,45 @@ export interface ReadManyOptions {
  * Reads objects by id from the packs of an `ObjectStorage`. Every object is decompressed and
  * hashed before it is returned; bytes that do not match their id throw `CorruptObjectError`.
  */
+export interface ObjectReaderOptions {
+  /**
+   * Adds the indexes `index` was loaded without (it holds only some packs': pack hints), called
+   * once, the first time an object asked for is not in it.
+   */
+  whenMissing?: () => Promise<void>;
+}
+
 export class ObjectReader {
   readonly storage: ObjectStorage;
   readonly index: PackIndex;
+  #whenMissing: (() => Promise<void>) | undefined;
+  #completing: Promise<void> | undefined;
 
-  constructor(storage: ObjectStorage, index: PackIndex) {
+  constructor(storage: ObjectStorage, index: PackIndex, options: ObjectReaderOptions = {}) {
     this.storage = storage;
     this.index = index;
+    this.#whenMissing = options.whenMissing;
+  }
+
+  /**
+   * Makes sure the index lists every object of `ids` it can: when one is missing from an index
+   * loaded in part, the rest of the indexes are loaded (once). Objects missing still are missing.
+   */
+  async ensure(ids: Iterable<ObjectId>): Promise<void> {
+    if (this.#completing === undefined) {
+      if (this.#whenMissing === undefined) return;
+      let missing = false;
+      for (const id of ids) {
+        if (!this.index.has(id)) {
+          missing = true;
+          break;
+        }
+      }
+      if (!missing) return;
+      this.#completing = this.#whenMissing();
+      this.#whenMissing = undefined;
+    }
+    await this.#completing;
   }
 
   static async open(storage: ObjectStorage): Promise<ObjectReader> {
@@ -162,6 +222,7 @@ export class ObjectReader {
   }
 
   async read(id: ObjectId): Promise<Buffer> {
+    await this.ensure([id]);
     const loc = this.#locate(id);
     const stored = await this.storage.getBytes(packKey(loc.packId), { start: loc.offset, end: loc.offset + loc.storedLength });
     return verifyObject(id, loc, stored);
@@ -172,7 +233,9 @@ export class ObjectReader {
    * order reads complete, each object verified.
    */
   async *readMany(ids: Iterable<ObjectId>, options: ReadManyOptions = {}): AsyncGenerator<{ id: ObjectId; data: Buffer }> {
-    const spans = planSpans([...new Set(ids)].map((id) => ({ id, loc: this.#locate(id) })));
+    const unique = [...new Set(ids)];
+    await this.ensure(unique);
+    const spans = planSpans(unique.map((id) => ({ id, loc: this.#locate(id) })));
     const limit = pLimit(options.concurrency ?? 4);
     const pending = new Map<number, Promise<{ n: number; out: { id: ObjectId; data: Buffer }[] }>>();
     let next = 0;
@@ -232,6 +295,7 @@ export class ObjectReader {
     }
     // A list can hold no more chunks than its file's size allows (decodeChunkList): one declaring
     // more bytes than such a list takes is refused before it is read and decoded.
+    await this.ensure([entry.chunks]);
     const listBytes = this.#locate(entry.chunks).rawLength;
     if (listBytes > maxChunkListBytes(entry.size)) {
       throw new CorruptObjectError(entry.chunks, { reason: `a chunk list of ${listBytes} bytes for a file of ${entry.size}` });

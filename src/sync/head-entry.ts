@@ -33,7 +33,16 @@ export interface HeadEntry {
   summary: RunSummary;
   /** Where the files' modification times are (docs/formats.md): absent in heads of earlier releases. */
   times?: EntryTimes;
+  /**
+   * Pack hints: the packs that hold the objects this version reaches (pack ids), so a pull of the
+   * run reads those packs' indexes first. Absent in heads of earlier releases and when a version's
+   * objects are in more than `MAX_PACK_HINTS` packs; never trusted for more than a hint.
+   */
+  packs?: string[];
 }
+
+/** Pack hints an entry carries at most (an entry that would need more carries none). */
+export const MAX_PACK_HINTS = 32;
 
 /** A version's modification times, beside its trees (never part of them: see objects/times.ts). */
 export interface EntryTimes {
@@ -54,6 +63,7 @@ export function plainEntry(e: HeadEntry): unknown {
     user: Object.fromEntries(Object.entries(e.user).map(([n, b]) => [n, Buffer.from(b)])),
     summary: e.summary,
     ...(e.times === undefined ? {} : { times: e.times }),
+    ...(e.packs === undefined ? {} : { packs: e.packs.map((id) => Buffer.from(id, "hex")) }),
   };
 }
 
@@ -75,7 +85,36 @@ export function checkEntry(key: string, raw: unknown): HeadEntry {
   const entry: HeadEntry = { runId: e.runId as string, run: tree(e.run, "run"), meta: tree(e.meta, "meta"), user, summary };
   const times = checkTimes(e.times);
   if (times !== undefined) entry.times = times;
+  const packs = checkPacks(e.packs);
+  if (packs !== undefined) entry.packs = packs;
   return entry;
+}
+
+/** Pack hints are hints: a malformed or oversized list is left out, never an error. */
+function checkPacks(raw: unknown): string[] | undefined {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_PACK_HINTS) return undefined;
+  const out: string[] = [];
+  for (const id of raw) {
+    if (!(id instanceof Uint8Array) || id.length !== 32) return undefined;
+    out.push(Buffer.from(id.buffer, id.byteOffset, 32).toString("hex"));
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * The pack hints of a merged version: the union of those of the entries whose trees it kept
+ * (`target`), when every such entry has some and they are at most `MAX_PACK_HINTS`.
+ */
+export function packHints(entries: readonly HeadEntry[], target: { run: string; meta: string }): { packs?: string[] } {
+  const winners = entries.filter((e) => e.run.tree === target.run || e.meta.tree === target.meta);
+  return unionOfHints(winners.map((e) => e.packs));
+}
+
+/** One list of the hints of `lists`, when each has some and together they are few enough. */
+export function unionOfHints(lists: readonly (readonly string[] | undefined)[]): { packs?: string[] } {
+  if (lists.length === 0 || lists.some((l) => l === undefined)) return {};
+  const union = new Set(lists.flatMap((l) => l!));
+  return union.size > 0 && union.size <= MAX_PACK_HINTS ? { packs: [...union] } : {};
 }
 
 /** An entry's `user` map as a head may hold it; `bad` is called with what is wrong. */

@@ -3,7 +3,7 @@ import { hashBytes, listKeys } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion } from "./merge.js";
-import { checkEntry, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
+import { checkEntry, packHints, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
 import { LazyRuns, packEntries, type RawRun } from "./lazy-runs.js";
 import { HEAD_KEY_RE, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
@@ -154,6 +154,7 @@ export function reduceEntries(entries: readonly HeadEntry[]): HeadEntry[] {
   const out: HeadEntry = { runId: entries[0]!.runId, run: merged.run, meta: merged.meta, user, summary: summaryFrom.summary };
   const times = timesFor(entries, { run: merged.run.tree, meta: merged.meta.tree });
   if (times !== undefined) out.times = times;
+  Object.assign(out, packHints(entries, { run: merged.run.tree, meta: merged.meta.tree }));
   return [out];
 }
 

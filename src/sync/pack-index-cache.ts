@@ -1,5 +1,5 @@
-import type { PackIndex, WrittenPack } from "../objects/index.js";
-import { loadPackIndexKept } from "../objects/index.js";
+import type { ListedIndex, PackIndex, WrittenPack } from "../objects/index.js";
+import { listPackIndexes, loadPackIndexKept } from "../objects/index.js";
 import type { Session } from "./session.js";
 
 /**
@@ -8,10 +8,41 @@ import type { Session } from "./session.js";
  * written since, not one per pack (a GET each on S3). A key names one content, so a kept copy is
  * never stale (docs/formats.md, Pack indexes).
  */
-export async function loadRemotePackIndex(s: Session): Promise<PackIndex> {
-  const { index, files } = await loadPackIndexKept(s.remote.storage, s.state.keptIndexes());
+export async function loadRemotePackIndex(s: Session, listed?: readonly ListedIndex[]): Promise<PackIndex> {
+  const { index, files } = await loadPackIndexKept(s.remote.storage, s.state.keptIndexes(), listed === undefined ? {} : { listed });
   s.state.setKeptIndexes(files);
   return index;
+}
+
+/**
+ * The indexes of the packs `packs` names (a pull's pack hints), kept or read, and `rest`, which
+ * adds every other index the remote lists (kept or read) to the same index: called when an object
+ * is not in the hinted packs. Index files read are kept as a full load keeps them.
+ */
+export async function loadHintedPackIndex(s: Session, packs: ReadonlySet<string>): Promise<{ index: PackIndex; rest: () => Promise<void> }> {
+  const kept = s.state.keptIndexes();
+  const { index, files } = await loadPackIndexKept(s.remote.storage, kept, { packs });
+  s.state.addKeptIndexes(new Map([...files].filter(([key]) => !kept.has(key))));
+  const rest = async () => {
+    const all = await loadPackIndexKept(s.remote.storage, s.state.keptIndexes(), { into: index });
+    s.state.setKeptIndexes(new Map([...files, ...all.files]));
+  };
+  return { index, rest };
+}
+
+/**
+ * The index a push checks its objects against. Knowing that the remote holds an object costs
+ * reading the index that lists it; when the bytes the push may send are fewer than those of the
+ * index files it has no copy of, it reads none of them and sends what its kept copies do not list
+ * (an object in two packs is harmless: readers and `gage gc` take either copy).
+ */
+export async function loadPushPackIndex(s: Session, sendBytes: number): Promise<PackIndex> {
+  const kept = s.state.keptIndexes();
+  const listed = await listPackIndexes(s.remote.storage, true);
+  let unread = 0;
+  for (const l of listed) if (l.sum === undefined || !kept.has(l.key)) unread += l.size ?? 0;
+  if (sendBytes >= unread) return loadRemotePackIndex(s, listed);
+  return (await loadPackIndexKept(s.remote.storage, kept, { listed, fetch: false })).index;
 }
 
 /** Keeps the index files of packs this command wrote, so the next one need not read them back. */

@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeAs, decodeName, decodeTimes, decodeTree, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type Tree } from "../objects/index.js";
+import { decodeAs, decodeName, decodeTimes, decodeTree, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type PackIndex, type Tree } from "../objects/index.js";
 import { RACY_MS } from "../worktree/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
@@ -15,7 +15,8 @@ import { dropInSync, findInSync, noteInSync, sumRuns, sumStagedRuns, type RunSum
 import { loadLocalRun, sameState, scanRun, selectLocalRuns, type LocalRun } from "./local-runs.js";
 import { addRunHistory, clearPending, RunStates, statePaths, writePending } from "../state/index.js";
 import { EMPTY_TREE, forcePart, MAX_PRIOR, mergeRunVersions, type PartMerge, type RunVersion } from "./merge.js";
-import { loadRemotePackIndex } from "./pack-index-cache.js";
+import { unionOfHints } from "./head-entry.js";
+import { loadHintedPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteConflictPaths, remoteVersion } from "./plan.js";
 import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { gitRemoteSpec } from "./remote.js";
@@ -185,12 +186,16 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     }
     const roots = items.flatMap((i) => [i.files, i.meta].filter((t): t is string => t !== undefined));
     if (roots.length > 0) {
-      const trees = new TreeCachingReader(s.remote.storage, await loadRemotePackIndex(s));
+      const { index, rest } = await loadPullIndex(s, items);
+      const trees = new TreeCachingReader(s.remote.storage, index, rest === undefined ? {} : { whenMissing: rest });
       reader = trees;
       const metas = items.flatMap((i) => (i.meta === undefined ? [] : [{ runId: i.remote.id, meta: i.meta }]));
       const metaIds = new Set(metas.map((m) => m.meta));
       // Each meta's `id` file is read with the trees below the meta (neighbours in the packs).
-      const { sizes, blobs } = await treeSizes(trees, roots, (tree, id) => (metaIds.has(id) ? idFileOf(tree) : undefined));
+      const { sizes, blobs, leaves } = await treeSizes(trees, roots, (tree, id) => (metaIds.has(id) ? idFileOf(tree) : undefined));
+      // An object the hinted packs lack (a push found it in an older pack) brings in every index,
+      // here, before anything is written.
+      await trees.ensure(leaves);
       await checkMetaIds(reader, metas, blobs);
       for (const item of items) {
         for (const t of [item.files, item.meta]) {
@@ -277,7 +282,7 @@ async function treeSizes(
   reader: TreeCachingReader,
   roots: readonly string[],
   blobOf: (tree: Tree, id: string) => string | undefined,
-): Promise<{ sizes: Map<string, { files: number; bytes: number }>; blobs: Map<string, Buffer> }> {
+): Promise<{ sizes: Map<string, { files: number; bytes: number }>; blobs: Map<string, Buffer>; leaves: string[] }> {
   const trees = new Map<string, Tree>();
   const blobs = new Map<string, Buffer>();
   let level = [...new Set(roots)];
@@ -297,6 +302,8 @@ async function treeSizes(
     }
     level = [...below];
   }
+  const leaves: string[] = [];
+  for (const tree of trees.values()) for (const e of tree.entries) if (e.kind !== "dir") leaves.push(e.chunks ?? e.id);
   const sizes = new Map<string, { files: number; bytes: number }>();
   const size = (id: string): { files: number; bytes: number } => {
     let s = sizes.get(id);
@@ -311,7 +318,21 @@ async function treeSizes(
     return s;
   };
   for (const root of roots) size(root);
-  return { sizes, blobs };
+  return { sizes, blobs, leaves };
+}
+
+/**
+ * The remote's pack indexes a pull needs: those of the packs its runs' entries hint at (every
+ * other one only if an object is not there: `rest`), or all of them when a run has no hints.
+ */
+async function loadPullIndex(s: Session, items: readonly PullItem[]): Promise<{ index: PackIndex; rest?: () => Promise<void> }> {
+  const packs = new Set<string>();
+  for (const item of items) {
+    const hints = unionOfHints(item.remote.entries.map((e) => e.packs)).packs;
+    if (hints === undefined) return { index: await loadRemotePackIndex(s) };
+    for (const p of hints) packs.add(p);
+  }
+  return loadHintedPackIndex(s, packs);
 }
 
 async function executePull(
@@ -425,7 +446,9 @@ interface RunTimes {
  */
 async function loadTimes(reader: ObjectReader, items: readonly PullItem[]): Promise<Map<PullItem, RunTimes>> {
   const ids = new Map(items.map((item) => [item, timesFor(item.remote.entries, { run: item.files ?? "", meta: item.meta ?? "" })]));
-  const wanted = [...ids.values()].flatMap((t) => [t?.run, t?.meta]).filter((id): id is string => id !== undefined && reader.index.get(id) !== undefined);
+  const named = [...ids.values()].flatMap((t) => [t?.run, t?.meta]).filter((id): id is string => id !== undefined);
+  await reader.ensure(named);
+  const wanted = named.filter((id) => reader.index.get(id) !== undefined);
   const decoded = new Map<string, FileTimes>();
   try {
     for await (const { id, data } of reader.readMany(wanted)) {

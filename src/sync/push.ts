@@ -12,7 +12,8 @@ import { encodeHead, entryVersion, keyTime, noteHead, timesFor, writeCatalog, ty
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
 import { addRunHistory, pruneRunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
-import { keepWrittenIndexes, loadRemotePackIndex } from "./pack-index-cache.js";
+import { unionOfHints } from "./head-entry.js";
+import { keepWrittenIndexes, loadPushPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, summedTotals, sumRuns, type RunSums } from "./in-sync.js";
 import { gitRemoteSpec } from "./remote.js";
@@ -55,6 +56,8 @@ interface PushItem {
    * remote's index, none trusted from a tree found there (`repairing`).
    */
   repair?: boolean;
+  /** The pack hints of the remote's entries of this run (objects this push does not send are there). */
+  priorHints: (readonly string[] | undefined)[];
 }
 
 /**
@@ -169,7 +172,8 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
       const what = repairing ? "missing objects" : describeChange(next, remote);
       const sizeFiles = upload.files || upload.meta ? local.stats.files : Object.keys(next.user).length;
       const sizeBytes = upload.files || upload.meta ? local.stats.bytes : 0;
-      items.push({ local, entry, upload, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id), ...(repairing ? { repair: true } : {}) });
+      const priorHints = remoteEntries.map((e) => e.packs);
+      items.push({ local, entry, upload, priorHints, planned: plannedRun(run, what, sizeFiles, sizeBytes), sums: summed?.runs.get(run.id), ...(repairing ? { repair: true } : {}) });
     }
     return {
       remote: s.remote.url,
@@ -222,8 +226,10 @@ async function executePush(
   try {
     if (items.length === 0) return result;
     onProgress?.({ phase: "upload", files: 0, bytes: 0, total: { files: items.reduce((n, i) => n + i.planned.files, 0), bytes: items.reduce((n, i) => n + i.planned.bytes, 0) } });
-    if (items.some((i) => i.upload.files || i.upload.meta)) {
-      const index = await loadRemotePackIndex(s);
+    const uploading = (i: PushItem) => i.upload.files || i.upload.meta;
+    for (const item of items) if (!uploading(item)) Object.assign(item.entry, unionOfHints(item.priorHints));
+    if (items.some(uploading)) {
+      const index = await loadPushPackIndex(s, items.filter(uploading).reduce((n, i) => n + i.planned.bytes, 0));
       const onPack = (p: WrittenPack) => {
         result.objects += p.objects;
         result.bytes += p.bytes;
@@ -249,7 +255,16 @@ async function executePush(
         const cacheFile = statePaths.statCache(s.runsDir);
         const trees = await snapshotDirsOnWorkers(
           jobs.map((j) => j.dir),
-          { sink: writer, cache: s.cache, cacheFile, stored: index, onProgress: progress, times: true, ...(treeSums ? { treeSums } : {}) },
+          {
+            sink: writer,
+            cache: s.cache,
+            cacheFile,
+            stored: index,
+            onProgress: progress,
+            onFound: (ids) => ids.forEach((id) => writer.noteReused(id)),
+            times: true,
+            ...(treeSums ? { treeSums } : {}),
+          },
         );
         jobs.forEach((j, k) => setSent(j.item, j.part, trees[k]!));
       } else {
@@ -265,7 +280,11 @@ async function executePush(
         }
       }
       // Packs and their indexes are durable before the head that reaches them (closure invariant).
-      keepWrittenIndexes(s, await writer.flush());
+      const written = await writer.flush();
+      keepWrittenIndexes(s, written);
+      // Pack hints: where this push put or found what it read (docs/formats.md, Heads).
+      const packs = [...new Set([...written.map((p) => p.packId), ...writer.reusedPacks()])];
+      for (const item of items) if (uploading(item)) Object.assign(item.entry, unionOfHints([...item.priorHints, packs]));
     }
     // After every head seen: a writer whose clock runs behind still names its head so that readers
     // listing from the newest head they know (minus the skew margin) find it.

@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { idOnlySink, UnsafePathError, wholeTreeKey, type ChunkingParams, type ObjectSink, type PackIndex, type TreeSumLookup } from "../objects/index.js";
+import { idOnlySink, UnsafePathError, wholeTreeKey, type ChunkingParams, type ObjectId, type ObjectSink, type PackIndex, type TreeSumLookup } from "../objects/index.js";
 import { snapshotRunParts, type RunParts, type RunToScan } from "./run-parts.js";
 import type { StatCache } from "./stat-cache.js";
 import type { BatchReturn, DirSnapshot, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
@@ -26,6 +26,8 @@ export interface ParallelSnapshotOptions {
   workers?: number;
   /** Files and bytes done since the last call. */
   onProgress?: (delta: { files: number; bytes: number }) => void;
+  /** Objects the workers found in `stored` and did not send (each once per worker). */
+  onFound?: (ids: readonly ObjectId[]) => void;
   signal?: AbortSignal;
 }
 
@@ -157,6 +159,7 @@ class WorkerPool {
           cache.importRows(Buffer.from(m.fileRows));
           for (const [path, signature, treeId, newest] of m.dirRows) cache.recordDir(path, signature, treeId, newest);
         }
+        if (m.found.length > 0) opts.onFound?.(m.found);
         if (m.files > 0 || m.bytes > 0) opts.onProgress?.({ files: m.files, bytes: m.bytes });
         for (const [k, result] of m.done) results[k] = result;
       } finally {

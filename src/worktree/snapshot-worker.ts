@@ -54,9 +54,10 @@ export type SnapshotWorkerMessage =
   /**
    * Objects as records [id 32][length u32 LE][bytes], in the order they were made, then what the
    * caller records once they are stored: stat cache rows (`encodeFileRow`s, concatenated),
-   * progress, and the directories finished.
+   * progress, the directories finished, and the objects found in `stored` (not sent: the caller
+   * notes where they are).
    */
-  | { type: "batch"; buf: ArrayBuffer; length: number; files: number; bytes: number; fileRows: ArrayBuffer; dirRows: DirRow[]; done: DoneRow[]; last: boolean }
+  | { type: "batch"; buf: ArrayBuffer; length: number; files: number; bytes: number; fileRows: ArrayBuffer; dirRows: DirRow[]; done: DoneRow[]; found: ObjectId[]; last: boolean }
   | { type: "error"; job: number; name: string; message: string; code?: string; path?: string; reason?: string };
 
 export const BATCH_BYTES = 4 * 1024 * 1024;
@@ -86,6 +87,9 @@ class RecordingCache implements FileIdCache {
 
 class BatchSink implements ObjectSink {
   readonly #seen = new Set<ObjectId>();
+  /** Objects found in `stored`, once each; those since the last batch are in `found`. */
+  readonly #found = new Set<ObjectId>();
+  found: ObjectId[] = [];
   readonly #stored: PackIndex | undefined;
   readonly #setup: WorkerSetup;
   readonly cache = new RecordingCache();
@@ -106,7 +110,13 @@ class BatchSink implements ObjectSink {
   // What the sink held when the work began, or what this worker sent since: either is in a pack
   // that is stored before anything this worker sends next.
   has(id: ObjectId): boolean {
-    return this.#seen.has(id) || this.#stored?.has(id) === true;
+    if (this.#seen.has(id)) return true;
+    if (this.#stored?.has(id) !== true) return false;
+    if (!this.#found.has(id)) {
+      this.#found.add(id);
+      this.found.push(id);
+    }
+    return true;
   }
 
   giveBack(buf: ArrayBuffer): void {
@@ -160,12 +170,14 @@ class BatchSink implements ObjectSink {
       fileRows: rows.buffer as ArrayBuffer,
       dirRows: this.cache.dirRows,
       done: this.done,
+      found: this.found,
       last,
     };
     parentPort!.postMessage(m, [buf, rows.buffer as ArrayBuffer]);
     this.cache.fileRows = [];
     this.cache.dirRows = [];
     this.done = [];
+    this.found = [];
     this.files = 0;
     this.bytes = 0;
     this.#buf = undefined;
