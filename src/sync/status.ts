@@ -1,12 +1,13 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { DELETED_META_SUFFIX } from "../runs/layout.js";
 import { listRuns } from "../runs/run.js";
 import { sortRuns, type Run } from "../runs/run.js";
 import { entryVersion } from "./heads.js";
 import { findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRuns } from "./local-runs.js";
 import { compareVersions, mergeRunVersions, mergedVersion, type SyncState } from "./merge.js";
-import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
+import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { gitRemoteSpec } from "./remote.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
 
@@ -20,8 +21,25 @@ export interface RunStatusRow {
 
 export interface StatusResult {
   remote: string;
+  /** Every selected run here, and the first `remoteOnlyRows` of those only on the remote, newest first. */
   runs: RunStatusRow[];
+  /** Selected runs only on the remote (those in `runs` and those left out). */
+  remoteOnly: number;
+  /** Of those, the ones left out of `runs` (past `remoteOnlyRows`). */
+  remoteOnlyOmitted: number;
 }
+
+export interface StatusOptions extends SyncOptions {
+  /**
+   * Runs only on the remote to give rows to (default `STATUS_REMOTE_ONLY_ROWS`; `Infinity`: all).
+   * Without run specs or `where`, the others are counted by id and never read, so a status
+   * costs the runs here and the rows shown, not the remote's total.
+   */
+  remoteOnlyRows?: number;
+}
+
+/** Rows of runs only on the remote a status gives by default: a screenful. */
+export const STATUS_REMOTE_ONLY_ROWS = 20;
 
 /**
  * Where each run stands between the runs directory and the remote: local-only, remote-only,
@@ -31,19 +49,45 @@ export interface StatusResult {
  * the stat cache. Runs deleted locally are left out. A Git remote is compared through its
  * fetched branch (src/sync/git).
  */
-export async function status(opts: SyncOptions): Promise<StatusResult> {
+export async function status(opts: StatusOptions): Promise<StatusResult> {
+  const limit = opts.remoteOnlyRows ?? STATUS_REMOTE_ONLY_ROWS;
   const git = await gitRemoteSpec(opts);
-  if (git !== undefined) return (await import("./git/status.js")).gitStatus(opts, git);
+  if (git !== undefined) return pageRemoteOnly((await import("./git/status.js")).gitStatus(opts, git), limit);
   const s = await openSession(opts, true);
   try {
     const local = existsSync(opts.runsDir) ? await listRuns(opts.runsDir, opts.onWarning ? { onWarning: opts.onWarning } : {}) : [];
-    const remote = new Map(remoteRunsOf(s.view, opts.runsDir, opts.onWarning).map((r) => [r.id, r]));
+    const localIds = new Set(local.map((r) => r.id));
+    const deleted = deletedRunIds(opts.runsDir);
+    const whole = !opts.runs?.length && opts.where === undefined;
+    let remoteOnly = 0;
+    let omitted = 0;
+    let remoteRuns: RemoteRun[];
+    if (whole) {
+      // Runs only on the remote are counted by id; only the `limit` the view learned of last are
+      // read (every run here is compared, so its remote version is read anyway).
+      const only: string[] = [];
+      for (const id of s.view.runs.keys()) if (!localIds.has(id) && !deleted.has(id)) only.push(id);
+      remoteOnly = only.length;
+      const shown = limit >= only.length ? only : limit <= 0 ? [] : only.slice(-limit);
+      omitted = remoteOnly - shown.length;
+      remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning, undefined, [...[...localIds].filter((id) => s.view.runs.has(id)), ...shown]);
+    } else remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);
+    const remote = new Map(remoteRuns.map((r) => [r.id, r]));
     const byId = new Map<string, Run>(remote);
     for (const r of local) byId.set(r.id, r);
-    const localIds = new Set(local.map((r) => r.id));
-    const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !existsSync(r.paths.deletedMetaDir));
+    const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !deleted.has(r.id));
     const rows: RunStatusRow[] = [];
-    const selected = selectWithSpecs(all, opts.runs, opts.where);
+    let selected = selectWithSpecs(all, opts.runs, opts.where);
+    if (!whole) {
+      // Selected by specs or a filter: the remote-only rows past the first `limit` are counted.
+      selected = selected.filter(({ run }) => {
+        if (localIds.has(run.id)) return true;
+        remoteOnly++;
+        if (remoteOnly <= limit) return true;
+        omitted++;
+        return false;
+      });
+    }
     const localSelected = selected.filter(({ run }) => localIds.has(run.id)).map(({ run }) => run.id);
     const summed = await sumRuns(opts.runsDir, localSelected, { threads: availableParallelism(), nowMs: s.now() });
     const known = localSelected.filter((id) => remote.has(id));
@@ -70,8 +114,27 @@ export async function status(opts: SyncOptions): Promise<StatusResult> {
       else state = compareVersions(scan ? (await loadLocalRun(opts.runsDir, scan, s.cache)).version : undefined, theirs);
       rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state });
     }
-    return { remote: s.remote.url, runs: rows };
+    return { remote: s.remote.url, runs: rows, remoteOnly, remoteOnlyOmitted: omitted };
   } finally {
     await closeSession(s, true);
   }
+}
+
+/** Ids of the runs deleted here (`ID.meta.deleted`), from one listing of the runs directory. */
+function deletedRunIds(runsDir: string): Set<string> {
+  let names: string[];
+  try {
+    names = readdirSync(runsDir);
+  } catch {
+    return new Set();
+  }
+  return new Set(names.filter((n) => n.endsWith(DELETED_META_SUFFIX)).map((n) => n.slice(0, -DELETED_META_SUFFIX.length)));
+}
+
+/** A status with every remote-only row (a Git remote's), cut to the first `limit` of them. */
+async function pageRemoteOnly(result: Promise<StatusResult>, limit: number): Promise<StatusResult> {
+  const { remote, runs, remoteOnly } = await result;
+  let kept = 0;
+  const rows = runs.filter((r) => r.state !== "remote-only" || kept++ < limit);
+  return { remote, runs: rows, remoteOnly, remoteOnlyOmitted: runs.length - rows.length };
 }

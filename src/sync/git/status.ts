@@ -43,7 +43,7 @@ export async function gitStatus(opts: SyncOptions, spec: GitRemoteSpec): Promise
       }
       rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state });
     }
-    return { remote: s.spec.url, runs: rows };
+    return { remote: s.spec.url, runs: rows, remoteOnly: rows.filter((r) => r.state === "remote-only").length, remoteOnlyOmitted: 0 };
   } finally {
     await closeGitSession(s, true);
   }
