@@ -23,8 +23,8 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       "Show, per run, how the runs directory compares with a remote: local-only, remote-only, " +
         "ahead (push sends it), behind (pull fetches it), diverged (both changed) or in sync. " +
         "Reads only the remote's heads, never its files. Runs only on the remote are counted, and " +
-        `the first ${STATUS_REMOTE_ONLY_ROWS} of them shown (--all shows every one; --json gives only their count ` +
-        "without --all).",
+        `the first ${STATUS_REMOTE_ONLY_ROWS} of them shown (--all or naming runs shows every one; --json gives ` +
+        "only their count without them).",
     )
     .argument("[remote]", "remote name, URL or path (default: the runs directory's default remote)")
     .argument("[run...]", "runs to compare")
@@ -33,7 +33,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .option("--json", "print the result as JSON: rows of runs only on the remote with --all, else their count (remoteOnly)")
     .action(async (first: string | undefined, more: string[], opts: StatusCliOptions) => {
       const { remote, specs } = await splitRemoteArgs(ctx, [...(first === undefined ? [] : [first]), ...more]);
-      const sync = { ...syncOptions(ctx, remote, specs, opts), remoteOnlyRows: opts.all ? Infinity : opts.json ? 0 : STATUS_REMOTE_ONLY_ROWS };
+      const sync = { ...syncOptions(ctx, remote, specs, opts), remoteOnlyRows: opts.all || specs.length > 0 ? Infinity : opts.json ? 0 : STATUS_REMOTE_ONLY_ROWS };
       const result = await whilePlanning(ctx, opts, `Comparing local runs with ${remote ?? "the default remote"}`, () => status(sync));
       if (opts.json) {
         ctx.stdout.write(JSON.stringify(result, null, 2) + "\n");
