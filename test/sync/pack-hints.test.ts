@@ -6,6 +6,8 @@ import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { gc } from "../../src/sync/gc.js";
+import { checkEntry, MAX_PACK_HINTS, plainEntry } from "../../src/sync/head-entry.js";
+import { reduceEntries } from "../../src/sync/heads.js";
 import { pull, push } from "../../src/sync/index.js";
 import { verify } from "../../src/sync/verify.js";
 import { tempDir } from "../helpers/fixtures.js";
@@ -148,4 +150,24 @@ test("a push from a fresh directory sends what it would pay more to look up; pul
   const verified = await verify({ runsDir: reader, remote });
   assert.equal(verified.status, "ok", JSON.stringify(verified.problems.slice(0, 3)));
   assert.equal((await gc({ runsDir: member, remote, graceMs: 0 })).objects.unreachable, 0, "a second gc finds nothing more to take");
+});
+
+test("pack hints are read as hints: malformed or oversized lists are left out, a merge keeps the winner's", () => {
+  const tree = (c: string) => c.repeat(64);
+  const base = { runId: id(1), run: { tree: tree("a"), prior: [] }, meta: { tree: tree("b"), prior: [] }, user: {}, summary: { operation: "train", status: "completed" } };
+  const pack = (n: number) => Buffer.alloc(32, n);
+  const hex = (n: number) => pack(n).toString("hex");
+  assert.deepEqual(checkEntry("heads/x", { ...base, packs: [pack(1), pack(2), pack(1)] }).packs, [hex(1), hex(2)]);
+  for (const packs of [[], "x", [hex(1)], [Buffer.alloc(31)], Array.from({ length: MAX_PACK_HINTS + 1 }, (_, i) => pack(i)), [pack(1), 7], { 0: pack(1) }]) {
+    assert.equal(checkEntry("heads/x", { ...base, packs }).packs, undefined, JSON.stringify(packs));
+  }
+  // Written as binaries, read back as written.
+  const entry = checkEntry("heads/x", { ...base, packs: [pack(3)] });
+  assert.deepEqual(checkEntry("heads/x", plainEntry(entry)), entry);
+  // A fast-forward: the newer version (its run tree descends from the older's) brings its hints.
+  const newer = { ...entry, run: { tree: tree("c"), prior: [tree("a")] }, packs: [hex(4)] };
+  assert.deepEqual(reduceEntries([entry, newer])[0]!.packs, [hex(3), hex(4)], "meta kept from the older entry, run from the newer");
+  const newerBoth = { ...newer, meta: { tree: tree("d"), prior: [tree("b")] } };
+  assert.deepEqual(reduceEntries([entry, newerBoth])[0]!.packs, [hex(4)]);
+  assert.equal(reduceEntries([{ ...entry, packs: undefined }, newer])[0]!.packs, undefined, "a winner without hints: none");
 });
