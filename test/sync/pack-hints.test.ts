@@ -2,14 +2,13 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { openStorage } from "../../src/remotes/open.js";
-import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { gc } from "../../src/sync/gc.js";
 import { checkEntry, MAX_PACK_HINTS, plainEntry } from "../../src/sync/head-entry.js";
 import { reduceEntries } from "../../src/sync/heads.js";
 import { pull, push } from "../../src/sync/index.js";
 import { verify } from "../../src/sync/verify.js";
+import { countedIndexReads } from "../helpers/counted-storage.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { makeRun, type RunFiles } from "../helpers/make-runs.js";
 
@@ -27,18 +26,6 @@ const id = (n: number) => `${n.toString(16).padStart(8, "0")}-1111-4111-8111-111
 const filesOf = (seed: string, count: number): RunFiles =>
   Array.from({ length: count }, (_, i) => [`out/f${i}.txt`, text(seed, i)] as [string, string]);
 const text = (seed: string, i: number) => `${seed} file ${i}\n`.repeat(2);
-
-/** The remote at `path`, with the pack index files read from it listed. */
-async function counted(path: string): Promise<{ storage: Storage; indexReads: string[] }> {
-  const storage = await openStorage(path);
-  const indexReads: string[] = [];
-  const getBytes = storage.getBytes.bind(storage);
-  storage.getBytes = (key, range) => {
-    if (key.endsWith(".idx")) indexReads.push(key);
-    return getBytes(key, range);
-  };
-  return { storage, indexReads };
-}
 
 /** The pack ids a remote holds. */
 function packsOf(remote: string): Set<string> {
@@ -82,7 +69,7 @@ test("a pull of one run reads the indexes of its hinted packs, and others only f
   let attempt = 0;
   const readsOfPull = async (runId: string) => {
     const fresh = emptyDir(join(root, `fresh-${runId.slice(0, 8)}-${attempt++}`));
-    const { storage, indexReads } = await counted(remote);
+    const { storage, indexReads } = await countedIndexReads(remote);
     await pull({ runsDir: fresh, remote: storage, runs: [runId] });
     assert.equal(fileText(fresh, runId, "out/f3.txt"), fileText(member, runId, "out/f3.txt"));
     return new Set(indexReads.map(packOfKey));
@@ -116,7 +103,7 @@ test("a push from a fresh directory sends what it would pay more to look up; pul
   // A fresh directory pushes a new run whose files the remote holds already (those of run 1).
   const fresh = join(root, "fresh");
   makeRun(fresh, id(9), filesOf("run 1", 30));
-  const { storage, indexReads } = await counted(remote);
+  const { storage, indexReads } = await countedIndexReads(remote);
   const result = await push({ runsDir: fresh, remote: storage });
   assert.deepEqual(indexReads, [], "no index is read: the run is smaller than the indexes");
   assert.ok(result.objects >= 30, `its files are sent again (${result.objects} objects)`);

@@ -2,30 +2,17 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { openStorage } from "../../src/remotes/open.js";
-import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { appendUserLog } from "../../src/runs/user-log.js";
 import { clone, push } from "../../src/sync/index.js";
 import { stateDir } from "../../src/state/index.js";
+import { countedIndexReads } from "../helpers/counted-storage.js";
 import { DELETED_RUN, freshCases, listing, SHARED_RUN } from "./story.js";
 
 // A runs directory keeps its remote's pack index files (sync/pack-index-cache.ts): a push reads
 // only the index files of packs written since. The copy must never stand in for the remote.
 
 const fresh = freshCases("gage-sync-pack-cache-");
-
-/** The remote at `path`, counting the pack index files read from it. */
-async function counted(path: string): Promise<{ storage: Storage; indexReads: string[] }> {
-  const storage = await openStorage(path);
-  const indexReads: string[] = [];
-  const getBytes = storage.getBytes.bind(storage);
-  storage.getBytes = (key, range) => {
-    if (key.endsWith(".idx")) indexReads.push(key);
-    return getBytes(key, range);
-  };
-  return { storage, indexReads };
-}
 
 /** A new file in the shared run, so that the next push writes a pack. */
 function newFile(origin: string, name: string): void {
@@ -39,7 +26,7 @@ test("a push reads only the pack index files another writer wrote since, none of
   const { root, origin, remote } = fresh();
   await push({ runsDir: origin, remote });
   newFile(origin, "second.txt");
-  const second = await counted(remote);
+  const second = await countedIndexReads(remote);
   await push({ runsDir: origin, remote: second.storage });
   assert.deepEqual(second.indexReads, [], "the first push kept its pack's index file");
   const other = join(root, "other");
@@ -47,7 +34,7 @@ test("a push reads only the pack index files another writer wrote since, none of
   newFile(other, "from-other.txt");
   await push({ runsDir: other, remote });
   newFile(origin, "third.txt");
-  const third = await counted(remote);
+  const third = await countedIndexReads(remote);
   await push({ runsDir: origin, remote: third.storage, force: true });
   assert.equal(third.indexReads.length, 1, "the other writer's pack only");
   const check = join(root, "check");
@@ -63,7 +50,7 @@ test("a damaged or stale copy of the index files is read again from the remote, 
   bytes[bytes.length - 40]! ^= 0x01;
   writeFileSync(kept, bytes);
   newFile(origin, "after-damage.txt");
-  const damaged = await counted(remote);
+  const damaged = await countedIndexReads(remote);
   await push({ runsDir: origin, remote: damaged.storage });
   assert.equal(damaged.indexReads.length, 1, "the damaged index file was read again");
 
