@@ -1,9 +1,8 @@
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 
-/** The remote at `path`, counting the pack index files read from it (in the order read). */
-export async function countedIndexReads(path: string): Promise<{ storage: Storage; indexReads: string[] }> {
-  const storage = await openStorage(path);
+/** `storage`, counting the pack index files read from it (in the order read). */
+export function countIndexReads(storage: Storage): { storage: Storage; indexReads: string[] } {
   const indexReads: string[] = [];
   const getBytes = storage.getBytes.bind(storage);
   storage.getBytes = (key, range) => {
@@ -11,4 +10,9 @@ export async function countedIndexReads(path: string): Promise<{ storage: Storag
     return getBytes(key, range);
   };
   return { storage, indexReads };
+}
+
+/** The folder remote at `path`, counting the pack index files read from it. */
+export async function countedIndexReads(path: string): Promise<{ storage: Storage; indexReads: string[] }> {
+  return countIndexReads(await openStorage(path));
 }

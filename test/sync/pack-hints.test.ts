@@ -8,7 +8,9 @@ import { checkEntry, MAX_PACK_HINTS, plainEntry } from "../../src/sync/head-entr
 import { reduceEntries } from "../../src/sync/heads.js";
 import { pull, push } from "../../src/sync/index.js";
 import { verify } from "../../src/sync/verify.js";
-import { countedIndexReads } from "../helpers/counted-storage.js";
+import { openStorage } from "../../src/remotes/open.js";
+import { countedIndexReads, countIndexReads } from "../helpers/counted-storage.js";
+import { startS3rver } from "../helpers/s3rver.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { makeRun, type RunFiles } from "../helpers/make-runs.js";
 
@@ -157,4 +159,33 @@ test("pack hints are read as hints: malformed or oversized lists are left out, a
   const newerBoth = { ...newer, meta: { tree: tree("d"), prior: [tree("b")] } };
   assert.deepEqual(reduceEntries([entry, newerBoth])[0]!.packs, [hex(4)]);
   assert.equal(reduceEntries([{ ...entry, packs: undefined }, newer])[0]!.packs, undefined, "a winner without hints: none");
+});
+
+test("over S3 (s3rver): a pull of one run reads its hinted indexes, a small push from a fresh directory none", async () => {
+  const s3 = await startS3rver();
+  try {
+    const open = () => openStorage(s3.url("team/runs"), { env: s3.env });
+    const root = join(tmp.path, "s3");
+    const member = join(root, "member");
+    for (let n = 1; n <= 4; n++) {
+      makeRun(member, id(n), filesOf(`s3 run ${n}`, 30));
+      await push({ runsDir: member, remote: await open() });
+    }
+    const fresh = emptyDir(join(root, "fresh"));
+    const reading = countIndexReads(await open());
+    await pull({ runsDir: fresh, remote: reading.storage, runs: [id(3)] });
+    assert.equal(fileText(fresh, id(3), "out/f9.txt"), text("s3 run 3", 9));
+    // Run 3's own pack, and run 1's (the meta files every run shares): 2 of 4.
+    assert.equal(new Set(reading.indexReads.map(packOfKey)).size, 2, reading.indexReads.join("\n"));
+    const other = join(root, "other");
+    makeRun(other, id(9), filesOf("s3 run 9", 3));
+    const pushing = countIndexReads(await open());
+    await push({ runsDir: other, remote: pushing.storage });
+    assert.deepEqual(pushing.indexReads, []);
+    const back = emptyDir(join(root, "back"));
+    await pull({ runsDir: back, remote: await open() });
+    assert.equal(fileText(back, id(9), "out/f2.txt"), text("s3 run 9", 2));
+  } finally {
+    await s3.stop();
+  }
 });
