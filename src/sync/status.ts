@@ -88,11 +88,11 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
         return false;
       });
     }
-    const localSelected = selected.filter(({ run }) => localIds.has(run.id)).map(({ run }) => run.id);
-    const summed = await sumRuns(opts.runsDir, localSelected, { threads: availableParallelism(), nowMs: s.now() });
-    const known = localSelected.filter((id) => remote.has(id));
+    // A run here that the remote lacks is local-only, whatever its files: only the others are summed and compared.
+    const known = selected.filter(({ run }) => localIds.has(run.id) && remote.has(run.id)).map(({ run }) => run.id);
+    const summed = await sumRuns(opts.runsDir, known, { threads: availableParallelism(), nowMs: s.now() });
     const inSync = summed === undefined ? new Set<string>() : findInSync(s, known, { prune: false, summed });
-    const toScan = selected.filter(({ run }) => localIds.has(run.id) && !inSync.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
+    const toScan = selected.filter(({ run }) => localIds.has(run.id) && remote.has(run.id) && !inSync.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
     const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache, { threads: opts.scanThreads })).map((scan) => [scan.ref.id, scan]));
     for (const { run } of selected) {
       // A run only on the remote, with one entry (no divergence), needs no entries decoded.
@@ -106,7 +106,8 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       const scan = scans.get(run.id);
       let state: SyncState;
       if (inSync.has(run.id)) state = "in sync";
-      else if (merged && !theirs) state = "diverged";
+      else if (!merged) state = "local-only";
+      else if (!theirs) state = "diverged";
       else if (scan && sameState(scan, theirs)) {
         state = "in sync";
         if (entries.length === 1) noteInSync(s, run.id, summed?.runs.get(run.id));
