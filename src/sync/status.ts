@@ -64,16 +64,16 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
     let remoteRuns: RemoteRun[];
     if (whole) {
       // Runs only on the remote are counted by id; only the `limit` the view learned of last are
-      // read (every run here is compared, so its remote version is read anyway).
+      // read (a run here is looked up by id when it is compared).
       const only: string[] = [];
       for (const id of s.view.runs.keys()) if (!localIds.has(id) && !deleted.has(id)) only.push(id);
       remoteOnly = only.length;
       const shown = limit >= only.length ? only : limit <= 0 ? [] : only.slice(-limit);
       omitted = remoteOnly - shown.length;
-      remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning, undefined, [...[...localIds].filter((id) => s.view.runs.has(id)), ...shown]);
+      remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning, undefined, shown);
     } else remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);
-    const remote = new Map(remoteRuns.map((r) => [r.id, r]));
-    const byId = new Map<string, Run>(remote);
+    const onRemote = (id: string) => s.view.runs.has(id);
+    const byId = new Map<string, Run>(remoteRuns.map((r) => [r.id, r]));
     for (const r of local) byId.set(r.id, r);
     const all = sortRuns([...byId.values()]).filter((r) => localIds.has(r.id) || !deleted.has(r.id));
     const rows: RunStatusRow[] = [];
@@ -89,10 +89,10 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       });
     }
     // A run here that the remote lacks is local-only, whatever its files: only the others are summed and compared.
-    const known = selected.filter(({ run }) => localIds.has(run.id) && remote.has(run.id)).map(({ run }) => run.id);
+    const known = selected.filter(({ run }) => localIds.has(run.id) && onRemote(run.id)).map(({ run }) => run.id);
     const summed = await sumRuns(opts.runsDir, known, { threads: availableParallelism(), nowMs: s.now() });
     const inSync = summed === undefined ? new Set<string>() : findInSync(s, known, { prune: false, summed });
-    const toScan = selected.filter(({ run }) => localIds.has(run.id) && remote.has(run.id) && !inSync.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
+    const toScan = selected.filter(({ run }) => localIds.has(run.id) && onRemote(run.id) && !inSync.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
     const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache, { threads: opts.scanThreads })).map((scan) => [scan.ref.id, scan]));
     for (const { run } of selected) {
       // A run only on the remote, with one entry (no divergence), needs no entries decoded.
@@ -100,13 +100,17 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
         rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state: "remote-only" });
         continue;
       }
-      const entries = remote.get(run.id)?.entries ?? [];
+      // A run found in sync needs no entries decoded either.
+      if (inSync.has(run.id)) {
+        rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state: "in sync" });
+        continue;
+      }
+      const entries = s.view.runs.get(run.id) ?? [];
       const merged = entries.length === 0 ? undefined : mergeRunVersions(entries.map(entryVersion));
       const theirs = merged ? mergedVersion(merged) : undefined;
       const scan = scans.get(run.id);
       let state: SyncState;
-      if (inSync.has(run.id)) state = "in sync";
-      else if (!merged) state = "local-only";
+      if (!merged) state = "local-only";
       else if (!theirs) state = "diverged";
       else if (scan && sameState(scan, theirs)) {
         state = "in sync";
