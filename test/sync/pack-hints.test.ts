@@ -82,6 +82,9 @@ test("a pull of one run reads the indexes of its hinted packs, and others only f
   assert.deepEqual(await readsOfPull(id(3)), new Set([p1, p2, p3]), "run 3: its pack and those its push found its files in");
   assert.deepEqual(await readsOfPull(id(4)), new Set([p1, p2, p4]), "objects found by workers are hinted too");
 
+  // A run named by a full id the remote lacks is not found, as by any other spec.
+  await assert.rejects(pull({ runsDir: emptyDir(join(root, "none")), remote, runs: [id(99)] }), { code: "RUN_NOT_FOUND" });
+
   // gc rewrites p1 (a file of run 1 changed: part of p1 is unreachable) into a new pack; run 1's
   // hints name a pack that is gone, and the objects it needs are elsewhere: every index is read.
   const changed = join(runPaths(member, id(1)).runDir, "out", "f0.txt");
