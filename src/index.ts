@@ -127,6 +127,7 @@ export type {
   PushResult,
   PullResult,
   CloneOptions,
+  StatusOptions,
   StatusResult,
   RunStatusRow,
   SyncState,
