@@ -10,12 +10,11 @@ import { availableParallelism } from "node:os";
 import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
-import type { PackLocation } from "./pack.js";
 import type { FileProgress } from "./snapshot.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import type { FileTimes } from "./times.js";
 import { TreeBudget, type TreeLimits } from "./tree-limits.js";
-import { NativeRestorer } from "./restore-native.js";
+import { NativeRestorer, type FileRestorer } from "./restore-native.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
@@ -413,8 +412,8 @@ export async function materializeTrees(
 
   const writer = new StagedWriter(fsync);
   // New files of a staged tree from a local folder's packs are written by the addon's threads.
-  const restorer = NativeRestorer.for<Planned>(reader, fsync);
-  const native: { f: Planned; loc: PackLocation }[] = [];
+  const restorer: FileRestorer<Planned> | undefined = reader.fileRestorer<Planned>(fsync) ?? NativeRestorer.for<Planned>(reader, fsync);
+  const native: { f: Planned; loc: unknown }[] = [];
   const byId = new Map<ObjectId, Planned[]>();
   const byReader = (f: Planned) => {
     const list = byId.get(f.entry.id);
@@ -422,8 +421,8 @@ export async function materializeTrees(
     else list.push(f);
   };
   for (const f of [...toWrite.filter((f) => f.entry.chunks === undefined), ...links]) {
-    const loc = restorer !== undefined && f.entry.kind === "file" && of.get(f)!.staged ? reader.locate(f.entry.id) : undefined;
-    if (loc !== undefined && restorer!.accepts(loc)) native.push({ f, loc });
+    const loc = restorer !== undefined && f.entry.kind === "file" && of.get(f)!.staged ? restorer.locate(f.entry.id) : undefined;
+    if (loc !== undefined) native.push({ f, loc });
     else byReader(f);
   }
   try {

@@ -28,6 +28,17 @@ export interface RestoreFile<T> {
   done: (stamp: FileStamp) => void;
 }
 
+/** New files written on native threads from where their objects lie (`ObjectReader.fileRestorer`). */
+export interface FileRestorer<T, L = unknown> {
+  /** Where the object lies, when this writes its files; undefined leaves them to the reader. */
+  locate(id: ObjectId): L | undefined;
+  add(file: RestoreFile<T>, loc: L, size: number): Promise<void>;
+  /** Waits for every file added; returns those left to the reader. */
+  finish(): Promise<RestoreFile<T>[]>;
+  /** After a failure: waits for what is under way, throws the first failure. */
+  settle(): Promise<void>;
+}
+
 interface Batch<T> {
   packs: string[];
   packIndex: Map<string, number>;
@@ -47,7 +58,7 @@ const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), jobs: Bu
  * no buffer, hash or promise per file on this thread. Only raw objects of packs the storage keeps
  * as files here (`ObjectStorage.filePath`); `accepts` says which.
  */
-export class NativeRestorer<T> {
+export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
   readonly #reader: ObjectReader;
   readonly #fsync: boolean;
   readonly #threads = availableParallelism();
@@ -65,6 +76,11 @@ export class NativeRestorer<T> {
   static for<T>(reader: ObjectReader, fsync: boolean): NativeRestorer<T> | undefined {
     if (restoreFilesAsync === undefined || reader.storage.filePath === undefined) return undefined;
     return new NativeRestorer<T>(reader, fsync);
+  }
+
+  locate(id: ObjectId): PackLocation | undefined {
+    const loc = this.#reader.locate(id);
+    return this.accepts(loc) ? loc : undefined;
   }
 
   /** Whether an object stored so is restored here. */

@@ -1,4 +1,5 @@
-import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type ObjectId, type Tree, type TreeEntry } from "../../objects/index.js";
+import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type FileRestorer, type ObjectId, type RestoreFile, type Tree, type TreeEntry } from "../../objects/index.js";
+import { GitPackCheckout, MAX_CHECKOUT_BLOB, type PackSpan } from "../../remotes/git/checkout-native.js";
 import type { GitObjectStore, GitOid } from "../../remotes/git/objects.js";
 import { MAX_POINTER, MIN_POINTER, parseLfsPointer, type LfsStore } from "./lfs.js";
 
@@ -21,9 +22,9 @@ const KEPT_BYTES = 64 * 1024 * 1024;
  * only the executable bit): a finished run's files read-only, an unfinished run's writable.
  */
 export class GitTreeReader extends ObjectReader {
-  readonly #store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">;
+  readonly #store: Pick<GitObjectStore, "read" | "readTree" | "blobEntry" | "readMany">;
   readonly #trees = new Map<ObjectId, Tree>();
-  readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined }>();
+  readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined; span?: PackSpan }>();
   /** Trees with a stand-in id below them, and the true ids of stand-ins read. */
   readonly #lazyTrees = new Set<ObjectId>();
   readonly #real = new Map<ObjectId, ObjectId>();
@@ -36,7 +37,7 @@ export class GitTreeReader extends ObjectReader {
   readonly #onWarning: ((msg: string) => void) | undefined;
   #warnedPointer = false;
 
-  constructor(store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">, lfs: LfsStore, onWarning?: (msg: string) => void) {
+  constructor(store: Pick<GitObjectStore, "read" | "readTree" | "blobEntry" | "readMany">, lfs: LfsStore, onWarning?: (msg: string) => void) {
     super(new MemoryObjectStorage(), new PackIndex());
     this.#store = store;
     this.#lfs = lfs;
@@ -62,10 +63,11 @@ export class GitTreeReader extends ObjectReader {
           entries.push({ name: e.name, kind: "dir", mode: 0o755, size: 0, id });
           continue;
         }
-        const size = lazy && e.mode !== "120000" ? this.#store.blobSize(e.oid) : undefined;
-        if (size !== undefined && (size > MAX_POINTER || size < MIN_POINTER)) {
+        const packed = lazy && e.mode !== "120000" ? this.#store.blobEntry(e.oid) : undefined;
+        const size = packed?.size;
+        if (packed !== undefined && size !== undefined && (size > MAX_POINTER || size < MIN_POINTER)) {
           const id = STAND_IN_PREFIX + e.oid;
-          if (!this.#blobs.has(id)) this.#blobs.set(id, { oid: e.oid, data: undefined });
+          if (!this.#blobs.has(id)) this.#blobs.set(id, { oid: e.oid, data: undefined, span: packed.span });
           entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size, id });
           standIns = true;
           totals.files++;
@@ -143,6 +145,46 @@ export class GitTreeReader extends ObjectReader {
     const data = await this.#store.read(blob.oid, "blob", blob.oid);
     if (id.startsWith(STAND_IN_PREFIX)) this.#real.set(id, hashBytes(data));
     return data;
+  }
+
+  /**
+   * A new run's files not yet read (stand-ins) are written straight from their pack entries on
+   * the addon's threads, each checked against its Git id there; their true ids come back with them.
+   */
+  override fileRestorer<T>(fsync: boolean): FileRestorer<T, PackSpan> | undefined {
+    const checkout = GitPackCheckout.create(fsync);
+    if (checkout === undefined) return undefined;
+    const fallback: RestoreFile<T>[] = [];
+    return {
+      locate: (id) => {
+        const blob = id.startsWith(STAND_IN_PREFIX) ? this.#blobs.get(id) : undefined;
+        return blob?.data === undefined ? blob?.span : undefined;
+      },
+      add: async (file, span, size) => {
+        if (size > MAX_CHECKOUT_BLOB) {
+          fallback.push(file);
+          return;
+        }
+        const { path, mode, mtimeUs } = file;
+        await checkout.add(span, {
+          path,
+          mode,
+          mtimeUs,
+          oid: this.#blobs.get(file.id)!.oid,
+          size,
+          done: (written) => {
+            if (written === undefined) return void fallback.push(file);
+            this.#real.set(file.id, written.sha256);
+            file.done(written.stamp);
+          },
+        });
+      },
+      finish: async () => {
+        await checkout.finish();
+        return fallback.splice(0);
+      },
+      settle: () => checkout.settle(),
+    };
   }
 
   override async readTree(id: ObjectId): Promise<Tree> {
