@@ -127,17 +127,21 @@ export class PackFile {
 
   /** The entry's offset in the pack, or -1 when the pack lacks it. */
   find(oid: string): number {
-    const want = Buffer.from(oid, "hex");
-    const first = want[0]!;
+    // Compared a 32-bit word at a time: a Buffer and a native compare per step cost more than the search.
+    const w0 = parseInt(oid.slice(0, 8), 16);
+    const first = w0 >>> 24;
     let lo = first === 0 ? 0 : this.#idx.readUInt32BE(8 + (first - 1) * 4);
     // A damaged fan-out table could point past the ids: the search stays within them.
     let hi = Math.min(this.#count, this.#idx.readUInt32BE(8 + first * 4));
+    const idx = this.#idx;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.#idx.compare(want, 0, 20, 1032 + mid * 20, 1032 + mid * 20 + 20);
+      const at = 1032 + mid * 20;
+      let c = w0 - idx.readUInt32BE(at);
+      for (let w = 1; c === 0 && w < 5; w++) c = parseInt(oid.slice(w * 8, w * 8 + 8), 16) - idx.readUInt32BE(at + w * 4);
       if (c === 0) return this.offsetAt(mid);
-      if (c > 0) hi = mid;
-      else lo = mid + 1;
+      if (c > 0) lo = mid + 1;
+      else hi = mid;
     }
     return -1;
   }

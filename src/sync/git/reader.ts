@@ -11,6 +11,9 @@ function fileMode(gitMode: string, readOnly: boolean): number {
 
 /** Stand-in ids are the Git id after this prefix (no SHA-256 of real bytes starts with 24 zeros). */
 const STAND_IN_PREFIX = "0".repeat(24);
+/** Trees with stand-ins below them are named as their Git tree after one of these. */
+const LAZY_WRITABLE = `${"0".repeat(23)}1`;
+const LAZY_READ_ONLY = `${"0".repeat(23)}2`;
 
 /** Blob bytes kept between planning (which reads every blob for its size and id) and writing. */
 const KEPT_BYTES = 64 * 1024 * 1024;
@@ -100,7 +103,8 @@ export class GitTreeReader extends ObjectReader {
       }
       entries.sort((a, b) => compareNames(a.name, b.name));
       const tree: Tree = { entries };
-      const id = treeId(tree);
+      // A tree with stand-ins below it is named by its Git tree and modes until `realTreeId` hashes it.
+      const id = standIns ? (readOnly ? LAZY_READ_ONLY : LAZY_WRITABLE) + treeOid : treeId(tree);
       this.#trees.set(id, tree);
       if (standIns) this.#lazyTrees.add(id);
       return id;
