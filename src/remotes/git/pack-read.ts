@@ -193,18 +193,30 @@ export class PackFile {
   headerAt(offset: number): { type: string; size: number } | undefined {
     const end = this.#end(offset);
     if (offset < 12 || end <= offset || end > this.#packSize - 20) return undefined;
-    // A header is at most 10 bytes: one small read (a window read ahead cost more in copies than it saved).
-    const want = Math.min(end - offset, HEADER_BYTES);
-    const head = HEADER_BUFFER;
-    for (let got = 0; got < want; ) {
-      const n = readSync(this.#file(), head, got, want - got, offset + got);
-      if (n === 0) return undefined;
-      got += n;
-    }
-    const h = entryHeader(head.subarray(0, want));
+    const h = entryHeader(this.#windowAt(offset, Math.min(end - offset, HEADER_BYTES)));
     const type = h === undefined ? undefined : OBJ_TYPES[h.type];
     return h === undefined || type === undefined || type === "" ? undefined : { type, size: h.size };
   }
+
+  /** Bytes read ahead for entry headers, into one buffer kept (a tree's blobs lie one after another). */
+  #window: { at: number; length: number; buf: Buffer } | undefined;
+
+  #windowAt(at: number, length: number): Buffer {
+    const w = (this.#window ??= { at: 0, length: 0, buf: Buffer.allocUnsafe(HEADER_WINDOW) });
+    if (at < w.at || at + length > w.at + w.length) {
+      const want = Math.max(length, Math.min(HEADER_WINDOW, this.#packSize - 20 - at));
+      let got = 0;
+      while (got < want) {
+        const n = readSync(this.#file(), w.buf, got, want - got, at + got);
+        if (n === 0) break;
+        got += n;
+      }
+      w.at = at;
+      w.length = got;
+    }
+    return w.buf.subarray(at - w.at, Math.min(at - w.at + length, w.length));
+  }
+
 
   /** The object at `offset`, its deltas resolved. */
   readAt(offset: number, where: string): PackedObject {
@@ -278,7 +290,7 @@ export class PackFile {
 }
 
 const HEADER_BYTES = 16;
-const HEADER_BUFFER = Buffer.alloc(HEADER_BYTES);
+const HEADER_WINDOW = 64 * 1024;
 
 /** Bases of deltas kept while reading (a pack read in order meets a base just before its deltas). */
 const BASE_CACHE_BYTES = 32 * 1024 * 1024;

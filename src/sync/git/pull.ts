@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { hashBytes, materializeTree, materializeTrees, syncFs, writeStaged, type CachedIds, type FileStamp, type MaterializeJob } from "../../objects/index.js";
@@ -225,11 +225,11 @@ async function addRuns(
       const run = { item, staging, rows: [] as { path: string; stamp: FileStamp; ids: CachedIds }[] };
       staged.push(run);
       const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
-      await mkdir(staging, { recursive: true });
+      mkdirSync(staging, { recursive: true });
       if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files.id, destDir: join(staging, "files"), onWritten: rowsUnder(paths.runDir) });
-      else await mkdir(join(staging, "files"));
+      else mkdirSync(join(staging, "files"));
       jobs.push({ tree: item.meta!.id, destDir: join(staging, "meta"), onWritten: rowsUnder(paths.metaDir) });
-      await mkdir(join(staging, "user"));
+      mkdirSync(join(staging, "user"));
       for (const [name, oid] of item.user) {
         const bytes = await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`);
         const stamp = writeStaged(join(staging, "user", name), 0o444, fsync, bytes, undefined, true);
@@ -243,12 +243,12 @@ async function addRuns(
     for (const { item, staging, rows } of staged) {
       const paths = item.run.paths;
       // A pull killed between the two renames left `ID/` without its meta: written into in place.
-      if (!existsSync(paths.runDir)) await rename(join(staging, "files"), paths.runDir);
+      if (!existsSync(paths.runDir)) renameSync(join(staging, "files"), paths.runDir);
       else if (item.files !== undefined) await write(item.files.id, paths.runDir);
       // The folder moves whole when it can: a file renamed on its own takes a new change time.
-      if (item.user.size > 0 && !existsSync(paths.userDir)) await rename(join(staging, "user"), paths.userDir);
+      if (item.user.size > 0 && !existsSync(paths.userDir)) renameSync(join(staging, "user"), paths.userDir);
       else await moveUserEntries(join(staging, "user"), paths.userDir, [...item.user.keys()]);
-      await rename(join(staging, "meta"), paths.metaDir);
+      renameSync(join(staging, "meta"), paths.metaDir);
       await removeTree(staging);
       for (const r of rows) {
         const id = reader.realId(r.ids.id);
