@@ -198,7 +198,7 @@ export class PackFile {
     return h === undefined || type === undefined || type === "" ? undefined : { type, size: h.size };
   }
 
-  /** Bytes read ahead for entry headers, into one buffer kept (a tree's blobs lie one after another). */
+  /** Bytes read ahead for entry headers, into one small buffer kept (small neighbours share a read; larger windows cost more in copies than they saved). */
   #window: { at: number; length: number; buf: Buffer } | undefined;
 
   #windowAt(at: number, length: number): Buffer {
@@ -290,7 +290,7 @@ export class PackFile {
 }
 
 const HEADER_BYTES = 16;
-const HEADER_WINDOW = 64 * 1024;
+const HEADER_WINDOW = 4 * 1024;
 
 /** Bases of deltas kept while reading (a pack read in order meets a base just before its deltas). */
 const BASE_CACHE_BYTES = 32 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { hashBytes, materializeTree, materializeTrees, syncFs, writeStaged, type CachedIds, type FileStamp, type MaterializeJob } from "../../objects/index.js";
@@ -267,12 +267,28 @@ async function publishRun(s: GitSession, { item, staging, rows }: StagedRun, rea
   if (item.user.size > 0 && !existsSync(paths.userDir)) renameSync(join(staging, "user"), paths.userDir);
   else await moveUserEntries(join(staging, "user"), paths.userDir, [...item.user.keys()]);
   renameSync(join(staging, "meta"), paths.metaDir);
-  await removeTree(staging);
+  await removeStaging(staging);
   for (const r of rows) {
     const id = reader.realId(r.ids.id);
     if (id !== undefined) cache.recordWritten(r.path, r.stamp, { ...r.ids, id });
   }
   noteSynced(s, item, reader);
+}
+
+/** A staging folder the renames emptied: a call per folder (a walk of it cost more), else removed whole. */
+async function removeStaging(staging: string): Promise<void> {
+  try {
+    for (const sub of ["user", "files"]) {
+      try {
+        rmdirSync(join(staging, sub));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+    rmdirSync(staging);
+  } catch {
+    await removeTree(staging);
+  }
 }
 
 /** A run already here: folders fast-forward in place (each file renamed into place), meta last. */
