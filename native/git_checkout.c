@@ -82,7 +82,8 @@ static bool reserve(unsigned char **buf, size_t *cap, size_t want) {
 // inflates exactly to it (the caller's reader then names the fault). Errors of the system set *err.
 static bool inflate_entry(Checkout *c, Scratch *s, off_t start, off_t end, uint32_t size, int *err) {
   size_t len = (size_t)(end - start);
-  if (start < 12 || end <= start || end > c->pack_size - 20 || len > MAX_ENTRY || size > MAX_BLOB) return false;
+  // Deflate expands a byte to at most 1032: a larger claim is a lie, never allocated for.
+  if (start < 12 || end <= start || end > c->pack_size - 20 || len > MAX_ENTRY || size > MAX_BLOB || (uint64_t)size > (uint64_t)len * 1032 + 64) return false;
   if (!reserve(&s->in, &s->in_cap, len) || !reserve(&s->out, &s->out_cap, size ? size : 1)) {
     *err = ENOMEM;
     return false;

@@ -39,6 +39,23 @@ export interface FileRestorer<T, L = unknown> {
   settle(): Promise<void>;
 }
 
+/**
+ * Writes a job's path after its fixed part (`header` bytes from `used`), as its bytes when it is
+ * not UTF-8, growing the jobs buffer when it lacks room; the caller writes the fixed part.
+ */
+export function appendJobPath(jobs: Buffer, used: number, header: number, path: string): { jobs: Buffer; nameBytes: number } {
+  const os = osPath(path);
+  const nameBytes = typeof os === "string" ? Buffer.byteLength(os) : os.length;
+  if (used + header + nameBytes > jobs.length) {
+    const grown = Buffer.allocUnsafe(Math.max(jobs.length * 2, used + header + nameBytes));
+    jobs.copy(grown, 0, 0, used);
+    jobs = grown;
+  }
+  if (typeof os === "string") jobs.write(os, used + header, "utf8");
+  else os.copy(jobs, used + header);
+  return { jobs, nameBytes };
+}
+
 interface Batch<T> {
   packs: string[];
   packIndex: Map<string, number>;
@@ -101,14 +118,8 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
       pack = b.packs.push(this.#reader.storage.filePath!(key)) - 1;
       b.packIndex.set(key, pack);
     }
-    const os = osPath(file.path);
-    const nameBytes = typeof os === "string" ? Buffer.byteLength(os) : os.length;
-    if (b.used + JOB_HEADER + nameBytes > b.jobs.length) {
-      const grown = Buffer.allocUnsafe(Math.max(b.jobs.length * 2, b.used + JOB_HEADER + nameBytes));
-      b.jobs.copy(grown, 0, 0, b.used);
-      b.jobs = grown;
-    }
-    const job = b.jobs;
+    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, file.path);
+    b.jobs = job;
     const at = b.used;
     job.writeUInt32LE(pack, at);
     job.writeUInt32LE(loc.storedLength, at + 4);
@@ -117,8 +128,6 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
     job.writeUInt32LE(file.mode, at + 48);
     job.writeDoubleLE(file.mtimeUs ?? -1, at + 52);
     job.writeUInt16LE(nameBytes, at + 60);
-    if (typeof os === "string") job.write(os, at + JOB_HEADER, "utf8");
-    else os.copy(job, at + JOB_HEADER);
     b.used += JOB_HEADER + nameBytes;
     b.files.push(file);
     b.locs.push(loc);

@@ -1,6 +1,5 @@
 import { availableParallelism } from "node:os";
-import { gitCheckoutAsync, type FileStamp } from "../../objects/index.js";
-import { osPath } from "../../objects/names.js";
+import { appendJobPath, gitCheckoutAsync, type FileStamp } from "../../objects/index.js";
 import type { GitOid } from "./objects.js";
 
 // A job's fixed part (native/git_checkout.c): start, end, size, mode, mtime, SHA-1, path length.
@@ -64,14 +63,8 @@ export class GitPackCheckout {
       b = { pack: span.pack, jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], bytes: 0 };
       this.#batches.set(span.pack, b);
     }
-    const os = osPath(file.path);
-    const nameBytes = typeof os === "string" ? Buffer.byteLength(os) : os.length;
-    if (b.used + JOB_HEADER + nameBytes > b.jobs.length) {
-      const grown = Buffer.allocUnsafe(Math.max(b.jobs.length * 2, b.used + JOB_HEADER + nameBytes));
-      b.jobs.copy(grown, 0, 0, b.used);
-      b.jobs = grown;
-    }
-    const job = b.jobs;
+    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, file.path);
+    b.jobs = job;
     const at = b.used;
     job.writeDoubleLE(span.start, at);
     job.writeDoubleLE(span.end, at + 8);
@@ -80,8 +73,6 @@ export class GitPackCheckout {
     job.writeDoubleLE(file.mtimeUs ?? -1, at + 24);
     job.write(file.oid, at + 32, 20, "hex");
     job.writeUInt16LE(nameBytes, at + 52);
-    if (typeof os === "string") job.write(os, at + JOB_HEADER, "utf8");
-    else os.copy(job, at + JOB_HEADER);
     b.used += JOB_HEADER + nameBytes;
     b.files.push(file);
     b.bytes += file.size;
