@@ -736,6 +736,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "writeFilesAsync", fn);
   napi_create_function(env, "restoreFilesAsync", NAPI_AUTO_LENGTH, restore_files_async, NULL, &fn);
   napi_set_named_property(env, exports, "restoreFilesAsync", fn);
+  napi_create_function(env, "gitCheckoutAsync", NAPI_AUTO_LENGTH, git_checkout_async, NULL, &fn);
+  napi_set_named_property(env, exports, "gitCheckoutAsync", fn);
+  napi_create_function(env, "gitInflateSync", NAPI_AUTO_LENGTH, git_inflate_sync, NULL, &fn);
+  napi_set_named_property(env, exports, "gitInflateSync", fn);
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
   napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);

@@ -18,3 +18,7 @@ napi_value restore_files_async(napi_env env, napi_callback_info info);
 int gage_create_file(const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync, struct stat *st, const char **call);
 // Runs fn(arg) on `threads` threads, this one among them (no more than `count`), and waits for them.
 void gage_run_threads(void *(*fn)(void *), void *arg, uint32_t threads, size_t count);
+// gitCheckoutAsync (native/git_checkout.c).
+napi_value git_checkout_async(napi_env env, napi_callback_info info);
+// gitInflateSync (native/git_checkout.c).
+napi_value git_inflate_sync(napi_env env, napi_callback_info info);

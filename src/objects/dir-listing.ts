@@ -22,6 +22,8 @@ type ListDir = (path: string) => Buffer;
 type SyncFs = (path: string) => void;
 type WriteFilesAsync = (batch: Buffer, count: number, threads: number, fsync: boolean) => Promise<void>;
 type RestoreFilesAsync = (packs: readonly string[], jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array) => Promise<void>;
+type GitCheckoutAsync = (pack: string, jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array, sums: Buffer) => Promise<void>;
+type GitInflateSync = (input: Buffer, size: number) => Buffer | undefined;
 type Sums = [Buffer, (Error | null | undefined)[]];
 type DigestTrees = (roots: readonly string[], threads: number) => Sums;
 type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
@@ -60,6 +62,8 @@ interface Addon {
   syncFs?: SyncFs;
   writeFilesAsync?: WriteFilesAsync;
   restoreFilesAsync?: RestoreFilesAsync;
+  gitCheckoutAsync?: GitCheckoutAsync;
+  gitInflateSync?: GitInflateSync;
 }
 
 function loadNative(): Addon | undefined {
@@ -84,6 +88,12 @@ export const writeFilesAsync: WriteFilesAsync | undefined = addon?.writeFilesAsy
 
 /** Writes new files from ranges of local pack files on several threads, each verified first (native/restore.c), when the addon is built. */
 export const restoreFilesAsync: RestoreFilesAsync | undefined = addon?.restoreFilesAsync;
+
+/** Writes new files from whole blob entries of a Git pack on several threads, each checked first (native/git_checkout.c). */
+export const gitCheckoutAsync: GitCheckoutAsync | undefined = addon?.gitCheckoutAsync;
+
+/** Inflates one zlib stream to exactly `size` bytes (undefined when it does not), with a stream kept per thread (native/git_checkout.c). */
+export const gitInflateSync: GitInflateSync | undefined = addon?.gitInflateSync;
 
 /** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
 export const nativeListing = addon !== undefined;

@@ -49,7 +49,8 @@ export {
   type SnapshotStats,
   type SnapshotOptions,
 } from "./snapshot.js";
-export { digestTrees, digestTreesAsync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
+export { digestTrees, digestTreesAsync, gitCheckoutAsync, gitInflateSync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 export { collectTimes, decodeTimes, encodeTimes, toMicros, type FileTimes } from "./times.js";
 export { materializeTree, materializeTrees, writeStaged, type MaterializeJob, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
+export { appendJobPath, type FileRestorer, type RestoreFile } from "./restore-native.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

@@ -10,12 +10,11 @@ import { availableParallelism } from "node:os";
 import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
 import { hashFile, type ObjectId } from "./ids.js";
 import type { ObjectReader } from "./reader.js";
-import type { PackLocation } from "./pack.js";
 import type { FileProgress } from "./snapshot.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import type { FileTimes } from "./times.js";
 import { TreeBudget, type TreeLimits } from "./tree-limits.js";
-import { NativeRestorer } from "./restore-native.js";
+import { NativeRestorer, type FileRestorer } from "./restore-native.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
@@ -347,16 +346,29 @@ export async function materializeTree(
   return materializeTrees(reader, [{ tree, destDir, ...(times ? { times } : {}), ...(onWritten ? { onWritten } : {}) }], rest);
 }
 
+/** What one `materializeTrees` call shares between its steps. */
+interface Run {
+  reader: ObjectReader;
+  options: Omit<MaterializeOptions, "times" | "onWritten">;
+  fsync: boolean;
+  stats: MaterializeStats;
+  progress: (path: string, bytes: number) => void;
+  /** Each file and link to write, with its job. */
+  of: Map<Planned, Prepared>;
+  toWrite: Planned[];
+  links: Planned[];
+}
+
 /**
  * `materializeTree` for many trees at once (a pull's batch of new runs): their objects are read
  * in one pass, so neighbours in a pack share reads whichever run they belong to.
  */
+// Each step is a function of its own: one function of every loop took longer to optimize than to run.
 export async function materializeTrees(
   reader: ObjectReader,
   jobs: readonly MaterializeJob[],
   options: Omit<MaterializeOptions, "times" | "onWritten"> = {},
 ): Promise<MaterializeStats> {
-  const fsync = options.fsync ?? true;
   const stats: MaterializeStats = { files: 0, dirs: 0, symlinks: 0, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };
   let doneFiles = 0;
   let doneBytes = 0;
@@ -365,104 +377,20 @@ export async function materializeTrees(
     doneBytes += bytes;
     options.onProgress?.({ files: doneFiles, bytes: doneBytes, path });
   };
-
+  const run: Run = { reader, options, fsync: options.fsync ?? true, stats, progress, of: new Map(), toWrite: [], links: [] };
   const prepared: Prepared[] = [];
-  const of = new Map<Planned, Prepared>();
-  const toWrite: Planned[] = [];
-  const links: Planned[] = [];
-  for (const job of jobs) {
-    const destDir = normalize(job.destDir).replace(/(.)\/+$/, "$1");
-    const root = typeof job.tree === "string" ? await reader.readTree(job.tree) : job.tree;
-    const p = await plan(reader, root, destDir, new TreeBudget(typeof job.tree === "string" ? job.tree : treeId(job.tree), options.limits));
-    stats.files += p.files.length;
-    stats.dirs += p.dirs.length;
-    stats.symlinks += p.links.length;
-    // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
-    // compare: every path below it is created here. That spared a clone an lstat per file, twice.
-    const fresh = checkDirPath(destDir) === undefined;
-    const ctx: Prepared = { job, destDir, plan: p, staged: fresh && options.staged === true, stagedFiles: new Map() };
-    prepared.push(ctx);
-    if (!fresh) checkDisk(p, destDir);
-    // The destination's parents are the caller's (e.g. the runs directory): created if missing.
-    if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
-    ensureDir(destDir);
-    for (const d of p.dirs) {
-      if (fresh) mkdirSync(osPath(d.path), { mode: 0o755 });
-      else ensureDir(d.path);
-    }
-    for (const f of p.links) {
-      of.set(f, ctx);
-      links.push(f);
-    }
-    for (const f of p.files) {
-      options.signal?.throwIfAborted();
-      const state = fresh ? "absent" : await existingState(f, options.cache);
-      if (state === "same") {
-        if ((lstatSync(osPath(f.path)).mode & 0o777) !== f.entry.mode) await chmod(osPath(f.path), f.entry.mode);
-        stats.unchanged++;
-        progress(f.path, f.entry.size);
-      } else if (state === "differs" && options.keepExisting) {
-        stats.kept++;
-        progress(f.path, 0);
-      } else {
-        of.set(f, ctx);
-        toWrite.push(f);
-      }
-    }
-  }
+  for (const job of jobs) prepared.push(await prepareJob(run, job));
 
-  const writer = new StagedWriter(fsync);
-  // New files of a staged tree from a local folder's packs are written by the addon's threads.
-  const restorer = NativeRestorer.for<Planned>(reader, fsync);
-  const native: { f: Planned; loc: PackLocation }[] = [];
-  const byId = new Map<ObjectId, Planned[]>();
-  const byReader = (f: Planned) => {
-    const list = byId.get(f.entry.id);
-    if (list === undefined) byId.set(f.entry.id, [f]);
-    else list.push(f);
-  };
-  for (const f of [...toWrite.filter((f) => f.entry.chunks === undefined), ...links]) {
-    const loc = restorer !== undefined && f.entry.kind === "file" && of.get(f)!.staged ? reader.locate(f.entry.id) : undefined;
-    if (loc !== undefined && restorer!.accepts(loc)) native.push({ f, loc });
-    else byReader(f);
-  }
+  const writer = new StagedWriter(run.fsync);
+  // New files of a staged tree are written by the addon's threads when the reader can (a local folder's packs, a Git pack).
+  const restorer: FileRestorer<Planned> | undefined = reader.fileRestorer<Planned>(run.fsync) ?? NativeRestorer.for<Planned>(reader, run.fsync);
+  const { native, byId } = assignWriters(run, restorer);
   try {
     if (restorer !== undefined) {
-      for (const { f, loc } of native) {
-        options.signal?.throwIfAborted();
-        const job = of.get(f)!.job;
-        const done = (stamp: FileStamp) => {
-          job.onWritten?.(f.rel, stamp, { id: f.entry.id });
-          stats.bytesWritten += f.entry.size;
-          stats.written++;
-          progress(f.path, f.entry.size);
-        };
-        await restorer.add({ of: f, path: f.path, mode: f.entry.mode, id: f.entry.id, mtimeUs: job.times?.get(f.rel), done }, loc, f.entry.size);
-      }
-      for (const { of: f } of await restorer.finish()) byReader(f);
+      await restoreNative(run, restorer, native);
+      for (const { of: f } of await restorer.finish()) addTo(byId, f);
     }
-    for await (const { id, data } of reader.readMany(byId.keys())) {
-      for (const f of byId.get(id)!) {
-        // The tree's size is part of its id: one that lies about its content is refused.
-        if (data.length !== f.entry.size) throw new CorruptObjectError(id, { reason: `${data.length} bytes where tree entry ${f.path} says ${f.entry.size}` });
-        options.signal?.throwIfAborted();
-        const ctx = of.get(f)!;
-        const mtimeUs = ctx.job.times?.get(f.rel);
-        if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, mtimeUs);
-        else {
-          if (ctx.staged) {
-            await writer.add(f.path, f.entry.mode, data, mtimeUs);
-            ctx.stagedFiles.set(f.path, f);
-          } else {
-            const stamp = writeBytesAtomically(f.path, f.entry.mode, fsync, data, mtimeUs);
-            ctx.job.onWritten?.(f.rel, stamp, { id: f.entry.id });
-          }
-          stats.bytesWritten += data.length;
-          stats.written++;
-        }
-        progress(f.path, data.length);
-      }
-    }
+    await writeFromReader(run, byId, writer);
   } catch (err) {
     // Nothing is cleaned up while the writer threads still write.
     await restorer?.settle().catch(() => undefined);
@@ -470,21 +398,150 @@ export async function materializeTrees(
     throw err;
   }
   await writer.finish();
+  await writeLarge(run);
 
-  // Large files a few at once: one's chunks are hashed here while another's are read and written
-  // on the thread pool. After a failure no further file starts; those under way finish first.
+  for (const { job, destDir, plan: p, stagedFiles } of prepared) {
+    if (stagedFiles.size > 0) stampStaged([destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));
+    // Deepest first, so a read-only directory is closed only after everything inside it is written.
+    for (const d of [...p.dirs].reverse()) chmodSync(osPath(d.path), d.entry.mode);
+  }
+  return stats;
+}
+
+/** Plans a job, checks the disk against it, creates its folders and lists what it must write. */
+async function prepareJob(run: Run, job: MaterializeJob): Promise<Prepared> {
+  const { reader, options, stats } = run;
+  const destDir = normalize(job.destDir).replace(/(.)\/+$/, "$1");
+  const root = typeof job.tree === "string" ? await reader.readTree(job.tree) : job.tree;
+  const p = await plan(reader, root, destDir, new TreeBudget(typeof job.tree === "string" ? job.tree : treeId(job.tree), options.limits));
+  stats.files += p.files.length;
+  stats.dirs += p.dirs.length;
+  stats.symlinks += p.links.length;
+  // A destination that does not exist yet (a clone's staging folder) holds nothing to check or
+  // compare: every path below it is created here. That spared a clone an lstat per file, twice.
+  const fresh = checkDirPath(destDir) === undefined;
+  const ctx: Prepared = { job, destDir, plan: p, staged: fresh && options.staged === true, stagedFiles: new Map() };
+  if (!fresh) checkDisk(p, destDir);
+  // The destination's parents are the caller's (e.g. the runs directory): created if missing.
+  if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
+  ensureDir(destDir);
+  for (const d of p.dirs) {
+    if (fresh) mkdirSync(osPath(d.path), { mode: 0o755 });
+    else ensureDir(d.path);
+  }
+  for (const f of p.links) {
+    run.of.set(f, ctx);
+    run.links.push(f);
+  }
+  if (fresh) {
+    for (const f of p.files) {
+      run.of.set(f, ctx);
+      run.toWrite.push(f);
+    }
+  } else await compareExisting(run, ctx, p.files);
+  return ctx;
+}
+
+/** Files of a destination that exists: those identical on disk are left, the rest written. */
+async function compareExisting(run: Run, ctx: Prepared, files: readonly Planned[]): Promise<void> {
+  const { options, stats, progress } = run;
+  for (const f of files) {
+    options.signal?.throwIfAborted();
+    const state = await existingState(f, options.cache);
+    if (state === "same") {
+      if ((lstatSync(osPath(f.path)).mode & 0o777) !== f.entry.mode) await chmod(osPath(f.path), f.entry.mode);
+      stats.unchanged++;
+      progress(f.path, f.entry.size);
+    } else if (state === "differs" && options.keepExisting) {
+      stats.kept++;
+      progress(f.path, 0);
+    } else {
+      run.of.set(f, ctx);
+      run.toWrite.push(f);
+    }
+  }
+}
+
+function addTo(byId: Map<ObjectId, Planned[]>, f: Planned): void {
+  const list = byId.get(f.entry.id);
+  if (list === undefined) byId.set(f.entry.id, [f]);
+  else list.push(f);
+}
+
+/** Which files the restorer writes (where their objects lie) and which the reader reads, by id. */
+function assignWriters(run: Run, restorer: FileRestorer<Planned> | undefined): { native: { f: Planned; loc: unknown }[]; byId: Map<ObjectId, Planned[]> } {
+  const native: { f: Planned; loc: unknown }[] = [];
+  const byId = new Map<ObjectId, Planned[]>();
+  for (const list of [run.toWrite, run.links]) {
+    for (const f of list) {
+      if (f.entry.chunks !== undefined) continue;
+      const loc = restorer !== undefined && f.entry.kind === "file" && run.of.get(f)!.staged ? restorer.locate(f.entry.id) : undefined;
+      if (loc !== undefined) native.push({ f, loc });
+      else addTo(byId, f);
+    }
+  }
+  return { native, byId };
+}
+
+async function restoreNative(run: Run, restorer: FileRestorer<Planned>, native: readonly { f: Planned; loc: unknown }[]): Promise<void> {
+  const { options, stats, progress } = run;
+  for (const { f, loc } of native) {
+    options.signal?.throwIfAborted();
+    const job = run.of.get(f)!.job;
+    const done = (stamp: FileStamp) => {
+      job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+      stats.bytesWritten += f.entry.size;
+      stats.written++;
+      progress(f.path, f.entry.size);
+    };
+    await restorer.add({ of: f, path: f.path, mode: f.entry.mode, id: f.entry.id, mtimeUs: job.times?.get(f.rel), done }, loc, f.entry.size);
+  }
+}
+
+async function writeFromReader(run: Run, byId: Map<ObjectId, Planned[]>, writer: StagedWriter): Promise<void> {
+  const { options, stats, progress } = run;
+  for await (const { id, data } of run.reader.readMany(byId.keys())) {
+    for (const f of byId.get(id)!) {
+      // The tree's size is part of its id: one that lies about its content is refused.
+      if (data.length !== f.entry.size) throw new CorruptObjectError(id, { reason: `${data.length} bytes where tree entry ${f.path} says ${f.entry.size}` });
+      options.signal?.throwIfAborted();
+      const ctx = run.of.get(f)!;
+      const mtimeUs = ctx.job.times?.get(f.rel);
+      if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, mtimeUs);
+      else {
+        if (ctx.staged) {
+          await writer.add(f.path, f.entry.mode, data, mtimeUs);
+          ctx.stagedFiles.set(f.path, f);
+        } else {
+          const stamp = writeBytesAtomically(f.path, f.entry.mode, run.fsync, data, mtimeUs);
+          ctx.job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+        }
+        stats.bytesWritten += data.length;
+        stats.written++;
+      }
+      progress(f.path, data.length);
+    }
+  }
+}
+
+/**
+ * Large files a few at once: one's chunks are hashed here while another's are read and written
+ * on the thread pool. After a failure no further file starts; those under way finish first.
+ */
+async function writeLarge(run: Run): Promise<void> {
+  const { reader, options, stats, progress } = run;
   let failed: { err: unknown } | undefined;
   const limit = pLimit(LARGE_FILES_AT_ONCE);
   await Promise.all(
-    toWrite
+    run.toWrite
       .filter((f) => f.entry.chunks !== undefined)
       .map((f) =>
         limit(async () => {
           if (failed) return;
           try {
             options.signal?.throwIfAborted();
-            const job = of.get(f)!.job;
-            const stamp = await writeAtomically(f.path, f.entry.mode, fsync, job.times?.get(f.rel), async (write) => {
+            const job = run.of.get(f)!.job;
+            const stamp = await writeAtomically(f.path, f.entry.mode, run.fsync, job.times?.get(f.rel), async (write) => {
               for await (const piece of reader.readFile(f.entry)) await write(piece);
             });
             job.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
@@ -498,13 +555,6 @@ export async function materializeTrees(
       ),
   );
   if (failed) throw failed.err;
-
-  for (const { job, destDir, plan: p, stagedFiles } of prepared) {
-    if (stagedFiles.size > 0) stampStaged([destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));
-    // Deepest first, so a read-only directory is closed only after everything inside it is written.
-    for (const d of [...p.dirs].reverse()) chmodSync(osPath(d.path), d.entry.mode);
-  }
-  return stats;
 }
 
 async function existingState(f: Planned, cache: FileIdCache | undefined): Promise<"absent" | "same" | "differs"> {

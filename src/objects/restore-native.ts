@@ -28,6 +28,34 @@ export interface RestoreFile<T> {
   done: (stamp: FileStamp) => void;
 }
 
+/** New files written on native threads from where their objects lie (`ObjectReader.fileRestorer`). */
+export interface FileRestorer<T, L = unknown> {
+  /** Where the object lies, when this writes its files; undefined leaves them to the reader. */
+  locate(id: ObjectId): L | undefined;
+  add(file: RestoreFile<T>, loc: L, size: number): Promise<void>;
+  /** Waits for every file added; returns those left to the reader. */
+  finish(): Promise<RestoreFile<T>[]>;
+  /** After a failure: waits for what is under way, throws the first failure. */
+  settle(): Promise<void>;
+}
+
+/**
+ * Writes a job's path after its fixed part (`header` bytes from `used`), as its bytes when it is
+ * not UTF-8, growing the jobs buffer when it lacks room; the caller writes the fixed part.
+ */
+export function appendJobPath(jobs: Buffer, used: number, header: number, path: string): { jobs: Buffer; nameBytes: number } {
+  const os = osPath(path);
+  const nameBytes = typeof os === "string" ? Buffer.byteLength(os) : os.length;
+  if (used + header + nameBytes > jobs.length) {
+    const grown = Buffer.allocUnsafe(Math.max(jobs.length * 2, used + header + nameBytes));
+    jobs.copy(grown, 0, 0, used);
+    jobs = grown;
+  }
+  if (typeof os === "string") jobs.write(os, used + header, "utf8");
+  else os.copy(jobs, used + header);
+  return { jobs, nameBytes };
+}
+
 interface Batch<T> {
   packs: string[];
   packIndex: Map<string, number>;
@@ -47,7 +75,7 @@ const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), jobs: Bu
  * no buffer, hash or promise per file on this thread. Only raw objects of packs the storage keeps
  * as files here (`ObjectStorage.filePath`); `accepts` says which.
  */
-export class NativeRestorer<T> {
+export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
   readonly #reader: ObjectReader;
   readonly #fsync: boolean;
   readonly #threads = availableParallelism();
@@ -65,6 +93,11 @@ export class NativeRestorer<T> {
   static for<T>(reader: ObjectReader, fsync: boolean): NativeRestorer<T> | undefined {
     if (restoreFilesAsync === undefined || reader.storage.filePath === undefined) return undefined;
     return new NativeRestorer<T>(reader, fsync);
+  }
+
+  locate(id: ObjectId): PackLocation | undefined {
+    const loc = this.#reader.locate(id);
+    return this.accepts(loc) ? loc : undefined;
   }
 
   /** Whether an object stored so is restored here. */
@@ -85,14 +118,8 @@ export class NativeRestorer<T> {
       pack = b.packs.push(this.#reader.storage.filePath!(key)) - 1;
       b.packIndex.set(key, pack);
     }
-    const os = osPath(file.path);
-    const nameBytes = typeof os === "string" ? Buffer.byteLength(os) : os.length;
-    if (b.used + JOB_HEADER + nameBytes > b.jobs.length) {
-      const grown = Buffer.allocUnsafe(Math.max(b.jobs.length * 2, b.used + JOB_HEADER + nameBytes));
-      b.jobs.copy(grown, 0, 0, b.used);
-      b.jobs = grown;
-    }
-    const job = b.jobs;
+    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, file.path);
+    b.jobs = job;
     const at = b.used;
     job.writeUInt32LE(pack, at);
     job.writeUInt32LE(loc.storedLength, at + 4);
@@ -101,8 +128,6 @@ export class NativeRestorer<T> {
     job.writeUInt32LE(file.mode, at + 48);
     job.writeDoubleLE(file.mtimeUs ?? -1, at + 52);
     job.writeUInt16LE(nameBytes, at + 60);
-    if (typeof os === "string") job.write(os, at + JOB_HEADER, "utf8");
-    else os.copy(job, at + JOB_HEADER);
     b.used += JOB_HEADER + nameBytes;
     b.files.push(file);
     b.locs.push(loc);

@@ -5,6 +5,7 @@ import { inflateSync } from "node:zlib";
 import { MAX_OBJECT_BYTES, PackFile, type PackedObject } from "./pack-read.js";
 import { readEntries, type PooledEntry } from "./pack-pool.js";
 import { GitPackWriter } from "./pack-write.js";
+import type { PackSpan } from "./checkout-native.js";
 import { badEntryName } from "../../objects/codec.js";
 import { CorruptObjectError, UnsafePathError } from "../../objects/errors.js";
 
@@ -275,14 +276,17 @@ export class GitObjectStore {
   }
 
   /**
-   * The size of a packed blob as its pack's entry header gives it (nothing inflated, nothing
-   * checked: the caller reads it later, checked, and holds it to this size); undefined for a
-   * loose object or a delta.
+   * A packed blob's size as its pack's entry header gives it, and where the entry lies (nothing
+   * inflated, nothing checked: the caller reads it later, checked, and holds it to this size);
+   * undefined for a loose object or a delta.
    */
-  blobSize(oid: GitOid): number | undefined {
-    const place = this.#place(oid);
-    const head = place === undefined ? undefined : this.#allPacks()[place.pack]!.headerAt(place.offset);
-    return head?.type === "blob" ? head.size : undefined;
+  blobEntry(oid: GitOid): { size: number; span: PackSpan } | undefined {
+    const place = this.#pending.has(oid) ? undefined : this.#place(oid);
+    if (place === undefined) return undefined;
+    const pack = this.#allPacks()[place.pack]!;
+    const head = pack.headerAt(place.offset);
+    const end = pack.entryEnd(place.offset);
+    return head?.type === "blob" && end >= 0 ? { size: head.size, span: { pack: pack.path, start: place.offset, end } } : undefined;
   }
 
   /** True when the object is here (loose or packed). */

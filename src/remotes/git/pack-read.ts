@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { inflateSync } from "node:zlib";
+import { gitInflateSync } from "../../objects/dir-listing.js";
 import { CorruptObjectError } from "../../objects/errors.js";
 
 /** Packs with an open file, least recently read first. */
@@ -17,6 +18,8 @@ export const MAX_OBJECT_BYTES = 1024 * 1024 * 1024;
 const MAX_INFLATE_RATIO = 1032;
 /** Compressed entries up to this size inflate to at most 64 MiB whatever they claim. */
 const UNBOUNDED_INPUT = 64 * 1024;
+/** Objects up to this size inflate through the addon when it is built. */
+const NATIVE_INFLATE_BYTES = 16 * 1024 * 1024;
 /** Longer delta chains than Git ever makes (its maximum depth is 4095) are refused. */
 const MAX_DELTA_DEPTH = 5000;
 
@@ -47,6 +50,11 @@ export interface PackedObject {
 /** Inflates exactly one zlib stream of `size` bytes, refusing a size the compressed bytes cannot justify. */
 export function inflateExact(compressed: Buffer, size: number, where: string): Buffer {
   if (size > MAX_OBJECT_BYTES || size > compressed.length * MAX_INFLATE_RATIO + 64) throw new CorruptObjectError(where, { reason: `it claims ${size} bytes from ${compressed.length} compressed` });
+  // The addon's stream, reused, for all but the largest objects; it says only whether the size came out.
+  if (gitInflateSync !== undefined && size <= NATIVE_INFLATE_BYTES) {
+    const got = gitInflateSync(compressed, size);
+    if (got !== undefined) return got;
+  }
   let out: Buffer;
   try {
     // Small input cannot inflate past a bound worth checking; zlib's own bound costs more per call.
@@ -119,17 +127,21 @@ export class PackFile {
 
   /** The entry's offset in the pack, or -1 when the pack lacks it. */
   find(oid: string): number {
-    const want = Buffer.from(oid, "hex");
-    const first = want[0]!;
+    // Compared a 32-bit word at a time: a Buffer and a native compare per step cost more than the search.
+    const w0 = parseInt(oid.slice(0, 8), 16);
+    const first = w0 >>> 24;
     let lo = first === 0 ? 0 : this.#idx.readUInt32BE(8 + (first - 1) * 4);
     // A damaged fan-out table could point past the ids: the search stays within them.
     let hi = Math.min(this.#count, this.#idx.readUInt32BE(8 + first * 4));
+    const idx = this.#idx;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.#idx.compare(want, 0, 20, 1032 + mid * 20, 1032 + mid * 20 + 20);
+      const at = 1032 + mid * 20;
+      let c = w0 - idx.readUInt32BE(at);
+      for (let w = 1; c === 0 && w < 5; w++) c = parseInt(oid.slice(w * 8, w * 8 + 8), 16) - idx.readUInt32BE(at + w * 4);
       if (c === 0) return this.offsetAt(mid);
-      if (c > 0) hi = mid;
-      else lo = mid + 1;
+      if (c > 0) lo = mid + 1;
+      else hi = mid;
     }
     return -1;
   }
@@ -177,33 +189,34 @@ export class PackFile {
     return offset < 12 || end <= offset || end > this.#packSize - 20 ? -1 : end;
   }
 
-  /** Bytes read ahead for entry headers (a tree's blobs lie one after another in a pack). */
-  #window: { at: number; buf: Buffer } | undefined;
-
-  #windowRead(at: number, length: number): Buffer {
-    const w = this.#window;
-    if (w !== undefined && at >= w.at && at + length <= w.at + w.buf.length) return w.buf.subarray(at - w.at, at - w.at + length);
-    const buf = this.#pread(at, Math.max(length, Math.min(HEADER_WINDOW, this.#packSize - 20 - at)));
-    this.#window = { at, buf };
-    return buf.subarray(0, length);
-  }
-
   /** The type and size an entry's header gives, without inflating it; undefined for a delta. */
   headerAt(offset: number): { type: string; size: number } | undefined {
     const end = this.#end(offset);
     if (offset < 12 || end <= offset || end > this.#packSize - 20) return undefined;
-    const head = this.#windowRead(offset, Math.min(end - offset, 10));
-    let c = head[0]!;
-    const type = OBJ_TYPES[(c >> 4) & 7];
-    let size = c & 15;
-    let p = 1;
-    for (let shift = 4; c & 0x80; shift += 7) {
-      if (p >= head.length) return undefined;
-      c = head[p++]!;
-      size += (c & 0x7f) * 2 ** shift;
-    }
-    return type === undefined || type === "" ? undefined : { type, size };
+    const h = entryHeader(this.#windowAt(offset, Math.min(end - offset, HEADER_BYTES)));
+    const type = h === undefined ? undefined : OBJ_TYPES[h.type];
+    return h === undefined || type === undefined || type === "" ? undefined : { type, size: h.size };
   }
+
+  /** Bytes read ahead for entry headers, into one small buffer kept (small neighbours share a read; larger windows cost more in copies than they saved). */
+  #window: { at: number; length: number; buf: Buffer } | undefined;
+
+  #windowAt(at: number, length: number): Buffer {
+    const w = (this.#window ??= { at: 0, length: 0, buf: Buffer.allocUnsafe(HEADER_WINDOW) });
+    if (at < w.at || at + length > w.at + w.length) {
+      const want = Math.max(length, Math.min(HEADER_WINDOW, this.#packSize - 20 - at));
+      let got = 0;
+      while (got < want) {
+        const n = readSync(this.#file(), w.buf, got, want - got, at + got);
+        if (n === 0) break;
+        got += n;
+      }
+      w.at = at;
+      w.length = got;
+    }
+    return w.buf.subarray(at - w.at, Math.min(at - w.at + length, w.length));
+  }
+
 
   /** The object at `offset`, its deltas resolved. */
   readAt(offset: number, where: string): PackedObject {
@@ -276,7 +289,8 @@ export class PackFile {
   }
 }
 
-const HEADER_WINDOW = 64 * 1024;
+const HEADER_BYTES = 16;
+const HEADER_WINDOW = 4 * 1024;
 
 /** Bases of deltas kept while reading (a pack read in order meets a base just before its deltas). */
 const BASE_CACHE_BYTES = 32 * 1024 * 1024;

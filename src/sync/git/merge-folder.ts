@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { CorruptObjectError } from "../../objects/errors.js";
 import { hashFile } from "../../objects/index.js";
 import { EMPTY_TREE_OID, hashObject, parseTree, type GitObjectStore, type GitObjectType, type GitOid, type GitTreeEntry } from "../../remotes/git/objects.js";
+import type { PackSpan } from "../../remotes/git/checkout-native.js";
 import { lfsPointer } from "./lfs.js";
 import { buildTree } from "./local-tree.js";
 import { mergeTrees, type TreeMerge } from "./merge.js";
@@ -67,9 +68,9 @@ export class MergeObjects {
     return tree === undefined ? this.#store.readTree(oid, where) : parseTree(tree, where);
   }
 
-  /** A blob's size as its pack states it (undefined for a local folder's blob: read whole). */
-  blobSize(oid: GitOid): number | undefined {
-    return this.#local.has(oid) || this.#trees.has(oid) ? undefined : this.#store.blobSize(oid);
+  /** A blob's size as its pack states it, and its entry (undefined for a local folder's blob: read whole). */
+  blobEntry(oid: GitOid): { size: number; span: PackSpan } | undefined {
+    return this.#local.has(oid) || this.#trees.has(oid) ? undefined : this.#store.blobEntry(oid);
   }
 
   /** The repository's objects in pack order (`GitObjectStore.readMany`), a local folder's one by one. */

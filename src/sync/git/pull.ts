@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { hashBytes, materializeTree, materializeTrees, syncFs, writeStaged, type CachedIds, type FileStamp, type MaterializeJob } from "../../objects/index.js";
@@ -202,7 +202,8 @@ const PUBLISH_BATCH = 256;
 
 /**
  * Runs new here, as a pull of the store writes them: each in a staging folder (files written
- * under their own names, on the addon's threads, their objects read in one pass over the packs),
+ * under their own names on the addon's threads, straight from their pack entries, each inflated,
+ * checked against its Git id and hashed there),
  * made durable together (one syncfs; without the addon each file is synced), then each moved into
  * place, its meta last. The stat cache learns every file written, so the next push reads none.
  */
@@ -216,48 +217,77 @@ async function addRuns(
   write: WriteTree,
 ): Promise<void> {
   const fsync = syncFs === undefined;
-  const staged: { item: GitPullItem; staging: string; rows: { path: string; stamp: FileStamp; ids: CachedIds }[] }[] = [];
+  const staged: StagedRun[] = [];
   const jobs: MaterializeJob[] = [];
   try {
-    for (const item of items) {
-      const paths = item.run.paths;
-      const staging = join(statePaths.staging(s.runsDir), `${item.run.id}-${randomBytes(6).toString("hex")}`);
-      const run = { item, staging, rows: [] as { path: string; stamp: FileStamp; ids: CachedIds }[] };
-      staged.push(run);
-      const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
-      await mkdir(staging, { recursive: true });
-      if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files.id, destDir: join(staging, "files"), onWritten: rowsUnder(paths.runDir) });
-      else await mkdir(join(staging, "files"));
-      jobs.push({ tree: item.meta!.id, destDir: join(staging, "meta"), onWritten: rowsUnder(paths.metaDir) });
-      await mkdir(join(staging, "user"));
-      for (const [name, oid] of item.user) {
-        const bytes = await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`);
-        const stamp = writeStaged(join(staging, "user", name), 0o444, fsync, bytes, undefined, true);
-        run.rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
-      }
-    }
+    for (const item of items) staged.push(await stageRun(s, item, fsync, jobs));
     const stats = await materializeTrees(reader, jobs, { staged: true, fsync, onProgress: onFile });
     result.files += stats.written;
     result.bytes += stats.bytesWritten;
     syncFs?.(s.runsDir);
-    for (const { item, staging, rows } of staged) {
-      const paths = item.run.paths;
-      // A pull killed between the two renames left `ID/` without its meta: written into in place.
-      if (!existsSync(paths.runDir)) await rename(join(staging, "files"), paths.runDir);
-      else if (item.files !== undefined) await write(item.files.id, paths.runDir);
-      // The folder moves whole when it can: a file renamed on its own takes a new change time.
-      if (item.user.size > 0 && !existsSync(paths.userDir)) await rename(join(staging, "user"), paths.userDir);
-      else await moveUserEntries(join(staging, "user"), paths.userDir, [...item.user.keys()]);
-      await rename(join(staging, "meta"), paths.metaDir);
-      await removeTree(staging);
-      for (const r of rows) {
-        const id = reader.realId(r.ids.id);
-        if (id !== undefined) cache.recordWritten(r.path, r.stamp, { ...r.ids, id });
-      }
-      noteSynced(s, item, reader);
-    }
+    for (const run of staged) await publishRun(s, run, reader, cache, write);
   } finally {
     for (const { staging } of staged) await removeTree(staging);
+  }
+}
+
+/** A new run's staging folder, and the stat cache's rows for what is written into it. */
+interface StagedRun {
+  item: GitPullItem;
+  staging: string;
+  rows: { path: string; stamp: FileStamp; ids: CachedIds }[];
+}
+
+/** Makes a new run's staging folder, writes its user entries, and adds its trees to `jobs`. */
+async function stageRun(s: GitSession, item: GitPullItem, fsync: boolean, jobs: MaterializeJob[]): Promise<StagedRun> {
+  const paths = item.run.paths;
+  const staging = join(statePaths.staging(s.runsDir), `${item.run.id}-${randomBytes(6).toString("hex")}`);
+  const run: StagedRun = { item, staging, rows: [] };
+  const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
+  mkdirSync(staging, { recursive: true });
+  if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files.id, destDir: join(staging, "files"), onWritten: rowsUnder(paths.runDir) });
+  else mkdirSync(join(staging, "files"));
+  jobs.push({ tree: item.meta!.id, destDir: join(staging, "meta"), onWritten: rowsUnder(paths.metaDir) });
+  mkdirSync(join(staging, "user"));
+  for (const [name, oid] of item.user) {
+    const bytes = await s.repo.objects.read(oid, "blob", `${item.run.id}.user/${name}`);
+    const stamp = writeStaged(join(staging, "user", name), 0o444, fsync, bytes, undefined, true);
+    run.rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
+  }
+  return run;
+}
+
+/** Moves a staged run into place, its meta last, and notes what was written. */
+async function publishRun(s: GitSession, { item, staging, rows }: StagedRun, reader: GitTreeReader, cache: StatCache, write: WriteTree): Promise<void> {
+  const paths = item.run.paths;
+  // A pull killed between the two renames left `ID/` without its meta: written into in place.
+  if (!existsSync(paths.runDir)) renameSync(join(staging, "files"), paths.runDir);
+  else if (item.files !== undefined) await write(item.files.id, paths.runDir);
+  // The folder moves whole when it can: a file renamed on its own takes a new change time.
+  if (item.user.size > 0 && !existsSync(paths.userDir)) renameSync(join(staging, "user"), paths.userDir);
+  else await moveUserEntries(join(staging, "user"), paths.userDir, [...item.user.keys()]);
+  renameSync(join(staging, "meta"), paths.metaDir);
+  await removeStaging(staging);
+  for (const r of rows) {
+    const id = reader.realId(r.ids.id);
+    if (id !== undefined) cache.recordWritten(r.path, r.stamp, { ...r.ids, id });
+  }
+  noteSynced(s, item, reader);
+}
+
+/** A staging folder the renames emptied: a call per folder (a walk of it cost more), else removed whole. */
+async function removeStaging(staging: string): Promise<void> {
+  try {
+    for (const sub of ["user", "files"]) {
+      try {
+        rmdirSync(join(staging, sub));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+    rmdirSync(staging);
+  } catch {
+    await removeTree(staging);
   }
 }
 

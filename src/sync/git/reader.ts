@@ -1,4 +1,5 @@
-import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type ObjectId, type Tree, type TreeEntry } from "../../objects/index.js";
+import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type FileRestorer, type ObjectId, type RestoreFile, type Tree, type TreeEntry } from "../../objects/index.js";
+import { GitPackCheckout, MAX_CHECKOUT_BLOB, type PackSpan } from "../../remotes/git/checkout-native.js";
 import type { GitObjectStore, GitOid } from "../../remotes/git/objects.js";
 import { MAX_POINTER, MIN_POINTER, parseLfsPointer, type LfsStore } from "./lfs.js";
 
@@ -10,6 +11,9 @@ function fileMode(gitMode: string, readOnly: boolean): number {
 
 /** Stand-in ids are the Git id after this prefix (no SHA-256 of real bytes starts with 24 zeros). */
 const STAND_IN_PREFIX = "0".repeat(24);
+/** Trees with stand-ins below them are named as their Git tree after one of these. */
+const LAZY_WRITABLE = `${"0".repeat(23)}1`;
+const LAZY_READ_ONLY = `${"0".repeat(23)}2`;
 
 /** Blob bytes kept between planning (which reads every blob for its size and id) and writing. */
 const KEPT_BYTES = 64 * 1024 * 1024;
@@ -21,9 +25,9 @@ const KEPT_BYTES = 64 * 1024 * 1024;
  * only the executable bit): a finished run's files read-only, an unfinished run's writable.
  */
 export class GitTreeReader extends ObjectReader {
-  readonly #store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">;
+  readonly #store: Pick<GitObjectStore, "read" | "readTree" | "blobEntry" | "readMany">;
   readonly #trees = new Map<ObjectId, Tree>();
-  readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined }>();
+  readonly #blobs = new Map<ObjectId, { oid: GitOid; data: Buffer | undefined; span?: PackSpan }>();
   /** Trees with a stand-in id below them, and the true ids of stand-ins read. */
   readonly #lazyTrees = new Set<ObjectId>();
   readonly #real = new Map<ObjectId, ObjectId>();
@@ -36,7 +40,7 @@ export class GitTreeReader extends ObjectReader {
   readonly #onWarning: ((msg: string) => void) | undefined;
   #warnedPointer = false;
 
-  constructor(store: Pick<GitObjectStore, "read" | "readTree" | "blobSize" | "readMany">, lfs: LfsStore, onWarning?: (msg: string) => void) {
+  constructor(store: Pick<GitObjectStore, "read" | "readTree" | "blobEntry" | "readMany">, lfs: LfsStore, onWarning?: (msg: string) => void) {
     super(new MemoryObjectStorage(), new PackIndex());
     this.#store = store;
     this.#lfs = lfs;
@@ -62,10 +66,11 @@ export class GitTreeReader extends ObjectReader {
           entries.push({ name: e.name, kind: "dir", mode: 0o755, size: 0, id });
           continue;
         }
-        const size = lazy && e.mode !== "120000" ? this.#store.blobSize(e.oid) : undefined;
-        if (size !== undefined && (size > MAX_POINTER || size < MIN_POINTER)) {
+        const packed = lazy && e.mode !== "120000" ? this.#store.blobEntry(e.oid) : undefined;
+        const size = packed?.size;
+        if (packed !== undefined && size !== undefined && (size > MAX_POINTER || size < MIN_POINTER)) {
           const id = STAND_IN_PREFIX + e.oid;
-          if (!this.#blobs.has(id)) this.#blobs.set(id, { oid: e.oid, data: undefined });
+          if (!this.#blobs.has(id)) this.#blobs.set(id, { oid: e.oid, data: undefined, span: packed.span });
           entries.push({ name: e.name, kind: "file", mode: fileMode(e.mode, readOnly), size, id });
           standIns = true;
           totals.files++;
@@ -98,7 +103,8 @@ export class GitTreeReader extends ObjectReader {
       }
       entries.sort((a, b) => compareNames(a.name, b.name));
       const tree: Tree = { entries };
-      const id = treeId(tree);
+      // A tree with stand-ins below it is named by its Git tree and modes until `realTreeId` hashes it.
+      const id = standIns ? (readOnly ? LAZY_READ_ONLY : LAZY_WRITABLE) + treeOid : treeId(tree);
       this.#trees.set(id, tree);
       if (standIns) this.#lazyTrees.add(id);
       return id;
@@ -143,6 +149,46 @@ export class GitTreeReader extends ObjectReader {
     const data = await this.#store.read(blob.oid, "blob", blob.oid);
     if (id.startsWith(STAND_IN_PREFIX)) this.#real.set(id, hashBytes(data));
     return data;
+  }
+
+  /**
+   * A new run's files not yet read (stand-ins) are written straight from their pack entries on
+   * the addon's threads, each checked against its Git id there; their true ids come back with them.
+   */
+  override fileRestorer<T>(fsync: boolean): FileRestorer<T, PackSpan> | undefined {
+    const checkout = GitPackCheckout.create(fsync);
+    if (checkout === undefined) return undefined;
+    const fallback: RestoreFile<T>[] = [];
+    return {
+      locate: (id) => {
+        const blob = id.startsWith(STAND_IN_PREFIX) ? this.#blobs.get(id) : undefined;
+        return blob?.data === undefined ? blob?.span : undefined;
+      },
+      add: async (file, span, size) => {
+        if (size > MAX_CHECKOUT_BLOB) {
+          fallback.push(file);
+          return;
+        }
+        const { path, mode, mtimeUs } = file;
+        await checkout.add(span, {
+          path,
+          mode,
+          mtimeUs,
+          oid: this.#blobs.get(file.id)!.oid,
+          size,
+          done: (written) => {
+            if (written === undefined) return void fallback.push(file);
+            this.#real.set(file.id, written.sha256);
+            file.done(written.stamp);
+          },
+        });
+      },
+      finish: async () => {
+        await checkout.finish();
+        return fallback.splice(0);
+      },
+      settle: () => checkout.settle(),
+    };
   }
 
   override async readTree(id: ObjectId): Promise<Tree> {
