@@ -5,10 +5,9 @@ import { checkIndexName, decodePackIndex, encodePackIndex, type PackIndexEntry }
 import type { Storage } from "../remotes/storage.js";
 import {
   CATALOG_PREFIX,
-  decodeCatalog,
   decodeHead,
-  MAX_CATALOG_BYTES,
   MAX_HEAD_BYTES,
+  readCatalog,
   readHeadBytes,
   emptyView,
   HEAD_PREFIX,
@@ -150,9 +149,11 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   let newestCatalog: Store["newestCatalog"];
   const newest = catalogs.at(-1);
   if (newest !== undefined) {
-    const doc = decodeCatalog(newest, await readHeadBytes(storage, newest, MAX_CATALOG_BYTES));
+    const doc = await readCatalog(storage, newest);
     noteHead(view, doc.covers, doc.entries);
     for (const k of doc.recent) noteHead(view, k, []);
+    // Its segments' ranges: the catalog gc writes reuses those unchanged (not written again).
+    if (doc.segments !== undefined) view.runs.setSegments(doc.segments, { loaded: true });
     view.catalogKey = newest;
     newestCatalog = { key: newest, doc };
   }

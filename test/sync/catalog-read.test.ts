@@ -8,7 +8,10 @@ import {
   decodeCatalog,
   emptyView,
   encodeHead,
+  loadAllRuns,
+  loadRuns,
   plainEntry,
+  readCatalog,
   refreshView,
   writeCatalog,
   type HeadEntry,
@@ -46,7 +49,7 @@ test("a catalog written from a view's bytes reads back as the same runs, diverge
   const writer = emptyView();
   await refreshView(storage, writer, now);
   const key = (await writeCatalog(storage, writer, now))!;
-  const doc = decodeCatalog(key, await storage.getBytes(key));
+  const doc = await readCatalog(storage, key);
   assert.deepEqual(
     doc.entries.map((e) => [e.runId, e.run.tree]),
     [
@@ -59,11 +62,13 @@ test("a catalog written from a view's bytes reads back as the same runs, diverge
   // A catalog made again from a view that holds those runs as read is the same bytes.
   const reader = emptyView();
   await refreshView(storage, reader, now);
-  assert.equal(reader.runs.raw(runId(1))?.from, key, "a fresh reader takes the catalog's runs as read");
+  await loadAllRuns(reader, storage);
+  const segment = decodeCatalog(key, await storage.getBytes(key)).segments![0]!.key;
+  assert.equal(reader.runs.raw(runId(1))?.from, segment, "a fresh reader takes the segment's runs as read");
   const again = (await writeCatalog(storage, reader, now))!;
   assert.equal(again, key);
-  // Through the cached view's file too.
-  const cached = decodeView(encodeView(reader).bytes)!.view;
+  // Through the cached view's file too (kept: as runs the directory holds).
+  const cached = decodeView(encodeView(reader, () => true).bytes)!.view;
   assert.deepEqual(cached.runs.get(runId(3))!.map((e) => e.run.tree), [t("d"), t("f")]);
   assert.deepEqual(cached.runs.get(runId(2))!, doc.entries.filter((e) => e.runId === runId(2)));
 });
@@ -82,16 +87,21 @@ test("a fresh reader decodes only the runs it asks for; a reader that read every
   const fresh = emptyView();
   await refreshView(storage, fresh, now);
   assert.equal(fresh.runs.size, 51);
+  await loadRuns(fresh, storage, [runId(3)]);
   assert.equal(fresh.runs.get(runId(3))![0]!.summary.started, 1_003);
   assert.ok(fresh.runs.decoded(runId(3)), "decoded once asked for");
   assert.ok(!fresh.runs.decoded(runId(4)), "others are left as read");
-  assert.equal(fresh.runs.raw(runId(4))?.from, catalog);
+  const segment = decodeCatalog(catalog, await storage.getBytes(catalog)).segments![0]!.key;
+  assert.equal(fresh.runs.raw(runId(4))?.from, segment);
 
   // The member read the first head, not the second: it merges the catalog.
   const lagging = member;
   await refreshView(storage, lagging, now);
   assert.equal(lagging.catalogKey, catalog);
   assert.ok(lagging.runs.has(runId(50)));
+  assert.throws(() => lagging.runs.get(runId(5)), /not loaded/, "a run held from before the catalog waits for its segment");
+  await loadAllRuns(lagging, storage);
+  assert.equal(lagging.runs.get(runId(5))!.length, 1);
 
   // A member that read every head a new catalog covers keeps its own runs (the same objects),
   // taking only the key.
@@ -105,7 +115,7 @@ test("a fresh reader decodes only the runs it asks for; a reader that read every
   await refreshView(storage, caughtUp, now + 4);
   assert.equal(caughtUp.catalogKey, second);
   assert.equal(caughtUp.runs.get(runId(7)), held, "the catalog's entries were not merged in");
-  assert.equal(caughtUp.runs.raw(runId(8))?.from, catalog, "nor taken in place of the ones held");
+  assert.equal(caughtUp.runs.raw(runId(3))?.from, segment, "nor taken in place of the ones held");
   assert.ok(caughtUp.runs.has(runId(51)));
   assert.equal(caughtUp.uncovered, 0);
 });
