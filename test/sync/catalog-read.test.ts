@@ -189,3 +189,39 @@ test("a listing's labels are read from a run's user log alone; a malformed one i
   assert.equal(view.runs.count(runId(1)), 1);
   assert.throws(() => runs.find((r) => r.id === runId(2))!.label, (err: unknown) => err instanceof StoreFormatError && err.message.includes(key));
 });
+
+test("a hostile root of format 2 is refused: ids out of order, counts beyond the bytes, a segment that holds other runs", async () => {
+  const packr = new Packr({ useRecords: false, variableMapSize: true });
+  const storage = new MemoryStorage();
+  const writer = emptyView();
+  await putHead(storage, [1, 2, 3].map((i) => entry(i, t("b"))), 10);
+  await refreshView(storage, writer, 20);
+  const key = (await writeCatalog(storage, writer, 30))!;
+  const good = decodeCatalog(key, await storage.getBytes(key));
+  const seg = good.segments![0]!;
+  const rootOf = (fields: Record<string, unknown>) => {
+    const bytes = Buffer.from(packr.pack({ v: 2, covers: good.covers, recent: [], count: 3, segments: [{ key: seg.key, n: 3, ids: seg.ids }], newest: { ids: Buffer.alloc(0), t: [] }, ...fields }));
+    return { key: `catalog/000000000040-${hashOf(bytes)}`, bytes };
+  };
+  const reversed = Buffer.concat([seg.ids.subarray(32, 48), seg.ids.subarray(16, 32), seg.ids.subarray(0, 16)]);
+  const cases: Record<string, Record<string, unknown>> = {
+    "ids out of order": { segments: [{ key: seg.key, n: 3, ids: reversed }] },
+    "a count beyond its bytes": { segments: [{ key: seg.key, n: 2 ** 31, ids: seg.ids }], count: 2 ** 31 },
+    "a total that is not its segments'": { count: 4 },
+    "a bad segment key": { segments: [{ key: "segments/../../x", n: 3, ids: seg.ids }] },
+    "a newest run no segment lists": { newest: { ids: Buffer.alloc(16, 0xee), t: [1] } },
+  };
+  for (const [why, fields] of Object.entries(cases)) {
+    const root = rootOf(fields);
+    assert.throws(() => decodeCatalog(root.key, root.bytes), StoreFormatError, why);
+  }
+  // A root that names a segment holding other runs than it lists: refused when the segment is read.
+  const other = Buffer.concat([seg.ids.subarray(0, 32), Buffer.alloc(16, 0xff)]);
+  const liar = rootOf({ segments: [{ key: seg.key, n: 3, ids: other }] });
+  await storage.put(liar.key, liar.bytes);
+  const reader = emptyView();
+  await refreshView(storage, reader, 50);
+  assert.equal(reader.catalogKey, liar.key);
+  await assert.rejects(loadAllRuns(reader, storage), (err: unknown) => err instanceof StoreFormatError && err.message.includes(seg.key));
+  await assert.rejects(readCatalog(storage, liar.key), StoreFormatError);
+});
