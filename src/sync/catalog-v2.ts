@@ -4,7 +4,7 @@ import { StoreFormatError } from "./errors.js";
 import type { RunSummary } from "./head-entry.js";
 import { packEntries, type LazyRuns } from "./lazy-runs.js";
 import { arrayHeader } from "./msgpack-spans.js";
-import { checkSegmentRefs, idAt, idBytes, idTable, SEGMENT_PREFIX, SegmentTable, type SegmentRef, type TableSegment } from "./segment-table.js";
+import { checkSegmentRefs, idAt, idBytes, idTable, SEGMENT_KEY_RE, SEGMENT_PREFIX, SegmentTable, type SegmentRef, type TableSegment } from "./segment-table.js";
 import { verifyKey } from "./skim.js";
 
 /**
@@ -28,10 +28,19 @@ export function segmentRuns(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isInteger(n) && n >= 1 ? n : SEGMENT_RUNS;
 }
 
-/** The newest runs of a catalog, newest first (`ls` order): ids and their times (µs, or null). */
+/**
+ * The newest runs of a catalog, newest first (`ls` order): ids and their times (µs, or null), and
+ * the segment that holds them (a copy of their entries, in id order: a first page needs no other).
+ */
 export interface NewestRuns {
   ids: string[];
   t: (number | null)[];
+  key?: string;
+}
+
+/** The segment of the newest runs as its root names it (ids sorted), when it names one. */
+export function newestSegment(newest: NewestRuns): SegmentRef | undefined {
+  return newest.key === undefined ? undefined : { key: newest.key, n: newest.ids.length, ids: idTable([...newest.ids].sort()) };
 }
 
 export interface CatalogRoot {
@@ -76,14 +85,16 @@ export function decodeCatalogRoot(key: string, bytes: Uint8Array): CatalogRoot {
   if (total !== count) return bad(`count ${String(count)} where its segments list ${total} runs`);
   const nw = (newest ?? {}) as Record<string, unknown>;
   if (!(nw.ids instanceof Uint8Array) || !Array.isArray(nw.t) || nw.ids.length !== nw.t.length * 16 || nw.t.length > total) return bad("its table of newest runs is malformed");
+  if (nw.key !== undefined && (typeof nw.key !== "string" || !SEGMENT_KEY_RE.test(nw.key) || nw.t.length === 0)) return bad(`its newest runs' segment key ${JSON.stringify(nw.key)}`);
   const newIds = Buffer.from(nw.ids.buffer, nw.ids.byteOffset, nw.ids.length);
   const table = new SegmentTable(refs);
-  const out: NewestRuns = { ids: [], t: [] };
+  const out: NewestRuns = { ids: [], t: [], ...(typeof nw.key === "string" ? { key: nw.key } : {}) };
   for (let i = 0; i < nw.t.length; i++) {
     const t = nw.t[i] as unknown;
     if (t !== null && (typeof t !== "number" || !Number.isFinite(t))) return bad("a time of its newest runs is not a number");
     const id = idAt(newIds, i);
     if (table.find(id) === undefined) return bad(`its newest runs name ${id}, which no segment lists`);
+    if (out.ids.includes(id)) return bad(`its newest runs name ${id} twice`);
     out.ids.push(id);
     out.t.push(t);
   }
@@ -92,7 +103,7 @@ export function decodeCatalogRoot(key: string, bytes: Uint8Array): CatalogRoot {
 
 export function encodeCatalogRoot(root: CatalogRoot): Buffer {
   const segments = root.segments.map((s) => ({ key: s.key, n: s.n, ids: s.ids }));
-  return Buffer.from(packr.pack({ v: 2, covers: root.covers, recent: root.recent, count: root.count, segments, newest: { ids: idTable(root.newest.ids), t: root.newest.t } }));
+  return Buffer.from(packr.pack({ v: 2, covers: root.covers, recent: root.recent, count: root.count, segments, newest: { ids: idTable(root.newest.ids), t: root.newest.t, ...(root.newest.key === undefined ? {} : { key: root.newest.key }) } }));
 }
 
 /** One run as a writer copies it: the bytes of its consecutive entry maps. */

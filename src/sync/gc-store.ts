@@ -361,7 +361,11 @@ export async function removeUnnamedSegments(storage: Storage, nowMs: number, gra
   for (const key of (await keysOf(storage, CATALOG_PREFIX)).map((e) => e.key)) {
     if (keyTime(key) === undefined) continue;
     const bytes = await readHeadBytes(storage, key, MAX_CATALOG_BYTES);
-    if (docVersion(bytes) === 2) for (const s of decodeCatalogRoot(key, bytes).segments) named.add(s.key);
+    // A catalog of format 1 names none (and is not decoded whole to say so).
+    if (docVersion(bytes) !== 2) continue;
+    const root = decodeCatalogRoot(key, bytes);
+    for (const s of root.segments) named.add(s.key);
+    if (root.newest.key !== undefined) named.add(root.newest.key);
   }
   const limit = pLimit(CONCURRENCY);
   const removed = await Promise.all(

@@ -6,7 +6,7 @@ import { mergeRunVersions, mergedVersion, type RunVersion } from "./merge.js";
 import { checkEntry, packHints, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
 import { LazyRuns, type RawRun } from "./lazy-runs.js";
 import { HEAD_KEY_RE, docVersion, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
-import { cutSegments, decodeCatalogRoot, encodeCatalogRoot, encodeSegment, MAX_SEGMENT_BYTES, newestOf, runBytesOf, segmentRuns, type NewestRuns } from "./catalog-v2.js";
+import { cutSegments, decodeCatalogRoot, encodeCatalogRoot, encodeSegment, MAX_SEGMENT_BYTES, newestOf, newestSegment, runBytesOf, segmentRuns, type NewestRuns } from "./catalog-v2.js";
 import { idAt, type SegmentRef, type TableSegment } from "./segment-table.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
@@ -68,6 +68,8 @@ export interface CatalogDoc {
   entries: HeadEntry[];
   /** Format 2: the segments holding the runs. */
   segments?: SegmentRef[];
+  /** Format 2: the newest runs, and the segment that copies them. */
+  newest?: NewestRuns;
 }
 
 /** Encodes a catalog of format 1 (what release 0.1.0 wrote; tests make legacy stores with it). */
@@ -80,7 +82,7 @@ export function encodeCatalog(doc: CatalogDoc, nowMs: number): { key: string; by
 export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
   if (docVersion(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)) === 2) {
     const root = decodeCatalogRoot(key, bytes);
-    return { covers: root.covers, recent: root.recent, entries: [], segments: root.segments };
+    return { covers: root.covers, recent: root.recent, entries: [], segments: root.segments, newest: root.newest };
   }
   const doc = decodeVerified(key, bytes) as Record<string, unknown>;
   if (doc.v !== 1 || typeof doc.covers !== "string" || !Array.isArray(doc.recent) || !Array.isArray(doc.entries)) {
@@ -97,6 +99,9 @@ export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
 export async function readCatalog(storage: Pick<Storage, "getBytes">, key: string): Promise<CatalogDoc> {
   const doc = decodeCatalog(key, await readHeadBytes(storage, key, MAX_CATALOG_BYTES));
   if (doc.segments === undefined) return doc;
+  // The copy of the newest runs is checked too (its runs are the ones its root lists).
+  const newest = doc.newest === undefined ? undefined : newestSegment(doc.newest);
+  if (newest !== undefined) await readSegment(storage, newest);
   const entries: HeadEntry[] = [];
   for (const seg of doc.segments) {
     const runs = await readSegment(storage, seg);
@@ -318,6 +323,17 @@ export async function loadRuns(view: RemoteView, storage: Pick<Storage, "getByte
   return loadSegments(view, storage, view.runs.unloaded(ids));
 }
 
+/**
+ * Fetches the root's copy of its newest runs (one small segment), and takes those the view does
+ * not hold: a first page of a listing needs no other segment. Returns how many were fetched.
+ */
+export async function loadNewestRuns(view: RemoteView, storage: Pick<Storage, "getBytes">): Promise<number> {
+  const ref = view.newestRuns === undefined ? undefined : newestSegment(view.newestRuns);
+  if (ref === undefined) return 0;
+  view.runs.takeCopies(await readSegment(storage, ref));
+  return 1;
+}
+
 /** Fetches every catalog segment not loaded yet: the view then holds every run. */
 export async function loadAllRuns(view: RemoteView, storage: Pick<Storage, "getBytes">): Promise<number> {
   view.runs.skipHeldSegments();
@@ -375,6 +391,12 @@ export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: nu
   }
   const refs = segments.map((seg) => seg.ref);
   const newest = newestOf(view.runs, runs.map((r) => r.id));
+  if (newest.ids.length > 0) {
+    const top = new Set(newest.ids);
+    const copy = encodeSegment(runs.filter((r) => top.has(r.id)));
+    if (copy.key !== view.newestRuns?.key && !before.has(copy.key)) await storage.put(copy.key, copy.bytes);
+    newest.key = copy.key;
+  }
   const bytes = encodeCatalogRoot({ covers: view.newest, recent: [...view.recent], count: runs.length, segments: refs, newest });
   const key = `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`;
   await storage.put(key, bytes);

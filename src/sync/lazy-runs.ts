@@ -144,6 +144,18 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     return this.#fromSegment.values();
   }
 
+  /**
+   * Takes a root's copies of runs its segments list (its newest runs): each one the view neither
+   * holds nor waits to merge is taken as read, as if from its segment.
+   */
+  takeCopies(runs: ReadonlyMap<string, RawRun>): void {
+    for (const [id, raw] of runs) {
+      if (this.#held(id) || this.#stale.has(id) || this.#table.pending(id) === undefined) continue;
+      this.adopt(id, raw);
+      this.#fromSegment.add(id);
+    }
+  }
+
   /** Whether a held run is exactly as its segment says (a cached view need not keep it). */
   fromSegment(id: string): boolean {
     return this.#fromSegment.has(id);

@@ -5,7 +5,7 @@ import { applyUserLog, parseUserLogEntry } from "../runs/user-log.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
 import type { Storage } from "../remotes/storage.js";
-import { loadAllRuns, loadRuns, type HeadEntry, type RemoteView, type RunSummary } from "./heads.js";
+import { loadAllRuns, loadNewestRuns, loadRuns, type HeadEntry, type RemoteView, type RunSummary } from "./heads.js";
 import { newerFirst, summaryTime } from "./catalog-v2.js";
 import type { GitRemoteRun } from "./git/runs.js";
 import { gitRemoteSpec } from "./remote.js";
@@ -148,9 +148,9 @@ export async function loadSelected(view: RemoteView, storage: Pick<Storage, "get
 }
 
 /**
- * The first `n` runs `ls` shows, and how many runs the remote holds. The candidates are the
- * catalog root's newest runs and the runs the view holds (heads newer than the catalog); only
- * the shown runs' segments are fetched. When the root's table cannot decide the page (more rows
+ * The first `n` runs `ls` shows. The candidates are the catalog root's newest runs and the runs
+ * the view holds (heads newer than the catalog); the shown runs come from the root's copy of its
+ * newest runs (one small segment), any other from its segment. When the root's table cannot decide the page (more rows
  * than it lists, runs not merged yet), every run is loaded.
  */
 export async function remoteRunsPage(view: RemoteView, storage: Pick<Storage, "getBytes">, runsDir: string, n: number, onWarning?: (msg: string) => void): Promise<RemoteRun[]> {
@@ -159,6 +159,7 @@ export async function remoteRunsPage(view: RemoteView, storage: Pick<Storage, "g
     await loadAllRuns(view, storage);
     return remoteRunsOf(view, runsDir, onWarning).slice(0, n);
   }
+  if (view.runs.unloaded(page).length > 0) await loadNewestRuns(view, storage);
   await loadRuns(view, storage, page);
   return remoteRunsOf(view, runsDir, onWarning, undefined, page);
 }

@@ -4,7 +4,7 @@ import { isRunId } from "../runs/layout.js";
 import { emptyView, type RemoteView } from "./heads.js";
 import { packEntries, type LazyRuns } from "./lazy-runs.js";
 import { arrayHeader, containerAt } from "./msgpack-spans.js";
-import { checkSegmentRefs, idAt, idTable, type SegmentRef } from "./segment-table.js";
+import { checkSegmentRefs, idAt, idTable, SEGMENT_KEY_RE, type SegmentRef } from "./segment-table.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
@@ -81,7 +81,7 @@ export function encodeView(view: RemoteView, keep: (id: string) => boolean = () 
       recent: [...view.recent],
       uncovered: view.uncovered,
       segments: view.runs.segments().map((s) => ({ key: s.key, n: s.n, ids: s.ids })),
-      newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t },
+      newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t, key: view.newestRuns.key ?? null },
       stale: view.runs.staleIds(),
       entries: hashBytes(section),
     }),
@@ -118,10 +118,11 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
     const segments = cachedSegments(doc.segments);
     if (segments === undefined || !Array.isArray(doc.stale)) return undefined;
     view.runs.setSegments(segments, { staleIds: doc.stale.filter((id): id is string => typeof id === "string") });
-    const nw = doc.newestRuns as { ids?: unknown; t?: unknown } | null;
+    const nw = doc.newestRuns as { ids?: unknown; t?: unknown; key?: unknown } | null;
     if (nw !== null && typeof nw === "object" && nw.ids instanceof Uint8Array && Array.isArray(nw.t) && nw.ids.length === nw.t.length * 16) {
       const ids = Buffer.from(nw.ids.buffer, nw.ids.byteOffset, nw.ids.length);
       view.newestRuns = { ids: nw.t.map((_, i) => idAt(ids, i)), t: nw.t.map((t) => (typeof t === "number" ? t : null)) };
+      if (typeof nw.key === "string" && SEGMENT_KEY_RE.test(nw.key)) view.newestRuns.key = nw.key;
     }
     for (const k of doc.recent) if (typeof k === "string") view.recent.add(k);
     if (typeof doc.uncovered === "number") view.uncovered = doc.uncovered;
