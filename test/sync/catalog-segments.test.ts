@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gage } from "../helpers/cli.js";
+import { countingGets } from "../helpers/counting-storage.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { openStorage } from "../../src/remotes/open.js";
-import type { Storage } from "../../src/remotes/storage.js";
 import { decodeCatalog, emptyView, loadAllRuns, readCatalog, refreshView, writeCatalog } from "../../src/sync/heads.js";
 import { SegmentTable } from "../../src/sync/segment-table.js";
 import { listRemoteRunsCounted } from "../../src/sync/remote-runs.js";
@@ -28,25 +28,6 @@ const origin = join(tmp.path, "origin");
 const remote = join(tmp.path, "remote");
 let ids: string[] = [];
 let catalogKey = "";
-
-/** A storage that counts the GETs of each key prefix (`catalog`, `segments`, `heads`, `packs`). */
-function counting(storage: Storage): Storage & { gets: Map<string, number> } {
-  const gets = new Map<string, number>();
-  const count = (k: string) => gets.set(k.split("/")[0]!, (gets.get(k.split("/")[0]!) ?? 0) + 1);
-  return {
-    url: storage.url,
-    gets,
-    get: (k, r) => (count(k), storage.get(k, r)),
-    getBytes: (k, r) => (count(k), storage.getBytes(k, r)),
-    put: (k, d) => storage.put(k, d),
-    stat: (k) => storage.stat(k),
-    list: (p, o) => storage.list(p, o),
-    ...(storage.listKeys ? { listKeys: (p: string, o?: { startAfter?: string }) => storage.listKeys!(p, o) } : {}),
-    ...(storage.filePath ? { filePath: (k: string) => storage.filePath!(k) } : {}),
-    delete: (k) => storage.delete(k),
-    close: () => storage.close(),
-  };
-}
 
 async function table(): Promise<SegmentTable> {
   const storage = await openStorage(remote);
@@ -89,7 +70,7 @@ test("a catalog of many runs is a root and segments of a range of run ids each",
 test("a fresh directory's first page fetches the root and its copy of the newest runs alone; it keeps a small view", async () => {
   const fresh = join(tmp.path, "fresh-ls");
   mkdirSync(fresh);
-  const storage = counting(await openStorage(remote));
+  const storage = countingGets(await openStorage(remote));
   const { runs, total } = await listRemoteRunsCounted({ runsDir: fresh, remote: storage, first: 20 });
   assert.equal(total, RUNS);
   assert.equal(runs.length, 20);
@@ -110,13 +91,13 @@ test("a fresh directory's first page fetches the root and its copy of the newest
   assert.ok(viewBytes * 10 < segmentBytes, `the cached view (${viewBytes} B) is a small part of the catalog (${segmentBytes} B)`);
 
   // Listed again: the cached root answers, nothing is fetched but the rows' segments.
-  const again = counting(await openStorage(remote));
+  const again = countingGets(await openStorage(remote));
   const second = await listRemoteRunsCounted({ runsDir: fresh, remote: again, first: 20 });
   assert.deepEqual(second.runs.map((r) => r.id), runs.map((r) => r.id));
   assert.equal(again.gets.get("catalog"), undefined);
   assert.equal(again.gets.get("segments"), 1);
   // A second page is beyond the root's copy: the rows' own segments are read.
-  const third = counting(await openStorage(remote));
+  const third = countingGets(await openStorage(remote));
   const more = await listRemoteRunsCounted({ runsDir: fresh, remote: third, first: 400 });
   assert.deepEqual(more.runs.map((r) => r.id), all.slice(0, 400).map((r) => r.id));
   assert.ok((third.gets.get("segments") ?? 0) > 1);
@@ -133,7 +114,7 @@ test("a fresh directory's first page fetches the root and its copy of the newest
 test("one new run pushed from a fresh directory fetches no segment; a pull of one run by id fetches one", async () => {
   const fresh = join(tmp.path, "fresh-push");
   execFileSync(process.execPath, [MAKE_TINY_RUNS, "--out", fresh, "--runs", "1", "--seed", "77", "--ids", join(tmp.path, "new-id")]);
-  const storage = counting(await openStorage(remote));
+  const storage = countingGets(await openStorage(remote));
   const pushed = await push({ runsDir: fresh, remote: storage });
   assert.equal(pushed.runs.length, 1);
   assert.equal(storage.gets.get("segments"), undefined, "the new run is in no segment");
@@ -142,7 +123,7 @@ test("one new run pushed from a fresh directory fetches no segment; a pull of on
 
   const puller = join(tmp.path, "fresh-pull");
   const target = ids[1234]!;
-  const reading = counting(await openStorage(remote));
+  const reading = countingGets(await openStorage(remote));
   const pulled = await pull({ runsDir: puller, remote: reading, runs: [target.slice(0, 13)] });
   assert.deepEqual(pulled.runs.map((r) => r.id), [target]);
   assert.equal(reading.gets.get("segments"), 1, "the segment of the run named alone");
