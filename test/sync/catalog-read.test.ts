@@ -18,6 +18,7 @@ import {
 } from "../../src/sync/heads.js";
 import { remoteRunsOf } from "../../src/sync/remote-runs.js";
 import { skimStoreDoc } from "../../src/sync/skim.js";
+import { SegmentTable } from "../../src/sync/segment-table.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 
 const t = (c: string) => c.repeat(64);
@@ -155,22 +156,39 @@ function hashOf(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-test("damaged catalog bytes are refused with a StoreFormatError, never another error or a hang", () => {
+test("damaged catalog bytes are refused with a StoreFormatError, never another error or a hang", async () => {
   const packr = new Packr({ useRecords: false, variableMapSize: true });
   const good = Buffer.from(packr.pack({ v: 1, covers: `heads/000000000001-${t("0")}`, recent: [], entries: [1, 2, 3].map((i) => plainEntry(entry(i, t("b")))) }));
+  // A format 2 root and its segment, damaged alike.
+  const storage = new MemoryStorage();
+  await putHead(storage, [1, 2, 3].map((i) => entry(i, t("b"))), 10);
+  const writer = emptyView();
+  await refreshView(storage, writer, 20);
+  const rootKey = (await writeCatalog(storage, writer, 30))!;
+  const root = await storage.getBytes(rootKey);
+  const segment = decodeCatalog(rootKey, root).segments![0]!;
+  const segmentBytes = await storage.getBytes(segment.key);
   let seed = 7;
   const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  for (let round = 0; round < 2_000; round++) {
-    const bytes = Buffer.from(good);
+  const damaged = (from: Buffer) => {
+    const bytes = Buffer.from(from);
     for (let flips = 1 + Math.floor(random() * 4); flips > 0; flips--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
-    const cut = random() < 0.3 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes;
-    const key = `catalog/000000000002-${hashOf(cut)}`;
+    return random() < 0.3 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes;
+  };
+  const refusedOrListed = (round: number, read: () => Iterable<string>) => {
     try {
-      const doc = skimStoreDoc(key, cut);
-      for (const id of doc.runs.keys()) assert.match(id, /^[0-9a-f-]{36}$/);
+      for (const id of read()) assert.match(id, /^[0-9a-f-]{36}$/);
     } catch (err) {
       assert.ok(err instanceof StoreFormatError, `round ${round}: ${(err as Error).stack}`);
     }
+  };
+  for (let round = 0; round < 2_000; round++) {
+    const cut = damaged(good);
+    refusedOrListed(round, () => skimStoreDoc(`catalog/000000000002-${hashOf(cut)}`, cut).runs.keys());
+    const rootCut = damaged(root);
+    refusedOrListed(round, () => new SegmentTable(decodeCatalog(`catalog/000000000002-${hashOf(rootCut)}`, rootCut).segments ?? []).pendingIds());
+    const segmentCut = damaged(segmentBytes);
+    refusedOrListed(round, () => skimStoreDoc(`segments/${hashOf(segmentCut)}`, segmentCut).runs.keys());
   }
 });
 
