@@ -2,7 +2,7 @@ import { decodeTree, ObjectNotFoundError, ObjectReader, loadPackIndex, type Tree
 import type { Storage } from "../remotes/storage.js";
 import type { Run } from "../runs/run.js";
 import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
-import { emptyView, encodeHead, keyTime, noteHead, refreshView, type HeadEntry, type RemoteView } from "../sync/heads.js";
+import { emptyView, encodeHead, keyTime, loadAllRuns, noteHead, refreshView, type HeadEntry, type RemoteView } from "../sync/heads.js";
 import { remoteVersion } from "../sync/plan.js";
 import { remoteRunsOf, type RemoteRun } from "../sync/remote-runs.js";
 import { newUserLogFile, type ChangeContext, type UserChange, type FileRead, type RunPart, type RunSource, type SourceFile, type StorageSourceOptions } from "./source.js";
@@ -70,7 +70,9 @@ export class StoreSource implements RunSource {
   #refresh(): Promise<void> {
     const now = this.#now();
     if (this.#refreshed === undefined || now - this.#refreshed.at > REFRESH_MS) {
-      const done = refreshView(this.#storage, this.#view, now).then(({ fetched }) => {
+      const done = refreshView(this.#storage, this.#view, now).then(async ({ fetched }) => {
+        // The web view lists and compares every run: all of the catalog's segments.
+        fetched += await loadAllRuns(this.#view, this.#storage);
         if (fetched > 0 || this.#runs.length !== this.#view.runs.size) this.#readRuns();
       });
       this.#refreshed = { at: now, done };

@@ -5,8 +5,9 @@ import { checkIndexName, decodePackIndex, encodePackIndex, type PackIndexEntry }
 import type { Storage } from "../remotes/storage.js";
 import {
   CATALOG_PREFIX,
-  decodeCatalog,
   decodeHead,
+  decodeCatalog,
+  loadAllRuns,
   MAX_CATALOG_BYTES,
   MAX_HEAD_BYTES,
   readHeadBytes,
@@ -21,6 +22,9 @@ import {
   type RemoteView,
 } from "./heads.js";
 import { markReachable, type MarkProgress } from "./closure.js";
+import { decodeCatalogRoot } from "./catalog-v2.js";
+import { SEGMENT_KEY_RE, SEGMENT_PREFIX } from "./segment-table.js";
+import { docVersion } from "./skim.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
 /**
@@ -150,7 +154,14 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   let newestCatalog: Store["newestCatalog"];
   const newest = catalogs.at(-1);
   if (newest !== undefined) {
-    const doc = decodeCatalog(newest, await readHeadBytes(storage, newest, MAX_CATALOG_BYTES));
+    const bytes = await readHeadBytes(storage, newest, MAX_CATALOG_BYTES);
+    const doc = decodeCatalog(newest, bytes);
+    // A format 2 catalog's runs are taken as their segments' bytes: the catalog gc writes then
+    // reuses every segment whose runs did not change (not written again).
+    if (doc.segments !== undefined) {
+      view.runs.setSegments(doc.segments);
+      await loadAllRuns(view, storage);
+    }
     noteHead(view, doc.covers, doc.entries);
     for (const k of doc.recent) noteHead(view, k, []);
     view.catalogKey = newest;
@@ -338,4 +349,36 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   await markReachable(store, found.flatMap((h) => h.entries.flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]])), onProgress);
   markTimes(store, found.flatMap((h) => h.entries));
   return found;
+}
+
+/**
+ * Removes catalog segments no listed catalog names, once older than the grace period (as packs:
+ * a writer puts its segments before the root that names them, and one of unknown age is kept).
+ * Returns how many were removed.
+ */
+export async function removeUnnamedSegments(storage: Storage, nowMs: number, graceMs: number): Promise<number> {
+  const named = new Set<string>();
+  for (const key of (await keysOf(storage, CATALOG_PREFIX)).map((e) => e.key)) {
+    if (keyTime(key) === undefined) continue;
+    const bytes = await readHeadBytes(storage, key, MAX_CATALOG_BYTES);
+    // A catalog of format 1 names none (and is not decoded whole to say so).
+    if (docVersion(bytes) !== 2) continue;
+    const root = decodeCatalogRoot(key, bytes);
+    for (const s of root.segments) named.add(s.key);
+    if (root.newest.key !== undefined) named.add(root.newest.key);
+  }
+  const limit = pLimit(CONCURRENCY);
+  const removed = await Promise.all(
+    (await keysOf(storage, SEGMENT_PREFIX))
+      .filter((e) => SEGMENT_KEY_RE.test(e.key) && !named.has(e.key))
+      .map((e) =>
+        limit(async () => {
+          const mtime = (await storage.stat(e.key))?.mtimeMs;
+          if (mtime === undefined || nowMs - mtime < graceMs) return 0;
+          await storage.delete(e.key);
+          return 1;
+        }),
+      ),
+  );
+  return removed.reduce<number>((n, r) => n + r, 0);
 }

@@ -6,7 +6,7 @@ import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
 import { planHeads, planPacks, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
-import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markTimes, readStore, rootsOf, type PackState, type Store } from "./gc-store.js";
+import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markTimes, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -103,6 +103,8 @@ export interface GcResult {
   };
   heads: { removed: number; kept: number };
   catalogs: { removed: number; kept: number; written: boolean };
+  /** Catalog segments no catalog names any more (counted when executed). */
+  segments?: { removed: number };
 }
 
 /** A planned gc: inspect `result` (what it would do), then `execute` it or `close` it. */
@@ -272,6 +274,7 @@ async function executeGc(remote: OpenRemote, store: Store, opts: ExecOptions): P
   result.heads = { removed: removal.heads.length, kept: store.heads.size };
   result.catalogs.removed = removal.catalogs.length;
   result.catalogs.kept = store.catalogs.length - removal.catalogs.length + (catalogKey === undefined ? 0 : 1);
+  result.segments = { removed: await removeUnnamedSegments(storage, nowMs, opts.graceMs) };
   await keepLatecomers(store, opts);
   return result;
 }

@@ -4,8 +4,10 @@ import type { Storage } from "../remotes/storage.js";
 import { StoreFormatError } from "./errors.js";
 import { mergeRunVersions, mergedVersion, type RunVersion } from "./merge.js";
 import { checkEntry, packHints, plainEntry, type EntryTimes, type HeadEntry } from "./head-entry.js";
-import { LazyRuns, packEntries, type RawRun } from "./lazy-runs.js";
-import { HEAD_KEY_RE, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
+import { LazyRuns, type RawRun } from "./lazy-runs.js";
+import { HEAD_KEY_RE, docVersion, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
+import { cutSegments, decodeCatalogRoot, encodeCatalogRoot, encodeSegment, MAX_SEGMENT_BYTES, newestOf, newestSegment, runBytesOf, segmentRuns, type NewestRuns } from "./catalog-v2.js";
+import { idAt, type SegmentRef, type TableSegment } from "./segment-table.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
@@ -14,15 +16,17 @@ export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, t
  * Key layout (fixed-length hex under fixed prefixes, so every backend lists them alike):
  *   packs/<64 hex>.pack, packs/<64 hex>.idx   objects (src/objects), written first
  *   heads/<12 hex ms>-<64 hex>                one push: the runs it wrote, written last
- *   catalog/<12 hex ms>-<64 hex>              a compaction of all heads up to a point
+ *   catalog/<12 hex ms>-<64 hex>              a compaction of all heads up to a point (a root)
+ *   segments/<64 hex>                         a root's runs, a range of run ids each
  *
  * A head is immutable and named by its write time then the SHA-256 of its bytes, so heads sort by
  * time, concurrent pushes never collide, and a reader verifies what it read. One push writes one
  * head however many runs it carries (thousands of runs cost one PUT, not thousands).
  *
  * A run's remote state is the merge of every head entry for it (merge.ts). A reader starts from the
- * newest catalog and lists only the heads written since (minus a clock-skew margin), so listing a
- * remote with 100,000 runs costs one catalog GET and one short listing.
+ * newest catalog's root and lists only the heads written since (minus a clock-skew margin), so
+ * listing a remote with 100,000 runs costs one small GET and one short listing; a command then
+ * fetches the segments of the runs it touches (`loadRuns`).
  */
 
 export const HEAD_PREFIX = "heads/";
@@ -60,36 +64,26 @@ export interface CatalogDoc {
   covers: string;
   /** Every included head key within `SKEW_MARGIN_MS` before `covers`. */
   recent: string[];
+  /** Format 1: every run's entries. Format 2: none (they are in `segments`: `readCatalog` reads them). */
   entries: HeadEntry[];
+  /** Format 2: the segments holding the runs. */
+  segments?: SegmentRef[];
+  /** Format 2: the newest runs, and the segment that copies them. */
+  newest?: NewestRuns;
 }
 
+/** Encodes a catalog of format 1 (what release 0.1.0 wrote; tests make legacy stores with it). */
 export function encodeCatalog(doc: CatalogDoc, nowMs: number): { key: string; bytes: Buffer } {
   const bytes = Buffer.from(packr.pack({ v: 1, covers: doc.covers, recent: doc.recent, entries: doc.entries.map(plainEntry) }));
   return { key: `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`, bytes };
 }
 
-/** `encodeCatalog` of every run of `view`, from the bytes each run was read as where it can. */
-function encodeCatalogOf(view: RemoteView, nowMs: number): { key: string; bytes: Buffer } {
-  // The map's last field is `entries`: packed empty, then its array header replaced by the real one.
-  const head = Buffer.from(packr.pack({ v: 1, covers: view.newest, recent: [...view.recent], entries: [] }));
-  if (head.at(-1) !== 0x90) throw new Error("unexpected catalog header encoding");
-  const parts: Buffer[] = [head.subarray(0, head.length - 1), Buffer.alloc(0)];
-  let count = 0;
-  for (const run of view.runs.stored()) {
-    if ("raw" in run) {
-      parts.push(run.raw.b.subarray(run.raw.p, run.raw.end));
-      count += run.raw.n;
-    } else {
-      parts.push(packEntries(run.entries));
-      count += run.entries.length;
-    }
-  }
-  parts[1] = Buffer.from([0xdd, count >>> 24, (count >>> 16) & 0xff, (count >>> 8) & 0xff, count & 0xff]);
-  const bytes = Buffer.concat(parts);
-  return { key: `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`, bytes };
-}
-
+/** Decodes a catalog: a format 1 one whole, a format 2 root without its segments' entries. */
 export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
+  if (docVersion(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)) === 2) {
+    const root = decodeCatalogRoot(key, bytes);
+    return { covers: root.covers, recent: root.recent, entries: [], segments: root.segments, newest: root.newest };
+  }
   const doc = decodeVerified(key, bytes) as Record<string, unknown>;
   if (doc.v !== 1 || typeof doc.covers !== "string" || !Array.isArray(doc.recent) || !Array.isArray(doc.entries)) {
     throw new StoreFormatError(key, `Catalog ${key} has an unknown format`);
@@ -99,6 +93,30 @@ export function decodeCatalog(key: string, bytes: Uint8Array): CatalogDoc {
     recent: doc.recent.filter((k): k is string => typeof k === "string"),
     entries: doc.entries.map((e) => checkEntry(key, e)),
   };
+}
+
+/** A catalog with every run's entries: a format 2 root's segments are fetched and checked against it. */
+export async function readCatalog(storage: Pick<Storage, "getBytes">, key: string): Promise<CatalogDoc> {
+  const doc = decodeCatalog(key, await readHeadBytes(storage, key, MAX_CATALOG_BYTES));
+  if (doc.segments === undefined) return doc;
+  // The copy of the newest runs is checked too (its runs are the ones its root lists).
+  const newest = doc.newest === undefined ? undefined : newestSegment(doc.newest);
+  if (newest !== undefined) await readSegment(storage, newest);
+  const entries: HeadEntry[] = [];
+  for (const seg of doc.segments) {
+    const runs = await readSegment(storage, seg);
+    for (const [id, raw] of runs) entries.push(...decodeAdopted(id, raw));
+  }
+  return { ...doc, entries };
+}
+
+/** A segment's runs, verified against its key and checked to be exactly the runs its root lists, in order. */
+export async function readSegment(storage: Pick<Storage, "getBytes">, seg: SegmentRef): Promise<Map<string, RawRun>> {
+  const doc = skimStoreDoc(seg.key, await readHeadBytes(storage, seg.key, MAX_SEGMENT_BYTES));
+  const runs = [...doc.runs.keys()];
+  const mismatch = doc.scattered.length > 0 || runs.length !== seg.n || runs.some((id, i) => id !== idAt(seg.ids, i));
+  if (mismatch) throw new StoreFormatError(seg.key, `Catalog segment ${seg.key} does not hold the runs its catalog lists`, { hint: "Remove the newest catalog (the heads or an older catalog still hold the runs), then push again." });
+  return doc.runs;
 }
 
 
@@ -164,6 +182,8 @@ export interface RemoteView {
   runs: LazyRuns;
   /** The newest catalog read, if any. */
   catalogKey?: string;
+  /** The newest runs its root lists (format 2), newest first: a listing's first page starts there. */
+  newestRuns?: NewestRuns;
   /** The newest head key seen. */
   newest?: string;
   /** Head keys seen within `SKEW_MARGIN_MS` before `newest` (read again otherwise). */
@@ -234,14 +254,24 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     if (keyTime(key) !== undefined) newestCatalog = key;
   }
   if (newestCatalog !== undefined) {
-    const catalog = skimStoreDoc(newestCatalog, await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES));
+    const bytes = await readHeadBytes(storage, newestCatalog, MAX_CATALOG_BYTES);
     fetched++;
     // A view that read every head the catalog covers already holds its runs, merged as the
     // catalog merged them: it only adopts the key. Else the catalog's runs are merged in (taken
-    // as read for the runs the view lacks); what the view had beyond `covers` is kept.
+    // as read for the runs the view lacks); what the view had beyond `covers` is kept. A format 2
+    // root's runs are merged when their segment is loaded (the runs the view holds turn stale).
+    const root = docVersion(bytes) === 2 ? decodeCatalogRoot(newestCatalog, bytes) : undefined;
+    const catalog = root ?? skimStoreDoc(newestCatalog, bytes);
     const covers = catalog.covers!;
     const caughtUp = view.newest !== undefined && covers <= view.newest;
-    if (!caughtUp) addEntries(view, adoptRuns(view, catalog));
+    if (root !== undefined) {
+      view.runs.setSegments(root.segments, { stale: !caughtUp });
+      view.newestRuns = root.newest;
+    } else {
+      view.runs.setSegments([]);
+      delete view.newestRuns;
+      if (!caughtUp) addEntries(view, adoptRuns(view, catalog as SkimmedDoc));
+    }
     view.catalogKey = newestCatalog;
     for (const k of catalog.recent!) noteHeadKey(view, k);
     noteHeadKey(view, covers);
@@ -266,6 +296,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.recent.clear();
     delete view.newest;
     delete view.catalogKey;
+    delete view.newestRuns;
     view.uncovered = 0;
     return { fetched: 1 + (await refreshView(storage, view, nowMs)).fetched };
   }
@@ -278,8 +309,48 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.uncovered++;
     fetched++;
   }
+  // Heads' entries for runs of segments not loaded merge with them: those segments come first.
+  fetched += await loadRuns(view, storage, new Set(read.map((e) => e.runId)));
   addEntries(view, read);
   return { fetched };
+}
+
+/**
+ * Fetches the catalog segments that hold `ids` (those not loaded yet), and merges their runs into
+ * the view as a catalog's runs are merged. Returns how many segments were fetched.
+ */
+export async function loadRuns(view: RemoteView, storage: Pick<Storage, "getBytes">, ids: Iterable<string>): Promise<number> {
+  return loadSegments(view, storage, view.runs.unloaded(ids));
+}
+
+/**
+ * Fetches the root's copy of its newest runs (one small segment), and takes those the view does
+ * not hold: a first page of a listing needs no other segment. Returns how many were fetched.
+ */
+export async function loadNewestRuns(view: RemoteView, storage: Pick<Storage, "getBytes">): Promise<number> {
+  const ref = view.newestRuns === undefined ? undefined : newestSegment(view.newestRuns);
+  if (ref === undefined) return 0;
+  view.runs.takeCopies(await readSegment(storage, ref));
+  return 1;
+}
+
+/** Fetches every catalog segment not loaded yet: the view then holds every run. */
+export async function loadAllRuns(view: RemoteView, storage: Pick<Storage, "getBytes">): Promise<number> {
+  view.runs.skipHeldSegments();
+  return loadSegments(view, storage, view.runs.unloaded());
+}
+
+/** Segments fetched at once (each a GET of up to a few MB). */
+const SEGMENT_CONCURRENCY = 4;
+
+async function loadSegments(view: RemoteView, storage: Pick<Storage, "getBytes">, segments: TableSegment[]): Promise<number> {
+  const merge = (held: HeadEntry[], segment: HeadEntry[]) => reduceEntries([...held, ...segment]);
+  for (let i = 0; i < segments.length; i += SEGMENT_CONCURRENCY) {
+    const batch = segments.slice(i, i + SEGMENT_CONCURRENCY);
+    const runs = await Promise.all(batch.map((seg) => readSegment(storage, seg)));
+    batch.forEach((seg, k) => view.runs.loadSegment(seg, runs[k]!, merge));
+  }
+  return segments.length;
 }
 
 /**
@@ -304,13 +375,33 @@ function decodeAdopted(id: string, raw: RawRun): HeadEntry[] {
 }
 
 /**
- * Writes a catalog of `view` (after a push, when many heads are uncovered). Runs the view holds
- * as read (from a catalog or the cached view) are copied as their bytes, not decoded.
+ * Writes a catalog of `view` (after a push, when many heads are uncovered; gc): the view's runs in
+ * id order, cut into segments along the previous root's ranges (an unchanged range is the same
+ * segment, not written again), then the root naming them. Every segment is loaded first: a
+ * catalog holds every run. Runs held as read are copied as their bytes, not decoded.
  */
 export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: number): Promise<string | undefined> {
   if (view.newest === undefined) return undefined;
-  const { key, bytes } = encodeCatalogOf(view, nowMs);
+  await loadAllRuns(view, storage);
+  const runs = runBytesOf(view.runs);
+  const before = new Set(view.runs.segments().map((s) => s.key));
+  const segments = cutSegments(runs, view.runs.segments(), segmentRuns()).map(encodeSegment);
+  for (let i = 0; i < segments.length; i += SEGMENT_CONCURRENCY) {
+    await Promise.all(segments.slice(i, i + SEGMENT_CONCURRENCY).filter((seg) => !before.has(seg.key)).map((seg) => storage.put(seg.key, seg.bytes)));
+  }
+  const refs = segments.map((seg) => seg.ref);
+  const newest = newestOf(view.runs, runs.map((r) => r.id));
+  if (newest.ids.length > 0) {
+    const top = new Set(newest.ids);
+    const copy = encodeSegment(runs.filter((r) => top.has(r.id)));
+    if (copy.key !== view.newestRuns?.key && !before.has(copy.key)) await storage.put(copy.key, copy.bytes);
+    newest.key = copy.key;
+  }
+  const bytes = encodeCatalogRoot({ covers: view.newest, recent: [...view.recent], count: runs.length, segments: refs, newest });
+  const key = `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`;
   await storage.put(key, bytes);
+  view.runs.setSegments(refs, { loaded: true });
+  view.newestRuns = newest;
   view.catalogKey = key;
   view.uncovered = 0;
   return key;

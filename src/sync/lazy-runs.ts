@@ -2,6 +2,7 @@ import { Packr } from "msgpackr/pack";
 import { checkEntry, checkSummary, checkUser, plainEntry, type HeadEntry, type RunSummary } from "./head-entry.js";
 import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
 import { StoreFormatError } from "./errors.js";
+import { idAt, SegmentTable, type SegmentRef, type TableSegment } from "./segment-table.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
@@ -23,6 +24,14 @@ export interface RawRun {
  * A view's runs, each decoded from the bytes it was read as (a catalog, the cached view) when
  * first asked for: a command pays for the runs it looks at, not for the 100,000 it does not.
  *
+ * A run is held in one of four ways: as read (raw), as set (plain), or listed by a catalog segment
+ * not yet fetched (pending: `has`, `keys` and `size` know it; `loadRuns` in heads.ts fetches it).
+ * A held run may also be listed by a segment not loaded: the held version is then the whole story,
+ * unless the run is stale (held from before a newer catalog was adopted: its segment's entries are
+ * merged in when the segment is loaded). Reading a pending or stale run throws: a caller that
+ * forgot to load what it reads must fail, never take the run for absent (gc would delete what it
+ * reaches).
+ *
  * Costs differ by method, as a `Map` does not say: `has`, `size`, `keys`, `set`, `delete`, `adopt`
  * decode nothing; `get` decodes one run; `values`, `entries`, iteration and `forEach` decode every
  * run (a command that needs only some runs asks for them by id).
@@ -32,15 +41,143 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   readonly #raw = new Map<string, RawRun>();
   /** Runs set as entries, with no bytes read. */
   readonly #plain = new Set<string>();
+  /** The newest catalog's segments (none for a catalog of format 1). */
+  #table = new SegmentTable([]);
+  /** Held runs whose segment's entries are still to be merged in. */
+  readonly #stale = new Set<string>();
+  /** Held runs exactly as their segment says (loaded from it, or written to it): a cached view need not keep them. */
+  readonly #fromSegment = new Set<string>();
+  #size: number | undefined;
 
   #decodeAll(): void {
+    this.#assertLoaded();
     for (const id of this.#raw.keys()) this.get(id);
+  }
+
+  #held(id: string): boolean {
+    return this.#raw.has(id) || this.#plain.has(id);
+  }
+
+  /** Throws when `id` cannot be answered without loading a segment. */
+  #assertHeld(id: string): void {
+    if (this.#stale.has(id) || (!this.#held(id) && this.#table.pending(id) !== undefined)) {
+      throw new Error(`internal: run ${id} is in catalog segment ${this.#table.find(id)?.key}, not loaded (call loadRuns first)`);
+    }
+  }
+
+  #assertLoaded(): void {
+    const seg = this.#table.segments.find((s) => !s.loaded);
+    if (seg !== undefined || this.#stale.size > 0) throw new Error(`internal: catalog segment ${seg?.key ?? "of a stale run"} is not loaded (call loadAllRuns first)`);
+  }
+
+  /**
+   * Takes a newer catalog's segments (none loaded). `stale`: the view had not read every head the
+   * catalog covers, so each held run it lists is merged with its segment's entries when loaded.
+   */
+  setSegments(refs: readonly SegmentRef[], opts: { stale?: boolean; loaded?: boolean; staleIds?: Iterable<string> } = {}): void {
+    this.#table = new SegmentTable(refs, opts.loaded ?? false);
+    this.#size = undefined;
+    for (const id of this.#stale) if (this.#table.find(id) === undefined) this.#stale.delete(id);
+    for (const id of opts.staleIds ?? []) if (this.#held(id) && this.#table.find(id) !== undefined) this.#stale.add(id);
+    if (opts.stale) for (const id of this.keysHeld()) if (this.#table.find(id) !== undefined) this.#stale.add(id);
+    if (opts.loaded) for (const id of this.keysHeld()) if (this.#table.find(id) !== undefined) this.#fromSegment.add(id);
+  }
+
+  /** The segments of the current catalog, in id order. */
+  segments(): readonly TableSegment[] {
+    return this.#table.segments;
+  }
+
+  /** The segments not loaded that list any of `ids` (stale runs' included); every one not loaded without `ids`. */
+  unloaded(ids?: Iterable<string>): TableSegment[] {
+    if (ids === undefined) return this.#table.segments.filter((s) => !s.loaded);
+    const out = new Set<TableSegment>();
+    for (const id of ids) {
+      const seg = this.#table.pending(id);
+      if (seg !== undefined && (this.#stale.has(id) || !this.#held(id))) out.add(seg);
+    }
+    return [...out];
+  }
+
+  /** Takes segments whose every run the view holds (none stale) as loaded: fetching them would add nothing. */
+  skipHeldSegments(): void {
+    for (const seg of this.#table.segments) {
+      if (seg.loaded) continue;
+      let all = true;
+      for (let i = 0; i < seg.n && all; i++) {
+        const id = idAt(seg.ids, i);
+        all = this.#held(id) && !this.#stale.has(id);
+      }
+      if (all) seg.loaded = true;
+    }
+    this.#size = undefined;
+  }
+
+  /** Ids the catalog's segments list that start with `prefix`, and held ones. */
+  idsWithPrefix(prefix: string): string[] {
+    const out = new Set(this.#table.withPrefix(prefix));
+    for (const id of this.keysHeld()) if (id.startsWith(prefix)) out.add(id);
+    return [...out];
+  }
+
+  /**
+   * Takes a loaded segment's runs (checked against its table by the caller): each run not held is
+   * taken as read, a stale one merged by `merge`, a held one kept as held.
+   */
+  loadSegment(seg: TableSegment, runs: ReadonlyMap<string, RawRun>, merge: (held: HeadEntry[], segment: HeadEntry[]) => HeadEntry[]): void {
+    if (seg.loaded) return;
+    for (const [id, raw] of runs) {
+      if (this.#stale.has(id)) {
+        this.#stale.delete(id);
+        this.set(id, merge(this.get(id)!, decodeRawRun(id, raw)));
+      } else if (!this.#held(id)) {
+        this.adopt(id, raw);
+        this.#fromSegment.add(id);
+      }
+    }
+    seg.loaded = true;
+    this.#size = undefined;
+  }
+
+  /** Held runs exactly as their segment says. */
+  fromSegmentIds(): IterableIterator<string> {
+    return this.#fromSegment.values();
+  }
+
+  /**
+   * Takes a root's copies of runs its segments list (its newest runs): each one the view neither
+   * holds nor waits to merge is taken as read, as if from its segment.
+   */
+  takeCopies(runs: ReadonlyMap<string, RawRun>): void {
+    for (const [id, raw] of runs) {
+      if (this.#held(id) || this.#stale.has(id) || this.#table.pending(id) === undefined) continue;
+      this.adopt(id, raw);
+      this.#fromSegment.add(id);
+    }
+  }
+
+  /** Whether a held run is exactly as its segment says (a cached view need not keep it). */
+  fromSegment(id: string): boolean {
+    return this.#fromSegment.has(id);
+  }
+
+  /** Whether a held run still waits for its segment's entries. */
+  stale(id: string): boolean {
+    return this.#stale.has(id);
+  }
+
+  /** Held runs that still wait for their segment's entries. */
+  staleIds(): string[] {
+    return [...this.#stale];
   }
 
   /** Takes a run's entries as read (replacing what the map held for it). */
   adopt(id: string, raw: RawRun): void {
     super.delete(id);
     this.#plain.delete(id);
+    this.#fromSegment.delete(id);
+    this.#stale.delete(id);
+    if (!this.#raw.has(id)) this.#size = undefined;
     this.#raw.set(id, raw);
   }
 
@@ -51,6 +188,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
 
   /** How many entries a run has (more than one: it diverged), without decoding them. */
   count(id: string): number {
+    this.#assertHeld(id);
     return super.get(id)?.length ?? this.#raw.get(id)?.n ?? 0;
   }
 
@@ -61,6 +199,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
 
   /** The summary of a run's last entry (what listings sort and show), without decoding the rest. */
   summary(id: string): RunSummary | undefined {
+    this.#assertHeld(id);
     const decoded = super.get(id);
     if (decoded !== undefined) return decoded.at(-1)!.summary;
     const raw = this.#raw.get(id);
@@ -72,6 +211,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
    * when it was not decoded: what a listing's labels need.
    */
   user(id: string): Map<string, Uint8Array> | undefined {
+    this.#assertHeld(id);
     const decoded = super.get(id);
     const raw = this.#raw.get(id);
     const out = new Map<string, Uint8Array>();
@@ -94,6 +234,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   }
 
   override get(id: string): HeadEntry[] | undefined {
+    this.#assertHeld(id);
     const decoded = super.get(id);
     if (decoded !== undefined) return decoded;
     const raw = this.#raw.get(id);
@@ -104,19 +245,25 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   }
 
   override has(id: string): boolean {
-    return this.#raw.has(id) || this.#plain.has(id);
+    return this.#held(id) || this.#table.pending(id) !== undefined;
   }
 
   override set(id: string, entries: HeadEntry[]): this {
+    if (!this.#held(id)) this.#size = undefined;
     this.#raw.delete(id);
     this.#plain.add(id);
+    this.#fromSegment.delete(id);
+    this.#stale.delete(id);
     return super.set(id, entries);
   }
 
   override delete(id: string): boolean {
+    this.#assertHeld(id);
     const had = this.has(id);
     this.#raw.delete(id);
     this.#plain.delete(id);
+    this.#fromSegment.delete(id);
+    this.#size = undefined;
     super.delete(id);
     return had;
   }
@@ -124,16 +271,33 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   override clear(): void {
     this.#raw.clear();
     this.#plain.clear();
+    this.#stale.clear();
+    this.#fromSegment.clear();
+    this.#table = new SegmentTable([]);
+    this.#size = undefined;
     super.clear();
   }
 
   override get size(): number {
-    return this.#raw.size + this.#plain.size;
+    if (this.#size === undefined) {
+      let shadowed = 0;
+      if (this.#table.segments.some((s) => !s.loaded)) for (const id of this.keysHeld()) if (this.#table.pending(id) !== undefined) shadowed++;
+      this.#size = this.#raw.size + this.#plain.size + this.#table.pendingCount() - shadowed;
+    }
+    return this.#size;
+  }
+
+  /** Ids of the runs held (read or set), not those only a segment not loaded lists. */
+  keysHeld(): MapIterator<string> {
+    return chain(this.#raw.keys(), this.#plain.values());
   }
 
   override keys(): MapIterator<string> {
     // Ids need no decoding: a pull that passes over the runs found in sync decodes none of them.
-    return chain(this.#raw.keys(), this.#plain.values());
+    const pending = function* (self: LazyRuns, table: SegmentTable): Generator<string> {
+      for (const id of table.pendingIds()) if (!self.#held(id)) yield id;
+    };
+    return chain(this.keysHeld(), pending(this, this.#table));
   }
 
   override values(): MapIterator<HeadEntry[]> {
@@ -156,7 +320,13 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   }
 
   /** Every run, as read when it was (decoded or not; in the order read), else as set. Decodes nothing. */
-  *stored(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
+  stored(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
+    this.#assertLoaded();
+    return this.held();
+  }
+
+  /** The runs held (not those only a segment not loaded lists), as `stored` gives them. */
+  *held(): Generator<{ id: string; raw: RawRun } | { id: string; entries: HeadEntry[] }> {
     for (const [id, raw] of this.#raw) yield { id, raw };
     for (const id of this.#plain) yield { id, entries: super.get(id)! };
   }
@@ -218,7 +388,7 @@ function rawSummary(id: string, raw: RawRun): RunSummary | undefined {
   }
 }
 
-// Raw and plain ids are disjoint: a run is in one of them.
+// Raw and plain ids are disjoint (a run is in one of them), and pending ids are neither.
 function* chain(a: Iterable<string>, b: Iterable<string>): MapIterator<string> {
   yield* a;
   yield* b;

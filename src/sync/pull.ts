@@ -6,7 +6,6 @@ import { join } from "node:path";
 import pLimit from "p-limit";
 import { decodeAs, decodeName, decodeTimes, decodeTree, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type PackIndex, type Tree } from "../objects/index.js";
 import { RACY_MS } from "../worktree/index.js";
-import { isRunId } from "../runs/layout.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { refuseSymlinks } from "../runs/regular-file.js";
@@ -19,7 +18,7 @@ import { EMPTY_TREE, forcePart, MAX_PRIOR, mergeRunVersions, type PartMerge, typ
 import { unionOfHints } from "./head-entry.js";
 import { loadHintedPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteConflictPaths, remoteVersion } from "./plan.js";
-import { remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
+import { loadSelected, remoteRunsOf, selectWithSpecs, type RemoteRun } from "./remote-runs.js";
 import { gitRemoteSpec } from "./remote.js";
 import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
@@ -116,8 +115,8 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
     const inSync = summed === undefined ? undefined : findInSync(s, liveIds.filter((id) => s.view.runs.has(id)), { prune: true, summed });
     // A whole pull into a folder without runs (a clone): the runs it writes are its only rows.
     if (whole && liveIds.length === 0) s.inSync = { rows: new Map(), changed: false };
-    // Runs named by their full ids are looked up by id: the remote's other runs are not read.
-    const named = opts.runs?.length && opts.where === undefined && opts.runs.every(isRunId) ? opts.runs.filter((id) => s.view.runs.has(id)) : undefined;
+    // Runs named by id or id prefix are looked up by id: the remote's other runs are not read.
+    const named = await loadSelected(s.view, s.remote.storage, opts.runs, opts.where);
     const selected = selectWithSpecs(remoteRunsOf(s.view, opts.runsDir, opts.onWarning, inSync, named), opts.runs, opts.where);
     const items: PullItem[] = [];
     const conflicts: RunConflict[] = [];

@@ -8,7 +8,7 @@ import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
 import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
-import { encodeHead, entryVersion, keyTime, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
+import { encodeHead, entryVersion, keyTime, loadRuns, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
 import { addRunHistory, pruneRunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
@@ -98,6 +98,8 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
       opts.onProgress?.({ phase: "scan", ...summedTotals(inSync, summed!.runs) });
       upToDate += inSync.size;
     }
+    // The catalog segments of the runs compared (a run the view holds needs none).
+    await loadRuns(s.view, s.remote.storage, toCompare.map((ref) => ref.id));
     const knownRefs = toCompare.length === 0 ? [] : toCompare.filter((ref) => s.view.runs.has(ref.id));
     const scanned = knownRefs.length === 0 ? [] : await scanRuns(opts.runsDir, knownRefs, s.cache, { threads: opts.scanThreads, treeSums: summed?.treeSums });
     const scans = new Map(scanned.map((scan) => [scan.ref, scan]));
@@ -313,6 +315,7 @@ async function executePush(
  */
 async function incompleteRuns(s: Session, runIds: readonly string[]): Promise<Set<string>> {
   if (runIds.length === 0) return new Set();
+  await loadRuns(s.view, s.remote.storage, runIds);
   const closure: Closure = { reader: new ObjectReader(s.remote.storage, await loadRemotePackIndex(s)), reachable: new Set(), missing: new Map() };
   const roots = runIds.flatMap((id): [string, string][] => {
     const v = remoteVersion(s.view.runs.get(id) ?? []);

@@ -4,7 +4,9 @@ import { runTimestamp, type Run, type RunStatus } from "../runs/run.js";
 import { applyUserLog, parseUserLogEntry } from "../runs/user-log.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
-import type { HeadEntry, RemoteView, RunSummary } from "./heads.js";
+import type { Storage } from "../remotes/storage.js";
+import { loadAllRuns, loadNewestRuns, loadRuns, type HeadEntry, type RemoteView, type RunSummary } from "./heads.js";
+import { newerFirst, summaryTime } from "./catalog-v2.js";
 import type { GitRemoteRun } from "./git/runs.js";
 import { gitRemoteSpec } from "./remote.js";
 import { closeSession, openSession, type SyncOptions } from "./session.js";
@@ -128,18 +130,88 @@ export function selectWithSpecs<R extends Run>(runs: readonly R[], specs: readon
   return out;
 }
 
+// A spec with a digit and only hex digits and dashes names runs by id alone (a run name has no digit).
+const ID_PREFIX_RE = /^(?=.*\d)(?=.*[a-f-])[0-9a-f-]+$/;
+
+/**
+ * Loads the catalog segments a selection by `specs` and `where` reads: for specs that are all run
+ * id prefixes, the matching runs' (returned), else every run (`undefined`: list them all).
+ */
+export async function loadSelected(view: RemoteView, storage: Pick<Storage, "getBytes">, specs: readonly string[] | undefined, where: string | undefined): Promise<string[] | undefined> {
+  if (where === undefined && specs !== undefined && specs.length > 0 && specs.every((spec) => ID_PREFIX_RE.test(spec))) {
+    const ids = [...new Set(specs.flatMap((spec) => view.runs.idsWithPrefix(spec)))];
+    await loadRuns(view, storage, ids);
+    return ids;
+  }
+  await loadAllRuns(view, storage);
+  return undefined;
+}
+
+/**
+ * The first `n` runs `ls` shows. The candidates are the catalog root's newest runs and the runs
+ * the view holds (heads newer than the catalog); the shown runs come from the root's copy of its
+ * newest runs (one small segment), any other from its segment. When the root's table cannot decide the page (more rows
+ * than it lists, runs not merged yet), every run is loaded.
+ */
+export async function remoteRunsPage(view: RemoteView, storage: Pick<Storage, "getBytes">, runsDir: string, n: number, onWarning?: (msg: string) => void): Promise<RemoteRun[]> {
+  const page = pageIds(view, n);
+  if (page === undefined) {
+    await loadAllRuns(view, storage);
+    return remoteRunsOf(view, runsDir, onWarning).slice(0, n);
+  }
+  if (view.runs.unloaded(page).length > 0) await loadNewestRuns(view, storage);
+  await loadRuns(view, storage, page);
+  return remoteRunsOf(view, runsDir, onWarning, undefined, page);
+}
+
+function pageIds(view: RemoteView, n: number): string[] | undefined {
+  const table = view.newestRuns;
+  if (view.runs.unloaded().length === 0) return undefined;
+  if (table === undefined) return undefined;
+  const candidates = new Map<string, number | null>();
+  for (const id of view.runs.keysHeld()) {
+    if (view.runs.stale(id)) return undefined;
+    candidates.set(id, summaryTime(view.runs.summary(id)) ?? null);
+  }
+  table.ids.forEach((id, i) => {
+    if (!candidates.has(id) && view.runs.has(id)) candidates.set(id, table.t[i]!);
+  });
+  const sorted = [...candidates].map(([id, t]) => ({ id, t })).sort(newerFirst);
+  const listed = view.runs.segments().reduce((sum, s) => sum + s.n, 0);
+  // Runs the table leaves out sort after its last one: the page is decided when its last row sorts before that.
+  if (table.ids.length < listed) {
+    const last = { id: table.ids.at(-1)!, t: table.t.at(-1)! };
+    if (sorted.length < n || newerFirst(sorted[n - 1]!, last) > 0) return undefined;
+  }
+  return sorted.slice(0, n).map((r) => r.id);
+}
+
 /**
  * The remote's runs as `gage ls` shows them, from its heads and catalog only (nothing else is
  * fetched); a Git remote's from its fetched branch (`GitRemoteRun`, a few meta files each).
- * `runsDir`, when given, holds the cache of last-known heads.
+ * `runsDir`, when given, holds the cache of last-known heads. `first`: only the first runs `ls`
+ * shows are wanted (`total` says how many there are).
  */
-export async function listRemoteRuns(opts: SyncOptions): Promise<Array<RemoteRun | GitRemoteRun>> {
+export async function listRemoteRuns(opts: SyncOptions & { first?: number }): Promise<Array<RemoteRun | GitRemoteRun>> {
+  return (await listRemoteRunsCounted(opts)).runs;
+}
+
+/** `listRemoteRuns`, with the number of runs the remote holds (more than listed with `first`). */
+export async function listRemoteRunsCounted(opts: SyncOptions & { first?: number }): Promise<{ runs: Array<RemoteRun | GitRemoteRun>; total: number }> {
   const git = await gitRemoteSpec(opts);
-  if (git !== undefined) return (await import("./git/status.js")).listGitRemoteRuns(opts, git);
+  if (git !== undefined) {
+    const runs = await (await import("./git/status.js")).listGitRemoteRuns(opts, git);
+    return { runs: opts.first === undefined ? runs : runs.slice(0, opts.first), total: runs.length };
+  }
   const s = await openSession(opts, true);
   try {
+    if (opts.first !== undefined && !opts.runs?.length && opts.where === undefined) {
+      return { runs: await remoteRunsPage(s.view, s.remote.storage, opts.runsDir, opts.first, opts.onWarning), total: s.view.runs.size };
+    }
+    await loadAllRuns(s.view, s.remote.storage);
     const runs = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);
-    return opts.runs || opts.where ? selectWithSpecs(runs, opts.runs, opts.where).map((x) => x.run) : runs;
+    const selected = opts.runs || opts.where ? selectWithSpecs(runs, opts.runs, opts.where).map((x) => x.run) : runs;
+    return { runs: opts.first === undefined ? selected : selected.slice(0, opts.first), total: selected.length };
   } finally {
     await closeSession(s, true);
   }

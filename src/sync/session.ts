@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { isRunId } from "../runs/layout.js";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
 import type { ConflictError } from "./errors.js";
@@ -172,8 +173,12 @@ export async function closeSession(s: Session, save: boolean): Promise<void> {
     if (existsSync(s.runsDir)) {
       if (save) {
         let stamp = s.viewStamp;
-        if (s.viewChanged) {
-          const encoded = encodeView(s.view);
+        // Runs read from catalog segments are kept only when this directory holds them (then the
+        // view is written even without news: its next command needs not fetch them again).
+        const loaded = [...s.view.runs.fromSegmentIds()];
+        const here = s.viewChanged || loaded.length > 0 ? new Set(readdirSync(s.runsDir).filter(isRunId)) : new Set<string>();
+        if (s.viewChanged || loaded.some((id) => here.has(id))) {
+          const encoded = encodeView(s.view, (id) => here.has(id));
           s.state.setView(encoded.bytes, encoded.stamp);
           stamp = encoded.stamp;
         }

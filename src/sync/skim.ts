@@ -4,18 +4,20 @@ import { hashBytes } from "../objects/index.js";
 import { StoreFormatError } from "./errors.js";
 import type { RawRun } from "./lazy-runs.js";
 import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
+import { SEGMENT_KEY_RE } from "./segment-table.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /** `heads/<12 hex ms>-<64 hex>` and `catalog/…` alike: the time, then the SHA-256 of the bytes. */
 export const HEAD_KEY_RE = /^(?:heads|catalog)\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 
-/** Checks that `bytes` hash to the SHA-256 their head or catalog key names. */
+/** Checks that `bytes` hash to the SHA-256 their head, catalog or segment key names. */
 export function verifyKey(key: string, bytes: Uint8Array): void {
   const m = HEAD_KEY_RE.exec(key);
-  if (!m) throw new StoreFormatError(key, `Not a head or catalog key: ${key}`);
+  const hash = m ? m[2] : SEGMENT_KEY_RE.exec(key)?.[1];
+  if (hash === undefined) throw new StoreFormatError(key, `Not a head, catalog or segment key: ${key}`);
   const actual = hashBytes(bytes);
-  if (actual !== m[2]) throw new StoreFormatError(key, `${key} is corrupt: its bytes hash to ${actual}`, { hint: "Push the affected runs again from a good copy." });
+  if (actual !== hash) throw new StoreFormatError(key, `${key} is corrupt: its bytes hash to ${actual}`, { hint: "Push the affected runs again from a good copy." });
 }
 
 /** A head or catalog as `skimStoreDoc` reads it: each run's entries found, none decoded. */
@@ -28,8 +30,27 @@ export interface SkimmedDoc {
   scattered: HeadEntry[];
 }
 
+/** The `v` field of a head or catalog's top map, read without walking the rest; undefined when unreadable. */
+export function docVersion(bytes: Buffer): unknown {
+  try {
+    const top = containerAt(bytes, 0);
+    if (top?.kind !== "map") return undefined;
+    let p = top.body;
+    for (let i = 0; i < top.count; i++) {
+      const name = stringAt(bytes, p);
+      if (name === undefined) return undefined;
+      const end = skipValue(bytes, name.end);
+      if (name.value === "v") return packr.unpack(bytes.subarray(name.end, end));
+      p = end;
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
 /**
- * Reads a head or catalog (docs/formats.md) verified against its key, finding where each run's
+ * Reads a head, catalog of format 1 or catalog segment (docs/formats.md) verified against its key, finding where each run's
  * entries are without decoding them (a reader that already holds them, or needs a few, decodes
  * none or those). Each run id is checked here; the rest of an entry when it is decoded
  * (`checkEntry`).
@@ -37,8 +58,9 @@ export interface SkimmedDoc {
 export function skimStoreDoc(key: string, bytes: Buffer): SkimmedDoc {
   verifyKey(key, bytes);
   const catalog = key.startsWith("catalog/");
+  const segment = key.startsWith("segments/");
   const unknown = (): never => {
-    throw new StoreFormatError(key, `${catalog ? "Catalog" : "Head"} ${key} has an unknown format`);
+    throw new StoreFormatError(key, `${catalog ? "Catalog" : segment ? "Catalog segment" : "Head"} ${key} has an unknown format`);
   };
   const malformed = (why: string): never => {
     throw new StoreFormatError(key, `${key} holds a malformed run entry: ${why}`, { hint: "Push the affected runs again from a good copy." });
@@ -60,7 +82,7 @@ export function skimStoreDoc(key: string, bytes: Buffer): SkimmedDoc {
       } else if (name.value === "v" || name.value === "covers" || name.value === "recent") fields[name.value] = packr.unpack(bytes.subarray(name.end, end));
       p = end;
     }
-    if (fields.v !== 1 || entries === undefined || (catalog && (typeof fields.covers !== "string" || !Array.isArray(fields.recent)))) return unknown();
+    if (fields.v !== (segment ? 2 : 1) || entries === undefined || (catalog && (typeof fields.covers !== "string" || !Array.isArray(fields.recent)))) return unknown();
     const runs = new Map<string, RawRun>();
     const scattered: HeadEntry[] = [];
     let last: RawRun | undefined;

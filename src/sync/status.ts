@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { DELETED_META_SUFFIX } from "../runs/layout.js";
 import { listRuns } from "../runs/run.js";
 import { sortRuns, type Run } from "../runs/run.js";
-import { entryVersion } from "./heads.js";
+import { entryVersion, loadAllRuns, loadRuns } from "./heads.js";
 import { findInSync, noteInSync, sumRuns } from "./in-sync.js";
 import { loadLocalRun, sameState, scanRuns } from "./local-runs.js";
 import { compareVersions, mergeRunVersions, mergedVersion, type SyncState } from "./merge.js";
@@ -70,8 +70,13 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       remoteOnly = only.length;
       const shown = limit >= only.length ? only : limit <= 0 ? [] : only.slice(-limit);
       omitted = remoteOnly - shown.length;
+      // The catalog segments of the runs here and of the rows shown, no others.
+      await loadRuns(s.view, s.remote.storage, [...localIds, ...shown]);
       remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning, undefined, shown);
-    } else remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);
+    } else {
+      await loadAllRuns(s.view, s.remote.storage);
+      remoteRuns = remoteRunsOf(s.view, opts.runsDir, opts.onWarning);
+    }
     const onRemote = (id: string) => s.view.runs.has(id);
     const byId = new Map<string, Run>(remoteRuns.map((r) => [r.id, r]));
     for (const r of local) byId.set(r.id, r);

@@ -3,7 +3,7 @@ import { checkIndexName, decodePackIndex, type PackIndexEntry } from "../objects
 import { GageError } from "../errors.js";
 import { ObjectReader, PackIndex, PACK_PREFIX, packKey, parsePackIndexKey, readPackIndexBytes, type ObjectId } from "../objects/index.js";
 import type { Storage } from "../remotes/storage.js";
-import { CATALOG_PREFIX, decodeCatalog, decodeHead, emptyView, HEAD_PREFIX, keyTime, noteHead, SKEW_MARGIN_MS, type CatalogDoc, type HeadEntry, type RemoteView } from "./heads.js";
+import { CATALOG_PREFIX, decodeHead, readCatalog, emptyView, HEAD_PREFIX, keyTime, noteHead, SKEW_MARGIN_MS, type CatalogDoc, type HeadEntry, type RemoteView } from "./heads.js";
 import { EMPTY_TREE } from "./merge.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
 import { emptyCounts, statusOf, type PackSubset, type VerifyOptions, type VerifyProblem, type VerifyResult } from "./verify-result.js";
@@ -58,7 +58,7 @@ async function readView(storage: Storage, problems: VerifyProblem[], concurrency
     catalogKeys.map((key) =>
       limit(async () => {
         try {
-          const doc = decodeCatalog(key, await storage.getBytes(key));
+          const doc = await readCatalog(storage, key);
           if (newest === undefined || key > newest.key) newest = { key, doc };
         } catch (err) {
           if (isNotFound(err)) return;

@@ -4,20 +4,27 @@ import { isRunId } from "../runs/layout.js";
 import { emptyView, type RemoteView } from "./heads.js";
 import { packEntries, type LazyRuns } from "./lazy-runs.js";
 import { arrayHeader, containerAt } from "./msgpack-spans.js";
+import { checkSegmentRefs, idAt, idTable, SEGMENT_KEY_RE, type SegmentRef } from "./segment-table.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /**
  * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, [u32 LE header length], the
- * header (msgpack: catalog key, newest head, recent heads, uncovered count, and the SHA-256 of the
- * runs section), then the runs section: per run, [u8 id length][id][u32 LE length]
+ * header (msgpack: catalog key, newest head, recent heads, uncovered count, the catalog root's
+ * segments with their id tables and its newest runs, the stale runs, and the SHA-256 of the runs
+ * section), then the runs section: per run, [u8 id length][id][u32 LE length]
  * [msgpack of its head entries].
+ *
+ * The runs kept are those no segment holds as they are (read from heads newer than the catalog,
+ * merged, stale) and those the runs directory holds: a run read from a segment only to be listed
+ * or looked at is not kept (the segment has it), so a directory that listed a 100,000-run remote
+ * keeps its id tables, not its runs.
  *
  * A push with nothing to do needs only the header; a push of a few runs decodes those runs' entries
  * and writes the others back as the bytes they were read as. Decoding and encoding every entry
  * was a large part of such a push.
  */
-const MAGIC = Buffer.from("GAGEVW3\n");
+const MAGIC = Buffer.from("GAGEVW4\n");
 
 /** A view as cached: its bytes, and its stamp (the SHA-256 of its header, so of all it holds). */
 export interface EncodedView {
@@ -30,10 +37,11 @@ export interface EncodedView {
  * as its record was read; one read from a catalog gets a record header around its bytes; one set
  * anew is encoded.
  */
-function runsSection(runs: LazyRuns): Buffer {
+function runsSection(runs: LazyRuns, keep: (id: string) => boolean): Buffer {
   const items: { id: string; b: Buffer; p: number; end: number; n: number; whole: boolean }[] = [];
   let length = 0;
-  for (const run of runs.stored()) {
+  for (const run of runs.held()) {
+    if (runs.fromSegment(run.id) && !keep(run.id)) continue;
     let item;
     if ("raw" in run && run.raw.record !== undefined) item = { id: run.id, b: run.raw.b, p: run.raw.record, end: run.raw.end, n: 0, whole: true };
     else if ("raw" in run) item = { id: run.id, b: run.raw.b, p: run.raw.p, end: run.raw.end, n: run.raw.n, whole: false };
@@ -60,15 +68,21 @@ function runsSection(runs: LazyRuns): Buffer {
   return section;
 }
 
-/** Serializes a view for the local cache of last-known remote heads. */
-export function encodeView(view: RemoteView): EncodedView {
-  const section = runsSection(view.runs);
+/**
+ * Serializes a view for the local cache of last-known remote heads. `keep`: runs read from a
+ * catalog segment that are kept all the same (those the runs directory holds).
+ */
+export function encodeView(view: RemoteView, keep: (id: string) => boolean = () => false): EncodedView {
+  const section = runsSection(view.runs, keep);
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,
       newest: view.newest ?? null,
       recent: [...view.recent],
       uncovered: view.uncovered,
+      segments: view.runs.segments().map((s) => ({ key: s.key, n: s.n, ids: s.ids })),
+      newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t, key: view.newestRuns.key ?? null },
+      stale: view.runs.staleIds(),
       entries: hashBytes(section),
     }),
   );
@@ -101,6 +115,15 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
       view.runs.adopt(id, { b: section, p: list.body, end, n: list.count, from: "cache", record: p });
       p = end;
     }
+    const segments = cachedSegments(doc.segments);
+    if (segments === undefined || !Array.isArray(doc.stale)) return undefined;
+    view.runs.setSegments(segments, { staleIds: doc.stale.filter((id): id is string => typeof id === "string") });
+    const nw = doc.newestRuns as { ids?: unknown; t?: unknown; key?: unknown } | null;
+    if (nw !== null && typeof nw === "object" && nw.ids instanceof Uint8Array && Array.isArray(nw.t) && nw.ids.length === nw.t.length * 16) {
+      const ids = Buffer.from(nw.ids.buffer, nw.ids.byteOffset, nw.ids.length);
+      view.newestRuns = { ids: nw.t.map((_, i) => idAt(ids, i)), t: nw.t.map((t) => (typeof t === "number" ? t : null)) };
+      if (typeof nw.key === "string" && SEGMENT_KEY_RE.test(nw.key)) view.newestRuns.key = nw.key;
+    }
     for (const k of doc.recent) if (typeof k === "string") view.recent.add(k);
     if (typeof doc.uncovered === "number") view.uncovered = doc.uncovered;
     if (typeof doc.catalogKey === "string") view.catalogKey = doc.catalogKey;
@@ -109,4 +132,11 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
   } catch {
     return undefined;
   }
+}
+
+/** The segment table a cached view holds, checked as a root's is; undefined when damaged. */
+function cachedSegments(raw: unknown): SegmentRef[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const refs = checkSegmentRefs(raw);
+  return typeof refs === "string" ? undefined : refs;
 }

@@ -3,10 +3,11 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { hashBytes } from "../../src/objects/index.js";
-import { decodeCatalog, decodeHead, emptyView, encodeCatalog, encodeHead, noteHead, plainEntry, timeKeyPart, type HeadEntry } from "../../src/sync/heads.js";
+import { decodeCatalog, decodeHead, emptyView, encodeCatalog, encodeHead, noteHead, plainEntry, readSegment, reduceEntries, timeKeyPart, writeCatalog, type HeadEntry } from "../../src/sync/heads.js";
+import { MemoryStorage } from "../../src/remotes/memory/index.js";
 import { remoteRunsOf } from "../../src/sync/remote-runs.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
-import { anyBytes, mutated, refusesOrDecodes, RUNS, SEED } from "./fuzz-helpers.js";
+import { anyBytes, mutated, refusesOrDecodes, refusesOrDecodesAsync, RUNS, SEED } from "./fuzz-helpers.js";
 
 // Heads and catalogs come from whoever can write to the remote: they are named by their hash, so a
 // forger names them right. Each decodes to checked entries or is refused (FORMAT); what decodes
@@ -105,4 +106,64 @@ test("the cached view: arbitrary and damaged files are a cache miss or a view wh
     }),
     { seed: SEED, numRuns: RUNS },
   );
+});
+
+test("catalog roots of format 2 and their segments: damaged and near-valid ones end typed; what decodes lists", async () => {
+  const storage = new MemoryStorage();
+  const writer = emptyView();
+  const runs = [RUN, RUN.replace("8", "9"), RUN.replace("8", "a")];
+  noteHead(writer, keyOf("heads/", Buffer.from("k")), runs.map((runId) => ({ ...ENTRY, runId })));
+  const rootKey = (await writeCatalog(storage, writer, 1700000000000))!;
+  const root = await storage.getBytes(rootKey);
+  const segment = decodeCatalog(rootKey, root).segments![0]!;
+  const segmentBytes = await storage.getBytes(segment.key);
+  const nearRoot = fc.record({
+    v: fc.constant(2),
+    covers: fc.oneof(fc.string(), field),
+    recent: fc.oneof(fc.array(field, { maxLength: 3 }), field),
+    count: fc.oneof(fc.integer({ min: -1, max: 2 ** 32 }), field),
+    segments: fc.oneof(
+      fc.array(fc.record({ key: fc.oneof(fc.constant(segment.key), field), n: fc.oneof(fc.integer({ min: -1, max: 2 ** 32 }), field), ids: fc.oneof(fc.constant(segment.ids), fc.uint8Array({ maxLength: 80 }), field) }), { maxLength: 3 }),
+      field,
+    ),
+    newest: fc.oneof(fc.record({ ids: fc.oneof(fc.uint8Array({ maxLength: 48 }), fc.constant(segment.ids), field), t: fc.oneof(fc.array(field, { maxLength: 3 }), field) }), field),
+  });
+  let decoded = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(anyBytes, nearRoot.map((d) => packr.pack(d)), mutated(root)), async (b) => {
+      const doc = refusesOrDecodes(() => decodeCatalog(keyOf("catalog/", b), b), ["FORMAT"]);
+      if (doc?.segments === undefined) return;
+      decoded++;
+      // A root that decodes lists within what its bytes hold: its ids, then its segments' runs.
+      const view = emptyView();
+      view.runs.setSegments(doc.segments);
+      assert.ok(view.runs.size * 16 <= b.length);
+      for (const id of view.runs.keys()) assert.ok(view.runs.has(id));
+      const copy = new MemoryStorage();
+      await copy.put(segment.key, segmentBytes);
+      for (const seg of doc.segments) {
+        const got = await refusesOrDecodesAsync(() => readSegment(copy, seg), ["FORMAT", "NOT_FOUND"]);
+        if (got !== undefined) view.runs.loadSegment(view.runs.segments().find((s) => s.key === seg.key)!, got, (a, c) => reduceEntries([...a, ...c]));
+      }
+    }),
+    { seed: SEED, numRuns: RUNS },
+  );
+  assert.ok(decoded > 0, "some roots decode");
+  let read = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(anyBytes, mutated(segmentBytes)), async (b) => {
+      const key = `segments/${hashBytes(b)}`;
+      const copy = new MemoryStorage();
+      await copy.put(key, Buffer.from(b));
+      const got = await refusesOrDecodesAsync(() => readSegment(copy, { ...segment, key }), ["FORMAT"]);
+      if (got === undefined) return;
+      read++;
+      const view = emptyView();
+      view.runs.setSegments([{ ...segment, key }]);
+      view.runs.loadSegment(view.runs.segments()[0]!, got, (a, c) => reduceEntries([...a, ...c]));
+      refusesOrDecodes(() => mergeAndList([...view.runs.values()].flat()), ["FORMAT"]);
+    }),
+    { seed: SEED, numRuns: RUNS },
+  );
+  assert.ok(read < RUNS, "damaged segments are refused");
 });

@@ -40,10 +40,11 @@ export function registerLs(program: Command, ctx: CliContext): void {
       if (opts.all && opts.limit !== undefined) throw new UsageError("--all and --limit cannot be used together");
       const limit = opts.limit === undefined ? DEFAULT_LIMIT : Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got '${opts.limit}'`);
-      const listing =
-        opts.remote !== undefined
-          ? await remoteIndexedRuns(ctx, opts.remote, opts.where)
-          : await loadRuns(ctx, { deleted: opts.deleted ?? false, ...(opts.where === undefined ? {} : { where: opts.where }) });
+      // A remote's first page alone: its rows are all that is fetched of a large remote.
+      const first = specs.length === 0 && !opts.all && opts.where === undefined ? (opts.more + 1) * limit : undefined;
+      const remote = opts.remote === undefined ? undefined : await remoteIndexedRuns(ctx, opts.remote, opts.where, first);
+      const listing = remote?.runs ?? (await loadRuns(ctx, { deleted: opts.deleted ?? false, ...(opts.where === undefined ? {} : { where: opts.where }) }));
+      const total = remote?.total ?? listing.length;
       const selected = selectFrom(listing, specs);
       const shown = opts.all ? selected : selected.slice(0, (opts.more + 1) * limit);
       if (opts.json) {
@@ -52,8 +53,8 @@ export function registerLs(program: Command, ctx: CliContext): void {
       }
       // As Gage: counted against every run listed (after --where), so a selection says what it hides.
       let caption: string | undefined;
-      if (shown.length < listing.length) {
-        caption = `Showing ${shown.length} of ${listing.length} runs`;
+      if (shown.length < total) {
+        caption = `Showing ${shown.length} of ${total} runs`;
         if (specs.length === 0) caption += ` (use -${"m".repeat(opts.more + 1)} to show more)`;
       }
       ctx.stdout.write(

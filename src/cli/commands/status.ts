@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { homedir } from "node:os";
-import { listRemoteRuns } from "../../sync/remote-runs.js";
+import { listRemoteRunsCounted } from "../../sync/remote-runs.js";
 import { status, STATUS_REMOTE_ONLY_ROWS } from "../../sync/status.js";
 import type { IndexedRun } from "../run-selection.js";
 import { cliRunsDir, warn, type CliContext } from "../context.js";
@@ -53,8 +53,11 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     });
 }
 
-/** `gage ls --remote REMOTE`: the remote's runs from its heads (no files fetched), indexed as `ls` shows them. */
-export async function remoteIndexedRuns(ctx: CliContext, remote: string, where: string | undefined): Promise<IndexedRun[]> {
+/**
+ * `gage ls --remote REMOTE`: the remote's runs from its heads (no files fetched), indexed as `ls`
+ * shows them; with `first`, only the first ones (`total` counts them all).
+ */
+export async function remoteIndexedRuns(ctx: CliContext, remote: string, where: string | undefined, first?: number): Promise<{ runs: IndexedRun[]; total: number }> {
   const sync = {
     runsDir: cliRunsDir(ctx),
     remote,
@@ -63,7 +66,8 @@ export async function remoteIndexedRuns(ctx: CliContext, remote: string, where: 
     env: ctx.env,
     home: ctx.env.HOME || homedir(),
     onWarning: (m: string) => warn(ctx, m),
+    ...(first === undefined ? {} : { first }),
   };
-  const runs = await listRemoteRuns(sync);
-  return runs.map((run, i) => ({ index: i + 1, run }));
+  const { runs, total } = await listRemoteRunsCounted(sync);
+  return { runs: runs.map((run, i) => ({ index: i + 1, run })), total };
 }
