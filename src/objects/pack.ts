@@ -437,10 +437,26 @@ export interface ObjectSink {
   add(id: ObjectId, data: Buffer): Promise<boolean>;
 }
 
+/** Files this small are kept with the trees: a pull reads a meta's `id` file while planning. */
+const SMALL_OBJECT = 256;
+
+/**
+ * True for what a pull reads before writing any file: trees, times, chunk lists and snapshots
+ * (msgpack arrays tagged `gage-…`) and small files. A pack keeps them together at its end, so a
+ * pull reads a pack's trees in one range, not one per run. A file that merely starts like one is
+ * only placed there too: readers find every object through the index, whatever its place.
+ */
+export function keptLast(data: Buffer): boolean {
+  if (data.length <= SMALL_OBJECT) return true;
+  // [fixarray][fixstr]"gage-": the tag of every object the codecs write.
+  return (data[0]! & 0xf0) === 0x90 && (data[1]! & 0xe0) === 0xa0 && data[2] === 0x67 && data[3] === 0x61 && data[4] === 0x67 && data[5] === 0x65 && data[6] === 0x2d;
+}
+
 /**
  * Bundles objects into packs of bounded size and writes each pack, then its index, in the order
  * they were filled, one at a time: an object's pack is durable before the pack of any object added
  * after it (trees after their entries), so whatever an interrupted writer left visible is closed.
+ * Trees and other small objects (`keptLast`) go at the end of the pack open when they are added.
  */
 export class PackWriter implements ObjectSink {
   readonly #storage: ObjectStorage;
@@ -461,7 +477,10 @@ export class PackWriter implements ObjectSink {
   #open: OpenPack | undefined;
   /** A stored pack's buffer, for the next pack (a fresh 18 MiB buffer per pack kept the GC busy). */
   #spare: Buffer | undefined;
-  #compressing: Promise<{ id: ObjectId; rawLength: number; codec: Codec; stored: Buffer }>[] = [];
+  #compressing: Promise<{ id: ObjectId; rawLength: number; last: boolean; codec: Codec; stored: Buffer }>[] = [];
+  /** Records held back to the end of the open pack (`keptLast`), and their bytes with headers. */
+  #held: { id: ObjectId; rawLength: number; codec: Codec; stored: Buffer }[] = [];
+  #heldBytes = 0;
   #compressingBytes = 0;
   #writing: Promise<void> = Promise.resolve();
 
@@ -497,13 +516,15 @@ export class PackWriter implements ObjectSink {
   async add(id: ObjectId, data: Buffer): Promise<boolean> {
     if (this.has(id)) return false;
     this.#taken.add(id);
+    const last = keptLast(data);
     if (!this.#compress) {
-      await this.#append(id, data.length, CODEC_RAW, data);
+      // Held back until the pack seals, so in a copy of its own.
+      await this.#append(id, data.length, CODEC_RAW, last ? Buffer.from(data) : data, last);
       return true;
     }
     // Deflating happens after `add` returns, on the thread pool: it gets its own copy.
     const own = Buffer.from(data);
-    const job = compressObject(own).then((c) => ({ id, rawLength: own.length, ...c }));
+    const job = compressObject(own).then((c) => ({ id, rawLength: own.length, last, ...c }));
     // Drained in order below; a failure surfaces there, and must not go unhandled before.
     job.catch(() => undefined);
     this.#compressing.push(job);
@@ -524,18 +545,32 @@ export class PackWriter implements ObjectSink {
 
   /** Appends the oldest compressed object to the open pack. */
   async #appendNext(): Promise<void> {
-    const { id, rawLength, codec, stored } = await this.#compressing.shift()!;
+    const { id, rawLength, last, codec, stored } = await this.#compressing.shift()!;
     this.#compressingBytes -= rawLength;
-    await this.#append(id, rawLength, codec, stored);
+    await this.#append(id, rawLength, codec, stored, last);
   }
 
-  /** Copies one record into the open pack, sealing the pack when it is full. */
-  async #append(id: ObjectId, rawLength: number, codec: Codec, stored: Buffer): Promise<void> {
+  /**
+   * Copies one record into the open pack (or, `last`, holds it back for the pack's end), sealing
+   * the pack when it is full.
+   */
+  async #append(id: ObjectId, rawLength: number, codec: Codec, stored: Buffer, last: boolean): Promise<void> {
+    if (last) {
+      this.#held.push({ id, rawLength, codec, stored });
+      this.#heldBytes += RECORD_HEADER + stored.length;
+    } else this.#put(this.#openPack(), id, rawLength, codec, stored);
+    if ((this.#open?.length ?? PACK_MAGIC.length) + this.#heldBytes >= this.#packSize) await this.#seal();
+  }
+
+  #openPack(): OpenPack {
     if (this.#open === undefined) {
       this.#open = newPack(this.#packSize, this.#spare);
       this.#spare = undefined;
     }
-    const pack = this.#open;
+    return this.#open;
+  }
+
+  #put(pack: OpenPack, id: ObjectId, rawLength: number, codec: Codec, stored: Buffer): void {
     const need = pack.length + RECORD_HEADER + stored.length;
     if (need > pack.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, pack.buf.length * 2));
@@ -556,7 +591,6 @@ export class PackWriter implements ObjectSink {
     pack.hash.update(header);
     if (codec !== CODEC_RAW) pack.hash.update(stored);
     pack.rawBytes += rawLength;
-    if (pack.length >= this.#packSize) await this.#seal();
   }
 
   get written(): readonly WrittenPack[] {
@@ -564,6 +598,12 @@ export class PackWriter implements ObjectSink {
   }
 
   async #seal(): Promise<void> {
+    if (this.#held.length > 0) {
+      const open = this.#openPack();
+      for (const h of this.#held) this.#put(open, h.id, h.rawLength, h.codec, h.stored);
+      this.#held = [];
+      this.#heldBytes = 0;
+    }
     const pack = this.#open;
     this.#open = undefined;
     // At most one pack in flight while the next one fills: memory stays near 2 × packSize.
