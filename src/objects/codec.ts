@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { Unpackr } from "msgpackr/unpack";
 import { FormatError, UnsafePathError } from "./errors.js";
 import { hashBytes, idFromBytes, isObjectId, type ObjectId } from "./ids.js";
@@ -185,6 +186,90 @@ export function encodeTree(tree: Tree): Buffer {
 
 /** Decodes and validates a tree: hostile names, kinds, modes and orderings throw `FormatError`. */
 export function decodeTree(bytes: Uint8Array): Tree {
+  return fastTree(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) ?? slowTree(bytes);
+}
+
+const TREE_HEAD = Buffer.from([0x93, 0xa0 | TREE_TAG.length, ...Buffer.from(TREE_TAG), VERSION]);
+
+/**
+ * A tree read straight from its bytes, accepting only what `encodeTree` writes (every length and
+ * number in its shortest form, names as str of valid UTF-8, sorted by their bytes, every entry
+ * valid); anything else is left to `slowTree`, which says what is wrong. Decoding and encoding
+ * again, as `slowTree` does, was most of the cost of reading a clone's trees.
+ */
+function fastTree(b: Buffer): Tree | undefined {
+  const end = b.length;
+  if (end < TREE_HEAD.length + 1 || b.compare(TREE_HEAD, 0, TREE_HEAD.length, 0, TREE_HEAD.length) !== 0) return undefined;
+  let p = TREE_HEAD.length;
+  let count: number;
+  const t = b[p]!;
+  if ((t & 0xf0) === 0x90) (count = t & 0x0f), (p += 1);
+  else if (t === 0xdc && p + 3 <= end) (count = b.readUInt16BE(p + 1)), (p += 3);
+  else if (t === 0xdd && p + 5 <= end) (count = b.readUInt32BE(p + 1)), (p += 5);
+  else return undefined;
+  if ((t === 0xdc && count < 16) || (t === 0xdd && count < 0x10000)) return undefined;
+  // An entry takes at least 39 bytes: no count the bytes cannot hold is allocated for.
+  if (count * 39 > end - p) return undefined;
+  const entries: TreeEntry[] = new Array(count);
+  let prevStart = 0;
+  let prevEnd = 0;
+  // A canonical unsigned integer at `p` (the shortest form for its value), else -1.
+  const uint = (): number => {
+    const c = b[p]!;
+    if (c < 0x80) return (p += 1), c;
+    let v: number;
+    if (c === 0xcc && p + 2 <= end) (v = b[p + 1]!), (p += 2);
+    else if (c === 0xcd && p + 3 <= end) (v = b.readUInt16BE(p + 1)), (p += 3);
+    else if (c === 0xce && p + 5 <= end) (v = b.readUInt32BE(p + 1)), (p += 5);
+    else if (c === 0xcf && p + 9 <= end) (v = b.readUInt32BE(p + 1) * 2 ** 32 + b.readUInt32BE(p + 5)), (p += 9);
+    else return -1;
+    const min = c === 0xcc ? 0x80 : c === 0xcd ? 0x100 : c === 0xce ? 0x10000 : 2 ** 32;
+    return v >= min && Number.isSafeInteger(v) ? v : -1;
+  };
+  for (let i = 0; i < count; i++) {
+    if (p + 39 > end || b[p] !== 0x96) return undefined;
+    const h = b[p + 1]!;
+    let n: number;
+    if ((h & 0xe0) === 0xa0) (n = h & 0x1f), (p += 2);
+    else if (h === 0xd9) (n = b[p + 2]!), (p += 3);
+    else return undefined;
+    if ((h === 0xd9 && n < 32) || n === 0 || n > 255 || p + n + 36 > end) return undefined;
+    const nameStart = p;
+    p += n;
+    // Sorted by their bytes, each after the one before (so unique too).
+    if (i > 0 && b.compare(b, prevStart, prevEnd, nameStart, p) <= 0) return undefined;
+    prevStart = nameStart;
+    prevEnd = p;
+    // What badEntryName refuses, on the bytes: `.`, `..`, `/`, `\\`, NUL (the length is checked above).
+    let ascii = true;
+    for (let j = nameStart; j < p; j++) {
+      const c = b[j]!;
+      if (c === 0x2f || c === 0x5c || c === 0) return undefined;
+      if (c >= 0x80) ascii = false;
+    }
+    if (b[nameStart] === 0x2e && (n === 1 || (n === 2 && b[nameStart + 1] === 0x2e))) return undefined;
+    if (!ascii && !isUtf8(b.subarray(nameStart, p))) return undefined;
+    const name = b.toString(ascii ? "latin1" : "utf8", nameStart, p);
+    const k = b[p++]!;
+    const kind = KINDS[k];
+    if (kind === undefined) return undefined;
+    const mode = uint();
+    const size = uint();
+    if (mode < 0 || size < 0 || normalizeMode(kind, mode) !== mode || (kind === "dir" && size !== 0)) return undefined;
+    if (p + 35 > end || b[p] !== 0xc4 || b[p + 1] !== 32) return undefined;
+    const entry: TreeEntry = { name, kind, mode, size, id: b.toString("hex", p + 2, p + 34) };
+    p += 34;
+    if (b[p] === 0xc0) p += 1;
+    else if (kind === "file" && p + 34 <= end && b[p] === 0xc4 && b[p + 1] === 32) {
+      entry.chunks = b.toString("hex", p + 2, p + 34);
+      p += 34;
+    } else return undefined;
+    entries[i] = entry;
+  }
+  return p === end ? { entries } : undefined;
+}
+
+function slowTree(bytes: Uint8Array): Tree {
   return decodeCanonical(bytes, "tree", (t) => encodeTree(t as Tree), (raw) => {
     const [, , list] = checkTag(raw, TREE_TAG, "tree", 3);
     if (!Array.isArray(list)) fail("tree", "entries are not a list");

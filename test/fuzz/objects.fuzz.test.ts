@@ -4,7 +4,10 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import {
+  badEntryName,
+  compareNames,
   decodeChunkList,
+  decodeName,
   decodeSnapshot,
   decodeTree,
   encodeChunkList,
@@ -12,6 +15,7 @@ import {
   encodeTree,
   hashBytes,
   MemoryObjectStorage,
+  normalizeMode,
   ObjectReader,
   PackIndex,
   PackWriter,
@@ -158,5 +162,48 @@ test("reading a chunked file whose tree entry and chunk list are damaged ends in
       if (data !== undefined) assert.ok(data.equals(whole));
     }),
     { seed: SEED, numRuns: 60 },
+  );
+});
+
+test("trees: any valid tree decodes to itself, and its damaged bytes decode only to what encodes back to them", () => {
+  const sizes = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
+  const name = fc.oneof(
+    fc.string({ minLength: 1, maxLength: 40 }),
+    fc.string({ unit: "binary", minLength: 1, maxLength: 20 }),
+    fc.uint8Array({ minLength: 1, maxLength: 40 }).map((b) => decodeName(Buffer.from(b))),
+    fc.nat(300).map((n) => "n".repeat(n)),
+  );
+  const entry = fc.record({
+    name,
+    kind: fc.constantFrom("file", "dir", "symlink") as fc.Arbitrary<TreeEntry["kind"]>,
+    ro: fc.boolean(),
+    exec: fc.boolean(),
+    size: fc.constantFrom(...sizes),
+    chunks: fc.boolean(),
+    id: fc.string(),
+  });
+  const tree = fc.array(entry, { maxLength: 40 }).map((raw) => {
+    const byName = new Map<string, TreeEntry>();
+    for (const r of raw) {
+      if (badEntryName(r.name) !== undefined) continue;
+      const e: TreeEntry = { name: r.name, kind: r.kind, mode: normalizeMode(r.kind, (r.ro ? 0o444 : 0o644) | (r.exec ? 0o111 : 0)), size: r.kind === "dir" ? 0 : r.size, id: id(r.id) };
+      if (r.kind === "file" && r.chunks) e.chunks = id(`${r.id}/list`);
+      byName.set(e.name, e);
+    }
+    return { entries: [...byName.values()].sort((a, b) => compareNames(a.name, b.name)) };
+  });
+  fc.assert(
+    fc.property(tree, (t) => {
+      const bytes = encodeTree(t);
+      assert.deepEqual(decodeTree(bytes), t);
+      fc.assert(
+        fc.property(mutated(bytes), (damaged) => {
+          const out = refusesOrDecodes(() => decodeTree(damaged), OBJECT_CODES);
+          if (out !== undefined) assert.ok(encodeTree(out).equals(damaged));
+        }),
+        { seed: SEED, numRuns: 20 },
+      );
+    }),
+    { seed: SEED, numRuns: RUNS },
   );
 });

@@ -9,6 +9,7 @@ import {
   ObjectReader,
   PackWriter,
   UnsafePathError,
+  decodeTree,
   encodeTree,
   hashBytes,
   materializeTree,
@@ -166,5 +167,35 @@ test("the canonical writer agrees with a standard msgpack reader at every length
   for (const v of values) {
     const back = reader.unpack(encodeValue(v));
     assert.deepEqual(back instanceof Uint8Array ? Buffer.from(back) : back, v, `value ${String(v).slice(0, 20)}`);
+  }
+});
+
+test("a tree with a length or number in a longer form than the writer's is not canonical, and is refused", () => {
+  const blobId = hashBytes(Buffer.from("x"));
+  const entries = Array.from({ length: 3 }, (_, i) => ({ name: `f${i}`, kind: "file" as const, mode: 0o644, size: 200 + i, id: blobId }));
+  const good = encodeTree({ entries });
+  assert.deepEqual(decodeTree(good).entries, entries);
+  const at = (bytes: Buffer, hex: string) => {
+    const k = bytes.indexOf(Buffer.from(hex, "hex"));
+    assert.ok(k >= 0, hex);
+    return k;
+  };
+  const forge = (hex: string, longer: string) => {
+    const k = at(good, hex);
+    return Buffer.concat([good.subarray(0, k), Buffer.from(longer, "hex"), good.subarray(k + hex.length / 2)]);
+  };
+  const forgeries = {
+    // The entry count (3) as array 16, the first name as str 8, its size (200, uint 8) as uint 16,
+    // its mode (0o644, uint 16) as uint 32, the version as uint 8.
+    count: forge("93a9" + Buffer.from("gage-tree").toString("hex") + "0193", "93a9" + Buffer.from("gage-tree").toString("hex") + "01dc0003"),
+    name: forge("96a26630", "96d9026630"),
+    size: forge("cd01a4" + "cc" + (200).toString(16), "cd01a4" + "cd00" + (200).toString(16)),
+    mode: forge("a26630" + "00cd01a4", "a26630" + "00ce000001a4"),
+    version: forge(Buffer.from("gage-tree").toString("hex") + "01", Buffer.from("gage-tree").toString("hex") + "cc01"),
+    trailing: Buffer.concat([good, Buffer.from([0xc0])]),
+  };
+  for (const [what, bytes] of Object.entries(forgeries)) {
+    assert.notDeepEqual(bytes, good);
+    assert.throws(() => decodeTree(bytes), { code: "FORMAT" }, what);
   }
 });
