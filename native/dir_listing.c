@@ -740,6 +740,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "gitCheckoutAsync", fn);
   napi_create_function(env, "gitInflateSync", NAPI_AUTO_LENGTH, git_inflate_sync, NULL, &fn);
   napi_set_named_property(env, exports, "gitInflateSync", fn);
+  napi_create_function(env, "restoreChunkedAsync", NAPI_AUTO_LENGTH, restore_chunked_async, NULL, &fn);
+  napi_set_named_property(env, exports, "restoreChunkedAsync", fn);
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
   napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);

@@ -9,6 +9,13 @@
 // ctimeMs and ino as written. Every pack is opened (a regular file, else refused) before any file
 // is written. A failure rejects with { code, syscall, path, index }: syscall "verify" with EBADMSG
 // for bytes that do not hash to their id, "read" with EBADMSG for a range past the pack's end.
+//
+// restoreChunkedAsync(packs, jobs, count, threads, fsync, stamps): the same for files stored in
+// chunks, a file per job: its chunks read in order, each checked against its id, the file created
+// (O_EXCL, its mode) before the first is written and the whole checked against the file's id and
+// size after the last; a file that fails is removed. Job: [path length u16][chunk count u32]
+// [mode u32][mtime µs f64][size f64][sha256 32][path], then per chunk [pack index u32][length u32]
+// [offset f64][sha256 32]. A failure's `chunk` is the chunk that failed, -1 for the whole file.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +33,8 @@
 #include "shared.h"
 
 #define JOB_HEADER 62
+#define CHUNKED_HEADER 58
+#define CHUNK_RECORD 48
 // The caller sends larger objects another way; this bounds each thread's buffer.
 #define MAX_JOB_BYTES (64u << 20)
 
@@ -43,11 +52,12 @@ typedef struct {
   uint32_t threads;
   bool fsync;
   size_t next;
+  bool chunked;
   pthread_mutex_t lock;
   int err;
   const char *err_call;
   char err_path[PATH_MAX];
-  int64_t err_index;
+  int64_t err_index, err_chunk;
   napi_deferred deferred;
   napi_async_work work;
 } Restore;
@@ -132,12 +142,111 @@ static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, con
   return err;
 }
 
-static void fail(Restore *r, int err, const char *call, const char *path, int64_t index) {
+// Reads `len` bytes of pack `pack` at `at` into buf: 0, EBADMSG past the pack's end, or an errno.
+static int read_range(Restore *r, uint32_t pack, off_t at, uint32_t len, unsigned char *buf) {
+  if (at + (off_t)len > r->pack_sizes[pack]) return EBADMSG;
+  for (size_t got = 0; got < len;) {
+    ssize_t n = pread(r->pack_fds[pack], buf + got, len - got, at + (off_t)got);
+    if (n > 0) got += (size_t)n;
+    else if (n == 0) return EBADMSG;
+    else if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+static bool sha_is(const unsigned char *buf, size_t len, const unsigned char *want) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  return EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) && md_len == 32 && memcmp(md, want, 32) == 0;
+}
+
+static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call, int64_t *chunk) {
+  const unsigned char *p = r->jobs + r->offsets[i];
+  uint16_t plen;
+  uint32_t count, mode;
+  double mtime_us, size;
+  memcpy(&plen, p, 2);
+  memcpy(&count, p + 2, 4);
+  memcpy(&mode, p + 6, 4);
+  memcpy(&mtime_us, p + 10, 8);
+  memcpy(&size, p + 18, 8);
+  const unsigned char *want = p + 26;
+  memcpy(path, p + CHUNKED_HEADER, plen);
+  path[plen] = 0;
+  const unsigned char *chunks = p + CHUNKED_HEADER + plen;
+  *call = "open";
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return errno;
+  EVP_MD_CTX *whole = EVP_MD_CTX_new();
+  int err = whole != NULL && EVP_DigestInit_ex(whole, gage_sha256(), NULL) ? 0 : ENOMEM;
+  double total = 0;
+  for (uint32_t k = 0; k < count && err == 0; k++) {
+    const unsigned char *c = chunks + (size_t)k * CHUNK_RECORD;
+    uint32_t pack, len;
+    double offset;
+    memcpy(&pack, c, 4);
+    memcpy(&len, c + 4, 4);
+    memcpy(&offset, c + 8, 8);
+    *chunk = k;
+    *call = "read";
+    if ((err = read_range(r, pack, (off_t)offset, len, buf)) != 0) break;
+    *call = "verify";
+    if (!sha_is(buf, len, c + 16)) {
+      err = EBADMSG;
+      break;
+    }
+    if (!EVP_DigestUpdate(whole, buf, len)) {
+      err = EIO;
+      break;
+    }
+    *call = "write";
+    for (size_t done = 0; done < len && err == 0;) {
+      ssize_t n = write(fd, buf + done, len - done);
+      if (n >= 0) done += (size_t)n;
+      else if (errno != EINTR) err = errno;
+    }
+    total += len;
+  }
+  if (err == 0) {
+    *chunk = -1;
+    *call = "verify";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (total != size || !EVP_DigestFinal_ex(whole, md, &md_len) || md_len != 32 || memcmp(md, want, 32) != 0) err = EBADMSG;
+  }
+  EVP_MD_CTX_free(whole);
+  struct stat st;
+  if (err == 0 && mtime_us >= 0) {
+    int64_t us = (int64_t)mtime_us;
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
+    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
+    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
+  }
+  if (err == 0 && fstat(fd, &st) != 0) err = errno, *call = "fstat";
+  // A umask took bits away from the mode open gave.
+  if (err == 0 && (st.st_mode & 0777) != (mode & 0777) && (fchmod(fd, (mode_t)mode) != 0 || fstat(fd, &st) != 0)) err = errno, *call = "fchmod";
+  if (err == 0 && r->fsync && fsync(fd) != 0) err = errno, *call = "fsync";
+  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
+  // Nothing of a file that failed is left: it was created here (O_EXCL).
+  if (err != 0) unlink(path);
+  else {
+    double *s = r->stamps + i * 4;
+    s[0] = (double)st.st_size;
+    s[1] = stamp_ms(st.st_mtim);
+    s[2] = stamp_ms(st.st_ctim);
+    s[3] = (double)st.st_ino;
+  }
+  return err;
+}
+
+static void fail(Restore *r, int err, const char *call, const char *path, int64_t index, int64_t chunk) {
   pthread_mutex_lock(&r->lock);
   if (r->err == 0) {
     r->err = err;
     r->err_call = call;
     r->err_index = index;
+    r->err_chunk = chunk;
     snprintf(r->err_path, sizeof r->err_path, "%s", path);
   }
   pthread_mutex_unlock(&r->lock);
@@ -148,7 +257,7 @@ static void *restore_files(void *arg) {
   char path[PATH_MAX];
   unsigned char *buf = malloc(r->max_len > 0 ? r->max_len : 1);
   if (buf == NULL) {
-    fail(r, ENOMEM, "malloc", "", -1);
+    fail(r, ENOMEM, "malloc", "", -1, -1);
     return NULL;
   }
   for (;;) {
@@ -157,8 +266,9 @@ static void *restore_files(void *arg) {
     pthread_mutex_unlock(&r->lock);
     if (i >= r->count) break;
     const char *call = "open";
-    int err = restore_one(r, i, buf, path, &call);
-    if (err != 0) fail(r, err, call, path, (int64_t)i);
+    int64_t chunk = -1;
+    int err = r->chunked ? restore_chunked_one(r, i, buf, path, &call, &chunk) : restore_one(r, i, buf, path, &call);
+    if (err != 0) fail(r, err, call, path, (int64_t)i, chunk);
   }
   free(buf);
   return NULL;
@@ -172,13 +282,13 @@ static void restore_execute(napi_env env, void *data) {
     int fd = open(r->pack_paths[k], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-      fail(r, errno, "open", r->pack_paths[k], -1);
+      fail(r, errno, "open", r->pack_paths[k], -1, -1);
       if (fd >= 0) close(fd);
       return;
     }
     r->pack_fds[k] = fd;
     if (!S_ISREG(st.st_mode)) {
-      fail(r, EINVAL, "open", r->pack_paths[k], -1);
+      fail(r, EINVAL, "open", r->pack_paths[k], -1, -1);
       return;
     }
     r->pack_sizes[k] = st.st_size;
@@ -212,6 +322,8 @@ static void restore_complete(napi_env env, napi_status status, void *data) {
     napi_value index;
     napi_create_int64(env, r->err_index, &index);
     napi_set_named_property(env, error, "index", index);
+    napi_create_int64(env, r->err_chunk, &index);
+    napi_set_named_property(env, error, "chunk", index);
     napi_reject_deferred(env, r->deferred, error);
   }
   napi_delete_async_work(env, r->work);
@@ -239,7 +351,37 @@ static bool parse_jobs(Restore *r, const unsigned char *data, size_t len, uint32
   return at == len;
 }
 
-napi_value restore_files_async(napi_env env, napi_callback_info info) {
+// parse_jobs for restoreChunkedAsync: every chunk within the buffer, of a listed pack.
+static bool parse_chunked_jobs(Restore *r, const unsigned char *data, size_t len, uint32_t count) {
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    if (at + CHUNKED_HEADER > len) return false;
+    uint16_t plen;
+    uint32_t chunks;
+    double size;
+    memcpy(&plen, data + at, 2);
+    memcpy(&chunks, data + at + 2, 4);
+    memcpy(&size, data + at + 18, 8);
+    if (plen == 0 || plen >= PATH_MAX || !(size >= 0 && size <= 9007199254740991.0) || size != (double)(int64_t)size) return false;
+    size_t body = at + CHUNKED_HEADER + plen;
+    if (body > len || chunks > (len - body) / CHUNK_RECORD) return false;
+    for (uint32_t k = 0; k < chunks; k++) {
+      const unsigned char *c = data + body + (size_t)k * CHUNK_RECORD;
+      uint32_t pack, clen;
+      double offset;
+      memcpy(&pack, c, 4);
+      memcpy(&clen, c + 4, 4);
+      memcpy(&offset, c + 8, 8);
+      if (pack >= r->npacks || clen > MAX_JOB_BYTES || !(offset >= 0 && offset <= 9007199254740991.0) || offset != (double)(int64_t)offset) return false;
+      if (clen > r->max_len) r->max_len = clen;
+    }
+    r->offsets[i] = at;
+    at = body + (size_t)chunks * CHUNK_RECORD;
+  }
+  return at == len;
+}
+
+static napi_value start_restore(napi_env env, napi_callback_info info, bool chunked) {
   size_t argc = 6;
   napi_value argv[6], promise, name;
   void *data = NULL, *stamps = NULL;
@@ -255,7 +397,7 @@ napi_value restore_files_async(napi_env env, napi_callback_info info) {
       napi_get_value_bool(env, argv[4], &fsync_each) != napi_ok ||
       napi_get_typedarray_info(env, argv[5], &stamps_type, &stamps_len, &stamps, &stamps_buffer, &stamps_offset) != napi_ok ||
       stamps_type != napi_float64_array || stamps_len < (size_t)count * 4) {
-    napi_throw_type_error(env, NULL, "restoreFilesAsync(packs, jobs, count, threads, fsync, stamps)");
+    napi_throw_type_error(env, NULL, "restoreFilesAsync or restoreChunkedAsync(packs, jobs, count, threads, fsync, stamps)");
     return NULL;
   }
   Restore *r = calloc(1, sizeof *r);
@@ -285,7 +427,8 @@ napi_value restore_files_async(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
-  if (!parse_jobs(r, data, len, count)) {
+  r->chunked = chunked;
+  if (!(chunked ? parse_chunked_jobs(r, data, len, count) : parse_jobs(r, data, len, count))) {
     free_restore(env, r);
     napi_throw_range_error(env, NULL, "restoreFilesAsync: a malformed batch");
     return NULL;
@@ -296,6 +439,7 @@ napi_value restore_files_async(napi_env env, napi_callback_info info) {
   r->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
   r->fsync = fsync_each;
   r->err_index = -1;
+  r->err_chunk = -1;
   napi_create_reference(env, argv[1], 1, &r->jobs_ref);
   napi_create_reference(env, argv[5], 1, &r->stamps_ref);
   napi_create_promise(env, &r->deferred, &promise);
@@ -306,3 +450,7 @@ napi_value restore_files_async(napi_env env, napi_callback_info info) {
   }
   return promise;
 }
+
+napi_value restore_files_async(napi_env env, napi_callback_info info) { return start_restore(env, info, false); }
+
+napi_value restore_chunked_async(napi_env env, napi_callback_info info) { return start_restore(env, info, true); }

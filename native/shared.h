@@ -12,6 +12,8 @@ napi_value gage_errno_error(napi_env env, int err, const char *syscall, const ch
 const EVP_MD *gage_sha256(void);
 // restoreFilesAsync (native/restore.c).
 napi_value restore_files_async(napi_env env, napi_callback_info info);
+// restoreChunkedAsync (native/restore.c).
+napi_value restore_chunked_async(napi_env env, napi_callback_info info);
 // Creates `path` (O_EXCL, with `mode`), writes `body`, gives it `mtime_us` when >= 0, fsyncs it when
 // asked, and closes it; with `st`, stamps it (setting a mode a umask narrowed). 0 or an errno, `call`
 // naming the call that failed (native/restore.c).

@@ -64,6 +64,7 @@ interface Addon {
   restoreFilesAsync?: RestoreFilesAsync;
   gitCheckoutAsync?: GitCheckoutAsync;
   gitInflateSync?: GitInflateSync;
+  restoreChunkedAsync?: RestoreFilesAsync;
 }
 
 function loadNative(): Addon | undefined {
@@ -94,6 +95,8 @@ export const gitCheckoutAsync: GitCheckoutAsync | undefined = addon?.gitCheckout
 
 /** Inflates one zlib stream to exactly `size` bytes (undefined when it does not), with a stream kept per thread (native/git_checkout.c). */
 export const gitInflateSync: GitInflateSync | undefined = addon?.gitInflateSync;
+/** Writes new files from their chunks in local pack files, each chunk and the whole verified (native/restore.c), when the addon is built. */
+export const restoreChunkedAsync: RestoreFilesAsync | undefined = addon?.restoreChunkedAsync;
 
 /** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
 export const nativeListing = addon !== undefined;

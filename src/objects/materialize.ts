@@ -14,7 +14,7 @@ import type { FileProgress } from "./snapshot.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import type { FileTimes } from "./times.js";
 import { TreeBudget, type TreeLimits } from "./tree-limits.js";
-import { NativeRestorer, type FileRestorer } from "./restore-native.js";
+import { NativeRestorer, restoreChunked, type FileRestorer } from "./restore-native.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
@@ -540,10 +540,15 @@ async function writeLarge(run: Run): Promise<void> {
           if (failed) return;
           try {
             options.signal?.throwIfAborted();
-            const job = run.of.get(f)!.job;
-            const stamp = await writeAtomically(f.path, f.entry.mode, run.fsync, job.times?.get(f.rel), async (write) => {
-              for await (const piece of reader.readFile(f.entry)) await write(piece);
-            });
+            const { job, staged } = run.of.get(f)!;
+            const mtimeUs = job.times?.get(f.rel);
+            // A staged tree's file from a local folder's packs: written on an addon thread, its own name.
+            const native = staged ? await restoreChunked(reader, run.fsync, { path: f.path, mode: f.entry.mode, mtimeUs, id: f.entry.id, size: f.entry.size, chunks: f.entry.chunks! }) : undefined;
+            const stamp =
+              native ??
+              (await writeAtomically(f.path, f.entry.mode, run.fsync, mtimeUs, async (write) => {
+                for await (const piece of reader.readFile(f.entry)) await write(piece);
+              }));
             job.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
             stats.bytesWritten += f.entry.size;
             stats.written++;

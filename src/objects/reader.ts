@@ -299,15 +299,7 @@ export class ObjectReader {
       yield data;
       return;
     }
-    // A list can hold no more chunks than its file's size allows (decodeChunkList): one declaring
-    // more bytes than such a list takes is refused before it is read and decoded.
-    await this.ensure([entry.chunks]);
-    const listBytes = this.#locate(entry.chunks).rawLength;
-    if (listBytes > maxChunkListBytes(entry.size)) {
-      throw new CorruptObjectError(entry.chunks, { reason: `a chunk list of ${listBytes} bytes for a file of ${entry.size}` });
-    }
-    const list = await this.readChunkList(entry.chunks);
-    if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
+    const list = await this.chunkListOf(entry as TreeEntry & { chunks: ObjectId });
     const whole = createHash("sha256");
     let held: Buffer | undefined;
     // Chunks are fetched about 8 MiB at a time in order, so memory stays bounded for any file size.
@@ -332,6 +324,23 @@ export class ObjectReader {
     const actual = whole.digest("hex");
     if (actual !== entry.id) throw new CorruptObjectError(entry.id, { actual, reason: `its chunks hash to ${actual}` });
     if (held !== undefined) yield held;
+  }
+
+  /**
+   * The chunk list of a file's tree entry, checked against the entry's size.
+   * @throws CorruptObjectError for a list that cannot be this file's.
+   */
+  async chunkListOf(entry: Pick<TreeEntry, "size"> & { chunks: ObjectId }): Promise<ChunkList> {
+    // A list can hold no more chunks than its file's size allows (decodeChunkList): one declaring
+    // more bytes than such a list takes is refused before it is read and decoded.
+    await this.ensure([entry.chunks]);
+    const listBytes = this.#locate(entry.chunks).rawLength;
+    if (listBytes > maxChunkListBytes(entry.size)) {
+      throw new CorruptObjectError(entry.chunks, { reason: `a chunk list of ${listBytes} bytes for a file of ${entry.size}` });
+    }
+    const list = await this.readChunkList(entry.chunks);
+    if (list.size !== entry.size) throw new CorruptObjectError(entry.chunks, { reason: `chunk list size ${list.size}, tree says ${entry.size}` });
+    return list;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { restoreFilesAsync } from "./dir-listing.js";
+import { restoreChunkedAsync, restoreFilesAsync } from "./dir-listing.js";
 import { CorruptObjectError } from "./errors.js";
 import type { FileStamp } from "./file-id-cache.js";
 import type { ObjectId } from "./ids.js";
@@ -181,4 +181,78 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
     const failed = settled.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
+}
+
+// A chunked file's fixed part (native/restore.c): path length, chunk count, mode, mtime, size, SHA-256; then a record per chunk.
+const CHUNKED_HEADER = 58;
+const CHUNK_RECORD = 48;
+
+/** A new file stored in chunks (its tree entry's id, size and chunk list), to write at `path`. */
+export interface ChunkedFile {
+  path: string;
+  mode: number;
+  mtimeUs: number | undefined;
+  id: ObjectId;
+  size: number;
+  chunks: ObjectId;
+}
+
+/**
+ * Writes a new file from its chunks in a local folder's pack files on an addon thread: each chunk
+ * read and checked against its id before it is written, the whole against the file's id and size
+ * at the end, and a file that fails removed (native/restore.c): no chunk's bytes pass through this
+ * thread. Resolves to the file's stamp, or `undefined` when it cannot be written so (no addon, a
+ * storage without files here, a chunk stored deflated, a pack that cannot be opened here): the
+ * caller then reads it through the reader.
+ * @throws CorruptObjectError for a chunk, or a whole file, whose bytes are not what its id says.
+ */
+export async function restoreChunked(reader: ObjectReader, fsync: boolean, file: ChunkedFile): Promise<FileStamp | undefined> {
+  if (restoreChunkedAsync === undefined || reader.storage.filePath === undefined) return undefined;
+  const list = await reader.chunkListOf(file);
+  // A chunk may be in a pack whose index a pull has not read yet (docs/formats.md, pack hints).
+  await reader.ensure(list.chunks.map((c) => c.id));
+  const packs: string[] = [];
+  const packIds: ObjectId[] = [];
+  const packIndex = new Map<ObjectId, number>();
+  const os = osPath(file.path);
+  const name = typeof os === "string" ? Buffer.from(os, "utf8") : os;
+  const job = Buffer.allocUnsafe(CHUNKED_HEADER + name.length + list.chunks.length * CHUNK_RECORD);
+  job.writeUInt16LE(name.length, 0);
+  job.writeUInt32LE(list.chunks.length, 2);
+  job.writeUInt32LE(file.mode, 6);
+  job.writeDoubleLE(file.mtimeUs ?? -1, 10);
+  job.writeDoubleLE(file.size, 18);
+  job.write(file.id, 26, 32, "hex");
+  name.copy(job, CHUNKED_HEADER);
+  let at = CHUNKED_HEADER + name.length;
+  for (const chunk of list.chunks) {
+    const loc = reader.locate(chunk.id);
+    if (loc.rawLength !== chunk.size) throw new CorruptObjectError(chunk.id, { reason: `${loc.rawLength} bytes where its chunk list says ${chunk.size}` });
+    if (loc.codec !== CODEC_RAW || loc.storedLength > MAX_OBJECT) return undefined;
+    let pack = packIndex.get(loc.packId);
+    if (pack === undefined) {
+      pack = packs.push(reader.storage.filePath(packKey(loc.packId))) - 1;
+      packIds.push(loc.packId);
+      packIndex.set(loc.packId, pack);
+    }
+    job.writeUInt32LE(pack, at);
+    job.writeUInt32LE(loc.storedLength, at + 4);
+    job.writeDoubleLE(loc.offset, at + 8);
+    job.write(chunk.id, at + 16, 32, "hex");
+    at += CHUNK_RECORD;
+  }
+  const stamps = new Float64Array(4);
+  try {
+    await restoreChunkedAsync(packs, job, 1, 1, fsync, stamps);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { index?: number; chunk?: number };
+    // A pack that is gone or not a file: the reader reads the file and says what is wrong.
+    if ((err.index ?? -1) < 0 && err.syscall === "open") return undefined;
+    if (err.code !== "EBADMSG") throw err;
+    const k = err.chunk ?? -1;
+    if (k < 0) throw new CorruptObjectError(file.id, { reason: "its chunks do not add up to it" }, { cause: err });
+    const where = packKey(packIds[job.readUInt32LE(CHUNKED_HEADER + name.length + k * CHUNK_RECORD)]!);
+    throw new CorruptObjectError(list.chunks[k]!.id, { where, reason: err.syscall === "read" ? "truncated" : "its bytes hash to another id" }, { cause: err });
+  }
+  return { size: stamps[0]!, mtimeMs: stamps[1]!, ctimeMs: stamps[2]!, ino: stamps[3]! };
 }

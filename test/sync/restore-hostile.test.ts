@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
-import { encodeTree, hashBytes, loadPackIndex, PackWriter, type TreeEntry } from "../../src/objects/index.js";
+import { encodeChunkList, encodeTree, hashBytes, loadPackIndex, PackWriter, type TreeEntry } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { encodeHead } from "../../src/sync/heads.js";
 import { clone, pull, push } from "../../src/sync/index.js";
@@ -165,4 +165,79 @@ test("a pull of more runs than one batch stops at a damaged object: every run it
     const only = (n: string) => n === run || n.startsWith(`${run}.`);
     assert.deepEqual(listing(dest, (n) => !only(n)), listing(origin, (n) => !only(n) || n.endsWith(".project")), run);
   }
+});
+
+/** A folder remote of two runs with 3 MiB checkpoints (stored in chunks), and their corpus. */
+async function chunkedStore(name: string): Promise<{ origin: string; store: string }> {
+  const origin = join(tmp.path, `${name}-runs`);
+  execFileSync(process.execPath, [CORPUS_GENERATOR, "--out", origin, "--shape", "few-large", "--runs", "2", "--checkpoint-size", "3M", "--seed", "9", "--quiet"]);
+  const store = join(tmp.path, name);
+  await push({ runsDir: origin, remote: store });
+  return { origin, store };
+}
+
+test("a clone writes files stored in chunks whole, with their times, and its first push reads none of them", async () => {
+  const { origin, store } = await chunkedStore("remote-chunked");
+  const dest = join(tmp.path, "chunked-clone");
+  const before = openFds();
+  await clone({ runsDir: dest, remote: store });
+  assert.equal(openFds(), before);
+  assert.deepEqual(listing(dest), listing(origin, noState));
+  const run = readdirSync(origin).find((n) => n.endsWith(".meta"))!.slice(0, -".meta".length);
+  const ckpt = readdirSync(join(origin, run)).find((n) => n.endsWith(".ckpt"))!;
+  assert.ok(statSync(join(dest, run, ckpt)).size >= 3 * 2 ** 20);
+  assert.equal(statSync(join(dest, run, ckpt)).mtimeMs, statSync(join(origin, run, ckpt)).mtimeMs);
+  const again = await push({ runsDir: dest, remote: store });
+  assert.equal(again.runs.length, 0);
+});
+
+test("a clone from a folder whose pack holds a damaged chunk is refused naming the chunk: no run, no half file is left", async () => {
+  const { origin, store } = await chunkedStore("remote-chunk-damaged");
+  const run = readdirSync(origin).find((n) => n.endsWith(".meta"))!.slice(0, -".meta".length);
+  const ckpt = readFileSync(join(origin, run, readdirSync(join(origin, run)).find((n) => n.endsWith(".ckpt"))!));
+  const storage = await openStorage(store);
+  const index = await loadPackIndex(storage);
+  await storage.close();
+  // The checkpoint's third chunk: a chunk is named by its bytes, found where the checkpoint's bytes are.
+  const chunkId = [...index.ids()].find((id) => {
+    const loc = index.get(id)!;
+    if (loc.rawLength < 16 * 1024 || loc.rawLength === ckpt.length) return false;
+    const pack = readFileSync(join(store, "packs", `${loc.packId}.pack`)).subarray(loc.offset, loc.offset + loc.storedLength);
+    const at = ckpt.indexOf(pack.subarray(0, 64));
+    return at > 2 * 64 * 1024;
+  })!;
+  assert.ok(chunkId, "a chunk of the checkpoint");
+  const loc = index.get(chunkId)!;
+  const pack = join(store, "packs", `${loc.packId}.pack`);
+  const bytes = readFileSync(pack);
+  bytes[loc.offset + 100] = bytes[loc.offset + 100]! ^ 0xff;
+  writeFileSync(pack, bytes);
+
+  const dest = join(tmp.path, "from-chunk-damaged");
+  await assert.rejects(clone({ runsDir: dest, remote: store }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "CORRUPT_OBJECT");
+    assert.match(err.message, new RegExp(chunkId));
+    return true;
+  });
+  assert.equal(existsSync(dest), false, "the failed clone removed the folder it made");
+});
+
+test("a file whose chunk list holds other bytes than its id names is refused, and nothing of it is left", async () => {
+  const runId = randomUUID();
+  const idFile = Buffer.from(runId);
+  const a = randomBytes(20_000);
+  const b = randomBytes(20_000);
+  const claimed = randomBytes(40_000);
+  const list = encodeChunkList({ size: 40_000, chunks: [{ id: hashBytes(a), size: a.length }, { id: hashBytes(b), size: b.length }] });
+  const entry: TreeEntry = { ...file("model.bin", claimed), chunks: hashBytes(list) };
+  const runTree = encodeTree({ entries: [entry] });
+  const metaTree = encodeTree({ entries: [file("id", idFile)] });
+  const store = await storeOf("remote-chunks-elsewhere", runId, runTree, metaTree, [idFile, a, b, list]);
+  const dest = join(tmp.path, "from-chunks-elsewhere");
+  await assert.rejects(clone({ runsDir: dest, remote: store }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, "CORRUPT_OBJECT");
+    assert.match(err.message, new RegExp(hashBytes(claimed)));
+    return true;
+  });
+  assert.equal(existsSync(dest), false);
 });
