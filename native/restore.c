@@ -65,16 +65,9 @@ typedef struct {
 // As Node computes mtimeMs and ctimeMs (dir_listing.c's ms).
 static double stamp_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
-int gage_create_file(const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync_it, struct stat *st, const char **call) {
-  *call = "open";
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
-  if (fd < 0) return errno;
-  int err = 0;
-  for (size_t done = 0; done < size && err == 0;) {
-    ssize_t n = write(fd, body + done, size - done);
-    if (n >= 0) done += (size_t)n;
-    else if (errno != EINTR) err = errno, *call = "write";
-  }
+// Gives an open file its time (when mtime_us >= 0), stamps it into `st` when given (setting a mode
+// a umask narrowed), fsyncs it when asked and closes it, after `err` (0, or what failed before).
+static int finish_file(int fd, int err, uint32_t mode, double mtime_us, bool fsync_it, struct stat *st, const char **call) {
   if (err == 0 && mtime_us >= 0) {
     int64_t us = (int64_t)mtime_us;
     struct timespec ts[2];
@@ -92,6 +85,25 @@ int gage_create_file(const char *path, uint32_t mode, const unsigned char *body,
   return err;
 }
 
+// Writes all of `len` bytes: 0 or an errno.
+static int write_all(int fd, const unsigned char *body, size_t len) {
+  for (size_t done = 0; done < len;) {
+    ssize_t n = write(fd, body + done, len - done);
+    if (n >= 0) done += (size_t)n;
+    else if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+int gage_create_file(const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync_it, struct stat *st, const char **call) {
+  *call = "open";
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return errno;
+  int err = write_all(fd, body, size);
+  if (err != 0) *call = "write";
+  return finish_file(fd, err, mode, mtime_us, fsync_it, st, call);
+}
+
 void gage_run_threads(void *(*fn)(void *), void *arg, uint32_t threads, size_t count) {
   pthread_t helpers[64];
   uint32_t started = 0;
@@ -100,46 +112,6 @@ void gage_run_threads(void *(*fn)(void *), void *arg, uint32_t threads, size_t c
   }
   fn(arg);
   for (uint32_t i = 0; i < started; i++) pthread_join(helpers[i], NULL);
-}
-
-static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call) {
-  const unsigned char *p = r->jobs + r->offsets[i];
-  uint32_t pack, len, mode;
-  double offset, mtime_us;
-  uint16_t plen;
-  memcpy(&pack, p, 4);
-  memcpy(&len, p + 4, 4);
-  memcpy(&offset, p + 8, 8);
-  const unsigned char *want = p + 16;
-  memcpy(&mode, p + 48, 4);
-  memcpy(&mtime_us, p + 52, 8);
-  memcpy(&plen, p + 60, 2);
-  memcpy(path, p + JOB_HEADER, plen);
-  path[plen] = 0;
-  off_t at = (off_t)offset;
-  *call = "read";
-  if (at + (off_t)len > r->pack_sizes[pack]) return EBADMSG;
-  for (size_t got = 0; got < len;) {
-    ssize_t n = pread(r->pack_fds[pack], buf + got, len - got, at + (off_t)got);
-    if (n > 0) got += (size_t)n;
-    else if (n == 0) return EBADMSG;
-    else if (errno != EINTR) return errno;
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  *call = "verify";
-  if (!EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) || md_len != 32) return EIO;
-  if (memcmp(md, want, 32) != 0) return EBADMSG;
-  struct stat st;
-  int err = gage_create_file(path, mode, buf, len, mtime_us, r->fsync, &st, call);
-  if (err == 0) {
-    double *s = r->stamps + i * 4;
-    s[0] = (double)st.st_size;
-    s[1] = stamp_ms(st.st_mtim);
-    s[2] = stamp_ms(st.st_ctim);
-    s[3] = (double)st.st_ino;
-  }
-  return err;
 }
 
 // Reads `len` bytes of pack `pack` at `at` into buf: 0, EBADMSG past the pack's end, or an errno.
@@ -158,6 +130,40 @@ static bool sha_is(const unsigned char *buf, size_t len, const unsigned char *wa
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   return EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) && md_len == 32 && memcmp(md, want, 32) == 0;
+}
+
+// Notes file `i`'s stamp as the caller reads it: size, mtimeMs, ctimeMs, ino.
+static void set_stamp(Restore *r, size_t i, const struct stat *st) {
+  double *s = r->stamps + i * 4;
+  s[0] = (double)st->st_size;
+  s[1] = stamp_ms(st->st_mtim);
+  s[2] = stamp_ms(st->st_ctim);
+  s[3] = (double)st->st_ino;
+}
+
+static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call) {
+  const unsigned char *p = r->jobs + r->offsets[i];
+  uint32_t pack, len, mode;
+  double offset, mtime_us;
+  uint16_t plen;
+  memcpy(&pack, p, 4);
+  memcpy(&len, p + 4, 4);
+  memcpy(&offset, p + 8, 8);
+  const unsigned char *want = p + 16;
+  memcpy(&mode, p + 48, 4);
+  memcpy(&mtime_us, p + 52, 8);
+  memcpy(&plen, p + 60, 2);
+  memcpy(path, p + JOB_HEADER, plen);
+  path[plen] = 0;
+  *call = "read";
+  int err = read_range(r, pack, (off_t)offset, len, buf);
+  if (err != 0) return err;
+  *call = "verify";
+  if (!sha_is(buf, len, want)) return EBADMSG;
+  struct stat st;
+  err = gage_create_file(path, mode, buf, len, mtime_us, r->fsync, &st, call);
+  if (err == 0) set_stamp(r, i, &st);
+  return err;
 }
 
 static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call, int64_t *chunk) {
@@ -200,11 +206,7 @@ static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *p
       break;
     }
     *call = "write";
-    for (size_t done = 0; done < len && err == 0;) {
-      ssize_t n = write(fd, buf + done, len - done);
-      if (n >= 0) done += (size_t)n;
-      else if (errno != EINTR) err = errno;
-    }
+    if ((err = write_all(fd, buf, len)) != 0) break;
     total += len;
   }
   if (err == 0) {
@@ -216,27 +218,10 @@ static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *p
   }
   EVP_MD_CTX_free(whole);
   struct stat st;
-  if (err == 0 && mtime_us >= 0) {
-    int64_t us = (int64_t)mtime_us;
-    struct timespec ts[2];
-    ts[0].tv_sec = ts[1].tv_sec = (time_t)(us / 1000000);
-    ts[0].tv_nsec = ts[1].tv_nsec = (long)(us % 1000000) * 1000;
-    if (futimens(fd, ts) != 0) err = errno, *call = "futimens";
-  }
-  if (err == 0 && fstat(fd, &st) != 0) err = errno, *call = "fstat";
-  // A umask took bits away from the mode open gave.
-  if (err == 0 && (st.st_mode & 0777) != (mode & 0777) && (fchmod(fd, (mode_t)mode) != 0 || fstat(fd, &st) != 0)) err = errno, *call = "fchmod";
-  if (err == 0 && r->fsync && fsync(fd) != 0) err = errno, *call = "fsync";
-  if (close(fd) != 0 && err == 0) err = errno, *call = "close";
+  err = finish_file(fd, err, mode, mtime_us, r->fsync, &st, call);
   // Nothing of a file that failed is left: it was created here (O_EXCL).
   if (err != 0) unlink(path);
-  else {
-    double *s = r->stamps + i * 4;
-    s[0] = (double)st.st_size;
-    s[1] = stamp_ms(st.st_mtim);
-    s[2] = stamp_ms(st.st_ctim);
-    s[3] = (double)st.st_ino;
-  }
+  else set_stamp(r, i, &st);
   return err;
 }
 
