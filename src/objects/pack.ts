@@ -446,7 +446,7 @@ const SMALL_OBJECT = 256;
  * pull reads a pack's trees in one range, not one per run. A file that merely starts like one is
  * only placed there too: readers find every object through the index, whatever its place.
  */
-export function keptLast(data: Buffer): boolean {
+function keptLast(data: Buffer): boolean {
   if (data.length <= SMALL_OBJECT) return true;
   // [fixarray][fixstr]"gage-": the tag of every object the codecs write.
   return (data[0]! & 0xf0) === 0x90 && (data[1]! & 0xe0) === 0xa0 && data[2] === 0x67 && data[3] === 0x61 && data[4] === 0x67 && data[5] === 0x65 && data[6] === 0x2d;
