@@ -241,3 +241,24 @@ test("a file whose chunk list holds other bytes than its id names is refused, an
   });
   assert.equal(existsSync(dest), false);
 });
+
+test("a pull of one run whose checkpoint shares chunks with an older push writes it whole (chunks outside the hinted packs)", async () => {
+  const { origin, store } = await chunkedStore("remote-shared-chunks");
+  const base = readdirSync(origin).find((n) => n.endsWith(".meta"))!.slice(0, -".meta".length);
+  // A new run whose checkpoint is the old one with its last bytes changed: most chunks are the old push's.
+  const runId = randomUUID();
+  cpSync(join(origin, base), join(origin, runId), { recursive: true });
+  cpSync(join(origin, `${base}.meta`), join(origin, `${runId}.meta`), { recursive: true });
+  execFileSync("chmod", ["-R", "u+w", join(origin, `${runId}.meta`)]);
+  writeFileSync(join(origin, `${runId}.meta`, "id"), runId);
+  const ckpt = readdirSync(join(origin, runId)).find((n) => n.endsWith(".ckpt"))!;
+  const bytes = readFileSync(join(origin, runId, ckpt));
+  bytes.fill(7, bytes.length - 1000);
+  execFileSync("chmod", ["u+w", join(origin, runId, ckpt)]);
+  writeFileSync(join(origin, runId, ckpt), bytes);
+  await push({ runsDir: origin, remote: store });
+
+  const dest = join(tmp.path, "shared-chunks-pull");
+  await pull({ runsDir: dest, remote: store, runs: [runId] });
+  assert.deepEqual(readFileSync(join(dest, runId, ckpt)), bytes);
+});
