@@ -85,10 +85,11 @@ test("gage serve FOLDER serves a store folder", async () => {
 });
 
 test("--open hands the URL to $BROWSER, which loads the web view; a missing browser is a warning", async () => {
-  // A tiny browser: it loads the page it is given, as a user's would, and saves what it got.
+  // A tiny browser: it loads the page it is given, as a user's would, and saves what it got
+  // (under another name first, so the test never reads a file still being written).
   const page = join(tmp.path, "opened.html");
   const browser = join(tmp.path, "fetch-url.mjs");
-  writeFileSync(browser, `#!${process.execPath}\nconst r = await fetch(process.argv[2]);\nif (!r.ok) process.exit(1);\n(await import("node:fs")).writeFileSync(${JSON.stringify(page)}, await r.text());\n`);
+  writeFileSync(browser, `#!${process.execPath}\nconst r = await fetch(process.argv[2]);\nif (!r.ok) process.exit(1);\nconst fs = await import("node:fs");\nfs.writeFileSync(${JSON.stringify(page + ".part")}, await r.text());\nfs.renameSync(${JSON.stringify(page + ".part")}, ${JSON.stringify(page)});\n`);
   chmodSync(browser, 0o755);
   const s = await serve(["--port", "0", "--open"], { BROWSER: browser });
   for (let i = 0; i < 100 && !existsSync(page); i++) await new Promise((r) => setTimeout(r, 50));
