@@ -114,7 +114,8 @@ export function badEntryName(name: unknown): string | undefined {
   if (typeof name !== "string" || name === "") return "empty name";
   if (name === "." || name === "..") return `'${name}' is not a name`;
   if (name.includes("/") || name.includes("\\") || name.includes("\0")) return "name contains '/', '\\' or NUL";
-  if (encodeName(name).length > 255) return "name longer than 255 bytes";
+  // A UTF-16 unit takes at most 3 bytes (an escaped raw byte 1): a name of 85 units or fewer needs no count.
+  if (name.length > 85 && (hasRawBytes(name) ? encodeName(name).length : Buffer.byteLength(name, "utf8")) > 255) return "name longer than 255 bytes";
   return undefined;
 }
 

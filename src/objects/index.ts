@@ -52,5 +52,5 @@ export {
 export { digestTrees, digestTreesAsync, gitCheckoutAsync, gitInflateSync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 export { collectTimes, decodeTimes, encodeTimes, toMicros, type FileTimes } from "./times.js";
 export { materializeTree, materializeTrees, writeStaged, type MaterializeJob, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
-export { appendJobPath, type FileRestorer, type RestoreFile } from "./restore-native.js";
+export { appendJobPath, stampAt, type FileRestorer, type RestoredFiles } from "./restore-native.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

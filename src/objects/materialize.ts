@@ -14,7 +14,7 @@ import type { FileProgress } from "./snapshot.js";
 import type { CachedIds, FileIdCache, FileStamp } from "./file-id-cache.js";
 import type { FileTimes } from "./times.js";
 import { TreeBudget, type TreeLimits } from "./tree-limits.js";
-import { NativeRestorer, restoreChunked, type FileRestorer } from "./restore-native.js";
+import { NativeRestorer, restoreChunked, stampAt, type FileRestorer, type RestoredFiles } from "./restore-native.js";
 
 export interface MaterializeOptions {
   onProgress?: (progress: FileProgress) => void;
@@ -353,6 +353,8 @@ interface Run {
   fsync: boolean;
   stats: MaterializeStats;
   progress: (path: string, bytes: number) => void;
+  /** Progress of many files at once (a batch written on native threads), ending at `path`. */
+  progressMany: (files: number, bytes: number, path: string) => void;
   /** Each file and link to write, with its job. */
   of: Map<Planned, Prepared>;
   toWrite: Planned[];
@@ -372,23 +374,25 @@ export async function materializeTrees(
   const stats: MaterializeStats = { files: 0, dirs: 0, symlinks: 0, written: 0, unchanged: 0, kept: 0, bytesWritten: 0 };
   let doneFiles = 0;
   let doneBytes = 0;
-  const progress = (path: string, bytes: number) => {
-    doneFiles++;
+  const progress = (path: string, bytes: number) => progressMany(1, bytes, path);
+  const progressMany = (files: number, bytes: number, path: string) => {
+    doneFiles += files;
     doneBytes += bytes;
     options.onProgress?.({ files: doneFiles, bytes: doneBytes, path });
   };
-  const run: Run = { reader, options, fsync: options.fsync ?? true, stats, progress, of: new Map(), toWrite: [], links: [] };
+  const run: Run = { reader, options, fsync: options.fsync ?? true, stats, progress, progressMany, of: new Map(), toWrite: [], links: [] };
   const prepared: Prepared[] = [];
   for (const job of jobs) prepared.push(await prepareJob(run, job));
 
   const writer = new StagedWriter(run.fsync);
   // New files of a staged tree are written by the addon's threads when the reader can (a local folder's packs, a Git pack).
-  const restorer: FileRestorer<Planned> | undefined = reader.fileRestorer<Planned>(run.fsync) ?? NativeRestorer.for<Planned>(reader, run.fsync);
+  const written = restoredBatch(run);
+  const restorer: FileRestorer<Planned> | undefined = reader.fileRestorer<Planned>(run.fsync, written) ?? NativeRestorer.for<Planned>(reader, run.fsync, written);
   const { native, byId } = assignWriters(run, restorer);
   try {
     if (restorer !== undefined) {
       await restoreNative(run, restorer, native);
-      for (const { of: f } of await restorer.finish()) addTo(byId, f);
+      for (const f of await restorer.finish()) addTo(byId, f);
     }
     await writeFromReader(run, byId, writer);
   } catch (err) {
@@ -468,34 +472,54 @@ function addTo(byId: Map<ObjectId, Planned[]>, f: Planned): void {
   else list.push(f);
 }
 
+/** Files the restorer writes and where their objects lie (in step), and those the reader reads, by id. */
+interface Writers {
+  native: { files: Planned[]; locs: unknown[] };
+  byId: Map<ObjectId, Planned[]>;
+}
+
 /** Which files the restorer writes (where their objects lie) and which the reader reads, by id. */
-function assignWriters(run: Run, restorer: FileRestorer<Planned> | undefined): { native: { f: Planned; loc: unknown }[]; byId: Map<ObjectId, Planned[]> } {
-  const native: { f: Planned; loc: unknown }[] = [];
+function assignWriters(run: Run, restorer: FileRestorer<Planned> | undefined): Writers {
+  const native: Writers["native"] = { files: [], locs: [] };
   const byId = new Map<ObjectId, Planned[]>();
   for (const list of [run.toWrite, run.links]) {
     for (const f of list) {
       if (f.entry.chunks !== undefined) continue;
       const loc = restorer !== undefined && f.entry.kind === "file" && run.of.get(f)!.staged ? restorer.locate(f.entry.id) : undefined;
-      if (loc !== undefined) native.push({ f, loc });
-      else addTo(byId, f);
+      if (loc !== undefined) {
+        native.files.push(f);
+        native.locs.push(loc);
+      } else addTo(byId, f);
     }
   }
   return { native, byId };
 }
 
-async function restoreNative(run: Run, restorer: FileRestorer<Planned>, native: readonly { f: Planned; loc: unknown }[]): Promise<void> {
-  const { options, stats, progress } = run;
-  for (const { f, loc } of native) {
+/** Queues the restorer's files: no promise or callback per file (a batch is reported at once). */
+async function restoreNative(run: Run, restorer: FileRestorer<Planned>, native: Writers["native"]): Promise<void> {
+  const { options } = run;
+  for (let i = 0; i < native.files.length; i++) {
+    const f = native.files[i]!;
     options.signal?.throwIfAborted();
-    const job = run.of.get(f)!.job;
-    const done = (stamp: FileStamp) => {
-      job.onWritten?.(f.rel, stamp, { id: f.entry.id });
-      stats.bytesWritten += f.entry.size;
-      stats.written++;
-      progress(f.path, f.entry.size);
-    };
-    await restorer.add({ of: f, path: f.path, mode: f.entry.mode, id: f.entry.id, mtimeUs: job.times?.get(f.rel), done }, loc, f.entry.size);
+    const full = restorer.add(f, f.path, f.entry.mode, f.entry.id, run.of.get(f)!.job.times?.get(f.rel), native.locs[i], f.entry.size);
+    if (full !== undefined) await full;
   }
+}
+
+/** Tells each file's job of a batch the restorer wrote, with its stamp (the stat cache's row), and counts it. */
+function restoredBatch(run: Run): RestoredFiles<Planned> {
+  return (files, stamps) => {
+    if (files.length === 0) return;
+    let bytes = 0;
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      run.of.get(f)!.job.onWritten?.(f.rel, stampAt(stamps, i), { id: f.entry.id });
+      bytes += f.entry.size;
+    }
+    run.stats.bytesWritten += bytes;
+    run.stats.written += files.length;
+    run.progressMany(files.length, bytes, files[files.length - 1]!.path);
+  };
 }
 
 async function writeFromReader(run: Run, byId: Map<ObjectId, Planned[]>, writer: StagedWriter): Promise<void> {

@@ -15,7 +15,7 @@ import { CorruptObjectError, FormatError, ObjectNotFoundError } from "./errors.j
 import { hashBytes, type ObjectId } from "./ids.js";
 import { checkIndexName, CODEC_DEFLATE, CODEC_RAW, comparePackOrder, PackIndex, type PackLocation } from "./pack.js";
 import { listKeys, PACK_PREFIX, packKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
-import type { FileRestorer } from "./restore-native.js";
+import type { FileRestorer, RestoredFiles } from "./restore-native.js";
 
 /** Reads every pack index on `storage` not yet in `index` (a new index when omitted). */
 export async function loadPackIndex(storage: ObjectStorage, index = new PackIndex(), concurrency = 8): Promise<PackIndex> {
@@ -222,8 +222,11 @@ export class ObjectReader {
     return this.index.has(id);
   }
 
-  /** A writer of new staged files of its own, on native threads (a Git pack's); undefined: none. */
-  fileRestorer<T>(_fsync: boolean): FileRestorer<T> | undefined {
+  /**
+   * A writer of new staged files of its own, on native threads (a Git pack's), telling `done` of
+   * each batch written; undefined: none.
+   */
+  fileRestorer<T>(_fsync: boolean, _done: RestoredFiles<T>): FileRestorer<T> | undefined {
     return undefined;
   }
 

@@ -17,24 +17,33 @@ const BATCH_BYTES = 16 * 1024 * 1024;
 const BATCH_FILES = 2048;
 const BATCHES_IN_FLIGHT = 2;
 
-/** A new file to write from its object (`of`: the caller's own record of it). */
-export interface RestoreFile<T> {
-  of: T;
-  path: string;
-  mode: number;
-  id: ObjectId;
-  mtimeUs: number | undefined;
-  /** Told once the file is written, with its stamp. */
-  done: (stamp: FileStamp) => void;
+/**
+ * Told of a batch of files once all are written: `stamps` holds 4 numbers per file, in order
+ * (size, mtimeMs, ctimeMs, ino), so a batch costs one call and no object per file.
+ */
+export type RestoredFiles<T> = (files: readonly T[], stamps: Float64Array) => void;
+
+/** The stamp of file `i` of a batch reported to `RestoredFiles`. */
+export function stampAt(stamps: Float64Array, i: number): FileStamp {
+  const s = i * 4;
+  return { size: stamps[s]!, mtimeMs: stamps[s + 1]!, ctimeMs: stamps[s + 2]!, ino: stamps[s + 3]! };
 }
 
-/** New files written on native threads from where their objects lie (`ObjectReader.fileRestorer`). */
+/**
+ * New files written on native threads from where their objects lie (`ObjectReader.fileRestorer`),
+ * reported a batch at a time to the `RestoredFiles` given when it was made.
+ */
 export interface FileRestorer<T, L = unknown> {
   /** Where the object lies, when this writes its files; undefined leaves them to the reader. */
   locate(id: ObjectId): L | undefined;
-  add(file: RestoreFile<T>, loc: L, size: number): Promise<void>;
-  /** Waits for every file added; returns those left to the reader. */
-  finish(): Promise<RestoreFile<T>[]>;
+  /**
+   * Queues a new file at `path` from object `id` at `loc` (`of`: the caller's record of it).
+   * Returns a promise only when the caller must wait (batches in flight): queueing costs no promise.
+   * @throws CorruptObjectError when where the object lies gives another size than `size`.
+   */
+  add(of: T, path: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: L, size: number): Promise<void> | undefined;
+  /** Waits for every file added; returns those left to the reader (nothing of theirs written). */
+  finish(): Promise<T[]>;
   /** After a failure: waits for what is under way, throws the first failure. */
   settle(): Promise<void>;
 }
@@ -62,37 +71,44 @@ interface Batch<T> {
   /** The jobs, written one after another from the start. */
   jobs: Buffer;
   used: number;
-  files: RestoreFile<T>[];
+  files: T[];
+  /** Each file's object and where it lies, for an error. */
+  ids: ObjectId[];
   locs: PackLocation[];
   bytes: number;
 }
 
-const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], locs: [], bytes: 0 });
+const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], ids: [], locs: [], bytes: 0 });
 
 /**
  * Writes new files straight from a local folder's pack files on the addon's threads: each object
  * read with one pread and its SHA-256 checked before its file is created (native/restore.c), so
- * no buffer, hash or promise per file on this thread. Only raw objects of packs the storage keeps
+ * no buffer, hash, promise or callback per file on this thread. Only raw objects of packs the storage keeps
  * as files here (`ObjectStorage.filePath`); `accepts` says which.
  */
 export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
   readonly #reader: ObjectReader;
   readonly #fsync: boolean;
   readonly #threads = availableParallelism();
+  readonly #done: RestoredFiles<T>;
   #batch = newBatch<T>();
   #inFlight: Promise<void>[] = [];
   /** Files of batches whose packs could not be opened here (nothing of theirs was written). */
-  readonly #fallback: RestoreFile<T>[] = [];
+  readonly #fallback: T[] = [];
 
-  private constructor(reader: ObjectReader, fsync: boolean) {
+  private constructor(reader: ObjectReader, fsync: boolean, done: RestoredFiles<T>) {
     this.#reader = reader;
     this.#fsync = fsync;
+    this.#done = done;
   }
 
-  /** A restorer when the addon is built and the reader's storage keeps its packs as files here. */
-  static for<T>(reader: ObjectReader, fsync: boolean): NativeRestorer<T> | undefined {
+  /**
+   * A restorer when the addon is built and the reader's storage keeps its packs as files here;
+   * `done` is told of each batch written.
+   */
+  static for<T>(reader: ObjectReader, fsync: boolean, done: RestoredFiles<T>): NativeRestorer<T> | undefined {
     if (restoreFilesAsync === undefined || reader.storage.filePath === undefined) return undefined;
-    return new NativeRestorer<T>(reader, fsync);
+    return new NativeRestorer<T>(reader, fsync, done);
   }
 
   locate(id: ObjectId): PackLocation | undefined {
@@ -109,8 +125,8 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
    * Queues a file; its object must be `accepts`ed and of the size its tree says.
    * @throws CorruptObjectError when the object's index entry gives another size than `size`.
    */
-  async add(file: RestoreFile<T>, loc: PackLocation, size: number): Promise<void> {
-    if (loc.rawLength !== size) throw new CorruptObjectError(file.id, { reason: `${loc.rawLength} bytes where tree entry ${file.path} says ${size}` });
+  add(of: T, path: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: PackLocation, size: number): Promise<void> | undefined {
+    if (loc.rawLength !== size) throw new CorruptObjectError(id, { reason: `${loc.rawLength} bytes where tree entry ${path} says ${size}` });
     const b = this.#batch;
     const key = packKey(loc.packId);
     let pack = b.packIndex.get(key);
@@ -118,21 +134,22 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
       pack = b.packs.push(this.#reader.storage.filePath!(key)) - 1;
       b.packIndex.set(key, pack);
     }
-    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, file.path);
+    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, path);
     b.jobs = job;
     const at = b.used;
     job.writeUInt32LE(pack, at);
     job.writeUInt32LE(loc.storedLength, at + 4);
     job.writeDoubleLE(loc.offset, at + 8);
-    job.write(file.id, at + 16, 32, "hex");
-    job.writeUInt32LE(file.mode, at + 48);
-    job.writeDoubleLE(file.mtimeUs ?? -1, at + 52);
+    job.write(id, at + 16, 32, "hex");
+    job.writeUInt32LE(mode, at + 48);
+    job.writeDoubleLE(mtimeUs ?? -1, at + 52);
     job.writeUInt16LE(nameBytes, at + 60);
     b.used += JOB_HEADER + nameBytes;
-    b.files.push(file);
+    b.files.push(of);
+    b.ids.push(id);
     b.locs.push(loc);
     b.bytes += loc.storedLength;
-    if (b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.#flush();
+    return b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES ? this.#flush() : undefined;
   }
 
   async #flush(): Promise<void> {
@@ -141,9 +158,7 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
     this.#batch = newBatch<T>();
     const stamps = new Float64Array(b.files.length * 4);
     const job = restoreFilesAsync!(b.packs, b.jobs.subarray(0, b.used), b.files.length, this.#threads, this.#fsync, stamps).then(
-      () => {
-        b.files.forEach((f, i) => f.done({ size: stamps[i * 4]!, mtimeMs: stamps[i * 4 + 1]!, ctimeMs: stamps[i * 4 + 2]!, ino: stamps[i * 4 + 3]! }));
-      },
+      () => this.#done(b.files, stamps),
       (err: NodeJS.ErrnoException & { index?: number }) => {
         const i = err.index ?? -1;
         // A pack that is gone or not a file: the reader reads these and says what is wrong.
@@ -152,8 +167,8 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
           return;
         }
         if (err.code !== "EBADMSG" || i < 0) throw err;
-        const [file, loc] = [b.files[i]!, b.locs[i]!];
-        throw new CorruptObjectError(file.id, { where: packKey(loc.packId), reason: err.syscall === "read" ? "truncated" : "its bytes hash to another id" }, { cause: err });
+        const [id, loc] = [b.ids[i]!, b.locs[i]!];
+        throw new CorruptObjectError(id, { where: packKey(loc.packId), reason: err.syscall === "read" ? "truncated" : "its bytes hash to another id" }, { cause: err });
       },
     );
     job.catch(() => undefined);
@@ -165,7 +180,7 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
    * Waits for every file added, and returns those left to the reader (packs this side could not
    * open); the first failure is thrown once all have settled.
    */
-  async finish(): Promise<RestoreFile<T>[]> {
+  async finish(): Promise<T[]> {
     try {
       await this.#flush();
     } finally {
@@ -254,5 +269,5 @@ export async function restoreChunked(reader: ObjectReader, fsync: boolean, file:
     const where = packKey(packIds[job.readUInt32LE(CHUNKED_HEADER + name.length + k * CHUNK_RECORD)]!);
     throw new CorruptObjectError(list.chunks[k]!.id, { where, reason: err.syscall === "read" ? "truncated" : "its bytes hash to another id" }, { cause: err });
   }
-  return { size: stamps[0]!, mtimeMs: stamps[1]!, ctimeMs: stamps[2]!, ino: stamps[3]! };
+  return stampAt(stamps, 0);
 }

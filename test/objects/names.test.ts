@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { decodeTree, encodeTree } from "../../src/objects/codec.js";
+import { badEntryName, decodeTree, encodeTree } from "../../src/objects/codec.js";
 import { decodeName, encodeName, fsPath, hasRawBytes, printableName } from "../../src/objects/names.js";
 
 test("a name's bytes survive decodeName and encodeName exactly, whatever they are", () => {
@@ -57,4 +57,27 @@ test("a str name that is not UTF-8 is not canonical; a real U+FFFD in a name is 
   const forged = Buffer.from(good);
   forged[at + 3] = 0xff;
   assert.throws(() => decodeTree(forged), /canonical/);
+});
+
+test("a name is refused past 255 bytes as the file system counts them (UTF-8, a raw byte as one), and not before", () => {
+  const cases: [string, number][] = [
+    ["a".repeat(255), 255],
+    ["a".repeat(256), 256],
+    ["\u20ac".repeat(85), 255],
+    ["\u20ac".repeat(86), 258],
+    ["\u{1f600}".repeat(63) + "abc", 255],
+    ["\u{1f600}".repeat(64), 256],
+    [decodeName(Buffer.alloc(255, 0xff)), 255],
+    [decodeName(Buffer.alloc(256, 0xfe)), 256],
+    [decodeName(Buffer.concat([Buffer.alloc(84, 0xff), Buffer.from("\u20ac".repeat(57))])), 255],
+    [decodeName(Buffer.concat([Buffer.alloc(85, 0xff), Buffer.from("\u20ac".repeat(57))])), 256],
+  ];
+  for (const [name, bytes] of cases) {
+    assert.equal(encodeName(name).length, bytes, name);
+    assert.equal(badEntryName(name), bytes > 255 ? "name longer than 255 bytes" : undefined, `${bytes} bytes`);
+  }
+  for (let i = 0; i < 500; i++) {
+    const name = decodeName(randomBytes(200 + (i % 120))).replaceAll("/", "x").replaceAll("\0", "x").replaceAll("\\", "x");
+    assert.equal(badEntryName(name) === "name longer than 255 bytes", encodeName(name).length > 255, `${encodeName(name).length} bytes`);
+  }
 });

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { MAX_POINTER } from "../../src/sync/git/lfs.js";
-import { clone, push, status } from "../../src/sync/index.js";
+import { clone, planPush, push, status } from "../../src/sync/index.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 import { git, initBare } from "../helpers/git-http.js";
 
@@ -96,6 +96,14 @@ test("a clone of a repository git packed with deltas resolves them", async () =>
   const cloned = join(c.root, "cloned");
   await clone({ runsDir: cloned, remote: c.bare });
   await assertAsGitClones(c.bare, cloned, join(c.root, "plain"));
+  // Files written on native threads and those left to the reader (deltas) alike left their stamps.
+  const plan = await planPush({ runsDir: cloned, remote: c.bare });
+  try {
+    assert.equal(plan.runs.length, 0);
+    assert.equal(plan.hashed ?? 0, 0, "a file's contents were read");
+  } finally {
+    await plan.close();
+  }
 });
 
 test("an index that leads two blobs to each other's bytes, or a damaged blob entry, stops a clone with nothing written", async () => {

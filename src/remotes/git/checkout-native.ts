@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { appendJobPath, gitCheckoutAsync, type FileStamp } from "../../objects/index.js";
+import { appendJobPath, gitCheckoutAsync } from "../../objects/index.js";
 import type { GitOid } from "./objects.js";
 
 // A job's fixed part (native/git_checkout.c): start, end, size, mode, mtime, SHA-1, path length.
@@ -18,21 +18,18 @@ export interface PackSpan {
   end: number;
 }
 
-/** A new file to write from a blob; `done` is told its stamp and SHA-256, or undefined when left to the caller. */
-export interface CheckoutFile {
-  path: string;
-  mode: number;
-  mtimeUs: number | undefined;
-  oid: GitOid;
-  size: number;
-  done: (written: { stamp: FileStamp; sha256: string } | undefined) => void;
-}
+/**
+ * Told of a batch of files once the addon is through with them: per file (in order) 4 numbers of
+ * `stamps` (size, mtimeMs, ctimeMs, ino; a negative size: not written, left to the caller) and 32
+ * bytes of `sums` (its SHA-256), so a batch costs one call and no object per file.
+ */
+export type CheckedOut<T> = (files: readonly T[], stamps: Float64Array, sums: Buffer) => void;
 
-interface Batch {
+interface Batch<T> {
   pack: string;
   jobs: Buffer;
   used: number;
-  files: CheckoutFile[];
+  files: T[];
   bytes: number;
 }
 
@@ -42,55 +39,56 @@ interface Batch {
  * SHA-256 there, so this thread holds no file's bytes. An entry the addon cannot take (a delta,
  * damaged bytes) is handed back to the caller, whose reader names the fault.
  */
-export class GitPackCheckout {
+export class GitPackCheckout<T> {
   readonly #fsync: boolean;
   readonly #threads = availableParallelism();
-  readonly #batches = new Map<string, Batch>();
+  readonly #done: CheckedOut<T>;
+  readonly #batches = new Map<string, Batch<T>>();
   #inFlight: Promise<void>[] = [];
 
-  private constructor(fsync: boolean) {
+  private constructor(fsync: boolean, done: CheckedOut<T>) {
     this.#fsync = fsync;
+    this.#done = done;
   }
 
-  /** A writer when the addon is built with `gitCheckoutAsync`. */
-  static create(fsync: boolean): GitPackCheckout | undefined {
-    return gitCheckoutAsync === undefined ? undefined : new GitPackCheckout(fsync);
+  /** A writer when the addon is built with `gitCheckoutAsync`; `done` is told of each batch. */
+  static create<T>(fsync: boolean, done: CheckedOut<T>): GitPackCheckout<T> | undefined {
+    return gitCheckoutAsync === undefined ? undefined : new GitPackCheckout<T>(fsync, done);
   }
 
-  async add(span: PackSpan, file: CheckoutFile): Promise<void> {
+  /**
+   * Queues a new file at `path` from blob `oid` of `size` bytes at `span` (`of`: the caller's record
+   * of it). Returns a promise only when the caller must wait (batches in flight).
+   */
+  add(span: PackSpan, of: T, path: string, mode: number, mtimeUs: number | undefined, oid: GitOid, size: number): Promise<void> | undefined {
     let b = this.#batches.get(span.pack);
     if (b === undefined) {
       b = { pack: span.pack, jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], bytes: 0 };
       this.#batches.set(span.pack, b);
     }
-    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, file.path);
+    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, path);
     b.jobs = job;
     const at = b.used;
     job.writeDoubleLE(span.start, at);
     job.writeDoubleLE(span.end, at + 8);
-    job.writeUInt32LE(file.size, at + 16);
-    job.writeUInt32LE(file.mode, at + 20);
-    job.writeDoubleLE(file.mtimeUs ?? -1, at + 24);
-    job.write(file.oid, at + 32, 20, "hex");
+    job.writeUInt32LE(size, at + 16);
+    job.writeUInt32LE(mode, at + 20);
+    job.writeDoubleLE(mtimeUs ?? -1, at + 24);
+    job.write(oid, at + 32, 20, "hex");
     job.writeUInt16LE(nameBytes, at + 52);
     b.used += JOB_HEADER + nameBytes;
-    b.files.push(file);
-    b.bytes += file.size;
-    if (b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES) await this.#flush(b);
+    b.files.push(of);
+    b.bytes += size;
+    return b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES ? this.#flush(b) : undefined;
   }
 
-  async #flush(b: Batch): Promise<void> {
+  async #flush(b: Batch<T>): Promise<void> {
     this.#batches.delete(b.pack);
     if (b.files.length === 0) return;
     const count = b.files.length;
     const stamps = new Float64Array(count * 4);
     const sums = Buffer.allocUnsafe(count * 32);
-    const job = gitCheckoutAsync!(b.pack, b.jobs.subarray(0, b.used), count, this.#threads, this.#fsync, stamps, sums).then(() =>
-      b.files.forEach((f, i) => {
-        const s = i * 4;
-        f.done(stamps[s]! < 0 ? undefined : { stamp: { size: stamps[s]!, mtimeMs: stamps[s + 1]!, ctimeMs: stamps[s + 2]!, ino: stamps[s + 3]! }, sha256: sums.toString("hex", i * 32, i * 32 + 32) });
-      }),
-    );
+    const job = gitCheckoutAsync!(b.pack, b.jobs.subarray(0, b.used), count, this.#threads, this.#fsync, stamps, sums).then(() => this.#done(b.files, stamps, sums));
     job.catch(() => undefined);
     this.#inFlight.push(job);
     if (this.#inFlight.length >= BATCHES_IN_FLIGHT) await this.#inFlight.shift();

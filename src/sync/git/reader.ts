@@ -1,4 +1,4 @@
-import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type FileRestorer, type ObjectId, type RestoreFile, type Tree, type TreeEntry } from "../../objects/index.js";
+import { compareNames, hashBytes, MemoryObjectStorage, ObjectReader, PackIndex, treeId, type FileRestorer, type ObjectId, type RestoredFiles, type Tree, type TreeEntry } from "../../objects/index.js";
 import { GitPackCheckout, MAX_CHECKOUT_BLOB, type PackSpan } from "../../remotes/git/checkout-native.js";
 import type { GitObjectStore, GitOid } from "../../remotes/git/objects.js";
 import { MAX_POINTER, MIN_POINTER, parseLfsPointer, type LfsStore } from "./lfs.js";
@@ -155,33 +155,43 @@ export class GitTreeReader extends ObjectReader {
    * A new run's files not yet read (stand-ins) are written straight from their pack entries on
    * the addon's threads, each checked against its Git id there; their true ids come back with them.
    */
-  override fileRestorer<T>(fsync: boolean): FileRestorer<T, PackSpan> | undefined {
-    const checkout = GitPackCheckout.create(fsync);
+  override fileRestorer<T>(fsync: boolean, done: RestoredFiles<T>): FileRestorer<T, PackSpan> | undefined {
+    // The checkout knows a file by its place in these (no object per file).
+    const files: T[] = [];
+    const ids: ObjectId[] = [];
+    const fallback: T[] = [];
+    const checkout = GitPackCheckout.create<number>(fsync, (batch, stamps, sums) => {
+      const written: T[] = [];
+      let left = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const k = batch[i]!;
+        if (stamps[i * 4]! < 0) {
+          fallback.push(files[k]!);
+          left++;
+        } else {
+          this.#real.set(ids[k]!, sums.toString("hex", i * 32, i * 32 + 32));
+          written.push(files[k]!);
+        }
+      }
+      if (left === 0) return done(written, stamps);
+      // Rare (an entry the addon could not take): the stamps of the files written, in their order.
+      const kept = new Float64Array(written.length * 4);
+      for (let i = 0, j = 0; i < batch.length; i++) if (stamps[i * 4]! >= 0) kept.set(stamps.subarray(i * 4, i * 4 + 4), 4 * j++);
+      if (written.length > 0) done(written, kept);
+    });
     if (checkout === undefined) return undefined;
-    const fallback: RestoreFile<T>[] = [];
     return {
       locate: (id) => {
         const blob = id.startsWith(STAND_IN_PREFIX) ? this.#blobs.get(id) : undefined;
         return blob?.data === undefined ? blob?.span : undefined;
       },
-      add: async (file, span, size) => {
+      add: (of, path, mode, id, mtimeUs, span, size) => {
         if (size > MAX_CHECKOUT_BLOB) {
-          fallback.push(file);
-          return;
+          fallback.push(of);
+          return undefined;
         }
-        const { path, mode, mtimeUs } = file;
-        await checkout.add(span, {
-          path,
-          mode,
-          mtimeUs,
-          oid: this.#blobs.get(file.id)!.oid,
-          size,
-          done: (written) => {
-            if (written === undefined) return void fallback.push(file);
-            this.#real.set(file.id, written.sha256);
-            file.done(written.stamp);
-          },
-        });
+        ids.push(id);
+        return checkout.add(span, files.push(of) - 1, path, mode, mtimeUs, this.#blobs.get(id)!.oid, size);
       },
       finish: async () => {
         await checkout.finish();
