@@ -77,10 +77,17 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   setSegments(refs: readonly SegmentRef[], opts: { stale?: boolean; loaded?: boolean; staleIds?: Iterable<string> } = {}): void {
     this.#table = new SegmentTable(refs, opts.loaded ?? false);
     this.#size = undefined;
-    for (const id of this.#stale) if (this.#table.find(id) === undefined) this.#stale.delete(id);
-    for (const id of opts.staleIds ?? []) if (this.#held(id) && this.#table.find(id) !== undefined) this.#stale.add(id);
-    if (opts.stale) for (const id of this.keysHeld()) if (this.#table.find(id) !== undefined) this.#stale.add(id);
-    if (opts.loaded) for (const id of this.keysHeld()) if (this.#table.find(id) !== undefined) this.#fromSegment.add(id);
+    const stillListed = this.#table.listed(this.#stale);
+    for (const id of this.#stale) if (!stillListed.has(id)) this.#stale.delete(id);
+    if (opts.staleIds !== undefined) {
+      const held = [...opts.staleIds].filter((id) => this.#held(id));
+      for (const id of this.#table.listed(held)) this.#stale.add(id);
+    }
+    if (opts.stale || opts.loaded) {
+      const listed = this.#table.listed(this.keysHeld());
+      if (opts.stale) for (const id of listed) this.#stale.add(id);
+      if (opts.loaded) for (const id of listed) this.#fromSegment.add(id);
+    }
   }
 
   /** The segments of the current catalog, in id order. */

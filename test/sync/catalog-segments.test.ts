@@ -148,6 +148,16 @@ test("a run whose segment was not loaded cannot be read as absent: reading it th
   await storage.close();
 });
 
+test("the runs a root lists are found among many ids at once as one by one", async () => {
+  const t = await table();
+  // Listed ids, ids between them, an id past the last, an upper-case copy and a non-UUID.
+  const asked = [...ids.filter((_, i) => i % 3 === 0), "00000000-0000-4000-8000-000000000000", "ffffffff-ffff-4fff-8fff-ffffffffffff", ids[1]!.toUpperCase(), "not-a-run"];
+  for (const id of ids.slice(0, 50)) asked.push(id.slice(0, 35) + (id.endsWith("0") ? "1" : "0"));
+  const listed = t.listed(asked);
+  assert.deepEqual([...listed].sort(), asked.filter((id) => t.find(id) !== undefined).sort());
+  assert.equal(listed.size, Math.ceil(RUNS / 3));
+});
+
 test("gc and verify over a store of segments keep every object; every run pulls back whole", async () => {
   const before = readdirSync(join(remote, "segments")).length;
   const result = await verify({ runsDir: origin, remote });
