@@ -221,9 +221,13 @@ export async function readHeadBytes(storage: Pick<Storage, "getBytes">, key: str
   return bytes;
 }
 
-function noteHeadKey(view: RemoteView, key: string): void {
-  if (view.newest === undefined || key > view.newest) view.newest = key;
-  view.recent.add(key);
+/** Notes head keys seen, then drops the recent ones the newest puts out of the margin (once, not per key). */
+function noteHeadKeys(view: RemoteView, keys: Iterable<string>): void {
+  for (const key of keys) {
+    if (view.newest === undefined || key > view.newest) view.newest = key;
+    view.recent.add(key);
+  }
+  if (view.newest === undefined) return;
   const floor = keyTime(view.newest)! - SKEW_MARGIN_MS;
   for (const k of view.recent) if (keyTime(k)! < floor) view.recent.delete(k);
 }
@@ -231,7 +235,7 @@ function noteHeadKey(view: RemoteView, key: string): void {
 /** Records a head this process wrote, so the next refresh need not read it back. */
 export function noteHead(view: RemoteView, key: string, entries: readonly HeadEntry[]): void {
   addEntries(view, entries);
-  noteHeadKey(view, key);
+  noteHeadKeys(view, [key]);
   view.uncovered++;
 }
 
@@ -273,8 +277,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
       if (!caughtUp) addEntries(view, adoptRuns(view, catalog as SkimmedDoc));
     }
     view.catalogKey = newestCatalog;
-    for (const k of catalog.recent!) noteHeadKey(view, k);
-    noteHeadKey(view, covers);
+    noteHeadKeys(view, [...catalog.recent!, covers]);
     view.uncovered = [...view.recent].filter((k) => k > covers).length;
   }
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
@@ -305,10 +308,10 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   const read: HeadEntry[] = [];
   for (const key of toRead) {
     read.push(...adoptRuns(view, skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))));
-    noteHeadKey(view, key);
     view.uncovered++;
     fetched++;
   }
+  noteHeadKeys(view, toRead);
   // Heads' entries for runs of segments not loaded merge with them: those segments come first.
   fetched += await loadRuns(view, storage, new Set(read.map((e) => e.runId)));
   addEntries(view, read);
