@@ -3,7 +3,7 @@
 // members' runs directories), side by side. Each figure is a whole `gage` process: its time, and
 // its peak RSS as the process itself reports it on exit (bench/rss-probe.mjs, loaded with
 // `node --import`). The ratio is large / small. Opt-in: BENCH_SHAPES=scale (the build takes long).
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTinyRuns } from "./make-tiny-runs.mjs";
 import { startS3rver } from "./sync-cases.mjs";
@@ -20,6 +20,8 @@ const RUNS = { large: 100_000, small: 1_600 };
 const MEMBER_RUNS = 2_000;
 /** The peer's name: the same command on the small remote. */
 export const SMALL = "small remote";
+/** BENCH_SCALE_KEEP=DIR: keep each side as it stood before B's last push, and start from there next time. */
+const KEEP = process.env.BENCH_SCALE_KEEP;
 
 let probes = 0;
 let newRuns = 0;
@@ -74,14 +76,27 @@ async function buildRemote(ctx, name, log) {
   const dir = join(ctx.work, name);
   const side = { name, total, remote: join(dir, "remote"), a: join(dir, "a"), b: join(dir, "b"), aIds: [], bIds: [] };
   const t0 = performance.now();
+  const kept = KEEP && join(KEEP, `${name}-${SCALE}`);
+  // BENCH_DIR may hold an earlier run's sides.
+  await rmrf(dir);
   let index = 0;
-  for (let i = 0; i < PUSHES; i++) {
+  let first = 0;
+  let lastIds;
+  if (kept && existsSync(join(kept, "ready.json"))) {
+    ({ index, lastIds, aIds: side.aIds, bIds: side.bIds } = JSON.parse(readFileSync(join(kept, "ready.json"), "utf8")));
+    mkdirSync(dir);
+    for (const part of ["remote", "a", "b"]) await run("cp", ["-a", join(kept, part), join(dir, part)]);
+    log(`${name}: ${PUSHES - 1}/${PUSHES} pushes taken from ${kept} (BENCH_SCALE_KEEP)`);
+    first = PUSHES - 1;
+  }
+  for (let i = first; i < PUSHES; i++) {
     const n = Math.floor((total * (i + 1)) / PUSHES) - Math.floor((total * i) / PUSHES);
     const member = i % 2 === 0 ? side.a : side.b;
-    const { ids } = makeTinyRuns({ out: member, runs: n, startIndex: index, seed });
-    index += n;
+    const ids = lastIds ?? makeTinyRuns({ out: member, runs: n, startIndex: index, seed }).ids;
+    if (lastIds === undefined) index += n;
     if (i === PUSHES - 1) {
-      if (side.aIds.length < keep) makeTinyRuns({ out: side.a, runs: keep - side.aIds.length, startIndex: 5_000_000, seed });
+      if (lastIds === undefined && side.aIds.length < keep) makeTinyRuns({ out: side.a, runs: keep - side.aIds.length, startIndex: 5_000_000, seed });
+      if (kept && lastIds === undefined) await keepSide(kept, side, { index, lastIds: ids, aIds: side.aIds, bIds: side.bIds });
       await gage(ctx, ["status", side.remote], side.a);
       side.keysBefore = listKeys(side.remote);
     }
@@ -106,8 +121,17 @@ async function buildRemote(ctx, name, log) {
   return side;
 }
 
+/** Saves a side before its last push (the runs directories and the remote), for BENCH_SCALE_KEEP. */
+async function keepSide(kept, side, state) {
+  await rmrf(kept);
+  mkdirSync(kept, { recursive: true });
+  for (const part of ["remote", "a", "b"]) await run("cp", ["-a", side[part], join(kept, part)]);
+  writeFileSync(join(kept, "ready.json"), JSON.stringify(state));
+}
+
 /** The s3rver bucket gets each folder remote's keys as they stood before and after B's last push. */
 async function fillS3(ctx, sides) {
+  await rmrf(join(ctx.work, "s3rver"));
   ctx.s3 = await startS3rver(join(ctx.work, "s3rver"));
   const { S3Client, PutObjectCommand } = await import("@aws-sdk/client-s3");
   ctx.s3.client = new S3Client({
@@ -161,6 +185,8 @@ async function restoreMember(side) {
 
 /** Builds both remotes (together), keeps pristine copies, and fills s3rver unless BENCH_S3=0. */
 export async function prepareScale(work) {
+  // A member's state names the remote by its path, so a kept side must come back to the same one.
+  if (KEEP && !process.env.BENCH_DIR) throw new Error("BENCH_SCALE_KEEP needs BENCH_DIR (the same folder each time)");
   const ctx = { work };
   const log = (line) => console.log(`  building ${line}`);
   const t0 = performance.now();
