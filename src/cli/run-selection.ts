@@ -4,7 +4,7 @@ import { listRuns, type Run } from "../runs/run.js";
 import { parseWhere, selectOneRun, selectRuns } from "../runs/select.js";
 import { cliRunsDir, warn, type CliContext, type OutputStream } from "./context.js";
 import { assertCanAsk, confirmOrCancel } from "./confirm.js";
-import { colors, renderTable, type TableColumn } from "./table.js";
+import { colors, renderTable, tableLines, type TableColumn } from "./table.js";
 import { outputStyle } from "./terminal.js";
 import { relativeTime } from "./time-format.js";
 
@@ -116,6 +116,26 @@ const SIMPLE = [0, 2, 4, 5];
 
 /** The runs table of `gage ls` (and of the confirmations of commands that change runs). */
 export function renderRunsTable(ctx: CliContext, runs: readonly IndexedRun[], opts: RunsTableOptions = {}): string {
+  const t = runsTable(ctx, runs, opts);
+  return renderTable(t.columns, t.rows, t.style, t.options);
+}
+
+/** `renderRunsTable` written to `opts.stream` (default stdout) in pieces: a 100,000-run listing is never one string. */
+export function writeRunsTable(ctx: CliContext, runs: readonly IndexedRun[], opts: RunsTableOptions = {}): void {
+  const stream = opts.stream ?? ctx.stdout;
+  const t = runsTable(ctx, runs, opts);
+  let piece: string[] = [];
+  for (const line of tableLines(t.columns, t.rows, t.style, t.options)) {
+    piece.push(line);
+    if (piece.length === 1000) {
+      stream.write(piece.join("\n") + "\n");
+      piece = [];
+    }
+  }
+  if (piece.length > 0) stream.write(piece.join("\n") + "\n");
+}
+
+function runsTable(ctx: CliContext, runs: readonly IndexedRun[], opts: RunsTableOptions) {
   const style = outputStyle(ctx, opts.stream ?? ctx.stdout);
   const dim = opts.deleted ? colors.dim : undefined;
   const columns: TableColumn[] = [
@@ -126,10 +146,16 @@ export function renderRunsTable(ctx: CliContext, runs: readonly IndexedRun[], op
     { header: "status", color: dim ?? ((text, value) => (STATUS_COLORS[value] ?? String)(text)) },
     { header: "label", ratio: 1, color: dim ?? colors.cyan },
   ];
+  let keep: (i: number) => boolean = () => true;
+  if (opts.simplified) keep = (i) => SIMPLE.includes(i);
+  else {
+    const drop = TRUNC_POINTS.find(([limit]) => style.width <= limit)?.[1] ?? [];
+    keep = (i) => !drop.includes(i);
+  }
   const nowMs = ctx.now().getTime();
   const rows = runs.map(({ index, run }) => {
     const started = run.timestamps.started;
-    return [
+    const cells = [
       String(index),
       run.name.slice(0, 5),
       run.operation,
@@ -137,19 +163,10 @@ export function renderRunsTable(ctx: CliContext, runs: readonly IndexedRun[], op
       run.status,
       run.label ?? "",
     ];
+    return cells.filter((_, i) => keep(i));
   });
-  let keep: (i: number) => boolean = () => true;
-  if (opts.simplified) keep = (i) => SIMPLE.includes(i);
-  else {
-    const drop = TRUNC_POINTS.find(([limit]) => style.width <= limit)?.[1] ?? [];
-    keep = (i) => !drop.includes(i);
-  }
-  return renderTable(
-    columns.filter((_, i) => keep(i)),
-    rows.map((r) => r.filter((_, i) => keep(i))),
-    style,
-    { expand: true, ...(opts.caption === undefined ? {} : { caption: opts.caption }) },
-  );
+  const options = { expand: true, ...(opts.caption === undefined ? {} : { caption: opts.caption }) };
+  return { columns: columns.filter((_, i) => keep(i)), rows, style, options };
 }
 
 /** A run as `--json` output shows it. */

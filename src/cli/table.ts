@@ -53,13 +53,27 @@ export function renderTable(
   style: OutputStyle,
   opts: TableOptions = {},
 ): string {
+  return [...tableLines(columns, rows, style, opts)].join("\n") + "\n";
+}
+
+/**
+ * `renderTable`'s lines one at a time (no newlines), for a caller that writes a long table in
+ * pieces rather than holding it whole.
+ */
+export function* tableLines(
+  columns: readonly TableColumn[],
+  rows: readonly (readonly string[])[],
+  style: OutputStyle,
+  opts: TableOptions = {},
+): Generator<string> {
   const showEdge = opts.edge ?? true;
   const pad = opts.padding ?? 1;
-  const safeRows = rows.map((r) => r.map(printable));
+  // Cells are made printable as they are measured and drawn, not copied first.
+  const safeRows = { *[Symbol.iterator]() { for (const r of rows) yield r.map(printable); } };
   const footer = opts.footer?.map(printable);
   const widths = columnWidths(
     columns,
-    footer ? [...safeRows, footer] : safeRows,
+    footer ? [...rows.map((r) => r.map(printable)), footer] : safeRows,
     style.width - (columns.length - 1) - (showEdge ? 2 : 0),
     opts.expand ?? false,
     pad * 2,
@@ -87,22 +101,20 @@ export function renderTable(
     return style.color && color ? color(text, value) : text;
   };
 
-  const lines: string[] = [];
-  if (showEdge) lines.push(edge(box.top));
-  lines.push(row(columns.map((c) => printable(c.header)), (_i, text) => (style.color ? colors.yellow(colors.bold(text)) : text)));
-  lines.push(edge(box.headSep));
-  for (const r of safeRows) lines.push(row(r, plainCell));
+  if (showEdge) yield edge(box.top);
+  yield row(columns.map((c) => printable(c.header)), (_i, text) => (style.color ? colors.yellow(colors.bold(text)) : text));
+  yield edge(box.headSep);
+  for (const r of safeRows) yield row(r, plainCell);
   if (footer) {
-    lines.push(edge(box.headSep));
-    lines.push(row(footer, plainCell));
+    yield edge(box.headSep);
+    yield row(footer, plainCell);
   }
-  if (showEdge) lines.push(edge(box.bottom));
+  if (showEdge) yield edge(box.bottom);
   if (opts.caption !== undefined) {
     // rich pads (or crops) the caption to the table's width, inside one space each side.
     const text = fit(printable(opts.caption), sum(widths) + widths.length - 1, "left", "");
-    lines.push(" " + (style.color ? colors.dim(colors.italic(text)) : text) + " ");
+    yield " " + (style.color ? colors.dim(colors.italic(text)) : text) + " ";
   }
-  return lines.join("\n") + "\n";
 }
 
 interface BoxLine {
@@ -118,10 +130,17 @@ const MARKDOWN_BOX = { top: line("    "), row: line("| ||"), headSep: line("|-||
 const SIMPLE_BOX = { top: line("    "), row: line("    "), headSep: line(" ── "), bottom: line("    ") };
 const ROUNDED_BOX = { top: line("╭─┬╮"), row: line("│ ││"), headSep: line("├─┼┤"), bottom: line("╰─┴╯") };
 
+/** A cell's display width; printable ASCII without segmenting. */
+function cellWidth(s: string): number {
+  return PRINTABLE_ASCII.test(s) ? s.length : stringWidth(s);
+}
+
 /** Display width of a string (wide characters count two). */
 export function displayWidth(s: string): number {
   return stringWidth(s);
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 // Made when a cell is first cut: creating one loads ICU data, which most commands never need.
 let segmenter: Intl.Segmenter | undefined;
@@ -129,9 +148,15 @@ let segmenter: Intl.Segmenter | undefined;
 /** `s` cut or padded to exactly `width` columns; a cut ends in `ellipsis`. */
 export function fit(s: string, width: number, justify: "left" | "right" = "left", ellipsis = "…"): string {
   if (width <= 0) return "";
-  let w = stringWidth(s);
+  // Printable ASCII is one column a character: cut without segmenting (a 100,000-row listing cuts most labels).
+  const ascii = PRINTABLE_ASCII.test(s);
+  let w = ascii ? s.length : stringWidth(s);
   let out = s;
-  if (w > width) {
+  if (w > width && ascii) {
+    const room = Math.max(0, width - ellipsis.length);
+    out = s.slice(0, room) + " ".repeat(width - ellipsis.length - room) + ellipsis;
+    w = width;
+  } else if (w > width) {
     const room = width - ellipsis.length;
     out = "";
     w = 0;
@@ -151,16 +176,14 @@ export function fit(s: string, width: number, justify: "left" | "right" = "left"
 /** Column widths including padding, as rich's `Table._calculate_column_widths` (no-wrap columns). */
 function columnWidths(
   columns: readonly TableColumn[],
-  rows: readonly (readonly string[])[],
+  rows: Iterable<readonly string[]>,
   maxWidth: number,
   expand: boolean,
   padding: number,
 ): number[] {
-  const measured = columns.map((c, i) => {
-    let w = stringWidth(c.header);
-    for (const r of rows) w = Math.max(w, stringWidth(r[i] ?? ""));
-    return w + padding;
-  });
+  const measured = columns.map((c) => stringWidth(c.header));
+  for (const r of rows) measured.forEach((w, i) => (measured[i] = Math.max(w, cellWidth(r[i] ?? ""))));
+  measured.forEach((w, i) => (measured[i] = w + padding));
   let widths = measured.map((w) => Math.min(w, Math.max(maxWidth, 1)) || 1);
   const ratios = columns.map((c) => c.ratio ?? 0);
   if (expand && ratios.some((r) => r > 0)) {

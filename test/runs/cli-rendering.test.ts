@@ -7,7 +7,8 @@ import { after, before, describe, test } from "node:test";
 import { confirm } from "../../src/cli/confirm.js";
 import type { CliContext } from "../../src/cli/context.js";
 import { main } from "../../src/cli/main.js";
-import { renderTable, type TableColumn } from "../../src/cli/table.js";
+import { renderRunsTable, writeRunsTable } from "../../src/cli/run-selection.js";
+import { fit, renderTable, type TableColumn } from "../../src/cli/table.js";
 import { formatDateTime, relativeTime } from "../../src/cli/time-format.js";
 import { tempDir, unpackFixtureRuns } from "../helpers/fixtures.js";
 
@@ -32,6 +33,50 @@ test("tables match Python rich's layout on a plain terminal", () => {
     });
     assert.equal(got, c.expected, `width ${c.width}, ${c.columns.map((x) => x.header).join(" ")}`);
   }
+});
+
+test("cells cut to their column: ASCII by characters, wide text by display columns", () => {
+  assert.equal(fit("abcdefgh", 5), "abcd…");
+  assert.equal(fit("abcde", 5), "abcde");
+  assert.equal(fit("ab", 5), "ab   ");
+  assert.equal(fit("ab", 5, "right"), "   ab");
+  assert.equal(fit("abc", 1), "…");
+  assert.equal(fit("abcdefgh", 4, "left", ""), "abcd");
+  assert.equal(fit("日本語テキスト", 5), "日本…");
+  assert.equal(fit("日本語テキスト", 6), "日本 …");
+  assert.equal(fit("aé日本", 4), "aé …");
+});
+
+test("a long runs table written in pieces is the table rendered whole", () => {
+  const runs = Array.from({ length: 2345 }, (_, i) => ({
+    index: i + 1,
+    run: {
+      id: i.toString(16).padStart(32, "0"),
+      name: `r${i}-name`,
+      paths: {} as never,
+      opref: { ns: "proj", name: "train" },
+      operation: "proj:train",
+      status: i % 3 === 0 ? ("error" as const) : ("completed" as const),
+      timestamps: { started: Date.UTC(2026, 10, 26) * 1000 - i * 1e9 },
+      attrs: {},
+      deleted: false,
+      ...(i % 2 === 0 ? { label: `lr=0.${i} a label long enough to be cut at sixty columns, ${"x".repeat(i % 40)}` } : {}),
+    },
+  }));
+  const { ctx, out } = fakeContext({});
+  const writes: string[] = [];
+  ctx.stdout.on("data", (d: Buffer) => writes.push(d.toString("utf8")));
+  writeRunsTable(ctx, runs, { caption: "Showing all" });
+  const whole = renderRunsTable(ctx, runs, { caption: "Showing all" });
+  ctx.stdout.end();
+  return new Promise<void>((resolve) =>
+    ctx.stdout.on("end", () => {
+      assert.equal(out.stdout, whole);
+      assert.equal(whole.split("\n").length, 2345 + 6);
+      assert.ok(writes.length >= 3, `written in ${writes.length} pieces`);
+      resolve();
+    }),
+  );
 });
 
 test("relative times as Python human_readable.date_time", () => {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { UsageError } from "../../errors.js";
-import { loadRuns, renderRunsTable, runJson, selectFrom } from "../run-selection.js";
+import { loadRuns, writeRunsTable, runJson, selectFrom } from "../run-selection.js";
 import { remoteIndexedRuns } from "./status.js";
 
 interface LsOptions {
@@ -57,12 +57,10 @@ export function registerLs(program: Command, ctx: CliContext): void {
         caption = `Showing ${shown.length} of ${total} runs`;
         if (specs.length === 0) caption += ` (use -${"m".repeat(opts.more + 1)} to show more)`;
       }
-      ctx.stdout.write(
-        renderRunsTable(ctx, shown, {
-          simplified: opts.simplified ?? false,
-          deleted: opts.deleted ?? false,
-          ...(caption === undefined ? {} : { caption }),
-        }),
-      );
+      writeRunsTable(ctx, shown, {
+        simplified: opts.simplified ?? false,
+        deleted: opts.deleted ?? false,
+        ...(caption === undefined ? {} : { caption }),
+      });
     });
 }
