@@ -4,7 +4,7 @@ import type { GitOid, GitTreeEntry } from "../remotes/git/objects.js";
 import { sortRuns, type Run } from "../runs/run.js";
 import { parseUserLogEntry, type UserLogEntry } from "../runs/user-log.js";
 import { readBranch, readUserTree, type Branch, type BranchRun } from "../sync/git/branch.js";
-import { parseLfsPointer } from "../sync/git/lfs.js";
+import { MAX_POINTER, parseLfsPointer } from "../sync/git/lfs.js";
 import { readGitRemoteRun, type GitRemoteRun } from "../sync/git/runs.js";
 import { closeGitSession, openGitSession, type GitSession } from "../sync/git/session.js";
 import type { ChangeContext, FileRead, RunPart, RunSource, SourceFile, UserChange } from "./source.js";
@@ -122,6 +122,12 @@ export class GitSource implements RunSource {
   async #size(oid: GitOid, where: string): Promise<number> {
     const known = this.#sizes.get(oid);
     if (known !== undefined) return known;
+    // A packed blob too long to be an lfs pointer is the file itself: its entry header says its size (reading the file checks it).
+    const entry = this.#s.repo.objects.blobEntry(oid);
+    if (entry !== undefined && (entry.size > MAX_POINTER || !this.#s.lfs.configured)) {
+      this.#sizes.set(oid, entry.size);
+      return entry.size;
+    }
     const data = await this.#s.repo.objects.read(oid, "blob", where);
     const pointer = this.#s.lfs.configured ? parseLfsPointer(data) : undefined;
     const size = pointer?.size ?? data.length;

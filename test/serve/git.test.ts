@@ -1,10 +1,11 @@
 // `gage serve` over a Git remote: the runs of a real bare repository's branch, read-only.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { findRemote, type GitRemoteSpec } from "../../src/remotes/config.js";
+import { GitObjectStore, hashObject } from "../../src/remotes/git/objects.js";
 import { GitSource } from "../../src/serve/git-source.js";
 import { openSource, startServer } from "../../src/serve/server.js";
 import { push } from "../../src/sync/index.js";
@@ -98,4 +99,27 @@ test("a new push shows up without a restart", async () => {
   assert.equal(json(await get("/api/runs?where=fresh")).total, 0, "not fetched again yet");
   clock += 6000;
   assert.deepEqual(json(await get("/api/runs?where=fresh")).runs.map((r: any) => r.id), [id]);
+});
+
+test("a large file's size is listed from its pack entry's header; reading it still checks its bytes", async () => {
+  const source = await GitSource.open((await findRemote(bare)) as GitRemoteSpec, { runsDir: viewer, now: () => clock });
+  try {
+    const run = (await source.listRuns()).find((r) => r.id === BIG_RUN)!;
+    // Damage the blob's compressed bytes in the repository's pack (the last test here): only a read of the file can notice.
+    const entry = new GitObjectStore(bare).blobEntry(hashObject("blob", BIG));
+    assert.ok(entry !== undefined, "the blob is packed whole");
+    const fd = openSync(entry.span.pack, "r+");
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, entry.span.end - 100);
+    byte[0]! ^= 0xff;
+    writeSync(fd, byte, 0, 1, entry.span.end - 100);
+    closeSync(fd);
+    assert.deepEqual((await source.listFiles(run, "files", 10)).files, [{ path: "model.bin", size: BIG.length }]);
+    await assert.rejects(async () => {
+      const read = await source.readFile(run, "files", ["model.bin"]);
+      for await (const _ of read!.body) void _;
+    }, /model\.bin|corrupt|damaged|does not match/i);
+  } finally {
+    await source.close();
+  }
 });
