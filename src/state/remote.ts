@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { packIndexKey, parsePackIndexKey } from "../objects/index.js";
 import { commitStateFile, readStateFile } from "./files.js";
@@ -43,6 +43,20 @@ export class RemoteState {
     return (this.#kept ??= readKept(statePaths.remote(this.#runsDir, this.#url, "packs")));
   }
 
+  /** The bytes of the kept index files, without reading them. */
+  keptBytes(): number {
+    if (this.#kept !== undefined) {
+      let n = 0;
+      for (const bytes of this.#kept.values()) n += bytes.length;
+      return n;
+    }
+    try {
+      return statSync(statePaths.remote(this.#runsDir, this.#url, "packs")).size;
+    } catch {
+      return 0;
+    }
+  }
+
   /** The remote's index files listed now (immutable keys): they replace the kept ones. */
   setKeptIndexes(files: ReadonlyMap<string, Buffer>): void {
     const kept = this.keptIndexes();
@@ -57,9 +71,12 @@ export class RemoteState {
   /** Index files this command wrote, so the next one need not read them back. */
   addKeptIndexes(files: ReadonlyMap<string, Buffer>): void {
     if (files.size === 0) return;
-    const kept = new Map(this.keptIndexes());
-    for (const [key, bytes] of files) kept.set(key, bytes);
-    this.#kept = kept;
+    // Appended unread: a push that read no kept index need not load them to add its own.
+    if (this.#kept !== undefined) {
+      const kept = new Map(this.#kept);
+      for (const [key, bytes] of files) kept.set(key, bytes);
+      this.#kept = kept;
+    }
     this.#appendKept(files);
   }
 

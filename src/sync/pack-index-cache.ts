@@ -30,15 +30,21 @@ export async function loadHintedPackIndex(s: Session, packs: ReadonlySet<string>
   return { index, rest };
 }
 
+/** How many bytes of kept index files a local read of one sent byte's cost buys. */
+const LOCAL_READ_WEIGHT = 16;
+
 /**
  * The index a push checks its objects against. Knowing that the remote holds an object costs
  * reading the index that lists it; when the bytes the push may send are fewer than those of the
- * index files it has no copy of, it reads none of them and sends what its kept copies do not list
- * (an object in two packs is harmless: readers and `gage gc` take either copy).
+ * index files it has no copy of, it reads none of them and sends what its kept copies do not list;
+ * when they are fewer than a sixteenth of its kept copies' bytes, it reads none at all and sends
+ * everything (an object in two packs is harmless: readers and `gage gc` take either copy).
  */
 export async function loadPushPackIndex(s: Session, sendBytes: number): Promise<PackIndex> {
-  const kept = s.state.keptIndexes();
   const listed = await listPackIndexes(s.remote.storage, true);
+  // The kept copies are read too: locally, so they weigh a fraction of their bytes against the bytes sent.
+  if (sendBytes < s.state.keptBytes() / LOCAL_READ_WEIGHT) return (await loadPackIndexKept(s.remote.storage, new Map(), { listed, fetch: false })).index;
+  const kept = s.state.keptIndexes();
   let unread = 0;
   for (const l of listed) if (l.sum === undefined || !kept.has(l.key)) unread += l.size ?? 0;
   if (sendBytes >= unread) return loadRemotePackIndex(s, listed);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
+import { statePaths } from "../../src/state/index.js";
 import { gc } from "../../src/sync/gc.js";
 import { checkEntry, MAX_PACK_HINTS, plainEntry } from "../../src/sync/head-entry.js";
 import { reduceEntries } from "../../src/sync/heads.js";
@@ -191,4 +192,35 @@ test("over S3 (s3rver): a pull of one run reads its hinted indexes, a small push
   } finally {
     await s3.stop();
   }
+});
+
+test("a member's small push reads none of its kept index copies and sends its objects; a larger one still finds what the remote holds", async () => {
+  const root = join(tmp.path, "member-small");
+  const member = join(root, "member");
+  const remote = join(root, "remote");
+  for (let n = 1; n <= 4; n++) await pushNew(member, remote, () => makeRun(member, id(n), filesOf(`run ${n}`, 400)));
+  const keptFile = statePaths.remote(member, remote, "packs");
+  const kept = statSync(keptFile).size;
+  const keysBefore = readdirSync(join(remote, "packs")).filter((n) => n.endsWith(".idx") || n.includes("index")).length;
+
+  // A run far smaller than a sixteenth of the kept copies, whose files the remote holds already.
+  makeRun(member, id(19), filesOf("new", 3));
+  const fresh = await push({ runsDir: member, remote });
+  makeRun(member, id(20), filesOf("run 1", 3));
+  const small = await push({ runsDir: member, remote });
+  assert.ok(small.bytes < kept / 16, `the run (${small.bytes} B) is small beside the copies (${kept} B)`);
+  assert.equal(small.objects, fresh.objects, "its files are sent again, as a run of new files is");
+  assert.ok(statSync(keptFile).size > kept, "the new pack's index is kept beside the others");
+
+  // A run of the size of the copies: they are read, and the files the remote holds are not sent.
+  makeRun(member, id(21), filesOf("run 2", 400));
+  const large = await push({ runsDir: member, remote });
+  assert.ok(large.objects < 10, `only its trees and meta are sent (${large.objects} objects)`);
+  assert.ok(readdirSync(join(remote, "packs")).length > keysBefore);
+
+  const reader = emptyDir(join(root, "reader"));
+  await pull({ runsDir: reader, remote });
+  assert.equal(fileText(reader, id(20), "out/f2.txt"), text("run 1", 2));
+  assert.equal(fileText(reader, id(21), "out/f399.txt"), text("run 2", 399));
+  assert.equal((await verify({ runsDir: reader, remote })).status, "ok");
 });
