@@ -73,10 +73,26 @@ export function clearPending(runsDir: string, runId: string): void {
  * Removes the histories and pending marks of runs the runs directory no longer holds in any form
  * (`ID/`, `ID.meta`, `ID.meta.deleted`, `ID.user`, `ID.project`). Returns how many files went.
  */
-export function pruneRunStates(runsDir: string): number {
-  const present = new Set<string>();
-  for (const name of readdirSync(runsDir)) present.add(name.replace(/(\.meta\.deleted|\.meta|\.user|\.project)$/, ""));
+export function pruneRunStates(runsDir: string, present = presentRuns(runsDir)): number {
   return RunStates.read(runsDir).prune(present);
+}
+
+/** The run ids a runs directory holds now, from its names (a run's folders, meta, user log and project reference). */
+export function presentRuns(runsDir: string): Set<string> {
+  const present = new Set<string>();
+  for (const name of readdirSync(runsDir)) present.add(runOfName(name));
+  return present;
+}
+
+const runOfName = (name: string) => name.replace(/(\.meta\.deleted|\.meta|\.user|\.project)$/, "");
+
+/**
+ * Whether a path is not of a run `runsDir` no longer holds: what a stat cache keeps. Paths
+ * elsewhere are kept (not this directory's to judge).
+ */
+export function ofPresentRun(runsDir: string, present: ReadonlySet<string>): (path: string) => boolean {
+  const prefix = join(runsDir, "x").slice(0, -1);
+  return (path) => !path.startsWith(prefix) || present.has(runOfName(path.slice(prefix.length).split(/[/\0]/, 1)[0]!));
 }
 
 /**

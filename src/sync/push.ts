@@ -10,7 +10,7 @@ import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, loadRuns, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory, pruneRunStates, statePaths } from "../state/index.js";
+import { addRunHistory, ofPresentRun, presentRuns, pruneRunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { unionOfHints } from "./head-entry.js";
 import { keepWrittenIndexes, loadPushPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
@@ -185,9 +185,12 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
       scanned: toCompare.length,
       hashed: scanned.reduce((n, scan) => n + scan.stats.hashedFiles, 0),
       execute: async (onProgress) => {
+        // A push of every run that moves some also forgets the runs no longer here: their stat
+        // cache rows (left out of the cache the push saves as it closes) and their histories.
+        const present = items.length > 0 && !opts.runs?.length && opts.where === undefined ? presentRuns(opts.runsDir) : undefined;
+        if (present !== undefined) s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present));
         const result = await executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
-        // A push of every run that moved some also forgets the runs no longer here.
-        if (result.head !== undefined && !opts.runs?.length && opts.where === undefined) pruneRunStates(opts.runsDir);
+        if (present !== undefined && result.head !== undefined) pruneRunStates(opts.runsDir, present);
         return result;
       },
       close: () => closeSession(s, true),

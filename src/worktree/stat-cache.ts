@@ -153,6 +153,8 @@ export class StatCache implements FileIdCache {
   #importedIndex: Map<string, RowRef> | undefined;
   /** Rows of the delta file, path → encoded row (`undefined`: forgotten): newer than the loaded file, older than this session's. */
   #delta = emptyDelta();
+  /** Rows the next save leaves out (`forgetUnless`). */
+  #prune: ((path: string) => boolean) | undefined;
   /** The file this cache was loaded from or saved to (a delta extends only that one). */
   #file: string | undefined;
 
@@ -257,7 +259,7 @@ export class StatCache implements FileIdCache {
   }
 
   get dirty(): boolean {
-    return this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged.size > 0 || this.#listsChanged.size > 0;
+    return this.#prune !== undefined || this.#changed.size > 0 || this.#imported.length > 0 || this.#dirsChanged.size > 0 || this.#listsChanged.size > 0;
   }
 
   /**
@@ -372,6 +374,22 @@ export class StatCache implements FileIdCache {
     if (this.#row(path)) this.#changed.set(path, undefined);
   }
 
+  /**
+   * Leaves out of the next save every row whose path `keep` refuses (the runs a directory no
+   * longer holds), when a directory or list row (in memory) is refused: then the next save writes
+   * the whole file, its file rows read once. Returns whether any row is to go.
+   */
+  forgetUnless(keep: (path: string) => boolean): boolean {
+    const refused = (rows: Rows) => {
+      for (let i = 0; i < rows.starts.length; i++) if (!keep(rowPath(rows.bytes, rows.base + rows.starts[i]!))) return true;
+      return false;
+    };
+    const inDelta = [...this.#delta.dirs.keys(), ...this.#delta.lists.keys()].some((path) => !keep(path));
+    if (!inDelta && !refused(this.#dirRows) && !refused(this.#listRows)) return false;
+    this.#prune = keep;
+    return true;
+  }
+
   /** Every row to keep, in hash order: the newest row of each path, forgotten ones left out. */
   #collect(): RowRef[] {
     const newer = new Map<string, RowRef | undefined>();
@@ -405,7 +423,7 @@ export class StatCache implements FileIdCache {
     await mkdir(dirname(file), { recursive: true });
     const limit = Math.max(DELTA_MIN_LIMIT, this.#loadedSize / DELTA_FRACTION);
     // Sized before it is encoded: a first snapshot's 100,000 rows go straight into the file.
-    if (this.#file === file && this.#loadedSize > 0 && this.#sessionBytes() <= limit) {
+    if (this.#prune === undefined && this.#file === file && this.#loadedSize > 0 && this.#sessionBytes() <= limit) {
       const delta = this.#nextDelta();
       const bytes = encodeDelta(delta);
       if (bytes.length <= limit) {
@@ -415,9 +433,12 @@ export class StatCache implements FileIdCache {
         return;
       }
     }
-    const files = sectionOf(this.#collect(), rowEnd);
-    const dirs = sectionOf(this.#collectDirs(), dirRowEnd);
-    const lists = sectionOf(collectKeyed(this.#listRows, new Map([...this.#delta.lists, ...this.#listsChanged])), listRowEnd);
+    const keep = this.#prune;
+    const kept = (rows: RowRef[]) => (keep === undefined ? rows : rows.filter((r) => keep(rowPath(r.b, r.p))));
+    const files = sectionOf(kept(this.#collect()), rowEnd);
+    const dirs = sectionOf(kept(this.#collectDirs()), dirRowEnd);
+    const lists = sectionOf(kept(collectKeyed(this.#listRows, new Map([...this.#delta.lists, ...this.#listsChanged]))), listRowEnd);
+    this.#prune = undefined;
     const sections = [files, dirs, lists];
     const tablesEnd = HEAD + 8 * (files.starts.length + dirs.starts.length + lists.starts.length);
     const out = Buffer.allocUnsafe(tablesEnd + files.length + dirs.length + lists.length);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
@@ -11,10 +11,14 @@ import { freshCases, SHARED_RUN } from "./story.js";
 const fresh = freshCases("gage-sync-local-state-");
 const GONE = "c21299fd-4f2b-401b-aee7-33485158bad3";
 
-test("a push of every run that moves some forgets the histories of runs no longer here", async () => {
+test("a push of every run that moves some forgets the histories and stat cache rows of runs no longer here", async () => {
   const { origin, remote } = fresh();
-  await push({ runsDir: origin, remote });
+  // A clock a minute ahead: the files just unpacked are not too recent to cache.
+  const now = () => Date.now() + 60_000;
+  await push({ runsDir: origin, remote, now });
   assert.ok(existsSync(statePaths.history(origin, GONE)));
+  const cached = () => Buffer.concat([statePaths.statCache(origin), statePaths.statCache(origin) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+  assert.ok(cached().includes(GONE) && cached().includes(SHARED_RUN), "the stat cache has rows of both runs");
   // The run is removed for good (as `gage purge` does), then another run changes.
   for (const name of readdirSync(origin).filter((n) => n.startsWith(GONE))) {
     execFileSync("chmod", ["-R", "u+w", join(origin, name)]);
@@ -23,8 +27,11 @@ test("a push of every run that moves some forgets the histories of runs no longe
   const dir = runPaths(origin, SHARED_RUN).runDir;
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, "new.txt"), "new\n");
-  const pushed = await push({ runsDir: origin, remote });
+  const pushed = await push({ runsDir: origin, remote, now });
   assert.deepEqual(pushed.runs.map((r) => r.id), [SHARED_RUN]);
   assert.ok(!existsSync(statePaths.history(origin, GONE)), "the purged run's history is gone");
   assert.ok(existsSync(statePaths.history(origin, SHARED_RUN)));
+  assert.ok(!cached().includes(GONE), "no stat cache row of the purged run");
+  assert.ok(cached().includes(SHARED_RUN), "the other runs' rows stay");
+  assert.equal((await push({ runsDir: origin, remote, now })).runs.length, 0, "then nothing to push");
 });

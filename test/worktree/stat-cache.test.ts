@@ -337,3 +337,33 @@ test("a save of a few changed rows writes them to a delta beside the file; a lar
     assert.equal((await StatCache.load(file, { now: LATER })).size, 0);
   });
 });
+
+test("rows of paths refused are left out of the next save, which writes the whole file; the others still answer", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const runs = ["keep", "gone"].map((name) => join(tmp.path, "runs", name));
+    for (const dir of runs) {
+      execFileSync("mkdir", ["-p", join(dir, "sub")]);
+      writeFileSync(join(dir, "a.txt"), `${dir} a`);
+      writeFileSync(join(dir, "sub", "b.txt"), `${dir} b`);
+    }
+    const sink = new PackWriter(new MemoryObjectStorage());
+    const cacheFile = join(tmp.path, "cache", "stat-cache");
+    const cache = new StatCache({ now: LATER });
+    for (const dir of runs) await snapshotDir(dir, { sink, cache });
+    await cache.save(cacheFile);
+    const keep = (path: string) => !path.startsWith(runs[1]!);
+
+    const loaded = await StatCache.load(cacheFile, { now: LATER });
+    assert.equal(loaded.forgetUnless(() => true), false, "nothing refused: nothing to do");
+    assert.equal(loaded.dirty, false);
+    assert.equal(loaded.forgetUnless(keep), true);
+    await loaded.save(cacheFile);
+    assert.ok(!existsSync(cacheFile + ".delta"), "written whole");
+    assert.ok(!(await readFile(cacheFile)).includes(runs[1]!), "no row of the refused paths");
+
+    const after = await StatCache.load(cacheFile, { now: LATER });
+    assert.equal((await snapshotDir(runs[0]!, { sink, cache: after })).stats.hashedFiles, 0, "the kept rows answer");
+    assert.equal((await snapshotDir(runs[1]!, { sink, cache: after })).stats.hashedFiles, 2, "the refused ones are hashed again");
+    assert.equal(after.forgetUnless(keep), false, "once saved, nothing left to refuse");
+  });
+});
