@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { DELETED_META_SUFFIX } from "../runs/layout.js";
 import { listRuns } from "../runs/run.js";
+import { ofPresentRun, presentRuns } from "../state/index.js";
 import { sortRuns, type Run } from "../runs/run.js";
 import { entryVersion, loadAllRuns, loadRuns } from "./heads.js";
 import { findInSync, noteInSync, sumRuns } from "./in-sync.js";
@@ -124,6 +125,8 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       else state = compareVersions(scan ? (await loadLocalRun(opts.runsDir, scan, s.cache)).version : undefined, theirs);
       rows.push({ id: run.id, name: run.name, operation: run.operation, label: run.label ?? "", state });
     }
+    // A status of every run that read the stat cache leaves out of it the rows of runs no longer here.
+    if (whole) s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, presentRuns(opts.runsDir)));
     return { remote: s.remote.url, runs: rows, remoteOnly, remoteOnlyOmitted: omitted };
   } finally {
     await closeSession(s, true);

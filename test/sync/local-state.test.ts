@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
 import { statePaths } from "../../src/state/index.js";
-import { push } from "../../src/sync/index.js";
+import { push, status } from "../../src/sync/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
 const fresh = freshCases("gage-sync-local-state-");
@@ -34,4 +34,24 @@ test("a push of every run that moves some forgets the histories and stat cache r
   assert.ok(!cached().includes(GONE), "no stat cache row of the purged run");
   assert.ok(cached().includes(SHARED_RUN), "the other runs' rows stay");
   assert.equal((await push({ runsDir: origin, remote, now })).runs.length, 0, "then nothing to push");
+});
+
+test("a status of every run leaves the stat cache rows of runs no longer here out of the cache", async () => {
+  const { origin, remote } = fresh();
+  const now = () => Date.now() + 60_000;
+  await push({ runsDir: origin, remote, now });
+  const cached = () => Buffer.concat([statePaths.statCache(origin), statePaths.statCache(origin) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+  assert.ok(cached().includes(GONE));
+  for (const name of readdirSync(origin).filter((n) => n.startsWith(GONE))) {
+    execFileSync("chmod", ["-R", "u+w", join(origin, name)]);
+    execFileSync("rm", ["-rf", join(origin, name)]);
+  }
+  // A run that changed makes the status read the stat cache.
+  const dir = runPaths(origin, SHARED_RUN).runDir;
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "new.txt"), "new\n");
+  const rows = (await status({ runsDir: origin, remote, now })).runs;
+  assert.equal(rows.find((r) => r.id === SHARED_RUN)?.state, "ahead");
+  assert.ok(!cached().includes(GONE), "no stat cache row of the purged run");
+  assert.ok(cached().includes(SHARED_RUN));
 });
