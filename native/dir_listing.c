@@ -602,7 +602,7 @@ static int write_record(const unsigned char *p, char *path, bool fsync_it, const
   memcpy(&mode, p, 4);
   memcpy(&mtime_us, p + 4, 8);
   memcpy(&size, p + 12, 4);
-  return gage_create_file(path, mode, p + 16, size, mtime_us, fsync_it, NULL, call);
+  return gage_create_file(AT_FDCWD, path, mode, p + 16, size, mtime_us, fsync_it, NULL, call);
 }
 
 static void *write_files(void *arg) {

@@ -164,7 +164,7 @@ static int checkout_one(Checkout *c, Scratch *s, size_t i, char *path, const cha
   *call = "verify";
   if (!digest_blob(s, size, p + 32, c->sums + i * 32)) return 0;
   struct stat st;
-  err = gage_create_file(path, mode, s->out, size, mtime_us, c->fsync, &st, call);
+  err = gage_create_file(AT_FDCWD, path, mode, s->out, size, mtime_us, c->fsync, &st, call);
   if (err == 0) {
     stamp[0] = (double)st.st_size;
     stamp[1] = stamp_ms(st.st_mtim);
