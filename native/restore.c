@@ -41,9 +41,9 @@
 #define MAX_JOB_BYTES (64u << 20)
 
 typedef struct {
+  GageQueue q;
   napi_ref jobs_ref, stamps_ref;
   const unsigned char *jobs;
-  size_t count;
   size_t *offsets;
   char **pack_paths;
   uint32_t npacks;
@@ -54,21 +54,10 @@ typedef struct {
   int *dir_fds;
   uint32_t max_len;
   double *stamps;
-  uint32_t threads;
   bool fsync;
-  size_t next;
   bool chunked;
-  pthread_mutex_t lock;
-  int err;
-  const char *err_call;
-  char err_path[PATH_MAX];
-  int64_t err_index, err_chunk;
-  napi_deferred deferred;
-  napi_async_work work;
+  int64_t err_chunk;
 } Restore;
-
-// As Node computes mtimeMs and ctimeMs (dir_listing.c's ms).
-static double stamp_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
 // Gives an open file its time (when mtime_us >= 0), stamps it into `st` when given (setting a mode
 // a umask narrowed), fsyncs it when asked and closes it, after `err` (0, or what failed before).
@@ -137,15 +126,6 @@ static bool sha_is(const unsigned char *buf, size_t len, const unsigned char *wa
   return EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) && md_len == 32 && memcmp(md, want, 32) == 0;
 }
 
-// Notes file `i`'s stamp as the caller reads it: size, mtimeMs, ctimeMs, ino.
-static void set_stamp(Restore *r, size_t i, const struct stat *st) {
-  double *s = r->stamps + i * 4;
-  s[0] = (double)st->st_size;
-  s[1] = stamp_ms(st->st_mtim);
-  s[2] = stamp_ms(st->st_ctim);
-  s[3] = (double)st->st_ino;
-}
-
 // Copies job `i`'s name (at `at`, `len` bytes) into `name` and gives the descriptor of its folder.
 static int job_dir(Restore *r, const unsigned char *p, size_t at, uint16_t len, char *name) {
   uint32_t dir;
@@ -175,7 +155,7 @@ static int restore_one(Restore *r, size_t i, unsigned char *buf, char *name, con
   if (!sha_is(buf, len, want)) return EBADMSG;
   struct stat st;
   err = gage_create_file(dir_fd, name, mode, buf, len, mtime_us, r->fsync, &st, call);
-  if (err == 0) set_stamp(r, i, &st);
+  if (err == 0) gage_set_stamp(r->stamps + i * 4, &st);
   return err;
 }
 
@@ -233,20 +213,12 @@ static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *n
   err = finish_file(fd, err, mode, mtime_us, r->fsync, &st, call);
   // Nothing of a file that failed is left: it was created here (O_EXCL).
   if (err != 0) unlinkat(dir_fd, name, 0);
-  else set_stamp(r, i, &st);
+  else gage_set_stamp(r->stamps + i * 4, &st);
   return err;
 }
 
 static void fail(Restore *r, int err, const char *call, const char *path, int64_t index, int64_t chunk) {
-  pthread_mutex_lock(&r->lock);
-  if (r->err == 0) {
-    r->err = err;
-    r->err_call = call;
-    r->err_index = index;
-    r->err_chunk = chunk;
-    snprintf(r->err_path, sizeof r->err_path, "%s", path);
-  }
-  pthread_mutex_unlock(&r->lock);
+  if (gage_queue_fail(&r->q, err, call, path, index)) r->err_chunk = chunk;
 }
 
 // Job `i`'s folder and `name`, as one path for an error.
@@ -264,11 +236,7 @@ static void *restore_files(void *arg) {
     fail(r, ENOMEM, "malloc", "", -1, -1);
     return NULL;
   }
-  for (;;) {
-    pthread_mutex_lock(&r->lock);
-    size_t i = r->err == 0 && r->next < r->count ? r->next++ : r->count;
-    pthread_mutex_unlock(&r->lock);
-    if (i >= r->count) break;
+  for (size_t i; (i = gage_queue_next(&r->q)) < r->q.count;) {
     const char *call = "open";
     int64_t chunk = -1;
     int err = r->chunked ? restore_chunked_one(r, i, buf, name, &call, &chunk) : restore_one(r, i, buf, name, &call);
@@ -307,7 +275,7 @@ static void restore_execute(napi_env env, void *data) {
       return;
     }
   }
-  gage_run_threads(restore_files, r, r->threads, r->count);
+  gage_run_threads(restore_files, r, r->q.threads, r->q.count);
 }
 
 static void free_restore(napi_env env, Restore *r) {
@@ -327,26 +295,19 @@ static void free_restore(napi_env env, Restore *r) {
   free(r->pack_fds);
   free(r->pack_sizes);
   free(r->offsets);
-  pthread_mutex_destroy(&r->lock);
+  pthread_mutex_destroy(&r->q.lock);
   free(r);
 }
 
 static void restore_complete(napi_env env, napi_status status, void *data) {
   Restore *r = data;
-  if (status == napi_ok && r->err == 0) {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, r->deferred, undef);
-  } else {
-    napi_value error = gage_errno_error(env, r->err != 0 ? r->err : ECANCELED, r->err != 0 ? r->err_call : "write", r->err_path);
-    napi_value index;
-    napi_create_int64(env, r->err_index, &index);
-    napi_set_named_property(env, error, "index", index);
-    napi_create_int64(env, r->err_chunk, &index);
-    napi_set_named_property(env, error, "chunk", index);
-    napi_reject_deferred(env, r->deferred, error);
+  napi_value error = gage_queue_error(env, status, &r->q, true);
+  if (error != NULL) {
+    napi_value chunk;
+    napi_create_int64(env, r->err_chunk, &chunk);
+    napi_set_named_property(env, error, "chunk", chunk);
   }
-  napi_delete_async_work(env, r->work);
+  gage_queue_settle(env, &r->q, error);
   free_restore(env, r);
 }
 
@@ -431,7 +392,7 @@ static bool path_list(napi_env env, napi_value list, char ***out, int **fds, uin
 
 static napi_value start_restore(napi_env env, napi_callback_info info, bool chunked) {
   size_t argc = 7;
-  napi_value argv[7], promise, name;
+  napi_value argv[7];
   void *data = NULL, *stamps = NULL;
   size_t len = 0, stamps_len = 0;
   uint32_t count = 0, threads = 1;
@@ -452,7 +413,7 @@ static napi_value start_restore(napi_env env, napi_callback_info info, bool chun
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  pthread_mutex_init(&r->lock, NULL);
+  gage_queue_init(&r->q, count, threads);
   r->offsets = calloc(count ? count : 1, sizeof *r->offsets);
   if (r->offsets == NULL || !path_list(env, argv[0], &r->pack_paths, &r->pack_fds, &r->npacks) ||
       (r->pack_sizes = calloc(r->npacks ? r->npacks : 1, sizeof *r->pack_sizes)) == NULL || !path_list(env, argv[1], &r->dir_paths, &r->dir_fds, &r->ndirs)) {
@@ -467,21 +428,12 @@ static napi_value start_restore(napi_env env, napi_callback_info info, bool chun
     return NULL;
   }
   r->jobs = data;
-  r->count = count;
   r->stamps = stamps;
-  r->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
   r->fsync = fsync_each;
-  r->err_index = -1;
   r->err_chunk = -1;
   napi_create_reference(env, argv[2], 1, &r->jobs_ref);
   napi_create_reference(env, argv[6], 1, &r->stamps_ref);
-  napi_create_promise(env, &r->deferred, &promise);
-  napi_create_string_utf8(env, "gage:restoreFiles", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, restore_execute, restore_complete, r, &r->work) != napi_ok || napi_queue_async_work(env, r->work) != napi_ok) {
-    napi_throw_error(env, NULL, "cannot queue restoreFilesAsync");
-    return NULL;
-  }
-  return promise;
+  return gage_queue_start(env, &r->q, "gage:restoreFiles", restore_execute, restore_complete);
 }
 
 napi_value restore_files_async(napi_env env, napi_callback_info info) { return start_restore(env, info, false); }
