@@ -4,7 +4,7 @@ import { chmodSync, closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, ls
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import { badEntryName, treeId, type Tree, type TreeEntry } from "./codec.js";
-import { osPath, printableName } from "./names.js";
+import { hasRawBytes, osPath, printableName } from "./names.js";
 import { CorruptObjectError, UnsafePathError } from "./errors.js";
 import { availableParallelism } from "node:os";
 import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
@@ -59,6 +59,8 @@ interface Planned {
   path: string;
   /** The folder it is in (`path` without its name; one string shared by the folder's entries). */
   dir: string;
+  /** Whether `dir` holds bytes that are not UTF-8 (a folder the addon is not told of by a string). */
+  rawDir: boolean;
   /** The path below the destination ("a/b"). */
   rel: string;
   entry: TreeEntry;
@@ -78,19 +80,19 @@ interface Plan {
  */
 async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: TreeBudget): Promise<Plan> {
   const out: Plan = { dirs: [], files: [], links: [] };
-  let level: { path: string; rel: string; relBytes: number; tree: Tree }[] = [{ path: destDir, rel: "", relBytes: 0, tree: root }];
+  let level: { path: string; raw: boolean; rel: string; relBytes: number; tree: Tree }[] = [{ path: destDir, raw: hasRawBytes(destDir), rel: "", relBytes: 0, tree: root }];
   for (let depth = 0; level.length > 0; depth++) {
     budget.depth(depth);
     // A whole level is counted before any of it is planned: memory stays within the budget.
     budget.entries(level.reduce((n, l) => n + l.tree.entries.length, 0));
     const next: (Planned & { relBytes: number })[] = [];
-    for (const { path, rel, relBytes, tree } of level) {
+    for (const { path, raw, rel, relBytes, tree } of level) {
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
         if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${String(entry.name)}`), bad);
         // Names are single segments (checked above): a concatenation shares its parent's string,
         // where `join` built each path anew (a million entries took a GB).
-        const p = { path: `${path}/${entry.name}`, dir: path, rel: rel === "" ? entry.name : `${rel}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry, job: undefined };
+        const p = { path: `${path}/${entry.name}`, dir: path, rawDir: raw, rel: rel === "" ? entry.name : `${rel}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry, job: undefined };
         budget.pathBytes(p.relBytes, p.path);
         if (entry.kind === "dir") {
           out.dirs.push(p);
@@ -100,7 +102,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: T
       }
     }
     const trees = await reader.readTrees(next.map((n) => n.entry.id));
-    level = next.map((n) => ({ path: n.path, rel: n.rel, relBytes: n.relBytes, tree: trees.get(n.entry.id)! }));
+    level = next.map((n) => ({ path: n.path, raw: n.rawDir || hasRawBytes(n.entry.name), rel: n.rel, relBytes: n.relBytes, tree: trees.get(n.entry.id)! }));
   }
   return out;
 }
@@ -502,7 +504,7 @@ function assignWriters(run: Run, restorer: FileRestorer<Planned> | undefined): W
   for (const list of [run.toWrite, run.links]) {
     for (const f of list) {
       if (f.entry.chunks !== undefined) continue;
-      const loc = restorer !== undefined && f.entry.kind === "file" && f.job!.staged ? restorer.locate(f.entry.id) : undefined;
+      const loc = restorer !== undefined && f.entry.kind === "file" && f.job!.staged && !f.rawDir ? restorer.locate(f.entry.id) : undefined;
       if (loc !== undefined) {
         native.files.push(f);
         native.locs.push(loc);
@@ -587,7 +589,7 @@ async function writeLarge(run: Run): Promise<void> {
             const { job, staged } = f.job!;
             const mtimeUs = job.times?.get(f.rel);
             // A staged tree's file from a local folder's packs: written on an addon thread, its own name.
-            const native = staged ? await restoreChunked(reader, run.fsync, { dir: f.dir, name: f.entry.name, mode: f.entry.mode, mtimeUs, id: f.entry.id, size: f.entry.size, chunks: f.entry.chunks! }) : undefined;
+            const native = staged && !f.rawDir ? await restoreChunked(reader, run.fsync, { dir: f.dir, name: f.entry.name, mode: f.entry.mode, mtimeUs, id: f.entry.id, size: f.entry.size, chunks: f.entry.chunks! }) : undefined;
             const stamp =
               native ??
               (await writeAtomically(f.path, f.entry.mode, run.fsync, mtimeUs, async (write) => {
