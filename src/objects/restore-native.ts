@@ -68,7 +68,8 @@ export function appendJobPath(jobs: Buffer, used: number, header: number, path: 
 
 interface Batch<T> {
   packs: string[];
-  packIndex: Map<string, number>;
+  /** Pack id → its place in `packs`. */
+  packIndex: Map<ObjectId, number>;
   /** The folders files are created in (a folder's files share its string, whose hash is kept). */
   dirs: string[];
   dirIndex: Map<string, number>;
@@ -132,11 +133,11 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
   add(of: T, dir: string, name: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: PackLocation, size: number): Promise<void> | undefined {
     if (loc.rawLength !== size) throw new CorruptObjectError(id, { reason: `${loc.rawLength} bytes where tree entry ${dir}/${name} says ${size}` });
     const b = this.#batch;
-    const key = packKey(loc.packId);
-    let pack = b.packIndex.get(key);
+    // By the index's own id string (its hash kept), not a key built per file.
+    let pack = b.packIndex.get(loc.packId);
     if (pack === undefined) {
-      pack = b.packs.push(this.#reader.storage.filePath!(key)) - 1;
-      b.packIndex.set(key, pack);
+      pack = b.packs.push(this.#reader.storage.filePath!(packKey(loc.packId))) - 1;
+      b.packIndex.set(loc.packId, pack);
     }
     let folder = b.dirIndex.get(dir);
     if (folder === undefined) {
