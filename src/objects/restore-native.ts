@@ -16,6 +16,8 @@ const MAX_OBJECT = 16 * 1024 * 1024;
 const BATCH_BYTES = 16 * 1024 * 1024;
 const BATCH_FILES = 2048;
 const BATCHES_IN_FLIGHT = 2;
+// A batch holds its packs and folders open while it runs: a tree of many small folders must not run out of descriptors.
+const BATCH_OPEN = 256;
 
 /**
  * Told of a batch of files once all are written: `stamps` holds 4 numbers per file, in order
@@ -160,7 +162,7 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
     b.ids.push(id);
     b.locs.push(loc);
     b.bytes += loc.storedLength;
-    return b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES ? this.#flush() : undefined;
+    return b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES || b.packs.length + b.dirs.length >= BATCH_OPEN ? this.#flush() : undefined;
   }
 
   async #flush(): Promise<void> {
