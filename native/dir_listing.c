@@ -56,9 +56,6 @@ static int by_name(const void *a, const void *b, void *names) {
   return c != 0 ? c : (int)x->name_len - (int)y->name_len;
 }
 
-// As Node computes mtimeMs and ctimeMs, so both listings give the same numbers.
-static double ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
-
 static void free_listing(Listing *l) {
   free(l->entries);
   free(l->names);
@@ -119,8 +116,8 @@ static int add_entry(Listing *l, const char *name, size_t len, const struct stat
   // A directory's own stamps change whenever an entry comes or goes; its listing says that.
   int dir = S_ISDIR(st->st_mode);
   e->size = dir ? 0 : (double)st->st_size;
-  e->mtime_ms = dir ? 0 : ms(st->st_mtim);
-  e->ctime_ms = dir ? 0 : ms(st->st_ctim);
+  e->mtime_ms = dir ? 0 : gage_ms(st->st_mtim);
+  e->ctime_ms = dir ? 0 : gage_ms(st->st_ctim);
   e->ino = dir ? 0 : (double)st->st_ino;
   l->names_len += len;
   return 0;
@@ -575,20 +572,11 @@ static napi_value digest_trees_async(napi_env env, napi_callback_info info) {
 // later. Batch record: [path length u16][path][mode u32][mtime µs f64, or -1 for none]
 // [data length u32][data], little-endian.
 typedef struct {
+  GageQueue q;
   napi_ref ref;
   const unsigned char *data;
-  size_t len;
-  size_t count;
   size_t *offsets;
-  uint32_t threads;
   bool fsync;
-  size_t next;
-  pthread_mutex_t lock;
-  int err;
-  const char *err_call;
-  char err_path[PATH_MAX];
-  napi_deferred deferred;
-  napi_async_work work;
 } WriteBatch;
 
 static int write_record(const unsigned char *p, char *path, bool fsync_it, const char **call) {
@@ -602,57 +590,42 @@ static int write_record(const unsigned char *p, char *path, bool fsync_it, const
   memcpy(&mode, p, 4);
   memcpy(&mtime_us, p + 4, 8);
   memcpy(&size, p + 12, 4);
-  return gage_create_file(path, mode, p + 16, size, mtime_us, fsync_it, NULL, call);
+  return gage_create_file(AT_FDCWD, path, mode, p + 16, size, mtime_us, fsync_it, NULL, call);
 }
 
 static void *write_files(void *arg) {
   WriteBatch *w = arg;
   char path[PATH_MAX];
-  for (;;) {
-    pthread_mutex_lock(&w->lock);
-    size_t i = w->err == 0 && w->next < w->count ? w->next++ : w->count;
-    pthread_mutex_unlock(&w->lock);
-    if (i >= w->count) return NULL;
+  for (size_t i; (i = gage_queue_next(&w->q)) < w->q.count;) {
     const char *call = "open";
     int err = write_record(w->data + w->offsets[i], path, w->fsync, &call);
-    if (err != 0) {
-      pthread_mutex_lock(&w->lock);
-      if (w->err == 0) {
-        w->err = err;
-        w->err_call = call;
-        memcpy(w->err_path, path, sizeof path);
-      }
-      pthread_mutex_unlock(&w->lock);
-    }
+    if (err != 0) gage_queue_fail(&w->q, err, call, path, (int64_t)i);
   }
+  return NULL;
 }
 
 static void write_execute(napi_env env, void *data) {
   (void)env;
   WriteBatch *w = data;
-  gage_run_threads(write_files, w, w->threads, w->count);
+  gage_run_threads(write_files, w, w->q.threads, w->q.count);
 }
 
-static void write_complete(napi_env env, napi_status status, void *data) {
-  WriteBatch *w = data;
-  if (status == napi_ok && w->err == 0) {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, w->deferred, undef);
-  } else {
-    napi_value error = errno_error(env, w->err != 0 ? w->err : ECANCELED, w->err != 0 ? w->err_call : "write", w->err_path);
-    napi_reject_deferred(env, w->deferred, error);
-  }
-  napi_delete_reference(env, w->ref);
-  napi_delete_async_work(env, w->work);
-  pthread_mutex_destroy(&w->lock);
+static void free_write_batch(napi_env env, WriteBatch *w) {
+  if (w->ref != NULL) napi_delete_reference(env, w->ref);
+  pthread_mutex_destroy(&w->q.lock);
   free(w->offsets);
   free(w);
 }
 
+static void write_complete(napi_env env, napi_status status, void *data) {
+  WriteBatch *w = data;
+  gage_queue_settle(env, &w->q, gage_queue_error(env, status, &w->q, false));
+  free_write_batch(env, w);
+}
+
 static napi_value write_files_async(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4], promise, name;
+  napi_value argv[4];
   void *data = NULL;
   size_t len = 0;
   uint32_t count = 0, threads = 1;
@@ -664,15 +637,14 @@ static napi_value write_files_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   WriteBatch *w = calloc(1, sizeof *w);
-  size_t *offsets = calloc(count ? count : 1, sizeof *offsets);
-  if (w == NULL || offsets == NULL) {
+  if (w == NULL || (w->offsets = calloc(count ? count : 1, sizeof *w->offsets)) == NULL) {
     free(w);
-    free(offsets);
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
+  gage_queue_init(&w->q, count, threads);
   // Every record is checked to lie within the buffer before any thread starts.
-  size_t at = 0;
+  size_t at = 0, parsed = 0;
   for (uint32_t i = 0; i < count; i++) {
     uint16_t plen;
     uint32_t size;
@@ -681,30 +653,19 @@ static napi_value write_files_async(napi_env env, napi_callback_info info) {
     if (plen == 0 || plen >= PATH_MAX || at + 2 + plen + 16 > len) break;
     memcpy(&size, (unsigned char *)data + at + 2 + plen + 12, 4);
     if (at + 2 + plen + 16 + size > len) break;
-    offsets[i] = at;
+    w->offsets[i] = at;
     at += 2 + plen + 16 + size;
-    w->count = i + 1;
+    parsed = i + 1;
   }
-  if (w->count != count || at != len) {
-    free(w);
-    free(offsets);
+  if (parsed != count || at != len) {
+    free_write_batch(env, w);
     napi_throw_range_error(env, NULL, "writeFilesAsync: a malformed batch");
     return NULL;
   }
   w->data = data;
-  w->len = len;
-  w->offsets = offsets;
-  w->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
   w->fsync = fsync_each;
-  pthread_mutex_init(&w->lock, NULL);
   napi_create_reference(env, argv[0], 1, &w->ref);
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "gage:writeFiles", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, w, &w->work) != napi_ok || napi_queue_async_work(env, w->work) != napi_ok) {
-    napi_throw_error(env, NULL, "cannot queue writeFilesAsync");
-    return NULL;
-  }
-  return promise;
+  return gage_queue_start(env, &w->q, "gage:writeFiles", write_execute, write_complete);
 }
 
 // syncFs(path): syncfs(2) on the filesystem holding path: a clone's staged files made durable

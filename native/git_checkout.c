@@ -37,25 +37,16 @@
 #define MAX_ENTRY (MAX_BLOB + MAX_BLOB / 1000 + 4096)
 
 typedef struct {
+  GageQueue q;
   napi_ref jobs_ref, stamps_ref, sums_ref;
   const unsigned char *jobs;
-  size_t count;
   size_t *offsets;
   char *pack_path;
   int pack_fd;
   off_t pack_size;
   double *stamps;
   unsigned char *sums;
-  uint32_t threads;
   bool fsync;
-  size_t next;
-  pthread_mutex_t lock;
-  int err;
-  const char *err_call;
-  char err_path[PATH_MAX];
-  int64_t err_index;
-  napi_deferred deferred;
-  napi_async_work work;
 } Checkout;
 
 typedef struct {
@@ -65,8 +56,6 @@ typedef struct {
   bool z_ready;
   EVP_MD_CTX *sha1, *sha256;
 } Scratch;
-
-static double stamp_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
 static bool reserve(unsigned char **buf, size_t *cap, size_t want) {
   if (want <= *cap) return true;
@@ -164,25 +153,9 @@ static int checkout_one(Checkout *c, Scratch *s, size_t i, char *path, const cha
   *call = "verify";
   if (!digest_blob(s, size, p + 32, c->sums + i * 32)) return 0;
   struct stat st;
-  err = gage_create_file(path, mode, s->out, size, mtime_us, c->fsync, &st, call);
-  if (err == 0) {
-    stamp[0] = (double)st.st_size;
-    stamp[1] = stamp_ms(st.st_mtim);
-    stamp[2] = stamp_ms(st.st_ctim);
-    stamp[3] = (double)st.st_ino;
-  }
+  err = gage_create_file(AT_FDCWD, path, mode, s->out, size, mtime_us, c->fsync, &st, call);
+  if (err == 0) gage_set_stamp(stamp, &st);
   return err;
-}
-
-static void fail(Checkout *c, int err, const char *call, const char *path, int64_t index) {
-  pthread_mutex_lock(&c->lock);
-  if (c->err == 0) {
-    c->err = err;
-    c->err_call = call;
-    c->err_index = index;
-    snprintf(c->err_path, sizeof c->err_path, "%s", path);
-  }
-  pthread_mutex_unlock(&c->lock);
 }
 
 static void *checkout_files(void *arg) {
@@ -191,15 +164,11 @@ static void *checkout_files(void *arg) {
   Scratch s = {0};
   s.sha1 = EVP_MD_CTX_new();
   s.sha256 = EVP_MD_CTX_new();
-  if (s.sha1 == NULL || s.sha256 == NULL) fail(c, ENOMEM, "malloc", "", -1);
-  for (;;) {
-    pthread_mutex_lock(&c->lock);
-    size_t i = c->err == 0 && c->next < c->count ? c->next++ : c->count;
-    pthread_mutex_unlock(&c->lock);
-    if (i >= c->count) break;
+  if (s.sha1 == NULL || s.sha256 == NULL) gage_queue_fail(&c->q, ENOMEM, "malloc", "", -1);
+  for (size_t i; (i = gage_queue_next(&c->q)) < c->q.count;) {
     const char *call = "open";
     int err = checkout_one(c, &s, i, path, &call);
-    if (err != 0) fail(c, err, call, path, (int64_t)i);
+    if (err != 0) gage_queue_fail(&c->q, err, call, path, (int64_t)i);
   }
   if (s.z_ready) inflateEnd(&s.z);
   EVP_MD_CTX_free(s.sha1);
@@ -215,17 +184,17 @@ static void checkout_execute(napi_env env, void *data) {
   int fd = open(c->pack_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
-    fail(c, errno, "open", c->pack_path, -1);
+    gage_queue_fail(&c->q, errno, "open", c->pack_path, -1);
     if (fd >= 0) close(fd);
     return;
   }
   c->pack_fd = fd;
   if (!S_ISREG(st.st_mode)) {
-    fail(c, EINVAL, "open", c->pack_path, -1);
+    gage_queue_fail(&c->q, EINVAL, "open", c->pack_path, -1);
     return;
   }
   c->pack_size = st.st_size;
-  gage_run_threads(checkout_files, c, c->threads, c->count);
+  gage_run_threads(checkout_files, c, c->q.threads, c->q.count);
 }
 
 static void free_checkout(napi_env env, Checkout *c) {
@@ -235,24 +204,13 @@ static void free_checkout(napi_env env, Checkout *c) {
   if (c->pack_fd >= 0) close(c->pack_fd);
   free(c->pack_path);
   free(c->offsets);
-  pthread_mutex_destroy(&c->lock);
+  pthread_mutex_destroy(&c->q.lock);
   free(c);
 }
 
 static void checkout_complete(napi_env env, napi_status status, void *data) {
   Checkout *c = data;
-  if (status == napi_ok && c->err == 0) {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, c->deferred, undef);
-  } else {
-    napi_value error = gage_errno_error(env, c->err != 0 ? c->err : ECANCELED, c->err != 0 ? c->err_call : "write", c->err_path);
-    napi_value index;
-    napi_create_int64(env, c->err_index, &index);
-    napi_set_named_property(env, error, "index", index);
-    napi_reject_deferred(env, c->deferred, error);
-  }
-  napi_delete_async_work(env, c->work);
+  gage_queue_settle(env, &c->q, gage_queue_error(env, status, &c->q, true));
   free_checkout(env, c);
 }
 
@@ -277,7 +235,7 @@ static bool parse_jobs(Checkout *c, const unsigned char *data, size_t len, uint3
 
 napi_value git_checkout_async(napi_env env, napi_callback_info info) {
   size_t argc = 7;
-  napi_value argv[7], promise, name;
+  napi_value argv[7];
   void *data = NULL, *stamps = NULL, *sums = NULL;
   size_t len = 0, stamps_len = 0, sums_len = 0, plen = 0;
   uint32_t count = 0, threads = 1;
@@ -298,7 +256,7 @@ napi_value git_checkout_async(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  pthread_mutex_init(&c->lock, NULL);
+  gage_queue_init(&c->q, count, threads);
   c->pack_fd = -1;
   c->offsets = calloc(count ? count : 1, sizeof *c->offsets);
   c->pack_path = malloc(plen + 1);
@@ -314,22 +272,13 @@ napi_value git_checkout_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   c->jobs = data;
-  c->count = count;
   c->stamps = stamps;
   c->sums = sums;
-  c->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
   c->fsync = fsync_each;
-  c->err_index = -1;
   napi_create_reference(env, argv[1], 1, &c->jobs_ref);
   napi_create_reference(env, argv[5], 1, &c->stamps_ref);
   napi_create_reference(env, argv[6], 1, &c->sums_ref);
-  napi_create_promise(env, &c->deferred, &promise);
-  napi_create_string_utf8(env, "gage:gitCheckout", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, checkout_execute, checkout_complete, c, &c->work) != napi_ok || napi_queue_async_work(env, c->work) != napi_ok) {
-    napi_throw_error(env, NULL, "cannot queue gitCheckoutAsync");
-    return NULL;
-  }
-  return promise;
+  return gage_queue_start(env, &c->q, "gage:gitCheckout", checkout_execute, checkout_complete);
 }
 
 // gitInflateSync(input, size): the one zlib stream at the start of `input` inflated, when it yields

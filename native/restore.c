@@ -1,21 +1,23 @@
-// restoreFilesAsync(packs, jobs, count, threads, fsync, stamps): new files written from ranges of
-// local pack files, on several threads. Each object is read with one pread, its SHA-256 checked
+// restoreFilesAsync(packs, dirs, jobs, count, threads, fsync, stamps): new files written from
+// ranges of local pack files, on several threads. Each object is read with one pread, its SHA-256 checked
 // against its id before its file is created (O_EXCL, with its mode), then written, given its time
 // (futimens), stamped (fstat) and closed: a clone of a local folder remote restores its small files
 // without a JavaScript buffer, hash or promise per file (src/objects/restore-native.ts).
 //
 // Job: [pack index u32][length u32][offset f64][sha256 32 bytes][mode u32][mtime µs f64, -1: none]
-// [path length u16][path]. `stamps` (a Float64Array of count * 4) gets each file's size, mtimeMs,
-// ctimeMs and ino as written. Every pack is opened (a regular file, else refused) before any file
-// is written. A failure rejects with { code, syscall, path, index }: syscall "verify" with EBADMSG
+// [folder index u32][name length u16][name]: the file is `name` (one path segment) in folder
+// `dirs[folder index]`, created relative to that folder's descriptor (no path walk per file, and
+// no full path built per file on the JavaScript thread). `stamps` (a Float64Array of count * 4)
+// gets each file's size, mtimeMs, ctimeMs and ino as written. Every pack is opened (a regular
+// file, else refused), and every folder, before any file is written. A failure rejects with { code, syscall, path, index }: syscall "verify" with EBADMSG
 // for bytes that do not hash to their id, "read" with EBADMSG for a range past the pack's end.
 //
-// restoreChunkedAsync(packs, jobs, count, threads, fsync, stamps): the same for files stored in
-// chunks, a file per job: its chunks read in order, each checked against its id, the file created
-// (O_EXCL, its mode) before the first is written and the whole checked against the file's id and
-// size after the last; a file that fails is removed. Job: [path length u16][chunk count u32]
-// [mode u32][mtime µs f64][size f64][sha256 32][path], then per chunk [pack index u32][length u32]
-// [offset f64][sha256 32]. A failure's `chunk` is the chunk that failed, -1 for the whole file.
+// restoreChunkedAsync(packs, dirs, jobs, count, threads, fsync, stamps): the same for files stored
+// in chunks, a file per job: its chunks read in order, each checked against its id, the file
+// created (O_EXCL, its mode) before the first is written and the whole checked against the file's
+// id and size after the last; a file that fails is removed. Job: [folder index u32][name length
+// u16][chunk count u32][mode u32][mtime µs f64][size f64][sha256 32][name], then per chunk
+// [pack index u32][length u32][offset f64][sha256 32]. A failure's `chunk` is the chunk that failed, -1 for the whole file.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,38 +34,30 @@
 #include <unistd.h>
 #include "shared.h"
 
-#define JOB_HEADER 62
-#define CHUNKED_HEADER 58
+#define JOB_HEADER 66
+#define CHUNKED_HEADER 62
 #define CHUNK_RECORD 48
 // The caller sends larger objects another way; this bounds each thread's buffer.
 #define MAX_JOB_BYTES (64u << 20)
 
 typedef struct {
+  GageQueue q;
   napi_ref jobs_ref, stamps_ref;
   const unsigned char *jobs;
-  size_t count;
   size_t *offsets;
   char **pack_paths;
   uint32_t npacks;
   int *pack_fds;
   off_t *pack_sizes;
+  char **dir_paths;
+  uint32_t ndirs;
+  int *dir_fds;
   uint32_t max_len;
   double *stamps;
-  uint32_t threads;
   bool fsync;
-  size_t next;
   bool chunked;
-  pthread_mutex_t lock;
-  int err;
-  const char *err_call;
-  char err_path[PATH_MAX];
-  int64_t err_index, err_chunk;
-  napi_deferred deferred;
-  napi_async_work work;
+  int64_t err_chunk;
 } Restore;
-
-// As Node computes mtimeMs and ctimeMs (dir_listing.c's ms).
-static double stamp_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
 // Gives an open file its time (when mtime_us >= 0), stamps it into `st` when given (setting a mode
 // a umask narrowed), fsyncs it when asked and closes it, after `err` (0, or what failed before).
@@ -95,9 +89,9 @@ static int write_all(int fd, const unsigned char *body, size_t len) {
   return 0;
 }
 
-int gage_create_file(const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync_it, struct stat *st, const char **call) {
+int gage_create_file(int dir_fd, const char *path, uint32_t mode, const unsigned char *body, size_t size, double mtime_us, bool fsync_it, struct stat *st, const char **call) {
   *call = "open";
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  int fd = openat(dir_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
   if (fd < 0) return errno;
   int err = write_all(fd, body, size);
   if (err != 0) *call = "write";
@@ -132,16 +126,16 @@ static bool sha_is(const unsigned char *buf, size_t len, const unsigned char *wa
   return EVP_Digest(buf, len, md, &md_len, gage_sha256(), NULL) && md_len == 32 && memcmp(md, want, 32) == 0;
 }
 
-// Notes file `i`'s stamp as the caller reads it: size, mtimeMs, ctimeMs, ino.
-static void set_stamp(Restore *r, size_t i, const struct stat *st) {
-  double *s = r->stamps + i * 4;
-  s[0] = (double)st->st_size;
-  s[1] = stamp_ms(st->st_mtim);
-  s[2] = stamp_ms(st->st_ctim);
-  s[3] = (double)st->st_ino;
+// Copies job `i`'s name (at `at`, `len` bytes) into `name` and gives the descriptor of its folder.
+static int job_dir(Restore *r, const unsigned char *p, size_t at, uint16_t len, char *name) {
+  uint32_t dir;
+  memcpy(&dir, p, 4);
+  memcpy(name, p + at, len);
+  name[len] = 0;
+  return r->dir_fds[dir];
 }
 
-static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call) {
+static int restore_one(Restore *r, size_t i, unsigned char *buf, char *name, const char **call) {
   const unsigned char *p = r->jobs + r->offsets[i];
   uint32_t pack, len, mode;
   double offset, mtime_us;
@@ -152,36 +146,34 @@ static int restore_one(Restore *r, size_t i, unsigned char *buf, char *path, con
   const unsigned char *want = p + 16;
   memcpy(&mode, p + 48, 4);
   memcpy(&mtime_us, p + 52, 8);
-  memcpy(&plen, p + 60, 2);
-  memcpy(path, p + JOB_HEADER, plen);
-  path[plen] = 0;
+  memcpy(&plen, p + 64, 2);
+  int dir_fd = job_dir(r, p + 60, JOB_HEADER - 60, plen, name);
   *call = "read";
   int err = read_range(r, pack, (off_t)offset, len, buf);
   if (err != 0) return err;
   *call = "verify";
   if (!sha_is(buf, len, want)) return EBADMSG;
   struct stat st;
-  err = gage_create_file(path, mode, buf, len, mtime_us, r->fsync, &st, call);
-  if (err == 0) set_stamp(r, i, &st);
+  err = gage_create_file(dir_fd, name, mode, buf, len, mtime_us, r->fsync, &st, call);
+  if (err == 0) gage_set_stamp(r->stamps + i * 4, &st);
   return err;
 }
 
-static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *path, const char **call, int64_t *chunk) {
+static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *name, const char **call, int64_t *chunk) {
   const unsigned char *p = r->jobs + r->offsets[i];
   uint16_t plen;
   uint32_t count, mode;
   double mtime_us, size;
-  memcpy(&plen, p, 2);
-  memcpy(&count, p + 2, 4);
-  memcpy(&mode, p + 6, 4);
-  memcpy(&mtime_us, p + 10, 8);
-  memcpy(&size, p + 18, 8);
-  const unsigned char *want = p + 26;
-  memcpy(path, p + CHUNKED_HEADER, plen);
-  path[plen] = 0;
+  memcpy(&plen, p + 4, 2);
+  memcpy(&count, p + 6, 4);
+  memcpy(&mode, p + 10, 4);
+  memcpy(&mtime_us, p + 14, 8);
+  memcpy(&size, p + 22, 8);
+  const unsigned char *want = p + 30;
+  int dir_fd = job_dir(r, p, CHUNKED_HEADER, plen, name);
   const unsigned char *chunks = p + CHUNKED_HEADER + plen;
   *call = "open";
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
   if (fd < 0) return errno;
   EVP_MD_CTX *whole = EVP_MD_CTX_new();
   int err = whole != NULL && EVP_DigestInit_ex(whole, gage_sha256(), NULL) ? 0 : ENOMEM;
@@ -220,40 +212,38 @@ static int restore_chunked_one(Restore *r, size_t i, unsigned char *buf, char *p
   struct stat st;
   err = finish_file(fd, err, mode, mtime_us, r->fsync, &st, call);
   // Nothing of a file that failed is left: it was created here (O_EXCL).
-  if (err != 0) unlink(path);
-  else set_stamp(r, i, &st);
+  if (err != 0) unlinkat(dir_fd, name, 0);
+  else gage_set_stamp(r->stamps + i * 4, &st);
   return err;
 }
 
 static void fail(Restore *r, int err, const char *call, const char *path, int64_t index, int64_t chunk) {
-  pthread_mutex_lock(&r->lock);
-  if (r->err == 0) {
-    r->err = err;
-    r->err_call = call;
-    r->err_index = index;
-    r->err_chunk = chunk;
-    snprintf(r->err_path, sizeof r->err_path, "%s", path);
-  }
-  pthread_mutex_unlock(&r->lock);
+  if (gage_queue_fail(&r->q, err, call, path, index)) r->err_chunk = chunk;
+}
+
+// Job `i`'s folder and `name`, as one path for an error.
+static void job_path(Restore *r, size_t i, const char *name, char *path) {
+  uint32_t dir;
+  memcpy(&dir, r->jobs + r->offsets[i] + (r->chunked ? 0 : 60), 4);
+  snprintf(path, PATH_MAX, "%s/%s", r->dir_paths[dir], name);
 }
 
 static void *restore_files(void *arg) {
   Restore *r = arg;
-  char path[PATH_MAX];
+  char name[PATH_MAX], path[PATH_MAX];
   unsigned char *buf = malloc(r->max_len > 0 ? r->max_len : 1);
   if (buf == NULL) {
     fail(r, ENOMEM, "malloc", "", -1, -1);
     return NULL;
   }
-  for (;;) {
-    pthread_mutex_lock(&r->lock);
-    size_t i = r->err == 0 && r->next < r->count ? r->next++ : r->count;
-    pthread_mutex_unlock(&r->lock);
-    if (i >= r->count) break;
+  for (size_t i; (i = gage_queue_next(&r->q)) < r->q.count;) {
     const char *call = "open";
     int64_t chunk = -1;
-    int err = r->chunked ? restore_chunked_one(r, i, buf, path, &call, &chunk) : restore_one(r, i, buf, path, &call);
-    if (err != 0) fail(r, err, call, path, (int64_t)i, chunk);
+    int err = r->chunked ? restore_chunked_one(r, i, buf, name, &call, &chunk) : restore_one(r, i, buf, name, &call);
+    if (err != 0) {
+      job_path(r, i, name, path);
+      fail(r, err, call, path, (int64_t)i, chunk);
+    }
   }
   free(buf);
   return NULL;
@@ -278,7 +268,14 @@ static void restore_execute(napi_env env, void *data) {
     }
     r->pack_sizes[k] = st.st_size;
   }
-  gage_run_threads(restore_files, r, r->threads, r->count);
+  // And every folder (never through a symlink): files are created relative to them.
+  for (uint32_t k = 0; k < r->ndirs; k++) {
+    if ((r->dir_fds[k] = open(r->dir_paths[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+      fail(r, errno, "opendir", r->dir_paths[k], -1, -1);
+      return;
+    }
+  }
+  gage_run_threads(restore_files, r, r->q.threads, r->q.count);
 }
 
 static void free_restore(napi_env env, Restore *r) {
@@ -288,47 +285,54 @@ static void free_restore(napi_env env, Restore *r) {
     if (r->pack_fds != NULL && r->pack_fds[k] >= 0) close(r->pack_fds[k]);
     if (r->pack_paths != NULL) free(r->pack_paths[k]);
   }
+  for (uint32_t k = 0; k < r->ndirs; k++) {
+    if (r->dir_fds != NULL && r->dir_fds[k] >= 0) close(r->dir_fds[k]);
+    if (r->dir_paths != NULL) free(r->dir_paths[k]);
+  }
+  free(r->dir_paths);
+  free(r->dir_fds);
   free(r->pack_paths);
   free(r->pack_fds);
   free(r->pack_sizes);
   free(r->offsets);
-  pthread_mutex_destroy(&r->lock);
+  pthread_mutex_destroy(&r->q.lock);
   free(r);
 }
 
 static void restore_complete(napi_env env, napi_status status, void *data) {
   Restore *r = data;
-  if (status == napi_ok && r->err == 0) {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, r->deferred, undef);
-  } else {
-    napi_value error = gage_errno_error(env, r->err != 0 ? r->err : ECANCELED, r->err != 0 ? r->err_call : "write", r->err_path);
-    napi_value index;
-    napi_create_int64(env, r->err_index, &index);
-    napi_set_named_property(env, error, "index", index);
-    napi_create_int64(env, r->err_chunk, &index);
-    napi_set_named_property(env, error, "chunk", index);
-    napi_reject_deferred(env, r->deferred, error);
+  napi_value error = gage_queue_error(env, status, &r->q, true);
+  if (error != NULL) {
+    napi_value chunk;
+    napi_create_int64(env, r->err_chunk, &chunk);
+    napi_set_named_property(env, error, "chunk", chunk);
   }
-  napi_delete_async_work(env, r->work);
+  gage_queue_settle(env, &r->q, error);
   free_restore(env, r);
 }
 
-// Checks every job lies within the buffer and names a listed pack, before any thread starts.
+// Whether `len` bytes at `name` are one path segment: not empty, ".", "..", nor holding '/' or NUL.
+static bool is_segment(const unsigned char *name, uint16_t len) {
+  if (len == 0 || len > 255 || (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))) return false;
+  return memchr(name, '/', len) == NULL && memchr(name, 0, len) == NULL;
+}
+
+// Checks every job lies within the buffer, names a listed pack and folder and a name that is one
+// path segment, before any thread starts.
 static bool parse_jobs(Restore *r, const unsigned char *data, size_t len, uint32_t count) {
   size_t at = 0;
   for (uint32_t i = 0; i < count; i++) {
     if (at + JOB_HEADER > len) return false;
-    uint32_t pack, size;
+    uint32_t pack, size, dir;
     double offset;
     uint16_t plen;
     memcpy(&pack, data + at, 4);
     memcpy(&size, data + at + 4, 4);
     memcpy(&offset, data + at + 8, 8);
-    memcpy(&plen, data + at + 60, 2);
+    memcpy(&dir, data + at + 60, 4);
+    memcpy(&plen, data + at + 64, 2);
     if (pack >= r->npacks || size > MAX_JOB_BYTES || !(offset >= 0 && offset <= 9007199254740991.0) || offset != (double)(int64_t)offset) return false;
-    if (plen == 0 || plen >= PATH_MAX || at + JOB_HEADER + plen > len) return false;
+    if (dir >= r->ndirs || at + JOB_HEADER + plen > len || !is_segment(data + at + JOB_HEADER, plen)) return false;
     r->offsets[i] = at;
     if (size > r->max_len) r->max_len = size;
     at += JOB_HEADER + plen;
@@ -341,15 +345,16 @@ static bool parse_chunked_jobs(Restore *r, const unsigned char *data, size_t len
   size_t at = 0;
   for (uint32_t i = 0; i < count; i++) {
     if (at + CHUNKED_HEADER > len) return false;
+    uint32_t dir, chunks;
     uint16_t plen;
-    uint32_t chunks;
     double size;
-    memcpy(&plen, data + at, 2);
-    memcpy(&chunks, data + at + 2, 4);
-    memcpy(&size, data + at + 18, 8);
-    if (plen == 0 || plen >= PATH_MAX || !(size >= 0 && size <= 9007199254740991.0) || size != (double)(int64_t)size) return false;
+    memcpy(&dir, data + at, 4);
+    memcpy(&plen, data + at + 4, 2);
+    memcpy(&chunks, data + at + 6, 4);
+    memcpy(&size, data + at + 22, 8);
+    if (dir >= r->ndirs || !(size >= 0 && size <= 9007199254740991.0) || size != (double)(int64_t)size) return false;
     size_t body = at + CHUNKED_HEADER + plen;
-    if (body > len || chunks > (len - body) / CHUNK_RECORD) return false;
+    if (body > len || !is_segment(data + at + CHUNKED_HEADER, plen) || chunks > (len - body) / CHUNK_RECORD) return false;
     for (uint32_t k = 0; k < chunks; k++) {
       const unsigned char *c = data + body + (size_t)k * CHUNK_RECORD;
       uint32_t pack, clen;
@@ -366,23 +371,41 @@ static bool parse_chunked_jobs(Restore *r, const unsigned char *data, size_t len
   return at == len;
 }
 
+// An array of paths as C strings (`*out`, `*n` of them, each closed with -1 in `fds`); false when
+// it is not one (or memory runs out), with what was made left for free_restore.
+static bool path_list(napi_env env, napi_value list, char ***out, int **fds, uint32_t *n) {
+  bool is_array = false;
+  if (napi_is_array(env, list, &is_array) != napi_ok || !is_array || napi_get_array_length(env, list, n) != napi_ok) return false;
+  *out = calloc(*n ? *n : 1, sizeof **out);
+  *fds = malloc((*n ? *n : 1) * sizeof **fds);
+  if (*out == NULL || *fds == NULL) return false;
+  for (uint32_t k = 0; k < *n; k++) (*fds)[k] = -1;
+  for (uint32_t k = 0; k < *n; k++) {
+    napi_value v;
+    size_t plen = 0;
+    if (napi_get_element(env, list, k, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &plen) != napi_ok || plen == 0 || plen >= PATH_MAX ||
+        ((*out)[k] = malloc(plen + 1)) == NULL || napi_get_value_string_utf8(env, v, (*out)[k], plen + 1, &plen) != napi_ok)
+      return false;
+  }
+  return true;
+}
+
 static napi_value start_restore(napi_env env, napi_callback_info info, bool chunked) {
-  size_t argc = 6;
-  napi_value argv[6], promise, name;
+  size_t argc = 7;
+  napi_value argv[7];
   void *data = NULL, *stamps = NULL;
   size_t len = 0, stamps_len = 0;
-  uint32_t count = 0, threads = 1, npacks = 0;
-  bool fsync_each = false, is_array = false;
+  uint32_t count = 0, threads = 1;
+  bool fsync_each = false;
   napi_typedarray_type stamps_type;
   napi_value stamps_buffer;
   size_t stamps_offset;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[0], &npacks) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
-      napi_get_value_uint32(env, argv[2], &count) != napi_ok || napi_get_value_uint32(env, argv[3], &threads) != napi_ok ||
-      napi_get_value_bool(env, argv[4], &fsync_each) != napi_ok ||
-      napi_get_typedarray_info(env, argv[5], &stamps_type, &stamps_len, &stamps, &stamps_buffer, &stamps_offset) != napi_ok ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &count) != napi_ok || napi_get_value_uint32(env, argv[4], &threads) != napi_ok ||
+      napi_get_value_bool(env, argv[5], &fsync_each) != napi_ok ||
+      napi_get_typedarray_info(env, argv[6], &stamps_type, &stamps_len, &stamps, &stamps_buffer, &stamps_offset) != napi_ok ||
       stamps_type != napi_float64_array || stamps_len < (size_t)count * 4) {
-    napi_throw_type_error(env, NULL, "restoreFilesAsync or restoreChunkedAsync(packs, jobs, count, threads, fsync, stamps)");
+    napi_throw_type_error(env, NULL, "restoreFilesAsync or restoreChunkedAsync(packs, dirs, jobs, count, threads, fsync, stamps)");
     return NULL;
   }
   Restore *r = calloc(1, sizeof *r);
@@ -390,27 +413,13 @@ static napi_value start_restore(napi_env env, napi_callback_info info, bool chun
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  pthread_mutex_init(&r->lock, NULL);
-  r->npacks = npacks;
+  gage_queue_init(&r->q, count, threads);
   r->offsets = calloc(count ? count : 1, sizeof *r->offsets);
-  r->pack_paths = calloc(npacks ? npacks : 1, sizeof *r->pack_paths);
-  r->pack_fds = malloc((npacks ? npacks : 1) * sizeof *r->pack_fds);
-  r->pack_sizes = calloc(npacks ? npacks : 1, sizeof *r->pack_sizes);
-  if (r->offsets == NULL || r->pack_paths == NULL || r->pack_fds == NULL || r->pack_sizes == NULL) {
+  if (r->offsets == NULL || !path_list(env, argv[0], &r->pack_paths, &r->pack_fds, &r->npacks) ||
+      (r->pack_sizes = calloc(r->npacks ? r->npacks : 1, sizeof *r->pack_sizes)) == NULL || !path_list(env, argv[1], &r->dir_paths, &r->dir_fds, &r->ndirs)) {
     free_restore(env, r);
-    napi_throw_error(env, "ENOMEM", "out of memory");
+    napi_throw_type_error(env, NULL, "restoreFilesAsync: packs and dirs must be paths");
     return NULL;
-  }
-  for (uint32_t k = 0; k < npacks; k++) r->pack_fds[k] = -1;
-  for (uint32_t k = 0; k < npacks; k++) {
-    napi_value v;
-    size_t plen = 0;
-    if (napi_get_element(env, argv[0], k, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &plen) != napi_ok || plen == 0 || plen >= PATH_MAX ||
-        (r->pack_paths[k] = malloc(plen + 1)) == NULL || napi_get_value_string_utf8(env, v, r->pack_paths[k], plen + 1, &plen) != napi_ok) {
-      free_restore(env, r);
-      napi_throw_type_error(env, NULL, "restoreFilesAsync: packs must be paths");
-      return NULL;
-    }
   }
   r->chunked = chunked;
   if (!(chunked ? parse_chunked_jobs(r, data, len, count) : parse_jobs(r, data, len, count))) {
@@ -419,21 +428,12 @@ static napi_value start_restore(napi_env env, napi_callback_info info, bool chun
     return NULL;
   }
   r->jobs = data;
-  r->count = count;
   r->stamps = stamps;
-  r->threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
   r->fsync = fsync_each;
-  r->err_index = -1;
   r->err_chunk = -1;
-  napi_create_reference(env, argv[1], 1, &r->jobs_ref);
-  napi_create_reference(env, argv[5], 1, &r->stamps_ref);
-  napi_create_promise(env, &r->deferred, &promise);
-  napi_create_string_utf8(env, "gage:restoreFiles", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, restore_execute, restore_complete, r, &r->work) != napi_ok || napi_queue_async_work(env, r->work) != napi_ok) {
-    napi_throw_error(env, NULL, "cannot queue restoreFilesAsync");
-    return NULL;
-  }
-  return promise;
+  napi_create_reference(env, argv[2], 1, &r->jobs_ref);
+  napi_create_reference(env, argv[6], 1, &r->stamps_ref);
+  return gage_queue_start(env, &r->q, "gage:restoreFiles", restore_execute, restore_complete);
 }
 
 napi_value restore_files_async(napi_env env, napi_callback_info info) { return start_restore(env, info, false); }

@@ -21,7 +21,7 @@ export const S_IFLNK = 0o120000;
 type ListDir = (path: string) => Buffer;
 type SyncFs = (path: string) => void;
 type WriteFilesAsync = (batch: Buffer, count: number, threads: number, fsync: boolean) => Promise<void>;
-type RestoreFilesAsync = (packs: readonly string[], jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array) => Promise<void>;
+type RestoreFilesAsync = (packs: readonly string[], dirs: readonly string[], jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array) => Promise<void>;
 type GitCheckoutAsync = (pack: string, jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array, sums: Buffer) => Promise<void>;
 type GitInflateSync = (input: Buffer, size: number) => Buffer | undefined;
 type Sums = [Buffer, (Error | null | undefined)[]];

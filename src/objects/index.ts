@@ -51,6 +51,6 @@ export {
 } from "./snapshot.js";
 export { digestTrees, digestTreesAsync, gitCheckoutAsync, gitInflateSync, nativeListing, syncFs, TreeSums, type TreeSum, type TreeSumLookup } from "./dir-listing.js";
 export { collectTimes, decodeTimes, encodeTimes, toMicros, type FileTimes } from "./times.js";
-export { materializeTree, materializeTrees, writeStaged, type MaterializeJob, type MaterializeOptions, type MaterializeStats } from "./materialize.js";
+export { materializeTree, materializeTrees, writeStaged, type MaterializeJob, type MaterializeOptions, type MaterializeStats, type WrittenFiles } from "./materialize.js";
 export { appendJobPath, stampAt, type FileRestorer, type RestoredFiles } from "./restore-native.js";
 export { MemoryObjectStorage } from "./memory-storage.js";

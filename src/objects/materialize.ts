@@ -4,7 +4,7 @@ import { chmodSync, closeSync, fchmodSync, fstatSync, fsyncSync, futimesSync, ls
 import { chmod, open, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import { badEntryName, treeId, type Tree, type TreeEntry } from "./codec.js";
-import { osPath, printableName } from "./names.js";
+import { hasRawBytes, osPath, printableName } from "./names.js";
 import { CorruptObjectError, UnsafePathError } from "./errors.js";
 import { availableParallelism } from "node:os";
 import { listDir, readListing, writeFilesAsync } from "./dir-listing.js";
@@ -57,9 +57,15 @@ const TEMP_PREFIX = ".gage-tmp-";
 
 interface Planned {
   path: string;
+  /** The folder it is in (`path` without its name; one string shared by the folder's entries). */
+  dir: string;
+  /** Whether `dir` holds bytes that are not UTF-8 (a folder the addon is not told of by a string). */
+  rawDir: boolean;
   /** The path below the destination ("a/b"). */
   rel: string;
   entry: TreeEntry;
+  /** Its job, once the job is prepared (a field, not a map: looked up per file). */
+  job: Prepared | undefined;
 }
 
 interface Plan {
@@ -74,19 +80,19 @@ interface Plan {
  */
 async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: TreeBudget): Promise<Plan> {
   const out: Plan = { dirs: [], files: [], links: [] };
-  let level: { path: string; rel: string; relBytes: number; tree: Tree }[] = [{ path: destDir, rel: "", relBytes: 0, tree: root }];
+  let level: { path: string; raw: boolean; rel: string; relBytes: number; tree: Tree }[] = [{ path: destDir, raw: hasRawBytes(destDir), rel: "", relBytes: 0, tree: root }];
   for (let depth = 0; level.length > 0; depth++) {
     budget.depth(depth);
     // A whole level is counted before any of it is planned: memory stays within the budget.
     budget.entries(level.reduce((n, l) => n + l.tree.entries.length, 0));
     const next: (Planned & { relBytes: number })[] = [];
-    for (const { path, rel, relBytes, tree } of level) {
+    for (const { path, raw, rel, relBytes, tree } of level) {
       for (const entry of tree.entries) {
         const bad = badEntryName(entry.name);
         if (bad !== undefined) throw new UnsafePathError(printableName(`${path}/${String(entry.name)}`), bad);
         // Names are single segments (checked above): a concatenation shares its parent's string,
         // where `join` built each path anew (a million entries took a GB).
-        const p = { path: `${path}/${entry.name}`, rel: rel === "" ? entry.name : `${rel}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry };
+        const p = { path: `${path}/${entry.name}`, dir: path, rawDir: raw, rel: rel === "" ? entry.name : `${rel}/${entry.name}`, relBytes: relBytes + 1 + Buffer.byteLength(entry.name), entry, job: undefined };
         budget.pathBytes(p.relBytes, p.path);
         if (entry.kind === "dir") {
           out.dirs.push(p);
@@ -96,7 +102,7 @@ async function plan(reader: ObjectReader, root: Tree, destDir: string, budget: T
       }
     }
     const trees = await reader.readTrees(next.map((n) => n.entry.id));
-    level = next.map((n) => ({ path: n.path, rel: n.rel, relBytes: n.relBytes, tree: trees.get(n.entry.id)! }));
+    level = next.map((n) => ({ path: n.path, raw: n.rawDir || hasRawBytes(n.entry.name), rel: n.rel, relBytes: n.relBytes, tree: trees.get(n.entry.id)! }));
   }
   return out;
 }
@@ -271,7 +277,7 @@ class StagedWriter {
  * Stamps the files `writeStaged` wrote below a staged tree, one listing per folder (a stat per
  * file through node cost more than writing it), and gives a file a umask narrowed its mode.
  */
-function stampStaged(folders: readonly string[], written: ReadonlyMap<string, Planned>, onWritten: NonNullable<MaterializeOptions["onWritten"]>): void {
+function stampStaged(folders: readonly string[], written: ReadonlyMap<string, Planned>, job: MaterializeJob): void {
   for (const dir of folders) {
     for (const e of readListing(listDir(dir))) {
       const f = written.get(`${dir}/${e.name}`);
@@ -281,7 +287,7 @@ function stampStaged(folders: readonly string[], written: ReadonlyMap<string, Pl
         chmodSync(osPath(f.path), f.entry.mode);
         stamp = stampOf(lstatSync(osPath(f.path)));
       }
-      onWritten(f.rel, { size: stamp.size, mtimeMs: stamp.mtimeMs, ctimeMs: stamp.ctimeMs, ino: stamp.ino }, { id: f.entry.id });
+      noteWritten(job, f.rel, { size: stamp.size, mtimeMs: stamp.mtimeMs, ctimeMs: stamp.ctimeMs, ino: stamp.ino }, { id: f.entry.id });
     }
   }
 }
@@ -318,6 +324,20 @@ export interface MaterializeJob {
   times?: FileTimes;
   /** Told of each file written: its path below `destDir`, its stamp as written and its ids (a stat cache's row). */
   onWritten?: (relPath: string, stamp: FileStamp, ids: CachedIds) => void;
+  /** `onWritten` without an object per file (taken in its place): a stat cache's rows encoded as they come. */
+  written?: WrittenFiles;
+}
+
+/** Told of each file written, as numbers and strings: no stamp or ids object per file. */
+export interface WrittenFiles {
+  /** File `rel` (its path below the job's `destDir`) was written with this stamp, from object `id` (in chunks listed by `chunks`). */
+  note(rel: string, size: number, mtimeMs: number, ctimeMs: number, ino: number, id: ObjectId, chunks: ObjectId | undefined): void;
+}
+
+/** Tells `job` of a file written. */
+function noteWritten(job: MaterializeJob, rel: string, stamp: FileStamp, ids: CachedIds): void {
+  if (job.written !== undefined) job.written.note(rel, stamp.size, stamp.mtimeMs, stamp.ctimeMs, stamp.ino, ids.id, ids.chunks);
+  else job.onWritten?.(rel, stamp, ids);
 }
 
 /** A job planned: its entries, and whether it is written as a staged folder. */
@@ -355,8 +375,7 @@ interface Run {
   progress: (path: string, bytes: number) => void;
   /** Progress of many files at once (a batch written on native threads), ending at `path`. */
   progressMany: (files: number, bytes: number, path: string) => void;
-  /** Each file and link to write, with its job. */
-  of: Map<Planned, Prepared>;
+  /** Each file and link to write (each with its job). */
   toWrite: Planned[];
   links: Planned[];
 }
@@ -380,7 +399,7 @@ export async function materializeTrees(
     doneBytes += bytes;
     options.onProgress?.({ files: doneFiles, bytes: doneBytes, path });
   };
-  const run: Run = { reader, options, fsync: options.fsync ?? true, stats, progress, progressMany, of: new Map(), toWrite: [], links: [] };
+  const run: Run = { reader, options, fsync: options.fsync ?? true, stats, progress, progressMany, toWrite: [], links: [] };
   const prepared: Prepared[] = [];
   for (const job of jobs) prepared.push(await prepareJob(run, job));
 
@@ -405,7 +424,7 @@ export async function materializeTrees(
   await writeLarge(run);
 
   for (const { job, destDir, plan: p, stagedFiles } of prepared) {
-    if (stagedFiles.size > 0) stampStaged([destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job.onWritten ?? (() => undefined));
+    if (stagedFiles.size > 0) stampStaged([destDir, ...p.dirs.map((d) => d.path)], stagedFiles, job);
     // Deepest first, so a read-only directory is closed only after everything inside it is written.
     for (const d of [...p.dirs].reverse()) chmodSync(osPath(d.path), d.entry.mode);
   }
@@ -428,18 +447,18 @@ async function prepareJob(run: Run, job: MaterializeJob): Promise<Prepared> {
   if (!fresh) checkDisk(p, destDir);
   // The destination's parents are the caller's (e.g. the runs directory): created if missing.
   if (fresh) mkdirSync(destDir, { recursive: true, mode: 0o755 });
-  ensureDir(destDir);
+  else ensureDir(destDir);
   for (const d of p.dirs) {
     if (fresh) mkdirSync(osPath(d.path), { mode: 0o755 });
     else ensureDir(d.path);
   }
   for (const f of p.links) {
-    run.of.set(f, ctx);
+    f.job = ctx;
     run.links.push(f);
   }
   if (fresh) {
     for (const f of p.files) {
-      run.of.set(f, ctx);
+      f.job = ctx;
       run.toWrite.push(f);
     }
   } else await compareExisting(run, ctx, p.files);
@@ -460,7 +479,7 @@ async function compareExisting(run: Run, ctx: Prepared, files: readonly Planned[
       stats.kept++;
       progress(f.path, 0);
     } else {
-      run.of.set(f, ctx);
+      f.job = ctx;
       run.toWrite.push(f);
     }
   }
@@ -485,7 +504,7 @@ function assignWriters(run: Run, restorer: FileRestorer<Planned> | undefined): W
   for (const list of [run.toWrite, run.links]) {
     for (const f of list) {
       if (f.entry.chunks !== undefined) continue;
-      const loc = restorer !== undefined && f.entry.kind === "file" && run.of.get(f)!.staged ? restorer.locate(f.entry.id) : undefined;
+      const loc = restorer !== undefined && f.entry.kind === "file" && f.job!.staged && !f.rawDir ? restorer.locate(f.entry.id) : undefined;
       if (loc !== undefined) {
         native.files.push(f);
         native.locs.push(loc);
@@ -501,7 +520,7 @@ async function restoreNative(run: Run, restorer: FileRestorer<Planned>, native: 
   for (let i = 0; i < native.files.length; i++) {
     const f = native.files[i]!;
     options.signal?.throwIfAborted();
-    const full = restorer.add(f, f.path, f.entry.mode, f.entry.id, run.of.get(f)!.job.times?.get(f.rel), native.locs[i], f.entry.size);
+    const full = restorer.add(f, f.dir, f.entry.name, f.entry.mode, f.entry.id, f.job!.job.times?.get(f.rel), native.locs[i], f.entry.size);
     if (full !== undefined) await full;
   }
 }
@@ -513,7 +532,10 @@ function restoredBatch(run: Run): RestoredFiles<Planned> {
     let bytes = 0;
     for (let i = 0; i < files.length; i++) {
       const f = files[i]!;
-      run.of.get(f)!.job.onWritten?.(f.rel, stampAt(stamps, i), { id: f.entry.id });
+      const job = f.job!.job;
+      const s = i * 4;
+      if (job.written !== undefined) job.written.note(f.rel, stamps[s]!, stamps[s + 1]!, stamps[s + 2]!, stamps[s + 3]!, f.entry.id, undefined);
+      else job.onWritten?.(f.rel, stampAt(stamps, i), { id: f.entry.id });
       bytes += f.entry.size;
     }
     run.stats.bytesWritten += bytes;
@@ -529,7 +551,7 @@ async function writeFromReader(run: Run, byId: Map<ObjectId, Planned[]>, writer:
       // The tree's size is part of its id: one that lies about its content is refused.
       if (data.length !== f.entry.size) throw new CorruptObjectError(id, { reason: `${data.length} bytes where tree entry ${f.path} says ${f.entry.size}` });
       options.signal?.throwIfAborted();
-      const ctx = run.of.get(f)!;
+      const ctx = f.job!;
       const mtimeUs = ctx.job.times?.get(f.rel);
       if (f.entry.kind === "symlink") await placeSymlink(f, data, options.keepExisting === true, stats, mtimeUs);
       else {
@@ -538,7 +560,7 @@ async function writeFromReader(run: Run, byId: Map<ObjectId, Planned[]>, writer:
           ctx.stagedFiles.set(f.path, f);
         } else {
           const stamp = writeBytesAtomically(f.path, f.entry.mode, run.fsync, data, mtimeUs);
-          ctx.job.onWritten?.(f.rel, stamp, { id: f.entry.id });
+          noteWritten(ctx.job, f.rel, stamp, { id: f.entry.id });
         }
         stats.bytesWritten += data.length;
         stats.written++;
@@ -564,16 +586,16 @@ async function writeLarge(run: Run): Promise<void> {
           if (failed) return;
           try {
             options.signal?.throwIfAborted();
-            const { job, staged } = run.of.get(f)!;
+            const { job, staged } = f.job!;
             const mtimeUs = job.times?.get(f.rel);
             // A staged tree's file from a local folder's packs: written on an addon thread, its own name.
-            const native = staged ? await restoreChunked(reader, run.fsync, { path: f.path, mode: f.entry.mode, mtimeUs, id: f.entry.id, size: f.entry.size, chunks: f.entry.chunks! }) : undefined;
+            const native = staged && !f.rawDir ? await restoreChunked(reader, run.fsync, { dir: f.dir, name: f.entry.name, mode: f.entry.mode, mtimeUs, id: f.entry.id, size: f.entry.size, chunks: f.entry.chunks! }) : undefined;
             const stamp =
               native ??
               (await writeAtomically(f.path, f.entry.mode, run.fsync, mtimeUs, async (write) => {
                 for await (const piece of reader.readFile(f.entry)) await write(piece);
               }));
-            job.onWritten?.(f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
+            noteWritten(job, f.rel, stamp, { id: f.entry.id, chunks: f.entry.chunks! });
             stats.bytesWritten += f.entry.size;
             stats.written++;
             progress(f.path, f.entry.size);

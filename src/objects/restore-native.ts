@@ -8,14 +8,16 @@ import { CODEC_RAW, type PackLocation } from "./pack.js";
 import type { ObjectReader } from "./reader.js";
 import { packKey } from "./storage.js";
 
-// A job's fixed part (native/restore.c): pack index, length, offset, SHA-256, mode, mtime, path length.
-const JOB_HEADER = 62;
+// A job's fixed part (native/restore.c): pack index, length, offset, SHA-256, mode, mtime, folder index, name length.
+const JOB_HEADER = 66;
 // Larger objects go through the reader (the addon's per-thread buffer is bounded).
 const MAX_OBJECT = 16 * 1024 * 1024;
 // A batch is handed to the addon's threads at this many bytes or files; two are in flight.
 const BATCH_BYTES = 16 * 1024 * 1024;
 const BATCH_FILES = 2048;
 const BATCHES_IN_FLIGHT = 2;
+// A batch holds its packs and folders open while it runs: a tree of many small folders must not run out of descriptors.
+const BATCH_OPEN = 256;
 
 /**
  * Told of a batch of files once all are written: `stamps` holds 4 numbers per file, in order
@@ -37,11 +39,12 @@ export interface FileRestorer<T, L = unknown> {
   /** Where the object lies, when this writes its files; undefined leaves them to the reader. */
   locate(id: ObjectId): L | undefined;
   /**
-   * Queues a new file at `path` from object `id` at `loc` (`of`: the caller's record of it).
-   * Returns a promise only when the caller must wait (batches in flight): queueing costs no promise.
+   * Queues a new file `name` (one path segment) in folder `dir` from object `id` at `loc` (`of`:
+   * the caller's record of it). Returns a promise only when the caller must wait (batches in
+   * flight): queueing costs no promise.
    * @throws CorruptObjectError when where the object lies gives another size than `size`.
    */
-  add(of: T, path: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: L, size: number): Promise<void> | undefined;
+  add(of: T, dir: string, name: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: L, size: number): Promise<void> | undefined;
   /** Waits for every file added; returns those left to the reader (nothing of theirs written). */
   finish(): Promise<T[]>;
   /** After a failure: waits for what is under way, throws the first failure. */
@@ -67,7 +70,11 @@ export function appendJobPath(jobs: Buffer, used: number, header: number, path: 
 
 interface Batch<T> {
   packs: string[];
-  packIndex: Map<string, number>;
+  /** Pack id → its place in `packs`. */
+  packIndex: Map<ObjectId, number>;
+  /** The folders files are created in (a folder's files share its string, whose hash is kept). */
+  dirs: string[];
+  dirIndex: Map<string, number>;
   /** The jobs, written one after another from the start. */
   jobs: Buffer;
   used: number;
@@ -78,7 +85,7 @@ interface Batch<T> {
   bytes: number;
 }
 
-const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], ids: [], locs: [], bytes: 0 });
+const newBatch = <T>(): Batch<T> => ({ packs: [], packIndex: new Map(), dirs: [], dirIndex: new Map(), jobs: Buffer.allocUnsafe(256 * 1024), used: 0, files: [], ids: [], locs: [], bytes: 0 });
 
 /**
  * Writes new files straight from a local folder's pack files on the addon's threads: each object
@@ -125,16 +132,21 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
    * Queues a file; its object must be `accepts`ed and of the size its tree says.
    * @throws CorruptObjectError when the object's index entry gives another size than `size`.
    */
-  add(of: T, path: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: PackLocation, size: number): Promise<void> | undefined {
-    if (loc.rawLength !== size) throw new CorruptObjectError(id, { reason: `${loc.rawLength} bytes where tree entry ${path} says ${size}` });
+  add(of: T, dir: string, name: string, mode: number, id: ObjectId, mtimeUs: number | undefined, loc: PackLocation, size: number): Promise<void> | undefined {
+    if (loc.rawLength !== size) throw new CorruptObjectError(id, { reason: `${loc.rawLength} bytes where tree entry ${dir}/${name} says ${size}` });
     const b = this.#batch;
-    const key = packKey(loc.packId);
-    let pack = b.packIndex.get(key);
+    // By the index's own id string (its hash kept), not a key built per file.
+    let pack = b.packIndex.get(loc.packId);
     if (pack === undefined) {
-      pack = b.packs.push(this.#reader.storage.filePath!(key)) - 1;
-      b.packIndex.set(key, pack);
+      pack = b.packs.push(this.#reader.storage.filePath!(packKey(loc.packId))) - 1;
+      b.packIndex.set(loc.packId, pack);
     }
-    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, path);
+    let folder = b.dirIndex.get(dir);
+    if (folder === undefined) {
+      folder = b.dirs.push(dir) - 1;
+      b.dirIndex.set(dir, folder);
+    }
+    const { jobs: job, nameBytes } = appendJobPath(b.jobs, b.used, JOB_HEADER, name);
     b.jobs = job;
     const at = b.used;
     job.writeUInt32LE(pack, at);
@@ -143,13 +155,14 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
     job.write(id, at + 16, 32, "hex");
     job.writeUInt32LE(mode, at + 48);
     job.writeDoubleLE(mtimeUs ?? -1, at + 52);
-    job.writeUInt16LE(nameBytes, at + 60);
+    job.writeUInt32LE(folder, at + 60);
+    job.writeUInt16LE(nameBytes, at + 64);
     b.used += JOB_HEADER + nameBytes;
     b.files.push(of);
     b.ids.push(id);
     b.locs.push(loc);
     b.bytes += loc.storedLength;
-    return b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES ? this.#flush() : undefined;
+    return b.files.length >= BATCH_FILES || b.bytes >= BATCH_BYTES || b.packs.length + b.dirs.length >= BATCH_OPEN ? this.#flush() : undefined;
   }
 
   async #flush(): Promise<void> {
@@ -157,7 +170,7 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
     if (b.files.length === 0) return;
     this.#batch = newBatch<T>();
     const stamps = new Float64Array(b.files.length * 4);
-    const job = restoreFilesAsync!(b.packs, b.jobs.subarray(0, b.used), b.files.length, this.#threads, this.#fsync, stamps).then(
+    const job = restoreFilesAsync!(b.packs, b.dirs, b.jobs.subarray(0, b.used), b.files.length, this.#threads, this.#fsync, stamps).then(
       () => this.#done(b.files, stamps),
       (err: NodeJS.ErrnoException & { index?: number }) => {
         const i = err.index ?? -1;
@@ -198,13 +211,15 @@ export class NativeRestorer<T> implements FileRestorer<T, PackLocation> {
   }
 }
 
-// A chunked file's fixed part (native/restore.c): path length, chunk count, mode, mtime, size, SHA-256; then a record per chunk.
-const CHUNKED_HEADER = 58;
+// A chunked file's fixed part (native/restore.c): folder index, name length, chunk count, mode, mtime, size, SHA-256; then a record per chunk.
+const CHUNKED_HEADER = 62;
 const CHUNK_RECORD = 48;
 
-/** A new file stored in chunks (its tree entry's id, size and chunk list), to write at `path`. */
+/** A new file stored in chunks (its tree entry's id, size and chunk list), to write as `name` in folder `dir`. */
 export interface ChunkedFile {
-  path: string;
+  dir: string;
+  /** One path segment. */
+  name: string;
   mode: number;
   mtimeUs: number | undefined;
   id: ObjectId;
@@ -229,15 +244,16 @@ export async function restoreChunked(reader: ObjectReader, fsync: boolean, file:
   const packs: string[] = [];
   const packIds: ObjectId[] = [];
   const packIndex = new Map<ObjectId, number>();
-  const os = osPath(file.path);
+  const os = osPath(file.name);
   const name = typeof os === "string" ? Buffer.from(os, "utf8") : os;
   const job = Buffer.allocUnsafe(CHUNKED_HEADER + name.length + list.chunks.length * CHUNK_RECORD);
-  job.writeUInt16LE(name.length, 0);
-  job.writeUInt32LE(list.chunks.length, 2);
-  job.writeUInt32LE(file.mode, 6);
-  job.writeDoubleLE(file.mtimeUs ?? -1, 10);
-  job.writeDoubleLE(file.size, 18);
-  job.write(file.id, 26, 32, "hex");
+  job.writeUInt32LE(0, 0);
+  job.writeUInt16LE(name.length, 4);
+  job.writeUInt32LE(list.chunks.length, 6);
+  job.writeUInt32LE(file.mode, 10);
+  job.writeDoubleLE(file.mtimeUs ?? -1, 14);
+  job.writeDoubleLE(file.size, 22);
+  job.write(file.id, 30, 32, "hex");
   name.copy(job, CHUNKED_HEADER);
   let at = CHUNKED_HEADER + name.length;
   for (const chunk of list.chunks) {
@@ -258,7 +274,7 @@ export async function restoreChunked(reader: ObjectReader, fsync: boolean, file:
   }
   const stamps = new Float64Array(4);
   try {
-    await restoreChunkedAsync(packs, job, 1, 1, fsync, stamps);
+    await restoreChunkedAsync(packs, [file.dir], job, 1, 1, fsync, stamps);
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { index?: number; chunk?: number };
     // A pack that is gone or not a file: the reader reads the file and says what is wrong.

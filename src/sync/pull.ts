@@ -4,8 +4,8 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { decodeAs, decodeName, decodeTimes, decodeTree, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type CachedIds, type FileStamp, type FileTimes, type MaterializeJob, type MaterializeStats, type PackIndex, type Tree } from "../objects/index.js";
-import { RACY_MS } from "../worktree/index.js";
+import { decodeAs, decodeName, decodeTimes, decodeTree, hashBytes, materializeTree, materializeTrees, ObjectReader, osPath, syncFs, TreeBudget, writeStaged, type FileTimes, type MaterializeJob, type MaterializeStats, type PackIndex, type Tree, type WrittenFiles } from "../objects/index.js";
+import { RACY_MS, WrittenRows } from "../worktree/index.js";
 import { GageError } from "../errors.js";
 import { writeFileAtomic } from "../runs/atomic-write.js";
 import { refuseSymlinks } from "../runs/regular-file.js";
@@ -429,7 +429,7 @@ interface StagedRun {
   item: PullItem;
   staging: string;
   /** Stat cache rows of what was written, by the path each file will have. */
-  rows: { path: string; stamp: FileStamp; ids: CachedIds }[];
+  rows: WrittenRows;
   /** Its folders as they will be once moved into place, to sum up (none when one is written in place). */
   sumAs?: [string, string, string];
   /** Its sums, noted as in sync once it is in place. */
@@ -491,9 +491,9 @@ async function stageRuns(
       const paths = item.remote.paths;
       const staging = join(statePaths.staging(s.runsDir), `${item.remote.id}-${randomBytes(6).toString("hex")}`);
       const times = timesOf.get(item) ?? {};
-      const run: StagedRun = { item, staging, rows: [] };
+      const run: StagedRun = { item, staging, rows: new WrittenRows() };
       runs.push(run);
-      const rowsUnder = (finalDir: string) => (rel: string, stamp: FileStamp, ids: CachedIds) => void run.rows.push({ path: `${finalDir}/${rel}`, stamp, ids });
+      const rowsUnder = (finalDir: string): WrittenFiles => ({ note: (rel, ...row) => run.rows.add(finalDir, rel, ...row) });
       // Synchronous: a folder's creation is quick, and a round trip through the thread pool per
       // call cost each run more than the call.
       mkdirSync(staging, { recursive: true });
@@ -502,14 +502,14 @@ async function stageRuns(
       if (!existsSync(paths.runDir) && (names.length === 0 || !existsSync(paths.userDir))) {
         run.sumAs = [stagedFiles, join(staging, "meta"), join(staging, names.length === 0 ? "no-user" : "user")];
       }
-      if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files, destDir: stagedFiles, ...(times.run ? { times: times.run } : {}), onWritten: rowsUnder(paths.runDir) });
+      if (item.files !== undefined && !existsSync(paths.runDir)) jobs.push({ tree: item.files, destDir: stagedFiles, ...(times.run ? { times: times.run } : {}), written: rowsUnder(paths.runDir) });
       else mkdirSync(stagedFiles);
-      jobs.push({ tree: item.meta!, destDir: join(staging, "meta"), ...(times.meta ? { times: times.meta } : {}), onWritten: rowsUnder(paths.metaDir) });
+      jobs.push({ tree: item.meta!, destDir: join(staging, "meta"), ...(times.meta ? { times: times.meta } : {}), written: rowsUnder(paths.metaDir) });
       const userDir = join(staging, "user");
       mkdirSync(userDir);
       for (const [name, bytes] of Object.entries(item.user)) {
         const stamp = writeStaged(join(userDir, name), 0o444, fsync, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), times.user?.[name], true);
-        run.rows.push({ path: join(paths.userDir, name), stamp, ids: { id: hashBytes(bytes) } });
+        run.rows.add(paths.userDir, name, stamp.size, stamp.mtimeMs, stamp.ctimeMs, stamp.ino, hashBytes(bytes));
       }
     }
     let last = { files: 0, bytes: 0 };
@@ -541,7 +541,7 @@ async function noteStagedInSync(s: Session, runs: readonly StagedRun[]): Promise
   const settledBefore = s.now() - RACY_MS;
   whole.forEach((r, k) => {
     const sum = sums[k]!;
-    const settled = sum.files === r.rows.length && r.rows.every((row) => row.stamp.mtimeMs < settledBefore);
+    const settled = sum.files === r.rows.count && r.rows.newestMtimeMs < settledBefore;
     r.inSync = { ...sum, settled };
   });
 }
@@ -570,7 +570,7 @@ async function publish(s: Session, staged: readonly StagedRun[], write: WriteTre
     } finally {
       await removeStaging(staging);
     }
-    for (const r of rows) s.cache.recordWritten(r.path, r.stamp, r.ids);
+    s.cache.recordWrittenRows(rows.rows());
     if (inSync !== undefined) noteInSync(s, item.remote.id, inSync);
     addRunHistory(s.runsDir, item.remote.id, item.history, MAX_PRIOR);
     if (states.pending(item.remote.id)) clearPending(s.runsDir, item.remote.id);

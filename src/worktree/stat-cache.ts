@@ -82,6 +82,63 @@ export function encodeFileRow(path: string, stamp: FileStamp, ids: CachedIds): B
   return out;
 }
 
+/**
+ * File rows of what a pull wrote, encoded as each file is noted into one growing buffer (no
+ * object, string or buffer per file), for `StatCache.recordWrittenRows`. A row's path is
+ * `dir/rel`, hashed and written in parts, never joined.
+ */
+export class WrittenRows {
+  #b = Buffer.allocUnsafe(16 * 1024);
+  #used = 0;
+  #dir: string | undefined;
+  #dirBytes = Buffer.alloc(0);
+  #dirHash = 0;
+  /** Rows noted. */
+  count = 0;
+  /** The newest modification time among them (ms). */
+  newestMtimeMs = -Infinity;
+
+  add(dir: string, rel: string, size: number, mtimeMs: number, ctimeMs: number, ino: number, id: ObjectId, chunks?: ObjectId): void {
+    if (dir !== this.#dir) {
+      this.#dir = dir;
+      this.#dirBytes = Buffer.from(`${dir}/`, "utf8");
+      this.#dirHash = pathHash(`${dir}/`);
+    }
+    let h = this.#dirHash;
+    for (let i = 0; i < rel.length; i++) h = Math.imul(h ^ rel.charCodeAt(i), 0x01000193);
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    const most = 6 + this.#dirBytes.length + rel.length * 3 + STAMP + 65;
+    if (this.#used + most > this.#b.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#b.length * 2, this.#used + most));
+      this.#b.copy(grown, 0, 0, this.#used);
+      this.#b = grown;
+    }
+    const b = this.#b;
+    const at = this.#used;
+    let p = at + 6 + this.#dirBytes.copy(b, at + 6);
+    p += b.write(rel, p, "utf8");
+    const nameLength = p - at - 6;
+    if (nameLength > 0xffff) throw new RangeError(`path too long for the stat cache: ${dir.slice(0, 80)}...`);
+    b.writeUInt32LE(h >>> 0, at);
+    b.writeUInt16LE(nameLength, at + 4);
+    p = b.writeDoubleLE(size, p);
+    p = b.writeDoubleLE(mtimeMs, p);
+    p = b.writeDoubleLE(ctimeMs, p);
+    p = b.writeDoubleLE(ino, p);
+    b[p++] = chunks !== undefined ? 1 : 0;
+    p += b.write(id, p, 32, "hex");
+    if (chunks !== undefined) p += b.write(chunks, p, 32, "hex");
+    this.#used = p;
+    this.count++;
+    if (mtimeMs > this.newestMtimeMs) this.newestMtimeMs = mtimeMs;
+  }
+
+  /** The rows noted (a view of this buffer: read it before noting more). */
+  rows(): Buffer {
+    return this.#b.subarray(0, this.#used);
+  }
+}
+
 /** Where the stamp of the row at `p` starts. */
 const stampAt = (b: Buffer, p: number) => p + 6 + (b[p + 4]! | (b[p + 5]! << 8));
 const rowEnd = (b: Buffer, p: number) => {
@@ -345,6 +402,28 @@ export class StatCache implements FileIdCache {
       return;
     }
     this.#changed.set(path, encodeFileRow(path, stamp, ids));
+  }
+
+  /**
+   * `recordWritten` for many rows at once (`WrittenRows`): each taken as encoded (no object or
+   * buffer per row), unless its modification time is recent.
+   */
+  recordWrittenRows(rows: Buffer): void {
+    const racy = this.#now() - RACY_MS;
+    for (let p = 0; p < rows.length; ) {
+      const end = rowEnd(rows, p);
+      if (end > rows.length) throw new RangeError("truncated stat cache rows");
+      // A row recorded (or forgotten) here would shadow this newer one.
+      const path = this.#changed.size > 0 || this.#importedIndex !== undefined ? rowPath(rows, p) : undefined;
+      if (path !== undefined) this.#changed.delete(path);
+      if (rows.readDoubleLE(stampAt(rows, p) + 8) > racy) this.forget(path ?? rowPath(rows, p));
+      else {
+        const r = { b: rows, p };
+        this.#imported.push(r);
+        if (path !== undefined) this.#importedIndex?.set(path, r);
+      }
+      p = end;
+    }
   }
 
   /**

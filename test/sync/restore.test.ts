@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { appendFileSync, chmodSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { appendFileSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { nativeListing } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { decodeHead, encodeHead, HEAD_PREFIX } from "../../src/sync/heads.js";
 import { clone, gc, planPush, pull, push } from "../../src/sync/index.js";
-import { gage } from "../helpers/cli.js";
+import { baseEnv, gage, GAGE_BIN } from "../helpers/cli.js";
 import { CORPUS_GENERATOR, tempDir } from "../helpers/fixtures.js";
 import { listing } from "./story.js";
 
@@ -137,4 +137,45 @@ test("without the native addon a clone writes the same files and times, each syn
   } finally {
     await plan.close();
   }
+});
+
+test("a clone writes a folder and files whose names are not UTF-8 under their exact bytes", async () => {
+  const runs = join(tmp.path, "raw-names");
+  const id = readdirSync(corpus).find((n) => !n.includes(".") && n !== ".gage-sync")!;
+  execFileSync("mkdir", ["-p", runs]);
+  execFileSync("cp", ["-a", join(corpus, id), join(corpus, `${id}.meta`), runs]);
+  const bytesPath = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [Buffer.from("/"), p])));
+  const folder = bytesPath(Buffer.from(join(runs, id)), Buffer.from([0x64, 0xe9]));
+  mkdirSync(folder);
+  writeFileSync(bytesPath(folder, Buffer.from("ok.txt")), "plain name in a raw folder");
+  writeFileSync(bytesPath(folder, Buffer.from([0x66, 0xff])), "raw name in a raw folder");
+  const rawRemote = join(tmp.path, "raw-remote");
+  await push({ runsDir: runs, remote: rawRemote });
+  const dest = join(tmp.path, "raw-clone");
+  await clone({ runsDir: dest, remote: rawRemote });
+  const cloned = bytesPath(Buffer.from(join(dest, id)), Buffer.from([0x64, 0xe9]));
+  assert.equal(readFileSync(bytesPath(cloned, Buffer.from("ok.txt")), "utf8"), "plain name in a raw folder");
+  assert.equal(readFileSync(bytesPath(cloned, Buffer.from([0x66, 0xff])), "utf8"), "raw name in a raw folder");
+  const names = (dir: Buffer) => readdirSync(dir, { encoding: "buffer" }).map((n) => n.toString("hex")).sort();
+  assert.deepEqual(names(Buffer.from(join(dest, id))), names(Buffer.from(join(runs, id))));
+  assert.deepEqual(names(cloned), names(folder));
+});
+
+test("a clone of a run of many folders stays within a small limit of open files (each batch holds its folders open)", async () => {
+  const runs = join(tmp.path, "many-folders");
+  const id = readdirSync(corpus).find((n) => !n.includes(".") && n !== ".gage-sync")!;
+  execFileSync("mkdir", ["-p", runs]);
+  execFileSync("cp", ["-a", join(corpus, id), join(corpus, `${id}.meta`), runs]);
+  for (let i = 0; i < 1200; i++) {
+    mkdirSync(join(runs, id, "parts", `p${i}`), { recursive: true });
+    writeFileSync(join(runs, id, "parts", `p${i}`, "x.txt"), `part ${i}\n`);
+  }
+  const manyRemote = join(tmp.path, "many-folders-remote");
+  await push({ runsDir: runs, remote: manyRemote });
+  const dest = join(tmp.path, "many-folders-clone");
+  // Soft and hard limit both: node cannot raise it again.
+  const r = spawnSync("sh", ["-c", 'ulimit -n 700 && exec "$0" "$@"', process.execPath, GAGE_BIN, "clone", manyRemote, dest], { env: baseEnv(), encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(dest, id, "parts", "p1199", "x.txt"), "utf8"), "part 1199\n");
+  assert.deepEqual(listing(dest), listing(runs, skipState));
 });

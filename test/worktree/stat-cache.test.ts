@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { MemoryObjectStorage, PackWriter, hashFile, snapshotDir } from "../../src/objects/index.js";
-import { StatCache } from "../../src/worktree/index.js";
+import { StatCache, WrittenRows } from "../../src/worktree/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const LATER = () => Date.now() + 60_000;
@@ -365,5 +365,34 @@ test("rows of paths refused are left out of the next save, which writes the whol
     assert.equal((await snapshotDir(runs[0]!, { sink, cache: after })).stats.hashedFiles, 0, "the kept rows answer");
     assert.equal((await snapshotDir(runs[1]!, { sink, cache: after })).stats.hashedFiles, 2, "the refused ones are hashed again");
     assert.equal(after.forgetUnless(keep), false, "once saved, nothing left to refuse");
+  });
+});
+
+test("rows noted in bulk as a pull writes (WrittenRows) are found by their joined paths (multi-byte names too); recent ones are not kept", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    const cache = new StatCache({ now: () => now });
+    const id = "ab".repeat(32);
+    const chunks = "cd".repeat(32);
+    // An older row for a path the bulk rows write again: the newer one answers.
+    cache.record("/runs/r1/a.txt", { size: 1, mtimeMs: 5, ctimeMs: 5, ino: 1 }, { id: "ef".repeat(32) });
+    const rows = new WrittenRows();
+    const odd = `ü-€-${"x".repeat(40)}`;
+    rows.add("/runs/r1", "a.txt", 3, 1000, now, 7, id);
+    rows.add("/runs/r1", `sub/${odd}`, 4, 2000, now, 8, id, chunks);
+    rows.add("/runs/r1.meta", "id", 5, now - 10, now, 9, id);
+    assert.equal(rows.count, 3);
+    assert.equal(rows.newestMtimeMs, now - 10);
+    cache.recordWrittenRows(rows.rows());
+    assert.deepEqual(cache.lookup("/runs/r1/a.txt", { size: 3, mtimeMs: 1000, ctimeMs: now, ino: 7 }), { id });
+    assert.deepEqual(cache.lookup(`/runs/r1/sub/${odd}`, { size: 4, mtimeMs: 2000, ctimeMs: now, ino: 8 }), { id, chunks });
+    // Written within the racy window: not kept.
+    assert.equal(cache.lookup("/runs/r1.meta/id", { size: 5, mtimeMs: now - 10, ctimeMs: now, ino: 9 }), undefined);
+    const file = join(tmp.path, "stat-cache");
+    await cache.save(file);
+    const loaded = await StatCache.load(file, { now: () => now });
+    assert.equal(loaded.size, 2);
+    assert.deepEqual(loaded.lookup(`/runs/r1/sub/${odd}`, { size: 4, mtimeMs: 2000, ctimeMs: now, ino: 8 }), { id, chunks });
+    assert.equal(loaded.lookup("/runs/r1/a.txt", { size: 1, mtimeMs: 5, ctimeMs: 5, ino: 1 }), undefined);
   });
 });

@@ -185,13 +185,13 @@ export class GitTreeReader extends ObjectReader {
         const blob = id.startsWith(STAND_IN_PREFIX) ? this.#blobs.get(id) : undefined;
         return blob?.data === undefined ? blob?.span : undefined;
       },
-      add: (of, path, mode, id, mtimeUs, span, size) => {
+      add: (of, dir, name, mode, id, mtimeUs, span, size) => {
         if (size > MAX_CHECKOUT_BLOB) {
           fallback.push(of);
           return undefined;
         }
         ids.push(id);
-        return checkout.add(span, files.push(of) - 1, path, mode, mtimeUs, this.#blobs.get(id)!.oid, size);
+        return checkout.add(span, files.push(of) - 1, `${dir}/${name}`, mode, mtimeUs, this.#blobs.get(id)!.oid, size);
       },
       finish: async () => {
         await checkout.finish();
