@@ -87,12 +87,12 @@ export function presentRuns(runsDir: string): Set<string> {
 const runOfName = (name: string) => name.replace(/(\.meta\.deleted|\.meta|\.user|\.project)$/, "");
 
 /**
- * Whether a path is not of a run `runsDir` no longer holds: what a stat cache keeps. Paths
- * elsewhere are kept (not this directory's to judge).
+ * Whether a path is of a run `runsDir` holds: what its stat cache keeps (a path elsewhere is of
+ * the directory before it moved, and never looked up again).
  */
 export function ofPresentRun(runsDir: string, present: ReadonlySet<string>): (path: string) => boolean {
   const prefix = join(runsDir, "x").slice(0, -1);
-  return (path) => !path.startsWith(prefix) || present.has(runOfName(path.slice(prefix.length).split(/[/\0]/, 1)[0]!));
+  return (path) => path.startsWith(prefix) && present.has(runOfName(path.slice(prefix.length).split(/[/\0]/, 1)[0]!));
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
@@ -54,4 +54,21 @@ test("a status of every run leaves the stat cache rows of runs no longer here ou
   assert.equal(rows.find((r) => r.id === SHARED_RUN)?.state, "ahead");
   assert.ok(!cached().includes(GONE), "no stat cache row of the purged run");
   assert.ok(cached().includes(SHARED_RUN));
+});
+
+test("a runs directory moved elsewhere drops the stat cache rows of its old paths at its next whole push", async () => {
+  const { root, origin, remote } = fresh();
+  const now = () => Date.now() + 60_000;
+  await push({ runsDir: origin, remote, now });
+  const moved = join(root, "moved-runs");
+  renameSync(origin, moved);
+  const cached = () => Buffer.concat([statePaths.statCache(moved), statePaths.statCache(moved) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+  assert.ok(cached().includes(`${origin}/`), "rows of the old paths");
+  const dir = runPaths(moved, SHARED_RUN).runDir;
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "new.txt"), "new\n");
+  await push({ runsDir: moved, remote, now });
+  assert.ok(!cached().includes(`${origin}/`), "no row of the old paths");
+  assert.ok(cached().includes(`${moved}/${SHARED_RUN}`));
+  assert.equal((await push({ runsDir: moved, remote, now })).runs.length, 0);
 });
