@@ -8,6 +8,7 @@ import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/er
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
+import { selectByNames } from "../runs/select-dir.js";
 import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./heads.js";
 import { readPending, readRunHistory, statePaths } from "../state/index.js";
 import { EMPTY_TREE, sameVersion, type RunVersion, type TreeVersion } from "./merge.js";
@@ -199,10 +200,13 @@ export async function selectLocalRuns(
       .map((id) => ({ id, deleted: false }));
   }
   const warn = opts.onWarning ? { onWarning: opts.onWarning } : {};
-  const live = await listRuns(runsDir, warn);
+  // Runs named by id or name prefix are found from the folder names: only those runs are read.
+  const byNames = await selectByNames(runsDir, specs, { ...warn, deletedToo: true });
   let selected: Run[];
-  if (specs.length === 0) selected = live;
+  if (byNames !== undefined) selected = [...byNames.live, ...byNames.deleted];
+  else if (specs.length === 0) selected = await listRuns(runsDir, warn);
   else {
+    const live = await listRuns(runsDir, warn);
     const deleted = await listRuns(runsDir, { ...warn, deleted: true });
     const chosen = new Set<Run>();
     for (const spec of specs) {
