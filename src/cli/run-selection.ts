@@ -1,7 +1,8 @@
 import { UsageError } from "../errors.js";
-import { NothingSelectedError, RunsDirError } from "../runs/errors.js";
-import { listRuns, type Run } from "../runs/run.js";
+import { AmbiguousRunError, NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
+import { listRuns, sortRuns, type Run } from "../runs/run.js";
 import { parseWhere, selectOneRun, selectRuns } from "../runs/select.js";
+import { selectByNames } from "../runs/select-dir.js";
 import { cliRunsDir, warn, type CliContext, type OutputStream } from "./context.js";
 import { assertCanAsk, confirmOrCancel } from "./confirm.js";
 import { colors, renderTable, tableLines, type TableColumn } from "./table.js";
@@ -85,6 +86,49 @@ export async function selectForChange(ctx: CliContext, specs: readonly string[],
 export async function selectOne(ctx: CliContext, spec: string | undefined, opts: LoadRunsOptions = {}): Promise<IndexedRun> {
   const indexed = await loadRuns(ctx, opts);
   return pick(indexed, [selectOneRun(indexed.map((ir) => ir.run), spec)])[0]!;
+}
+
+/**
+ * The runs each of `specs` selects when all are id or name prefixes (as `loadRuns` and
+ * `selectFrom` would select them, `where` included), found from the runs directory's names:
+ * only the runs matched are read. `undefined` when a spec is an index or a slice.
+ */
+async function namedRuns(ctx: CliContext, specs: readonly string[], opts: LoadRunsOptions): Promise<Run[][] | undefined> {
+  if (specs.length === 0) return undefined;
+  let named: Awaited<ReturnType<typeof selectByNames>>;
+  try {
+    named = await selectByNames(cliRunsDir(ctx), specs, { deleted: opts.deleted ?? false, onWarning: (m) => warn(ctx, m) });
+  } catch (err) {
+    // A missing runs directory: `loadRuns` knows when that is an empty listing.
+    if (err instanceof RunsDirError) return undefined;
+    throw err;
+  }
+  if (named === undefined) return undefined;
+  const filter = opts.where ? parseWhere(opts.where) : undefined;
+  return named.perSpec.map((matched, i) => {
+    const kept = filter ? matched.filter(filter) : matched;
+    if (kept.length === 0) throw new RunNotFoundError(specs[i]!);
+    return kept;
+  });
+}
+
+/**
+ * `selectOne` when the run's position in the listing is not wanted: a run named by id or name
+ * prefix is read alone (with the others its prefix matches), not every run of the directory.
+ */
+export async function findOne(ctx: CliContext, spec: string | undefined, opts: LoadRunsOptions = {}): Promise<Run> {
+  const named = spec === undefined ? undefined : await namedRuns(ctx, [spec], opts);
+  if (named === undefined) return (await selectOne(ctx, spec, opts)).run;
+  const matched = named[0]!;
+  if (matched.length > 1) throw new AmbiguousRunError(spec!, matched.map((r) => ({ id: r.id, name: r.name })));
+  return matched[0]!;
+}
+
+/** `selectIndexedRuns` when positions are not wanted, as `findOne` is to `selectOne`. */
+export async function findRuns(ctx: CliContext, specs: readonly string[], opts: LoadRunsOptions = {}): Promise<Run[]> {
+  const named = await namedRuns(ctx, specs, opts);
+  if (named === undefined) return (await selectIndexedRuns(ctx, specs, opts)).map((ir) => ir.run);
+  return sortRuns([...new Set(named.flat())]);
 }
 
 export interface RunsTableOptions {

@@ -200,6 +200,16 @@ export async function readRun(runsDir: string, id: string, opts: ReadRunOptions 
   throw new RunNotFoundError(id);
 }
 
+/** The error for a runs directory that cannot be listed (`err`, from the listing). */
+export function runsDirError(runsDir: string, err: unknown): RunsDirError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const what = code === "ENOENT" ? "does not exist" : code === "ENOTDIR" ? "is not a directory" : `cannot be read (${code})`;
+  return new RunsDirError(runsDir, `Runs directory ${runsDir} ${what}`, {
+    cause: err,
+    hint: "Set GAGE_RUNS to a runs directory, or make a run with 'gage run'.",
+  });
+}
+
 /**
  * The runs in a runs directory, newest first (by `started`, else `staged`, else `initialized`).
  * `deleted: true` lists only deleted runs (`ID.meta.deleted`), as `gage ls -d`. A run whose meta
@@ -214,12 +224,7 @@ export async function listRuns(
   try {
     names = readdirSync(runsDir);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const what = code === "ENOENT" ? "does not exist" : code === "ENOTDIR" ? "is not a directory" : `cannot be read (${code})`;
-    throw new RunsDirError(runsDir, `Runs directory ${runsDir} ${what}`, {
-      cause: err,
-      hint: "Set GAGE_RUNS to a runs directory, or make a run with 'gage run'.",
-    });
+    throw runsDirError(runsDir, err);
   }
   const suffix = opts.deleted ? DELETED_META_SUFFIX : META_SUFFIX;
   const ids = names.filter((n) => n.endsWith(suffix) && n.length > suffix.length).map((n) => n.slice(0, -suffix.length));

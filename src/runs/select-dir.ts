@@ -1,9 +1,9 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { RunMetaError, RunNotFoundError, RunsDirError } from "./errors.js";
+import { RunMetaError, RunNotFoundError } from "./errors.js";
 import { DELETED_META_SUFFIX, isRunId, META_SUFFIX } from "./layout.js";
 import { runName } from "./name.js";
-import { readRun, sortRuns, type Run } from "./run.js";
+import { readRun, runsDirError, sortRuns, type Run } from "./run.js";
 import { parseRunSpec } from "./select.js";
 
 /** The run ids a runs directory lists, live (`ID.meta/`) and deleted (`ID.meta.deleted/`), from its names alone. */
@@ -22,7 +22,7 @@ export function listRunIds(runsDir: string): RunsDirListing {
   try {
     names = readdirSync(runsDir);
   } catch (err) {
-    throw new RunsDirError(runsDir, `Runs directory ${runsDir} cannot be read (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+    throw runsDirError(runsDir, err);
   }
   const idsOf = (suffix: string) => names.filter((n) => n.endsWith(suffix)).map((n) => n.slice(0, -suffix.length)).filter((id) => isRunId(id));
   return { live: idsOf(META_SUFFIX), deleted: idsOf(DELETED_META_SUFFIX) };
@@ -40,6 +40,8 @@ export function isPrefixSpec(spec: string, count: number): boolean {
 export interface SelectByNamesOptions {
   /** Problems met reading a matched run (its meta unreadable: it is skipped, as a listing skips it). */
   onWarning?: (msg: string) => void;
+  /** Select from deleted runs (`ID.meta.deleted/`) instead of live ones, as `listRuns` does. */
+  deleted?: boolean;
   /** A spec no live run matches may name a deleted run (by id or name prefix). */
   deletedToo?: boolean;
 }
@@ -55,7 +57,8 @@ export async function selectByNames(runsDir: string, specs: readonly string[], o
   if (specs.length === 0) return undefined;
   const listing = listRunIds(runsDir);
   // The listing counts at least the runs a full read keeps: a number past it is no index there either.
-  if (!specs.every((spec) => isPrefixSpec(spec, listing.live.length))) return undefined;
+  const count = opts.deleted ? listing.deleted.length : listing.live.length;
+  if (!specs.every((spec) => isPrefixSpec(spec, count))) return undefined;
   const read = new Map<string, Run | null>();
   const readOne = async (id: string, deleted: boolean): Promise<Run | null> => {
     const key = `${deleted ? "d" : "l"}${id}`;
@@ -84,9 +87,9 @@ export async function selectByNames(runsDir: string, specs: readonly string[], o
   const deleted = new Map<string, Run>();
   const perSpec: Run[][] = [];
   for (const spec of specs) {
-    let matched = await matching(listing.live, spec, false);
+    let matched = opts.deleted ? [] : await matching(listing.live, spec, false);
     if (matched.length > 0) for (const r of matched) live.set(r.id, r);
-    else if (opts.deletedToo) {
+    else if (opts.deletedToo || opts.deleted) {
       matched = await matching(listing.deleted, spec, true);
       for (const r of matched) deleted.set(r.id, r);
     }

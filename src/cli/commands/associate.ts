@@ -4,7 +4,7 @@ import { UsageError } from "../../errors.js";
 import { associateProject } from "../../runs/ops.js";
 import type { CliContext } from "../context.js";
 import { printable } from "../printable.js";
-import { selectOne } from "../run-selection.js";
+import { findOne } from "../run-selection.js";
 
 export function registerAssociate(program: Command, ctx: CliContext): void {
   program
@@ -22,7 +22,7 @@ export function registerAssociate(program: Command, ctx: CliContext): void {
       if (!opts.remove && dir === undefined) {
         throw new UsageError("Argument DIR is required unless '--remove' is used", { hint: "Try 'gage associate --help' for help." });
       }
-      const { run } = await selectOne(ctx, spec);
+      const run = await findOne(ctx, spec);
       if (opts.remove) {
         await associateProject(run, undefined);
         ctx.stdout.write(`Removed project association for "${printable(run.id)}"\n`);

@@ -5,7 +5,7 @@ import { addComment, runComments } from "../../runs/ops.js";
 import { appendUserLog } from "../../runs/user-log.js";
 import { assertCanAsk, confirmOrCancel } from "../confirm.js";
 import { cliAuthor, type CliContext } from "../context.js";
-import { confirmRunsChange, runCount, selectForChange, selectIndexedRuns, selectOne } from "../run-selection.js";
+import { confirmRunsChange, findOne, findRuns, runCount, selectForChange } from "../run-selection.js";
 import { printable, printableLines } from "../printable.js";
 import { renderCommentPanel } from "../run-panels.js";
 import { outputStyle } from "../terminal.js";
@@ -43,9 +43,9 @@ export function registerComment(program: Command, ctx: CliContext): void {
       const change = () => ({ author: cliAuthor(ctx), nowMs: ctx.now().getTime() });
 
       if (opts.list) {
-        const runs = specs.length || opts.all ? await selectIndexedRuns(ctx, specs, where) : [await selectOne(ctx, undefined, where)];
+        const runs = specs.length || opts.all ? await findRuns(ctx, specs, where) : [await findOne(ctx, undefined, where)];
         const style = outputStyle(ctx);
-        for (const { run } of runs) {
+        for (const run of runs) {
           for (const c of await readRunComments(run)) ctx.stdout.write(renderCommentPanel(run, c, style));
         }
         return;
@@ -53,7 +53,7 @@ export function registerComment(program: Command, ctx: CliContext): void {
 
       if (opts.delete !== undefined) {
         if (specs.length > 1 || opts.all) throw new UsageError("Only one run can be specified with '-d/--delete'");
-        const { run } = await selectOne(ctx, specs[0], where);
+        const run = await findOne(ctx, specs[0], where);
         const comment = runComments(run).find((c) => c.id === opts.delete);
         if (!comment) {
           throw new UsageError(`Cannot find comment '${opts.delete}' for run '${run.name}'`, {

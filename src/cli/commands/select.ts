@@ -4,7 +4,7 @@ import { readProjectRef } from "../../runs/project-ref.js";
 import { runMetaDir } from "../../runs/run.js";
 import type { CliContext } from "../context.js";
 import { printable } from "../printable.js";
-import { selectOne } from "../run-selection.js";
+import { findOne } from "../run-selection.js";
 
 interface SelectOptions {
   name?: boolean;
@@ -35,7 +35,7 @@ export function registerSelect(program: Command, ctx: CliContext): void {
       const chosen = [opts.name, opts.runDir, opts.metaDir, opts.projectDir, opts.label].filter(Boolean).length;
       if (chosen > 1) throw new UsageError("Use only one of --name, --run-dir, --meta-dir, --project-dir, --label");
       for (const spec of specs.length ? specs : [undefined]) {
-        const { run } = await selectOne(ctx, spec, opts.where === undefined ? {} : { where: opts.where });
+        const run = await findOne(ctx, spec, opts.where === undefined ? {} : { where: opts.where });
         let line: string;
         if (opts.name) line = run.name;
         else if (opts.runDir) line = run.paths.runDir;

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { readRunComments, readRunDetails, readRunOutput } from "../../runs/details.js";
 import { readProjectRef } from "../../runs/project-ref.js";
 import type { CliContext } from "../context.js";
-import { runJson, selectOne } from "../run-selection.js";
+import { findOne, runJson, selectOne } from "../run-selection.js";
 import { renderFilesTable, renderShow } from "../run-panels.js";
 import { outputStyle } from "../terminal.js";
 
@@ -19,8 +19,10 @@ export function registerShow(program: Command, ctx: CliContext): void {
     .option("-w, --where <expr>", "select from runs matching a filter (see 'gage ls --help')")
     .option("--json", "print as JSON")
     .action(async (spec: string | undefined, opts: { where?: string; json?: boolean; files?: boolean }) => {
-      const ir = await selectOne(ctx, spec, opts.where === undefined ? {} : { where: opts.where });
-      const { run } = ir;
+      const where = opts.where === undefined ? {} : { where: opts.where };
+      // Only JSON shows the run's position in the listing: else a run named by id is read alone.
+      const ir = opts.json ? await selectOne(ctx, spec, where) : undefined;
+      const run = ir?.run ?? (await findOne(ctx, spec, where));
       const details = await readRunDetails(run);
       const style = outputStyle(ctx);
       if (opts.files && !opts.json) {
@@ -30,7 +32,7 @@ export function registerShow(program: Command, ctx: CliContext): void {
       const [project, comments] = await Promise.all([readProjectRef(run.paths.projectFile), readRunComments(run)]);
       if (opts.json) {
         ctx.stdout.write(
-          JSON.stringify({ ...runJson(ir), projectDir: project ?? null, exitCode: details.exitCode ?? null, config: details.config, comments, files: details.files }, null, 2) + "\n",
+          JSON.stringify({ ...runJson(ir!), projectDir: project ?? null, exitCode: details.exitCode ?? null, config: details.config, comments, files: details.files }, null, 2) + "\n",
         );
         return;
       }
