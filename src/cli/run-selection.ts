@@ -63,18 +63,34 @@ export interface SelectForChangeOptions extends LoadRunsOptions {
   verb: string;
 }
 
+/** Runs a command will change, and their positions in the listing (read when a table shows them). */
+export interface SelectedRuns {
+  runs: Run[];
+  indexed: () => Promise<IndexedRun[]>;
+}
+
 /**
  * The runs a mutating command acts on. It must name runs or pass `--all` (a usage error
  * otherwise), and something must be selected (`NothingSelectedError`, with the `gage ls` hint).
+ * Runs named by id or name prefix are read alone; the whole listing only for their positions.
  */
-export async function selectForChange(ctx: CliContext, specs: readonly string[], opts: SelectForChangeOptions): Promise<IndexedRun[]> {
+export async function selectForChange(ctx: CliContext, specs: readonly string[], opts: SelectForChangeOptions): Promise<SelectedRuns> {
   if (specs.length === 0 && !opts.all) {
     throw new UsageError(`Specify a run to ${opts.verb} or use '--all'.`, {
       hint: `Try '${opts.deleted ? "gage ls --deleted" : "gage ls"}' to list runs.`,
     });
   }
-  const selected = await selectIndexedRuns(ctx, specs, opts);
-  if (selected.length === 0) {
+  const named = await namedRuns(ctx, specs, opts);
+  let selected: SelectedRuns;
+  if (named !== undefined) {
+    const runs = sortRuns([...new Set(named.flat())]);
+    const ids = new Set(runs.map((r) => r.id));
+    selected = { runs, indexed: async () => (await loadRuns(ctx, opts)).filter((ir) => ids.has(ir.run.id)) };
+  } else {
+    const indexed = await selectIndexedRuns(ctx, specs, opts);
+    selected = { runs: indexed.map((ir) => ir.run), indexed: async () => indexed };
+  }
+  if (selected.runs.length === 0) {
     throw new NothingSelectedError("Nothing selected", {
       hint: `Try '${opts.deleted ? "gage ls --deleted" : "gage ls"}' to list runs.`,
     });
@@ -242,12 +258,12 @@ export function runCount(n: number): string {
  */
 export async function confirmRunsChange(
   ctx: CliContext,
-  runs: readonly IndexedRun[],
+  selected: SelectedRuns,
   opts: { yes?: boolean; message: string; default?: boolean; deleted?: boolean },
 ): Promise<void> {
   if (opts.yes) return;
   assertCanAsk(ctx);
-  ctx.stderr.write(renderRunsTable(ctx, runs, { stream: ctx.stderr, deleted: opts.deleted ?? false }));
+  ctx.stderr.write(renderRunsTable(ctx, await selected.indexed(), { stream: ctx.stderr, deleted: opts.deleted ?? false }));
   ctx.stderr.write(`${opts.message}\n\n`);
   await confirmOrCancel(ctx, "Continue?", { default: opts.default ?? true });
 }

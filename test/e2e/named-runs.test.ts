@@ -47,6 +47,22 @@ describe("a run named on the command line is read alone", () => {
     assert.deepEqual([where.code, where.stdout], [0, `${SHARED}\n`]);
   });
 
+  test("label, comment, delete and restore with -y by id or name", async () => {
+    const label = await run("label", "--set", "renamed", "mivut", "-y");
+    assert.deepEqual([label.code, label.stderr], [0, "Set label for 1 run\n"]);
+    assert.equal((await run("select", "--label", SHARED)).stdout, "renamed\n");
+    const comment = await run("comment", "-m", "a note", "87bd", "-y");
+    assert.deepEqual([comment.code, comment.stderr], [0, "Added comment to run mivut-nokar\n"]);
+    const deleted = await run("delete", "mivut-nokar", "-y");
+    assert.deepEqual([deleted.code, deleted.stderr], [0, "Deleted 1 run\n"]);
+    assert.equal((await run("select", "mivut")).code, exitCodeFor("RUN_NOT_FOUND"));
+    const restored = await run("restore", "87bd998b", "-y");
+    assert.deepEqual([restored.code, restored.stderr], [0, "Restored 1 run\n"]);
+    assert.equal((await run("select", "mivut")).stdout, `${SHARED}\n`);
+    const again = await run("label", "--set", "Something to share", SHARED, "-y");
+    assert.equal(again.code, 0, again.stderr);
+  });
+
   test("an ambiguous or unknown spec fails as before; an index still lists every run", async () => {
     const ambiguous = await run("select", "m");
     assert.equal(ambiguous.code, exitCodeFor("AMBIGUOUS_RUN"));

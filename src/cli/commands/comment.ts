@@ -75,10 +75,10 @@ export function registerComment(program: Command, ctx: CliContext): void {
       const selected = await selectForChange(ctx, specs, { verb: "comment on", all: opts.all ?? false, ...where });
       await confirmRunsChange(ctx, selected, {
         yes: opts.yes ?? false,
-        message: `You are about to add a comment to ${runCount(selected.length)}.`,
+        message: `You are about to add a comment to ${runCount(selected.runs.length)}.`,
       });
-      for (const { run } of selected) await addComment(run, msg, change());
-      const to = selected.length === 1 ? `run ${selected[0]!.run.name}` : runCount(selected.length);
+      for (const run of selected.runs) await addComment(run, msg, change());
+      const to = selected.runs.length === 1 ? `run ${selected.runs[0]!.name}` : runCount(selected.runs.length);
       ctx.stderr.write(`Added comment to ${to}\n`);
     });
 }

@@ -31,13 +31,13 @@ export function registerDelete(program: Command, ctx: CliContext): void {
         all: (opts.all ?? false) || (opts.where !== undefined && specs.length === 0),
         ...(opts.where === undefined ? {} : { where: opts.where }),
       });
-      const n = runCount(selected.length);
+      const n = runCount(selected.runs.length);
       await confirmRunsChange(ctx, selected, {
         yes: opts.yes ?? false,
         message: opts.permanent ? `You are about to PERMANENTLY delete ${n}. This cannot be undone.` : `You are about to delete ${n}.`,
         default: !opts.permanent,
       });
-      const runs = selected.map((ir) => ir.run);
+      const runs = selected.runs;
       if (opts.permanent) await purgeRuns(runs);
       else await deleteRuns(runs);
       ctx.stderr.write(`${opts.permanent ? "Permanently deleted" : "Deleted"} ${n}\n`);

@@ -39,14 +39,14 @@ export function registerLabel(program: Command, ctx: CliContext): void {
         yes: opts.yes ?? false,
         message:
           opts.set !== undefined
-            ? `You are about to set the label of ${runCount(selected.length)} to ${JSON.stringify(opts.set)}.`
-            : `You are about to clear the label of ${runCount(selected.length)}.`,
+            ? `You are about to set the label of ${runCount(selected.runs.length)} to ${JSON.stringify(opts.set)}.`
+            : `You are about to clear the label of ${runCount(selected.runs.length)}.`,
       });
       await setLabel(
-        selected.map((ir) => ir.run),
+        selected.runs,
         opts.set,
         { author: cliAuthor(ctx), nowMs: ctx.now().getTime() },
       );
-      ctx.stderr.write(`${opts.set !== undefined ? "Set" : "Cleared"} label for ${runCount(selected.length)}\n`);
+      ctx.stderr.write(`${opts.set !== undefined ? "Set" : "Cleared"} label for ${runCount(selected.runs.length)}\n`);
     });
 }

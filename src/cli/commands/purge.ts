@@ -22,14 +22,14 @@ export function registerPurge(program: Command, ctx: CliContext): void {
         all: opts.all ?? false,
         ...(opts.where === undefined ? {} : { where: opts.where }),
       });
-      const n = runCount(selected.length);
+      const n = runCount(selected.runs.length);
       await confirmRunsChange(ctx, selected, {
         yes: opts.yes ?? false,
         deleted: true,
         default: false,
         message: `You are about to PERMANENTLY delete ${n}. This cannot be undone.`,
       });
-      await purgeRuns(selected.map((ir) => ir.run));
+      await purgeRuns(selected.runs);
       ctx.stderr.write(`Permanently deleted ${n}\n`);
     });
 }

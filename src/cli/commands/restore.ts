@@ -19,9 +19,9 @@ export function registerRestore(program: Command, ctx: CliContext): void {
         all: opts.all ?? false,
         ...(opts.where === undefined ? {} : { where: opts.where }),
       });
-      const n = runCount(selected.length);
+      const n = runCount(selected.runs.length);
       await confirmRunsChange(ctx, selected, { yes: opts.yes ?? false, deleted: true, message: `You are about to restore ${n}.` });
-      await restoreRuns(selected.map((ir) => ir.run));
+      await restoreRuns(selected.runs);
       ctx.stderr.write(`Restored ${n}\n`);
     });
 }
