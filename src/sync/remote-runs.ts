@@ -1,9 +1,10 @@
-import { runPaths } from "../runs/layout.js";
-import { runName } from "../runs/name.js";
+import { isRunId, runPaths } from "../runs/layout.js";
+import { nameRange, runName } from "../runs/name.js";
 import { runTimestamp, type Run, type RunStatus } from "../runs/run.js";
 import { applyUserLog, parseUserLogEntry } from "../runs/user-log.js";
 import { NothingSelectedError, RunNotFoundError } from "../runs/errors.js";
-import { matchRunSpec, parseWhere } from "../runs/select.js";
+import { matchRunSpec, parseRunSpec, parseWhere } from "../runs/select.js";
+import { idsInRange } from "./segment-table.js";
 import type { Storage } from "../remotes/storage.js";
 import { loadAllRuns, loadNewestRuns, loadRuns, type HeadEntry, type RemoteView, type RunSummary } from "./heads.js";
 import { newerFirst, summaryTime } from "./catalog-v2.js";
@@ -130,21 +131,38 @@ export function selectWithSpecs<R extends Run>(runs: readonly R[], specs: readon
   return out;
 }
 
-// A spec with a digit and only hex digits and dashes names runs by id alone (a run name has no digit).
-const ID_PREFIX_RE = /^(?=.*\d)(?=.*[a-f-])[0-9a-f-]+$/;
-
 /**
  * Loads the catalog segments a selection by `specs` and `where` reads: for specs that are all run
- * id prefixes, the matching runs' (returned), else every run (`undefined`: list them all).
+ * id or name prefixes, those of the runs they may match (returned: `where` tests only the runs
+ * the specs select), else every run (`undefined`: list them all).
  */
 export async function loadSelected(view: RemoteView, storage: Pick<Storage, "getBytes">, specs: readonly string[] | undefined, where: string | undefined): Promise<string[] | undefined> {
-  if (where === undefined && specs !== undefined && specs.length > 0 && specs.every((spec) => ID_PREFIX_RE.test(spec))) {
-    const ids = [...new Set(specs.flatMap((spec) => view.runs.idsWithPrefix(spec)))];
+  const ids = specs === undefined || specs.length === 0 ? undefined : idsNamed(view, specs);
+  if (ids !== undefined) {
     await loadRuns(view, storage, ids);
     return ids;
   }
   await loadAllRuns(view, storage);
   return undefined;
+}
+
+/**
+ * The runs `specs` may match when each is an id or name prefix (not an index of the remote's
+ * runs, nor a slice), from the segments' id tables and the runs held: a name spells its id's first
+ * 32 bits, so a name prefix is a range of ids. `undefined` for an index or a slice.
+ */
+function idsNamed(view: RemoteView, specs: readonly string[]): string[] | undefined {
+  const count = view.runs.size;
+  if (!specs.every((spec) => parseRunSpec(spec, count).kind === "prefix")) return undefined;
+  const out = new Set<string>();
+  for (const spec of specs) {
+    for (const id of view.runs.idsWithPrefix(spec)) out.add(id);
+    const range = nameRange(spec);
+    if (range === undefined) continue;
+    for (const id of idsInRange(view.runs.segments(), range.lo, range.hi)) out.add(id);
+    for (const id of view.runs.keysHeld()) if (isRunId(id) && runName(id).startsWith(spec)) out.add(id);
+  }
+  return [...out];
 }
 
 /**

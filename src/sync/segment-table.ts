@@ -191,3 +191,21 @@ export function checkSegmentRefs(raw: unknown[]): SegmentRef[] | string {
   }
   return out;
 }
+
+/** Ids the tables list whose first 32 bits are within `lo`..`hi` (a name prefix's runs: `nameRange`). */
+export function idsInRange(segments: readonly SegmentRef[], lo: number, hi: number): string[] {
+  const out: string[] = [];
+  for (const seg of segments) {
+    const top = (i: number) => seg.ids.readUInt32BE(i * 16);
+    if (top(seg.n - 1) < lo || top(0) > hi) continue;
+    let a = 0;
+    let b = seg.n;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (top(mid) < lo) a = mid + 1;
+      else b = mid;
+    }
+    for (let i = a; i < seg.n && top(i) <= hi; i++) out.push(idAt(seg.ids, i));
+  }
+  return out;
+}
