@@ -146,20 +146,16 @@ export class SegmentTable {
 
   /** Ids listed (loaded or not) that start with `prefix` (a run id's first characters). */
   withPrefix(prefix: string): string[] {
-    const m = /^[0-9a-f-]*$/.exec(prefix);
-    if (!m) return [];
     const hex = prefix.replaceAll("-", "");
-    const even = hex.length - (hex.length % 2);
-    const target = Buffer.from(hex.slice(0, even), "hex");
+    if (!/^[0-9a-f]+$/.test(hex)) return [];
+    // From the first id not before the prefix (an odd one padded with 0) to the last that has it.
+    const target = Buffer.from(hex.length % 2 === 0 ? hex : `${hex}0`, "hex");
     const out: string[] = [];
     for (const seg of this.segments) {
       for (let i = lowerBound(seg.ids, seg.n, target); i < seg.n; i++) {
+        if (!seg.ids.toString("hex", i * 16, i * 16 + 16).startsWith(hex)) break;
         const id = idAt(seg.ids, i);
-        if (!id.startsWith(prefix)) {
-          if (!id.replaceAll("-", "").startsWith(hex.slice(0, even))) break;
-          continue;
-        }
-        out.push(id);
+        if (id.startsWith(prefix)) out.push(id);
       }
     }
     return out;

@@ -9,6 +9,7 @@ import { tempDir } from "../helpers/fixtures.js";
 import { openStorage } from "../../src/remotes/open.js";
 import { nameRange, runName } from "../../src/runs/name.js";
 import { emptyView, refreshView, writeCatalog } from "../../src/sync/heads.js";
+import { idTable, SegmentTable } from "../../src/sync/segment-table.js";
 import { listRemoteRuns, planPull } from "../../src/sync/index.js";
 
 // A remote of 600 runs in 30 catalog segments: a pull of runs named by name or id prefix fetches
@@ -70,6 +71,20 @@ test("a name prefix is a range of ids: exactly the ids whose names start with it
     assert.deepEqual(ids.filter((id) => inRange(id, prefix)), ids.filter((id) => runName(id).startsWith(prefix)), prefix);
   }
   for (const nothing of ["x", "a", "bb", "badopz", "badop-zuzuzu", "1"]) assert.equal(nameRange(nothing), undefined, nothing);
+});
+
+test("id prefixes of any length are found in the segments' tables", () => {
+  const sorted = [...ids].sort();
+  const refs = [];
+  for (let i = 0; i < sorted.length; i += 20) {
+    const part = sorted.slice(i, i + 20);
+    refs.push({ key: `segments/${String(i).padStart(64, "0")}`, n: part.length, ids: idTable(part) });
+  }
+  const table = new SegmentTable(refs);
+  const someId = sorted[250]!;
+  for (const prefix of [someId.slice(0, 1), someId.slice(0, 2), someId.slice(0, 3), someId.slice(0, 9), someId.slice(0, 8), someId, "0", "f", "-", "x1", `${someId.slice(0, 3)}-`]) {
+    assert.deepEqual(table.withPrefix(prefix), sorted.filter((id) => id.startsWith(prefix)), prefix);
+  }
 });
 
 test("a pull of runs named by name, name prefix or id prefix fetches their segments, not the remote's", async () => {
