@@ -1,7 +1,7 @@
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import { digestTrees, ObjectReader, PackWriter, toMicros, type FileIdCache, type TreeSumLookup, type WrittenPack, snapshotDir } from "../objects/index.js";
+import { digestTrees, ObjectReader, PackWriter, toMicros, type FileIdCache, type PackIndex, type TreeSumLookup, type WrittenPack, snapshotDir } from "../objects/index.js";
 import { snapshotDirsOnWorkers, type StatCache } from "../worktree/index.js";
 import { markReachable, type Closure } from "./closure.js";
 import { RunMetaError, RunNotFoundError } from "../runs/errors.js";
@@ -13,7 +13,7 @@ import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type 
 import { addRunHistory, ofPresentRun, presentRuns, pruneRunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { unionOfHints } from "./head-entry.js";
-import { keepWrittenIndexes, loadPushPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
+import { keepWrittenIndexes, loadHintedPackIndex, loadPushPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, summedTotals, sumRuns, type RunSums } from "./in-sync.js";
 import { gitRemoteSpec } from "./remote.js";
@@ -319,13 +319,20 @@ async function executePush(
 async function incompleteRuns(s: Session, runIds: readonly string[]): Promise<Set<string>> {
   if (runIds.length === 0) return new Set();
   await loadRuns(s.view, s.remote.storage, runIds);
-  const closure: Closure = { reader: new ObjectReader(s.remote.storage, await loadRemotePackIndex(s)), reachable: new Set(), missing: new Map() };
   const roots = runIds.flatMap((id): [string, string][] => {
     const v = remoteVersion(s.view.runs.get(id) ?? []);
     return v === undefined ? [] : [[v.run.tree, id], [v.meta.tree, id]];
   });
-  await markReachable(closure, roots);
-  return new Set(closure.missing.values());
+  const missingIn = async (index: PackIndex) => {
+    const closure: Closure = { reader: new ObjectReader(s.remote.storage, index), reachable: new Set(), missing: new Map() };
+    await markReachable(closure, roots);
+    return closure.missing;
+  };
+  // The packs the runs' entries hint at hold what they reach (a run named needs not every index
+  // of the remote); every index is read only when an object is in none of them.
+  const hinted = unionOfHints(runIds.flatMap((id) => (s.view.runs.get(id) ?? []).map((e) => e.packs))).packs;
+  if (hinted !== undefined && (await missingIn((await loadHintedPackIndex(s, new Set(hinted))).index)).size === 0) return new Set();
+  return new Set((await missingIn(await loadRemotePackIndex(s))).values());
 }
 
 /**

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { listRuns } from "../../src/runs/run.js";
 import { RunNotFoundError } from "../../src/runs/errors.js";
 import { listRemoteRuns, push } from "../../src/sync/index.js";
+import { countedIndexReads } from "../helpers/counted-storage.js";
 import { mkfifoAt } from "../helpers/fixtures.js";
 import { DELETED_RUN, freshCases, SHARED_RUN } from "./story.js";
 
@@ -44,4 +45,16 @@ test("a push naming a spoiled run warns and skips it as a listing does; an index
   await assert.rejects(push({ runsDir: origin, remote, runs: ["25950538"], onWarning: (m) => warnings.push(m) }), RunNotFoundError);
   assert.match(warnings.join("\n"), /Skipping run in .*25950538-8c39-4df4-91be-b31d8388d528\.meta: Unsupported meta schema "9"/);
   await assert.rejects(push({ runsDir: origin, remote, runs: ["1"] }), { code: "UNSAFE_PATH" });
+});
+
+test("a push naming a run the remote holds checks it against the indexes of the packs its entry hints at", async () => {
+  const { origin, remote } = fresh();
+  for (const run of [SHARED_RUN, "55e771fb-8eb0-4cfd-88b5-8a25505e078e", "ffcb9078-ed64-41f7-8fc4-9d3328700bf7"]) await push({ runsDir: origin, remote, runs: [run] });
+  // Without its caches (kept indexes included), the directory compares the run anew.
+  rmSync(join(origin, ".gage-sync"), { recursive: true });
+  const { storage, indexReads } = await countedIndexReads(remote);
+  const again = await push({ runsDir: origin, remote: storage, runs: ["mivut"] });
+  assert.deepEqual([again.runs.length, again.upToDate], [0, 1]);
+  assert.equal(indexReads.length, 1, "the index of the run's own pack, not the remote's three");
+  await storage.close();
 });
