@@ -22,8 +22,8 @@ import {
   type RemoteView,
 } from "./heads.js";
 import { markReachable, type MarkProgress } from "./closure.js";
-import { decodeCatalogRoot } from "./catalog-v2.js";
-import { SEGMENT_KEY_RE, SEGMENT_PREFIX } from "./segment-table.js";
+import { decodeCatalogRoot, type NewestRuns } from "./catalog-v2.js";
+import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table.js";
 import { docVersion } from "./skim.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
@@ -351,34 +351,51 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   return found;
 }
 
+/** The segments a catalog names (its copy of the newest runs included); none for a catalog of format 1. */
+export async function segmentsNamedBy(storage: Storage, key: string): Promise<string[]> {
+  const bytes = await readHeadBytes(storage, key, MAX_CATALOG_BYTES);
+  // A catalog of format 1 names none (and is not decoded whole to say so).
+  if (docVersion(bytes) !== 2) return [];
+  return rootSegments(decodeCatalogRoot(key, bytes));
+}
+
+/** The segment keys of a decoded root: its segments and its copy of the newest runs. */
+export function rootSegments(root: { segments?: readonly SegmentRef[] | undefined; newest?: NewestRuns | undefined }): string[] {
+  const keys = (root.segments ?? []).map((s) => s.key);
+  if (root.newest?.key !== undefined) keys.push(root.newest.key);
+  return keys;
+}
+
 /**
- * Removes catalog segments no listed catalog names, once older than the grace period (as packs:
- * a writer puts its segments before the root that names them, and one of unknown age is kept).
- * Returns how many were removed.
+ * The segments no catalog of `named` names, older than the grace period (as packs: a writer puts
+ * its segments before the root that names them, and one of unknown age is kept). One stat each.
  */
-export async function removeUnnamedSegments(storage: Storage, nowMs: number, graceMs: number): Promise<number> {
-  const named = new Set<string>();
-  for (const key of (await keysOf(storage, CATALOG_PREFIX)).map((e) => e.key)) {
-    if (keyTime(key) === undefined) continue;
-    const bytes = await readHeadBytes(storage, key, MAX_CATALOG_BYTES);
-    // A catalog of format 1 names none (and is not decoded whole to say so).
-    if (docVersion(bytes) !== 2) continue;
-    const root = decodeCatalogRoot(key, bytes);
-    for (const s of root.segments) named.add(s.key);
-    if (root.newest.key !== undefined) named.add(root.newest.key);
-  }
+export async function unnamedSegments(storage: Storage, named: ReadonlySet<string>, nowMs: number, graceMs: number): Promise<{ key: string; size: number }[]> {
   const limit = pLimit(CONCURRENCY);
-  const removed = await Promise.all(
-    (await keysOf(storage, SEGMENT_PREFIX))
-      .filter((e) => SEGMENT_KEY_RE.test(e.key) && !named.has(e.key))
-      .map((e) =>
-        limit(async () => {
-          const mtime = (await storage.stat(e.key))?.mtimeMs;
-          if (mtime === undefined || nowMs - mtime < graceMs) return 0;
-          await storage.delete(e.key);
-          return 1;
-        }),
-      ),
+  const candidates = (await keysOf(storage, SEGMENT_PREFIX)).filter((e) => SEGMENT_KEY_RE.test(e.key) && !named.has(e.key));
+  const ripe = await Promise.all(
+    candidates.map((e) =>
+      limit(async () => {
+        const mtime = (await storage.stat(e.key))?.mtimeMs;
+        return mtime !== undefined && nowMs - mtime >= graceMs;
+      }),
+    ),
   );
-  return removed.reduce<number>((n, r) => n + r, 0);
+  return candidates.filter((_, i) => ripe[i]);
+}
+
+/**
+ * Removes catalog segments no listed catalog names, once older than the grace period. Returns
+ * how many were removed, and their bytes.
+ */
+export async function removeUnnamedSegments(storage: Storage, nowMs: number, graceMs: number): Promise<{ removed: number; removedBytes: number }> {
+  const named = new Set<string>();
+  for (const { key } of await keysOf(storage, CATALOG_PREFIX)) {
+    if (keyTime(key) === undefined) continue;
+    for (const s of await segmentsNamedBy(storage, key)) named.add(s);
+  }
+  const gone = await unnamedSegments(storage, named, nowMs, graceMs);
+  const limit = pLimit(CONCURRENCY);
+  await Promise.all(gone.map((e) => limit(() => storage.delete(e.key))));
+  return { removed: gone.length, removedBytes: gone.reduce((n, e) => n + e.size, 0) };
 }

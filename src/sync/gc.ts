@@ -4,7 +4,7 @@ import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type Writt
 import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
-import { planHeads, planPacks, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
+import { planHeads, planPacks, planSegments, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
 import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markTimes, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
@@ -103,8 +103,8 @@ export interface GcResult {
   };
   heads: { removed: number; kept: number };
   catalogs: { removed: number; kept: number; written: boolean };
-  /** Catalog segments no catalog names any more (counted when executed). */
-  segments?: { removed: number };
+  /** Catalog segments no kept catalog names, older than the grace period, and their bytes. */
+  segments: { removed: number; removedBytes: number };
 }
 
 /** A planned gc: inspect `result` (what it would do), then `execute` it or `close` it. */
@@ -118,7 +118,7 @@ export interface GcPlan {
 }
 
 /** What a plan (or its execution) amounts to. */
-function tally(store: Store, remote: string, graceMs: number, changes: readonly PackChange[], heads: HeadsPlan): GcResult {
+function tally(store: Store, remote: string, graceMs: number, changes: readonly PackChange[], heads: HeadsPlan, segments: readonly { size: number }[]): GcResult {
   const byPack = new Map(changes.map((c) => [c.pack, c]));
   const result: GcResult = {
     remote,
@@ -127,6 +127,7 @@ function tally(store: Store, remote: string, graceMs: number, changes: readonly 
     packs: { removed: 0, removedBytes: 0, setAside: 0, setAsideBytes: 0, trimmed: 0, restored: 0, repacked: 0, written: 0, writtenBytes: 0, kept: 0, keptBytes: 0, reclaimableBytes: 0 },
     heads: { removed: heads.heads.length, kept: store.heads.size - heads.heads.length },
     catalogs: { removed: heads.catalogs.length, kept: 0, written: heads.catalogTime !== undefined },
+    segments: { removed: segments.length, removedBytes: segments.reduce((n, s) => n + s.size, 0) },
   };
   result.catalogs.kept = store.catalogs.length - heads.catalogs.length + (result.catalogs.written ? 1 : 0);
   const unreachable = new Set<ObjectId>();
@@ -194,6 +195,7 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     checkComplete(store);
     const changes = await planPacks(store, now(), graceMs, threshold);
     const heads = await planHeads(store, now(), graceMs);
+    const segments = await planSegments(store, heads, now(), graceMs);
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -202,8 +204,8 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     };
     return {
       remote: remote.url,
-      result: tally(store, remote.url, graceMs, changes, heads),
-      changes: changes.length > 0 || heads.catalogTime !== undefined || heads.heads.length > 0 || heads.catalogs.length > 0,
+      result: tally(store, remote.url, graceMs, changes, heads, segments),
+      changes: changes.length > 0 || heads.catalogTime !== undefined || heads.heads.length > 0 || heads.catalogs.length > 0 || segments.length > 0,
       execute: async (onProgress) => {
         try {
           return await executeGc(remote, store, { ...opts, now, graceMs, threshold, onProgress: onProgress ?? opts.onProgress });
@@ -242,7 +244,7 @@ async function executeGc(remote: OpenRemote, store: Store, opts: ExecOptions): P
   const heads = await planHeads(store, opts.now(), opts.graceMs);
 
   // Counted before anything changes: the changes below consume what the tally reads.
-  const result = tally(store, remote.url, opts.graceMs, changes, heads);
+  const result = tally(store, remote.url, opts.graceMs, changes, heads, []);
   const steps = changes.length + heads.heads.length + heads.catalogs.length + (heads.catalogTime === undefined ? 0 : 1);
   opts.onProgress?.({ phase: "remove", items: 0, bytes: 0, total: { items: steps, bytes: 0 } });
   const done = (n = 1) => opts.onProgress?.({ phase: "remove", items: n, bytes: 0 });
@@ -274,7 +276,7 @@ async function executeGc(remote: OpenRemote, store: Store, opts: ExecOptions): P
   result.heads = { removed: removal.heads.length, kept: store.heads.size };
   result.catalogs.removed = removal.catalogs.length;
   result.catalogs.kept = store.catalogs.length - removal.catalogs.length + (catalogKey === undefined ? 0 : 1);
-  result.segments = { removed: await removeUnnamedSegments(storage, nowMs, opts.graceMs) };
+  result.segments = await removeUnnamedSegments(storage, nowMs, opts.graceMs);
   await keepLatecomers(store, opts);
   return result;
 }
