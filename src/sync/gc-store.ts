@@ -25,28 +25,17 @@ import { markReachable, type MarkProgress } from "./closure.js";
 import { decodeCatalogRoot, type NewestRuns } from "./catalog-v2.js";
 import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table.js";
 import { docVersion } from "./skim.js";
+import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
 /**
  * What `gage gc` reads of a store remote before deciding anything: every head and the newest
  * catalog (merged as a reader merges them), every pack index and set-aside index, and the set of
  * objects the runs reach, marked by reading their trees and chunk lists (each one verified).
- *
- * Set-aside indexes live under `garbage/<12 hex ms>-<64 hex pack id>`: the full index a pack had
- * when gc last took objects out of it (or took the pack out of use), named by when. Readers never
- * list `garbage/`, so those objects are invisible to pulls and to pushes (which then upload them
- * again rather than reuse them); gc puts entries back when a head turns out to reach them.
+ * Set-aside indexes: gc-keys.ts.
  */
-export const GARBAGE_PREFIX = "garbage/";
-
-const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
-const GARBAGE_KEY_RE = /^garbage\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 /** Requests gc has in flight at once (GETs of heads and indexes, stats, deletes). */
 export const CONCURRENCY = 8;
-
-export function garbageKey(packId: ObjectId, nowMs: number): string {
-  return `${GARBAGE_PREFIX}${timeKeyPart(nowMs)}-${packId}`;
-}
 
 /** One pack: its file, its index, and the indexes gc set aside for it. */
 export interface PackState {
@@ -112,12 +101,6 @@ export interface Store {
   reachable: Set<ObjectId>;
   /** Objects the runs reach that no pack holds → a run that reaches it. */
   missing: Map<ObjectId, string>;
-}
-
-async function keysOf(storage: Storage, prefix: string, startAfter?: string): Promise<{ key: string; size: number }[]> {
-  const out: { key: string; size: number }[] = [];
-  for await (const e of storage.list(prefix, startAfter === undefined ? {} : { startAfter })) out.push(e);
-  return out;
 }
 
 async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ key: string; entries: HeadEntry[] }[]> {
@@ -198,13 +181,13 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   };
   const indexes: string[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
-    const file = PACK_FILE_RE.exec(key);
-    if (file) pack(file[1]!).size = size;
+    const file = packFileId(key);
+    if (file !== undefined) pack(file).size = size;
     else if (parsePackIndexKey(key) !== undefined) indexes.push(key);
   }
   const records = (await keysOf(storage, GARBAGE_PREFIX)).flatMap(({ key }) => {
-    const m = GARBAGE_KEY_RE.exec(key);
-    return m ? [{ key, time: Number.parseInt(m[1]!, 16), id: m[2]! }] : [];
+    const r = parseGarbageKey(key);
+    return r ? [{ key, time: r.time, id: r.packId }] : [];
   });
   const limit = pLimit(CONCURRENCY);
   await Promise.all([
@@ -309,8 +292,8 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
     return l;
   };
   for (const { key, size } of await keysOf(store.storage, PACK_PREFIX)) {
-    const file = PACK_FILE_RE.exec(key);
-    if (file) entry(file[1]!).size = size;
+    const file = packFileId(key);
+    if (file !== undefined) entry(file).size = size;
     else {
       const named = parsePackIndexKey(key);
       if (named !== undefined) entry(named.packId).indexKeys.push(key);

@@ -6,11 +6,12 @@ import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
 import { planHeads, planPacks, planSegments, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
-import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markTimes, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
+import { garbageKey } from "./gc-keys.js";
+import { catchUp, CONCURRENCY, entriesOf, fullEntries, markTimes, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
-export { GARBAGE_PREFIX } from "./gc-store.js";
+export { GARBAGE_PREFIX } from "./gc-keys.js";
 
 /**
  * `gage gc`: removes from a store remote what no run needs any more (docs/design.md §6), without locks
