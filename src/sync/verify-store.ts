@@ -9,6 +9,7 @@ import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.j
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
 import { emptyCounts, statusOf, type PackSubset, type VerifyOptions, type VerifyProblem, type VerifyResult } from "./verify-result.js";
 import { planAll, planData, readData } from "./verify-data.js";
+import { checkWholeFiles } from "./verify-files.js";
 import { groupFindings, type PackFacts } from "./verify-problems.js";
 import { locationProblem, Reachability, type PreRead } from "./verify-walk.js";
 
@@ -209,7 +210,8 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
     counts.readObjects = plan.objects;
     counts.readBytes = plan.bytes;
   }
-  const walk = new Reachability({ reader: new ObjectReader(storage, packs.index), sizes: packs.sizes }, pre);
+  const reader = new ObjectReader(storage, packs.index);
+  const walk = new Reachability({ reader, sizes: packs.sizes }, pre);
   for (const run of selected) {
     for (const e of run.entries) {
       for (const tree of [e.run.tree, e.meta.tree]) if (tree !== EMPTY_TREE) walk.addRoot(tree, run.id);
@@ -233,6 +235,10 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
     await walk.linkLate(new Set(late.keys()), concurrency);
     counts.readObjects = plan.objects;
     counts.readBytes = plan.bytes;
+  }
+  if (opts.readData) {
+    const subsetHas = opts.subset === undefined ? () => true : (packId: ObjectId) => opts.subset!.has(packId);
+    await checkWholeFiles(walk, reader, concurrency, subsetHas, (e) => opts.onProgress?.({ phase: "files", ...e }));
   }
   problems.push(...groupFindings(walk, packs));
   return { target: url, mode: opts.readData ? "read-data" : "structure", ...(subset ? { subset } : {}), counts, problems, status: statusOf(problems) };
