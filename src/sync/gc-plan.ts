@@ -85,7 +85,7 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
       continue;
     }
     const keep = full.filter((e) => reachable.has(e.id));
-    const current = new Set((p.index ?? []).map((e) => e.id));
+    const current = new Set(p.index?.ids());
     const missingHere = keep.filter((e) => !current.has(e.id));
     if (!old(p)) {
       if (missingHere.length > 0) change(p, "restore", { index: [...(p.index ?? []), ...missingHere] });
@@ -118,7 +118,7 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
   const changing = new Set(changes.map((c) => c.pack));
   for (const p of store.packs.values()) {
     if (p.size === undefined || p.index === undefined || changing.has(p)) continue;
-    if (p.indexKeys.length !== 1 || parsePackIndexKey(p.indexKeys[0]!)?.sum === undefined) change(p, "settle", { index: p.index });
+    if (p.indexKeys.length !== 1 || parsePackIndexKey(p.indexKeys[0]!)?.sum === undefined) change(p, "settle", { index: [...p.index] });
   }
   return changes;
 }

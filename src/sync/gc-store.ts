@@ -25,6 +25,8 @@ import { markReachable, type MarkProgress } from "./closure.js";
 import { decodeCatalogRoot, type NewestRuns } from "./catalog-v2.js";
 import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table.js";
 import { docVersion } from "./skim.js";
+import { PackEntries } from "./gc-entries.js";
+import { decodeRawRun } from "./lazy-runs.js";
 import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
@@ -46,7 +48,7 @@ export interface PackState {
    * What the pack's listed index files list (their union: two while a gc that replaced one was
    * stopped before removing the other); undefined when there is none (set aside, or never written).
    */
-  index?: PackIndexEntry[];
+  index?: PackEntries;
   /** The keys of its index files listed now (`packIndexKey`, or a 0.1.0 `legacyPackIndexKey`). */
   indexKeys: string[];
   /** `garbage/` records of this pack (normally at most one). */
@@ -60,17 +62,17 @@ export interface PackState {
 /** Adds an index file read under `key` to its pack's state (the union of its listed indexes). */
 function addIndexFile(p: PackState, key: string, bytes: Buffer): void {
   checkIndexName(key, bytes);
-  const entries = decodePackIndex(p.id, bytes, key);
+  const entries = PackEntries.read(p.id, bytes, key);
   p.indexKeys.push(key);
   if (p.index === undefined) p.index = entries;
   else {
-    const have = new Set(p.index.map((e) => e.id));
-    p.index = [...p.index, ...entries.filter((e) => !have.has(e.id))];
+    const have = new Set(p.index.ids());
+    p.index = PackEntries.of(p.id, [...p.index, ...entries.filter((e) => !have.has(e.id))]);
   }
 }
 
 /** Every object a pack is known to hold: its index, and what gc set aside from it. */
-export function fullEntries(p: PackState): PackIndexEntry[] {
+export function fullEntries(p: PackState): PackEntries | PackIndexEntry[] {
   if (p.records.length === 0) return p.index ?? [];
   const byId = new Map<ObjectId, PackIndexEntry>();
   for (const e of [...(p.index ?? []), ...p.records.flatMap((r) => r.entries)]) if (!byId.has(e.id)) byId.set(e.id, e);
@@ -81,6 +83,7 @@ export function fullEntries(p: PackState): PackIndexEntry[] {
 export interface HeadInfo {
   key: string;
   time: number;
+  /** What it says, while the view does not hold it (empty once covered: gc keeps no copy). */
   entries: HeadEntry[];
   covered: boolean;
 }
@@ -108,6 +111,22 @@ async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ k
   return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES)) }))));
 }
 
+/** Heads read CONCURRENCY at a time and handed to `each` in key order: only a batch is decoded at once. */
+async function eachHead(storage: Storage, keys: readonly string[], each: (key: string, entries: HeadEntry[]) => void): Promise<void> {
+  for (let i = 0; i < keys.length; i += CONCURRENCY) {
+    for (const { key, entries } of await readHeads(storage, keys.slice(i, i + CONCURRENCY))) each(key, entries);
+  }
+}
+
+/**
+ * A run's entries, decoded for this use and not kept: the view would otherwise hold every run of
+ * the remote decoded, next to the bytes it keeps to write the next catalog.
+ */
+function runEntries(view: RemoteView, id: string): HeadEntry[] | undefined {
+  const raw = view.runs.decoded(id) ? undefined : view.runs.raw(id);
+  return raw === undefined ? view.runs.get(id) : decodeRawRun(id, raw);
+}
+
 /** Where a reader holding `view` starts listing heads (refreshView in heads.ts). */
 function listingFloor(view: RemoteView, nowMs: number): number {
   return view.newest === undefined ? 0 : Math.max(0, Math.floor(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS));
@@ -119,7 +138,7 @@ function listingFloor(view: RemoteView, nowMs: number): number {
  * nothing.
  */
 function subsumed(e: HeadEntry, view: RemoteView): boolean {
-  const mine = view.runs.get(e.runId);
+  const mine = runEntries(view, e.runId);
   if (!mine) return false;
   const has = (v: TreeVersion, pick: (m: HeadEntry) => TreeVersion) =>
     v.tree === EMPTY_TREE || mine.some((m) => pick(m).tree === v.tree || pick(m).prior.includes(v.tree));
@@ -153,24 +172,22 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   // Merged as a reader merges them: the catalog, then the heads from its listing point on. Older
   // heads are in the catalog already; merging them again could read a tree that dropped out of a
   // long history (MAX_PRIOR) as a divergence, so they are only checked against the view.
+  // A head's entries are kept only while it is not covered (the view holds what the others say).
   const floor = listingFloor(view, nowMs);
   const inCatalog = new Set(view.recent);
   const heads = new Map<string, HeadInfo>();
-  const older: HeadInfo[] = [];
+  const newer = (key: string) => !inCatalog.has(key) && keyTime(key)! >= floor;
   let merged = 0;
-  for (const { key, entries } of await readHeads(storage, headKeys)) {
-    const info: HeadInfo = { key, time: keyTime(key)!, entries, covered: true };
-    heads.set(key, info);
-    if (!inCatalog.has(key) && info.time >= floor) {
-      noteHead(view, key, entries);
-      merged++;
-    } else older.push(info);
-  }
-  for (const h of older) {
-    if (h.entries.every((e) => subsumed(e, view))) continue;
-    h.covered = false;
-    onWarning?.(`${h.key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
-  }
+  await eachHead(storage, headKeys.filter(newer), (key, entries) => {
+    heads.set(key, { key, time: keyTime(key)!, entries: [], covered: true });
+    noteHead(view, key, entries);
+    merged++;
+  });
+  await eachHead(storage, headKeys.filter((k) => !newer(k)), (key, entries) => {
+    const covered = entries.every((e) => subsumed(e, view));
+    heads.set(key, { key, time: keyTime(key)!, entries: covered ? [] : entries, covered });
+    if (!covered) onWarning?.(`${key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
+  });
   view.uncovered = merged;
 
   const packs = new Map<ObjectId, PackState>();
@@ -201,7 +218,9 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   for (const p of packs.values()) {
     if (p.size === undefined) continue;
     const entries = fullEntries(p);
-    if (entries.length > 0) readable.addIndex(p.id, encodePackIndex(p.id, entries));
+    // The index's own bytes when gc holds them as read: the lookup index shares them.
+    if (entries instanceof PackEntries) readable.addIndex(p.id, entries.bytes);
+    else if (entries.length > 0) readable.addIndex(p.id, encodePackIndex(p.id, entries));
   }
   const store: Store = {
     storage,
@@ -218,9 +237,17 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   return store;
 }
 
-/** The trees of every run in the view, and of every head the view does not cover. */
-export function rootsOf(store: Store): [ObjectId, string][] {
-  return entriesOf(store).flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]]);
+/**
+ * The trees of every run in the view, and of every head the view does not cover. Each entry's
+ * times objects are kept as it passes (`markTimes`: leaves, so marking them first changes nothing),
+ * so that every run is decoded once.
+ */
+export function* rootsOf(store: Store): Generator<[ObjectId, string]> {
+  for (const e of entriesOf(store)) {
+    markTimes(store, [e]);
+    yield [e.run.tree, e.runId];
+    yield [e.meta.tree, e.runId];
+  }
 }
 
 /**
@@ -237,12 +264,10 @@ export function markTimes(store: Store, entries: Iterable<HeadEntry>): void {
   }
 }
 
-/** Every entry a gc keeps: the view's runs and the heads no catalog covers. */
-export function entriesOf(store: Store): HeadEntry[] {
-  const out: HeadEntry[] = [];
-  for (const entries of store.view.runs.values()) out.push(...entries);
-  for (const h of store.heads.values()) if (!h.covered) out.push(...h.entries);
-  return out;
+/** Every entry a gc keeps, run by run (each decoded as it is reached): the view's runs and the heads no catalog covers. */
+export function* entriesOf(store: Store): Generator<HeadEntry> {
+  for (const id of store.view.runs.keys()) yield* runEntries(store.view, id) ?? [];
+  for (const h of store.heads.values()) if (!h.covered) yield* h.entries;
 }
 
 // Trees and chunk lists are small; larger objects in a young pack are file data, not read.
@@ -331,6 +356,8 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   // concurrent push did, until a gc that sees both decides.
   await markReachable(store, found.flatMap((h) => h.entries.flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]])), onProgress);
   markTimes(store, found.flatMap((h) => h.entries));
+  // Merged into the view: what they say is there.
+  for (const h of found) h.entries = [];
   return found;
 }
 

@@ -1,13 +1,14 @@
 import pLimit from "p-limit";
 import { UsageError } from "../errors.js";
 import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type WrittenPack } from "../objects/index.js";
-import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import { encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
+import { PackEntries } from "./gc-entries.js";
 import { planHeads, planPacks, planSegments, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
 import { garbageKey } from "./gc-keys.js";
-import { catchUp, CONCURRENCY, entriesOf, fullEntries, markTimes, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
+import { catchUp, CONCURRENCY, fullEntries, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -192,7 +193,6 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     if (total) opts.onProgress?.({ phase: "mark", items: 0, bytes: 0, total: { items: total.objects, bytes: total.bytes } });
     const onMark = (p: MarkProgress) => opts.onProgress?.({ phase: "mark", items: p.objects, bytes: p.bytes });
     await markReachable(store, rootsOf(store), onMark);
-    markTimes(store, entriesOf(store));
     checkComplete(store);
     const changes = await planPacks(store, now(), graceMs, threshold);
     const heads = await planHeads(store, now(), graceMs);
@@ -287,7 +287,7 @@ async function repack(remote: OpenRemote, store: Store, changes: PackChange[], o
   if (changes.length === 0) return [];
   const leaving = new Set(changes.map((c) => c.pack));
   const kept = new PackIndex();
-  for (const p of store.packs.values()) if (!leaving.has(p) && p.size !== undefined && p.index !== undefined && p.index.length > 0) kept.addIndex(p.id, encodePackIndex(p.id, p.index));
+  for (const p of store.packs.values()) if (!leaving.has(p) && p.size !== undefined && p.index !== undefined && p.index.length > 0) kept.addIndex(p.id, p.index.bytes);
   const objects = changes.flatMap((c) => c.repack!).filter((e) => !kept.has(e.id));
   opts.onProgress?.({ phase: "repack", items: 0, bytes: 0, total: { items: objects.length, bytes: objects.reduce((n, e) => n + e.rawLength, 0) } });
   const writer = new PackWriter(remote.storage, { index: kept, compress: remote.compress });
@@ -299,7 +299,7 @@ async function repack(remote: OpenRemote, store: Store, changes: PackChange[], o
   const written = await writer.flush();
   for (const w of written) {
     const bytes = await remote.storage.getBytes(w.indexKey);
-    store.packs.set(w.packId, { id: w.packId, size: w.bytes, index: decodePackIndex(w.packId, bytes, w.indexKey), indexKeys: [w.indexKey], records: [], mtimeMs: opts.now() });
+    store.packs.set(w.packId, { id: w.packId, size: w.bytes, index: PackEntries.read(w.packId, bytes, w.indexKey), indexKeys: [w.indexKey], records: [], mtimeMs: opts.now() });
     store.reader.index.addIndex(w.packId, bytes, w.indexKey);
   }
   return written;
@@ -314,7 +314,7 @@ async function applyChange(storage: Storage, c: PackChange, nowMs: number): Prom
   const p = c.pack;
   if (c.record) {
     const key = garbageKey(p.id, nowMs);
-    const entries = fullEntries(p);
+    const entries = [...fullEntries(p)];
     await storage.put(key, encodePackIndex(p.id, entries));
     p.records.push({ key, time: nowMs, entries });
   }
@@ -344,7 +344,7 @@ async function replaceIndex(storage: Storage, p: PackState, entries: PackIndexEn
   if (!p.indexKeys.includes(key)) await storage.put(key, bytes);
   for (const old of p.indexKeys) if (old !== key) await storage.delete(old);
   p.indexKeys = [key];
-  p.index = entries;
+  p.index = PackEntries.encoded(bytes, entries);
 }
 
 /**
@@ -376,7 +376,7 @@ async function keepLatecomers(store: Store, opts: ExecOptions): Promise<void> {
     const held = new Set<ObjectId>();
     for (const p of store.packs.values()) {
       if (p.size === undefined) continue;
-      const current = new Set((p.index ?? []).map((e) => e.id));
+      const current = new Set(p.index?.ids());
       const back = fullEntries(p).filter((e) => store.reachable.has(e.id) && !current.has(e.id));
       if (back.length > 0) {
         await replaceIndex(store.storage, p, [...(p.index ?? []), ...back]);

@@ -1,0 +1,55 @@
+import type { ObjectId } from "../objects/index.js";
+import { decodePackIndex, encodePackIndex, packIndexEntries, type PackIndexEntry } from "../objects/pack.js";
+
+/**
+ * The entries of one pack's index as gc holds them: the index file's bytes (49 bytes an object,
+ * shared with the lookup index gc reads through), decoded one entry at a time as a plan walks
+ * them. An array of entry objects took three times the memory, for every object of the remote.
+ * Offers the array methods gc's planning uses.
+ */
+export class PackEntries implements Iterable<PackIndexEntry> {
+  /** An encoded index (`encodePackIndex`), checked. */
+  readonly bytes: Buffer;
+  readonly length: number;
+
+  private constructor(bytes: Buffer, length: number) {
+    this.bytes = bytes;
+    this.length = length;
+  }
+
+  /** An index file as read, after checking it whole (`FormatError` when it is damaged). */
+  static read(packId: ObjectId, bytes: Buffer, where: string): PackEntries {
+    return new PackEntries(bytes, decodePackIndex(packId, bytes, where).length);
+  }
+
+  /** The index of `entries` (encoded, as gc writes it). */
+  static of(packId: ObjectId, entries: readonly PackIndexEntry[]): PackEntries {
+    return new PackEntries(encodePackIndex(packId, [...entries]), entries.length);
+  }
+
+  /** `bytes` encoded from `entries` already (what gc just wrote). */
+  static encoded(bytes: Buffer, entries: readonly PackIndexEntry[]): PackEntries {
+    return new PackEntries(bytes, entries.length);
+  }
+
+  [Symbol.iterator](): Iterator<PackIndexEntry> {
+    return packIndexEntries(this.bytes);
+  }
+
+  some(test: (e: PackIndexEntry) => boolean): boolean {
+    for (const e of this) if (test(e)) return true;
+    return false;
+  }
+
+  filter(test: (e: PackIndexEntry) => boolean): PackIndexEntry[] {
+    const out: PackIndexEntry[] = [];
+    for (const e of this) if (test(e)) out.push(e);
+    return out;
+  }
+
+  ids(): ObjectId[] {
+    const out: ObjectId[] = [];
+    for (const e of this) out.push(e.id);
+    return out;
+  }
+}
