@@ -11,25 +11,28 @@ export class PackEntries implements Iterable<PackIndexEntry> {
   /** An encoded index (`encodePackIndex`), checked. */
   readonly bytes: Buffer;
   readonly length: number;
+  /** The entries' stored bytes, summed. */
+  readonly storedBytes: number;
 
-  private constructor(bytes: Buffer, length: number) {
+  private constructor(bytes: Buffer, entries: readonly PackIndexEntry[]) {
     this.bytes = bytes;
-    this.length = length;
+    this.length = entries.length;
+    this.storedBytes = storedBytes(entries);
   }
 
   /** An index file as read, after checking it whole (`FormatError` when it is damaged). */
   static read(packId: ObjectId, bytes: Buffer, where: string): PackEntries {
-    return new PackEntries(bytes, decodePackIndex(packId, bytes, where).length);
+    return new PackEntries(bytes, decodePackIndex(packId, bytes, where));
   }
 
   /** The index of `entries` (encoded, as gc writes it). */
   static of(packId: ObjectId, entries: readonly PackIndexEntry[]): PackEntries {
-    return new PackEntries(encodePackIndex(packId, [...entries]), entries.length);
+    return new PackEntries(encodePackIndex(packId, [...entries]), entries);
   }
 
   /** `bytes` encoded from `entries` already (what gc just wrote). */
   static encoded(bytes: Buffer, entries: readonly PackIndexEntry[]): PackEntries {
-    return new PackEntries(bytes, entries.length);
+    return new PackEntries(bytes, entries);
   }
 
   [Symbol.iterator](): Iterator<PackIndexEntry> {
@@ -52,4 +55,12 @@ export class PackEntries implements Iterable<PackIndexEntry> {
     for (const e of this) out.push(e.id);
     return out;
   }
+}
+
+/** The stored bytes of `entries`, summed. */
+export function storedBytes(entries: Iterable<PackIndexEntry> | PackEntries): number {
+  if (entries instanceof PackEntries) return entries.storedBytes;
+  let n = 0;
+  for (const e of entries) n += e.storedLength;
+  return n;
 }

@@ -1,10 +1,10 @@
 import pLimit from "p-limit";
 import { UsageError } from "../errors.js";
 import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type WrittenPack } from "../objects/index.js";
-import { encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import { encodePackIndex, PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
-import { PackEntries } from "./gc-entries.js";
+import { PackEntries, storedBytes } from "./gc-entries.js";
 import { planHeads, planPacks, planSegments, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
 import { garbageKey } from "./gc-keys.js";
@@ -135,7 +135,13 @@ function tally(store: Store, remote: string, graceMs: number, changes: readonly 
   const unreachable = new Set<ObjectId>();
   const r = result.packs;
   for (const p of store.packs.values()) {
-    for (const e of fullEntries(p)) if (!store.reachable.has(e.id)) unreachable.add(e.id);
+    const full = fullEntries(p);
+    // The pack's live bytes as it stands, counted in the same pass (one pass over every entry).
+    let live = 0;
+    for (const e of full) {
+      if (!store.reachable.has(e.id)) unreachable.add(e.id);
+      else if (full === p.index) live += e.storedLength + PACK_RECORD_HEADER_BYTES;
+    }
     if (p.size === undefined) continue;
     const c = byPack.get(p);
     if (c?.why === "repack") r.repacked++;
@@ -156,7 +162,7 @@ function tally(store: Store, remote: string, graceMs: number, changes: readonly 
     }
     r.kept++;
     r.keptBytes += p.size;
-    r.reclaimableBytes += p.size - packBytes(index.filter((e) => store.reachable.has(e.id)));
+    r.reclaimableBytes += p.size - (index === full ? PACK_HEADER_BYTES + live : packBytes(index.filter((e) => store.reachable.has(e.id))));
   }
   result.objects.unreachable = unreachable.size;
   return result;
@@ -185,10 +191,9 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     for (const p of store.packs.values()) {
       if (p.size === undefined) continue;
       total ??= { objects: 0, bytes: 0 };
-      for (const e of fullEntries(p)) {
-        total.objects++;
-        total.bytes += e.storedLength;
-      }
+      const entries = fullEntries(p);
+      total.objects += entries.length;
+      total.bytes += storedBytes(entries);
     }
     if (total) opts.onProgress?.({ phase: "mark", items: 0, bytes: 0, total: { items: total.objects, bytes: total.bytes } });
     const onMark = (p: MarkProgress) => opts.onProgress?.({ phase: "mark", items: p.objects, bytes: p.bytes });
