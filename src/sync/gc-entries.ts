@@ -64,3 +64,36 @@ export function storedBytes(entries: Iterable<PackIndexEntry> | PackEntries): nu
   for (const e of entries) n += e.storedLength;
   return n;
 }
+
+/**
+ * The ids of the objects gc keeps, each held as its first 16 bytes (a 16-character latin1 string,
+ * 32 bytes of heap, where the 64 hex digits took 80): at a million objects, ~48 MB less. Two ids
+ * that share 128 bits cannot be made on purpose, and would only keep an unreachable object.
+ */
+export class IdSet {
+  readonly #keys = new Set<string>();
+
+  has(id: ObjectId): boolean {
+    return this.#keys.has(compact(id));
+  }
+
+  add(id: ObjectId): this {
+    this.#keys.add(compact(id));
+    return this;
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  /** How many of these ids `other` lacks. */
+  countNotIn(other: IdSet): number {
+    let n = 0;
+    for (const k of this.#keys) if (!other.#keys.has(k)) n++;
+    return n;
+  }
+}
+
+function compact(id: ObjectId): string {
+  return Buffer.from(id.slice(0, 32), "hex").toString("latin1");
+}

@@ -25,7 +25,7 @@ import { markReachable, type MarkProgress } from "./closure.js";
 import { decodeCatalogRoot, type NewestRuns } from "./catalog-v2.js";
 import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table.js";
 import { docVersion } from "./skim.js";
-import { PackEntries } from "./gc-entries.js";
+import { IdSet, PackEntries } from "./gc-entries.js";
 import { decodeRawRun } from "./lazy-runs.js";
 import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
@@ -101,7 +101,7 @@ export interface Store {
   packs: Map<ObjectId, PackState>;
   /** Reads objects from every pack file, set-aside entries included. */
   reader: ObjectReader;
-  reachable: Set<ObjectId>;
+  reachable: IdSet;
   /** Objects the runs reach that no pack holds → a run that reaches it. */
   missing: Map<ObjectId, string>;
 }
@@ -231,7 +231,7 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
     merged,
     packs,
     reader: new ObjectReader(storage, readable),
-    reachable: new Set(),
+    reachable: new IdSet(),
     missing: new Map(),
   };
   return store;

@@ -4,7 +4,7 @@ import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type Writt
 import { encodePackIndex, PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
-import { PackEntries, storedBytes } from "./gc-entries.js";
+import { IdSet, PackEntries, storedBytes } from "./gc-entries.js";
 import { planHeads, planPacks, planSegments, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
 import { garbageKey } from "./gc-keys.js";
@@ -378,7 +378,7 @@ async function keepLatecomers(store: Store, opts: ExecOptions): Promise<void> {
   try {
     const found = await catchUp(store, opts.now());
     if (found.length === 0) return;
-    const held = new Set<ObjectId>();
+    const held = new IdSet();
     for (const p of store.packs.values()) {
       if (p.size === undefined) continue;
       const current = new Set(p.index?.ids());
@@ -388,7 +388,7 @@ async function keepLatecomers(store: Store, opts: ExecOptions): Promise<void> {
       }
       for (const e of p.index ?? []) held.add(e.id);
     }
-    const lost = [...store.reachable].filter((id) => !held.has(id)).length + store.missing.size;
+    const lost = store.reachable.countNotIn(held) + store.missing.size;
     if (lost > 0) {
       const runs = [...new Set(store.missing.values())].sort().join(", ");
       opts.onWarning?.(
