@@ -94,6 +94,10 @@ export class IdSet {
   }
 }
 
+// Reused for every id: no buffer is allocated per lookup.
+const scratch = Buffer.alloc(16);
+
 function compact(id: ObjectId): string {
-  return Buffer.from(id.slice(0, 32), "hex").toString("latin1");
+  if (scratch.write(id, 0, 16, "hex") !== 16) throw new Error(`internal: ${id} is not an object id`);
+  return scratch.toString("latin1", 0, 16);
 }

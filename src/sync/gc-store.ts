@@ -24,7 +24,7 @@ import {
 import { markReachable, type MarkProgress } from "./closure.js";
 import { decodeCatalogRoot, type NewestRuns } from "./catalog-v2.js";
 import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table.js";
-import { docVersion } from "./skim.js";
+import { docVersion, skimStoreDoc } from "./skim.js";
 import { IdSet, PackEntries } from "./gc-entries.js";
 import { decodeRawRun } from "./lazy-runs.js";
 import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
@@ -146,6 +146,22 @@ function subsumed(e: HeadEntry, view: RemoteView): boolean {
 }
 
 /**
+ * True when the view holds everything the head `key` says. A run whose entries in the head are
+ * the very bytes the view holds for it (a catalog copies a head's runs as their bytes) is held
+ * without decoding either; the view's bytes are decoded and checked when the run is marked.
+ */
+function coveredHead(key: string, bytes: Buffer, view: RemoteView): boolean {
+  const doc = skimStoreDoc(key, bytes);
+  if (!doc.scattered.every((e) => subsumed(e, view))) return false;
+  for (const [id, raw] of doc.runs) {
+    const mine = view.runs.decoded(id) ? undefined : view.runs.raw(id);
+    if (mine !== undefined && mine.n === raw.n && mine.b.subarray(mine.p, mine.end).equals(raw.b.subarray(raw.p, raw.end))) continue;
+    if (!decodeRawRun(id, raw).every((e) => subsumed(e, view))) return false;
+  }
+  return true;
+}
+
+/**
  * Reads the store: heads and catalogs first, packs after, so that every pack a listed head
  * reaches is listed too (a push writes its packs before its head).
  */
@@ -183,11 +199,15 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
     noteHead(view, key, entries);
     merged++;
   });
-  await eachHead(storage, headKeys.filter((k) => !newer(k)), (key, entries) => {
-    const covered = entries.every((e) => subsumed(e, view));
-    heads.set(key, { key, time: keyTime(key)!, entries: covered ? [] : entries, covered });
-    if (!covered) onWarning?.(`${key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
-  });
+  const older = headKeys.filter((k) => !newer(k));
+  for (let i = 0; i < older.length; i += CONCURRENCY) {
+    const batch = await Promise.all(older.slice(i, i + CONCURRENCY).map(async (key) => ({ key, bytes: await readHeadBytes(storage, key, MAX_HEAD_BYTES) })));
+    for (const { key, bytes } of batch) {
+      const covered = coveredHead(key, bytes, view);
+      heads.set(key, { key, time: keyTime(key)!, entries: covered ? [] : decodeHead(key, bytes), covered });
+      if (!covered) onWarning?.(`${key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
+    }
+  }
   view.uncovered = merged;
 
   const packs = new Map<ObjectId, PackState>();
