@@ -27,6 +27,7 @@ import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table
 import { docVersion, skimStoreDoc } from "./skim.js";
 import { IdSet, PackEntries } from "./gc-entries.js";
 import { decodeRawRun } from "./lazy-runs.js";
+import { skimRoots, type EntryRoots } from "./gc-skim.js";
 import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
@@ -259,15 +260,33 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
 
 /**
  * The trees of every run in the view, and of every head the view does not cover. Each entry's
- * times objects are kept as it passes (`markTimes`: leaves, so marking them first changes nothing),
- * so that every run is decoded once.
+ * times objects are kept as it passes (`markTimeIds`: leaves, so marking them first changes
+ * nothing), so that every run is read once; a run read as bytes has only those fields decoded.
  */
 export function* rootsOf(store: Store): Generator<[ObjectId, string]> {
-  for (const e of entriesOf(store)) {
-    markTimes(store, [e]);
-    yield [e.run.tree, e.runId];
-    yield [e.meta.tree, e.runId];
+  const { view } = store;
+  for (const id of view.runs.keys()) {
+    const raw = view.runs.decoded(id) ? undefined : view.runs.raw(id);
+    const skimmed = raw === undefined ? undefined : skimRoots(raw);
+    const entries = skimmed ?? (raw === undefined ? view.runs.get(id) : decodeRawRun(id, raw))?.map(entryRoots) ?? [];
+    for (const e of entries) {
+      markTimeIds(store, e.times);
+      yield [e.run, id];
+      yield [e.meta, id];
+    }
   }
+  for (const h of store.heads.values()) {
+    if (h.covered) continue;
+    for (const e of h.entries.map(entryRoots)) {
+      markTimeIds(store, e.times);
+      yield [e.run, e.runId];
+      yield [e.meta, e.runId];
+    }
+  }
+}
+
+function entryRoots(e: HeadEntry): EntryRoots & { runId: string } {
+  return { runId: e.runId, run: e.run.tree, meta: e.meta.tree, times: [e.times?.run, e.times?.meta].filter((id): id is ObjectId => id !== undefined) };
 }
 
 /**
@@ -275,19 +294,15 @@ export function* rootsOf(store: Store): Generator<[ObjectId, string]> {
  * one the store lacks is no loss (times are hints), so it is never counted missing.
  */
 export function markTimes(store: Store, entries: Iterable<HeadEntry>): void {
-  for (const e of entries) {
-    for (const id of [e.times?.run, e.times?.meta]) {
-      if (id === undefined || store.reachable.has(id)) continue;
-      const loc = store.reader.index.get(id);
-      if (loc !== undefined && store.packs.get(loc.packId)?.size !== undefined) store.reachable.add(id);
-    }
-  }
+  for (const e of entries) markTimeIds(store, entryRoots(e).times);
 }
 
-/** Every entry a gc keeps, run by run (each decoded as it is reached): the view's runs and the heads no catalog covers. */
-export function* entriesOf(store: Store): Generator<HeadEntry> {
-  for (const id of store.view.runs.keys()) yield* runEntries(store.view, id) ?? [];
-  for (const h of store.heads.values()) if (!h.covered) yield* h.entries;
+function markTimeIds(store: Store, ids: readonly ObjectId[]): void {
+  for (const id of ids) {
+    if (store.reachable.has(id)) continue;
+    const loc = store.reader.index.get(id);
+    if (loc !== undefined && store.packs.get(loc.packId)?.size !== undefined) store.reachable.add(id);
+  }
 }
 
 // Trees and chunk lists are small; larger objects in a young pack are file data, not read.
