@@ -157,7 +157,13 @@ export async function planHeads(store: Store, nowMs: number, graceMs: number): P
  */
 function newCatalogSegments(view: RemoteView): string[] {
   const runs = runBytesOf(view.runs);
-  const keys = cutSegments(runs, view.runs.segments(), segmentRuns()).map((g) => encodeSegment(g).key);
+  const previous = new Map(view.runs.segments().map((s) => [s.first, s]));
+  // A range whose runs are the previous segment's, each as read from it, is that segment's bytes again.
+  const same = (g: { id: string }[]) => {
+    const seg = previous.get(g[0]!.id);
+    return seg !== undefined && seg.n === g.length && g.every((r) => view.runs.fromSegment(r.id)) ? seg.key : undefined;
+  };
+  const keys = cutSegments(runs, view.runs.segments(), segmentRuns()).map((g) => same(g) ?? encodeSegment(g).key);
   const newest = newestOf(view.runs, runs.map((r) => r.id));
   if (newest.ids.length > 0) {
     const top = new Set(newest.ids);
