@@ -78,7 +78,7 @@ export function registerGc(program: Command, ctx: CliContext): void {
     .command("gc")
     .summary("remove what no run on a remote needs any more")
     .description(
-      "Remove from a remote's store the objects, heads and catalogs that no run needs any more: old " +
+      "Remove from a remote's store the objects, heads, catalogs and catalog segments that no run needs any more: old " +
         "versions of changed files, and what interrupted pushes left. With no REMOTE, the runs directory's " +
         "default remote.\n\n" +
         "Nothing a run on the remote reaches is removed. Packs, heads and catalogs younger than the grace " +
