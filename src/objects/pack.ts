@@ -177,6 +177,18 @@ export function decodePackIndex(packId: ObjectId, bytes: Buffer, where: string =
   return out;
 }
 
+/**
+ * The entries of an index `decodePackIndex` accepted, one at a time and not checked again: `gage gc`
+ * keeps every index as its bytes rather than an object per entry.
+ */
+export function* packIndexEntries(bytes: Buffer): Generator<PackIndexEntry> {
+  const count = bytes.readUInt32BE(INDEX_HEADER - 4);
+  for (let i = 0, p = INDEX_HEADER; i < count; i++, p += INDEX_ENTRY) {
+    const offset = bytes.readUInt32BE(p + 32) * 2 ** 32 + bytes.readUInt32BE(p + 36);
+    yield { id: bytes.toString("hex", p, p + 32), offset, storedLength: bytes.readUInt32BE(p + 40), rawLength: bytes.readUInt32BE(p + 44), codec: bytes[p + 48] as Codec };
+  }
+}
+
 /** Sorted index records of one or more packs, searched by their 32-bit prefixes. */
 interface Table {
   records: Buffer;

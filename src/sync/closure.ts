@@ -44,7 +44,8 @@ export interface MarkProgress {
 export interface Closure {
   /** Reads the objects of every pack index listed now. */
   reader: ObjectReader;
-  reachable: Set<ObjectId>;
+  /** A `Set`, or any set of ids (gc keeps a compact one). */
+  reachable: { has(id: ObjectId): boolean; add(id: ObjectId): unknown };
   /** Objects the runs reach that no index lists → a run that reaches it. */
   missing: Map<ObjectId, string>;
   /** Pack files by id, when some may be gone (gc): an object in a pack without a file is missing. */

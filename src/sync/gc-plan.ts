@@ -2,8 +2,9 @@ import pLimit from "p-limit";
 import { packKey, parsePackIndexKey } from "../objects/index.js";
 import { PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
-import { CONCURRENCY, fullEntries, markFromYoung, type HeadInfo, type PackState, type Store } from "./gc-store.js";
-import { decodeCatalog, keyTime, MAX_CATALOG_BYTES, readHeadBytes, SKEW_MARGIN_MS, type CatalogDoc } from "./heads.js";
+import { cutSegments, encodeSegment, newestOf, runBytesOf, segmentRuns } from "./catalog-v2.js";
+import { CONCURRENCY, fullEntries, markFromYoung, rootSegments, segmentsNamedBy, unnamedSegments, type HeadInfo, type PackState, type Store } from "./gc-store.js";
+import { decodeCatalog, keyTime, MAX_CATALOG_BYTES, readHeadBytes, SKEW_MARGIN_MS, type CatalogDoc, type RemoteView } from "./heads.js";
 
 // What `gage gc` decides (gc.ts says why), from what gc-store.ts read and marked.
 
@@ -84,7 +85,7 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
       continue;
     }
     const keep = full.filter((e) => reachable.has(e.id));
-    const current = new Set((p.index ?? []).map((e) => e.id));
+    const current = new Set(p.index?.ids());
     const missingHere = keep.filter((e) => !current.has(e.id));
     if (!old(p)) {
       if (missingHere.length > 0) change(p, "restore", { index: [...(p.index ?? []), ...missingHere] });
@@ -117,7 +118,7 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
   const changing = new Set(changes.map((c) => c.pack));
   for (const p of store.packs.values()) {
     if (p.size === undefined || p.index === undefined || changing.has(p)) continue;
-    if (p.indexKeys.length !== 1 || parsePackIndexKey(p.indexKeys[0]!)?.sum === undefined) change(p, "settle", { index: p.index });
+    if (p.indexKeys.length !== 1 || parsePackIndexKey(p.indexKeys[0]!)?.sum === undefined) change(p, "settle", { index: [...p.index] });
   }
   return changes;
 }
@@ -148,4 +149,41 @@ export async function planHeads(store: Store, nowMs: number, graceMs: number): P
   plan.heads = [...store.heads.values()].filter((h) => h.time <= ripe && h.time < anchorTime - SKEW_MARGIN_MS && holds(h));
   plan.catalogs = store.catalogs.filter((c) => (anchor === "new" || c < anchor) && keyTime(c)! <= ripe);
   return plan;
+}
+
+/**
+ * The segment keys the catalog gc writes will name: cut and encoded as `writeCatalog` does it (the
+ * same functions), nothing written. Every run of the view must be loaded.
+ */
+function newCatalogSegments(view: RemoteView): string[] {
+  const runs = runBytesOf(view.runs);
+  const previous = new Map(view.runs.segments().map((s) => [s.first, s]));
+  // A range whose runs are the previous segment's, each as read from it, is that segment's bytes again.
+  const same = (g: { id: string }[]) => {
+    const seg = previous.get(g[0]!.id);
+    return seg !== undefined && seg.n === g.length && g.every((r) => view.runs.fromSegment(r.id)) ? seg.key : undefined;
+  };
+  const keys = cutSegments(runs, view.runs.segments(), segmentRuns()).map((g) => same(g) ?? encodeSegment(g).key);
+  const newest = newestOf(view.runs, runs.map((r) => r.id));
+  if (newest.ids.length > 0) {
+    const top = new Set(newest.ids);
+    keys.push(encodeSegment(runs.filter((r) => top.has(r.id))).key);
+  }
+  return keys;
+}
+
+/**
+ * The catalog segments gc would remove after `heads`: those no catalog it keeps names (nor the
+ * one it writes), older than the grace period.
+ */
+export async function planSegments(store: Store, heads: HeadsPlan, nowMs: number, graceMs: number): Promise<{ key: string; size: number }[]> {
+  const leaving = new Set(heads.catalogs);
+  const named = new Set<string>();
+  for (const key of store.catalogs) {
+    if (leaving.has(key)) continue;
+    const keys = key === store.newestCatalog?.key ? rootSegments(store.newestCatalog.doc) : await segmentsNamedBy(store.storage, key);
+    for (const k of keys) named.add(k);
+  }
+  if (heads.catalogTime !== undefined) for (const k of newCatalogSegments(store.view)) named.add(k);
+  return unnamedSegments(store.storage, named, nowMs, graceMs);
 }

@@ -22,31 +22,23 @@ import {
   type RemoteView,
 } from "./heads.js";
 import { markReachable, type MarkProgress } from "./closure.js";
-import { decodeCatalogRoot } from "./catalog-v2.js";
-import { SEGMENT_KEY_RE, SEGMENT_PREFIX } from "./segment-table.js";
-import { docVersion } from "./skim.js";
+import { decodeCatalogRoot, type NewestRuns } from "./catalog-v2.js";
+import { SEGMENT_KEY_RE, SEGMENT_PREFIX, type SegmentRef } from "./segment-table.js";
+import { docVersion, skimStoreDoc } from "./skim.js";
+import { IdSet, PackEntries } from "./gc-entries.js";
+import { decodeRawRun } from "./lazy-runs.js";
+import { skimRoots, type EntryRoots } from "./gc-skim.js";
+import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
 import { EMPTY_TREE, type TreeVersion } from "./merge.js";
 
 /**
  * What `gage gc` reads of a store remote before deciding anything: every head and the newest
  * catalog (merged as a reader merges them), every pack index and set-aside index, and the set of
  * objects the runs reach, marked by reading their trees and chunk lists (each one verified).
- *
- * Set-aside indexes live under `garbage/<12 hex ms>-<64 hex pack id>`: the full index a pack had
- * when gc last took objects out of it (or took the pack out of use), named by when. Readers never
- * list `garbage/`, so those objects are invisible to pulls and to pushes (which then upload them
- * again rather than reuse them); gc puts entries back when a head turns out to reach them.
+ * Set-aside indexes: gc-keys.ts.
  */
-export const GARBAGE_PREFIX = "garbage/";
-
-const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
-const GARBAGE_KEY_RE = /^garbage\/([0-9a-f]{12})-([0-9a-f]{64})$/;
 /** Requests gc has in flight at once (GETs of heads and indexes, stats, deletes). */
 export const CONCURRENCY = 8;
-
-export function garbageKey(packId: ObjectId, nowMs: number): string {
-  return `${GARBAGE_PREFIX}${timeKeyPart(nowMs)}-${packId}`;
-}
 
 /** One pack: its file, its index, and the indexes gc set aside for it. */
 export interface PackState {
@@ -57,7 +49,7 @@ export interface PackState {
    * What the pack's listed index files list (their union: two while a gc that replaced one was
    * stopped before removing the other); undefined when there is none (set aside, or never written).
    */
-  index?: PackIndexEntry[];
+  index?: PackEntries;
   /** The keys of its index files listed now (`packIndexKey`, or a 0.1.0 `legacyPackIndexKey`). */
   indexKeys: string[];
   /** `garbage/` records of this pack (normally at most one). */
@@ -71,17 +63,17 @@ export interface PackState {
 /** Adds an index file read under `key` to its pack's state (the union of its listed indexes). */
 function addIndexFile(p: PackState, key: string, bytes: Buffer): void {
   checkIndexName(key, bytes);
-  const entries = decodePackIndex(p.id, bytes, key);
+  const entries = PackEntries.read(p.id, bytes, key);
   p.indexKeys.push(key);
   if (p.index === undefined) p.index = entries;
   else {
-    const have = new Set(p.index.map((e) => e.id));
-    p.index = [...p.index, ...entries.filter((e) => !have.has(e.id))];
+    const have = new Set(p.index.ids());
+    p.index = PackEntries.of(p.id, [...p.index, ...entries.filter((e) => !have.has(e.id))]);
   }
 }
 
 /** Every object a pack is known to hold: its index, and what gc set aside from it. */
-export function fullEntries(p: PackState): PackIndexEntry[] {
+export function fullEntries(p: PackState): PackEntries | PackIndexEntry[] {
   if (p.records.length === 0) return p.index ?? [];
   const byId = new Map<ObjectId, PackIndexEntry>();
   for (const e of [...(p.index ?? []), ...p.records.flatMap((r) => r.entries)]) if (!byId.has(e.id)) byId.set(e.id, e);
@@ -92,6 +84,7 @@ export function fullEntries(p: PackState): PackIndexEntry[] {
 export interface HeadInfo {
   key: string;
   time: number;
+  /** What it says, while the view does not hold it (empty once covered: gc keeps no copy). */
   entries: HeadEntry[];
   covered: boolean;
 }
@@ -109,20 +102,30 @@ export interface Store {
   packs: Map<ObjectId, PackState>;
   /** Reads objects from every pack file, set-aside entries included. */
   reader: ObjectReader;
-  reachable: Set<ObjectId>;
+  reachable: IdSet;
   /** Objects the runs reach that no pack holds → a run that reaches it. */
   missing: Map<ObjectId, string>;
-}
-
-async function keysOf(storage: Storage, prefix: string, startAfter?: string): Promise<{ key: string; size: number }[]> {
-  const out: { key: string; size: number }[] = [];
-  for await (const e of storage.list(prefix, startAfter === undefined ? {} : { startAfter })) out.push(e);
-  return out;
 }
 
 async function readHeads(storage: Storage, keys: readonly string[]): Promise<{ key: string; entries: HeadEntry[] }[]> {
   const limit = pLimit(CONCURRENCY);
   return Promise.all(keys.map((key) => limit(async () => ({ key, entries: decodeHead(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES)) }))));
+}
+
+/** Heads read CONCURRENCY at a time and handed to `each` in key order: only a batch is decoded at once. */
+async function eachHead(storage: Storage, keys: readonly string[], each: (key: string, entries: HeadEntry[]) => void): Promise<void> {
+  for (let i = 0; i < keys.length; i += CONCURRENCY) {
+    for (const { key, entries } of await readHeads(storage, keys.slice(i, i + CONCURRENCY))) each(key, entries);
+  }
+}
+
+/**
+ * A run's entries, decoded for this use and not kept: the view would otherwise hold every run of
+ * the remote decoded, next to the bytes it keeps to write the next catalog.
+ */
+function runEntries(view: RemoteView, id: string): HeadEntry[] | undefined {
+  const raw = view.runs.decoded(id) ? undefined : view.runs.raw(id);
+  return raw === undefined ? view.runs.get(id) : decodeRawRun(id, raw);
 }
 
 /** Where a reader holding `view` starts listing heads (refreshView in heads.ts). */
@@ -136,11 +139,27 @@ function listingFloor(view: RemoteView, nowMs: number): number {
  * nothing.
  */
 function subsumed(e: HeadEntry, view: RemoteView): boolean {
-  const mine = view.runs.get(e.runId);
+  const mine = runEntries(view, e.runId);
   if (!mine) return false;
   const has = (v: TreeVersion, pick: (m: HeadEntry) => TreeVersion) =>
     v.tree === EMPTY_TREE || mine.some((m) => pick(m).tree === v.tree || pick(m).prior.includes(v.tree));
   return has(e.run, (m) => m.run) && has(e.meta, (m) => m.meta) && Object.keys(e.user).every((n) => mine.some((m) => n in m.user));
+}
+
+/**
+ * True when the view holds everything the head `key` says. A run whose entries in the head are
+ * the very bytes the view holds for it (a catalog copies a head's runs as their bytes) is held
+ * without decoding either; the view's bytes are decoded and checked when the run is marked.
+ */
+function coveredHead(key: string, bytes: Buffer, view: RemoteView): boolean {
+  const doc = skimStoreDoc(key, bytes);
+  if (!doc.scattered.every((e) => subsumed(e, view))) return false;
+  for (const [id, raw] of doc.runs) {
+    const mine = view.runs.decoded(id) ? undefined : view.runs.raw(id);
+    if (mine !== undefined && mine.n === raw.n && mine.b.subarray(mine.p, mine.end).equals(raw.b.subarray(raw.p, raw.end))) continue;
+    if (!decodeRawRun(id, raw).every((e) => subsumed(e, view))) return false;
+  }
+  return true;
 }
 
 /**
@@ -170,23 +189,25 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   // Merged as a reader merges them: the catalog, then the heads from its listing point on. Older
   // heads are in the catalog already; merging them again could read a tree that dropped out of a
   // long history (MAX_PRIOR) as a divergence, so they are only checked against the view.
+  // A head's entries are kept only while it is not covered (the view holds what the others say).
   const floor = listingFloor(view, nowMs);
   const inCatalog = new Set(view.recent);
   const heads = new Map<string, HeadInfo>();
-  const older: HeadInfo[] = [];
+  const newer = (key: string) => !inCatalog.has(key) && keyTime(key)! >= floor;
   let merged = 0;
-  for (const { key, entries } of await readHeads(storage, headKeys)) {
-    const info: HeadInfo = { key, time: keyTime(key)!, entries, covered: true };
-    heads.set(key, info);
-    if (!inCatalog.has(key) && info.time >= floor) {
-      noteHead(view, key, entries);
-      merged++;
-    } else older.push(info);
-  }
-  for (const h of older) {
-    if (h.entries.every((e) => subsumed(e, view))) continue;
-    h.covered = false;
-    onWarning?.(`${h.key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
+  await eachHead(storage, headKeys.filter(newer), (key, entries) => {
+    heads.set(key, { key, time: keyTime(key)!, entries: [], covered: true });
+    noteHead(view, key, entries);
+    merged++;
+  });
+  const older = headKeys.filter((k) => !newer(k));
+  for (let i = 0; i < older.length; i += CONCURRENCY) {
+    const batch = await Promise.all(older.slice(i, i + CONCURRENCY).map(async (key) => ({ key, bytes: await readHeadBytes(storage, key, MAX_HEAD_BYTES) })));
+    for (const { key, bytes } of batch) {
+      const covered = coveredHead(key, bytes, view);
+      heads.set(key, { key, time: keyTime(key)!, entries: covered ? [] : decodeHead(key, bytes), covered });
+      if (!covered) onWarning?.(`${key} is older than the newest catalog but not part of it (a writer's clock was off?); it is kept, and what it reaches`);
+    }
   }
   view.uncovered = merged;
 
@@ -198,13 +219,13 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   };
   const indexes: string[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
-    const file = PACK_FILE_RE.exec(key);
-    if (file) pack(file[1]!).size = size;
+    const file = packFileId(key);
+    if (file !== undefined) pack(file).size = size;
     else if (parsePackIndexKey(key) !== undefined) indexes.push(key);
   }
   const records = (await keysOf(storage, GARBAGE_PREFIX)).flatMap(({ key }) => {
-    const m = GARBAGE_KEY_RE.exec(key);
-    return m ? [{ key, time: Number.parseInt(m[1]!, 16), id: m[2]! }] : [];
+    const r = parseGarbageKey(key);
+    return r ? [{ key, time: r.time, id: r.packId }] : [];
   });
   const limit = pLimit(CONCURRENCY);
   await Promise.all([
@@ -218,7 +239,9 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   for (const p of packs.values()) {
     if (p.size === undefined) continue;
     const entries = fullEntries(p);
-    if (entries.length > 0) readable.addIndex(p.id, encodePackIndex(p.id, entries));
+    // The index's own bytes when gc holds them as read: the lookup index shares them.
+    if (entries instanceof PackEntries) readable.addIndex(p.id, entries.bytes);
+    else if (entries.length > 0) readable.addIndex(p.id, encodePackIndex(p.id, entries));
   }
   const store: Store = {
     storage,
@@ -229,15 +252,41 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
     merged,
     packs,
     reader: new ObjectReader(storage, readable),
-    reachable: new Set(),
+    reachable: new IdSet(),
     missing: new Map(),
   };
   return store;
 }
 
-/** The trees of every run in the view, and of every head the view does not cover. */
-export function rootsOf(store: Store): [ObjectId, string][] {
-  return entriesOf(store).flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]]);
+/**
+ * The trees of every run in the view, and of every head the view does not cover. Each entry's
+ * times objects are kept as it passes (`markTimeIds`: leaves, so marking them first changes
+ * nothing), so that every run is read once; a run read as bytes has only those fields decoded.
+ */
+export function* rootsOf(store: Store): Generator<[ObjectId, string]> {
+  const { view } = store;
+  for (const id of view.runs.keys()) {
+    const raw = view.runs.decoded(id) ? undefined : view.runs.raw(id);
+    const skimmed = raw === undefined ? undefined : skimRoots(raw);
+    const entries = skimmed ?? (raw === undefined ? view.runs.get(id) : decodeRawRun(id, raw))?.map(entryRoots) ?? [];
+    for (const e of entries) {
+      markTimeIds(store, e.times);
+      yield [e.run, id];
+      yield [e.meta, id];
+    }
+  }
+  for (const h of store.heads.values()) {
+    if (h.covered) continue;
+    for (const e of h.entries.map(entryRoots)) {
+      markTimeIds(store, e.times);
+      yield [e.run, e.runId];
+      yield [e.meta, e.runId];
+    }
+  }
+}
+
+function entryRoots(e: HeadEntry): EntryRoots & { runId: string } {
+  return { runId: e.runId, run: e.run.tree, meta: e.meta.tree, times: [e.times?.run, e.times?.meta].filter((id): id is ObjectId => id !== undefined) };
 }
 
 /**
@@ -245,21 +294,15 @@ export function rootsOf(store: Store): [ObjectId, string][] {
  * one the store lacks is no loss (times are hints), so it is never counted missing.
  */
 export function markTimes(store: Store, entries: Iterable<HeadEntry>): void {
-  for (const e of entries) {
-    for (const id of [e.times?.run, e.times?.meta]) {
-      if (id === undefined || store.reachable.has(id)) continue;
-      const loc = store.reader.index.get(id);
-      if (loc !== undefined && store.packs.get(loc.packId)?.size !== undefined) store.reachable.add(id);
-    }
-  }
+  for (const e of entries) markTimeIds(store, entryRoots(e).times);
 }
 
-/** Every entry a gc keeps: the view's runs and the heads no catalog covers. */
-export function entriesOf(store: Store): HeadEntry[] {
-  const out: HeadEntry[] = [];
-  for (const entries of store.view.runs.values()) out.push(...entries);
-  for (const h of store.heads.values()) if (!h.covered) out.push(...h.entries);
-  return out;
+function markTimeIds(store: Store, ids: readonly ObjectId[]): void {
+  for (const id of ids) {
+    if (store.reachable.has(id)) continue;
+    const loc = store.reader.index.get(id);
+    if (loc !== undefined && store.packs.get(loc.packId)?.size !== undefined) store.reachable.add(id);
+  }
 }
 
 // Trees and chunk lists are small; larger objects in a young pack are file data, not read.
@@ -309,8 +352,8 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
     return l;
   };
   for (const { key, size } of await keysOf(store.storage, PACK_PREFIX)) {
-    const file = PACK_FILE_RE.exec(key);
-    if (file) entry(file[1]!).size = size;
+    const file = packFileId(key);
+    if (file !== undefined) entry(file).size = size;
     else {
       const named = parsePackIndexKey(key);
       if (named !== undefined) entry(named.packId).indexKeys.push(key);
@@ -348,37 +391,56 @@ export async function catchUp(store: Store, nowMs: number, onProgress?: (p: Mark
   // concurrent push did, until a gc that sees both decides.
   await markReachable(store, found.flatMap((h) => h.entries.flatMap((e): [ObjectId, string][] => [[e.run.tree, e.runId], [e.meta.tree, e.runId]])), onProgress);
   markTimes(store, found.flatMap((h) => h.entries));
+  // Merged into the view: what they say is there.
+  for (const h of found) h.entries = [];
   return found;
 }
 
+/** The segments a catalog names (its copy of the newest runs included); none for a catalog of format 1. */
+export async function segmentsNamedBy(storage: Storage, key: string): Promise<string[]> {
+  const bytes = await readHeadBytes(storage, key, MAX_CATALOG_BYTES);
+  // A catalog of format 1 names none (and is not decoded whole to say so).
+  if (docVersion(bytes) !== 2) return [];
+  return rootSegments(decodeCatalogRoot(key, bytes));
+}
+
+/** The segment keys of a decoded root: its segments and its copy of the newest runs. */
+export function rootSegments(root: { segments?: readonly SegmentRef[] | undefined; newest?: NewestRuns | undefined }): string[] {
+  const keys = (root.segments ?? []).map((s) => s.key);
+  if (root.newest?.key !== undefined) keys.push(root.newest.key);
+  return keys;
+}
+
 /**
- * Removes catalog segments no listed catalog names, once older than the grace period (as packs:
- * a writer puts its segments before the root that names them, and one of unknown age is kept).
- * Returns how many were removed.
+ * The segments no catalog of `named` names, older than the grace period (as packs: a writer puts
+ * its segments before the root that names them, and one of unknown age is kept). One stat each.
  */
-export async function removeUnnamedSegments(storage: Storage, nowMs: number, graceMs: number): Promise<number> {
-  const named = new Set<string>();
-  for (const key of (await keysOf(storage, CATALOG_PREFIX)).map((e) => e.key)) {
-    if (keyTime(key) === undefined) continue;
-    const bytes = await readHeadBytes(storage, key, MAX_CATALOG_BYTES);
-    // A catalog of format 1 names none (and is not decoded whole to say so).
-    if (docVersion(bytes) !== 2) continue;
-    const root = decodeCatalogRoot(key, bytes);
-    for (const s of root.segments) named.add(s.key);
-    if (root.newest.key !== undefined) named.add(root.newest.key);
-  }
+export async function unnamedSegments(storage: Storage, named: ReadonlySet<string>, nowMs: number, graceMs: number): Promise<{ key: string; size: number }[]> {
   const limit = pLimit(CONCURRENCY);
-  const removed = await Promise.all(
-    (await keysOf(storage, SEGMENT_PREFIX))
-      .filter((e) => SEGMENT_KEY_RE.test(e.key) && !named.has(e.key))
-      .map((e) =>
-        limit(async () => {
-          const mtime = (await storage.stat(e.key))?.mtimeMs;
-          if (mtime === undefined || nowMs - mtime < graceMs) return 0;
-          await storage.delete(e.key);
-          return 1;
-        }),
-      ),
+  const candidates = (await keysOf(storage, SEGMENT_PREFIX)).filter((e) => SEGMENT_KEY_RE.test(e.key) && !named.has(e.key));
+  const ripe = await Promise.all(
+    candidates.map((e) =>
+      limit(async () => {
+        const mtime = (await storage.stat(e.key))?.mtimeMs;
+        return mtime !== undefined && nowMs - mtime >= graceMs;
+      }),
+    ),
   );
-  return removed.reduce<number>((n, r) => n + r, 0);
+  return candidates.filter((_, i) => ripe[i]);
+}
+
+/**
+ * Removes catalog segments no listed catalog names, once older than the grace period. Returns
+ * how many were removed, and their bytes.
+ */
+export async function removeUnnamedSegments(storage: Storage, nowMs: number, graceMs: number): Promise<{ removed: number; removedBytes: number }> {
+  const named = new Set<string>();
+  for (const { key } of await keysOf(storage, CATALOG_PREFIX)) {
+    if (keyTime(key) === undefined) continue;
+    for (const s of await segmentsNamedBy(storage, key)) named.add(s);
+  }
+  const gone = await unnamedSegments(storage, named, nowMs, graceMs);
+  const limit = pLimit(CONCURRENCY);
+  await Promise.all(gone.map((e) => limit(() => storage.delete(e.key))));
+  return { removed: gone.length, removedBytes: gone.reduce((n, e) => n + e.size, 0) };
 }

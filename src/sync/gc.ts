@@ -1,16 +1,18 @@
 import pLimit from "p-limit";
 import { UsageError } from "../errors.js";
 import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type WrittenPack } from "../objects/index.js";
-import { decodePackIndex, encodePackIndex, type PackIndexEntry } from "../objects/pack.js";
+import { encodePackIndex, PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
-import { planHeads, planPacks, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
+import { IdSet, PackEntries, storedBytes } from "./gc-entries.js";
+import { planHeads, planPacks, planSegments, packBytes, type HeadsPlan, type PackChange } from "./gc-plan.js";
 import { markReachable, type MarkProgress } from "./closure.js";
-import { catchUp, CONCURRENCY, entriesOf, fullEntries, garbageKey, markTimes, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
+import { garbageKey } from "./gc-keys.js";
+import { catchUp, CONCURRENCY, fullEntries, readStore, removeUnnamedSegments, rootsOf, type PackState, type Store } from "./gc-store.js";
 import { CATALOG_PREFIX, keyTime, writeCatalog } from "./heads.js";
 import { closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
-export { GARBAGE_PREFIX } from "./gc-store.js";
+export { GARBAGE_PREFIX } from "./gc-keys.js";
 
 /**
  * `gage gc`: removes from a store remote what no run needs any more (docs/design.md §6), without locks
@@ -103,8 +105,8 @@ export interface GcResult {
   };
   heads: { removed: number; kept: number };
   catalogs: { removed: number; kept: number; written: boolean };
-  /** Catalog segments no catalog names any more (counted when executed). */
-  segments?: { removed: number };
+  /** Catalog segments no kept catalog names, older than the grace period, and their bytes. */
+  segments: { removed: number; removedBytes: number };
 }
 
 /** A planned gc: inspect `result` (what it would do), then `execute` it or `close` it. */
@@ -118,7 +120,7 @@ export interface GcPlan {
 }
 
 /** What a plan (or its execution) amounts to. */
-function tally(store: Store, remote: string, graceMs: number, changes: readonly PackChange[], heads: HeadsPlan): GcResult {
+function tally(store: Store, remote: string, graceMs: number, changes: readonly PackChange[], heads: HeadsPlan, segments: readonly { size: number }[]): GcResult {
   const byPack = new Map(changes.map((c) => [c.pack, c]));
   const result: GcResult = {
     remote,
@@ -127,12 +129,19 @@ function tally(store: Store, remote: string, graceMs: number, changes: readonly 
     packs: { removed: 0, removedBytes: 0, setAside: 0, setAsideBytes: 0, trimmed: 0, restored: 0, repacked: 0, written: 0, writtenBytes: 0, kept: 0, keptBytes: 0, reclaimableBytes: 0 },
     heads: { removed: heads.heads.length, kept: store.heads.size - heads.heads.length },
     catalogs: { removed: heads.catalogs.length, kept: 0, written: heads.catalogTime !== undefined },
+    segments: { removed: segments.length, removedBytes: segments.reduce((n, s) => n + s.size, 0) },
   };
   result.catalogs.kept = store.catalogs.length - heads.catalogs.length + (result.catalogs.written ? 1 : 0);
   const unreachable = new Set<ObjectId>();
   const r = result.packs;
   for (const p of store.packs.values()) {
-    for (const e of fullEntries(p)) if (!store.reachable.has(e.id)) unreachable.add(e.id);
+    const full = fullEntries(p);
+    // The pack's live bytes as it stands, counted in the same pass (one pass over every entry).
+    let live = 0;
+    for (const e of full) {
+      if (!store.reachable.has(e.id)) unreachable.add(e.id);
+      else if (full === p.index) live += e.storedLength + PACK_RECORD_HEADER_BYTES;
+    }
     if (p.size === undefined) continue;
     const c = byPack.get(p);
     if (c?.why === "repack") r.repacked++;
@@ -153,7 +162,7 @@ function tally(store: Store, remote: string, graceMs: number, changes: readonly 
     }
     r.kept++;
     r.keptBytes += p.size;
-    r.reclaimableBytes += p.size - packBytes(index.filter((e) => store.reachable.has(e.id)));
+    r.reclaimableBytes += p.size - (index === full ? PACK_HEADER_BYTES + live : packBytes(index.filter((e) => store.reachable.has(e.id))));
   }
   result.objects.unreachable = unreachable.size;
   return result;
@@ -182,18 +191,17 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     for (const p of store.packs.values()) {
       if (p.size === undefined) continue;
       total ??= { objects: 0, bytes: 0 };
-      for (const e of fullEntries(p)) {
-        total.objects++;
-        total.bytes += e.storedLength;
-      }
+      const entries = fullEntries(p);
+      total.objects += entries.length;
+      total.bytes += storedBytes(entries);
     }
     if (total) opts.onProgress?.({ phase: "mark", items: 0, bytes: 0, total: { items: total.objects, bytes: total.bytes } });
     const onMark = (p: MarkProgress) => opts.onProgress?.({ phase: "mark", items: p.objects, bytes: p.bytes });
     await markReachable(store, rootsOf(store), onMark);
-    markTimes(store, entriesOf(store));
     checkComplete(store);
     const changes = await planPacks(store, now(), graceMs, threshold);
     const heads = await planHeads(store, now(), graceMs);
+    const segments = await planSegments(store, heads, now(), graceMs);
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -202,8 +210,8 @@ export async function planGc(opts: GcOptions): Promise<GcPlan> {
     };
     return {
       remote: remote.url,
-      result: tally(store, remote.url, graceMs, changes, heads),
-      changes: changes.length > 0 || heads.catalogTime !== undefined || heads.heads.length > 0 || heads.catalogs.length > 0,
+      result: tally(store, remote.url, graceMs, changes, heads, segments),
+      changes: changes.length > 0 || heads.catalogTime !== undefined || heads.heads.length > 0 || heads.catalogs.length > 0 || segments.length > 0,
       execute: async (onProgress) => {
         try {
           return await executeGc(remote, store, { ...opts, now, graceMs, threshold, onProgress: onProgress ?? opts.onProgress });
@@ -242,7 +250,7 @@ async function executeGc(remote: OpenRemote, store: Store, opts: ExecOptions): P
   const heads = await planHeads(store, opts.now(), opts.graceMs);
 
   // Counted before anything changes: the changes below consume what the tally reads.
-  const result = tally(store, remote.url, opts.graceMs, changes, heads);
+  const result = tally(store, remote.url, opts.graceMs, changes, heads, []);
   const steps = changes.length + heads.heads.length + heads.catalogs.length + (heads.catalogTime === undefined ? 0 : 1);
   opts.onProgress?.({ phase: "remove", items: 0, bytes: 0, total: { items: steps, bytes: 0 } });
   const done = (n = 1) => opts.onProgress?.({ phase: "remove", items: n, bytes: 0 });
@@ -274,7 +282,7 @@ async function executeGc(remote: OpenRemote, store: Store, opts: ExecOptions): P
   result.heads = { removed: removal.heads.length, kept: store.heads.size };
   result.catalogs.removed = removal.catalogs.length;
   result.catalogs.kept = store.catalogs.length - removal.catalogs.length + (catalogKey === undefined ? 0 : 1);
-  result.segments = { removed: await removeUnnamedSegments(storage, nowMs, opts.graceMs) };
+  result.segments = await removeUnnamedSegments(storage, nowMs, opts.graceMs);
   await keepLatecomers(store, opts);
   return result;
 }
@@ -284,7 +292,7 @@ async function repack(remote: OpenRemote, store: Store, changes: PackChange[], o
   if (changes.length === 0) return [];
   const leaving = new Set(changes.map((c) => c.pack));
   const kept = new PackIndex();
-  for (const p of store.packs.values()) if (!leaving.has(p) && p.size !== undefined && p.index !== undefined && p.index.length > 0) kept.addIndex(p.id, encodePackIndex(p.id, p.index));
+  for (const p of store.packs.values()) if (!leaving.has(p) && p.size !== undefined && p.index !== undefined && p.index.length > 0) kept.addIndex(p.id, p.index.bytes);
   const objects = changes.flatMap((c) => c.repack!).filter((e) => !kept.has(e.id));
   opts.onProgress?.({ phase: "repack", items: 0, bytes: 0, total: { items: objects.length, bytes: objects.reduce((n, e) => n + e.rawLength, 0) } });
   const writer = new PackWriter(remote.storage, { index: kept, compress: remote.compress });
@@ -296,7 +304,7 @@ async function repack(remote: OpenRemote, store: Store, changes: PackChange[], o
   const written = await writer.flush();
   for (const w of written) {
     const bytes = await remote.storage.getBytes(w.indexKey);
-    store.packs.set(w.packId, { id: w.packId, size: w.bytes, index: decodePackIndex(w.packId, bytes, w.indexKey), indexKeys: [w.indexKey], records: [], mtimeMs: opts.now() });
+    store.packs.set(w.packId, { id: w.packId, size: w.bytes, index: PackEntries.read(w.packId, bytes, w.indexKey), indexKeys: [w.indexKey], records: [], mtimeMs: opts.now() });
     store.reader.index.addIndex(w.packId, bytes, w.indexKey);
   }
   return written;
@@ -311,7 +319,7 @@ async function applyChange(storage: Storage, c: PackChange, nowMs: number): Prom
   const p = c.pack;
   if (c.record) {
     const key = garbageKey(p.id, nowMs);
-    const entries = fullEntries(p);
+    const entries = [...fullEntries(p)];
     await storage.put(key, encodePackIndex(p.id, entries));
     p.records.push({ key, time: nowMs, entries });
   }
@@ -341,7 +349,7 @@ async function replaceIndex(storage: Storage, p: PackState, entries: PackIndexEn
   if (!p.indexKeys.includes(key)) await storage.put(key, bytes);
   for (const old of p.indexKeys) if (old !== key) await storage.delete(old);
   p.indexKeys = [key];
-  p.index = entries;
+  p.index = PackEntries.encoded(bytes, entries);
 }
 
 /**
@@ -370,17 +378,17 @@ async function keepLatecomers(store: Store, opts: ExecOptions): Promise<void> {
   try {
     const found = await catchUp(store, opts.now());
     if (found.length === 0) return;
-    const held = new Set<ObjectId>();
+    const held = new IdSet();
     for (const p of store.packs.values()) {
       if (p.size === undefined) continue;
-      const current = new Set((p.index ?? []).map((e) => e.id));
+      const current = new Set(p.index?.ids());
       const back = fullEntries(p).filter((e) => store.reachable.has(e.id) && !current.has(e.id));
       if (back.length > 0) {
         await replaceIndex(store.storage, p, [...(p.index ?? []), ...back]);
       }
       for (const e of p.index ?? []) held.add(e.id);
     }
-    const lost = [...store.reachable].filter((id) => !held.has(id)).length + store.missing.size;
+    const lost = store.reachable.countNotIn(held) + store.missing.size;
     if (lost > 0) {
       const runs = [...new Set(store.missing.values())].sort().join(", ");
       opts.onWarning?.(

@@ -409,7 +409,7 @@ export function packEntries(entries: readonly HeadEntry[]): Buffer {
 }
 
 /** Decodes and checks a run read as `raw`: a catalog's damage is the remote's, the cache's a local file's. */
-function decodeRawRun(id: string, raw: RawRun): HeadEntry[] {
+export function decodeRawRun(id: string, raw: RawRun): HeadEntry[] {
   const fail = (why: string): never => {
     if (raw.from === "cache") throw new TypeError(`the cached view holds a malformed entry for run ${id}`);
     throw new StoreFormatError(raw.from, `${raw.from} holds a malformed run entry: ${why}`, { hint: "Push the affected runs again from a good copy." });

@@ -43,7 +43,7 @@ export interface VerifyProblem {
 export const MAX_LISTED = 20;
 
 export interface VerifyProgressEvent {
-  /** `index`: pack indexes read; `structure`: trees and chunk lists read; `data`: objects hashed; `files`: local files hashed. */
+  /** `index`: pack indexes read; `structure`: trees and chunk lists read; `data`: objects hashed; `files`: local files hashed, or (read-data) chunked files hashed whole. */
   phase: "index" | "structure" | "data" | "files";
   /** Items done since the last event. */
   items: number;

@@ -5,27 +5,20 @@ import { ObjectReader, PackIndex, PACK_PREFIX, packKey, parsePackIndexKey, readP
 import type { Storage } from "../remotes/storage.js";
 import { CATALOG_PREFIX, decodeHead, readCatalog, emptyView, HEAD_PREFIX, keyTime, noteHead, SKEW_MARGIN_MS, type CatalogDoc, type HeadEntry, type RemoteView } from "./heads.js";
 import { EMPTY_TREE } from "./merge.js";
+import { GARBAGE_PREFIX, keysOf, packFileId, parseGarbageKey } from "./gc-keys.js";
 import { remoteRunsOf, selectWithSpecs } from "./remote-runs.js";
 import { emptyCounts, statusOf, type PackSubset, type VerifyOptions, type VerifyProblem, type VerifyResult } from "./verify-result.js";
 import { planAll, planData, readData } from "./verify-data.js";
+import { checkWholeFiles } from "./verify-files.js";
 import { groupFindings, type PackFacts } from "./verify-problems.js";
 import { locationProblem, Reachability, type PreRead } from "./verify-walk.js";
 
 // `gage verify` of a store remote (verify.ts says what is checked): heads and catalogs first,
 // then the pack listing and every index, then what the runs reach, then (read-data) their bytes.
 
-const PACK_FILE_RE = /^packs\/([0-9a-f]{64})\.pack$/;
-const GARBAGE_KEY_RE = /^garbage\/[0-9a-f]{12}-([0-9a-f]{64})$/;
-
 const RESTORE_HINT = "Restore it from a backup of the remote; else push the runs it held again from their copies into a new remote.";
 
 type StoreOptions = Omit<VerifyOptions, "remote" | "readDataSubset" | "local"> & { readData: boolean; subset: PackSubset | undefined };
-
-async function keysOf(storage: Storage, prefix: string): Promise<{ key: string; size: number }[]> {
-  const out: { key: string; size: number }[] = [];
-  for await (const e of storage.list(prefix)) out.push(e);
-  return out;
-}
 
 const isNotFound = (err: unknown) => (err as { code?: unknown }).code === "NOT_FOUND";
 
@@ -113,15 +106,15 @@ async function readPacks(storage: Storage, problems: VerifyProblem[], opts: Stor
   const sizes = new Map<ObjectId, number>();
   const indexKeys: { key: string; packId: ObjectId }[] = [];
   for (const { key, size } of await keysOf(storage, PACK_PREFIX)) {
-    const pack = PACK_FILE_RE.exec(key);
-    if (pack) sizes.set(pack[1]!, size);
+    const pack = packFileId(key);
+    if (pack !== undefined) sizes.set(pack, size);
     const index = parsePackIndexKey(key);
     if (index) indexKeys.push({ key, packId: index.packId });
   }
   const setAside = new Set<ObjectId>();
-  for (const { key } of await keysOf(storage, "garbage/")) {
-    const m = GARBAGE_KEY_RE.exec(key);
-    if (m) setAside.add(m[1]!);
+  for (const { key } of await keysOf(storage, GARBAGE_PREFIX)) {
+    const r = parseGarbageKey(key);
+    if (r) setAside.add(r.packId);
   }
   const index = new PackIndex();
   const listed = new Map<ObjectId, number>();
@@ -217,7 +210,8 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
     counts.readObjects = plan.objects;
     counts.readBytes = plan.bytes;
   }
-  const walk = new Reachability({ reader: new ObjectReader(storage, packs.index), sizes: packs.sizes }, pre);
+  const reader = new ObjectReader(storage, packs.index);
+  const walk = new Reachability({ reader, sizes: packs.sizes }, pre);
   for (const run of selected) {
     for (const e of run.entries) {
       for (const tree of [e.run.tree, e.meta.tree]) if (tree !== EMPTY_TREE) walk.addRoot(tree, run.id);
@@ -241,6 +235,10 @@ export async function verifyStore(storage: Storage, url: string, opts: StoreOpti
     await walk.linkLate(new Set(late.keys()), concurrency);
     counts.readObjects = plan.objects;
     counts.readBytes = plan.bytes;
+  }
+  if (opts.readData) {
+    const subsetHas = opts.subset === undefined ? () => true : (packId: ObjectId) => opts.subset!.has(packId);
+    await checkWholeFiles(walk, reader, concurrency, subsetHas, (e) => opts.onProgress?.({ phase: "files", ...e }));
   }
   problems.push(...groupFindings(walk, packs));
   return { target: url, mode: opts.readData ? "read-data" : "structure", ...(subset ? { subset } : {}), counts, problems, status: statusOf(problems) };

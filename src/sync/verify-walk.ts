@@ -24,6 +24,13 @@ export interface Finding {
   reason: string;
 }
 
+/** A chunked file as a tree records it: its whole SHA-256, its size, its chunk list. */
+export interface ChunkedFile {
+  id: ObjectId;
+  size: number;
+  chunks: ObjectId;
+}
+
 /** Where objects are, as the listing and the indexes say. */
 export interface PackTable {
   reader: ObjectReader;
@@ -71,6 +78,8 @@ export class Reachability {
   #lists: ObjectId[] = [];
   /** Trees and chunk lists read and decoded (what `linkLate` reads again). */
   readonly #holders: ObjectId[] = [];
+  /** Chunked files reached, once each (by chunk list, id and size): `--read-data` hashes them whole. */
+  readonly chunkedFiles = new Map<string, ChunkedFile>();
 
   readonly #pre: PreRead | undefined;
 
@@ -133,7 +142,11 @@ export class Reachability {
       await this.#readLevel(trees, concurrency, onRead, decodeTree, (id, tree) => {
         for (const e of tree.entries) {
           if (e.kind === "dir") this.#see(e.id, id, "tree");
-          else if (e.kind === "file" && e.chunks !== undefined) this.#see(e.chunks, id, "chunks", e.size);
+          else if (e.kind === "file" && e.chunks !== undefined) {
+            this.#see(e.chunks, id, "chunks", e.size);
+            const key = `${e.chunks} ${e.id} ${e.size}`;
+            if (!this.chunkedFiles.has(key)) this.chunkedFiles.set(key, { id: e.id, size: e.size, chunks: e.chunks });
+          }
           else this.#see(e.id, id, "leaf", e.size);
         }
       });

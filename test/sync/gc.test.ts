@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { ObjectReader, PackWriter, snapshotDir } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { runPaths } from "../../src/runs/layout.js";
 import { StoreIncompleteError } from "../../src/sync/errors.js";
 import { DEFAULT_GRACE_MS, gc, GARBAGE_PREFIX, planGc } from "../../src/sync/gc.js";
-import { encodeHead } from "../../src/sync/heads.js";
+import { encodeHead, timeKeyPart } from "../../src/sync/heads.js";
 import { EMPTY_TREE } from "../../src/sync/merge.js";
 import { clone, listRemoteRuns, pull, push, type RemoteRun } from "../../src/sync/index.js";
 import { freshCases, SHARED_RUN } from "./story.js";
@@ -356,4 +358,28 @@ test("what a young pack's trees reach stays listed, reachable from a run or not"
   assert.ok(reader.has(treeId));
   assert.ok(reader.has(helloId), "but keeps the old hello.py, which the young tree reaches");
   await storage.close();
+});
+
+test("a head older than the catalog that it does not hold (a writer's clock was off) keeps what it reaches, and is named", async () => {
+  const { root, origin, remote } = fresh();
+  await push({ runsDir: origin, remote, now: () => Date.now() - 3 * HOUR });
+  assert.equal((await gc({ runsDir: origin, remote, graceMs: 0 })).catalogs.written, true);
+  // A run pushed by a member whose clock is five hours behind: its head sorts before the catalog's.
+  const late = join(root, "late");
+  execFileSync(process.execPath, [fileURLToPath(new URL("../../bench/make-tiny-runs.mjs", import.meta.url)), "--out", late, "--runs", "1", "--seed", "9"]);
+  const packsBefore = new Set(keys(remote, "packs/"));
+  assert.equal((await push({ runsDir: late, remote })).runs.length, 1);
+  const added = keys(remote, "packs/").filter((k) => !packsBefore.has(k));
+  const [pushed] = keys(remote, "heads/");
+  assert.ok(added.length >= 2 && pushed !== undefined, "the late push's pack, its index and its head");
+  // A head's name is its time and the hash of its bytes: the same head, named by a clock 5 hours behind.
+  const head = `heads/${timeKeyPart(Date.now() - 5 * HOUR)}-${pushed.split("-").at(-1)}`;
+  renameSync(join(remote, pushed), join(remote, head));
+
+  const warnings: string[] = [];
+  const result = await gc({ runsDir: origin, remote, graceMs: 0, onWarning: (m) => warnings.push(m) });
+  assert.ok(warnings.some((w) => w.includes(head)), warnings.join("\n"));
+  assert.equal(result.packs.removed + result.packs.setAside + result.packs.trimmed, 0, "nothing the late head reaches is taken out of use");
+  for (const k of added) assert.ok(existsSync(join(remote, k)), `${k} is kept`);
+  assert.ok(existsSync(join(remote, head)), "the head is kept: no catalog holds it");
 });

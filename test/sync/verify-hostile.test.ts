@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { encodeTree, hashBytes, PackWriter, type TreeEntry } from "../../src/objects/index.js";
+import { randomBytes } from "node:crypto";
+import { encodeChunkList, encodeTree, hashBytes, PackWriter, type TreeEntry } from "../../src/objects/index.js";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
 import { encodeHead } from "../../src/sync/heads.js";
@@ -70,5 +71,25 @@ test("a tree naming an object no pack holds is missing data, and its siblings ar
   assert.deepEqual(r.problems.map((p) => [p.kind, p.runs, p.objects]), [["object-missing", [runId], [hashBytes(gone)]]]);
   assert.equal(r.counts.objects, 4);
   assert.equal(r.counts.readObjects, 3, "what is there is read");
+  await storage.close();
+});
+
+test("--read-data checks a chunked file whole: chunks each sound, in an order that is not the file the tree records, is damaged", async () => {
+  const [one, two] = [randomBytes(40_000), randomBytes(30_000)];
+  const chunks = (...parts: Buffer[]) => encodeChunkList({ size: 70_000, chunks: parts.map((c) => ({ id: hashBytes(c), size: c.length })) });
+  const chunked = (name: string, list: Buffer, whole: Buffer): TreeEntry => ({ name, kind: "file", mode: 0o644, size: whole.length, id: hashBytes(whole), chunks: hashBytes(list) });
+  const sound = chunks(one, two);
+  const swapped = chunks(two, one);
+  // Both lists are well formed and name sound chunks of the right sizes; the second's bytes in
+  // order (two, one) are not the file its tree records (one, two).
+  const root = encodeTree({ entries: [chunked("a.bin", sound, Buffer.concat([one, two])), chunked("b.bin", swapped, Buffer.concat([one, two]))] });
+  const { storage, runId, runsDir } = await storeWith([one, two, sound, swapped], root);
+  assert.equal((await verify({ runsDir, remote: storage })).status, "ok", "the structure alone cannot tell");
+  for (const part of [undefined, "1/1"]) {
+    const r = await verify({ runsDir, remote: storage, readData: true, ...(part === undefined ? {} : { readDataSubset: part }) });
+    assert.equal(r.status, "damaged", part ?? "every pack");
+    assert.deepEqual(r.problems.map((p) => [p.kind, p.runs, p.objects]), [["object-damaged", [runId], [hashBytes(swapped)]]]);
+    assert.match(r.problems[0]!.message, /1 object is damaged \(the first: the file its chunks make hashes to [0-9a-f]{64}, its tree records [0-9a-f]{64}\)/);
+  }
   await storage.close();
 });

@@ -32,13 +32,14 @@ export function formatDuration(ms: number): string {
   return plural(Math.round(ms / 1000), "second");
 }
 
-/** `Removed 3 packs (41.2 MB), 120 heads, 2 catalogs; 1,204 objects kept`, then what else changed. */
+/** `Removed 3 packs (41.2 MB), 120 heads, 2 catalogs and 40 catalog segments (9.1 MB); 1,204 objects kept`, then what else changed. */
 export function gcSummary(r: GcResult, dryRun: boolean): string[] {
   const p = r.packs;
   const would = (past: string, now: string) => (dryRun ? `Would ${now}` : past);
+  const segments = r.segments.removed > 0 ? ` and ${plural(r.segments.removed, "catalog segment")} (${formatBytes(r.segments.removedBytes)})` : "";
   const lines = [
     `${would("Removed", "remove")} ${plural(p.removed, "pack")} (${formatBytes(p.removedBytes)}), ${plural(r.heads.removed, "head")}, ` +
-      `${plural(r.catalogs.removed, "catalog")}; ${plural(r.objects.kept, "object")} kept`,
+      `${plural(r.catalogs.removed, "catalog")}${segments}; ${plural(r.objects.kept, "object")} kept`,
   ];
   if (r.catalogs.written) lines.push(`${would("Wrote", "write")} a catalog holding every head`);
   if (p.restored > 0) lines.push(`${would("Put back", "put back")} objects of ${plural(p.restored, "pack")} that heads reach again`);
@@ -77,7 +78,7 @@ export function registerGc(program: Command, ctx: CliContext): void {
     .command("gc")
     .summary("remove what no run on a remote needs any more")
     .description(
-      "Remove from a remote's store the objects, heads and catalogs that no run needs any more: old " +
+      "Remove from a remote's store the objects, heads, catalogs and catalog segments that no run needs any more: old " +
         "versions of changed files, and what interrupted pushes left. With no REMOTE, the runs directory's " +
         "default remote.\n\n" +
         "Nothing a run on the remote reaches is removed. Packs, heads and catalogs younger than the grace " +
