@@ -71,23 +71,36 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   }
 
   /**
-   * Takes a newer catalog's segments (none loaded). `stale`: the view had not read every head the
-   * catalog covers, so each held run it lists is merged with its segment's entries when loaded.
+   * Takes a newer catalog's segments (none loaded, unless `loaded`). `staleIds`: held runs it lists
+   * whose segment's entries are to be merged in when loaded (the view had not read every head the
+   * catalog covers, and read some head it does not). `forget`: held runs it lists that are
+   * dropped, so that their segment's entries are taken as they are when loaded (every head the view
+   * read for them is in the catalog, so their segment holds all the view held, and maybe more).
    */
-  setSegments(refs: readonly SegmentRef[], opts: { stale?: boolean; loaded?: boolean; staleIds?: Iterable<string> } = {}): void {
+  setSegments(refs: readonly SegmentRef[], opts: { loaded?: boolean; staleIds?: Iterable<string>; forget?: Iterable<string> } = {}): void {
     this.#table = new SegmentTable(refs, opts.loaded ?? false);
     this.#size = undefined;
     const stillListed = this.#table.listed(this.#stale);
     for (const id of this.#stale) if (!stillListed.has(id)) this.#stale.delete(id);
+    if (opts.forget !== undefined) {
+      for (const id of this.#table.listed([...opts.forget].filter((id) => this.#held(id)))) {
+        this.#raw.delete(id);
+        this.#plain.delete(id);
+        this.#fromSegment.delete(id);
+        this.#stale.delete(id);
+        super.delete(id);
+      }
+    }
     if (opts.staleIds !== undefined) {
       const held = [...opts.staleIds].filter((id) => this.#held(id));
       for (const id of this.#table.listed(held)) this.#stale.add(id);
     }
-    if (opts.stale || opts.loaded) {
-      const listed = this.#table.listed(this.keysHeld());
-      if (opts.stale) for (const id of listed) this.#stale.add(id);
-      if (opts.loaded) for (const id of listed) this.#fromSegment.add(id);
-    }
+    if (opts.loaded) for (const id of this.#table.listed(this.keysHeld())) this.#fromSegment.add(id);
+  }
+
+  /** Held runs the catalog's segments list (loaded or not), found in one walk of the tables. */
+  listedHeld(): Set<string> {
+    return this.#table.listed(this.keysHeld());
   }
 
   /** The segments of the current catalog, in id order. */
