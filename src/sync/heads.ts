@@ -313,7 +313,12 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     const root = docVersion(bytes) === 2 ? decodeCatalogRoot(newestCatalog, bytes) : undefined;
     const catalog = root ?? skimStoreDoc(newestCatalog, bytes);
     const covers = catalog.covers!;
-    const caughtUp = readAllOf(view, covers, catalog.recent!);
+    let caughtUp = readAllOf(view, covers, catalog.recent!);
+    if (!caughtUp && root !== undefined) {
+      const read = await catchUp(storage, view, covers, catalog.recent!, nowMs);
+      fetched += read ?? 0;
+      caughtUp = read !== undefined && readAllOf(view, covers, catalog.recent!);
+    }
     pruneAhead(view, covers, catalog.recent!);
     if (root !== undefined) {
       if (caughtUp) view.runs.setSegments(root.segments);
@@ -334,7 +339,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   }
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
   // listing starts no later than this reader's own clock allows.
-  const from = view.newest === undefined ? undefined : `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS)}`;
+  const from = view.newest === undefined ? undefined : listingStart(view.newest, nowMs);
   const toRead: string[] = [];
   let sawNewest = false;
   for await (const key of listKeys(storage, HEAD_PREFIX, from ? { startAfter: from } : {})) {
@@ -371,6 +376,40 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   fetched += await loadRuns(view, storage, new Set(read.map((e) => e.runId)));
   addEntries(view, read);
   return { fetched };
+}
+
+/** The key a listing of heads starts after: the margin before the newest head, no later than this reader's clock allows. */
+function listingStart(newest: string, nowMs: number): string {
+  return `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(newest)!, nowMs) - SKEW_MARGIN_MS)}`;
+}
+
+/**
+ * Reads the heads a new catalog holds that the view has not read, when they are few and all
+ * there: the view's newest head is one of the catalog's recent ones (so every head the catalog
+ * holds and the view missed is named by it or within the view's own margin), and each of those is
+ * still listed. Only the runs the view holds take their entries (the catalog's segment holds
+ * them for any other run). The view has then read every head the catalog holds: its held runs
+ * need no segment. Returns the heads read, or `undefined` (nothing changed) when it cannot.
+ */
+async function catchUp(storage: Storage, view: RemoteView, covers: string, recent: readonly string[], nowMs: number): Promise<number | undefined> {
+  if (view.newest === undefined || !(view.newest === covers || recent.includes(view.newest))) return undefined;
+  const listed = new Set<string>();
+  for await (const key of listKeys(storage, HEAD_PREFIX, { startAfter: listingStart(view.newest, nowMs) })) if (keyTime(key) !== undefined) listed.add(key);
+  // A gc removed heads the view read up to: the catalog alone says what they held.
+  if (!listed.has(view.newest)) return undefined;
+  const floor = keyTime(view.newest)! - SKEW_MARGIN_MS;
+  for (const k of [...recent, covers]) if (!view.recent.has(k) && keyTime(k)! >= floor && !listed.has(k)) return undefined;
+  const holds = new Set(recent);
+  const toRead = [...listed].filter((k) => !view.recent.has(k) && catalogHolds(covers, holds, k));
+  const entries: HeadEntry[] = [];
+  for (const key of toRead) {
+    const doc = skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES));
+    for (const [id, raw] of doc.runs) if (view.runs.holdsWhole(id)) entries.push(...decodeAdopted(id, raw));
+    for (const e of doc.scattered) if (view.runs.holdsWhole(e.runId)) entries.push(e);
+  }
+  addEntries(view, entries);
+  noteHeadKeys(view, toRead);
+  return toRead.length;
 }
 
 /**

@@ -181,6 +181,11 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     return this.#fromSegment.has(id);
   }
 
+  /** Whether the view holds a run's entries and they are all it knows (held, not stale). */
+  holdsWhole(id: string): boolean {
+    return this.#held(id) && !this.#stale.has(id);
+  }
+
   /** Whether a held run still waits for its segment's entries. */
   stale(id: string): boolean {
     return this.#stale.has(id);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { countingGets } from "../helpers/counting-storage.js";
 import { MemoryStorage } from "../../src/remotes/memory/index.js";
 import { emptyView, encodeHead, loadAllRuns, refreshView, writeCatalog, type HeadEntry, type RemoteView } from "../../src/sync/heads.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
@@ -158,4 +159,45 @@ test("a member's cached view keeps its runs and those of heads no catalog holds,
   const expected = await fresh(storage, time);
   assert.equal(expected.size, next);
   assert.deepEqual(await trees(storage, member), expected);
+});
+
+test("a member one head behind a new catalog reads that head, not the segments of the runs it holds", async () => {
+  const storage = new MemoryStorage();
+  const mine = new Set(Array.from({ length: 6 }, (_, i) => runId(i)));
+  await putHead(storage, Array.from({ length: 20 }, (_, i) => entry(i, t("b"))), NOW - 3 * HOUR);
+  await putHead(storage, [entry(30, t("b"))], NOW - 3 * MIN);
+  let member = emptyView();
+  await refreshView(storage, member, NOW - 3 * MIN);
+  member = cached(member, (id) => mine.has(id));
+  // Another member changes run 2 (one of ours) and adds run 31; its push writes a catalog.
+  await putHead(storage, [entry(2, t("c"), [t("b")]), entry(31, t("b"))], NOW - 2 * MIN);
+  const writer = emptyView();
+  await refreshView(storage, writer, NOW);
+  await writeCatalog(storage, writer, NOW);
+  const counted = countingGets(storage);
+  await refreshView(counted, member, NOW + 1_000);
+  assert.equal(counted.gets.get("heads"), 1, "the one head the member missed");
+  assert.equal(counted.gets.get("segments"), undefined, "no segment: the member read every head the catalog holds");
+  assert.deepEqual(member.runs.get(runId(2))!.map((e) => e.run.tree), [t("c")]);
+  for (const id of mine) assert.ok(member.runs.holdsWhole(id));
+  assert.deepEqual(kept(member, (id) => mine.has(id)), [...mine].sort(), "its runs only: the catalog holds every head read");
+  assert.deepEqual(await trees(storage, member), await fresh(storage, NOW + 1_000));
+});
+
+test("a head the catalog names that is gone (gc) is not caught up on: the view's runs come from their segments", async () => {
+  const storage = new MemoryStorage();
+  await putHead(storage, Array.from({ length: 8 }, (_, i) => entry(i, t("b"))), NOW - 3 * HOUR);
+  await putHead(storage, [entry(30, t("b"))], NOW - 3 * MIN);
+  const member = emptyView();
+  await refreshView(storage, member, NOW - 3 * MIN);
+  const gone = await putHead(storage, [entry(2, t("c"), [t("b")])], NOW - 2 * MIN);
+  const writer = emptyView();
+  await refreshView(storage, writer, NOW);
+  await writeCatalog(storage, writer, NOW);
+  await storage.delete(gone);
+  const again = cached(member, () => true);
+  await refreshView(storage, again, NOW + 1_000);
+  assert.ok(again.runs.unloaded([runId(2)]).length > 0, "run 2 is read from its segment");
+  assert.deepEqual(await trees(storage, again), await fresh(storage, NOW + 1_000));
+  assert.deepEqual(again.runs.get(runId(2))!.map((e) => e.run.tree), [t("c")]);
 });
