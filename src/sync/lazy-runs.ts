@@ -325,6 +325,24 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     return chain(this.keysHeld(), pending(this, this.#table));
   }
 
+  /**
+   * Ids as `keys` gives them, last first, without the others: a command that wants the last few
+   * of 100,000 ids (status's rows of runs only on the remote) converts those few.
+   */
+  *keysFromLast(): Generator<string> {
+    const segs = this.#table.segments;
+    for (let k = segs.length - 1; k >= 0; k--) {
+      const seg = segs[k]!;
+      if (seg.loaded) continue;
+      for (let i = seg.n - 1; i >= 0; i--) {
+        const id = idAt(seg.ids, i);
+        if (!this.#held(id)) yield id;
+      }
+    }
+    yield* [...this.#plain].reverse();
+    yield* [...this.#raw.keys()].reverse();
+  }
+
   override values(): MapIterator<HeadEntry[]> {
     this.#decodeAll();
     return super.values();

@@ -201,3 +201,18 @@ test("a head the catalog names that is gone (gc) is not caught up on: the view's
   assert.deepEqual(await trees(storage, again), await fresh(storage, NOW + 1_000));
   assert.deepEqual(again.runs.get(runId(2))!.map((e) => e.run.tree), [t("c")]);
 });
+
+test("the last ids of a view come out as its keys do, last first, without listing the others", async () => {
+  const storage = new MemoryStorage();
+  await putHead(storage, Array.from({ length: 11 }, (_, i) => entry(i, t("b"))), NOW - 3 * HOUR);
+  const writer = emptyView();
+  await refreshView(storage, writer, NOW);
+  await writeCatalog(storage, writer, NOW);
+  await putHead(storage, [entry(3, t("c"), [t("b")]), entry(20, t("b"))], NOW);
+  const view = emptyView();
+  await refreshView(storage, view, NOW + 1_000);
+  assert.ok(view.runs.unloaded().length > 0 && view.runs.unloaded().length < view.runs.segments().length, "some segments loaded (run 3's), some not");
+  view.runs.set(runId(21), [entry(21, t("b"))]);
+  assert.deepEqual([...view.runs.keysFromLast()], [...view.runs.keys()].reverse());
+  assert.equal(new Set(view.runs.keys()).size, view.runs.size);
+});
