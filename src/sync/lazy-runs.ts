@@ -27,8 +27,8 @@ export interface RawRun {
  * A run is held in one of four ways: as read (raw), as set (plain), or listed by a catalog segment
  * not yet fetched (pending: `has`, `keys` and `size` know it; `loadRuns` in heads.ts fetches it).
  * A held run may also be listed by a segment not loaded: the held version is then the whole story,
- * unless the run is stale (held from before a newer catalog was adopted: its segment's entries are
- * merged in when the segment is loaded). Reading a pending or stale run throws: a caller that
+ * unless the run is stale (changed by a head the newer catalog does not hold, held from before
+ * that catalog was adopted: its segment's entries are merged in when the segment is loaded). Reading a pending or stale run throws: a caller that
  * forgot to load what it reads must fail, never take the run for absent (gc would delete what it
  * reaches).
  *
@@ -45,7 +45,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   #table = new SegmentTable([]);
   /** Held runs whose segment's entries are still to be merged in. */
   readonly #stale = new Set<string>();
-  /** Held runs exactly as their segment says (loaded from it, or written to it): a cached view need not keep them. */
+  /** Held runs loaded from their segment (or written to it) by this command: a view keeps them only for the runs directory. */
   readonly #fromSegment = new Set<string>();
   #size: number | undefined;
 
@@ -174,11 +174,6 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
       this.adopt(id, raw);
       this.#fromSegment.add(id);
     }
-  }
-
-  /** Whether a held run is exactly as its segment says (a cached view need not keep it). */
-  fromSegment(id: string): boolean {
-    return this.#fromSegment.has(id);
   }
 
   /** Whether the view holds a run's entries and they are all it knows (held, not stale). */
