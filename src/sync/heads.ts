@@ -190,10 +190,54 @@ export interface RemoteView {
   recent: Set<string>;
   /** Heads read that no catalog covers yet (a push compacts when there are many). */
   uncovered: number;
+  /**
+   * Heads read that the newest catalog read does not hold, each with the runs it changed: what
+   * the view holds for a run none of them changed is what the catalog's segment says, so a cached
+   * view need not keep it (docs/formats.md, Local state).
+   */
+  ahead: Map<string, string[]>;
 }
 
 export function emptyView(): RemoteView {
-  return { runs: new LazyRuns(), recent: new Set(), uncovered: 0 };
+  return { runs: new LazyRuns(), recent: new Set(), uncovered: 0, ahead: new Map() };
+}
+
+/** Notes the runs a head read (or written) changed, until a catalog holds the head. */
+function noteAhead(view: RemoteView, key: string, ids: Iterable<string>): void {
+  const list = [...new Set(ids)];
+  if (list.length > 0) view.ahead.set(key, list);
+}
+
+/** Runs changed by heads the newest catalog read does not hold. */
+export function runsAhead(view: RemoteView): Set<string> {
+  const out = new Set<string>();
+  for (const ids of view.ahead.values()) for (const id of ids) out.add(id);
+  return out;
+}
+
+/**
+ * Whether a catalog holds a head, by the listing's clock rule: its `covers`, its `recent` heads,
+ * and every head older than the margin before `covers` (a reader lists only from there).
+ */
+function catalogHolds(covers: string, recent: ReadonlySet<string>, key: string): boolean {
+  return key === covers || recent.has(key) || keyTime(key)! < keyTime(covers)! - SKEW_MARGIN_MS;
+}
+
+/**
+ * Whether the view read every head a catalog holds: its newest head is at or after `covers`, and
+ * each of the catalog's recent heads is one the view read or older than the view's own margin
+ * (a head a slow writer added that this view missed, and the catalog's writer saw, is not).
+ */
+function readAllOf(view: RemoteView, covers: string, recent: readonly string[]): boolean {
+  if (view.newest === undefined || covers > view.newest) return false;
+  const floor = keyTime(view.newest)! - SKEW_MARGIN_MS;
+  return recent.every((k) => view.recent.has(k) || keyTime(k)! < floor);
+}
+
+/** Forgets the heads ahead that a catalog now holds. */
+function pruneAhead(view: RemoteView, covers: string, recent: readonly string[]): void {
+  const held = new Set(recent);
+  for (const key of [...view.ahead.keys()]) if (catalogHolds(covers, held, key)) view.ahead.delete(key);
 }
 
 /** Merges entries into the view, each run once per call: one merge per run, not per entry. */
@@ -235,6 +279,7 @@ function noteHeadKeys(view: RemoteView, keys: Iterable<string>): void {
 /** Records a head this process wrote, so the next refresh need not read it back. */
 export function noteHead(view: RemoteView, key: string, entries: readonly HeadEntry[]): void {
   addEntries(view, entries);
+  noteAhead(view, key, entries.map((e) => e.runId));
   noteHeadKeys(view, [key]);
   view.uncovered++;
 }
@@ -263,13 +308,25 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     // A view that read every head the catalog covers already holds its runs, merged as the
     // catalog merged them: it only adopts the key. Else the catalog's runs are merged in (taken
     // as read for the runs the view lacks); what the view had beyond `covers` is kept. A format 2
-    // root's runs are merged when their segment is loaded (the runs the view holds turn stale).
+    // root's runs are merged when their segment is loaded: a held run that a head the catalog
+    // does not hold changed turns stale; any other is forgotten (its segment holds all of it).
     const root = docVersion(bytes) === 2 ? decodeCatalogRoot(newestCatalog, bytes) : undefined;
     const catalog = root ?? skimStoreDoc(newestCatalog, bytes);
     const covers = catalog.covers!;
-    const caughtUp = view.newest !== undefined && covers <= view.newest;
+    let caughtUp = readAllOf(view, covers, catalog.recent!);
+    if (!caughtUp && root !== undefined) {
+      const read = await catchUp(storage, view, covers, catalog.recent!, nowMs);
+      fetched += read ?? 0;
+      caughtUp = read !== undefined && readAllOf(view, covers, catalog.recent!);
+    }
+    pruneAhead(view, covers, catalog.recent!);
     if (root !== undefined) {
-      view.runs.setSegments(root.segments, { stale: !caughtUp });
+      if (caughtUp) view.runs.setSegments(root.segments);
+      else {
+        const ahead = runsAhead(view);
+        const held = [...view.runs.keysHeld()];
+        view.runs.setSegments(root.segments, { staleIds: held.filter((id) => ahead.has(id)), forget: held.filter((id) => !ahead.has(id)) });
+      }
       view.newestRuns = root.newest;
     } else {
       view.runs.setSegments([]);
@@ -282,7 +339,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   }
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
   // listing starts no later than this reader's own clock allows.
-  const from = view.newest === undefined ? undefined : `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(view.newest)!, nowMs) - SKEW_MARGIN_MS)}`;
+  const from = view.newest === undefined ? undefined : listingStart(view.newest, nowMs);
   const toRead: string[] = [];
   let sawNewest = false;
   for await (const key of listKeys(storage, HEAD_PREFIX, from ? { startAfter: from } : {})) {
@@ -297,6 +354,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   if (knownNewest !== undefined && !sawNewest && newestCatalog === undefined && (knownCatalog === undefined || (await storage.stat(knownCatalog)) === undefined)) {
     view.runs.clear();
     view.recent.clear();
+    view.ahead.clear();
     delete view.newest;
     delete view.catalogKey;
     delete view.newestRuns;
@@ -307,7 +365,9 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   // list of diverged entries once per entry (quadratic).
   const read: HeadEntry[] = [];
   for (const key of toRead) {
-    read.push(...adoptRuns(view, skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES))));
+    const doc = skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES));
+    noteAhead(view, key, [...doc.runs.keys(), ...doc.scattered.map((e) => e.runId)]);
+    read.push(...adoptRuns(view, doc));
     view.uncovered++;
     fetched++;
   }
@@ -316,6 +376,40 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
   fetched += await loadRuns(view, storage, new Set(read.map((e) => e.runId)));
   addEntries(view, read);
   return { fetched };
+}
+
+/** The key a listing of heads starts after: the margin before the newest head, no later than this reader's clock allows. */
+function listingStart(newest: string, nowMs: number): string {
+  return `${HEAD_PREFIX}${timeKeyPart(Math.min(keyTime(newest)!, nowMs) - SKEW_MARGIN_MS)}`;
+}
+
+/**
+ * Reads the heads a new catalog holds that the view has not read, when they are few and all
+ * there: the view's newest head is one of the catalog's recent ones (so every head the catalog
+ * holds and the view missed is named by it or within the view's own margin), and each of those is
+ * still listed. Only the runs the view holds take their entries (the catalog's segment holds
+ * them for any other run). The view has then read every head the catalog holds: its held runs
+ * need no segment. Returns the heads read, or `undefined` (nothing changed) when it cannot.
+ */
+async function catchUp(storage: Storage, view: RemoteView, covers: string, recent: readonly string[], nowMs: number): Promise<number | undefined> {
+  if (view.newest === undefined || !(view.newest === covers || recent.includes(view.newest))) return undefined;
+  const listed = new Set<string>();
+  for await (const key of listKeys(storage, HEAD_PREFIX, { startAfter: listingStart(view.newest, nowMs) })) if (keyTime(key) !== undefined) listed.add(key);
+  // A gc removed heads the view read up to: the catalog alone says what they held.
+  if (!listed.has(view.newest)) return undefined;
+  const floor = keyTime(view.newest)! - SKEW_MARGIN_MS;
+  for (const k of [...recent, covers]) if (!view.recent.has(k) && keyTime(k)! >= floor && !listed.has(k)) return undefined;
+  const holds = new Set(recent);
+  const toRead = [...listed].filter((k) => !view.recent.has(k) && catalogHolds(covers, holds, k));
+  const entries: HeadEntry[] = [];
+  for (const key of toRead) {
+    const doc = skimStoreDoc(key, await readHeadBytes(storage, key, MAX_HEAD_BYTES));
+    for (const [id, raw] of doc.runs) if (view.runs.holdsWhole(id)) entries.push(...decodeAdopted(id, raw));
+    for (const e of doc.scattered) if (view.runs.holdsWhole(e.runId)) entries.push(e);
+  }
+  addEntries(view, entries);
+  noteHeadKeys(view, toRead);
+  return toRead.length;
 }
 
 /**
@@ -404,6 +498,7 @@ export async function writeCatalog(storage: Storage, view: RemoteView, nowMs: nu
   const key = `${CATALOG_PREFIX}${timeKeyPart(nowMs)}-${hashBytes(bytes)}`;
   await storage.put(key, bytes);
   view.runs.setSegments(refs, { loaded: true });
+  pruneAhead(view, view.newest, [...view.recent]);
   view.newestRuns = newest;
   view.catalogKey = key;
   view.uncovered = 0;

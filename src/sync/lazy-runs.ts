@@ -27,8 +27,8 @@ export interface RawRun {
  * A run is held in one of four ways: as read (raw), as set (plain), or listed by a catalog segment
  * not yet fetched (pending: `has`, `keys` and `size` know it; `loadRuns` in heads.ts fetches it).
  * A held run may also be listed by a segment not loaded: the held version is then the whole story,
- * unless the run is stale (held from before a newer catalog was adopted: its segment's entries are
- * merged in when the segment is loaded). Reading a pending or stale run throws: a caller that
+ * unless the run is stale (changed by a head the newer catalog does not hold, held from before
+ * that catalog was adopted: its segment's entries are merged in when the segment is loaded). Reading a pending or stale run throws: a caller that
  * forgot to load what it reads must fail, never take the run for absent (gc would delete what it
  * reaches).
  *
@@ -45,7 +45,7 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   #table = new SegmentTable([]);
   /** Held runs whose segment's entries are still to be merged in. */
   readonly #stale = new Set<string>();
-  /** Held runs exactly as their segment says (loaded from it, or written to it): a cached view need not keep them. */
+  /** Held runs loaded from their segment (or written to it) by this command: a view keeps them only for the runs directory. */
   readonly #fromSegment = new Set<string>();
   #size: number | undefined;
 
@@ -71,23 +71,36 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
   }
 
   /**
-   * Takes a newer catalog's segments (none loaded). `stale`: the view had not read every head the
-   * catalog covers, so each held run it lists is merged with its segment's entries when loaded.
+   * Takes a newer catalog's segments (none loaded, unless `loaded`). `staleIds`: held runs it lists
+   * whose segment's entries are to be merged in when loaded (the view had not read every head the
+   * catalog covers, and read some head it does not). `forget`: held runs it lists that are
+   * dropped, so that their segment's entries are taken as they are when loaded (every head the view
+   * read for them is in the catalog, so their segment holds all the view held, and maybe more).
    */
-  setSegments(refs: readonly SegmentRef[], opts: { stale?: boolean; loaded?: boolean; staleIds?: Iterable<string> } = {}): void {
+  setSegments(refs: readonly SegmentRef[], opts: { loaded?: boolean; staleIds?: Iterable<string>; forget?: Iterable<string> } = {}): void {
     this.#table = new SegmentTable(refs, opts.loaded ?? false);
     this.#size = undefined;
     const stillListed = this.#table.listed(this.#stale);
     for (const id of this.#stale) if (!stillListed.has(id)) this.#stale.delete(id);
+    if (opts.forget !== undefined) {
+      for (const id of this.#table.listed([...opts.forget].filter((id) => this.#held(id)))) {
+        this.#raw.delete(id);
+        this.#plain.delete(id);
+        this.#fromSegment.delete(id);
+        this.#stale.delete(id);
+        super.delete(id);
+      }
+    }
     if (opts.staleIds !== undefined) {
       const held = [...opts.staleIds].filter((id) => this.#held(id));
       for (const id of this.#table.listed(held)) this.#stale.add(id);
     }
-    if (opts.stale || opts.loaded) {
-      const listed = this.#table.listed(this.keysHeld());
-      if (opts.stale) for (const id of listed) this.#stale.add(id);
-      if (opts.loaded) for (const id of listed) this.#fromSegment.add(id);
-    }
+    if (opts.loaded) for (const id of this.#table.listed(this.keysHeld())) this.#fromSegment.add(id);
+  }
+
+  /** Held runs the catalog's segments list (loaded or not), found in one walk of the tables. */
+  listedHeld(): Set<string> {
+    return this.#table.listed(this.keysHeld());
   }
 
   /** The segments of the current catalog, in id order. */
@@ -163,9 +176,9 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     }
   }
 
-  /** Whether a held run is exactly as its segment says (a cached view need not keep it). */
-  fromSegment(id: string): boolean {
-    return this.#fromSegment.has(id);
+  /** Whether the view holds a run's entries and they are all it knows (held, not stale). */
+  holdsWhole(id: string): boolean {
+    return this.#held(id) && !this.#stale.has(id);
   }
 
   /** Whether a held run still waits for its segment's entries. */
@@ -305,6 +318,24 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
       for (const id of table.pendingIds()) if (!self.#held(id)) yield id;
     };
     return chain(this.keysHeld(), pending(this, this.#table));
+  }
+
+  /**
+   * Ids as `keys` gives them, last first, without the others: a command that wants the last few
+   * of 100,000 ids (status's rows of runs only on the remote) converts those few.
+   */
+  *keysFromLast(): Generator<string> {
+    const segs = this.#table.segments;
+    for (let k = segs.length - 1; k >= 0; k--) {
+      const seg = segs[k]!;
+      if (seg.loaded) continue;
+      for (let i = seg.n - 1; i >= 0; i--) {
+        const id = idAt(seg.ids, i);
+        if (!this.#held(id)) yield id;
+      }
+    }
+    yield* [...this.#plain].reverse();
+    yield* [...this.#raw.keys()].reverse();
   }
 
   override values(): MapIterator<HeadEntry[]> {

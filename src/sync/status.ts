@@ -64,12 +64,20 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
     let omitted = 0;
     let remoteRuns: RemoteRun[];
     if (whole) {
-      // Runs only on the remote are counted by id; only the `limit` the view learned of last are
-      // read (a run here is looked up by id when it is compared).
-      const only: string[] = [];
-      for (const id of s.view.runs.keys()) if (!localIds.has(id) && !deleted.has(id)) only.push(id);
-      remoteOnly = only.length;
-      const shown = limit >= only.length ? only : limit <= 0 ? [] : only.slice(-limit);
+      // Runs only on the remote are counted, not listed: the remote's count less the runs here
+      // (or deleted here) it holds. Only the `limit` the view learned of last are read (a run here
+      // is looked up by id when it is compared).
+      let here = 0;
+      for (const id of new Set([...localIds, ...deleted])) if (s.view.runs.has(id)) here++;
+      remoteOnly = s.view.runs.size - here;
+      const shown: string[] = [];
+      if (limit > 0) {
+        for (const id of s.view.runs.keysFromLast()) {
+          if (shown.length >= limit) break;
+          if (!localIds.has(id) && !deleted.has(id)) shown.push(id);
+        }
+      }
+      shown.reverse();
       omitted = remoteOnly - shown.length;
       // The catalog segments of the runs here and of the rows shown, no others.
       await loadRuns(s.view, s.remote.storage, [...localIds, ...shown]);

@@ -1,7 +1,7 @@
 import { Packr } from "msgpackr/pack";
 import { hashBytes } from "../objects/index.js";
 import { isRunId } from "../runs/layout.js";
-import { emptyView, type RemoteView } from "./heads.js";
+import { emptyView, keyTime, runsAhead, type RemoteView } from "./heads.js";
 import { packEntries, type LazyRuns } from "./lazy-runs.js";
 import { arrayHeader, containerAt } from "./msgpack-spans.js";
 import { checkSegmentRefs, idAt, idTable, SEGMENT_KEY_RE, type SegmentRef } from "./segment-table.js";
@@ -11,20 +11,21 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 /**
  * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, [u32 LE header length], the
  * header (msgpack: catalog key, newest head, recent heads, uncovered count, the catalog root's
- * segments with their id tables and its newest runs, the stale runs, and the SHA-256 of the runs
+ * segments with their id tables and its newest runs, the stale runs, the heads read that the
+ * catalog does not hold with the ids of the runs each changed, and the SHA-256 of the runs
  * section), then the runs section: per run, [u8 id length][id][u32 LE length]
  * [msgpack of its head entries].
  *
- * The runs kept are those no segment holds as they are (read from heads newer than the catalog,
- * merged, stale) and those the runs directory holds: a run read from a segment only to be listed
- * or looked at is not kept (the segment has it), so a directory that listed a 100,000-run remote
- * keeps its id tables, not its runs.
+ * The runs kept are those no segment holds as they are (changed by a head the catalog does not
+ * hold, stale, or listed by no segment) and those the runs directory holds: any other run is
+ * exactly what its segment says (a catalog is the merge of the heads it holds), so a directory
+ * that listed a 100,000-run remote keeps its id tables, and a member its own runs, not the remote's.
  *
  * A push with nothing to do needs only the header; a push of a few runs decodes those runs' entries
  * and writes the others back as the bytes they were read as. Decoding and encoding every entry
  * was a large part of such a push.
  */
-const MAGIC = Buffer.from("GAGEVW4\n");
+const MAGIC = Buffer.from("GAGEVW5\n");
 
 /** A view as cached: its bytes, and its stamp (the SHA-256 of its header, so of all it holds). */
 export interface EncodedView {
@@ -41,7 +42,7 @@ function runsSection(runs: LazyRuns, keep: (id: string) => boolean): Buffer {
   const items: { id: string; b: Buffer; p: number; end: number; n: number; whole: boolean }[] = [];
   let length = 0;
   for (const run of runs.held()) {
-    if (runs.fromSegment(run.id) && !keep(run.id)) continue;
+    if (!keep(run.id)) continue;
     let item;
     if ("raw" in run && run.raw.record !== undefined) item = { id: run.id, b: run.raw.b, p: run.raw.record, end: run.raw.end, n: 0, whole: true };
     else if ("raw" in run) item = { id: run.id, b: run.raw.b, p: run.raw.p, end: run.raw.end, n: run.raw.n, whole: false };
@@ -69,11 +70,13 @@ function runsSection(runs: LazyRuns, keep: (id: string) => boolean): Buffer {
 }
 
 /**
- * Serializes a view for the local cache of last-known remote heads. `keep`: runs read from a
- * catalog segment that are kept all the same (those the runs directory holds).
+ * Serializes a view for the local cache of last-known remote heads. `here`: runs its segment holds
+ * as they are that are kept all the same (those the runs directory holds).
  */
-export function encodeView(view: RemoteView, keep: (id: string) => boolean = () => false): EncodedView {
-  const section = runsSection(view.runs, keep);
+export function encodeView(view: RemoteView, here: (id: string) => boolean = () => false): EncodedView {
+  const listed = view.runs.listedHeld();
+  const ahead = runsAhead(view);
+  const section = runsSection(view.runs, (id) => !listed.has(id) || ahead.has(id) || view.runs.stale(id) || here(id));
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,
@@ -83,6 +86,7 @@ export function encodeView(view: RemoteView, keep: (id: string) => boolean = () 
       segments: view.runs.segments().map((s) => ({ key: s.key, n: s.n, ids: s.ids })),
       newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t, key: view.newestRuns.key ?? null },
       stale: view.runs.staleIds(),
+      ahead: [...view.ahead].map(([key, ids]) => [key, idTable(ids)]),
       entries: hashBytes(section),
     }),
   );
@@ -116,7 +120,9 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
       p = end;
     }
     const segments = cachedSegments(doc.segments);
-    if (segments === undefined || !Array.isArray(doc.stale)) return undefined;
+    const ahead = cachedAhead(doc.ahead);
+    if (segments === undefined || ahead === undefined || !Array.isArray(doc.stale)) return undefined;
+    view.ahead = ahead;
     view.runs.setSegments(segments, { staleIds: doc.stale.filter((id): id is string => typeof id === "string") });
     const nw = doc.newestRuns as { ids?: unknown; t?: unknown; key?: unknown } | null;
     if (nw !== null && typeof nw === "object" && nw.ids instanceof Uint8Array && Array.isArray(nw.t) && nw.ids.length === nw.t.length * 16) {
@@ -132,6 +138,18 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
   } catch {
     return undefined;
   }
+}
+
+/** The heads ahead of the catalog a cached view holds, with their runs; undefined when damaged. */
+function cachedAhead(raw: unknown): Map<string, string[]> | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out = new Map<string, string[]>();
+  for (const item of raw) {
+    if (!Array.isArray(item) || typeof item[0] !== "string" || keyTime(item[0]) === undefined || !(item[1] instanceof Uint8Array) || item[1].length % 16 !== 0) return undefined;
+    const table = Buffer.from(item[1].buffer, item[1].byteOffset, item[1].length);
+    out.set(item[0], Array.from({ length: table.length / 16 }, (_, i) => idAt(table, i)));
+  }
+  return out;
 }
 
 /** The segment table a cached view holds, checked as a root's is; undefined when damaged. */
