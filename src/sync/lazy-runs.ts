@@ -164,6 +164,11 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
     return this.#fromSegment.values();
   }
 
+  /** Whether a held run is exactly as its segment says (gc's dry run: that segment's bytes are unchanged). */
+  fromSegment(id: string): boolean {
+    return this.#fromSegment.has(id);
+  }
+
   /**
    * Takes a root's copies of runs its segments list (its newest runs): each one the view neither
    * holds nor waits to merge is taken as read, as if from its segment.
