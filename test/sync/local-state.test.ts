@@ -10,23 +10,35 @@ import { freshCases, SHARED_RUN } from "./story.js";
 
 const fresh = freshCases("gage-sync-local-state-");
 const GONE = "c21299fd-4f2b-401b-aee7-33485158bad3";
+// A clock a minute ahead: the files just unpacked are not too recent to cache.
+const now = () => Date.now() + 60_000;
+
+/** The stat cache's bytes (file and delta): a run's rows hold its folder's path. */
+const cachedBytes = (runsDir: string) => Buffer.concat([statePaths.statCache(runsDir), statePaths.statCache(runsDir) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+
+/** Removes a run for good (as `gage purge` does). */
+function removeRun(runsDir: string, id: string): void {
+  for (const name of readdirSync(runsDir).filter((n) => n.startsWith(id))) {
+    execFileSync("chmod", ["-R", "u+w", join(runsDir, name)]);
+    execFileSync("rm", ["-rf", join(runsDir, name)]);
+  }
+}
+
+/** Adds a file to the shared run, so a push or status has something to compare. */
+function changeSharedRun(runsDir: string): void {
+  const dir = runPaths(runsDir, SHARED_RUN).runDir;
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "new.txt"), "new\n");
+}
 
 test("a push of every run that moves some forgets the histories and stat cache rows of runs no longer here", async () => {
   const { origin, remote } = fresh();
-  // A clock a minute ahead: the files just unpacked are not too recent to cache.
-  const now = () => Date.now() + 60_000;
   await push({ runsDir: origin, remote, now });
   assert.ok(existsSync(statePaths.history(origin, GONE)));
-  const cached = () => Buffer.concat([statePaths.statCache(origin), statePaths.statCache(origin) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+  const cached = () => cachedBytes(origin);
   assert.ok(cached().includes(GONE) && cached().includes(SHARED_RUN), "the stat cache has rows of both runs");
-  // The run is removed for good (as `gage purge` does), then another run changes.
-  for (const name of readdirSync(origin).filter((n) => n.startsWith(GONE))) {
-    execFileSync("chmod", ["-R", "u+w", join(origin, name)]);
-    execFileSync("rm", ["-rf", join(origin, name)]);
-  }
-  const dir = runPaths(origin, SHARED_RUN).runDir;
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, "new.txt"), "new\n");
+  removeRun(origin, GONE);
+  changeSharedRun(origin);
   const pushed = await push({ runsDir: origin, remote, now });
   assert.deepEqual(pushed.runs.map((r) => r.id), [SHARED_RUN]);
   assert.ok(!existsSync(statePaths.history(origin, GONE)), "the purged run's history is gone");
@@ -38,18 +50,12 @@ test("a push of every run that moves some forgets the histories and stat cache r
 
 test("a status of every run leaves the stat cache rows of runs no longer here out of the cache", async () => {
   const { origin, remote } = fresh();
-  const now = () => Date.now() + 60_000;
   await push({ runsDir: origin, remote, now });
-  const cached = () => Buffer.concat([statePaths.statCache(origin), statePaths.statCache(origin) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+  const cached = () => cachedBytes(origin);
   assert.ok(cached().includes(GONE));
-  for (const name of readdirSync(origin).filter((n) => n.startsWith(GONE))) {
-    execFileSync("chmod", ["-R", "u+w", join(origin, name)]);
-    execFileSync("rm", ["-rf", join(origin, name)]);
-  }
+  removeRun(origin, GONE);
   // A run that changed makes the status read the stat cache.
-  const dir = runPaths(origin, SHARED_RUN).runDir;
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, "new.txt"), "new\n");
+  changeSharedRun(origin);
   const rows = (await status({ runsDir: origin, remote, now })).runs;
   assert.equal(rows.find((r) => r.id === SHARED_RUN)?.state, "ahead");
   assert.ok(!cached().includes(GONE), "no stat cache row of the purged run");
@@ -58,15 +64,12 @@ test("a status of every run leaves the stat cache rows of runs no longer here ou
 
 test("a runs directory moved elsewhere drops the stat cache rows of its old paths at its next whole push", async () => {
   const { root, origin, remote } = fresh();
-  const now = () => Date.now() + 60_000;
   await push({ runsDir: origin, remote, now });
   const moved = join(root, "moved-runs");
   renameSync(origin, moved);
-  const cached = () => Buffer.concat([statePaths.statCache(moved), statePaths.statCache(moved) + ".delta"].filter(existsSync).map((f) => readFileSync(f)));
+  const cached = () => cachedBytes(moved);
   assert.ok(cached().includes(`${origin}/`), "rows of the old paths");
-  const dir = runPaths(moved, SHARED_RUN).runDir;
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, "new.txt"), "new\n");
+  changeSharedRun(moved);
   await push({ runsDir: moved, remote, now });
   assert.ok(!cached().includes(`${origin}/`), "no row of the old paths");
   assert.ok(cached().includes(`${moved}/${SHARED_RUN}`));
