@@ -214,7 +214,6 @@ static void checkout_complete(napi_env env, napi_status status, void *data) {
   free_checkout(env, c);
 }
 
-static bool whole_number(double v) { return v >= 0 && v <= 9007199254740991.0 && v == (double)(int64_t)v; }
 
 // Checks every job lies within the buffer, before any thread starts.
 static bool parse_jobs(Checkout *c, const unsigned char *data, size_t len, uint32_t count) {
@@ -226,7 +225,7 @@ static bool parse_jobs(Checkout *c, const unsigned char *data, size_t len, uint3
     memcpy(&start, data + at, 8);
     memcpy(&end, data + at + 8, 8);
     memcpy(&plen, data + at + 52, 2);
-    if (!whole_number(start) || !whole_number(end) || plen == 0 || plen >= PATH_MAX || at + JOB_HEADER + plen > len) return false;
+    if (!gage_whole_number(start) || !gage_whole_number(end) || plen == 0 || plen >= PATH_MAX || at + JOB_HEADER + plen > len) return false;
     c->offsets[i] = at;
     at += JOB_HEADER + plen;
   }
@@ -236,18 +235,15 @@ static bool parse_jobs(Checkout *c, const unsigned char *data, size_t len, uint3
 napi_value git_checkout_async(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
-  void *data = NULL, *stamps = NULL, *sums = NULL;
-  size_t len = 0, stamps_len = 0, sums_len = 0, plen = 0;
+  void *data = NULL, *sums = NULL;
+  double *stamps = NULL;
+  size_t len = 0, sums_len = 0, plen = 0;
   uint32_t count = 0, threads = 1;
   bool fsync_each = false;
-  napi_typedarray_type stamps_type;
-  napi_value stamps_buffer;
-  size_t stamps_offset;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &plen) != napi_ok || plen == 0 ||
       plen >= PATH_MAX || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || napi_get_value_uint32(env, argv[2], &count) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &threads) != napi_ok || napi_get_value_bool(env, argv[4], &fsync_each) != napi_ok ||
-      napi_get_typedarray_info(env, argv[5], &stamps_type, &stamps_len, &stamps, &stamps_buffer, &stamps_offset) != napi_ok || stamps_type != napi_float64_array ||
-      stamps_len < (size_t)count * 4 || napi_get_buffer_info(env, argv[6], &sums, &sums_len) != napi_ok || sums_len < (size_t)count * 32) {
+      !gage_stamps_arg(env, argv[5], count, &stamps) || napi_get_buffer_info(env, argv[6], &sums, &sums_len) != napi_ok || sums_len < (size_t)count * 32) {
     napi_throw_type_error(env, NULL, "gitCheckoutAsync(pack, jobs, count, threads, fsync, stamps, sums)");
     return NULL;
   }

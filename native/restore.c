@@ -331,7 +331,7 @@ static bool parse_jobs(Restore *r, const unsigned char *data, size_t len, uint32
     memcpy(&offset, data + at + 8, 8);
     memcpy(&dir, data + at + 60, 4);
     memcpy(&plen, data + at + 64, 2);
-    if (pack >= r->npacks || size > MAX_JOB_BYTES || !(offset >= 0 && offset <= 9007199254740991.0) || offset != (double)(int64_t)offset) return false;
+    if (pack >= r->npacks || size > MAX_JOB_BYTES || !gage_whole_number(offset)) return false;
     if (dir >= r->ndirs || at + JOB_HEADER + plen > len || !is_segment(data + at + JOB_HEADER, plen)) return false;
     r->offsets[i] = at;
     if (size > r->max_len) r->max_len = size;
@@ -352,7 +352,7 @@ static bool parse_chunked_jobs(Restore *r, const unsigned char *data, size_t len
     memcpy(&plen, data + at + 4, 2);
     memcpy(&chunks, data + at + 6, 4);
     memcpy(&size, data + at + 22, 8);
-    if (dir >= r->ndirs || !(size >= 0 && size <= 9007199254740991.0) || size != (double)(int64_t)size) return false;
+    if (dir >= r->ndirs || !gage_whole_number(size)) return false;
     size_t body = at + CHUNKED_HEADER + plen;
     if (body > len || !is_segment(data + at + CHUNKED_HEADER, plen) || chunks > (len - body) / CHUNK_RECORD) return false;
     for (uint32_t k = 0; k < chunks; k++) {
@@ -362,7 +362,7 @@ static bool parse_chunked_jobs(Restore *r, const unsigned char *data, size_t len
       memcpy(&pack, c, 4);
       memcpy(&clen, c + 4, 4);
       memcpy(&offset, c + 8, 8);
-      if (pack >= r->npacks || clen > MAX_JOB_BYTES || !(offset >= 0 && offset <= 9007199254740991.0) || offset != (double)(int64_t)offset) return false;
+      if (pack >= r->npacks || clen > MAX_JOB_BYTES || !gage_whole_number(offset)) return false;
       if (clen > r->max_len) r->max_len = clen;
     }
     r->offsets[i] = at;
@@ -393,18 +393,14 @@ static bool path_list(napi_env env, napi_value list, char ***out, int **fds, uin
 static napi_value start_restore(napi_env env, napi_callback_info info, bool chunked) {
   size_t argc = 7;
   napi_value argv[7];
-  void *data = NULL, *stamps = NULL;
-  size_t len = 0, stamps_len = 0;
+  void *data = NULL;
+  double *stamps = NULL;
+  size_t len = 0;
   uint32_t count = 0, threads = 1;
   bool fsync_each = false;
-  napi_typedarray_type stamps_type;
-  napi_value stamps_buffer;
-  size_t stamps_offset;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &count) != napi_ok || napi_get_value_uint32(env, argv[4], &threads) != napi_ok ||
-      napi_get_value_bool(env, argv[5], &fsync_each) != napi_ok ||
-      napi_get_typedarray_info(env, argv[6], &stamps_type, &stamps_len, &stamps, &stamps_buffer, &stamps_offset) != napi_ok ||
-      stamps_type != napi_float64_array || stamps_len < (size_t)count * 4) {
+      napi_get_value_bool(env, argv[5], &fsync_each) != napi_ok || !gage_stamps_arg(env, argv[6], count, &stamps)) {
     napi_throw_type_error(env, NULL, "restoreFilesAsync or restoreChunkedAsync(packs, dirs, jobs, count, threads, fsync, stamps)");
     return NULL;
   }

@@ -40,6 +40,19 @@ static inline void gage_set_stamp(double *out, const struct stat *st) {
   out[3] = (double)st->st_ino;
 }
 
+// A whole number JavaScript holds exactly (an offset or size a job names as a double).
+static inline bool gage_whole_number(double v) { return v >= 0 && v <= 9007199254740991.0 && v == (double)(int64_t)v; }
+
+// The stamps argument of a batch: a Float64Array of at least `count` * 4 (filled as files are written).
+static inline bool gage_stamps_arg(napi_env env, napi_value value, size_t count, double **out) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < count * 4) return false;
+  *out = data;
+  return true;
+}
+
 // A batch of `count` jobs that threads take one at a time (gage_run_threads), off the JavaScript
 // thread (libuv's pool), settling a promise. The first failure stops the rest and rejects it with
 // { code, syscall, path } (and `index`, the job that failed). The first member of each batch.

@@ -69,11 +69,17 @@ export function* tableLines(
   const showEdge = opts.edge ?? true;
   const pad = opts.padding ?? 1;
   // Cells are made printable as they are measured and drawn, not copied first.
-  const safeRows = { *[Symbol.iterator]() { for (const r of rows) yield r.map(printable); } };
+  const safeRows = function* () {
+    for (const r of rows) yield r.map(printable);
+  };
   const footer = opts.footer?.map(printable);
+  const measured = function* () {
+    yield* safeRows();
+    if (footer) yield footer;
+  };
   const widths = columnWidths(
     columns,
-    footer ? [...rows.map((r) => r.map(printable)), footer] : safeRows,
+    measured(),
     style.width - (columns.length - 1) - (showEdge ? 2 : 0),
     opts.expand ?? false,
     pad * 2,
@@ -104,7 +110,7 @@ export function* tableLines(
   if (showEdge) yield edge(box.top);
   yield row(columns.map((c) => printable(c.header)), (_i, text) => (style.color ? colors.yellow(colors.bold(text)) : text));
   yield edge(box.headSep);
-  for (const r of safeRows) yield row(r, plainCell);
+  for (const r of safeRows()) yield row(r, plainCell);
   if (footer) {
     yield edge(box.headSep);
     yield row(footer, plainCell);

@@ -1,5 +1,5 @@
-import type { ListedIndex, PackIndex, WrittenPack } from "../objects/index.js";
-import { listPackIndexes, loadPackIndexKept } from "../objects/index.js";
+import type { ListedIndex, WrittenPack } from "../objects/index.js";
+import { listPackIndexes, loadPackIndexKept, PackIndex } from "../objects/index.js";
 import type { Session } from "./session.js";
 
 /**
@@ -41,9 +41,9 @@ const LOCAL_READ_WEIGHT = 16;
  * everything (an object in two packs is harmless: readers and `gage gc` take either copy).
  */
 export async function loadPushPackIndex(s: Session, sendBytes: number): Promise<PackIndex> {
-  const listed = await listPackIndexes(s.remote.storage, true);
   // The kept copies are read too: locally, so they weigh a fraction of their bytes against the bytes sent.
-  if (sendBytes < s.state.keptBytes() / LOCAL_READ_WEIGHT) return (await loadPackIndexKept(s.remote.storage, new Map(), { listed, fetch: false })).index;
+  if (sendBytes < s.state.keptBytes() / LOCAL_READ_WEIGHT) return new PackIndex();
+  const listed = await listPackIndexes(s.remote.storage, true);
   const kept = s.state.keptIndexes();
   let unread = 0;
   for (const l of listed) if (l.sum === undefined || !kept.has(l.key)) unread += l.size ?? 0;
