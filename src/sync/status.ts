@@ -1,8 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { DELETED_META_SUFFIX } from "../runs/layout.js";
-import { listRuns } from "../runs/run.js";
-import { sortRuns, type Run } from "../runs/run.js";
+import { listRuns, sortRuns, type Run } from "../runs/run.js";
 import { ofPresentRun, presentRuns } from "../state/index.js";
 import { entryVersion, loadAllRuns, loadRuns } from "./heads.js";
 import { findInSync, noteInSync, sumRuns } from "./in-sync.js";
