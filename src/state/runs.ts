@@ -80,7 +80,15 @@ export function pruneRunStates(runsDir: string, present = presentRuns(runsDir)):
 /** The run ids a runs directory holds now, from its names (a run's folders, meta, user log and project reference). */
 export function presentRuns(runsDir: string): Set<string> {
   const present = new Set<string>();
-  for (const name of readdirSync(runsDir)) present.add(runOfName(name));
+  let names: string[];
+  try {
+    names = readdirSync(runsDir);
+  } catch (e) {
+    // A runs directory not made yet holds no runs.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return present;
+    throw e;
+  }
+  for (const name of names) present.add(runOfName(name));
   return present;
 }
 

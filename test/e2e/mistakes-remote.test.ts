@@ -155,3 +155,17 @@ test("a run that diverged on the remote (two writers) is named with its paths; c
   assert.equal(settled.code, 0, settled.stderr);
   assert.equal(readFileSync(join(dest, RUN_A, "train.py"), "utf8"), "print('A')\n");
 });
+
+test("a runs directory not made yet holds no runs: status and push say so without a stack trace", async () => {
+  const { root, runs } = fresh();
+  const remote = join(root, "store");
+  assert.equal((await gage(["push", remote, "-y"], { env: { GAGE_RUNS: runs } })).code, 0);
+  const none = join(root, "not-made");
+  const status = await gage(["status", remote], { env: { GAGE_RUNS: none } });
+  assert.equal(status.code, 0, status.stderr);
+  noStackTrace(status.stderr);
+  assert.equal(status.stdout.match(/\| remote-only \|/g)?.length, 2, "both of the remote's runs are listed as the remote's only");
+  const push = await gage(["push", remote, "-y"], { env: { GAGE_RUNS: none } });
+  noStackTrace(push.stderr);
+  assert.equal(existsSync(none), false, "reading and an empty push make no runs directory");
+});
