@@ -8,6 +8,7 @@ import { LazyRuns, type RawRun } from "./lazy-runs.js";
 import { HEAD_KEY_RE, docVersion, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
 import { cutSegments, decodeCatalogRoot, encodeCatalogRoot, encodeSegment, MAX_SEGMENT_BYTES, newestOf, newestSegment, runBytesOf, segmentRuns, type NewestRuns } from "./catalog-v2.js";
 import { idAt, type SegmentRef, type TableSegment } from "./segment-table.js";
+import { blockRuns, type CachedRuns } from "./view-blocks.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
@@ -193,9 +194,21 @@ export interface RemoteView {
   /**
    * Heads read that the newest catalog read does not hold, each with the runs it changed: what
    * the view holds for a run none of them changed is what the catalog's segment says, so a cached
-   * view need not keep it (docs/formats.md, Local state).
+   * view need not keep it (docs/formats.md, Local state). As read from a cached view: a table of
+   * 16-byte ids, converted only when used.
    */
-  ahead: Map<string, string[]>;
+  ahead: Map<string, AheadIds>;
+  /** A cached view's blocks of runs not opened yet (`openCachedRuns`; `refreshView` opens them). */
+  cached?: CachedRuns;
+}
+
+/** The runs a head ahead changed: ids, or a cached view's table of 16-byte ids. */
+export type AheadIds = readonly string[] | Buffer;
+
+/** The ids of an `ahead` list. */
+export function* aheadIds(ids: AheadIds): Generator<string> {
+  if (!Buffer.isBuffer(ids)) yield* ids;
+  else for (let i = 0; i < ids.length / 16; i++) yield idAt(ids, i);
 }
 
 export function emptyView(): RemoteView {
@@ -211,8 +224,36 @@ function noteAhead(view: RemoteView, key: string, ids: Iterable<string>): void {
 /** Runs changed by heads the newest catalog read does not hold. */
 export function runsAhead(view: RemoteView): Set<string> {
   const out = new Set<string>();
-  for (const ids of view.ahead.values()) for (const id of ids) out.add(id);
+  for (const ids of view.ahead.values()) for (const id of aheadIds(ids)) out.add(id);
   return out;
+}
+
+/**
+ * Opens a cached view's blocks of runs: with a new catalog (`covers`, `recent`), the block of each
+ * head it holds is dropped unread, as the runs a new catalog holds are (its segment holds all the
+ * view knew of them), but for the runs an older head it does not hold also changed (a run is in
+ * the block of the newest head ahead that changed it); every other block is adopted as read.
+ * @throws CachedViewDamaged when a block opened does not match its digest.
+ */
+export function openCachedRuns(view: RemoteView, catalog?: { covers: string; recent: readonly string[] }): void {
+  const cached = view.cached;
+  if (cached === undefined) return;
+  delete view.cached;
+  const holds = new Set(catalog?.recent ?? []);
+  const held = (key: string) => catalog !== undefined && catalogHolds(catalog.covers, holds, key);
+  const remaining = [...view.ahead.keys()].filter((k) => !held(k));
+  for (const block of cached.blocks) {
+    if (block.head === undefined || !held(block.head)) {
+      for (const { id, raw } of blockRuns(block)) view.runs.adopt(id, raw);
+      continue;
+    }
+    const older = remaining.filter((k) => k < block.head!);
+    if (older.length === 0) continue;
+    const rescue = new Set<string>();
+    for (const k of older) for (const id of aheadIds(view.ahead.get(k)!)) rescue.add(id);
+    for (const { id, raw } of blockRuns(block)) if (rescue.has(id)) view.runs.adopt(id, raw);
+  }
+  view.runs.markStale(cached.stale);
 }
 
 /**
@@ -313,6 +354,8 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     const root = docVersion(bytes) === 2 ? decodeCatalogRoot(newestCatalog, bytes) : undefined;
     const catalog = root ?? skimStoreDoc(newestCatalog, bytes);
     const covers = catalog.covers!;
+    // A format 1 catalog's runs are all in the view (it has no segments): no block is dropped.
+    openCachedRuns(view, root === undefined ? undefined : { covers, recent: catalog.recent! });
     let caughtUp = readAllOf(view, covers, catalog.recent!);
     if (!caughtUp && root !== undefined) {
       const read = await catchUp(storage, view, covers, catalog.recent!, nowMs);
@@ -337,6 +380,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     noteHeadKeys(view, [...catalog.recent!, covers]);
     view.uncovered = [...view.recent].filter((k) => k > covers).length;
   }
+  openCachedRuns(view);
   // A head named by a clock far ahead must not hide the heads of writers with right clocks: the
   // listing starts no later than this reader's own clock allows.
   const from = view.newest === undefined ? undefined : listingStart(view.newest, nowMs);
@@ -355,6 +399,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.runs.clear();
     view.recent.clear();
     view.ahead.clear();
+    delete view.cached;
     delete view.newest;
     delete view.catalogKey;
     delete view.newestRuns;

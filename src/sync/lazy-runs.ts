@@ -91,16 +91,19 @@ export class LazyRuns extends Map<string, HeadEntry[]> {
         super.delete(id);
       }
     }
-    if (opts.staleIds !== undefined) {
-      const held = [...opts.staleIds].filter((id) => this.#held(id));
-      for (const id of this.#table.listed(held)) this.#stale.add(id);
-    }
+    if (opts.staleIds !== undefined) this.markStale(opts.staleIds);
     if (opts.loaded) for (const id of this.#table.listed(this.keysHeld())) this.#fromSegment.add(id);
   }
 
-  /** Held runs the catalog's segments list (loaded or not), found in one walk of the tables. */
-  listedHeld(): Set<string> {
-    return this.#table.listed(this.keysHeld());
+  /** Held runs of `ids` the catalog's segments list become stale: their segment's entries are to be merged in. */
+  markStale(ids: Iterable<string>): void {
+    const held = [...ids].filter((id) => this.#held(id));
+    if (held.length > 0) for (const id of this.#table.listed(held)) this.#stale.add(id);
+  }
+
+  /** Those of `ids` the catalog's segments list (loaded or not), found in one walk of the tables. */
+  listed(ids: Iterable<string>): Set<string> {
+    return this.#table.listed(ids);
   }
 
   /** The segments of the current catalog, in id order. */

@@ -8,6 +8,7 @@ import { emptyView, refreshView, type RemoteView } from "./heads.js";
 import { RemoteState, statePaths } from "../state/index.js";
 import type { InSyncState } from "./in-sync.js";
 import { decodeView, encodeView } from "./view-file.js";
+import { CachedViewDamaged } from "./view-blocks.js";
 import { assertStoreExists, closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
 /** The parts of a run a transfer may be limited to (`--only meta,user,files`). */
@@ -130,10 +131,19 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
   try {
     const state = new RemoteState(opts.runsDir, remote.url);
     const viewBytes = state.readView();
-    const cached = viewBytes === undefined ? undefined : decodeView(viewBytes);
-    const view = cached?.view ?? emptyView();
+    let cached = viewBytes === undefined ? undefined : decodeView(viewBytes, { lazy: true });
+    let view = cached?.view ?? emptyView();
     const now = opts.now ?? Date.now;
-    const { fetched } = await refreshView(remote.storage, view, now());
+    let fetched: number;
+    try {
+      ({ fetched } = await refreshView(remote.storage, view, now()));
+    } catch (err) {
+      // A damaged block of the cached view, found as it was opened: read the remote afresh.
+      if (!(err instanceof CachedViewDamaged)) throw err;
+      cached = undefined;
+      view = emptyView();
+      ({ fetched } = await refreshView(remote.storage, view, now()));
+    }
     if (reading && view.newest === undefined && view.catalogKey === undefined) await assertStoreExists(remote);
     const cacheFile = statePaths.statCache(opts.runsDir);
     const session: Session = {

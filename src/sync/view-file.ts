@@ -1,31 +1,33 @@
 import { Packr } from "msgpackr/pack";
 import { hashBytes } from "../objects/index.js";
-import { isRunId } from "../runs/layout.js";
-import { emptyView, keyTime, runsAhead, type RemoteView } from "./heads.js";
-import { packEntries, type LazyRuns } from "./lazy-runs.js";
-import { arrayHeader, containerAt } from "./msgpack-spans.js";
+import { emptyView, keyTime, openCachedRuns, type AheadIds, type RemoteView } from "./heads.js";
+import { packEntries, type RawRun } from "./lazy-runs.js";
+import { arrayHeader } from "./msgpack-spans.js";
 import { checkSegmentRefs, idAt, idTable, SEGMENT_KEY_RE, type SegmentRef } from "./segment-table.js";
+import type { CachedBlock } from "./view-blocks.js";
+import type { HeadEntry } from "./head-entry.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /**
  * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, [u32 LE header length], the
- * header (msgpack: catalog key, newest head, recent heads, uncovered count, the catalog root's
- * segments with their id tables and its newest runs, the stale runs, the heads read that the
- * catalog does not hold with the ids of the runs each changed, and the SHA-256 of the runs
- * section), then the runs section: per run, [u8 id length][id][u32 LE length]
- * [msgpack of its head entries].
+ * SHA-256 of the header (32 bytes), the header (msgpack: catalog key, newest head, recent heads,
+ * uncovered count, the catalog root's segments with their id tables and its newest runs, the
+ * stale runs, the heads read that the catalog does not hold with the ids of the runs each changed,
+ * and the blocks: head key or null, length, SHA-256), then the blocks one after another. A block
+ * holds runs as [u8 id length][id][u32 LE length][msgpack of its head entries].
  *
  * The runs kept are those no segment holds as they are (changed by a head the catalog does not
  * hold, stale, or listed by no segment) and those the runs directory holds: any other run is
  * exactly what its segment says (a catalog is the merge of the heads it holds), so a directory
  * that listed a 100,000-run remote keeps its id tables, and a member its own runs, not the remote's.
+ * A run a head ahead of the catalog changed is in the block of the newest such head: once a new
+ * catalog holds that head, the block is dropped unread (`openCachedRuns`).
  *
  * A push with nothing to do needs only the header; a push of a few runs decodes those runs' entries
- * and writes the others back as the bytes they were read as. Decoding and encoding every entry
- * was a large part of such a push.
+ * and writes the others back as the bytes they were read as.
  */
-const MAGIC = Buffer.from("GAGEVW5\n");
+const MAGIC = Buffer.from("GAGEVW6\n");
 
 /** A view as cached: its bytes, and its stamp (the SHA-256 of its header, so of all it holds). */
 export interface EncodedView {
@@ -33,16 +35,16 @@ export interface EncodedView {
   stamp: string;
 }
 
+type HeldRun = { id: string; raw: RawRun } | { id: string; entries: HeadEntry[] };
+
 /**
- * The runs section, in id order, allocated once: a run read from a cached view's file is copied
- * as its record was read; one read from a catalog gets a record header around its bytes; one set
- * anew is encoded.
+ * A block's bytes, allocated once: a run read from a cached view's file is copied as its record
+ * was read; one read from a catalog gets a record header around its bytes; one set anew is encoded.
  */
-function runsSection(runs: LazyRuns, keep: (id: string) => boolean): Buffer {
+function runsSection(runs: readonly HeldRun[]): Buffer {
   const items: { id: string; b: Buffer; p: number; end: number; n: number; whole: boolean }[] = [];
   let length = 0;
-  for (const run of runs.held()) {
-    if (!keep(run.id)) continue;
+  for (const run of runs) {
     let item;
     if ("raw" in run && run.raw.record !== undefined) item = { id: run.id, b: run.raw.b, p: run.raw.record, end: run.raw.end, n: 0, whole: true };
     else if ("raw" in run) item = { id: run.id, b: run.raw.b, p: run.raw.p, end: run.raw.end, n: run.raw.n, whole: false };
@@ -70,13 +72,37 @@ function runsSection(runs: LazyRuns, keep: (id: string) => boolean): Buffer {
 }
 
 /**
+ * The runs kept, grouped into blocks: a run a head ahead of the catalog changed in the block of
+ * the newest such head; the others kept (stale, listed by no segment, held here) in one block.
+ */
+function blocksOf(view: RemoteView, here: (id: string) => boolean): { head: string | undefined; runs: HeldRun[] }[] {
+  const owner = new Map<string, string>();
+  for (const key of [...view.ahead.keys()].sort()) for (const id of idsOf(view.ahead.get(key)!)) owner.set(id, key);
+  const others: string[] = [];
+  for (const id of view.runs.keysHeld()) if (!owner.has(id)) others.push(id);
+  const listed = view.runs.listed(others);
+  const groups = new Map<string | undefined, HeldRun[]>([[undefined, []]]);
+  for (const key of [...view.ahead.keys()].sort()) groups.set(key, []);
+  for (const run of view.runs.held()) {
+    const head = owner.get(run.id);
+    if (head === undefined && listed.has(run.id) && !view.runs.stale(run.id) && !here(run.id)) continue;
+    groups.get(head)!.push(run);
+  }
+  return [...groups].filter(([, runs]) => runs.length > 0).map(([head, runs]) => ({ head, runs }));
+}
+
+function idsOf(ids: AheadIds): Iterable<string> {
+  if (!Buffer.isBuffer(ids)) return ids;
+  return Array.from({ length: ids.length / 16 }, (_, i) => idAt(ids, i));
+}
+
+/**
  * Serializes a view for the local cache of last-known remote heads. `here`: runs its segment holds
  * as they are that are kept all the same (those the runs directory holds).
  */
 export function encodeView(view: RemoteView, here: (id: string) => boolean = () => false): EncodedView {
-  const listed = view.runs.listedHeld();
-  const ahead = runsAhead(view);
-  const section = runsSection(view.runs, (id) => !listed.has(id) || ahead.has(id) || view.runs.stale(id) || here(id));
+  openCachedRuns(view);
+  const blocks = blocksOf(view, here).map((b) => ({ head: b.head, bytes: runsSection(b.runs) }));
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,
@@ -86,44 +112,42 @@ export function encodeView(view: RemoteView, here: (id: string) => boolean = () 
       segments: view.runs.segments().map((s) => ({ key: s.key, n: s.n, ids: s.ids })),
       newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t, key: view.newestRuns.key ?? null },
       stale: view.runs.staleIds(),
-      ahead: [...view.ahead].map(([key, ids]) => [key, idTable(ids)]),
-      entries: hashBytes(section),
+      ahead: [...view.ahead].map(([key, ids]) => [key, Buffer.isBuffer(ids) ? ids : idTable(ids)]),
+      blocks: blocks.map((b) => [b.head ?? null, b.bytes.length, hashBytes(b.bytes)]),
     }),
   );
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length);
-  return { bytes: Buffer.concat([MAGIC, length, header, section]), stamp: hashBytes(header) };
+  const stamp = hashBytes(header);
+  return { bytes: Buffer.concat([MAGIC, length, Buffer.from(stamp, "hex"), header, ...blocks.map((b) => b.bytes)]), stamp };
 }
 
 /**
  * Reads a cached view; anything unreadable, or of an older format, is `undefined` (the cache is
- * only a shortcut). The runs section is checked against the header's digest here; each run is
- * decoded at its first use.
+ * only a shortcut). The header is checked against its digest here. Each block is checked against
+ * its own as it is opened: here, or with `lazy` when `refreshView` opens it (a block a new catalog
+ * holds is never read; a damaged one throws `CachedViewDamaged`, and the caller starts afresh).
+ * Each run is decoded at its first use.
  */
-export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } | undefined {
+export function decodeView(bytes: Buffer, opts: { lazy?: boolean } = {}): { view: RemoteView; stamp: string } | undefined {
   try {
-    if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-    const headerEnd = MAGIC.length + 4 + bytes.readUInt32LE(MAGIC.length);
-    const header = bytes.subarray(MAGIC.length + 4, headerEnd);
-    const section = bytes.subarray(headerEnd);
+    const at = MAGIC.length + 4 + 32;
+    if (bytes.length < at || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const headerEnd = at + bytes.readUInt32LE(MAGIC.length);
+    if (headerEnd > bytes.length) return undefined;
+    const header = bytes.subarray(at, headerEnd);
+    const stamp = hashBytes(header);
+    if (!bytes.subarray(MAGIC.length + 4, at).equals(Buffer.from(stamp, "hex"))) return undefined;
     const doc = packr.unpack(header) as Record<string, unknown>;
-    if (!Array.isArray(doc.recent) || doc.entries !== hashBytes(section)) return undefined;
-    const view = emptyView();
-    for (let p = 0; p < section.length; ) {
-      const idEnd = p + 1 + section[p]!;
-      const end = idEnd + 4 + section.readUInt32LE(idEnd);
-      const id = section.toString("latin1", p + 1, idEnd);
-      const list = end <= section.length ? containerAt(section, idEnd + 4) : undefined;
-      // Run ids name folders: a file that holds anything else is damaged, so not used at all.
-      if (list?.kind !== "array" || !isRunId(id)) return undefined;
-      view.runs.adopt(id, { b: section, p: list.body, end, n: list.count, from: "cache", record: p });
-      p = end;
-    }
+    if (!Array.isArray(doc.recent)) return undefined;
+    const blocks = cachedBlocks(doc.blocks, bytes, headerEnd);
     const segments = cachedSegments(doc.segments);
     const ahead = cachedAhead(doc.ahead);
-    if (segments === undefined || ahead === undefined || !Array.isArray(doc.stale)) return undefined;
+    if (blocks === undefined || segments === undefined || ahead === undefined || !Array.isArray(doc.stale)) return undefined;
+    const view = emptyView();
     view.ahead = ahead;
-    view.runs.setSegments(segments, { staleIds: doc.stale.filter((id): id is string => typeof id === "string") });
+    view.runs.setSegments(segments);
+    view.cached = { blocks, stale: doc.stale.filter((id): id is string => typeof id === "string") };
     const nw = doc.newestRuns as { ids?: unknown; t?: unknown; key?: unknown } | null;
     if (nw !== null && typeof nw === "object" && nw.ids instanceof Uint8Array && Array.isArray(nw.t) && nw.ids.length === nw.t.length * 16) {
       const ids = Buffer.from(nw.ids.buffer, nw.ids.byteOffset, nw.ids.length);
@@ -134,20 +158,35 @@ export function decodeView(bytes: Buffer): { view: RemoteView; stamp: string } |
     if (typeof doc.uncovered === "number") view.uncovered = doc.uncovered;
     if (typeof doc.catalogKey === "string") view.catalogKey = doc.catalogKey;
     if (typeof doc.newest === "string") view.newest = doc.newest;
-    return { view, stamp: hashBytes(header) };
+    if (opts.lazy !== true) openCachedRuns(view);
+    return { view, stamp };
   } catch {
     return undefined;
   }
 }
 
-/** The heads ahead of the catalog a cached view holds, with their runs; undefined when damaged. */
-function cachedAhead(raw: unknown): Map<string, string[]> | undefined {
+/** The blocks a cached view's header lists, cut from the bytes after it; undefined when they do not fit exactly. */
+function cachedBlocks(raw: unknown, bytes: Buffer, start: number): CachedBlock[] | undefined {
   if (!Array.isArray(raw)) return undefined;
-  const out = new Map<string, string[]>();
+  const out: CachedBlock[] = [];
+  let p = start;
+  for (const item of raw) {
+    if (!Array.isArray(item) || !(item[0] === null || (typeof item[0] === "string" && keyTime(item[0]) !== undefined))) return undefined;
+    const [head, length, sha] = item as [string | null, unknown, unknown];
+    if (!Number.isInteger(length) || (length as number) < 0 || p + (length as number) > bytes.length || typeof sha !== "string") return undefined;
+    out.push({ ...(head === null ? {} : { head }), bytes: bytes.subarray(p, p + (length as number)), sha });
+    p += length as number;
+  }
+  return p === bytes.length ? out : undefined;
+}
+
+/** The heads ahead of the catalog a cached view holds, with their runs' id tables; undefined when damaged. */
+function cachedAhead(raw: unknown): Map<string, AheadIds> | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out = new Map<string, AheadIds>();
   for (const item of raw) {
     if (!Array.isArray(item) || typeof item[0] !== "string" || keyTime(item[0]) === undefined || !(item[1] instanceof Uint8Array) || item[1].length % 16 !== 0) return undefined;
-    const table = Buffer.from(item[1].buffer, item[1].byteOffset, item[1].length);
-    out.set(item[0], Array.from({ length: table.length / 16 }, (_, i) => idAt(table, i)));
+    out.set(item[0], Buffer.from(item[1].buffer, item[1].byteOffset, item[1].length));
   }
   return out;
 }
