@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /**
@@ -60,6 +60,43 @@ export function readStateFile(path: string): Buffer | undefined {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+}
+
+/** A state file open for reading parts of it (a cached view's header, then only the blocks used). */
+export interface StateFileReader {
+  size: number;
+  /** `length` bytes from `start` (fewer at the end of the file). */
+  read(start: number, length: number): Buffer;
+  close(): void;
+}
+
+/** Opens a state file for reading by parts, or `undefined` when there is none. */
+export function openStateFile(path: string): StateFileReader | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  let open = true;
+  return {
+    size: fstatSync(fd).size,
+    read(start, length) {
+      const out = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, out, got, length - got, start + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return out.subarray(0, got);
+    },
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 /** Removes a state file; absent is fine. */

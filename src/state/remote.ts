@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { packIndexKey, parsePackIndexKey } from "../objects/index.js";
-import { commitStateFile, readStateFile } from "./files.js";
+import { commitStateFile, openStateFile, readStateFile, type StateFileReader } from "./files.js";
 import { statePaths } from "./layout.js";
 
 /**
@@ -30,6 +30,11 @@ export class RemoteState {
   /** The cached view's bytes, or `undefined` when there is none. */
   readView(): Buffer | undefined {
     return readStateFile(statePaths.remote(this.#runsDir, this.#url, "view"));
+  }
+
+  /** The cached view's file open for reading by parts (the caller closes it), or `undefined` when there is none. */
+  openView(): StateFileReader | undefined {
+    return openStateFile(statePaths.remote(this.#runsDir, this.#url, "view"));
   }
 
   /** Replaces the cached view (written at `commit`). */

@@ -130,12 +130,15 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
   const remote = await openRemote(await remoteOrDefault(opts.runsDir, opts.remote), opts);
   try {
     const state = new RemoteState(opts.runsDir, remote.url);
-    const viewBytes = state.readView();
-    let cached = viewBytes === undefined ? undefined : decodeView(viewBytes, { lazy: true });
-    let view = cached?.view ?? emptyView();
+    // Only the view's header and the blocks of runs it still needs are read (docs/formats.md, Local state).
+    const file = state.openView();
+    let cached: ReturnType<typeof decodeView>;
+    let view: RemoteView;
     const now = opts.now ?? Date.now;
     let fetched: number;
     try {
+      cached = file === undefined ? undefined : decodeView(file, { lazy: true });
+      view = cached?.view ?? emptyView();
       ({ fetched } = await refreshView(remote.storage, view, now()));
     } catch (err) {
       // A damaged block of the cached view, found as it was opened: read the remote afresh.
@@ -143,6 +146,8 @@ export async function openSession(opts: SyncOptions, reading = false): Promise<S
       cached = undefined;
       view = emptyView();
       ({ fetched } = await refreshView(remote.storage, view, now()));
+    } finally {
+      file?.close();
     }
     if (reading && view.newest === undefined && view.catalogKey === undefined) await assertStoreExists(remote);
     const cacheFile = statePaths.statCache(opts.runsDir);

@@ -11,7 +11,9 @@ import { containerAt } from "./msgpack-spans.js";
  */
 export interface CachedBlock {
   head?: string;
-  bytes: Buffer;
+  /** Reads the block's bytes (from the file, still open, or the bytes of the whole file). */
+  read: () => Buffer;
+  length: number;
   sha: string;
 }
 
@@ -26,8 +28,8 @@ export class CachedViewDamaged extends Error {}
 
 /** A block's runs as read (not decoded), in the order written; throws `CachedViewDamaged`. */
 export function blockRuns(block: CachedBlock): { id: string; raw: RawRun }[] {
-  const b = block.bytes;
-  if (hashBytes(b) !== block.sha) throw new CachedViewDamaged("a block of the cached view does not match its digest");
+  const b = block.read();
+  if (b.length !== block.length || hashBytes(b) !== block.sha) throw new CachedViewDamaged("a block of the cached view does not match its digest");
   const out: { id: string; raw: RawRun }[] = [];
   for (let p = 0; p < b.length; ) {
     const idEnd = p + 1 + b[p]!;

@@ -6,6 +6,7 @@ import { arrayHeader } from "./msgpack-spans.js";
 import { checkSegmentRefs, idAt, idTable, SEGMENT_KEY_RE, type SegmentRef } from "./segment-table.js";
 import type { CachedBlock } from "./view-blocks.js";
 import type { HeadEntry } from "./head-entry.js";
+import type { StateFileReader } from "../state/index.js";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
@@ -123,24 +124,27 @@ export function encodeView(view: RemoteView, here: (id: string) => boolean = () 
 }
 
 /**
- * Reads a cached view; anything unreadable, or of an older format, is `undefined` (the cache is
- * only a shortcut). The header is checked against its digest here. Each block is checked against
+ * Reads a cached view (its bytes, or its file open: then only the header and the blocks opened are
+ * read, and the caller closes the file once `refreshView` opened them); anything unreadable, or of
+ * an older format, is `undefined` (the cache is only a shortcut). The header is checked against its digest here. Each block is checked against
  * its own as it is opened: here, or with `lazy` when `refreshView` opens it (a block a new catalog
  * holds is never read; a damaged one throws `CachedViewDamaged`, and the caller starts afresh).
  * Each run is decoded at its first use.
  */
-export function decodeView(bytes: Buffer, opts: { lazy?: boolean } = {}): { view: RemoteView; stamp: string } | undefined {
+export function decodeView(file: Buffer | StateFileReader, opts: { lazy?: boolean } = {}): { view: RemoteView; stamp: string } | undefined {
+  const reader = Buffer.isBuffer(file) ? bufferReader(file) : file;
   try {
     const at = MAGIC.length + 4 + 32;
-    if (bytes.length < at || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-    const headerEnd = at + bytes.readUInt32LE(MAGIC.length);
-    if (headerEnd > bytes.length) return undefined;
-    const header = bytes.subarray(at, headerEnd);
+    const start = reader.read(0, at);
+    if (start.length < at || !start.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const headerEnd = at + start.readUInt32LE(MAGIC.length);
+    if (headerEnd > reader.size) return undefined;
+    const header = reader.read(at, headerEnd - at);
     const stamp = hashBytes(header);
-    if (!bytes.subarray(MAGIC.length + 4, at).equals(Buffer.from(stamp, "hex"))) return undefined;
+    if (!start.subarray(MAGIC.length + 4, at).equals(Buffer.from(stamp, "hex"))) return undefined;
     const doc = packr.unpack(header) as Record<string, unknown>;
     if (!Array.isArray(doc.recent)) return undefined;
-    const blocks = cachedBlocks(doc.blocks, bytes, headerEnd);
+    const blocks = cachedBlocks(doc.blocks, reader, headerEnd);
     const segments = cachedSegments(doc.segments);
     const ahead = cachedAhead(doc.ahead);
     if (blocks === undefined || segments === undefined || ahead === undefined || !Array.isArray(doc.stale)) return undefined;
@@ -165,19 +169,24 @@ export function decodeView(bytes: Buffer, opts: { lazy?: boolean } = {}): { view
   }
 }
 
-/** The blocks a cached view's header lists, cut from the bytes after it; undefined when they do not fit exactly. */
-function cachedBlocks(raw: unknown, bytes: Buffer, start: number): CachedBlock[] | undefined {
+function bufferReader(bytes: Buffer): StateFileReader {
+  return { size: bytes.length, read: (start, length) => bytes.subarray(start, start + length), close: () => undefined };
+}
+
+/** The blocks a cached view's header lists, each read from the file after it when opened; undefined when they do not fit exactly. */
+function cachedBlocks(raw: unknown, file: StateFileReader, start: number): CachedBlock[] | undefined {
   if (!Array.isArray(raw)) return undefined;
   const out: CachedBlock[] = [];
   let p = start;
   for (const item of raw) {
     if (!Array.isArray(item) || !(item[0] === null || (typeof item[0] === "string" && keyTime(item[0]) !== undefined))) return undefined;
     const [head, length, sha] = item as [string | null, unknown, unknown];
-    if (!Number.isInteger(length) || (length as number) < 0 || p + (length as number) > bytes.length || typeof sha !== "string") return undefined;
-    out.push({ ...(head === null ? {} : { head }), bytes: bytes.subarray(p, p + (length as number)), sha });
+    if (!Number.isInteger(length) || (length as number) < 0 || p + (length as number) > file.size || typeof sha !== "string") return undefined;
+    const from = p;
+    out.push({ ...(head === null ? {} : { head }), read: () => file.read(from, length as number), length: length as number, sha });
     p += length as number;
   }
-  return p === bytes.length ? out : undefined;
+  return p === file.size ? out : undefined;
 }
 
 /** The heads ahead of the catalog a cached view holds, with their runs' id tables; undefined when damaged. */
