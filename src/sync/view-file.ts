@@ -74,7 +74,8 @@ function runsSection(runs: readonly HeldRun[]): Buffer {
 
 /**
  * The runs kept, grouped into blocks: a run a head ahead of the catalog changed in the block of
- * the newest such head; the others kept (stale, listed by no segment, held here) in one block.
+ * the newest such head; the others kept (stale, listed by no segment) and the runs held here in
+ * one block, always opened (a member that read every head a new catalog holds keeps its runs).
  */
 function blocksOf(view: RemoteView, here: (id: string) => boolean): { head: string | undefined; runs: HeldRun[] }[] {
   const owner = new Map<string, string>();
@@ -85,7 +86,7 @@ function blocksOf(view: RemoteView, here: (id: string) => boolean): { head: stri
   const groups = new Map<string | undefined, HeldRun[]>([[undefined, []]]);
   for (const key of [...view.ahead.keys()].sort()) groups.set(key, []);
   for (const run of view.runs.held()) {
-    const head = owner.get(run.id);
+    const head = here(run.id) ? undefined : owner.get(run.id);
     if (head === undefined && listed.has(run.id) && !view.runs.stale(run.id) && !here(run.id)) continue;
     groups.get(head)!.push(run);
   }

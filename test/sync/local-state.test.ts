@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
 import { statePaths } from "../../src/state/index.js";
 import { push, status } from "../../src/sync/index.js";
+import { decodeView } from "../../src/sync/view-file.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
 const fresh = freshCases("gage-sync-local-state-");
@@ -74,4 +75,28 @@ test("a runs directory moved elsewhere drops the stat cache rows of its old path
   assert.ok(!cached().includes(`${origin}/`), "no row of the old paths");
   assert.ok(cached().includes(`${moved}/${SHARED_RUN}`));
   assert.equal((await push({ runsDir: moved, remote, now })).runs.length, 0);
+});
+
+test("a cached view with a damaged block, or of the previous format, is a cache miss: the command reads the remote afresh and writes a good view", async () => {
+  const { origin, remote } = fresh();
+  await push({ runsDir: origin, remote, now });
+  const file = statePaths.remote(origin, remote, "view");
+  const states = async () => (await status({ runsDir: origin, remote, now })).runs.map((r) => [r.id, r.state]).sort();
+  const expected = await states();
+  assert.ok(expected.length > 0 && expected.every(([, state]) => state === "in sync"), "every run is in sync after the push");
+  const good = readFileSync(file);
+  const damaged = Buffer.from(good);
+  // The last byte is in the block of the runs this directory holds: opened by every command.
+  damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 1;
+  writeFileSync(file, damaged);
+  assert.deepEqual(await states(), expected);
+  changeSharedRun(origin);
+  assert.deepEqual((await push({ runsDir: origin, remote, now })).runs.map((r) => r.id), [SHARED_RUN], "a push after it sends the changed run");
+  assert.ok(decodeView(readFileSync(file)) !== undefined, "the view was written anew");
+  const older = Buffer.from(readFileSync(file));
+  older.write("GAGEVW5\n", 0, "latin1");
+  writeFileSync(file, older);
+  assert.equal(decodeView(older), undefined);
+  assert.deepEqual(await states(), expected);
+  assert.equal((await push({ runsDir: origin, remote, now })).runs.length, 0, "nothing to push");
 });

@@ -4,6 +4,7 @@ import { countingGets } from "../helpers/counting-storage.js";
 import { MemoryStorage } from "../../src/remotes/memory/index.js";
 import { emptyView, encodeHead, loadAllRuns, refreshView, writeCatalog, type HeadEntry, type RemoteView } from "../../src/sync/heads.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
+import { CachedViewDamaged } from "../../src/sync/view-blocks.js";
 
 // The cached view drops a run once the newest catalog holds every head it read for the run, and
 // only then: a run a head the catalog does not hold changed must stay, or it would read as the
@@ -30,14 +31,21 @@ async function putHead(storage: MemoryStorage, entries: HeadEntry[], ms: number)
   return key;
 }
 
-/** The view as the next command finds it: written to its file and read back. */
+/** The view as the next command finds it: written to its file and read back (its blocks opened by the next refresh). */
 function cached(view: RemoteView, here: (id: string) => boolean = () => false): RemoteView {
-  return decodeView(encodeView(view, here).bytes)!.view;
+  return decodeView(encodeView(view, here).bytes, { lazy: true })!.view;
 }
 
 /** The runs a view's file keeps as entries (not only listed by a segment). */
 function kept(view: RemoteView, here: (id: string) => boolean = () => false): string[] {
-  return [...cached(view, here).runs.keysHeld()].sort();
+  return [...decodeView(encodeView(view, here).bytes)!.view.runs.keysHeld()].sort();
+}
+
+/** A view's file read as a command reads it, noting each part read (start, length). */
+function readBack(bytes: Buffer): { view: RemoteView; reads: [number, number][] } {
+  const reads: [number, number][] = [];
+  const file = { size: bytes.length, read: (start: number, length: number) => (reads.push([start, length]), bytes.subarray(start, start + length)), close: () => undefined };
+  return { view: decodeView(file, { lazy: true })!.view, reads };
 }
 
 /** Every run's trees, after loading every segment. */
@@ -215,4 +223,61 @@ test("the last ids of a view come out as its keys do, last first, without listin
   view.runs.set(runId(21), [entry(21, t("b"))]);
   assert.deepEqual([...view.runs.keysFromLast()], [...view.runs.keys()].reverse());
   assert.equal(new Set(view.runs.keys()).size, view.runs.size);
+});
+
+test("a new catalog that holds every head the view read drops their runs without reading them; one it does not hold is read", async () => {
+  const storage = new MemoryStorage();
+  for (let h = 0; h < 4; h++) await putHead(storage, Array.from({ length: 5 }, (_, i) => entry(h * 5 + i, t("b"))), NOW - (4 - h) * HOUR);
+  const member = emptyView();
+  await refreshView(storage, member, NOW - HOUR);
+  const bytes = encodeView(member).bytes;
+  const writer = emptyView();
+  await refreshView(storage, writer, NOW);
+  // No new catalog yet: every block is read (each run is one the view must hold).
+  await putHead(storage, [entry(40, t("b"))], NOW + 1_000);
+  const behind = readBack(bytes);
+  await refreshView(storage, behind.view, NOW + 2_000);
+  assert.equal(behind.reads.length, 2 + 4, "the start, the header and the block of each of the 4 heads");
+  assert.deepEqual(await trees(storage, behind.view), await fresh(storage, NOW + 2_000));
+  await writeCatalog(storage, writer, NOW + 3_000);
+  const held = readBack(bytes);
+  await refreshView(storage, held.view, NOW + 4_000);
+  assert.equal(held.reads.length, 2, "the file's start and header only: no block of runs read");
+  assert.deepEqual([...held.view.runs.keysHeld()], [runId(40)], "only the run of the head the catalog does not hold");
+  assert.deepEqual(await trees(storage, held.view), await fresh(storage, NOW + 4_000));
+});
+
+test("a run a head the new catalog holds changed, and an older head it does not hold changed too, is kept", async () => {
+  const storage = new MemoryStorage();
+  const withMeta = (e: HeadEntry, meta: string): HeadEntry => ({ ...e, meta: { tree: meta, prior: [t("a")] } });
+  await putHead(storage, Array.from({ length: 8 }, (_, i) => entry(i, t("b"))), NOW - 3 * HOUR);
+  // Run 1's files change in the catalog's newest head; a slow writer's older head changes its meta.
+  await putHead(storage, [entry(1, t("c"), [t("b")])], NOW - MIN);
+  const writer = emptyView();
+  await refreshView(storage, writer, NOW);
+  await putHead(storage, [withMeta(entry(1, t("b")), t("e"))], NOW - 2 * MIN);
+  const member = emptyView();
+  await refreshView(storage, member, NOW);
+  const bytes = encodeView(member).bytes;
+  await writeCatalog(storage, writer, NOW);
+  const again = decodeView(bytes, { lazy: true })!.view;
+  await refreshView(storage, again, NOW + 1_000);
+  const reader = emptyView();
+  await refreshView(storage, reader, NOW + 1_000);
+  const runOne = async (view: RemoteView) => (await loadAllRuns(view, storage), view.runs.get(runId(1))!.map((e) => [e.run.tree, e.meta.tree]));
+  assert.deepEqual(await runOne(reader), [[t("c"), t("e")]], "a fresh reader merges the slow head's meta with the catalog's files");
+  assert.deepEqual(await runOne(again), [[t("c"), t("e")]], "the cached view kept run 1 (the meta of a head the catalog does not hold)");
+  const expected = await fresh(storage, NOW + 1_000);
+  assert.deepEqual(await trees(storage, again), expected);
+});
+
+test("a damaged block of a cached view is found as it is opened: refreshView throws CachedViewDamaged, and a command reads the remote afresh", async () => {
+  const storage = new MemoryStorage();
+  await putHead(storage, [entry(1, t("b")), entry(2, t("b"))], NOW - HOUR);
+  const member = emptyView();
+  await refreshView(storage, member, NOW);
+  const bytes = Buffer.from(encodeView(member).bytes);
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+  assert.ok(decodeView(bytes) === undefined, "read whole, a damaged block is a cache miss");
+  await assert.rejects(refreshView(storage, decodeView(bytes, { lazy: true })!.view, NOW), CachedViewDamaged);
 });
