@@ -201,9 +201,9 @@ function cachedAhead(raw: unknown): Map<string, AheadIds> | undefined {
   return out;
 }
 
-/** The segment table a cached view holds, checked as a root's is; undefined when damaged. */
+/** The segment table a cached view holds, its form checked (its order was, as it was read from a root, and the header's digest holds); undefined when damaged. */
 function cachedSegments(raw: unknown): SegmentRef[] | undefined {
   if (!Array.isArray(raw)) return undefined;
-  const refs = checkSegmentRefs(raw);
+  const refs = checkSegmentRefs(raw, { ordered: true });
   return typeof refs === "string" ? undefined : refs;
 }
