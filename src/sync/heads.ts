@@ -8,7 +8,7 @@ import { LazyRuns, type RawRun } from "./lazy-runs.js";
 import { HEAD_KEY_RE, docVersion, skimStoreDoc, verifyKey, type SkimmedDoc } from "./skim.js";
 import { cutSegments, decodeCatalogRoot, encodeCatalogRoot, encodeSegment, MAX_SEGMENT_BYTES, newestOf, newestSegment, runBytesOf, segmentRuns, type NewestRuns } from "./catalog-v2.js";
 import { idAt, type SegmentRef, type TableSegment } from "./segment-table.js";
-import { blockRuns, type CachedRuns } from "./view-blocks.js";
+import { blockRuns, runsOf, type CachedRuns, type OpenedBlock } from "./view-blocks.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
@@ -200,6 +200,8 @@ export interface RemoteView {
   ahead: Map<string, AheadIds>;
   /** A cached view's blocks of runs not opened yet (`openCachedRuns`; `refreshView` opens them). */
   cached?: CachedRuns;
+  /** The blocks of heads `openCachedRuns` opened whole (encodeView copies those unchanged). */
+  opened?: OpenedBlock[];
 }
 
 /** The runs a head ahead changed: ids, or a cached view's table of 16-byte ids. */
@@ -244,7 +246,10 @@ export function openCachedRuns(view: RemoteView, catalog?: { covers: string; rec
   const remaining = [...view.ahead.keys()].filter((k) => !held(k));
   for (const block of cached.blocks) {
     if (block.head === undefined || !held(block.head)) {
-      for (const { id, raw } of blockRuns(block)) view.runs.adopt(id, raw);
+      const bytes = block.read();
+      const runs = runsOf(block, bytes);
+      for (const { id, raw } of runs) view.runs.adopt(id, raw);
+      if (block.head !== undefined) (view.opened ??= []).push({ head: block.head, bytes, sha: block.sha, ids: runs.map((r) => r.id) });
       continue;
     }
     const older = remaining.filter((k) => k < block.head!);
@@ -400,6 +405,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.recent.clear();
     view.ahead.clear();
     delete view.cached;
+    delete view.opened;
     delete view.newest;
     delete view.catalogKey;
     delete view.newestRuns;

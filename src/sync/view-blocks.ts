@@ -23,12 +23,24 @@ export interface CachedRuns {
   stale: string[];
 }
 
+/** A block of a head opened whole: written back as these bytes while its runs are all still held as read from it. */
+export interface OpenedBlock {
+  head: string;
+  bytes: Buffer;
+  sha: string;
+  ids: string[];
+}
+
 /** A cached view's block does not match its digest or cannot be read: the view is rebuilt from the remote. */
 export class CachedViewDamaged extends Error {}
 
 /** A block's runs as read (not decoded), in the order written; throws `CachedViewDamaged`. */
 export function blockRuns(block: CachedBlock): { id: string; raw: RawRun }[] {
-  const b = block.read();
+  return runsOf(block, block.read());
+}
+
+/** The runs of a block's bytes, checked against its digest. */
+export function runsOf(block: CachedBlock, b: Buffer): { id: string; raw: RawRun }[] {
   if (b.length !== block.length || hashBytes(b) !== block.sha) throw new CachedViewDamaged("a block of the cached view does not match its digest");
   const out: { id: string; raw: RawRun }[] = [];
   for (let p = 0; p < b.length; ) {

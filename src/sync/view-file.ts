@@ -4,7 +4,7 @@ import { emptyView, keyTime, openCachedRuns, type AheadIds, type RemoteView } fr
 import { packEntries, type RawRun } from "./lazy-runs.js";
 import { arrayHeader } from "./msgpack-spans.js";
 import { checkSegmentRefs, idAt, idTable, SEGMENT_KEY_RE, type SegmentRef } from "./segment-table.js";
-import type { CachedBlock } from "./view-blocks.js";
+import type { CachedBlock, OpenedBlock } from "./view-blocks.js";
 import type { HeadEntry } from "./head-entry.js";
 import type { StateFileReader } from "../state/index.js";
 
@@ -72,30 +72,80 @@ function runsSection(runs: readonly HeldRun[]): Buffer {
   return section;
 }
 
+type Block = { head: string | undefined; bytes: Buffer; sha?: string };
+
 /**
  * The runs kept, grouped into blocks: a run a head ahead of the catalog changed in the block of
  * the newest such head; the others kept (stale, listed by no segment) and the runs held here in
  * one block, always opened (a member that read every head a new catalog holds keeps its runs).
+ * A head's block opened from the cached file whose runs are all still held as read from it, and
+ * that no other run joins, is copied as its bytes: a push between catalogs re-encodes only what
+ * changed.
  */
-function blocksOf(view: RemoteView, here: (id: string) => boolean): { head: string | undefined; runs: HeldRun[] }[] {
-  const owner = new Map<string, string>();
-  for (const key of [...view.ahead.keys()].sort()) for (const id of idsOf(view.ahead.get(key)!)) owner.set(id, key);
+function blocksOf(view: RemoteView, here: (id: string) => boolean): Block[] {
+  const reused = new Map<string, OpenedBlock>();
+  for (const block of view.opened ?? []) {
+    if (view.ahead.has(block.head) && block.ids.every((id) => view.runs.raw(id)?.b === block.bytes && !here(id))) reused.set(block.head, block);
+  }
+  const reusedBytes = new Set<Buffer>([...reused.values()].map((b) => b.bytes));
+  const rest = new Set<string>();
+  for (const id of view.runs.keysHeld()) {
+    const b = view.runs.raw(id)?.b;
+    if (b === undefined || !reusedBytes.has(b)) rest.add(id);
+  }
+  const owner = newestHeads(view, rest);
+  // A run that joins a copied block's head: that block is encoded again, with it.
+  for (const [id, head] of [...owner]) {
+    const block = here(id) ? undefined : reused.get(head);
+    if (block === undefined) continue;
+    reused.delete(head);
+    for (const other of block.ids) {
+      rest.add(other);
+      owner.set(other, head);
+    }
+  }
   const others: string[] = [];
-  for (const id of view.runs.keysHeld()) if (!owner.has(id)) others.push(id);
+  for (const id of rest) if (here(id) || !owner.has(id)) others.push(id);
   const listed = view.runs.listed(others);
   const groups = new Map<string | undefined, HeldRun[]>([[undefined, []]]);
-  for (const key of [...view.ahead.keys()].sort()) groups.set(key, []);
+  for (const key of view.ahead.keys()) if (!reused.has(key)) groups.set(key, []);
   for (const run of view.runs.held()) {
+    if (!rest.has(run.id)) continue;
     const head = here(run.id) ? undefined : owner.get(run.id);
     if (head === undefined && listed.has(run.id) && !view.runs.stale(run.id) && !here(run.id)) continue;
     groups.get(head)!.push(run);
   }
-  return [...groups].filter(([, runs]) => runs.length > 0).map(([head, runs]) => ({ head, runs }));
+  const out: Block[] = [];
+  const first = groups.get(undefined)!;
+  if (first.length > 0) out.push({ head: undefined, bytes: runsSection(first) });
+  for (const key of [...view.ahead.keys()].sort()) {
+    const block = reused.get(key);
+    if (block !== undefined) out.push({ head: key, bytes: block.bytes, sha: block.sha });
+    else if (groups.get(key)!.length > 0) out.push({ head: key, bytes: runsSection(groups.get(key)!) });
+  }
+  return out;
 }
 
-function idsOf(ids: AheadIds): Iterable<string> {
-  if (!Buffer.isBuffer(ids)) return ids;
-  return Array.from({ length: ids.length / 16 }, (_, i) => idAt(ids, i));
+/** The newest head ahead that changed each of `ids` (those no head ahead changed are left out). */
+function newestHeads(view: RemoteView, ids: ReadonlySet<string>): Map<string, string> {
+  const owner = new Map<string, string>();
+  if (ids.size === 0) return owner;
+  // Tables read from the file are compared as hex, not converted id by id.
+  let byHex: Map<string, string> | undefined;
+  for (const key of [...view.ahead.keys()].sort()) {
+    const list = view.ahead.get(key)!;
+    if (!Buffer.isBuffer(list)) {
+      for (const id of list) if (ids.has(id)) owner.set(id, key);
+      continue;
+    }
+    byHex ??= new Map([...ids].map((id) => [id.replaceAll("-", ""), id]));
+    const hex = list.toString("hex");
+    for (let i = 0; i < hex.length; i += 32) {
+      const id = byHex.get(hex.slice(i, i + 32));
+      if (id !== undefined) owner.set(id, key);
+    }
+  }
+  return owner;
 }
 
 /**
@@ -104,7 +154,7 @@ function idsOf(ids: AheadIds): Iterable<string> {
  */
 export function encodeView(view: RemoteView, here: (id: string) => boolean = () => false): EncodedView {
   openCachedRuns(view);
-  const blocks = blocksOf(view, here).map((b) => ({ head: b.head, bytes: runsSection(b.runs) }));
+  const blocks = blocksOf(view, here);
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,
@@ -115,7 +165,7 @@ export function encodeView(view: RemoteView, here: (id: string) => boolean = () 
       newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t, key: view.newestRuns.key ?? null },
       stale: view.runs.staleIds(),
       ahead: [...view.ahead].map(([key, ids]) => [key, Buffer.isBuffer(ids) ? ids : idTable(ids)]),
-      blocks: blocks.map((b) => [b.head ?? null, b.bytes.length, hashBytes(b.bytes)]),
+      blocks: blocks.map((b) => [b.head ?? null, b.bytes.length, b.sha ?? hashBytes(b.bytes)]),
     }),
   );
   const length = Buffer.alloc(4);

@@ -281,3 +281,22 @@ test("a damaged block of a cached view is found as it is opened: refreshView thr
   assert.ok(decodeView(bytes) === undefined, "read whole, a damaged block is a cache miss");
   await assert.rejects(refreshView(storage, decodeView(bytes, { lazy: true })!.view, NOW), CachedViewDamaged);
 });
+
+test("a view written back copies the blocks whose runs are unchanged and encodes the others again: every run reads back as held", async () => {
+  const storage = new MemoryStorage();
+  for (let h = 0; h < 3; h++) await putHead(storage, Array.from({ length: 4 }, (_, i) => entry(h * 4 + i, t("b"))), NOW - (3 - h) * HOUR);
+  const first = emptyView();
+  await refreshView(storage, first, NOW - HOUR);
+  const view = cached(first);
+  // A newer head changes run 1 (of the first head's block); run 5 (of the second's) is set anew.
+  await putHead(storage, [entry(1, t("c"), [t("b")])], NOW);
+  await refreshView(storage, view, NOW + 1_000);
+  view.runs.set(runId(5), [entry(5, t("d"), [t("b")])]);
+  const back = decodeView(encodeView(view).bytes)!.view;
+  const all = (v: RemoteView) => new Map([...v.runs.keysHeld()].sort().map((id) => [id, v.runs.get(id)!.map((e) => e.run.tree)]));
+  assert.equal(all(back).size, 12);
+  assert.deepEqual(all(back), all(view));
+  assert.deepEqual(all(back).get(runId(1)), [t("c")]);
+  assert.deepEqual(all(back).get(runId(5)), [t("d")]);
+  assert.deepEqual(all(back).get(runId(9)), [t("b")]);
+});
