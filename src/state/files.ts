@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /**
@@ -65,6 +65,8 @@ export function readStateFile(path: string): Buffer | undefined {
 /** A state file open for reading parts of it (a cached view's header, then only the blocks used). */
 export interface StateFileReader {
   size: number;
+  /** Which file this is (inode, size, modification time): another command may have replaced it since. */
+  version?: string;
   /** `length` bytes from `start` (fewer at the end of the file). */
   read(start: number, length: number): Buffer;
   close(): void;
@@ -80,8 +82,10 @@ export function openStateFile(path: string): StateFileReader | undefined {
     throw err;
   }
   let open = true;
+  const st = fstatSync(fd);
   return {
-    size: fstatSync(fd).size,
+    size: st.size,
+    version: versionOf(st),
     read(start, length) {
       const out = Buffer.allocUnsafe(length);
       let got = 0;
@@ -97,6 +101,33 @@ export function openStateFile(path: string): StateFileReader | undefined {
       open = false;
     },
   };
+}
+
+function versionOf(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/** The version of a state file now (as `StateFileReader.version`), or `undefined` when there is none. */
+export function stateFileVersion(path: string): string | undefined {
+  try {
+    return versionOf(statSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes `bytes` over a state file from `at` on and cuts it there: an update in place of a file
+ * whose every part is checked by digest as it is read (a torn write reads as damaged, so a miss).
+ */
+export function writeStateFileTail(path: string, at: number, bytes: Buffer): void {
+  const fd = openSync(path, "r+");
+  try {
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+    ftruncateSync(fd, at + bytes.length);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Removes a state file; absent is fine. */

@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { packIndexKey, parsePackIndexKey } from "../objects/index.js";
-import { commitStateFile, openStateFile, readStateFile, type StateFileReader } from "./files.js";
+import { commitStateFile, openStateFile, readStateFile, stateFileVersion, writeStateFileTail, type StateFileReader } from "./files.js";
 import { statePaths } from "./layout.js";
 
 /**
@@ -13,7 +13,7 @@ import { statePaths } from "./layout.js";
 export class RemoteState {
   readonly #runsDir: string;
   readonly #url: string;
-  #view: { bytes: Buffer; stamp: string } | undefined;
+  #view: { bytes: Buffer; stamp: string; at?: number } | undefined;
   #viewDirty = false;
   #kept: Map<string, Buffer> | undefined;
   /** Kept index files to write: all of them anew, or these appended. */
@@ -35,6 +35,17 @@ export class RemoteState {
   /** The cached view's file open for reading by parts (the caller closes it), or `undefined` when there is none. */
   openView(): StateFileReader | undefined {
     return openStateFile(statePaths.remote(this.#runsDir, this.#url, "view"));
+  }
+
+  /** The cached view file's version now (`StateFileReader.version`): unchanged since it was opened, it may be updated in place. */
+  viewVersion(): string | undefined {
+    return stateFileVersion(statePaths.remote(this.#runsDir, this.#url, "view"));
+  }
+
+  /** Updates the cached view in place (at `commit`): its bytes from `at` on become `tail`. */
+  setViewTail(at: number, tail: Buffer, stamp: string): void {
+    this.#view = { bytes: tail, stamp, at };
+    this.#viewDirty = true;
   }
 
   /** Replaces the cached view (written at `commit`). */
@@ -119,7 +130,9 @@ export class RemoteState {
       appendFileSync(packs, encodeKept(this.#keptWrite.add));
     }
     this.#keptWrite = undefined;
-    if (this.#viewDirty) commitStateFile(statePaths.remote(this.#runsDir, this.#url, "view"), this.#view!.bytes, { durable: false });
+    const view = statePaths.remote(this.#runsDir, this.#url, "view");
+    if (this.#viewDirty && this.#view!.at !== undefined) writeStateFileTail(view, this.#view!.at, this.#view!.bytes);
+    else if (this.#viewDirty) commitStateFile(view, this.#view!.bytes, { durable: false });
     this.#viewDirty = false;
     if (this.#inSyncDirty) commitStateFile(statePaths.remote(this.#runsDir, this.#url, "in-sync"), encodeInSync(this.#inSync!), { durable: false });
     this.#inSyncDirty = false;

@@ -9,6 +9,7 @@ import { HEAD_KEY_RE, docVersion, skimStoreDoc, verifyKey, type SkimmedDoc } fro
 import { cutSegments, decodeCatalogRoot, encodeCatalogRoot, encodeSegment, MAX_SEGMENT_BYTES, newestOf, newestSegment, runBytesOf, segmentRuns, type NewestRuns } from "./catalog-v2.js";
 import { idAt, type SegmentRef, type TableSegment } from "./segment-table.js";
 import { blockRuns, runsOf, type CachedRuns, type OpenedBlock } from "./view-blocks.js";
+import type { ViewFileLayout } from "./view-file.js";
 export { checkEntry, isStoreRunId, isUserLogName, plainEntry, type EntryTimes, type HeadEntry, type RunSummary } from "./head-entry.js";
 
 /**
@@ -202,6 +203,8 @@ export interface RemoteView {
   cached?: CachedRuns;
   /** The blocks of heads `openCachedRuns` opened whole (encodeView copies those unchanged). */
   opened?: OpenedBlock[];
+  /** The cached view's file this view was read from (`encodeViewUpdate` writes over it in place). */
+  file?: ViewFileLayout;
 }
 
 /** The runs a head ahead changed: ids, or a cached view's table of 16-byte ids. */
@@ -249,7 +252,7 @@ export function openCachedRuns(view: RemoteView, catalog?: { covers: string; rec
       const bytes = block.read();
       const runs = runsOf(block, bytes);
       for (const { id, raw } of runs) view.runs.adopt(id, raw);
-      if (block.head !== undefined) (view.opened ??= []).push({ head: block.head, bytes, sha: block.sha, ids: runs.map((r) => r.id) });
+      if (block.head !== undefined) (view.opened ??= []).push({ head: block.head, offset: block.offset, bytes, sha: block.sha, ids: runs.map((r) => r.id) });
       continue;
     }
     const older = remaining.filter((k) => k < block.head!);
@@ -406,6 +409,7 @@ export async function refreshView(storage: Storage, view: RemoteView, nowMs: num
     view.ahead.clear();
     delete view.cached;
     delete view.opened;
+    delete view.file;
     delete view.newest;
     delete view.catalogKey;
     delete view.newestRuns;

@@ -7,7 +7,7 @@ import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
 import { RemoteState, statePaths } from "../state/index.js";
 import type { InSyncState } from "./in-sync.js";
-import { decodeView, encodeView } from "./view-file.js";
+import { decodeView, encodeView, encodeViewUpdate } from "./view-file.js";
 import { CachedViewDamaged } from "./view-blocks.js";
 import { assertStoreExists, closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -193,9 +193,17 @@ export async function closeSession(s: Session, save: boolean): Promise<void> {
         const loaded = [...s.view.runs.fromSegmentIds()];
         const here = s.viewChanged || loaded.length > 0 ? new Set(readdirSync(s.runsDir).filter(isRunId)) : new Set<string>();
         if (s.viewChanged || loaded.some((id) => here.has(id))) {
-          const encoded = encodeView(s.view, (id) => here.has(id));
-          s.state.setView(encoded.bytes, encoded.stamp);
-          stamp = encoded.stamp;
+          // The file read, unchanged since (no other command wrote it), is updated in place.
+          const file = s.view.file;
+          const update = file !== undefined && s.state.viewVersion() === file.version ? encodeViewUpdate(s.view, file, (id) => here.has(id)) : undefined;
+          if (update !== undefined) {
+            s.state.setViewTail(update.at, update.tail, update.stamp);
+            stamp = update.stamp;
+          } else {
+            const encoded = encodeView(s.view, (id) => here.has(id));
+            s.state.setView(encoded.bytes, encoded.stamp);
+            stamp = encoded.stamp;
+          }
         }
         if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) s.state.setInSyncRows(stamp, s.inSync.rows);
         if (s.loadedCache?.dirty) await s.loadedCache.save(statePaths.statCache(s.runsDir));

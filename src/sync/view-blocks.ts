@@ -13,6 +13,8 @@ export interface CachedBlock {
   head?: string;
   /** Reads the block's bytes (from the file, still open, or the bytes of the whole file). */
   read: () => Buffer;
+  /** Where it is in the file. */
+  offset: number;
   length: number;
   sha: string;
 }
@@ -26,6 +28,7 @@ export interface CachedRuns {
 /** A block of a head opened whole: written back as these bytes while its runs are all still held as read from it. */
 export interface OpenedBlock {
   head: string;
+  offset: number;
   bytes: Buffer;
   sha: string;
   ids: string[];

@@ -11,12 +11,14 @@ import type { StateFileReader } from "../state/index.js";
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /**
- * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, [u32 LE header length], the
- * SHA-256 of the header (32 bytes), the header (msgpack: catalog key, newest head, recent heads,
- * uncovered count, the catalog root's segments with their id tables and its newest runs, the
- * stale runs, the heads read that the catalog does not hold with the ids of the runs each changed,
- * and the blocks: head key or null, length, SHA-256), then the blocks one after another. A block
- * holds runs as [u8 id length][id][u32 LE length][msgpack of its head entries].
+ * The cached view's file (`.gage-sync/remotes/<hash>.view`): MAGIC, the blocks, the header
+ * (msgpack: catalog key, newest head, recent heads, uncovered count, the catalog root's segments
+ * with their id tables and its newest runs, the stale runs, the heads read that the catalog does
+ * not hold with the ids of the runs each changed, and the blocks: head key or null, offset,
+ * length, SHA-256), then [u32 LE header length] and the SHA-256 of the header (32 bytes), last. A
+ * block holds runs as [u8 id length][id][u32 LE length][msgpack of its head entries]. With the
+ * header last, a command that changed a few blocks writes them and a new header over the old
+ * header, in place: the blocks it kept stay where they are (`encodeViewUpdate`).
  *
  * The runs kept are those no segment holds as they are (changed by a head the catalog does not
  * hold, stale, or listed by no segment) and those the runs directory holds: any other run is
@@ -35,6 +37,16 @@ export interface EncodedView {
   bytes: Buffer;
   stamp: string;
 }
+
+/** Where the cached view's file was read from: a command may update it in place if it is unchanged since. */
+export interface ViewFileLayout {
+  /** Where its header starts (its blocks are before). */
+  headerAt: number;
+  /** `StateFileReader.version` of the file read. */
+  version: string;
+}
+
+const TRAILER = 4 + 32;
 
 type HeldRun = { id: string; raw: RawRun } | { id: string; entries: HeadEntry[] };
 
@@ -72,7 +84,7 @@ function runsSection(runs: readonly HeldRun[]): Buffer {
   return section;
 }
 
-type Block = { head: string | undefined; bytes: Buffer; sha?: string };
+type Block = { head: string | undefined; bytes: Buffer; sha?: string; offset?: number };
 
 /**
  * The runs kept, grouped into blocks: a run a head ahead of the catalog changed in the block of
@@ -120,7 +132,7 @@ function blocksOf(view: RemoteView, here: (id: string) => boolean): Block[] {
   if (first.length > 0) out.push({ head: undefined, bytes: runsSection(first) });
   for (const key of [...view.ahead.keys()].sort()) {
     const block = reused.get(key);
-    if (block !== undefined) out.push({ head: key, bytes: block.bytes, sha: block.sha });
+    if (block !== undefined) out.push({ head: key, bytes: block.bytes, sha: block.sha, offset: block.offset });
     else if (groups.get(key)!.length > 0) out.push({ head: key, bytes: runsSection(groups.get(key)!) });
   }
   return out;
@@ -155,6 +167,42 @@ function newestHeads(view: RemoteView, ids: ReadonlySet<string>): Map<string, st
 export function encodeView(view: RemoteView, here: (id: string) => boolean = () => false): EncodedView {
   openCachedRuns(view);
   const blocks = blocksOf(view, here);
+  let at = MAGIC.length;
+  const placed = blocks.map((b) => {
+    const offset = at;
+    at += b.bytes.length;
+    return { ...b, offset };
+  });
+  const { header, trailer, stamp } = headerOf(view, placed);
+  return { bytes: Buffer.concat([MAGIC, ...blocks.map((b) => b.bytes), header, trailer]), stamp };
+}
+
+/**
+ * The bytes to write over a cached view's file from `at` on, for a view read from that file
+ * (`file`): the blocks it copies stay where they are; the others, then the header, are written
+ * over the old header. Undefined when the file would rather be written anew: no block is kept,
+ * or the space of blocks no longer used would outweigh the blocks used.
+ */
+export function encodeViewUpdate(view: RemoteView, file: ViewFileLayout, here: (id: string) => boolean = () => false): { at: number; tail: Buffer; stamp: string } | undefined {
+  openCachedRuns(view);
+  const blocks = blocksOf(view, here);
+  const kept = blocks.filter((b) => b.offset !== undefined && b.offset + b.bytes.length <= file.headerAt);
+  const fresh = blocks.filter((b) => !kept.includes(b));
+  const keptBytes = kept.reduce((n, b) => n + b.bytes.length, 0);
+  const freshBytes = fresh.reduce((n, b) => n + b.bytes.length, 0);
+  if (kept.length === 0 || file.headerAt - MAGIC.length - keptBytes > keptBytes + freshBytes) return undefined;
+  let at = file.headerAt;
+  const placed = blocks.map((b) => {
+    if (kept.includes(b)) return { ...b, offset: b.offset! };
+    const offset = at;
+    at += b.bytes.length;
+    return { ...b, offset };
+  });
+  const { header, trailer, stamp } = headerOf(view, placed);
+  return { at: file.headerAt, tail: Buffer.concat([...fresh.map((b) => b.bytes), header, trailer]), stamp };
+}
+
+function headerOf(view: RemoteView, blocks: readonly (Block & { offset: number })[]): { header: Buffer; trailer: Buffer; stamp: string } {
   const header = Buffer.from(
     packr.pack({
       catalogKey: view.catalogKey ?? null,
@@ -165,13 +213,14 @@ export function encodeView(view: RemoteView, here: (id: string) => boolean = () 
       newestRuns: view.newestRuns === undefined ? null : { ids: idTable(view.newestRuns.ids), t: view.newestRuns.t, key: view.newestRuns.key ?? null },
       stale: view.runs.staleIds(),
       ahead: [...view.ahead].map(([key, ids]) => [key, Buffer.isBuffer(ids) ? ids : idTable(ids)]),
-      blocks: blocks.map((b) => [b.head ?? null, b.bytes.length, b.sha ?? hashBytes(b.bytes)]),
+      blocks: blocks.map((b) => [b.head ?? null, b.offset, b.bytes.length, b.sha ?? hashBytes(b.bytes)]),
     }),
   );
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(header.length);
   const stamp = hashBytes(header);
-  return { bytes: Buffer.concat([MAGIC, length, Buffer.from(stamp, "hex"), header, ...blocks.map((b) => b.bytes)]), stamp };
+  const trailer = Buffer.alloc(TRAILER);
+  trailer.writeUInt32LE(header.length);
+  trailer.write(stamp, 4, "hex");
+  return { header, trailer, stamp };
 }
 
 /**
@@ -185,17 +234,16 @@ export function encodeView(view: RemoteView, here: (id: string) => boolean = () 
 export function decodeView(file: Buffer | StateFileReader, opts: { lazy?: boolean } = {}): { view: RemoteView; stamp: string } | undefined {
   const reader = Buffer.isBuffer(file) ? bufferReader(file) : file;
   try {
-    const at = MAGIC.length + 4 + 32;
-    const start = reader.read(0, at);
-    if (start.length < at || !start.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-    const headerEnd = at + start.readUInt32LE(MAGIC.length);
-    if (headerEnd > reader.size) return undefined;
-    const header = reader.read(at, headerEnd - at);
+    if (reader.size < MAGIC.length + TRAILER || !reader.read(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const trailer = reader.read(reader.size - TRAILER, TRAILER);
+    const headerAt = reader.size - TRAILER - trailer.readUInt32LE(0);
+    if (headerAt < MAGIC.length) return undefined;
+    const header = reader.read(headerAt, reader.size - TRAILER - headerAt);
     const stamp = hashBytes(header);
-    if (!start.subarray(MAGIC.length + 4, at).equals(Buffer.from(stamp, "hex"))) return undefined;
+    if (!trailer.subarray(4).equals(Buffer.from(stamp, "hex"))) return undefined;
     const doc = packr.unpack(header) as Record<string, unknown>;
     if (!Array.isArray(doc.recent)) return undefined;
-    const blocks = cachedBlocks(doc.blocks, reader, headerEnd);
+    const blocks = cachedBlocks(doc.blocks, reader, headerAt);
     const segments = cachedSegments(doc.segments);
     const ahead = cachedAhead(doc.ahead);
     if (blocks === undefined || segments === undefined || ahead === undefined || !Array.isArray(doc.stale)) return undefined;
@@ -203,6 +251,7 @@ export function decodeView(file: Buffer | StateFileReader, opts: { lazy?: boolea
     view.ahead = ahead;
     view.runs.setSegments(segments);
     view.cached = { blocks, stale: doc.stale.filter((id): id is string => typeof id === "string") };
+    if (reader.version !== undefined) view.file = { headerAt, version: reader.version };
     const nw = doc.newestRuns as { ids?: unknown; t?: unknown; key?: unknown } | null;
     if (nw !== null && typeof nw === "object" && nw.ids instanceof Uint8Array && Array.isArray(nw.t) && nw.ids.length === nw.t.length * 16) {
       const ids = Buffer.from(nw.ids.buffer, nw.ids.byteOffset, nw.ids.length);
@@ -224,20 +273,17 @@ function bufferReader(bytes: Buffer): StateFileReader {
   return { size: bytes.length, read: (start, length) => bytes.subarray(start, start + length), close: () => undefined };
 }
 
-/** The blocks a cached view's header lists, each read from the file after it when opened; undefined when they do not fit exactly. */
-function cachedBlocks(raw: unknown, file: StateFileReader, start: number): CachedBlock[] | undefined {
+/** The blocks a cached view's header lists, each read from the file before its header when opened; undefined when one does not fit there. */
+function cachedBlocks(raw: unknown, file: StateFileReader, headerAt: number): CachedBlock[] | undefined {
   if (!Array.isArray(raw)) return undefined;
   const out: CachedBlock[] = [];
-  let p = start;
   for (const item of raw) {
     if (!Array.isArray(item) || !(item[0] === null || (typeof item[0] === "string" && keyTime(item[0]) !== undefined))) return undefined;
-    const [head, length, sha] = item as [string | null, unknown, unknown];
-    if (!Number.isInteger(length) || (length as number) < 0 || p + (length as number) > file.size || typeof sha !== "string") return undefined;
-    const from = p;
-    out.push({ ...(head === null ? {} : { head }), read: () => file.read(from, length as number), length: length as number, sha });
-    p += length as number;
+    const [head, offset, length, sha] = item as [string | null, number, number, unknown];
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < MAGIC.length || length < 0 || offset + length > headerAt || typeof sha !== "string") return undefined;
+    out.push({ ...(head === null ? {} : { head }), read: () => file.read(offset, length), offset, length, sha });
   }
-  return p === file.size ? out : undefined;
+  return out;
 }
 
 /** The heads ahead of the catalog a cached view holds, with their runs' id tables; undefined when damaged. */

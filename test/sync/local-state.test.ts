@@ -86,8 +86,8 @@ test("a cached view with a damaged block, or of the previous format, is a cache 
   assert.ok(expected.length > 0 && expected.every(([, state]) => state === "in sync"), "every run is in sync after the push");
   const good = readFileSync(file);
   const damaged = Buffer.from(good);
-  // The last byte is in the block of the runs this directory holds: opened by every command.
-  damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 1;
+  // The first block (after the 8-byte magic) holds the runs this directory holds: opened by every command.
+  damaged[10] = damaged[10]! ^ 1;
   writeFileSync(file, damaged);
   assert.deepEqual(await states(), expected);
   changeSharedRun(origin);

@@ -237,12 +237,12 @@ test("a new catalog that holds every head the view read drops their runs without
   await putHead(storage, [entry(40, t("b"))], NOW + 1_000);
   const behind = readBack(bytes);
   await refreshView(storage, behind.view, NOW + 2_000);
-  assert.equal(behind.reads.length, 2 + 4, "the start, the header and the block of each of the 4 heads");
+  assert.equal(behind.reads.length, 3 + 4, "the magic, the trailer, the header and the block of each of the 4 heads");
   assert.deepEqual(await trees(storage, behind.view), await fresh(storage, NOW + 2_000));
   await writeCatalog(storage, writer, NOW + 3_000);
   const held = readBack(bytes);
   await refreshView(storage, held.view, NOW + 4_000);
-  assert.equal(held.reads.length, 2, "the file's start and header only: no block of runs read");
+  assert.equal(held.reads.length, 3, "the magic, the trailer and the header only: no block of runs read");
   assert.deepEqual([...held.view.runs.keysHeld()], [runId(40)], "only the run of the head the catalog does not hold");
   assert.deepEqual(await trees(storage, held.view), await fresh(storage, NOW + 4_000));
 });
@@ -277,7 +277,8 @@ test("a damaged block of a cached view is found as it is opened: refreshView thr
   const member = emptyView();
   await refreshView(storage, member, NOW);
   const bytes = Buffer.from(encodeView(member).bytes);
-  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+  // Blocks come first, after the 8-byte magic.
+  bytes[10] = bytes[10]! ^ 1;
   assert.ok(decodeView(bytes) === undefined, "read whole, a damaged block is a cache miss");
   await assert.rejects(refreshView(storage, decodeView(bytes, { lazy: true })!.view, NOW), CachedViewDamaged);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -96,4 +96,32 @@ test("a member's view keeps its runs and the runs of heads newer than the catalo
   assert.equal(pulledA.runs.length, 131, "every run only on the remote, and A's changed one");
   assert.deepEqual(runFiles(a), runFiles(fresh));
   assert.ok(runFiles(a).has(`${mine[2]}/changed.txt`), "B's change reached A");
+});
+
+test("a member's view is updated in place: the blocks it keeps stay where they were, and it reads back whole", async () => {
+  const remote = join(tmp.path, "remote-in-place");
+  const a = join(tmp.path, "a-in-place");
+  const b = join(tmp.path, "b-in-place");
+  makeRuns(a, 2, 0);
+  await push({ runsDir: a, remote });
+  const file = statePaths.remote(a, remote, "view");
+  let before: { bytes: Buffer; ino: number } | undefined;
+  for (let round = 0; round < 4; round++) {
+    makeRuns(b, 5, 100 + round * 5);
+    await push({ runsDir: b, remote });
+    await status({ runsDir: a, remote });
+    const now = { bytes: readFileSync(file), ino: statSync(file).ino };
+    assert.ok(decodeView(now.bytes) !== undefined, `round ${round}: every block reads back against its digest`);
+    if (before !== undefined && round >= 2) {
+      // The old file up to its header (its blocks) is unchanged; B's new head's runs came after it.
+      const headerAt = before.bytes.length - 36 - before.bytes.readUInt32LE(before.bytes.length - 36);
+      assert.equal(now.ino, before.ino, `round ${round}: the same file, written in place`);
+      assert.ok(now.bytes.subarray(0, headerAt).equals(before.bytes.subarray(0, headerAt)), `round ${round}: the blocks before the old header are as they were`);
+    }
+    before = now;
+  }
+  const fresh = join(tmp.path, "a-in-place-fresh");
+  cpSync(a, fresh, { recursive: true, filter: (src) => !src.includes(".gage-sync") });
+  assert.deepEqual(rows(await status({ runsDir: a, remote, remoteOnlyRows: 0 })), rows(await status({ runsDir: fresh, remote, remoteOnlyRows: 0 })));
+  assert.equal(keptRuns(a, remote).length, 2 + 20, "A's runs and the runs of B's heads (no catalog yet)");
 });
