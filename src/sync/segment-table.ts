@@ -71,8 +71,11 @@ export interface TableSegment extends SegmentRef {
 export class SegmentTable {
   readonly segments: TableSegment[];
 
+  readonly #total: number;
+
   constructor(refs: readonly SegmentRef[], loaded = false) {
     this.segments = refs.map((r) => ({ ...r, first: idAt(r.ids, 0), loaded }));
+    this.#total = refs.reduce((n, r) => n + r.n, 0);
   }
 
   /** The segment that lists `id`, if any. */
@@ -102,10 +105,16 @@ export class SegmentTable {
   listed(ids: Iterable<string>): Set<string> {
     const out = new Set<string>();
     if (this.segments.length === 0) return out;
+    const list = [...ids];
+    // A few ids among many: each searched costs less than walking every table.
+    if (list.length * 32 < this.#total) {
+      for (const id of list) if (this.find(id) !== undefined) out.add(id);
+      return out;
+    }
     // Ids with dashes where a UUID has them sort as their hex does (dashes dropped); any other id
     // matches no entry.
     const sorted: string[] = [];
-    for (const id of ids) if (id.length === 36 && id[8] === "-" && id[13] === "-" && id[18] === "-" && id[23] === "-") sorted.push(id);
+    for (const id of list) if (id.length === 36 && id[8] === "-" && id[13] === "-" && id[18] === "-" && id[23] === "-") sorted.push(id);
     sorted.sort();
     const wanted = sorted.map((id) => ({ id, hex: id.slice(0, 8) + id.slice(9, 13) + id.slice(14, 18) + id.slice(19, 23) + id.slice(24) }));
     let k = 0;
