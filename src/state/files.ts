@@ -121,7 +121,14 @@ export function stateFileVersion(path: string): string | undefined {
  * whose every part is checked by digest as it is read (a torn write reads as damaged, so a miss).
  */
 export function writeStateFileTail(path: string, at: number, bytes: Buffer): void {
-  const fd = openSync(path, "r+");
+  let fd: number;
+  try {
+    fd = openSync(path, "r+");
+  } catch (err) {
+    // Removed since it was read (the folder cleared): nothing to update, the next command starts afresh.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
   try {
     for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
     ftruncateSync(fd, at + bytes.length);
