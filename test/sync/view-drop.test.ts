@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { countingGets } from "../helpers/counting-storage.js";
 import { MemoryStorage } from "../../src/remotes/memory/index.js";
 import { emptyView, encodeHead, loadAllRuns, refreshView, writeCatalog, type HeadEntry, type RemoteView } from "../../src/sync/heads.js";
-import { decodeView, encodeView } from "../../src/sync/view-file.js";
+import { decodeView, encodeView, encodeViewUpdate } from "../../src/sync/view-file.js";
 import { CachedViewDamaged } from "../../src/sync/view-blocks.js";
 
 // The cached view drops a run once the newest catalog holds every head it read for the run, and
@@ -300,4 +300,35 @@ test("a view written back copies the blocks whose runs are unchanged and encodes
   assert.deepEqual(all(back).get(runId(1)), [t("c")]);
   assert.deepEqual(all(back).get(runId(5)), [t("d")]);
   assert.deepEqual(all(back).get(runId(9)), [t("b")]);
+});
+
+test("an update in place reads back as the view written anew; once the blocks no longer used outweigh the used, the file is written anew", async () => {
+  const storage = new MemoryStorage();
+  for (let h = 0; h < 3; h++) await putHead(storage, Array.from({ length: 4 }, (_, i) => entry(h * 4 + i, t("b"))), NOW - (4 - h) * HOUR);
+  const writer = emptyView();
+  await refreshView(storage, writer, NOW - 2 * HOUR);
+  await putHead(storage, Array.from({ length: 4 }, (_, i) => entry(12 + i, t("b"))), NOW - HOUR);
+  const first = emptyView();
+  await refreshView(storage, first, NOW - HOUR);
+  const bytes = encodeView(first).bytes;
+  const open = (b: Buffer) => decodeView({ size: b.length, version: "v1", read: (start: number, length: number) => b.subarray(start, start + length), close: () => undefined }, { lazy: true })!.view;
+  const all = async (v: RemoteView) => trees(storage, v);
+  // One new head: the four blocks stay, its block and the header are written over the old header.
+  await putHead(storage, [entry(20, t("b")), entry(1, t("c"), [t("b")])], NOW);
+  const view = open(bytes);
+  await refreshView(storage, view, NOW + 1_000);
+  const update = encodeViewUpdate(view, view.file!)!;
+  assert.ok(update !== undefined && update.at < bytes.length);
+  const inPlace = Buffer.concat([bytes.subarray(0, update.at), update.tail]);
+  assert.ok(inPlace.length < 2 * bytes.length);
+  assert.equal(decodeView(inPlace)!.stamp, update.stamp);
+  assert.deepEqual(await all(decodeView(inPlace)!.view), await all(decodeView(encodeView(view).bytes)!.view));
+  assert.deepEqual(await all(decodeView(inPlace)!.view), await fresh(storage, NOW + 1_000));
+  // A catalog of the first three heads: their blocks (and the first header) outweigh the two used, so the file is written anew.
+  await writeCatalog(storage, writer, NOW + 2_000);
+  const later = open(inPlace);
+  await refreshView(storage, later, NOW + 3_000);
+  assert.equal(later.opened?.length, 2, "the blocks of the two heads the catalog does not hold");
+  assert.equal(encodeViewUpdate(later, later.file!), undefined);
+  assert.deepEqual(await all(decodeView(encodeView(later).bytes)!.view), await fresh(storage, NOW + 3_000));
 });
