@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { FormatError } from "./errors.js";
-import { idFromBytes, isObjectId, type ObjectId } from "./ids.js";
+import { idFromBytes, type ObjectId } from "./ids.js";
 import type { Codec, PackLocation } from "./pack.js";
 import { findSorted, findSortedBy } from "./search.js";
 import { packIndexKey } from "./storage.js";
@@ -82,6 +82,12 @@ const MERGE_AFTER_SEARCHES_PER_OBJECT = 2;
 /** The byte offset, in its source's records, of row `i` of `t`. */
 function rowAt(t: Table, i: number): number {
   return (t.rowOf === undefined ? i : t.rowOf[i]!) * INDEX_ENTRY;
+}
+
+/** True when the 32 bytes at `a[p]` are those at `b[q]` (past the prefix, which the search matched). */
+function sameId(a: Uint8Array, p: number, b: Uint8Array, q: number): boolean {
+  for (let j = 4; j < 32; j++) if (a[p + j] !== b[q + j]) return false;
+  return true;
 }
 
 function prefixOf(r: Uint8Array, p: number): number {
@@ -210,8 +216,8 @@ export class PackIndex {
   }
 
   #findHex(id: ObjectId): [Table, number] | undefined {
-    if (!isObjectId(id)) return undefined;
-    wanted.write(id, 0, 32, "hex");
+    // Not hex: found nowhere (a lookup of upper-case digits finds the id they spell).
+    if (id.length !== 64 || wanted.write(id, 0, 32, "hex") !== 32) return undefined;
     return this.#find(wanted, 0);
   }
 
@@ -236,10 +242,7 @@ export class PackIndex {
 
   #findIn(t: Table, id: Uint8Array, at: number, prefix: number): number {
     if (t.prefixes === undefined && ++t.searches > t.count * SEARCHES_PER_ID_BEFORE_PREFIXES) this.#indexTable(t);
-    const idAt = (i: number) => {
-      const p = rowAt(t, i);
-      return this.#records(t, i).compare(id, at, at + 32, p, p + 32) === 0;
-    };
+    const idAt = (i: number) => sameId(this.#records(t, i), rowAt(t, i), id, at);
     if (t.prefixes !== undefined) {
       if (t.present !== undefined && (t.present[prefix >>> 19]! & (1 << ((prefix >>> 16) & 7))) === 0) return -1;
       return findSorted(t.prefixes, t.count, prefix, idAt);
@@ -267,38 +270,48 @@ export class PackIndex {
   }
 
   /**
-   * Merges the tables, each sorted already, into one: a k-way merge on the 32-bit prefixes (full
-   * ids only on a tie), scanning the heads linearly. Sorting every record with a comparator
-   * instead was slower, on every load. The merged table points at the sources' rows.
+   * Merges the tables into one: every row's prefix, then a stable radix sort on the prefixes (two
+   * passes of 16 bits), so rows of one prefix keep the tables' order (a lookup walks them all:
+   * `findSorted`). A k-way merge of the sorted tables cost a comparison per table per row. The
+   * merged table points at the sources' rows.
    */
   #merge(): void {
     const tables = this.#tables;
     let count = 0;
     for (const t of tables) count += t.count;
-    const srcOf = new Uint32Array(count);
-    const rowOf = new Uint32Array(count);
-    const prefixes = new Uint32Array(count);
-    const next = new Uint32Array(tables.length);
-    // The prefix at the head of each table, Infinity once it is drained.
-    const tablePrefixes = tables.map((t) => t.prefixes ?? this.#indexTable(t));
-    const head = Float64Array.from(tables, (t, k) => (t.count > 0 ? tablePrefixes[k]![0]! : Infinity));
-    const idBefore = (a: Table, i: number, b: Table, j: number) => {
-      const pa = rowAt(a, i);
-      const pb = rowAt(b, j);
-      return this.#records(a, i).compare(this.#records(b, j), pb, pb + 32, pa, pa + 32) < 0;
-    };
-    for (let out = 0; out < count; out++) {
-      let best = 0;
-      for (let k = 1; k < head.length; k++) {
-        const d = head[k]! - head[best]!;
-        if (d < 0 || (d === 0 && idBefore(tables[k]!, next[k]!, tables[best]!, next[best]!))) best = k;
+    let prefixes = new Uint32Array(count);
+    let srcOf = new Uint32Array(count);
+    let rowOf = new Uint32Array(count);
+    let o = 0;
+    for (const t of tables) {
+      const own = t.prefixes ?? this.#indexTable(t);
+      for (let i = 0; i < t.count; i++, o++) {
+        prefixes[o] = own[i]!;
+        srcOf[o] = t.srcOf === undefined ? t.source : t.srcOf[i]!;
+        rowOf[o] = t.rowOf === undefined ? i : t.rowOf[i]!;
       }
-      const t = tables[best]!;
-      const i = next[best]!++;
-      srcOf[out] = t.srcOf === undefined ? t.source : t.srcOf[i]!;
-      rowOf[out] = t.rowOf === undefined ? i : t.rowOf[i]!;
-      prefixes[out] = head[best]!;
-      head[best] = i + 1 < t.count ? tablePrefixes[best]![i + 1]! : Infinity;
+    }
+    let toPrefixes = new Uint32Array(count);
+    let toSrc = new Uint32Array(count);
+    let toRow = new Uint32Array(count);
+    const starts = new Uint32Array(65536);
+    for (const shift of [0, 16]) {
+      starts.fill(0);
+      for (let i = 0; i < count; i++) starts[(prefixes[i]! >>> shift) & 0xffff]!++;
+      for (let d = 0, at = 0; d < 65536; d++) {
+        const n = starts[d]!;
+        starts[d] = at;
+        at += n;
+      }
+      for (let i = 0; i < count; i++) {
+        const to = starts[(prefixes[i]! >>> shift) & 0xffff]!++;
+        toPrefixes[to] = prefixes[i]!;
+        toSrc[to] = srcOf[i]!;
+        toRow[to] = rowOf[i]!;
+      }
+      [prefixes, toPrefixes] = [toPrefixes, prefixes];
+      [srcOf, toSrc] = [toSrc, srcOf];
+      [rowOf, toRow] = [toRow, rowOf];
     }
     const merged: Table = { count, source: 0, srcOf, rowOf, prefixes: undefined, present: undefined, searches: 0 };
     this.#indexTable(merged, prefixes);

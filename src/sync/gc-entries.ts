@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { ObjectId } from "../objects/index.js";
-import { decodePackIndex, encodePackIndex, packIndexEntries, type PackIndexEntry } from "../objects/pack.js";
+import { decodePackIndex, encodePackIndex, packIndexEntries, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
+import { INDEX_ENTRY, INDEX_HEADER } from "../objects/pack-index.js";
 
 /**
  * The entries of one pack's index as gc holds them: the index file's bytes (49 bytes an object,
@@ -49,6 +50,25 @@ export class PackEntries implements Iterable<PackIndexEntry> {
     const out: PackIndexEntry[] = [];
     for (const e of this) if (test(e)) out.push(e);
     return out;
+  }
+
+  /** True when `set` holds every id listed (read on the bytes: no entry made). */
+  allIn(set: IdSet): boolean {
+    for (let i = 0, p = INDEX_HEADER; i < this.length; i++, p += INDEX_ENTRY) if (!set.hasAt(this.bytes, p)) return false;
+    return true;
+  }
+
+  /**
+   * The bytes the entries `set` holds take in the pack (stored bytes and record headers); the ids
+   * it lacks are added to `lacking`.
+   */
+  packedBytesIn(set: IdSet, lacking: IdSet): number {
+    let n = 0;
+    for (let i = 0, p = INDEX_HEADER; i < this.length; i++, p += INDEX_ENTRY) {
+      if (set.hasAt(this.bytes, p)) n += this.bytes.readUInt32BE(p + 40) + PACK_RECORD_HEADER_BYTES;
+      else lacking.addAt(this.bytes, p);
+    }
+    return n;
   }
 
   ids(): ObjectId[] {
