@@ -94,11 +94,20 @@ export function storedBytes(entries: Iterable<PackIndexEntry> | PackEntries): nu
  * ids forged to share a prefix cannot pile up on one slot.
  */
 export class IdSet {
-  #keys = new Uint8Array(KEY * 1024);
-  #used = new Uint8Array(1024);
-  #mask = 1023;
+  #keys: Uint8Array;
+  #used: Uint8Array;
+  #mask: number;
   #size = 0;
   readonly #seed = randomBytes(4).readUInt32LE(0);
+
+  /** `expected`: how many ids it will likely hold (room for them is made at once, not grown into). */
+  constructor(expected = 0) {
+    let slots = 1024;
+    while (slots < expected * 2) slots *= 2;
+    this.#keys = new Uint8Array(KEY * slots);
+    this.#used = new Uint8Array(slots);
+    this.#mask = slots - 1;
+  }
 
   has(id: ObjectId): boolean {
     return this.hasAt(hexKey(id), 0);
