@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { encodeChunkList, encodeTree, hashBytes, loadPackIndex, ObjectReader, PackIndex, PackWriter, type Tree, type TreeEntry } from "../../src/objects/index.js";
+import { decodeName, encodeChunkList, encodeTree, hashBytes, loadPackIndex, ObjectReader, PackIndex, PackWriter, type Tree, type TreeEntry } from "../../src/objects/index.js";
 import { encodePackIndex, type PackIndexEntry } from "../../src/objects/pack.js";
 import { openStorage } from "../../src/remotes/open.js";
 import type { Storage } from "../../src/remotes/storage.js";
@@ -99,6 +99,42 @@ test("gc keeps each object a run reaches through a deep chain, chunks or a link,
     for await (const { id } of reader.readMany(reachable)) read.add(id);
     assert.equal(read.size, reachable.size, "every reachable object is still listed and reads back whole");
     for (const id of garbage) assert.equal(index.has(id), false, `${id} no run reaches is no longer listed`);
+  } finally {
+    await storage.close();
+  }
+});
+
+test("gc follows a tree it must decode the slow way (a name that is not UTF-8), and refuses a tree with an unsafe name", async () => {
+  const storage = await openStorage(join(tmp.path, "remote-names"));
+  try {
+    const writer = new PackWriter(storage);
+    const put = async (data: Buffer) => {
+      await writer.add(hashBytes(data), data);
+      return hashBytes(data);
+    };
+    const hidden = randomBytes(80);
+    await put(hidden);
+    const inner = await put(encodeTree({ entries: [file("hidden.bin", hidden)] }));
+    // Its bytes hold the name as bin, not str: not what the fast walk reads.
+    const raw = await put(encodeTree({ entries: [dir(decodeName(Buffer.from([0x72, 0xff, 0x77])), inner)] }));
+    const idFile = Buffer.from("id");
+    await put(idFile);
+    const meta = await put(encodeTree({ entries: [file("id", idFile)] }));
+    // A tree naming `..`: made by hand (encodeTree refuses it), stored under its own hash.
+    const safe = encodeTree({ entries: [file("xx", idFile)] });
+    const at = safe.indexOf(Buffer.from("xx"));
+    const unsafe = Buffer.concat([safe.subarray(0, at), Buffer.from(".."), safe.subarray(at + 2)]);
+    const bad = await put(unsafe);
+    await writer.flush();
+    const head = (run: string) => encodeHead([{ runId: randomUUID(), run: { tree: run, prior: [] }, meta: { tree: meta, prior: [] }, user: {}, summary: { operation: "train", status: "completed" } }], Date.now() - 3_600_000);
+    const good = head(raw);
+    await storage.put(good.key, good.bytes);
+    const plan = await planGc({ runsDir: join(tmp.path, "runs-names"), remote: storage, graceMs: 0 });
+    await plan.close();
+    assert.equal(plan.result.objects.kept, 5, "both trees, the file below the bin-named folder, the meta tree and its file");
+    const hostile = head(bad);
+    await storage.put(hostile.key, hostile.bytes);
+    await assert.rejects(planGc({ runsDir: join(tmp.path, "runs-names"), remote: storage, graceMs: 0 }), (err: Error) => err.name === "UnsafePathError");
   } finally {
     await storage.close();
   }
