@@ -173,17 +173,12 @@ export class PackIndex {
 
   /**
    * The id tables (sorted records), to answer `has` in another thread: `PackIndex.fromTables`.
+   * One per index file, even when merged here (a merged table's rows are spread over the files: a
+   * copy in its order cost a cache miss a row); the other thread merges them when its lookups pay.
    * Copies, so the caller may transfer or clone them without sharing this index's memory.
    */
   exportTables(): Uint8Array[] {
-    return this.#tables.map((t) => {
-      const out = new Uint8Array(t.count * INDEX_ENTRY);
-      for (let i = 0; i < t.count; i++) {
-        const p = rowAt(t, i);
-        out.set(this.#records(t, i).subarray(p, p + INDEX_ENTRY), i * INDEX_ENTRY);
-      }
-      return out;
-    });
+    return this.#sources.map((s) => Uint8Array.prototype.slice.call(s.records));
   }
 
   /** An index that answers `has` (not `get`: it knows no packs) from `exportTables()`. */
