@@ -192,28 +192,45 @@ export function decodeTree(bytes: Uint8Array): Tree {
 
 const TREE_HEAD = Buffer.from([0x93, 0xa0 | TREE_TAG.length, ...Buffer.from(TREE_TAG), VERSION]);
 
+/** What `scanTree` hands over of each entry: where its parts are in the tree's bytes. */
+export interface ScannedEntry {
+  kind: EntryKind;
+  /** The name's bytes (UTF-8) are `[nameStart, nameEnd)`; `ascii` when all are below 0x80. */
+  nameStart: number;
+  nameEnd: number;
+  ascii: boolean;
+  mode: number;
+  size: number;
+  /** The 32 bytes of the entry's id start here. */
+  idAt: number;
+  /** The 32 bytes of its chunk list's id start here; -1 when it has none. */
+  chunksAt: number;
+}
+
 /**
- * A tree read straight from its bytes, accepting only what `encodeTree` writes (every length and
- * number in its shortest form, names as str of valid UTF-8, sorted by their bytes, every entry
- * valid); anything else is left to `slowTree`, which says what is wrong. Decoding and encoding
- * again, as `slowTree` does, was most of the cost of reading a clone's trees.
+ * A tree walked straight from its bytes, each entry handed to `visit` (one object, reused), and
+ * true, when they are what `encodeTree` writes (every length and number in its shortest form,
+ * names as str of valid UTF-8, sorted by their bytes, every entry valid); false for anything else,
+ * which `decodeTree` leaves to `slowTree`, which says what is wrong. Entries before the point where
+ * it stopped may have been visited. Decoding and encoding again, as `slowTree` does, was most of
+ * the cost of reading a clone's trees; `gage gc` follows ids without making strings of names.
  */
-function fastTree(b: Buffer): Tree | undefined {
+export function scanTree(b: Buffer, visit: (e: ScannedEntry) => void): boolean {
   const end = b.length;
-  if (end < TREE_HEAD.length + 1 || b.compare(TREE_HEAD, 0, TREE_HEAD.length, 0, TREE_HEAD.length) !== 0) return undefined;
+  if (end < TREE_HEAD.length + 1 || b.compare(TREE_HEAD, 0, TREE_HEAD.length, 0, TREE_HEAD.length) !== 0) return false;
   let p = TREE_HEAD.length;
   let count: number;
   const t = b[p]!;
   if ((t & 0xf0) === 0x90) (count = t & 0x0f), (p += 1);
   else if (t === 0xdc && p + 3 <= end) (count = b.readUInt16BE(p + 1)), (p += 3);
   else if (t === 0xdd && p + 5 <= end) (count = b.readUInt32BE(p + 1)), (p += 5);
-  else return undefined;
-  if ((t === 0xdc && count < 16) || (t === 0xdd && count < 0x10000)) return undefined;
-  // An entry takes at least 39 bytes: no count the bytes cannot hold is allocated for.
-  if (count * 39 > end - p) return undefined;
-  const entries: TreeEntry[] = new Array(count);
+  else return false;
+  if ((t === 0xdc && count < 16) || (t === 0xdd && count < 0x10000)) return false;
+  // An entry takes at least 39 bytes: no count the bytes cannot hold is walked.
+  if (count * 39 > end - p) return false;
   let prevStart = 0;
   let prevEnd = 0;
+  const e: ScannedEntry = { kind: "file", nameStart: 0, nameEnd: 0, ascii: true, mode: 0, size: 0, idAt: 0, chunksAt: -1 };
   // A canonical unsigned integer at `p` (the shortest form for its value), else -1.
   const uint = (): number => {
     const c = b[p]!;
@@ -228,46 +245,64 @@ function fastTree(b: Buffer): Tree | undefined {
     return v >= min && Number.isSafeInteger(v) ? v : -1;
   };
   for (let i = 0; i < count; i++) {
-    if (p + 39 > end || b[p] !== 0x96) return undefined;
+    if (p + 39 > end || b[p] !== 0x96) return false;
     const h = b[p + 1]!;
     let n: number;
     if ((h & 0xe0) === 0xa0) (n = h & 0x1f), (p += 2);
     else if (h === 0xd9) (n = b[p + 2]!), (p += 3);
-    else return undefined;
-    if ((h === 0xd9 && n < 32) || n === 0 || n > 255 || p + n + 36 > end) return undefined;
+    else return false;
+    if ((h === 0xd9 && n < 32) || n === 0 || n > 255 || p + n + 36 > end) return false;
     const nameStart = p;
     p += n;
     // Sorted by their bytes, each after the one before (so unique too).
-    if (i > 0 && b.compare(b, prevStart, prevEnd, nameStart, p) <= 0) return undefined;
+    if (i > 0 && b.compare(b, prevStart, prevEnd, nameStart, p) <= 0) return false;
     prevStart = nameStart;
     prevEnd = p;
     // What badEntryName refuses, on the bytes: `.`, `..`, `/`, `\\`, NUL (the length is checked above).
     let ascii = true;
     for (let j = nameStart; j < p; j++) {
       const c = b[j]!;
-      if (c === 0x2f || c === 0x5c || c === 0) return undefined;
+      if (c === 0x2f || c === 0x5c || c === 0) return false;
       if (c >= 0x80) ascii = false;
     }
-    if (b[nameStart] === 0x2e && (n === 1 || (n === 2 && b[nameStart + 1] === 0x2e))) return undefined;
-    if (!ascii && !isUtf8(b.subarray(nameStart, p))) return undefined;
-    const name = b.toString(ascii ? "latin1" : "utf8", nameStart, p);
-    const k = b[p++]!;
-    const kind = KINDS[k];
-    if (kind === undefined) return undefined;
+    if (b[nameStart] === 0x2e && (n === 1 || (n === 2 && b[nameStart + 1] === 0x2e))) return false;
+    if (!ascii && !isUtf8(b.subarray(nameStart, p))) return false;
+    const kind = KINDS[b[p++]!];
+    if (kind === undefined) return false;
     const mode = uint();
     const size = uint();
-    if (mode < 0 || size < 0 || normalizeMode(kind, mode) !== mode || (kind === "dir" && size !== 0)) return undefined;
-    if (p + 35 > end || b[p] !== 0xc4 || b[p + 1] !== 32) return undefined;
-    const entry: TreeEntry = { name, kind, mode, size, id: b.toString("hex", p + 2, p + 34) };
+    if (mode < 0 || size < 0 || normalizeMode(kind, mode) !== mode || (kind === "dir" && size !== 0)) return false;
+    if (p + 35 > end || b[p] !== 0xc4 || b[p + 1] !== 32) return false;
+    const idAt = p + 2;
     p += 34;
+    let chunksAt = -1;
     if (b[p] === 0xc0) p += 1;
     else if (kind === "file" && p + 34 <= end && b[p] === 0xc4 && b[p + 1] === 32) {
-      entry.chunks = b.toString("hex", p + 2, p + 34);
+      chunksAt = p + 2;
       p += 34;
-    } else return undefined;
-    entries[i] = entry;
+    } else return false;
+    e.kind = kind;
+    e.nameStart = nameStart;
+    e.nameEnd = prevEnd;
+    e.ascii = ascii;
+    e.mode = mode;
+    e.size = size;
+    e.idAt = idAt;
+    e.chunksAt = chunksAt;
+    visit(e);
   }
-  return p === end ? { entries } : undefined;
+  return p === end;
+}
+
+/** `scanTree`, making the entries. */
+function fastTree(b: Buffer): Tree | undefined {
+  const entries: TreeEntry[] = [];
+  const ok = scanTree(b, (e) => {
+    const entry: TreeEntry = { name: b.toString(e.ascii ? "latin1" : "utf8", e.nameStart, e.nameEnd), kind: e.kind, mode: e.mode, size: e.size, id: b.toString("hex", e.idAt, e.idAt + 32) };
+    if (e.chunksAt >= 0) entry.chunks = b.toString("hex", e.chunksAt, e.chunksAt + 32);
+    entries.push(entry);
+  });
+  return ok ? { entries } : undefined;
 }
 
 function slowTree(bytes: Uint8Array): Tree {

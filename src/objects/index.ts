@@ -11,6 +11,8 @@ export { DEFAULT_CHUNKING, chunkBuffer, type ChunkingParams } from "./chunker.js
 export {
   encodeTree,
   decodeTree,
+  scanTree,
+  type ScannedEntry,
   encodeChunkList,
   decodeChunkList,
   encodeSnapshot,

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { deflateRaw } from "node:zlib";
 import { FormatError } from "./errors.js";
-import { idFromBytes, idToBytes, type ObjectId } from "./ids.js";
-import { findSorted, findSortedBy } from "./search.js";
+import { idToBytes, type ObjectId } from "./ids.js";
+import { checkPackIndex, INDEX_ENTRY, INDEX_HEADER, INDEX_MAGIC, PackIndex } from "./pack-index.js";
 import { packIndexKey, packKey, parsePackIndexKey, type ObjectStorage } from "./storage.js";
 
 // Pack: "GAGEPACK" then records [codec u8][id 32][stored u32][raw u32][stored bytes], so a pack
@@ -14,14 +14,12 @@ import { packIndexKey, packKey, parsePackIndexKey, type ObjectStorage } from "./
 // index may list only some of its pack's objects; it is named by its checksum (`packIndexKey`), so
 // `gage gc` writes a new index, under a new name, to change what a pack's index lists.
 const PACK_MAGIC = Buffer.from("GAGEPACK");
-const INDEX_MAGIC = Buffer.from("GAGEIDX1");
 const RECORD_HEADER = 1 + 32 + 4 + 4;
 /** Bytes a pack spends on each object besides its stored bytes (what dropping one frees). */
 export const PACK_RECORD_HEADER_BYTES = RECORD_HEADER;
 /** Bytes of a pack that hold no object (its magic). */
 export const PACK_HEADER_BYTES = PACK_MAGIC.length;
-const INDEX_ENTRY = 32 + 4 + 4 + 4 + 4 + 1;
-const INDEX_HEADER = INDEX_MAGIC.length + 32 + 4;
+export { PackIndex } from "./pack-index.js";
 
 export const CODEC_RAW = 0;
 export const CODEC_DEFLATE = 1;
@@ -119,30 +117,6 @@ export function encodePackIndex(packId: ObjectId, entries: PackIndexEntry[]): Bu
 }
 
 /**
- * Checks an index's checksum and that it belongs to `expectedPackId`, and returns its entries
- * region (records of INDEX_ENTRY bytes, sorted by id) and their count.
- */
-function checkPackIndex(bytes: Buffer, expectedPackId: ObjectId, where: string): { records: Buffer; count: number } {
-  const what = `pack index ${where}`;
-  if (bytes.length < INDEX_HEADER + 32 || !bytes.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC)) {
-    throw new FormatError(what, "not a pack index");
-  }
-  const body = bytes.subarray(0, bytes.length - 32);
-  if (!createHash("sha256").update(body).digest().equals(bytes.subarray(bytes.length - 32))) {
-    throw new FormatError(what, "checksum mismatch");
-  }
-  if (idFromBytes(bytes.subarray(INDEX_MAGIC.length, INDEX_MAGIC.length + 32)) !== expectedPackId) {
-    throw new FormatError(what, "names another pack");
-  }
-  const count = bytes.readUInt32BE(INDEX_HEADER - 4);
-  if (body.length !== INDEX_HEADER + count * INDEX_ENTRY) throw new FormatError(what, "wrong length");
-  // Sorting is not re-checked: the checksum says the writer made it, and a badly sorted index
-  // only hides objects (ObjectNotFoundError), it cannot make a wrong one be read. Nor are codecs:
-  // an object is checked as it is read (a pass over every record cost every load).
-  return { records: body.subarray(INDEX_HEADER), count };
-}
-
-/**
  * Checks that an index read under `key` is the one the key names: an immutable key carries the
  * index's checksum (`packIndexKey`); a 0.1.0 key (`legacyPackIndexKey`) carries none.
  * @throws FormatError when the key names another pack or another index.
@@ -186,231 +160,6 @@ export function* packIndexEntries(bytes: Buffer): Generator<PackIndexEntry> {
   for (let i = 0, p = INDEX_HEADER; i < count; i++, p += INDEX_ENTRY) {
     const offset = bytes.readUInt32BE(p + 32) * 2 ** 32 + bytes.readUInt32BE(p + 36);
     yield { id: bytes.toString("hex", p, p + 32), offset, storedLength: bytes.readUInt32BE(p + 40), rawLength: bytes.readUInt32BE(p + 44), codec: bytes[p + 48] as Codec };
-  }
-}
-
-/** Sorted index records of one or more packs, searched by their 32-bit prefixes. */
-interface Table {
-  records: Buffer;
-  count: number;
-  /** The records' prefixes, once the table has been searched enough to pay for them (`findIn`). */
-  prefixes: Uint32Array | undefined;
-  /**
-   * Which of the 65,536 values of an id's first 16 bits the table holds, one bit each (8 KiB):
-   * a lookup of an id the table lacks, as most lookups are across many packs, mostly ends here.
-   * Made with the prefixes, for tables of up to FILTER_MAX ids, where most bits are clear.
-   */
-  present: Uint8Array | undefined;
-  /** Searches made without the prefixes. */
-  searches: number;
-  /** The pack of each record: `packIds[packOf[i]]`, or `packIds[0]` for all when absent. */
-  packIds: ObjectId[];
-  packOf: Uint32Array | undefined;
-}
-
-const FILTER_MAX = 16_384;
-/**
- * A table is searched on its records until it has been searched a quarter as many times as it
- * holds ids, then it gets its prefixes and filter (one pass). A push of a few runs looks up a
- * few dozen ids across a hundred packs and so never pays for the pass over 80,000 ids, cold;
- * a scan of thousands of runs pays for it at once.
- */
-const SEARCHES_PER_ID_BEFORE_PREFIXES = 1 / 4;
-
-function tableOf(records: Buffer, count: number, packIds: ObjectId[], packOf: Uint32Array | undefined, prefixes?: Uint32Array): Table {
-  const t: Table = { records, count, prefixes: undefined, present: undefined, searches: 0, packIds, packOf };
-  if (prefixes !== undefined) indexTable(t, prefixes);
-  return t;
-}
-
-/** Gives `t` its prefixes (`known`, or read from the records) and, when small, its filter, in one pass. */
-function indexTable(t: Table, known?: Uint32Array): Uint32Array {
-  const { records, count } = t;
-  const prefixes = known ?? new Uint32Array(count);
-  const present = count <= FILTER_MAX ? new Uint8Array(8192) : undefined;
-  for (let i = 0; i < count; i++) {
-    const p = i * INDEX_ENTRY;
-    const prefix = known !== undefined ? prefixes[i]! : ((records[p]! << 24) | (records[p + 1]! << 16) | (records[p + 2]! << 8) | records[p + 3]!) >>> 0;
-    prefixes[i] = prefix;
-    if (present !== undefined) present[prefix >>> 19]! |= 1 << ((prefix >>> 16) & 7);
-  }
-  t.prefixes = prefixes;
-  t.present = present;
-  return prefixes;
-}
-
-function findIn(t: Table, id: ObjectId, prefix: number): number {
-  if (t.prefixes === undefined && ++t.searches > t.count * SEARCHES_PER_ID_BEFORE_PREFIXES) indexTable(t);
-  const r = t.records;
-  const idAt = (i: number) => r.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32) === id;
-  if (t.prefixes !== undefined) {
-    if (t.present !== undefined && (t.present[prefix >>> 19]! & (1 << ((prefix >>> 16) & 7))) === 0) return -1;
-    return findSorted(t.prefixes, t.count, prefix, idAt);
-  }
-  // Read from the records as searched (bytes, not readUInt32BE: this runs cold, per table).
-  const prefixAt = (i: number) => ((r[i * INDEX_ENTRY]! << 24) | (r[i * INDEX_ENTRY + 1]! << 16) | (r[i * INDEX_ENTRY + 2]! << 8) | r[i * INDEX_ENTRY + 3]!) >>> 0;
-  return findSortedBy(prefixAt, t.count, prefix, idAt);
-}
-
-// Lookups search every table; past this many, the tables are merged into one, once lookups have
-// searched twice as many tables as there are objects. A merge costs about what that many table
-// searches cost: a scan that looks up a few thousand trees never pays for it.
-const MAX_TABLES = 16;
-const MERGE_AFTER_SEARCHES_PER_OBJECT = 2;
-
-/**
- * Where each object is: the union of every pack index loaded from a storage, plus the packs
- * written since. Kept as the indexes' own sorted bytes (no per-object JS objects), so loading
- * 100,000 entries costs a checksum and one pass.
- */
-export class PackIndex {
-  #tables: Table[] = [];
-  readonly #packs = new Set<ObjectId>();
-  /** The index files added, by key: a pack may have two while gc replaces one (their union counts). */
-  readonly #indexKeys = new Set<string>();
-  #size = 0;
-  /** Tables searched by lookups since the last merge. */
-  #searches = 0;
-
-  has(id: ObjectId): boolean {
-    return this.#find(id) !== undefined;
-  }
-
-  get(id: ObjectId): PackLocation | undefined {
-    const hit = this.#find(id);
-    if (hit === undefined) return undefined;
-    const [t, i] = hit;
-    const r = t.records;
-    const p = i * INDEX_ENTRY;
-    return {
-      packId: t.packIds[t.packOf === undefined ? 0 : t.packOf[i]!]!,
-      offset: r.readUInt32BE(p + 32) * 2 ** 32 + r.readUInt32BE(p + 36),
-      storedLength: r.readUInt32BE(p + 40),
-      rawLength: r.readUInt32BE(p + 44),
-      codec: r[p + 48] as Codec,
-    };
-  }
-
-  /** Objects listed (an object in two packs counts twice). */
-  get size(): number {
-    return this.#size;
-  }
-
-  hasPack(packId: ObjectId): boolean {
-    return this.#packs.has(packId);
-  }
-
-  /** True when the index file under `key` has been added. */
-  hasIndex(key: string): boolean {
-    return this.#indexKeys.has(key);
-  }
-
-  packIds(): ObjectId[] {
-    return [...this.#packs];
-  }
-
-  /** Every object id known, in no particular order. */
-  *ids(): IterableIterator<ObjectId> {
-    for (const t of this.#tables) {
-      for (let i = 0; i < t.count; i++) yield t.records.toString("hex", i * INDEX_ENTRY, i * INDEX_ENTRY + 32);
-    }
-  }
-
-  /**
-   * The id tables (sorted records), to answer `has` in another thread: `PackIndex.fromTables`.
-   * Copies, so the caller may transfer or clone them without sharing this index's memory.
-   */
-  exportTables(): Uint8Array[] {
-    return this.#tables.map((t) => Uint8Array.prototype.slice.call(t.records, 0, t.count * INDEX_ENTRY));
-  }
-
-  /** An index that answers `has` (not `get`: it knows no packs) from `exportTables()`. */
-  static fromTables(tables: readonly Uint8Array[]): PackIndex {
-    const index = new PackIndex();
-    for (const t of tables) {
-      const records = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
-      const count = records.length / INDEX_ENTRY;
-      index.#tables.push(tableOf(records, count, [], undefined));
-      index.#size += count;
-    }
-    return index;
-  }
-
-  /**
-   * Adds a pack's index file, after checking it (`FormatError` when it is damaged); `key` is where
-   * it was read (default: its immutable key). An index file already added is skipped.
-   */
-  addIndex(packId: ObjectId, indexBytes: Buffer, key?: string): void {
-    this.addIndexes([{ packId, indexBytes, ...(key === undefined ? {} : { key }) }]);
-  }
-
-  /** Adds many index files (their tables are merged when lookups make it pay: `#find`). */
-  addIndexes(indexes: readonly { packId: ObjectId; indexBytes: Buffer; key?: string }[]): void {
-    for (const { packId, indexBytes, key } of indexes) {
-      const { records, count } = checkPackIndex(indexBytes, packId, key ?? packId);
-      const name = key ?? packIndexKey(packId, indexBytes);
-      if (this.#indexKeys.has(name)) continue;
-      this.#indexKeys.add(name);
-      this.#packs.add(packId);
-      this.#tables.push(tableOf(records, count, [packId], undefined));
-      this.#size += count;
-    }
-  }
-
-  #find(id: ObjectId): [Table, number] | undefined {
-    const prefix = parseInt(id.slice(0, 8), 16);
-    if (!(prefix >= 0)) return undefined;
-    if (this.#tables.length > MAX_TABLES) {
-      this.#searches += this.#tables.length;
-      if (this.#searches > MERGE_AFTER_SEARCHES_PER_OBJECT * this.#size) this.#merge();
-    }
-    for (let k = this.#tables.length - 1; k >= 0; k--) {
-      const t = this.#tables[k]!;
-      const i = findIn(t, id, prefix);
-      if (i >= 0) return [t, i];
-    }
-    return undefined;
-  }
-
-  /**
-   * Merges the tables, each sorted already, into one: a k-way merge on the 32-bit prefixes (full
-   * ids only on a tie), scanning the heads linearly. Sorting every record with a comparator
-   * instead was slower, on every load.
-   */
-  #merge(): void {
-    const tables = this.#tables;
-    const packIds: ObjectId[] = [];
-    const base = new Uint32Array(tables.length);
-    let count = 0;
-    tables.forEach((t, k) => {
-      base[k] = packIds.length;
-      packIds.push(...t.packIds);
-      count += t.count;
-    });
-    const records = Buffer.allocUnsafe(count * INDEX_ENTRY);
-    const packOf = new Uint32Array(count);
-    const prefixes = new Uint32Array(count);
-    const next = new Uint32Array(tables.length);
-    // The prefix at the head of each table, Infinity once it is drained.
-    const tablePrefixes = tables.map((t) => t.prefixes ?? indexTable(t));
-    const head = Float64Array.from(tables, (t, k) => (t.count > 0 ? tablePrefixes[k]![0]! : Infinity));
-    const idBefore = (a: Table, i: number, b: Table, j: number) =>
-      a.records.compare(b.records, j * INDEX_ENTRY, j * INDEX_ENTRY + 32, i * INDEX_ENTRY, i * INDEX_ENTRY + 32) < 0;
-    for (let out = 0; out < count; out++) {
-      let best = 0;
-      for (let k = 1; k < head.length; k++) {
-        const d = head[k]! - head[best]!;
-        if (d < 0 || (d === 0 && idBefore(tables[k]!, next[k]!, tables[best]!, next[best]!))) best = k;
-      }
-      const t = tables[best]!;
-      const i = next[best]!++;
-      t.records.copy(records, out * INDEX_ENTRY, i * INDEX_ENTRY, (i + 1) * INDEX_ENTRY);
-      packOf[out] = base[best]! + (t.packOf === undefined ? 0 : t.packOf[i]!);
-      prefixes[out] = head[best]!;
-      head[best] = i + 1 < t.count ? tablePrefixes[best]![i + 1]! : Infinity;
-    }
-    this.#tables = [tableOf(records, count, packIds, packOf, prefixes)];
-    this.#searches = 0;
   }
 }
 

@@ -62,7 +62,7 @@ export async function planPacks(store: Store, nowMs: number, graceMs: number, th
   const { reachable } = store;
   const unsettled = new Set(
     [...store.packs.values()].filter(
-      (p) => p.size !== undefined && (p.records.length > 0 || p.index === undefined || p.index.some((e) => !reachable.has(e.id))),
+      (p) => p.size !== undefined && (p.records.length > 0 || p.index === undefined || !p.index.allIn(reachable)),
     ),
   );
   await statPacks(store.storage, [...unsettled]);

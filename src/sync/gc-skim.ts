@@ -1,15 +1,37 @@
-import { Packr } from "msgpackr/pack";
 import { isObjectId, type ObjectId } from "../objects/index.js";
 import type { RawRun } from "./lazy-runs.js";
 import { containerAt, skipValue, stringAt } from "./msgpack-spans.js";
-
-const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /** What gc follows of one run entry: the trees it stands at, and its times objects. */
 export interface EntryRoots {
   run: ObjectId;
   meta: ObjectId;
   times: ObjectId[];
+}
+
+/**
+ * The fields of the map at `b[p]` whose keys and values are strings (other pairs are skipped, as
+ * no string key of a decoded object could name them); the last of a repeated key wins, as when
+ * decoded. Undefined when the value there is not a map. No object per field is made.
+ */
+function stringFields(b: Buffer, p: number): Map<string, string> | undefined {
+  const map = containerAt(b, p);
+  if (map?.kind !== "map") return undefined;
+  const out = new Map<string, string>();
+  p = map.body;
+  for (let k = 0; k < map.count; k++) {
+    const key = stringAt(b, p);
+    const valueAt = key?.end ?? skipValue(b, p);
+    const next = skipValue(b, valueAt);
+    if (key !== undefined) {
+      // An id takes 66 bytes; a longer string is no id, and is not made into one.
+      const value = next - valueAt <= 72 ? stringAt(b, valueAt) : undefined;
+      if (value !== undefined) out.set(key.value, value.value);
+      else out.delete(key.value);
+    }
+    p = next;
+  }
+  return out;
 }
 
 /**
@@ -31,13 +53,13 @@ export function skimRoots(raw: RawRun): EntryRoots[] | undefined {
         if (key === undefined) return undefined;
         const end = skipValue(raw.b, key.end);
         if (key.value === "run" || key.value === "meta") {
-          const v = packr.unpack(raw.b.subarray(key.end, end)) as { tree?: unknown } | null;
-          if (v === null || typeof v !== "object" || !isObjectId(v.tree)) return undefined;
-          found[key.value] = v.tree;
+          const tree = stringFields(raw.b, key.end)?.get("tree");
+          if (!isObjectId(tree)) return undefined;
+          found[key.value] = tree;
         } else if (key.value === "times") {
-          const t = packr.unpack(raw.b.subarray(key.end, end)) as { run?: unknown; meta?: unknown } | null;
+          const t = stringFields(raw.b, key.end);
           // Times are hints (checkTimes): one that is not an id is left out, as a decoded entry leaves it.
-          if (t !== null && typeof t === "object") for (const id of [t.run, t.meta]) if (isObjectId(id)) found.times.push(id);
+          if (t !== undefined) for (const id of [t.get("run"), t.get("meta")]) if (isObjectId(id)) found.times.push(id);
         }
         p = end;
       }

@@ -236,13 +236,17 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
   ]);
 
   const readable = new PackIndex();
+  let listed = 0;
   for (const p of packs.values()) {
     if (p.size === undefined) continue;
     const entries = fullEntries(p);
+    listed += entries.length;
     // The index's own bytes when gc holds them as read: the lookup index shares them.
     if (entries instanceof PackEntries) readable.addIndex(p.id, entries.bytes);
     else if (entries.length > 0) readable.addIndex(p.id, encodePackIndex(p.id, entries));
   }
+  // Marking looks up every object.
+  readable.merge();
   const store: Store = {
     storage,
     view,
@@ -252,7 +256,8 @@ export async function readStore(storage: Storage, nowMs: number, onWarning?: (me
     merged,
     packs,
     reader: new ObjectReader(storage, readable),
-    reachable: new IdSet(),
+    // Most of what the packs list is usually reachable.
+    reachable: new IdSet(listed),
     missing: new Map(),
   };
   return store;

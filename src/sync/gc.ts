@@ -1,7 +1,7 @@
 import pLimit from "p-limit";
 import { UsageError } from "../errors.js";
-import { PackIndex, PackWriter, packIndexKey, packKey, type ObjectId, type WrittenPack } from "../objects/index.js";
-import { encodePackIndex, PACK_HEADER_BYTES, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
+import { PackIndex, PackWriter, packIndexKey, packKey, type WrittenPack } from "../objects/index.js";
+import { encodePackIndex, PACK_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import type { Storage } from "../remotes/storage.js";
 import { StoreIncompleteError } from "./errors.js";
 import { IdSet, PackEntries, storedBytes } from "./gc-entries.js";
@@ -132,16 +132,14 @@ function tally(store: Store, remote: string, graceMs: number, changes: readonly 
     segments: { removed: segments.length, removedBytes: segments.reduce((n, s) => n + s.size, 0) },
   };
   result.catalogs.kept = store.catalogs.length - heads.catalogs.length + (result.catalogs.written ? 1 : 0);
-  const unreachable = new Set<ObjectId>();
+  const unreachable = new IdSet();
   const r = result.packs;
   for (const p of store.packs.values()) {
     const full = fullEntries(p);
     // The pack's live bytes as it stands, counted in the same pass (one pass over every entry).
     let live = 0;
-    for (const e of full) {
-      if (!store.reachable.has(e.id)) unreachable.add(e.id);
-      else if (full === p.index) live += e.storedLength + PACK_RECORD_HEADER_BYTES;
-    }
+    if (full instanceof PackEntries) live = full.packedBytesIn(store.reachable, unreachable);
+    else for (const e of full) if (!store.reachable.has(e.id)) unreachable.add(e.id);
     if (p.size === undefined) continue;
     const c = byPack.get(p);
     if (c?.why === "repack") r.repacked++;
