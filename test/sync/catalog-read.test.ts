@@ -7,7 +7,6 @@ import { StoreFormatError } from "../../src/sync/errors.js";
 import {
   decodeCatalog,
   emptyView,
-  encodeHead,
   loadAllRuns,
   loadRuns,
   plainEntry,
@@ -17,26 +16,13 @@ import {
   type HeadEntry,
 } from "../../src/sync/heads.js";
 import { remoteRunsOf } from "../../src/sync/remote-runs.js";
+import { entry as headEntry, putHead, runId, t } from "../helpers/head-entries.js";
 import { skimStoreDoc } from "../../src/sync/skim.js";
 import { SegmentTable } from "../../src/sync/segment-table.js";
 import { decodeView, encodeView } from "../../src/sync/view-file.js";
 
-const t = (c: string) => c.repeat(64);
-const runId = (i: number) => `0000${i.toString(16).padStart(4, "0")}-bf53-4585-9afb-cc19b62871d8`;
-const entry = (i: number, tree: string, prior: string[] = []): HeadEntry => ({
-  runId: runId(i),
-  run: { tree, prior },
-  meta: { tree: t("a"), prior: [] },
-  user: { "01a216cc-e43c-4547-8000-000000000001.json": Buffer.from(`{"set":{"label":"r${i}"}}`) },
-  summary: { operation: "p:train", status: "completed", started: 1_000 + i },
-});
-
-/** Pushes one head per call, as writers do, with the given clock. */
-async function putHead(storage: MemoryStorage, entries: HeadEntry[], ms: number): Promise<string> {
-  const { key, bytes } = encodeHead(entries, ms);
-  await storage.put(key, bytes);
-  return key;
-}
+const entry = (i: number, tree: string, prior: string[] = []): HeadEntry =>
+  headEntry(i, tree, prior, { "01a216cc-e43c-4547-8000-000000000001.json": Buffer.from(`{"set":{"label":"r${i}"}}`) });
 
 const HOUR = 3_600_000;
 

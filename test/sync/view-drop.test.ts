@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { countingGets } from "../helpers/counting-storage.js";
 import { MemoryStorage } from "../../src/remotes/memory/index.js";
-import { emptyView, encodeHead, loadAllRuns, refreshView, writeCatalog, type HeadEntry, type RemoteView } from "../../src/sync/heads.js";
+import { emptyView, loadAllRuns, refreshView, writeCatalog, type HeadEntry, type RemoteView } from "../../src/sync/heads.js";
 import { decodeView, encodeView, encodeViewUpdate } from "../../src/sync/view-file.js";
 import { CachedViewDamaged } from "../../src/sync/view-blocks.js";
+import { entry, putHead, runId, t } from "../helpers/head-entries.js";
 
 // The cached view drops a run once the newest catalog holds every head it read for the run, and
 // only then: a run a head the catalog does not hold changed must stay, or it would read as the
@@ -12,24 +13,9 @@ import { CachedViewDamaged } from "../../src/sync/view-blocks.js";
 // cached view against a fresh reader's after every run is loaded.
 
 process.env.GAGE_CATALOG_SEGMENT_RUNS = "4";
-const t = (c: string) => c.repeat(64);
-const runId = (i: number) => `0000${i.toString(16).padStart(4, "0")}-bf53-4585-9afb-cc19b62871d8`;
-const entry = (i: number, tree: string, prior: string[] = []): HeadEntry => ({
-  runId: runId(i),
-  run: { tree, prior },
-  meta: { tree: t("a"), prior: [] },
-  user: {},
-  summary: { operation: "p:train", status: "completed", started: 1_000 + i },
-});
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const NOW = 100 * HOUR;
-
-async function putHead(storage: MemoryStorage, entries: HeadEntry[], ms: number): Promise<string> {
-  const { key, bytes } = encodeHead(entries, ms);
-  await storage.put(key, bytes);
-  return key;
-}
 
 /** The view as the next command finds it: written to its file and read back (its blocks opened by the next refresh). */
 function cached(view: RemoteView, here: (id: string) => boolean = () => false): RemoteView {
