@@ -26,6 +26,14 @@ export function idToBytes(id: ObjectId): Buffer {
   return Buffer.from(id, "hex");
 }
 
+/**
+ * Writes the id's 32 bytes into `out` from `at` (a buffer the caller reuses: no buffer per
+ * lookup); false when `id` is not 64 hex digits.
+ */
+export function writeIdBytes(id: ObjectId, out: Buffer, at = 0): boolean {
+  return id.length === 64 && out.write(id, at, 32, "hex") === 32;
+}
+
 export function idFromBytes(bytes: Uint8Array, what = "object id"): ObjectId {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 32) throw new FormatError(what, "expected 32 bytes");
   return Buffer.from(bytes.buffer, bytes.byteOffset, 32).toString("hex");

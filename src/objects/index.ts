@@ -2,7 +2,7 @@
 // reads, a folder snapshotter with an injected file-id cache, and materializing a tree back. Knows
 // nothing of remotes, runs or the CLI: it reads and writes through `ObjectStorage`, which every
 // remotes `Storage` satisfies. Run folders are src/worktree's.
-export { isObjectId, parseObjectId, hashBytes, hashFile, type ObjectId } from "./ids.js";
+export { isObjectId, parseObjectId, hashBytes, hashFile, writeIdBytes, type ObjectId } from "./ids.js";
 export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError, TreeLimitError } from "./errors.js";
 export { decodeName, encodeName, fsPath, hasRawBytes, osPath, printableName } from "./names.js";
 export { DEFAULT_TREE_LIMITS, TreeBudget, type TreeLimits } from "./tree-limits.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { FormatError } from "./errors.js";
-import { idFromBytes, type ObjectId } from "./ids.js";
+import { idFromBytes, writeIdBytes, type ObjectId } from "./ids.js";
 import type { Codec, PackLocation } from "./pack.js";
 import { findSortedBy } from "./search.js";
 import { packIndexKey } from "./storage.js";
@@ -225,7 +225,7 @@ export class PackIndex {
 
   #findHex(id: ObjectId): [Table, number] | undefined {
     // Not hex: found nowhere (a lookup of upper-case digits finds the id they spell).
-    if (id.length !== 64 || wanted.write(id, 0, 32, "hex") !== 32) return undefined;
+    if (!writeIdBytes(id, wanted)) return undefined;
     return this.#find(wanted, 0);
   }
 

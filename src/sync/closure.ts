@@ -1,4 +1,4 @@
-import { decodeAs, decodeChunkList, decodeTree, scanTree, type ObjectId, type ObjectReader, type PackLocation } from "../objects/index.js";
+import { decodeAs, decodeChunkList, decodeTree, scanTree, writeIdBytes, type ObjectId, type ObjectReader, type PackLocation } from "../objects/index.js";
 import { EMPTY_TREE } from "./merge.js";
 
 // Trees read per round of marking: neighbouring ones share a request (ObjectReader.readMany).
@@ -123,7 +123,7 @@ export async function markReachable(
     follow?.push(b, at, runId, loc);
   };
   const seeHex = (id: ObjectId, runId: string, follow?: Level) => {
-    scratch.write(id, 0, 32, "hex");
+    writeIdBytes(id, scratch);
     see(scratch, 0, runId, follow);
   };
   const report = () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ObjectId } from "../objects/index.js";
+import { writeIdBytes, type ObjectId } from "../objects/index.js";
 import { decodePackIndex, encodePackIndex, packIndexEntries, PACK_RECORD_HEADER_BYTES, type PackIndexEntry } from "../objects/pack.js";
 import { INDEX_ENTRY, INDEX_HEADER } from "../objects/pack-index.js";
 
@@ -185,7 +185,7 @@ const KEY = 16;
 const scratch = Buffer.alloc(32);
 
 function hexKey(id: ObjectId): Buffer {
-  if (scratch.write(id, 0, 32, "hex") !== 32) throw new Error(`internal: ${id} is not an object id`);
+  if (!writeIdBytes(id, scratch)) throw new Error(`internal: ${id} is not an object id`);
   return scratch;
 }
 
