@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "gage_dir_listing",
-      "sources": ["dir_listing.c", "restore.c", "git_checkout.c"],
-      "cflags": ["-O2", "-std=gnu11"]
+      "sources": ["dir_listing.c", "restore.c", "git_checkout.c", "cdc.c"],
+      "cflags": ["-O2", "-std=gnu11", "-funroll-loops"]
     }
   ]
 }

@@ -703,6 +703,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "gitInflateSync", fn);
   napi_create_function(env, "restoreChunkedAsync", NAPI_AUTO_LENGTH, restore_chunked_async, NULL, &fn);
   napi_set_named_property(env, exports, "restoreChunkedAsync", fn);
+  napi_create_function(env, "cdcCuts", NAPI_AUTO_LENGTH, cdc_cuts, NULL, &fn);
+  napi_set_named_property(env, exports, "cdcCuts", fn);
   napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, list_dir, NULL, &fn);
   napi_set_named_property(env, exports, "listDir", fn);
   napi_create_function(env, "digestTrees", NAPI_AUTO_LENGTH, digest_trees, NULL, &fn);

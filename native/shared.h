@@ -26,6 +26,8 @@ int gage_create_file(int dir_fd, const char *path, uint32_t mode, const unsigned
 void gage_run_threads(void *(*fn)(void *), void *arg, uint32_t threads, size_t count);
 // gitCheckoutAsync (native/git_checkout.c).
 napi_value git_checkout_async(napi_env env, napi_callback_info info);
+// cdcCuts (native/cdc.c).
+napi_value cdc_cuts(napi_env env, napi_callback_info info);
 // gitInflateSync (native/git_checkout.c).
 napi_value git_inflate_sync(napi_env env, napi_callback_info info);
 

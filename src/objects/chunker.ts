@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { cdcCuts } from "./dir-listing.js";
 
 /**
  * Content-defined chunking (FastCDC with normalized chunking). The parameters and the gear table
@@ -88,11 +89,39 @@ export function findCut(buf: Uint8Array, start: number, limit: number, params: C
   return late >= 0 ? late : limit;
 }
 
+/** The addon's form of `params`: sizes, then the early and late masks. */
+const nativeParams = new WeakMap<ChunkingParams, Uint32Array>();
+
+function paramsFor(params: ChunkingParams): Uint32Array {
+  let p = nativeParams.get(params);
+  if (p === undefined) {
+    const bits = maskBits(params.avgSize);
+    p = Uint32Array.of(params.minSize, params.avgSize, params.maxSize, topBits(bits + 2), topBits(bits - 2));
+    nativeParams.set(params, p);
+  }
+  return p;
+}
+
 /**
  * Cuts `buf[0, end)` into chunks, calling `emit(start, end)` for each, and returns where the
- * unfinished tail starts (`end` when `final`: the tail is then the last chunk).
+ * unfinished tail starts (`end` when `final`: the tail is then the last chunk). The addon's loop
+ * (native/cdc.c) when it is built, else `cutBlockJs`: the same cuts.
  */
 export function cutBlock(buf: Uint8Array, end: number, final: boolean, params: ChunkingParams, emit: (start: number, end: number) => void): number {
+  if (cdcCuts === undefined) return cutBlockJs(buf, end, final, params, emit);
+  // Every chunk but a final tail holds at least minSize bytes (at least one).
+  const cuts = new Uint32Array(Math.floor(end / Math.max(params.minSize, 1)) + 2);
+  const n = cdcCuts(buf, end, final, GEAR, paramsFor(params), cuts);
+  let pos = 0;
+  for (let k = 0; k < n; k++) {
+    emit(pos, cuts[k]!);
+    pos = cuts[k]!;
+  }
+  return pos;
+}
+
+/** `cutBlock` in JavaScript: the definition the addon follows. */
+export function cutBlockJs(buf: Uint8Array, end: number, final: boolean, params: ChunkingParams, emit: (start: number, end: number) => void): number {
   let pos = 0;
   const take = (cut: number) => {
     emit(pos, cut);

@@ -24,6 +24,7 @@ type WriteFilesAsync = (batch: Buffer, count: number, threads: number, fsync: bo
 type RestoreFilesAsync = (packs: readonly string[], dirs: readonly string[], jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array) => Promise<void>;
 type GitCheckoutAsync = (pack: string, jobs: Buffer, count: number, threads: number, fsync: boolean, stamps: Float64Array, sums: Buffer) => Promise<void>;
 type GitInflateSync = (input: Buffer, size: number) => Buffer | undefined;
+type CdcCuts = (buf: Uint8Array, end: number, final: boolean, gear: Int32Array, params: Uint32Array, cuts: Uint32Array) => number;
 type Sums = [Buffer, (Error | null | undefined)[]];
 type DigestTrees = (roots: readonly string[], threads: number) => Sums;
 type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
@@ -65,6 +66,7 @@ interface Addon {
   gitCheckoutAsync?: GitCheckoutAsync;
   gitInflateSync?: GitInflateSync;
   restoreChunkedAsync?: RestoreFilesAsync;
+  cdcCuts?: CdcCuts;
 }
 
 function loadNative(): Addon | undefined {
@@ -97,6 +99,9 @@ export const gitCheckoutAsync: GitCheckoutAsync | undefined = addon?.gitCheckout
 export const gitInflateSync: GitInflateSync | undefined = addon?.gitInflateSync;
 /** Writes new files from their chunks in local pack files, each chunk and the whole verified (native/restore.c), when the addon is built. */
 export const restoreChunkedAsync: RestoreFilesAsync | undefined = addon?.restoreChunkedAsync;
+
+/** Content-defined cuts of a block, as chunker.ts's `cutBlock` makes them (native/cdc.c), when the addon is built. */
+export const cdcCuts: CdcCuts | undefined = addon?.cdcCuts;
 
 /** Whether the addon is in use: scans then sum whole folders on every core (`digestTrees`). */
 export const nativeListing = addon !== undefined;

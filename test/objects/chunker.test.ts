@@ -5,7 +5,8 @@ import fc from "fast-check";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chunkFileOnWorker } from "../../src/objects/chunk-pool.js";
-import { chunkBuffer, chunkFile, DEFAULT_CHUNKING, findCut, type ChunkingParams } from "../../src/objects/chunker.js";
+import { chunkBuffer, chunkFile, cutBlock, cutBlockJs, DEFAULT_CHUNKING, findCut, type ChunkingParams } from "../../src/objects/chunker.js";
+import { cdcCuts } from "../../src/objects/dir-listing.js";
 import { withTempDir } from "../helpers/fixtures.js";
 import { hashBytes } from "../../src/objects/index.js";
 import { SMALL_CHUNKS } from "./helpers.js";
@@ -137,4 +138,35 @@ test("the default chunking cuts a fixed input where it always has (the cuts are 
   const sizes = chunkBuffer(data, DEFAULT_CHUNKING).map((c) => c.length);
   assert.deepEqual(sizes.slice(0, 16), [67999, 75296, 69649, 109342, 82641, 65636, 81474, 31240, 90507, 76512, 85748, 84803, 73160, 262144, 104901, 67532]);
   assert.equal(createHash("sha256").update(JSON.stringify(sizes)).digest("hex"), "9bac25c4f9fba396a7c95ca43edce5de9961b4faefca5e0ba98327b2881b7c36");
+});
+
+test("the addon cuts blocks where the JavaScript cuts them, final or not", () => {
+  assert.ok(cdcCuts, "native/build/Release/gage_dir_listing.node is missing: run `npm install` (it needs g++, make and python3)");
+  const cuts = (cut: typeof cutBlock, data: Uint8Array, final: boolean, params: ChunkingParams) => {
+    const out: [number, number][] = [];
+    const tail = cut(data, data.length, final, params, (start, end) => out.push([start, end]));
+    return { out, tail };
+  };
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 6000 }),
+      fc.integer({ min: 0, max: 300 }),
+      fc.integer({ min: 0, max: 400 }),
+      fc.integer({ min: 1, max: 1500 }),
+      fc.boolean(),
+      (data, minSize, avgSpan, maxSpan, final) => {
+        const params = { minSize, avgSize: Math.max(2, minSize + avgSpan), maxSize: Math.max(2, minSize + avgSpan) + maxSpan, threshold: 0 };
+        assert.deepEqual(cuts(cutBlock, data, final, params), cuts(cutBlockJs, data, final, params));
+      },
+    ),
+    { numRuns: 500 },
+  );
+  // Random bytes at the real sizes, with a zero run only the maximum size cuts.
+  const big = randomBytes(5 * 1024 * 1024);
+  big.fill(0, 1 << 20, (1 << 20) + 700_000);
+  for (const final of [false, true]) assert.deepEqual(cuts(cutBlock, big, final, DEFAULT_CHUNKING), cuts(cutBlockJs, big, final, DEFAULT_CHUNKING));
+  // A block shorter than the end it names, or sizes out of order, is refused, not read past.
+  assert.throws(() => cdcCuts!(Buffer.alloc(10), 11, true, new Int32Array(256), Uint32Array.of(1, 2, 4, 0, 0), new Uint32Array(20)), RangeError);
+  assert.throws(() => cdcCuts!(Buffer.alloc(10), 10, true, new Int32Array(256), Uint32Array.of(4, 2, 8, 0, 0), new Uint32Array(20)), RangeError);
+  assert.throws(() => cdcCuts!(Buffer.alloc(10), 10, true, new Int32Array(256), Uint32Array.of(1, 1, 1, 0, 0), new Uint32Array(3)), RangeError);
 });
