@@ -82,6 +82,18 @@ test("chunking on the worker thread cuts and hashes as the calling thread does",
     slow.push(...block.chunks.map((c) => c.id));
   }
   assert.deepEqual(slow, expected.map(hashBytes));
+  // Blocks' buffers are handed back and read into again, within a file and from file to file: the
+  // same chunks every time, and a view kept past its block reads as empty, never as later bytes.
+  for (let round = 0; round < 2; round++) {
+    const again: string[] = [];
+    let kept: Buffer | undefined;
+    for await (const block of chunkFileOnWorker(path, DEFAULT_CHUNKING, 300 * 1024)!) {
+      if (kept !== undefined) assert.equal(kept.length, 0);
+      kept = block.chunks[0]?.data ?? kept;
+      again.push(...block.chunks.map((c) => hashBytes(c.data)));
+    }
+    assert.deepEqual(again, expected.map(hashBytes));
+  }
   const missing = chunkFileOnWorker(join(tmp.path, "missing"), DEFAULT_CHUNKING, 1024)!;
   await assert.rejects(async () => {
     for await (const _ of missing) assert.fail("no blocks from a missing file");
