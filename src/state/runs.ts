@@ -77,17 +77,22 @@ export function pruneRunStates(runsDir: string, present = presentRuns(runsDir)):
   return RunStates.read(runsDir).prune(present);
 }
 
-/** The run ids a runs directory holds now, from its names (a run's folders, meta, user log and project reference). */
-export function presentRuns(runsDir: string): Set<string> {
-  const present = new Set<string>();
-  let names: string[];
+/** The names in a runs directory (none in one not made yet). */
+export function runsDirNames(runsDir: string): string[] {
   try {
-    names = readdirSync(runsDir);
+    return readdirSync(runsDir);
   } catch (e) {
-    // A runs directory not made yet holds no runs.
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return present;
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
   }
+}
+
+/**
+ * The run ids a runs directory holds now, from its names (a run's folders, meta, user log and
+ * project reference): `runsDirNames`, unless the caller has them.
+ */
+export function presentRuns(runsDir: string, names: readonly string[] = runsDirNames(runsDir)): Set<string> {
+  const present = new Set<string>();
   for (const name of names) present.add(runOfName(name));
   return present;
 }
@@ -100,7 +105,17 @@ const runOfName = (name: string) => name.replace(/(\.meta\.deleted|\.meta|\.user
  */
 export function ofPresentRun(runsDir: string, present: ReadonlySet<string>): (path: string) => boolean {
   const prefix = join(runsDir, "x").slice(0, -1);
-  return (path) => path.startsWith(prefix) && present.has(runOfName(path.slice(prefix.length).split(/[/\0]/, 1)[0]!));
+  // A run's folders have many rows each: each top-level name is looked up once.
+  const seen = new Map<string, boolean>();
+  return (path) => {
+    if (!path.startsWith(prefix)) return false;
+    let end = prefix.length;
+    for (let c = path.charCodeAt(end); end < path.length && c !== 0x2f && c !== 0; c = path.charCodeAt(++end));
+    const name = path.slice(prefix.length, end);
+    let keep = seen.get(name);
+    if (keep === undefined) seen.set(name, (keep = present.has(runOfName(name))));
+    return keep;
+  };
 }
 
 /**

@@ -203,7 +203,7 @@ export interface RemoteView {
   cached?: CachedRuns;
   /** The blocks of heads `openCachedRuns` opened whole (encodeView copies those unchanged). */
   opened?: OpenedBlock[];
-  /** The cached view's file this view was read from (`encodeViewUpdate` writes over it in place). */
+  /** The cached view's file this view was read from (`encodeViewFile` writes over it in place). */
   file?: ViewFileLayout;
 }
 

@@ -17,7 +17,7 @@ import { keepWrittenIndexes, loadHintedPackIndex, loadPushPackIndex, loadRemoteP
 import { conflictPaths, describeChange, plannedRun, remoteVersion } from "./plan.js";
 import { dropInSync, findInSync, noteInSync, summedTotals, sumRuns, type RunSums } from "./in-sync.js";
 import { gitRemoteSpec } from "./remote.js";
-import { checkOnly, closeSession, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
+import { checkOnly, closeSession, namesHere, openSession, RUN_PARTS, type PlannedRun, type Session, type SyncOptions, type SyncProgressEvent, type TransferPlan } from "./session.js";
 
 /** Compact the remote's heads into a catalog once this many are not covered by one. */
 export const CATALOG_EVERY = 64;
@@ -187,7 +187,7 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
       execute: async (onProgress) => {
         // A push of every run that moves some also forgets the runs no longer here: their stat
         // cache rows (left out of the cache the push saves as it closes) and their histories.
-        const present = items.length > 0 && !opts.runs?.length && opts.where === undefined ? presentRuns(opts.runsDir) : undefined;
+        const present = items.length > 0 && !opts.runs?.length && opts.where === undefined ? presentRuns(opts.runsDir, namesHere(s)) : undefined;
         if (present !== undefined) s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present));
         const result = await executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
         if (present !== undefined && result.head !== undefined) pruneRunStates(opts.runsDir, present);

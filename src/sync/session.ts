@@ -1,13 +1,13 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { isRunId } from "../runs/layout.js";
 import type { Storage } from "../remotes/storage.js";
 import { UsageError } from "../errors.js";
 import type { ConflictError } from "./errors.js";
 import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
-import { RemoteState, statePaths } from "../state/index.js";
+import { RemoteState, runsDirNames, statePaths } from "../state/index.js";
 import type { InSyncState } from "./in-sync.js";
-import { decodeView, encodeView, encodeViewUpdate } from "./view-file.js";
+import { decodeView, encodeViewFile } from "./view-file.js";
 import { CachedViewDamaged } from "./view-blocks.js";
 import { assertStoreExists, closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
 
@@ -109,6 +109,16 @@ export interface Session {
   now: () => number;
   only: ReadonlySet<RunPart>;
   closed: boolean;
+  /** The runs directory's names, once read (`namesHere`). */
+  names?: readonly string[];
+}
+
+/**
+ * The runs directory's names, read once a session: what a push prunes its local state by and what
+ * the view keeps, as the directory stood when the first of them asked.
+ */
+export function namesHere(s: Session): readonly string[] {
+  return (s.names ??= runsDirNames(s.runsDir));
 }
 
 export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
@@ -191,18 +201,17 @@ export async function closeSession(s: Session, save: boolean): Promise<void> {
         // Runs read from catalog segments are kept only when this directory holds them (then the
         // view is written even without news: its next command needs not fetch them again).
         const loaded = [...s.view.runs.fromSegmentIds()];
-        const here = s.viewChanged || loaded.length > 0 ? new Set(readdirSync(s.runsDir).filter(isRunId)) : new Set<string>();
+        const here = s.viewChanged || loaded.length > 0 ? new Set(namesHere(s).filter(isRunId)) : new Set<string>();
         if (s.viewChanged || loaded.some((id) => here.has(id))) {
           // The file read, unchanged since (no other command wrote it), is updated in place.
           const file = s.view.file;
-          const update = file !== undefined && s.state.viewVersion() === file.version ? encodeViewUpdate(s.view, file, (id) => here.has(id)) : undefined;
-          if (update !== undefined) {
-            s.state.setViewTail(update.at, update.tail, update.stamp);
-            stamp = update.stamp;
+          const encoded = encodeViewFile(s.view, file !== undefined && s.state.viewVersion() === file.version ? file : undefined, (id) => here.has(id));
+          if ("update" in encoded) {
+            s.state.setViewTail(encoded.update.at, encoded.update.tail, encoded.update.stamp);
+            stamp = encoded.update.stamp;
           } else {
-            const encoded = encodeView(s.view, (id) => here.has(id));
-            s.state.setView(encoded.bytes, encoded.stamp);
-            stamp = encoded.stamp;
+            s.state.setView(encoded.whole.bytes, encoded.whole.stamp);
+            stamp = encoded.whole.stamp;
           }
         }
         if (stamp !== undefined && s.inSync !== undefined && (s.inSync.changed || stamp !== s.viewStamp)) s.state.setInSyncRows(stamp, s.inSync.rows);

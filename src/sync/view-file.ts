@@ -18,7 +18,7 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
  * length, SHA-256), then [u32 LE header length] and the SHA-256 of the header (32 bytes), last. A
  * block holds runs as [u8 id length][id][u32 LE length][msgpack of its head entries]. With the
  * header last, a command that changed a few blocks writes them and a new header over the old
- * header, in place: the blocks it kept stay where they are (`encodeViewUpdate`).
+ * header, in place: the blocks it kept stay where they are (`encodeViewFile`).
  *
  * The runs kept are those no segment holds as they are (changed by a head the catalog does not
  * hold, stale, or listed by no segment) and those the runs directory holds: any other run is
@@ -166,31 +166,29 @@ function newestHeads(view: RemoteView, ids: ReadonlySet<string>): Map<string, st
  */
 export function encodeView(view: RemoteView, here: (id: string) => boolean = () => false): EncodedView {
   openCachedRuns(view);
-  const blocks = blocksOf(view, here);
-  let at = MAGIC.length;
-  const placed = blocks.map((b) => {
-    const offset = at;
-    at += b.bytes.length;
-    return { ...b, offset };
-  });
-  const { header, trailer, stamp } = headerOf(view, placed);
-  return { bytes: Buffer.concat([MAGIC, ...blocks.map((b) => b.bytes), header, trailer]), stamp };
+  return wholeFile(view, blocksOf(view, here));
 }
 
 /**
- * The bytes to write over a cached view's file from `at` on, for a view read from that file
- * (`file`): the blocks it copies stay where they are; the others, then the header, are written
- * over the old header. Undefined when the file would rather be written anew: no block is kept,
- * or the space of blocks no longer used would outweigh the blocks used.
+ * The view for its cache file, with its blocks found once: for a view read from that file
+ * (`file`), the bytes to write over it from `at` on (the blocks it copies stay where they are; the
+ * others, then the header, go over the old header), unless the file would rather be written anew
+ * (no block is kept, or the space of blocks no longer used would outweigh the blocks used): then,
+ * as without `file`, the whole file (`encodeView`).
  */
-export function encodeViewUpdate(view: RemoteView, file: ViewFileLayout, here: (id: string) => boolean = () => false): { at: number; tail: Buffer; stamp: string } | undefined {
+export function encodeViewFile(
+  view: RemoteView,
+  file: ViewFileLayout | undefined,
+  here: (id: string) => boolean = () => false,
+): { update: { at: number; tail: Buffer; stamp: string } } | { whole: EncodedView } {
   openCachedRuns(view);
   const blocks = blocksOf(view, here);
+  if (file === undefined) return { whole: wholeFile(view, blocks) };
   const kept = blocks.filter((b) => b.offset !== undefined && b.offset + b.bytes.length <= file.headerAt);
   const fresh = blocks.filter((b) => !kept.includes(b));
   const keptBytes = kept.reduce((n, b) => n + b.bytes.length, 0);
   const freshBytes = fresh.reduce((n, b) => n + b.bytes.length, 0);
-  if (kept.length === 0 || file.headerAt - MAGIC.length - keptBytes > keptBytes + freshBytes) return undefined;
+  if (kept.length === 0 || file.headerAt - MAGIC.length - keptBytes > keptBytes + freshBytes) return { whole: wholeFile(view, blocks) };
   let at = file.headerAt;
   const placed = blocks.map((b) => {
     if (kept.includes(b)) return { ...b, offset: b.offset! };
@@ -199,7 +197,18 @@ export function encodeViewUpdate(view: RemoteView, file: ViewFileLayout, here: (
     return { ...b, offset };
   });
   const { header, trailer, stamp } = headerOf(view, placed);
-  return { at: file.headerAt, tail: Buffer.concat([...fresh.map((b) => b.bytes), header, trailer]), stamp };
+  return { update: { at: file.headerAt, tail: Buffer.concat([...fresh.map((b) => b.bytes), header, trailer]), stamp } };
+}
+
+function wholeFile(view: RemoteView, blocks: readonly Block[]): EncodedView {
+  let at = MAGIC.length;
+  const placed = blocks.map((b) => {
+    const offset = at;
+    at += b.bytes.length;
+    return { ...b, offset };
+  });
+  const { header, trailer, stamp } = headerOf(view, placed);
+  return { bytes: Buffer.concat([MAGIC, ...blocks.map((b) => b.bytes), header, trailer]), stamp };
 }
 
 function headerOf(view: RemoteView, blocks: readonly (Block & { offset: number })[]): { header: Buffer; trailer: Buffer; stamp: string } {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { hashBytes, packIndexKey } from "../../src/objects/index.js";
 import { encodePackIndex } from "../../src/objects/pack.js";
-import { addRunHistory, commitStateFile, pruneRunStates, readPending, readRunHistory, RemoteState, RunStates, statePaths, writePending } from "../../src/state/index.js";
+import { addRunHistory, commitStateFile, ofPresentRun, presentRuns, pruneRunStates, readPending, readRunHistory, RemoteState, RunStates, statePaths, writePending } from "../../src/state/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const URL = "file:///somewhere/remote";
@@ -81,5 +81,30 @@ test("histories keep the newest trees; pending marks are read back; runs gone fo
     assert.equal(pruneRunStates(path), 2, "the history and the pending mark of the run no longer here");
     assert.ok(RunStates.read(path).history(deleted), "a deleted run (restorable) keeps its history");
     assert.ok(!existsSync(statePaths.history(path, gone)));
+  });
+});
+
+test("a stat-cache path is of a run here by the first name under the runs directory, whatever part it is of", async () => {
+  await withTempDir("gage-state-", async ({ path }) => {
+    const here = randomUUID();
+    const gone = randomUUID();
+    const metaOnly = randomUUID();
+    mkdirSync(join(path, here));
+    mkdirSync(join(path, `${here}.meta`));
+    mkdirSync(join(path, `${metaOnly}.meta`));
+    writeFileSync(join(path, `${here}.project`), "file:/x\n");
+    const present = presentRuns(path);
+    assert.deepEqual([...present].sort(), [here, metaOnly].sort());
+    assert.deepEqual(presentRuns(join(path, "not-made")), new Set());
+    const keep = ofPresentRun(path, present);
+    for (const p of [join(path, here), join(path, here, "a/b.txt"), join(path, `${here}.meta`, "id"), join(path, `${here}.user`), `${join(path, here)}\0`, join(path, `${metaOnly}.meta`)]) {
+      assert.equal(keep(p), true, p);
+    }
+    for (const p of [join(path, gone), join(path, gone, "a"), join(path, `${gone}.meta`, "id"), `${join(path, gone)}\0`, join(`${path}-moved`, here, "a"), join("/elsewhere", here)]) {
+      assert.equal(keep(p), false, p);
+    }
+    // The same name asked again gives the same answer (names are looked up once).
+    assert.equal(keep(join(path, gone, "b")), false);
+    assert.equal(keep(join(path, here, "c")), true);
   });
 });

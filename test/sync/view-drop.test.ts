@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { countingGets } from "../helpers/counting-storage.js";
 import { MemoryStorage } from "../../src/remotes/memory/index.js";
 import { emptyView, loadAllRuns, refreshView, writeCatalog, type HeadEntry, type RemoteView } from "../../src/sync/heads.js";
-import { decodeView, encodeView, encodeViewUpdate } from "../../src/sync/view-file.js";
+import { decodeView, encodeView, encodeViewFile } from "../../src/sync/view-file.js";
 import { CachedViewDamaged } from "../../src/sync/view-blocks.js";
 import { entry, putHead, runId, t } from "../helpers/head-entries.js";
 
@@ -303,8 +303,10 @@ test("an update in place reads back as the view written anew; once the blocks no
   await putHead(storage, [entry(20, t("b")), entry(1, t("c"), [t("b")])], NOW);
   const view = open(bytes);
   await refreshView(storage, view, NOW + 1_000);
-  const update = encodeViewUpdate(view, view.file!)!;
-  assert.ok(update !== undefined && update.at < bytes.length);
+  const encoded = encodeViewFile(view, view.file!);
+  assert.ok("update" in encoded, "written in place");
+  const update = encoded.update;
+  assert.ok(update.at < bytes.length);
   const inPlace = Buffer.concat([bytes.subarray(0, update.at), update.tail]);
   assert.ok(inPlace.length < 2 * bytes.length);
   assert.equal(decodeView(inPlace)!.stamp, update.stamp);
@@ -315,6 +317,8 @@ test("an update in place reads back as the view written anew; once the blocks no
   const later = open(inPlace);
   await refreshView(storage, later, NOW + 3_000);
   assert.equal(later.opened?.length, 2, "the blocks of the two heads the catalog does not hold");
-  assert.equal(encodeViewUpdate(later, later.file!), undefined);
-  assert.deepEqual(await all(decodeView(encodeView(later).bytes)!.view), await fresh(storage, NOW + 3_000));
+  const anew = encodeViewFile(later, later.file!);
+  assert.ok("whole" in anew, "written anew");
+  assert.ok(anew.whole.bytes.equals(encodeView(later).bytes));
+  assert.deepEqual(await all(decodeView(anew.whole.bytes)!.view), await fresh(storage, NOW + 3_000));
 });
