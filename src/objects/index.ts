@@ -3,6 +3,7 @@
 // nothing of remotes, runs or the CLI: it reads and writes through `ObjectStorage`, which every
 // remotes `Storage` satisfies. Run folders are src/worktree's.
 export { isObjectId, parseObjectId, hashBytes, hashFile, writeIdBytes, type ObjectId } from "./ids.js";
+export { copyBytes, copyOf } from "./copy-bytes.js";
 export { ObjectNotFoundError, CorruptObjectError, UnsafePathError, UnsupportedNameError, FormatError, TreeLimitError } from "./errors.js";
 export { decodeName, encodeName, fsPath, hasRawBytes, osPath, printableName } from "./names.js";
 export { DEFAULT_TREE_LIMITS, TreeBudget, type TreeLimits } from "./tree-limits.js";

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { deflateRaw } from "node:zlib";
+import { copyBytes, copyOf } from "./copy-bytes.js";
 import { FormatError } from "./errors.js";
 import { idToBytes, type ObjectId } from "./ids.js";
 import { checkPackIndex, INDEX_ENTRY, INDEX_HEADER, INDEX_MAGIC, PackIndex } from "./pack-index.js";
@@ -189,7 +190,8 @@ export interface PackWriterOptions {
 /**
  * Where snapshotting puts objects. `id` must be the SHA-256 of `data`. A sink copies what it
  * keeps: once `add` resolves, the caller may reuse `data`'s memory (snapshots read every file
- * into one buffer, which spares an allocation per file).
+ * into one buffer, which spares an allocation per file). `data` may be a view of shared memory
+ * (a worker's batch): copy it with `copyBytes`.
  */
 export interface ObjectSink {
   /** True when the object is stored or queued: the caller may skip reading its source. */
@@ -280,11 +282,11 @@ export class PackWriter implements ObjectSink {
     const last = keptLast(data);
     if (!this.#compress) {
       // Held back until the pack seals, so in a copy of its own.
-      await this.#append(id, data.length, CODEC_RAW, last ? Buffer.from(data) : data, last);
+      await this.#append(id, data.length, CODEC_RAW, last ? copyOf(data) : data, last);
       return true;
     }
     // Deflating happens after `add` returns, on the thread pool: it gets its own copy.
-    const own = Buffer.from(data);
+    const own = copyOf(data);
     const job = compressObject(own).then((c) => ({ id, rawLength: own.length, last, ...c }));
     // Drained in order below; a failure surfaces there, and must not go unhandled before.
     job.catch(() => undefined);
@@ -343,7 +345,7 @@ export class PackWriter implements ObjectSink {
     header.write(id, 1, 32, "hex");
     header.writeUInt32BE(stored.length, 33);
     header.writeUInt32BE(rawLength, 37);
-    stored.copy(pack.buf, pack.length + RECORD_HEADER);
+    copyBytes(stored, pack.buf, pack.length + RECORD_HEADER);
     pack.entries.push({ id, offset: pack.length + RECORD_HEADER, storedLength: stored.length, rawLength, codec });
     pack.length = need;
     // The pack id commits to every byte without hashing them all again: a header names the SHA-256

@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import { idOnlySink, UnsafePathError, wholeTreeKey, type ChunkingParams, type ObjectId, type ObjectSink, type PackIndex, type TreeSumLookup } from "../objects/index.js";
 import { snapshotRunParts, type RunParts, type RunToScan } from "./run-parts.js";
 import type { StatCache } from "./stat-cache.js";
-import type { BatchReturn, DirSnapshot, SnapshotWork, SnapshotWorkerMessage, WorkerJob, WorkerSetup } from "./snapshot-worker.js";
+import { BATCH_BYTES, type BatchReturn, type DirSnapshot, type SnapshotWork, type SnapshotWorkerMessage, type WorkerJob, type WorkerSetup } from "./snapshot-worker.js";
 
 export type { DirSnapshot } from "./snapshot-worker.js";
 export type { RunToScan } from "./run-parts.js";
@@ -15,6 +15,9 @@ const WORKER_URL = new URL(FROM_SOURCE ? "./snapshot-worker.ts" : "./snapshot-wo
 // Batch buffers per worker: enough to keep it reading while this thread packs, few enough to
 // bound memory (each is BATCH_BYTES).
 const BUFFERS_PER_WORKER = 4;
+
+/** A worker's batch buffers (`WorkerSetup.ring`), shared: made once, never moved. */
+const batchRing = () => Array.from({ length: BUFFERS_PER_WORKER }, () => new SharedArrayBuffer(BATCH_BYTES));
 
 export interface ParallelSnapshotOptions {
   /** Where objects go (a scan stores nothing and needs none). */
@@ -59,8 +62,7 @@ export async function snapshotDirsOnWorkers(
   opts: ParallelSnapshotOptions & { sink: ObjectSink; cacheFile?: string; stored?: PackIndex; treeSums?: TreeSumLookup; times?: boolean },
 ): Promise<DirSnapshot[]> {
   if (dirs.length === 0) return [];
-  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), dirs.length), {
-    buffers: BUFFERS_PER_WORKER,
+  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers(), dirs.length), batchRing, {
     ...(opts.times ? { times: true } : {}),
     ...(opts.chunking ? { chunking: opts.chunking } : {}),
     ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
@@ -89,8 +91,7 @@ export async function scanRunsOnWorkers(
 ): Promise<RunParts[]> {
   if (runs.length === 0) return [];
   // This thread scans too: it has nothing else to do meanwhile, and needs no start-up.
-  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers() - 1, runs.length), {
-    buffers: BUFFERS_PER_WORKER,
+  const pool = new WorkerPool(Math.min(opts.workers ?? defaultWorkers() - 1, runs.length), () => [], {
     ...(opts.cacheFile !== undefined ? { cacheFile: opts.cacheFile } : {}),
   });
   const scanHere = async (job: WorkerJob): Promise<RunParts> => {
@@ -114,15 +115,22 @@ function defaultWorkers(): number {
 /** Workers given their setup as they start and one list of jobs after; stopped once it is done. */
 class WorkerPool {
   readonly #workers: Worker[];
+  /** Each worker's batch buffers, as this thread reads them. */
+  readonly #rings: Buffer[][];
   /** A worker that failed before its jobs came (its stat cache would not load). */
   #early: Error | undefined;
 
-  constructor(count: number, setup: WorkerSetup) {
+  /** `ring`: makes a worker's batch buffers (none for a scan). */
+  constructor(count: number, ring: () => SharedArrayBuffer[], setup: Omit<WorkerSetup, "ring">) {
+    this.#rings = [];
     this.#workers = Array.from({ length: Math.max(1, count) }, () => {
       const worker = startWorker();
       const early = (err: Error) => void (this.#early ??= err);
       worker.on("error", early);
-      worker.postMessage(setup);
+      const bufs = ring();
+      this.#rings.push(bufs.map((b) => Buffer.from(b)));
+      const full: WorkerSetup = { ...setup, ring: bufs };
+      worker.postMessage(full);
       return worker;
     });
   }
@@ -144,10 +152,10 @@ class WorkerPool {
     // Batches from every worker are applied one at a time: the sink is not safe for interleaved adds.
     let applying: Promise<void> = Promise.resolve();
 
-    const apply = async (m: Extract<SnapshotWorkerMessage, { type: "batch" }>, worker: Worker) => {
+    const apply = async (m: Extract<SnapshotWorkerMessage, { type: "batch" }>, worker: Worker, ring: readonly Buffer[]) => {
       try {
         if (failure !== undefined) return;
-        const buf = Buffer.from(m.buf, 0, m.length);
+        const buf = m.slot >= 0 ? ring[m.slot]!.subarray(0, m.length) : m.buf === undefined ? Buffer.alloc(0) : Buffer.from(m.buf, 0, m.length);
         for (let p = 0; p < m.length; ) {
           const id = buf.toString("hex", p, p + 32);
           const size = buf.readUInt32LE(p + 32);
@@ -164,14 +172,14 @@ class WorkerPool {
         for (const [k, result] of m.done) results[k] = result;
       } finally {
         // The sink copied what it keeps: the buffer goes back to be filled again.
-        if (!m.last && m.buf.byteLength > 0) {
-          const back: BatchReturn = { buf: m.buf };
-          worker.postMessage(back, [m.buf]);
+        if (!m.last && m.slot >= 0) {
+          const back: BatchReturn = { slot: m.slot };
+          worker.postMessage(back);
         }
       }
     };
 
-    const drive = (worker: Worker) =>
+    const drive = (worker: Worker, k: number) =>
       new Promise<void>((resolve, reject) => {
         let finished = false;
         const fail = (err: Error) => {
@@ -181,7 +189,7 @@ class WorkerPool {
         if (failure !== undefined) return fail(failure);
         worker.on("message", (m: SnapshotWorkerMessage) => {
           if (m.type === "error") return fail(workerError(m));
-          applying = applying.then(() => apply(m, worker));
+          applying = applying.then(() => apply(m, worker, this.#rings[k]!));
           applying.catch(fail);
           if (m.last) {
             finished = true;
@@ -219,7 +227,7 @@ class WorkerPool {
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       opts.signal?.throwIfAborted();
-      await Promise.all([...workers.map(drive), takeHere()]);
+      await Promise.all([...workers.map((w, k) => drive(w, k)), takeHere()]);
       if (failure !== undefined) throw failure;
       return results;
     } finally {

@@ -2,10 +2,11 @@
 // the objects to the calling thread in batches, which it packs and stores: reading and hashing is
 // most of a first push, and so it uses every core. Or scans runs through a stat cache (ids only,
 // nothing stored): the walk that is all of a no-change push, spread the same way. Batches are
-// transferred, not copied, and handed back once packed: a few buffers go round (fresh 4 MiB
-// buffers for every batch kept the caller's garbage collector busy), and their number bounds memory.
+// written into a ring of shared buffers the caller made once, and handed back by number once
+// packed: no buffer is made or moved per batch (fresh 4 MiB buffers kept the caller's garbage
+// collector busy, and so did buffers transferred to it and back), and their number bounds memory.
 import { parentPort } from "node:worker_threads";
-import { idOnlySink, PackIndex, snapshotDir, UnsafePathError, type ChunkingParams, type ObjectId, type ObjectSink, type SnapshotStats } from "../objects/index.js";
+import { copyBytes, idOnlySink, PackIndex, snapshotDir, UnsafePathError, type ChunkingParams, type ObjectId, type ObjectSink, type SnapshotStats } from "../objects/index.js";
 import { snapshotRunParts, type RunParts } from "./run-parts.js";
 import { encodeFileRow, StatCache, type CachedIds, type FileIdCache, type FileStamp } from "./stat-cache.js";
 
@@ -22,8 +23,11 @@ export interface DirSnapshot {
 
 /** Sent first, as the worker starts: it loads the stat cache while the caller gets its jobs ready. */
 export interface WorkerSetup {
-  /** Batch buffers this worker may have (flow control: it waits for one to come back). */
-  buffers: number;
+  /**
+   * This worker's batch buffers, of `BATCH_BYTES` each (flow control: it waits for one to come
+   * back); none for a scan, which stores nothing.
+   */
+  ring: SharedArrayBuffer[];
   chunking?: ChunkingParams;
   /** A saved stat cache to consult (each worker loads its own copy). */
   cacheFile?: string;
@@ -40,9 +44,9 @@ export interface SnapshotWork {
   next: Int32Array;
 }
 
-/** A batch's buffer, handed back by the caller once its objects are packed. */
+/** A batch's buffer (its place in the ring), handed back by the caller once its objects are packed. */
 export interface BatchReturn {
-  buf: ArrayBuffer;
+  slot: number;
 }
 
 /** A directory row: path, signature, tree id, newest change (ms). */
@@ -52,12 +56,24 @@ export type DoneRow = [number, DirSnapshot | RunParts];
 
 export type SnapshotWorkerMessage =
   /**
-   * Objects as records [id 32][length u32 LE][bytes], in the order they were made, then what the
-   * caller records once they are stored: stat cache rows (`encodeFileRow`s, concatenated),
-   * progress, the directories finished, and the objects found in `stored` (not sent: the caller
-   * notes where they are).
+   * Objects as records [id 32][length u32 LE][bytes], in the order they were made, in `ring[slot]`
+   * (or, slot -1, in `buf`: an object larger than a batch, alone), then what the caller records
+   * once they are stored: stat cache rows (`encodeFileRow`s, concatenated), progress, the
+   * directories finished, and the objects found in `stored` (not sent: the caller notes where they are).
    */
-  | { type: "batch"; buf: ArrayBuffer; length: number; files: number; bytes: number; fileRows: ArrayBuffer; dirRows: DirRow[]; done: DoneRow[]; found: ObjectId[]; last: boolean }
+  | {
+      type: "batch";
+      slot: number;
+      buf?: ArrayBuffer;
+      length: number;
+      files: number;
+      bytes: number;
+      fileRows: ArrayBuffer;
+      dirRows: DirRow[];
+      done: DoneRow[];
+      found: ObjectId[];
+      last: boolean;
+    }
   | { type: "error"; job: number; name: string; message: string; code?: string; path?: string; reason?: string };
 
 export const BATCH_BYTES = 4 * 1024 * 1024;
@@ -91,20 +107,23 @@ class BatchSink implements ObjectSink {
   readonly #found = new Set<ObjectId>();
   found: ObjectId[] = [];
   readonly #stored: PackIndex | undefined;
-  readonly #setup: WorkerSetup;
   readonly cache = new RecordingCache();
-  readonly #free: ArrayBuffer[] = [];
-  #made = 0;
+  readonly #ring: Buffer[];
+  /** Places in the ring free to fill. */
+  readonly #free: number[];
   #returned: (() => void) | undefined;
   #buf: Buffer | undefined;
+  /** Where `#buf` is in the ring; -1 for a buffer of its own. */
+  #slot = -1;
   #length = 0;
   files = 0;
   bytes = 0;
   done: DoneRow[] = [];
 
   constructor(setup: WorkerSetup) {
-    this.#setup = setup;
     this.#stored = setup.stored === undefined ? undefined : PackIndex.fromTables(setup.stored);
+    this.#ring = setup.ring.map((b) => Buffer.from(b));
+    this.#free = this.#ring.map((_, k) => k);
   }
 
   // What the sink held when the work began, or what this worker sent since: either is in a pack
@@ -119,19 +138,19 @@ class BatchSink implements ObjectSink {
     return true;
   }
 
-  giveBack(buf: ArrayBuffer): void {
-    if (buf.byteLength === BATCH_BYTES) this.#free.push(buf);
-    else this.#made--;
+  giveBack(slot: number): void {
+    this.#free.push(slot);
     this.#returned?.();
   }
 
+  /** A free place in the ring, once there is one. */
   async #take(): Promise<Buffer> {
+    if (this.#ring.length === 0) throw new Error("snapshot worker: objects to send, and no batch buffers");
     for (;;) {
-      const free = this.#free.pop();
-      if (free !== undefined) return Buffer.from(free);
-      if (this.#made < this.#setup.buffers) {
-        this.#made++;
-        return Buffer.from(new ArrayBuffer(BATCH_BYTES));
+      const slot = this.#free.pop();
+      if (slot !== undefined) {
+        this.#slot = slot;
+        return (this.#buf = this.#ring[slot]!);
       }
       await new Promise<void>((resolve) => (this.#returned = resolve));
     }
@@ -141,29 +160,33 @@ class BatchSink implements ObjectSink {
     if (this.has(id)) return false;
     this.#seen.add(id);
     const need = RECORD_HEADER + data.length;
-    let b = (this.#buf ??= await this.#take());
+    let b = this.#buf ?? (await this.#take());
     if (this.#length + need > b.length) {
       if (this.#length > 0) this.post(false);
-      // An object bigger than a batch travels alone, in a buffer of its own.
-      b = this.#buf = need > BATCH_BYTES ? (this.#made++, Buffer.from(new ArrayBuffer(need))) : await this.#take();
+      // An object bigger than a batch travels alone, in a buffer of its own (transferred).
+      if (need > BATCH_BYTES) {
+        this.#slot = -1;
+        b = this.#buf = Buffer.from(new ArrayBuffer(need));
+      } else b = await this.#take();
     }
     b.write(id, this.#length, 32, "hex");
     b.writeUInt32LE(data.length, this.#length + 32);
-    data.copy(b, this.#length + RECORD_HEADER);
+    copyBytes(data, b, this.#length + RECORD_HEADER);
     this.#length += need;
     return true;
   }
 
   /** Hands the batch over, with what goes with it. */
   post(last: boolean): void {
-    const buf = (this.#buf?.buffer ?? new ArrayBuffer(0)) as ArrayBuffer;
+    const own = this.#buf !== undefined && this.#slot < 0 ? (this.#buf.buffer as ArrayBuffer) : undefined;
     // Its own memory (never a slice of a shared pool), since it is transferred.
     const rows = Buffer.allocUnsafeSlow(this.cache.fileRows.reduce((n, r) => n + r.length, 0));
     let o = 0;
     for (const r of this.cache.fileRows) o += r.copy(rows, o);
     const m: SnapshotWorkerMessage = {
       type: "batch",
-      buf,
+      slot: this.#buf === undefined ? -1 : this.#slot,
+      ...(own === undefined ? {} : { buf: own }),
       length: this.#length,
       files: this.files,
       bytes: this.bytes,
@@ -173,7 +196,7 @@ class BatchSink implements ObjectSink {
       found: this.found,
       last,
     };
-    parentPort!.postMessage(m, [buf, rows.buffer as ArrayBuffer]);
+    parentPort!.postMessage(m, [...(own === undefined ? [] : [own]), rows.buffer as ArrayBuffer]);
     this.cache.fileRows = [];
     this.cache.dirRows = [];
     this.done = [];
@@ -181,6 +204,7 @@ class BatchSink implements ObjectSink {
     this.files = 0;
     this.bytes = 0;
     this.#buf = undefined;
+    this.#slot = -1;
     this.#length = 0;
   }
 }
@@ -224,7 +248,7 @@ async function run(work: SnapshotWork, setup: WorkerSetup, sink: BatchSink): Pro
 
 let started: { setup: WorkerSetup; sink: BatchSink; ready: Promise<void> } | undefined;
 parentPort?.on("message", (m: WorkerSetup | SnapshotWork | BatchReturn) => {
-  if ("buffers" in m) {
+  if ("ring" in m) {
     const sink = new BatchSink(m);
     const cacheFile = m.cacheFile;
     const ready = cacheFile === undefined ? Promise.resolve() : StatCache.load(cacheFile).then((c) => void (sink.cache.base = c));
@@ -233,5 +257,5 @@ parentPort?.on("message", (m: WorkerSetup | SnapshotWork | BatchReturn) => {
     const { setup, sink, ready } = started!;
     // A cache that cannot be loaded fails the worker ('error' on the caller's side).
     void ready.then(() => run(m, setup, sink));
-  } else started?.sink.giveBack(m.buf);
+  } else started?.sink.giveBack(m.slot);
 });

@@ -4,11 +4,13 @@ import { mkdirSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync
 import { join } from "node:path";
 import { test } from "node:test";
 import {
+  DEFAULT_CHUNKING,
   MemoryObjectStorage,
   ObjectReader,
   PackWriter,
   UnsafePathError,
   loadPackIndex,
+  type ObjectSink,
   materializeTree,
   snapshotDir,
 } from "../../src/objects/index.js";
@@ -61,6 +63,40 @@ test("directories snapshotted on workers get the ids snapshotDir gives, and read
       await materializeTree(reader, parallel[k]!.treeId, out, { fsync: false });
       const got = describeDir(out);
       assert.deepEqual(got, { ...describeDir(d), mode: got.mode });
+    }
+  });
+});
+
+test("batches that go round each worker's buffers many times, and an object larger than a batch, arrive whole", async () => {
+  await withTempDir("gage-parallel-", async (tmp) => {
+    // Unchunked: each file is one object, the 5 MiB one larger than a batch (it travels alone).
+    const chunking = { ...DEFAULT_CHUNKING, threshold: 64 * 1024 * 1024 };
+    const dirs = [0, 1].map((i) => {
+      const dir = join(tmp.path, `d${i}`);
+      mkdirSync(dir);
+      for (let f = 0; f < 40; f++) writeFileSync(join(dir, `r${f}.bin`), randomBytes(300_000 + f));
+      writeFileSync(join(dir, "text.csv"), "epoch,loss\n".repeat(50_000 + i));
+      writeFileSync(join(dir, "whole.bin"), randomBytes(5 * 1024 * 1024 + i));
+      return dir;
+    });
+    const serial = [];
+    for (const d of dirs) serial.push((await snapshotDir(d, { sink: new PackWriter(new MemoryObjectStorage()), chunking })).treeId);
+    for (const compress of [false, true]) {
+      const storage = new MemoryObjectStorage();
+      const writer = new PackWriter(storage, { compress });
+      // A sink that takes its time before it copies (as the contract allows): a batch's buffer
+      // must not be filled again before the sink is done with it.
+      const slow: ObjectSink = { has: (id) => writer.has(id), add: async (id, data) => (await new Promise((r) => setTimeout(r, 1)), writer.add(id, data)) };
+      const trees = await snapshotDirsOnWorkers(dirs, { sink: slow, chunking, workers: 2 });
+      await writer.flush();
+      assert.deepEqual(trees.map((r) => r.treeId), serial);
+      const reader = await ObjectReader.open(storage);
+      for (const [k, d] of dirs.entries()) {
+        const out = join(tmp.path, `out-${compress}-${k}`);
+        await materializeTree(reader, trees[k]!.treeId, out, { fsync: false });
+        const got = describeDir(out);
+        assert.deepEqual(got, { ...describeDir(d), mode: got.mode });
+      }
     }
   });
 });
