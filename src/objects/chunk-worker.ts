@@ -2,8 +2,9 @@
 // while the calling thread hashes the whole file and packs the chunks; the chunks' own hashes are
 // shared between the two (see CALLER_BEHIND). Blocks are transferred to the caller, so it sees
 // the same bytes without a copy, and handed back once read, to be read into again: a fresh buffer
-// per block cost page faults and garbage collections on both threads. (Shared buffers would need
-// no handing back, but V8 copies out of them several times slower, and sinks copy every chunk.)
+// per block cost page faults and garbage collections on both threads. (A ring of shared buffers
+// would need no handing back; a transferred one makes a view kept past its block read as empty,
+// never as the bytes read into it next.)
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
