@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the native directory lister (native/, used by src/objects/dir-listing.ts) with node-gyp.
+// Builds the native addon (native/: directory listings, restores, content-defined cuts; loaded by
+// src/objects/dir-listing.ts) with node-gyp.
 // Run by `npm install`; it is optional: without a C compiler or Node's headers gage lists
 // directories through node:fs (a no-change push takes longer), so a failed build only says so.
 // GAGE_NATIVE=0 skips the build.
@@ -14,7 +15,7 @@ if (process.env.GAGE_NATIVE === "0") process.exit(0);
 const candidates = [process.env.npm_config_node_gyp, join(dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js")];
 const gyp = candidates.find((p) => p !== undefined && existsSync(p));
 const note = (why) => {
-  console.warn(`gage-sync: the native directory lister was not built (${why}); gage will list directories through node:fs, which is slower.`);
+  console.warn(`gage-sync: the native addon was not built (${why}); gage will list, restore and chunk files in JavaScript, which is slower.`);
   process.exit(0);
 };
 if (gyp === undefined) note("node-gyp not found");
