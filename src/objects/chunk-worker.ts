@@ -5,10 +5,10 @@
 // per block cost page faults and garbage collections on both threads. (A ring of shared buffers
 // would need no handing back; a transferred one makes a view kept past its block read as empty,
 // never as the bytes read into it next.)
-import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { cutBlock, type ChunkingParams } from "./chunker.js";
+import { hashBytes } from "./ids.js";
 import { osPath } from "./names.js";
 
 export interface ChunkJob {
@@ -73,7 +73,7 @@ function run(job: ChunkJob, post: (m: ChunkMessage, transfer: ArrayBuffer[]) => 
       // threads busy whichever is slower on this machine and load; the ids are the same either way.
       const pos = cutBlock(buf, end, n === 0, params, (start, at) => {
         const callerBehind = Atomics.load(inFlight, 0) >= CALLER_BEHIND;
-        chunks.push([start, at, callerBehind ? createHash("sha256").update(buf.subarray(start, at)).digest("hex") : undefined]);
+        chunks.push([start, at, callerBehind ? hashBytes(buf.subarray(start, at)) : undefined]);
       });
       carry = n === 0 ? 0 : buf.copy(tail, 0, pos, end);
       Atomics.add(inFlight, 0, 1);
