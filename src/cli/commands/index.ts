@@ -38,11 +38,13 @@ export const commands: CommandModule[] = [
 ];
 
 /**
- * The commands a command line needs: the one its first word names, else all of them (help, the
- * version, an unknown command and its suggestions all need the full list).
+ * The commands a command line needs: the one its first word names; none for the version alone;
+ * else all of them (help, an unknown command and its suggestions need the full list).
  */
 export function commandsFor(argv: readonly string[]): CommandModule[] {
   const first = argv.find((a) => !a.startsWith("-"));
   const named = first === undefined ? undefined : commands.find((c) => c.names.includes(first));
-  return named ? [named] : commands;
+  if (named) return [named];
+  const has = (...flags: string[]) => argv.some((a) => flags.includes(a));
+  return first === undefined && has("-V", "--version") && !has("-h", "--help") ? [] : commands;
 }
