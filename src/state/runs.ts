@@ -77,10 +77,10 @@ export function pruneRunStates(runsDir: string, present = presentRuns(runsDir)):
   return RunStates.read(runsDir).prune(present);
 }
 
-/** The names in a runs directory (none in one not made yet). */
-export function runsDirNames(runsDir: string): string[] {
+/** The names in a folder (none in one not made yet: a runs directory, the run states' folder). */
+export function namesIn(dir: string): string[] {
   try {
-    return readdirSync(runsDir);
+    return readdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
@@ -89,9 +89,9 @@ export function runsDirNames(runsDir: string): string[] {
 
 /**
  * The run ids a runs directory holds now, from its names (a run's folders, meta, user log and
- * project reference): `runsDirNames`, unless the caller has them.
+ * project reference): `namesIn` the runs directory, unless the caller has them.
  */
-export function presentRuns(runsDir: string, names: readonly string[] = runsDirNames(runsDir)): Set<string> {
+export function presentRuns(runsDir: string, names: readonly string[] = namesIn(runsDir)): Set<string> {
   const present = new Set<string>();
   for (const name of names) present.add(runOfName(name));
   return present;
@@ -140,13 +140,7 @@ export class RunStates {
 
   static read(runsDir: string): RunStates {
     const dir = statePaths.runs(runsDir);
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    return new RunStates(dir, new Set(names));
+    return new RunStates(dir, new Set(namesIn(dir)));
   }
 
   /** True when a pull into this run was interrupted (see `writePending`). */

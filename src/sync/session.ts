@@ -5,7 +5,7 @@ import { UsageError } from "../errors.js";
 import type { ConflictError } from "./errors.js";
 import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
-import { RemoteState, runsDirNames, statePaths } from "../state/index.js";
+import { RemoteState, namesIn, statePaths } from "../state/index.js";
 import type { InSyncState } from "./in-sync.js";
 import { decodeView, encodeViewFile } from "./view-file.js";
 import { CachedViewDamaged } from "./view-blocks.js";
@@ -118,7 +118,7 @@ export interface Session {
  * the view keeps, as the directory stood when the first of them asked.
  */
 export function namesHere(s: Session): readonly string[] {
-  return (s.names ??= runsDirNames(s.runsDir));
+  return (s.names ??= namesIn(s.runsDir));
 }
 
 export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {
