@@ -150,8 +150,10 @@ export function storageConformance(type: string, setup: () => Promise<Conformanc
         clearInterval(sample);
       }
       if (s.boundedMemory) {
+        // Below three quarters of the object: one whole copy of it would not fit, while garbage the
+        // collector has not reached yet (its timing moves with load) does.
         const growth = rssPeak - rssBefore;
-        assert.ok(growth < 120 * MiB, `rss grew by ${Math.round(growth / MiB)} MiB for a ${s.largeSize / MiB} MiB object`);
+        assert.ok(growth < 0.75 * s.largeSize, `rss grew by ${Math.round(growth / MiB)} MiB for a ${s.largeSize / MiB} MiB object`);
       }
       await storage.delete("t/large");
     });
