@@ -48,5 +48,25 @@ await build({
   chunkNames: "chunk-[hash]",
 });
 
+// The command itself, one CommonJS file that bin.ts runs with a V8 code cache made here
+// (src/cli/code-cache.ts; Node 20 caches no ES module's code). Paths from `import.meta.url` are
+// the file's own URL, as in the ES build beside it; strict, as ES modules are.
+await build({
+  ...common,
+  entryPoints: { cli: "src/cli/main.ts" },
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  // isomorphic-git, for Git remotes over HTTP only, is left to Node's require: a command that
+  // does not use it compiles none of it (test/e2e/git-lazy.test.ts).
+  external: [...common.external, "isomorphic-git", "isomorphic-git/*"],
+  // A script from a code cache has no dynamic import() (Node drops its loader): the packages
+  // left to Node are required.
+  supported: { "dynamic-import": false },
+  define: { "import.meta.url": "__gageModuleUrl" },
+  banner: { js: '"use strict"; var __gageModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+});
+const { writeCodeCache } = await import(new URL("../dist/cli/code-cache.js", import.meta.url).href);
+writeCodeCache(`${outdir}/cli.cjs`);
+
 // The `gage serve` front end, beside dist/bundle (src/serve/assets.ts looks for ../web/).
 await buildWeb(`${root}dist/web`);
