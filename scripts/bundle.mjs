@@ -8,7 +8,7 @@
 // paths our modules resolve from their own URL hold unchanged: worker scripts beside them
 // ("./snapshot-worker.js"), the native addon ("../../native/..."), package.json ("../../").
 import { build } from "esbuild";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { buildWeb } from "./web-bundle.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -65,8 +65,12 @@ await build({
   define: { "import.meta.url": "__gageModuleUrl" },
   banner: { js: '"use strict"; var __gageModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
 });
+// esbuild escapes what is not ASCII in code but keeps some comments as written: escaped there
+// too, the file is ASCII, which the command reads as a one-byte string (src/cli/code-cache.ts).
+const cliFile = `${outdir}/cli.cjs`;
+writeFileSync(cliFile, readFileSync(cliFile, "utf8").replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
 const { writeCodeCache } = await import(new URL("../dist/cli/code-cache.js", import.meta.url).href);
-writeCodeCache(`${outdir}/cli.cjs`);
+writeCodeCache(cliFile);
 
 // The `gage serve` front end, beside dist/bundle (src/serve/assets.ts looks for ../web/).
 await buildWeb(`${root}dist/web`);

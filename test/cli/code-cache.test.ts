@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { isAscii } from "node:buffer";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -12,16 +13,17 @@ const bundle = (answer: string) => `"use strict";\nconst { basename } = require(
 test("a bundle runs as CommonJS, with its code cache once one is written beside it", async () => {
   await withTempDir("gage-cli-", async ({ path }) => {
     const file = join(path, "cli.cjs");
-    writeFileSync(file, bundle("one"));
+    // Not ASCII: read as UTF-8 (an ASCII bundle is read as latin1).
+    writeFileSync(file, bundle("één → one"));
     const plain = loadBundle(file);
     assert.equal(plain.cached, false, "no cache yet");
-    assert.deepEqual({ ...plain.exports, answer: (plain.exports.answer as () => string)() }, { answer: "one", file: "cli.cjs", dir: path, self: true });
+    assert.deepEqual({ ...plain.exports, answer: (plain.exports.answer as () => string)() }, { answer: "één → one", file: "cli.cjs", dir: path, self: true });
 
     writeCodeCache(file);
     assert.ok(existsSync(`${file}.cache`));
     const cached = loadBundle(file);
     assert.equal(cached.cached, true);
-    assert.equal((cached.exports.answer as () => string)(), "one");
+    assert.equal((cached.exports.answer as () => string)(), "één → one");
   });
 });
 
@@ -52,8 +54,9 @@ test("a code cache is used only for the source it was made from: not for another
   });
 });
 
-test("the build leaves the command's bundle with a code cache that this Node takes", () => {
+test("the build leaves the command's bundle ASCII, with a code cache that this Node takes", () => {
   const cli = fileURLToPath(new URL("../../dist/bundle/cli.cjs", import.meta.url));
+  assert.ok(isAscii(readFileSync(cli)));
   const loaded = loadBundle(cli);
   assert.equal(loaded.cached, true);
   assert.equal(typeof loaded.exports.main, "function");
