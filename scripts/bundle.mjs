@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Bundles the `gage` command and the library entry into dist/bundle/ (after `tsc`, which writes
-// the types and the module-per-file build under dist/). Node's ESM loader costs about a
-// millisecond per module file: a no-change push loaded 76 of them, a third of its time before
-// any work. The bundle loads a handful.
+// Bundles the library entry, the worker threads and the `gage` command into dist/bundle/ (after
+// `tsc`, which writes the types and the module-per-file build under dist/). Node's ESM loader
+// costs about a millisecond per module file: a no-change push loaded 76 of them, a third of its
+// time before any work. The library and workers are an ES build in a handful of chunks; the
+// command is one CommonJS file with a V8 code cache (docs/performance.md, "Starting the command").
 //
 // Everything lives in one folder two levels under the package, as every dist/ROOM/ does, so the
 // paths our modules resolve from their own URL hold unchanged: worker scripts beside them
