@@ -162,12 +162,23 @@ export class RunStates {
   prune(present: ReadonlySet<string>): number {
     let removed = 0;
     for (const name of this.#names) {
-      const m = /^(.+)\.(json|pending)$/.exec(name);
-      if (m === null || present.has(m[1]!)) continue;
+      if (!this.#gone(name, present)) continue;
       removeStateFile(join(this.#dir, name));
       this.#names.delete(name);
       removed++;
     }
     return removed;
+  }
+
+  /** Whether `prune(present)` would remove anything. */
+  anyGone(present: ReadonlySet<string>): boolean {
+    for (const name of this.#names) if (this.#gone(name, present)) return true;
+    return false;
+  }
+
+  /** A history or pending mark of a run not in `present`. */
+  #gone(name: string, present: ReadonlySet<string>): boolean {
+    const m = /^(.+)\.(json|pending)$/.exec(name);
+    return m !== null && !present.has(m[1]!);
   }
 }

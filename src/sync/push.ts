@@ -10,7 +10,7 @@ import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, loadRuns, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
 import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
-import { addRunHistory, ofPresentRun, presentRuns, pruneRunStates, statePaths } from "../state/index.js";
+import { addRunHistory, ofPresentRun, presentRuns, RunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { unionOfHints } from "./head-entry.js";
 import { keepWrittenIndexes, loadHintedPackIndex, loadPushPackIndex, loadRemotePackIndex } from "./pack-index-cache.js";
@@ -185,12 +185,15 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
       scanned: toCompare.length,
       hashed: scanned.reduce((n, scan) => n + scan.stats.hashedFiles, 0),
       execute: async (onProgress) => {
-        // A push of every run that moves some also forgets the runs no longer here: their stat
-        // cache rows (left out of the cache the push saves as it closes) and their histories.
+        // A push of every run that moves some also forgets the runs no longer here: their
+        // histories, and their stat cache rows (left out of the cache the push saves as it
+        // closes: checked row by row when histories are of runs gone, else when the cache is
+        // next written whole).
         const present = items.length > 0 && !opts.runs?.length && opts.where === undefined ? presentRuns(opts.runsDir, namesHere(s)) : undefined;
-        if (present !== undefined) s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present));
+        const states = present === undefined ? undefined : RunStates.read(opts.runsDir);
+        if (present !== undefined) s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present), { thorough: states!.anyGone(present) });
         const result = await executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
-        if (present !== undefined && result.head !== undefined) pruneRunStates(opts.runsDir, present);
+        if (present !== undefined && result.head !== undefined) states!.prune(present);
         return result;
       },
       close: () => closeSession(s, true),

@@ -212,6 +212,8 @@ export class StatCache implements FileIdCache {
   #delta = emptyDelta();
   /** Rows the next save leaves out (`forgetUnless`). */
   #prune: ((path: string) => boolean) | undefined;
+  /** Rows the next save leaves out if it writes the whole file (`forgetUnless`, not thorough). */
+  #pruneWhenWhole: ((path: string) => boolean) | undefined;
   /** The file this cache was loaded from or saved to (a delta extends only that one). */
   #file: string | undefined;
 
@@ -457,16 +459,26 @@ export class StatCache implements FileIdCache {
    * Leaves out of the next save every row whose path `keep` refuses (the runs a directory no
    * longer holds), when a directory or list row (in memory) is refused: then the next save writes
    * the whole file, its file rows read once. Returns whether any row is to go.
+   *
+   * Not `thorough`, it looks at the delta's rows and the first directory and list rows only (a
+   * folder moved elsewhere has every row refused), and otherwise leaves the refused rows out the
+   * next time the whole file is written: for a caller that knows of no run gone, as the check of
+   * every row cost a push of one run more than the rest of its work on the cache.
    */
-  forgetUnless(keep: (path: string) => boolean): boolean {
-    const refused = (rows: Rows) => {
-      for (let i = 0; i < rows.starts.length; i++) if (!keep(rowPath(rows.bytes, rows.base + rows.starts[i]!))) return true;
+  forgetUnless(keep: (path: string) => boolean, opts: { thorough?: boolean } = {}): boolean {
+    const thorough = opts.thorough ?? true;
+    const refusedIn = (rows: Rows) => {
+      const most = thorough ? rows.starts.length : Math.min(1, rows.starts.length);
+      for (let i = 0; i < most; i++) if (!keep(rowPath(rows.bytes, rows.base + rows.starts[i]!))) return true;
       return false;
     };
     const inDelta = [...this.#delta.dirs.keys(), ...this.#delta.lists.keys()].some((path) => !keep(path));
-    if (!inDelta && !refused(this.#dirRows) && !refused(this.#listRows)) return false;
-    this.#prune = keep;
-    return true;
+    if (inDelta || refusedIn(this.#dirRows) || refusedIn(this.#listRows)) {
+      this.#prune = keep;
+      return true;
+    }
+    if (!thorough) this.#pruneWhenWhole = keep;
+    return false;
   }
 
   /** Every row to keep, in hash order: the newest row of each path, forgotten ones left out. */
@@ -512,7 +524,7 @@ export class StatCache implements FileIdCache {
         return;
       }
     }
-    const keep = this.#prune;
+    const keep = this.#prune ?? this.#pruneWhenWhole;
     const kept = (rows: RowRef[]) => (keep === undefined ? rows : rows.filter((r) => keep(rowPath(r.b, r.p))));
     const files = sectionOf(kept(this.#collect()), rowEnd);
     const dirs = sectionOf(kept(this.#collectDirs()), dirRowEnd);
@@ -557,6 +569,7 @@ export class StatCache implements FileIdCache {
   }
 
   #clearSession(): void {
+    this.#pruneWhenWhole = undefined;
     this.#changed.clear();
     this.#dirsChanged.clear();
     this.#listsChanged.clear();

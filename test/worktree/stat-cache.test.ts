@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { MemoryObjectStorage, PackWriter, hashFile, snapshotDir } from "../../src/objects/index.js";
 import { StatCache, WrittenRows } from "../../src/worktree/index.js";
+import { pathHash } from "../../src/worktree/stat-cache.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const LATER = () => Date.now() + 60_000;
@@ -365,6 +366,42 @@ test("rows of paths refused are left out of the next save, which writes the whol
     assert.equal((await snapshotDir(runs[0]!, { sink, cache: after })).stats.hashedFiles, 0, "the kept rows answer");
     assert.equal((await snapshotDir(runs[1]!, { sink, cache: after })).stats.hashedFiles, 2, "the refused ones are hashed again");
     assert.equal(after.forgetUnless(keep), false, "once saved, nothing left to refuse");
+  });
+});
+
+test("not thorough, rows refused are left out when the whole file is next written, unless the first row is refused: then at once", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const sig = "ab".repeat(32);
+    const tree = "cd".repeat(32);
+    // Rows are kept in the order of their paths' hashes: the one refused is not the first.
+    const here = ["a", "b", "c", "d"].map((n) => `/runs/here-${n}`);
+    const goneRow = Array.from({ length: 100 }, (_, n) => `/runs/gone-${n}/sub`).find((p) => here.some((h) => pathHash(h) < pathHash(p)))!;
+    const keep = (path: string) => !path.startsWith("/runs/gone-");
+    const cache = new StatCache({ now: LATER });
+    for (const path of [...here, goneRow]) cache.recordDir(path, sig, tree, 0);
+    const file = join(tmp.path, "stat-cache");
+    await cache.save(file);
+
+    const loaded = await StatCache.load(file, { now: LATER });
+    assert.equal(loaded.forgetUnless(keep, { thorough: false }), false, "the first row is kept: nothing found");
+    assert.equal(loaded.dirty, false);
+    loaded.recordDir("/runs/here-e", sig, tree, 0);
+    await loaded.save(file);
+    assert.ok(existsSync(`${file}.delta`), "a small save: the delta");
+    const after = await StatCache.load(file, { now: LATER });
+    assert.equal(after.lookupDir(goneRow, sig), tree, "left in the file the delta extends");
+
+    after.forgetUnless(keep, { thorough: false });
+    const whole = join(tmp.path, "elsewhere", "stat-cache");
+    await after.save(whole);
+    const rewritten = await StatCache.load(whole, { now: LATER });
+    assert.equal(rewritten.lookupDir(goneRow, sig), undefined, "left out of the whole file");
+    for (const path of [...here, "/runs/here-e"]) assert.equal(rewritten.lookupDir(path, sig), tree, path);
+
+    const thorough = await StatCache.load(file, { now: LATER });
+    assert.equal(thorough.forgetUnless(keep), true, "thorough: every row is checked");
+    const moved = await StatCache.load(file, { now: LATER });
+    assert.equal(moved.forgetUnless((path) => path.startsWith("/moved/"), { thorough: false }), true, "a folder moved: the first row is refused");
   });
 });
 
