@@ -201,7 +201,7 @@ export interface RemoteView {
   ahead: Map<string, AheadIds>;
   /** A cached view's blocks of runs not opened yet (`openCachedRuns`; `refreshView` opens them). */
   cached?: CachedRuns;
-  /** The blocks of heads `openCachedRuns` opened whole (encodeView copies those unchanged). */
+  /** The blocks `openCachedRuns` opened whole (encodeView copies those unchanged). */
   opened?: OpenedBlock[];
   /** The cached view's file this view was read from (`encodeViewFile` writes over it in place). */
   file?: ViewFileLayout;
@@ -252,7 +252,7 @@ export function openCachedRuns(view: RemoteView, catalog?: { covers: string; rec
       const bytes = block.read();
       const runs = runsOf(block, bytes);
       for (const { id, raw } of runs) view.runs.adopt(id, raw);
-      if (block.head !== undefined) (view.opened ??= []).push({ head: block.head, offset: block.offset, bytes, sha: block.sha, ids: runs.map((r) => r.id) });
+      (view.opened ??= []).push({ ...(block.head === undefined ? {} : { head: block.head }), offset: block.offset, bytes, sha: block.sha, ids: runs.map((r) => r.id) });
       continue;
     }
     const older = remaining.filter((k) => k < block.head!);

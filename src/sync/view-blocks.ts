@@ -25,9 +25,12 @@ export interface CachedRuns {
   stale: string[];
 }
 
-/** A block of a head opened whole: written back as these bytes while its runs are all still held as read from it. */
+/**
+ * A block opened whole (of a head, or of runs kept for another reason: `head` undefined): written
+ * back as these bytes while its runs are all still held as read from it.
+ */
 export interface OpenedBlock {
-  head: string;
+  head?: string;
   offset: number;
   bytes: Buffer;
   sha: string;

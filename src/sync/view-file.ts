@@ -89,15 +89,15 @@ type Block = { head: string | undefined; bytes: Buffer; sha?: string; offset?: n
 /**
  * The runs kept, grouped into blocks: a run a head ahead of the catalog changed in the block of
  * the newest such head; the others kept (stale, listed by no segment) and the runs held here in
- * one block, always opened (a member that read every head a new catalog holds keeps its runs).
- * A head's block opened from the cached file whose runs are all still held as read from it, and
- * that no other run joins, is copied as its bytes: a push between catalogs re-encodes only what
+ * blocks of no head, always opened (a member that read every head a new catalog holds keeps its
+ * runs; `keptBlocks`). A block opened from the cached file whose runs are all still held as read
+ * from it, and that no other run joins, is copied as its bytes: a push re-encodes only what
  * changed.
  */
 function blocksOf(view: RemoteView, here: (id: string) => boolean): Block[] {
   const reused = new Map<string, OpenedBlock>();
   for (const block of view.opened ?? []) {
-    if (view.ahead.has(block.head) && block.ids.every((id) => view.runs.raw(id)?.b === block.bytes && !here(id))) reused.set(block.head, block);
+    if (block.head !== undefined && view.ahead.has(block.head) && block.ids.every((id) => view.runs.raw(id)?.b === block.bytes && !here(id))) reused.set(block.head, block);
   }
   const reusedBytes = new Set<Buffer>([...reused.values()].map((b) => b.bytes));
   const rest = new Set<string>();
@@ -105,10 +105,14 @@ function blocksOf(view: RemoteView, here: (id: string) => boolean): Block[] {
     const b = view.runs.raw(id)?.b;
     if (b === undefined || !reusedBytes.has(b)) rest.add(id);
   }
-  const owner = newestHeads(view, rest);
+  // The runs held here go to the blocks of no head, whatever heads changed them: heads and
+  // segments are looked up for the others alone (a member's view keeps its own runs, thousands).
+  const elsewhere = new Set<string>();
+  for (const id of rest) if (!here(id)) elsewhere.add(id);
+  const owner = newestHeads(view, elsewhere);
   // A run that joins a copied block's head: that block is encoded again, with it.
-  for (const [id, head] of [...owner]) {
-    const block = here(id) ? undefined : reused.get(head);
+  for (const [, head] of [...owner]) {
+    const block = reused.get(head);
     if (block === undefined) continue;
     reused.delete(head);
     for (const other of block.ids) {
@@ -116,26 +120,48 @@ function blocksOf(view: RemoteView, here: (id: string) => boolean): Block[] {
       owner.set(other, head);
     }
   }
-  const others: string[] = [];
-  for (const id of rest) if (here(id) || !owner.has(id)) others.push(id);
-  const listed = view.runs.listed(others);
+  const listed = view.runs.listed([...rest].filter((id) => !here(id) && !owner.has(id)));
   const groups = new Map<string | undefined, HeldRun[]>([[undefined, []]]);
   for (const key of view.ahead.keys()) if (!reused.has(key)) groups.set(key, []);
   for (const run of view.runs.held()) {
     if (!rest.has(run.id)) continue;
-    const head = here(run.id) ? undefined : owner.get(run.id);
-    if (head === undefined && listed.has(run.id) && !view.runs.stale(run.id) && !here(run.id)) continue;
+    const mine = here(run.id);
+    const head = mine ? undefined : owner.get(run.id);
+    if (head === undefined && !mine && listed.has(run.id) && !view.runs.stale(run.id)) continue;
     groups.get(head)!.push(run);
   }
-  const out: Block[] = [];
-  const first = groups.get(undefined)!;
-  if (first.length > 0) out.push({ head: undefined, bytes: runsSection(first) });
+  const out = keptBlocks(view, groups.get(undefined)!);
   for (const key of [...view.ahead.keys()].sort()) {
     const block = reused.get(key);
     if (block !== undefined) out.push({ head: key, bytes: block.bytes, sha: block.sha, offset: block.offset });
     else if (groups.get(key)!.length > 0) out.push({ head: key, bytes: runsSection(groups.get(key)!) });
   }
   return out;
+}
+
+/**
+ * The runs kept for no head ahead, in blocks by the first character of their id (at most 16: ids
+ * are hex), so that a push of a few runs encodes and writes their blocks alone. A group whose runs
+ * are all still held as read from one opened block, and are all of it, is that block's bytes.
+ */
+function keptBlocks(view: RemoteView, runs: readonly HeldRun[]): Block[] {
+  const byBytes = new Map<Buffer, OpenedBlock>();
+  for (const block of view.opened ?? []) if (block.head === undefined) byBytes.set(block.bytes, block);
+  const groups = new Map<string, HeldRun[]>();
+  for (const run of runs) {
+    const group = groups.get(run.id[0]!);
+    if (group === undefined) groups.set(run.id[0]!, [run]);
+    else group.push(run);
+  }
+  return [...groups.keys()].sort().map((key) => {
+    const group = groups.get(key)!;
+    const b = "raw" in group[0]! ? group[0].raw.b : undefined;
+    const block = b === undefined ? undefined : byBytes.get(b);
+    if (block !== undefined && block.ids.length === group.length && group.every((r) => "raw" in r && r.raw.b === b)) {
+      return { head: undefined, bytes: block.bytes, sha: block.sha, offset: block.offset };
+    }
+    return { head: undefined, bytes: runsSection(group) };
+  });
 }
 
 /** The newest head ahead that changed each of `ids` (those no head ahead changed are left out). */

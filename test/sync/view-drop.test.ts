@@ -322,3 +322,25 @@ test("an update in place reads back as the view written anew; once the blocks no
   assert.ok(anew.whole.bytes.equals(encodeView(later).bytes));
   assert.deepEqual(await all(decodeView(anew.whole.bytes)!.view), await fresh(storage, NOW + 3_000));
 });
+
+test("the runs kept for this directory are in blocks by their id's first character: a push of one of them writes its block alone, in place", async () => {
+  const storage = new MemoryStorage();
+  const id = (i: number) => `${(i % 16).toString(16)}${runId(i).slice(1)}`;
+  await putHead(storage, Array.from({ length: 64 }, (_, i) => ({ ...entry(i, t("b")), runId: id(i) })), NOW - HOUR);
+  const first = emptyView();
+  await refreshView(storage, first, NOW - HOUR);
+  const here = () => true;
+  const bytes = encodeView(first, here).bytes;
+  const view = decodeView({ size: bytes.length, version: "v1", read: (start: number, length: number) => bytes.subarray(start, start + length), close: () => undefined }, { lazy: true })!.view;
+  await refreshView(storage, view, NOW);
+  view.runs.set(id(5), [{ ...entry(5, t("c"), [t("b")]), runId: id(5) }]);
+  const encoded = encodeViewFile(view, view.file!, here);
+  assert.ok("update" in encoded, "written in place");
+  // 16 blocks of 4 runs each: the tail is the changed block and the header.
+  assert.ok(encoded.update.tail.length < (bytes.length * 3) / 16, `${encoded.update.tail.length} of ${bytes.length} bytes written`);
+  const back = decodeView(Buffer.concat([bytes.subarray(0, encoded.update.at), encoded.update.tail]))!.view;
+  const all = (v: RemoteView) => new Map([...v.runs.keysHeld()].sort().map((k) => [k, v.runs.get(k)!.map((e) => e.run.tree)]));
+  assert.equal(all(back).size, 64);
+  assert.deepEqual(all(back), all(view));
+  assert.deepEqual(all(back).get(id(5)), [t("c")]);
+});
