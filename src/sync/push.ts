@@ -89,6 +89,9 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
     // are up to date without a scan (or a look at the view's entries). Only whole runs (a push of
     // some parts compares those), and only runs the remote knows (asking the view decodes nothing).
     const known = live.filter((ref) => s.view.runs.has(ref.id));
+    // A run the remote lacks is read through the stat cache whatever the sums say: the cache
+    // loads while they are taken (this thread waits for them otherwise).
+    if (known.length < live.length) void s.cache;
     const summed = await summing;
     const inSync =
       only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: !opts.runs?.length && opts.where === undefined, summed }) : new Set<string>();
