@@ -1,9 +1,4 @@
 #!/usr/bin/env node
-// libuv sizes its thread pool on first use, from this variable: 4 threads by default, few for
-// copies of many small files (every file is several fs calls). Node 20's ES loader has used the
-// pool to read this file already, so the line takes effect only where the loader reads it
-// synchronously; a user who wants it sets the variable before gage starts.
-process.env.UV_THREADPOOL_SIZE ??= "16";
 import { fileURLToPath } from "node:url";
 import { loadBundle } from "./code-cache.js";
 

@@ -1,7 +1,7 @@
 import { isAscii } from "node:buffer";
 import { hash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { Script } from "node:vm";
 
@@ -25,9 +25,9 @@ export interface LoadedBundle {
   cached: boolean;
 }
 
-/** As CommonJS runs a module: its source in a function of what `require` hands it. */
+/** As CommonJS runs a module: its source in Node's function of what `require` hands it. */
 function compile(file: string, source: string, cachedData?: Buffer): Script {
-  return new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, { filename: file, ...(cachedData === undefined ? {} : { cachedData }) });
+  return new Script(Module.wrap(source), { filename: file, ...(cachedData === undefined ? {} : { cachedData }) });
 }
 
 /**

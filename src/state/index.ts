@@ -3,6 +3,6 @@
 export { STATE_DIR, stateDir, statePaths } from "./layout.js";
 export { commitStateFile, readStateFile, type StateFileReader } from "./files.js";
 export { readDefaultRemote, writeDefaultRemote } from "./config.js";
-export { RunStates, pruneRunStates, presentRuns, namesIn, ofPresentRun, readRunHistory, addRunHistory, readPending, writePending, clearPending, type RunHistory } from "./runs.js";
+export { RunStates, presentRuns, namesIn, ofPresentRun, readRunHistory, addRunHistory, readPending, writePending, clearPending, type RunHistory } from "./runs.js";
 export { RemoteState } from "./remote.js";
 export { GitSyncState, type SyncedRun } from "./git.js";

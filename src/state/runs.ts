@@ -69,13 +69,6 @@ export function clearPending(runsDir: string, runId: string): void {
   removeStateFile(statePaths.pending(runsDir, runId));
 }
 
-/**
- * Removes the histories and pending marks of runs the runs directory no longer holds in any form
- * (`ID/`, `ID.meta`, `ID.meta.deleted`, `ID.user`, `ID.project`). Returns how many files went.
- */
-export function pruneRunStates(runsDir: string, present = presentRuns(runsDir)): number {
-  return RunStates.read(runsDir).prune(present);
-}
 
 /** The names in a folder (none in one not made yet: a runs directory, the run states' folder). */
 export function namesIn(dir: string): string[] {

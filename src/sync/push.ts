@@ -192,11 +192,13 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
         // histories, and their stat cache rows (left out of the cache the push saves as it
         // closes: checked row by row when histories are of runs gone, else when the cache is
         // next written whole).
-        const present = items.length > 0 && !opts.runs?.length && opts.where === undefined ? presentRuns(opts.runsDir, namesHere(s)) : undefined;
-        const states = present === undefined ? undefined : RunStates.read(opts.runsDir);
-        if (present !== undefined) s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present), { thorough: states!.anyGone(present) });
-        const result = await executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
-        if (present !== undefined && result.head !== undefined) states!.prune(present);
+        const push = () => executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
+        if (items.length === 0 || opts.runs?.length || opts.where !== undefined) return push();
+        const present = presentRuns(opts.runsDir, namesHere(s));
+        const states = RunStates.read(opts.runsDir);
+        s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present), { thorough: states.anyGone(present) });
+        const result = await push();
+        if (result.head !== undefined) states.prune(present);
         return result;
       },
       close: () => closeSession(s, true),

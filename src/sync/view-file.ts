@@ -120,7 +120,7 @@ function blocksOf(view: RemoteView, here: (id: string) => boolean): Block[] {
       owner.set(other, head);
     }
   }
-  const listed = view.runs.listed([...rest].filter((id) => !here(id) && !owner.has(id)));
+  const listed = view.runs.listed([...elsewhere].filter((id) => !owner.has(id)));
   const groups = new Map<string | undefined, HeldRun[]>([[undefined, []]]);
   for (const key of view.ahead.keys()) if (!reused.has(key)) groups.set(key, []);
   for (const run of view.runs.held()) {

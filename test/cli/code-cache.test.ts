@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isAscii } from "node:buffer";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import Module from "node:module";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -37,8 +38,7 @@ test("a code cache is used only for the source it was made from: not for another
     assert.equal(bundle("old").length, bundle("new").length);
 
     // V8 alone checks a cache against the source's length: it would run the old code.
-    const wrapped = (source: string) => `(function (exports, require, module, __filename, __dirname) { ${source}\n})`;
-    const v8Only = new Script(wrapped(bundle("new")), { filename: file, cachedData: cache.subarray(40) });
+    const v8Only = new Script(Module.wrap(bundle("new")), { filename: file, cachedData: cache.subarray(40) });
     assert.equal(v8Only.cachedDataRejected, false, "V8 takes the stale cache");
 
     const loaded = loadBundle(file);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { hashBytes, packIndexKey } from "../../src/objects/index.js";
 import { encodePackIndex } from "../../src/objects/pack.js";
-import { addRunHistory, commitStateFile, ofPresentRun, presentRuns, pruneRunStates, readPending, readRunHistory, RemoteState, RunStates, statePaths, writePending } from "../../src/state/index.js";
+import { addRunHistory, commitStateFile, ofPresentRun, presentRuns, readPending, readRunHistory, RemoteState, RunStates, statePaths, writePending } from "../../src/state/index.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const URL = "file:///somewhere/remote";
@@ -78,7 +78,10 @@ test("histories keep the newest trees; pending marks are read back; runs gone fo
     assert.deepEqual(readRunHistory(path, kept), { files: trees.slice(2), meta: [trees[0]] });
     writePending(path, gone, { files: trees[4]! });
     assert.deepEqual(readPending(path, gone), { files: trees[4] });
-    assert.equal(pruneRunStates(path), 2, "the history and the pending mark of the run no longer here");
+    const states = RunStates.read(path);
+    assert.equal(states.anyGone(presentRuns(path)), true);
+    assert.equal(states.prune(presentRuns(path)), 2, "the history and the pending mark of the run no longer here");
+    assert.equal(RunStates.read(path).anyGone(presentRuns(path)), false);
     assert.ok(RunStates.read(path).history(deleted), "a deleted run (restorable) keeps its history");
     assert.ok(!existsSync(statePaths.history(path, gone)));
   });
