@@ -6,6 +6,8 @@ import { join, relative } from "node:path";
 import { spawnSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
+// A test that hangs fails after this long instead of holding the whole run.
+const TEST_TIMEOUT_MS = 10 * 60 * 1000;
 const filters = process.argv.slice(2);
 
 function findTests(dir) {
@@ -27,7 +29,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", `--test-timeout=${TEST_TIMEOUT_MS}`, "--test-reporter=spec", ...files],
   { cwd: root, stdio: "inherit" },
 );
 process.exit(result.status ?? 1);

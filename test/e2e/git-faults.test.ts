@@ -49,9 +49,11 @@ test("a push killed at random points leaves the branch as it was or complete, an
   for (const from of [100, 400, 700, 1000]) {
     const delay = from + Math.floor(Math.random() * 300);
     const child = spawn(process.execPath, [GAGE_BIN, "push", c.url, "-y"], { env: baseEnv({ GAGE_RUNS: c.runs, ...auth }), stdio: "ignore" });
+    // Listened for at once: a push that ends before the kill has closed by then.
+    const closed = new Promise((resolve) => child.on("close", resolve));
     await new Promise((resolve) => setTimeout(resolve, delay));
     child.kill("SIGKILL");
-    await new Promise((resolve) => child.on("close", resolve));
+    await closed;
     await git(["fsck", "--no-dangling"], { cwd: c.repo });
     const runs = await branchRuns(c.repo);
     assert.ok(runs.length === 0 || runs.length === 9, `after a kill at ${delay} ms the branch holds ${runs.length} runs`);
