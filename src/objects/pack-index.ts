@@ -71,12 +71,13 @@ interface Table {
 
 const FILTER_MAX = 16_384;
 /**
- * A table is searched on its records until it has been searched a quarter as many times as it
- * holds ids, then it gets its prefixes and filter (one pass). A push of a few runs looks up a
- * few dozen ids across a hundred packs and so never pays for the pass over 80,000 ids, cold;
- * a scan of thousands of runs pays for it at once.
+ * A table is searched on its records until it has been searched a sixteenth as many times as it
+ * holds ids, then it gets its prefixes and filter (one pass over its ids). A search on the records
+ * reads about log2(ids) of them, so by then the searches have read about as many as the pass will
+ * (~13 for a pack's few thousand ids): never more than twice what the cheaper choice would have.
+ * A push of a few runs looks up a few dozen ids across a hundred packs and never pays for the pass.
  */
-const SEARCHES_PER_ID_BEFORE_PREFIXES = 1 / 4;
+const SEARCHES_PER_ID_BEFORE_PREFIXES = 1 / 16;
 
 // Lookups search every table; past this many, the tables are merged into one, once lookups have
 // searched twice as many tables as there are objects. A merge costs about what that many table

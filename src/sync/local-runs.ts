@@ -1,16 +1,16 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { emptyStats, hashBytes, idOnlySink, nativeListing, type SnapshotStats, type TreeSumLookup } from "../objects/index.js";
-import { scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type StatCache } from "../worktree/index.js";
+import { RACY_MS, scanRunsHere, scanRunsOnWorkers, snapshotRunParts, type RunParts, type RunToScan, type StatCache } from "../worktree/index.js";
 import { NothingSelectedError, RunNotFoundError, RunsDirError } from "../runs/errors.js";
 import { META_SUFFIX, runPaths } from "../runs/layout.js";
 import { listRuns, readRun, type Run } from "../runs/run.js";
 import { matchRunSpec, parseWhere } from "../runs/select.js";
 import { selectByNames } from "../runs/select-dir.js";
 import { isStoreRunId, isUserLogName, type HeadEntry, type RunSummary } from "./heads.js";
-import { readPending, readRunHistory, statePaths } from "../state/index.js";
+import { namesIn, readPending, readRunHistory, statePaths } from "../state/index.js";
 import { EMPTY_TREE, sameVersion, type RunVersion, type TreeVersion } from "./merge.js";
 
 
@@ -181,7 +181,7 @@ export async function loadLocalRun(runsDir: string, scan: ScannedRun, cache?: St
  */
 export async function selectLocalRuns(
   runsDir: string,
-  opts: { runs?: readonly string[]; where?: string; onWarning?: (msg: string) => void },
+  opts: { runs?: readonly string[]; where?: string; onWarning?: (msg: string) => void; listing?: RunsDirListing },
 ): Promise<RunRef[]> {
   const specs = opts.runs ?? [];
   const shareable = (id: string) => {
@@ -191,7 +191,7 @@ export async function selectLocalRuns(
   };
   // Every live run, found by its folder name alone: a run that does not move is never read.
   if (specs.length === 0 && opts.where === undefined) {
-    const names = await listRunsDirNames(runsDir);
+    const names = opts.listing?.names ?? (await listRunsDirNames(runsDir));
     return names
       .filter((n) => n.endsWith(META_SUFFIX) && n.length > META_SUFFIX.length)
       .map((n) => n.slice(0, -META_SUFFIX.length))
@@ -229,6 +229,47 @@ async function listRunsDirNames(runsDir: string): Promise<string[]> {
   try {
     return await readdir(runsDir);
   } catch (err) {
-    throw new RunsDirError(runsDir, `Runs directory ${runsDir} cannot be read (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+    throw runsDirUnreadable(runsDir, err);
   }
+}
+
+function runsDirUnreadable(runsDir: string, err: unknown): RunsDirError {
+  return new RunsDirError(runsDir, `Runs directory ${runsDir} cannot be read (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+}
+
+/**
+ * A runs directory's names, with its stamps from just before they were read. They are its names
+ * still while the directory's inode, mtime and ctime stay as they were (a name made, removed or
+ * renamed changes both stamps), unless those were within RACY_MS of the listing: a change in the
+ * same clock tick leaves them as they were (docs/formats.md, Local state).
+ */
+export interface RunsDirListing {
+  names: readonly string[];
+  ino: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  /** The stamps were older than RACY_MS when the names were read. */
+  settled: boolean;
+}
+
+/** Lists a runs directory for `namesStill`; `nowMs` is the clock when it starts. */
+export async function listRunsDir(runsDir: string, nowMs: number): Promise<RunsDirListing> {
+  let st: Stats;
+  try {
+    st = await stat(runsDir);
+  } catch (err) {
+    throw runsDirUnreadable(runsDir, err);
+  }
+  const names = await listRunsDirNames(runsDir);
+  const settled = Math.max(st.mtimeMs, st.ctimeMs) < nowMs - RACY_MS;
+  return { names, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, settled };
+}
+
+/** The names of `listing` when they are still the directory's (`RunsDirListing`), else read now. */
+export function namesStill(runsDir: string, listing: RunsDirListing | undefined): readonly string[] {
+  if (listing?.settled) {
+    const st = statSync(runsDir, { throwIfNoEntry: false });
+    if (st !== undefined && st.ino === listing.ino && st.mtimeMs === listing.mtimeMs && st.ctimeMs === listing.ctimeMs) return listing.names;
+  }
+  return namesIn(runsDir);
 }

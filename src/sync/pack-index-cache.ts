@@ -43,10 +43,14 @@ const LOCAL_READ_WEIGHT = 16;
 export async function loadPushPackIndex(s: Session, sendBytes: number): Promise<PackIndex> {
   // The kept copies are read too: locally, so they weigh a fraction of their bytes against the bytes sent.
   if (sendBytes < s.state.keptBytes() / LOCAL_READ_WEIGHT) return new PackIndex();
-  const listed = await listPackIndexes(s.remote.storage, true);
   const kept = s.state.keptIndexes();
+  const isKept = (l: ListedIndex) => l.sum !== undefined && kept.has(l.key);
+  // Sizes only when some index is not kept (a stat each on a folder remote): none is read otherwise.
+  const names = await listPackIndexes(s.remote.storage);
+  if (names.every(isKept)) return loadRemotePackIndex(s, names);
+  const listed = await listPackIndexes(s.remote.storage, true);
   let unread = 0;
-  for (const l of listed) if (l.sum === undefined || !kept.has(l.key)) unread += l.size ?? 0;
+  for (const l of listed) if (!isKept(l)) unread += l.size ?? 0;
   if (sendBytes >= unread) return loadRemotePackIndex(s, listed);
   return (await loadPackIndexKept(s.remote.storage, kept, { listed, fetch: false })).index;
 }

@@ -9,7 +9,7 @@ import { runPaths } from "../runs/layout.js";
 import { readRun, runMetaDir } from "../runs/run.js";
 import { ConflictError, type RunConflict } from "./errors.js";
 import { encodeHead, entryVersion, keyTime, loadRuns, noteHead, timesFor, writeCatalog, type EntryTimes, type HeadEntry } from "./heads.js";
-import { loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
+import { listRunsDir, loadLocalRun, sameState, scanRuns, selectLocalRuns, unscannedRun, type LocalRun, type RunRef, type ScannedRun } from "./local-runs.js";
 import { addRunHistory, ofPresentRun, presentRuns, RunStates, statePaths } from "../state/index.js";
 import { forcePart, hasNews, MAX_PRIOR, mergeRunVersions, mergeUser, sameVersion, EMPTY_TREE, type PartMerge, type TreeVersion } from "./merge.js";
 import { unionOfHints } from "./head-entry.js";
@@ -72,7 +72,9 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
   const git = await gitRemoteSpec(opts);
   if (git !== undefined) return (await import("./git/push.js")).planGitPush(opts, git);
   const only = checkOnly(opts.only);
-  const refs = await selectLocalRuns(opts.runsDir, opts);
+  // Every run: the names listed are the prune's and the view's too while they are still the directory's.
+  const listing = opts.runs?.length || opts.where !== undefined ? undefined : await listRunsDir(opts.runsDir, (opts.now ?? Date.now)());
+  const refs = await selectLocalRuns(opts.runsDir, { ...opts, ...(listing === undefined ? {} : { listing }) });
   const live = refs.filter((ref) => !ref.deleted);
   const threads = availableParallelism();
   // Every live run is summed up (in C, on every core) while the remote is opened and its heads
@@ -80,6 +82,7 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
   // from its sums, and the folders that move are read without being summed up again.
   const summing = sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() });
   const s = await openSession(opts);
+  s.listing = listing;
   try {
     const items: PushItem[] = [];
     const conflicts: RunConflict[] = [];

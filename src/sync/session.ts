@@ -5,7 +5,8 @@ import { UsageError } from "../errors.js";
 import type { ConflictError } from "./errors.js";
 import { StatCache } from "../worktree/index.js";
 import { emptyView, refreshView, type RemoteView } from "./heads.js";
-import { RemoteState, namesIn, statePaths } from "../state/index.js";
+import { RemoteState, statePaths } from "../state/index.js";
+import { namesStill, type RunsDirListing } from "./local-runs.js";
 import type { InSyncState } from "./in-sync.js";
 import { decodeView, encodeViewFile } from "./view-file.js";
 import { CachedViewDamaged } from "./view-blocks.js";
@@ -111,6 +112,8 @@ export interface Session {
   closed: boolean;
   /** The runs directory's names, once read (`namesHere`). */
   names?: readonly string[];
+  /** The names the command's plan listed: `namesHere`'s while still the directory's. */
+  listing?: RunsDirListing;
 }
 
 /**
@@ -118,7 +121,7 @@ export interface Session {
  * the view keeps, as the directory stood when the first of them asked.
  */
 export function namesHere(s: Session): readonly string[] {
-  return (s.names ??= namesIn(s.runsDir));
+  return (s.names ??= namesStill(s.runsDir, s.listing));
 }
 
 export function checkOnly(only: readonly string[] | undefined): Set<RunPart> {

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
 import { statePaths } from "../../src/state/index.js";
-import { push, status } from "../../src/sync/index.js";
+import { planPush, push, status } from "../../src/sync/index.js";
+import { listRunsDir, namesStill } from "../../src/sync/local-runs.js";
+import { RACY_MS } from "../../src/worktree/index.js";
 import { decodeView } from "../../src/sync/view-file.js";
 import { freshCases, SHARED_RUN } from "./story.js";
 
@@ -75,6 +77,39 @@ test("a runs directory moved elsewhere drops the stat cache rows of its old path
   assert.ok(!cached().includes(`${origin}/`), "no row of the old paths");
   assert.ok(cached().includes(`${moved}/${SHARED_RUN}`));
   assert.equal((await push({ runsDir: moved, remote, now })).runs.length, 0);
+});
+
+test("a run that arrives between a push's plan and its execution keeps its history: the names planned serve only while the directory is unchanged", async () => {
+  const { root, origin, remote } = fresh();
+  await push({ runsDir: origin, remote, now });
+  // Away while the push plans; back (as a concurrent pull or clone brings it) before it executes.
+  const away = join(root, "away");
+  mkdirSync(away);
+  const names = readdirSync(origin).filter((n) => n.startsWith(GONE));
+  for (const n of names) renameSync(join(origin, n), join(away, n));
+  changeSharedRun(origin);
+  const plan = await planPush({ runsDir: origin, remote, now });
+  for (const n of names) renameSync(join(away, n), join(origin, n));
+  await plan.execute();
+  await plan.close();
+  assert.ok(existsSync(statePaths.history(origin, GONE)), "the run that arrived keeps its history");
+  assert.ok(cachedBytes(origin).includes(GONE), "and its stat cache rows");
+});
+
+test("a runs directory's names listed serve while its inode and stamps stay, and only when those were settled at the listing", async () => {
+  const { origin } = fresh();
+  const st = statSync(origin);
+  const changed = Math.max(st.mtimeMs, st.ctimeMs);
+  const settled = await listRunsDir(origin, changed + RACY_MS + 1);
+  assert.equal(settled.settled, true);
+  assert.equal((await listRunsDir(origin, changed + RACY_MS - 1)).settled, false, "stamps within RACY_MS of the listing");
+  // A stand-in for names the directory no longer has: returned only while they may be trusted.
+  const stale = ["only-this"];
+  assert.deepEqual(namesStill(origin, { ...settled, names: stale }), stale);
+  assert.deepEqual(namesStill(origin, { ...settled, names: stale, settled: false }), readdirSync(origin), "not settled: read again");
+  assert.deepEqual(namesStill(origin, { ...settled, names: stale, ino: settled.ino + 1 }), readdirSync(origin), "another folder: read again");
+  writeFileSync(join(origin, "new-name"), "");
+  assert.deepEqual(namesStill(origin, { ...settled, names: stale }), readdirSync(origin), "a name made: read again");
 });
 
 test("a cached view with a damaged block, or of the previous format, is a cache miss: the command reads the remote afresh and writes a good view", async () => {

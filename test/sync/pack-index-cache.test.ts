@@ -29,6 +29,7 @@ test("a push reads only the pack index files another writer wrote since, none of
   const second = await countedIndexReads(remote);
   await push({ runsDir: origin, remote: second.storage });
   assert.deepEqual(second.indexReads, [], "the first push kept its pack's index file");
+  assert.ok(!second.sizedLists.some((p) => p.startsWith("packs")), "every index kept: the packs are listed without sizes");
   const other = join(root, "other");
   await clone({ runsDir: other, remote });
   newFile(other, "from-other.txt");
@@ -37,6 +38,7 @@ test("a push reads only the pack index files another writer wrote since, none of
   const third = await countedIndexReads(remote);
   await push({ runsDir: origin, remote: third.storage, force: true });
   assert.equal(third.indexReads.length, 1, "the other writer's pack only");
+  assert.ok(third.sizedLists.some((p) => p.startsWith("packs")), "an index not kept: its size weighed against the bytes sent");
   const check = join(root, "check");
   await clone({ runsDir: check, remote });
   assert.deepEqual(shared(check), shared(origin));

@@ -7,7 +7,7 @@ import { UsageError } from "../../errors.js";
 import { NotFoundError, NotRegularFileError, PermissionError, RemoteConflictError, RemoteUrlError, StoreNotFoundError, UnreachableError } from "../errors.js";
 import { checkKey, checkRange, clampRange, TEMP_PREFIX } from "../keys.js";
 import type { ByteRange, Storage, StorageEntry, StorageStat } from "../storage.js";
-import { readAt, toReadable } from "../streams.js";
+import { readAt } from "../streams.js";
 import { shortPath } from "../url.js";
 import { walkKeys, type FolderEntry } from "../walk.js";
 
@@ -214,10 +214,11 @@ export class LocalStorage implements Storage {
     const folder = dirname(path);
     const temp = join(folder, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
     try {
-      await fs.mkdir(folder, { recursive: true });
-      const handle = await fs.open(temp, "wx", 0o644);
+      const handle = await openNew(temp, folder);
       try {
-        for await (const chunk of toReadable(data)) await handle.write(chunk as Buffer);
+        // Bytes in one write; a stream chunk by chunk.
+        if (data instanceof Readable) for await (const chunk of data) await handle.write(chunk as Buffer);
+        else await handle.writeFile(data);
         await handle.sync();
       } finally {
         await handle.close();
@@ -345,6 +346,17 @@ export class LocalStorage implements Storage {
 }
 
 /** Makes a rename durable. Some network filesystems cannot fsync a folder; they persist renames anyway. */
+/** Creates `temp` for writing, and its folder first when that is missing (most puts find it there). */
+async function openNew(temp: string, folder: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(temp, "wx", 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  await fs.mkdir(folder, { recursive: true });
+  return fs.open(temp, "wx", 0o644);
+}
+
 async function syncFolder(folder: string): Promise<void> {
   const handle = await fs.open(folder, constants.O_RDONLY).catch(() => undefined);
   if (!handle) return;
