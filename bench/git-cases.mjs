@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 import { editAndAddRun } from "./sync-cases.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
+const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
 const GIT_ENV = { GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@localhost", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@localhost", GIT_CONFIG_NOSYSTEM: "1" };
 
 // Peak memory (maximum resident set) of each gage process, through GNU time when installed.

@@ -9,7 +9,7 @@ import { makeTinyRuns } from "./make-tiny-runs.mjs";
 import { startS3rver } from "./sync-cases.mjs";
 import { duBytes, human, rmrf, run, timed } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
+const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
 const PROBE = new URL("./rss-probe.mjs", import.meta.url).href;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const MiB = 2 ** 20;

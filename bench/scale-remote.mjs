@@ -2,7 +2,7 @@
 // Builds one folder remote of tiny runs as bench/scale-cases.mjs does (pushes alternating between
 // two members' runs directories, A keeping its newest runs), for timing commands against it by
 // hand at a size of one's choosing:
-//   node bench/scale-remote.mjs --out DIR --runs N [--pushes P] [--member M] [--gage dist/bundle/gage.js]
+//   node bench/scale-remote.mjs --out DIR --runs N [--pushes P] [--member M] [--gage dist/bundle/gage.cjs]
 // Leaves DIR/remote, DIR/a (the member, M runs) and DIR/ids-b (runs B pushed, one a line).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -16,7 +16,7 @@ const { values } = parseArgs({
     runs: { type: "string" },
     pushes: { type: "string", default: "32" },
     member: { type: "string", default: "2000" },
-    gage: { type: "string", default: new URL("../dist/bundle/gage.js", import.meta.url).pathname },
+    gage: { type: "string", default: new URL("../dist/bundle/gage.cjs", import.meta.url).pathname },
   },
 });
 if (!values.out || !values.runs) throw new Error("--out DIR and --runs N are required");

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
+const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
 
 async function timedGet(url) {
   const t0 = performance.now();

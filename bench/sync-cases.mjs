@@ -6,7 +6,7 @@ import { appendFileSync, chmodSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { bestOfFresh, rmrf, run, timed } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
+const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
 const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 
 function gage(ctx, args, runsDir = ctx.runsDir) {

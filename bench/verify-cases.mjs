@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.js", import.meta.url).pathname;
+const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
 
 function gage(ctx, args) {
   return run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown" } });

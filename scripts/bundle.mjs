@@ -10,6 +10,7 @@
 // ("./snapshot-worker.js"), the native addon ("../../native/..."), package.json ("../../").
 import { build } from "esbuild";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { codeCacheWorkload } from "./code-cache-workload.mjs";
 import { buildWeb } from "./web-bundle.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -36,7 +37,6 @@ const common = {
 await build({
   ...common,
   entryPoints: {
-    gage: "src/cli/bin.ts",
     index: "src/index.ts",
     // The object store and run-folder rooms alone, as bench/snapshot-runs.mjs measures them.
     objects: "src/objects/index.ts",
@@ -49,12 +49,12 @@ await build({
   chunkNames: "chunk-[hash]",
 });
 
-// The command itself, one CommonJS file that bin.ts runs with a V8 code cache made here
+// The command itself, one CommonJS file that bin.ts (gage.cjs) runs with a V8 code cache made here
 // (src/cli/code-cache.ts; Node 20 caches no ES module's code). Paths from `import.meta.url` are
 // the file's own URL, as in the ES build beside it; strict, as ES modules are.
 await build({
   ...common,
-  entryPoints: { cli: "src/cli/main.ts" },
+  entryPoints: { cli: "src/cli/main.ts", gage: "src/cli/bin.ts" },
   format: "cjs",
   outExtension: { ".js": ".cjs" },
   // isomorphic-git, for Git remotes over HTTP only, is left to Node's require: a command that
@@ -71,7 +71,7 @@ await build({
 const cliFile = `${outdir}/cli.cjs`;
 writeFileSync(cliFile, readFileSync(cliFile, "utf8").replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
 const { writeCodeCache } = await import(new URL("../dist/cli/code-cache.js", import.meta.url).href);
-writeCodeCache(cliFile);
+await writeCodeCache(cliFile, codeCacheWorkload);
 
 // The `gage serve` front end, beside dist/bundle (src/serve/assets.ts looks for ../web/).
 await buildWeb(`${root}dist/web`);

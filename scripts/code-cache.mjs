@@ -8,7 +8,9 @@ const cli = new URL("../dist/bundle/cli.cjs", import.meta.url).pathname;
 const helper = new URL("../dist/cli/code-cache.js", import.meta.url);
 if (existsSync(cli) && existsSync(helper.pathname)) {
   try {
-    (await import(helper.href)).writeCodeCache(cli);
+    const { loadBundle, writeCodeCache } = await import(helper.href);
+    // The build's cache, made after a workload (scripts/code-cache-workload.mjs), is kept when this Node takes it.
+    if (!loadBundle(cli).cached) await writeCodeCache(cli);
   } catch (err) {
     console.warn(`gage-sync: no code cache written (${err.message}); gage starts a little slower.`);
   }

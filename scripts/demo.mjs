@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "dist", "bundle", "gage.js");
+const bin = join(root, "dist", "bundle", "gage.cjs");
 const keep = process.argv.includes("--keep");
 const work = mkdtempSync(join(tmpdir(), "gage-demo-"));
 const project = join(work, "hello");

@@ -52,21 +52,32 @@ function cacheFor(cacheFile: string, sha: Buffer): Buffer | undefined {
   return made.equals(sha) ? bytes.subarray(HEADER) : undefined;
 }
 
+/** Runs a compiled bundle as `require` would and returns its exports. */
+function run(script: Script, file: string): Record<string, unknown> {
+  const module = { exports: {} as Record<string, unknown> };
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  return module.exports;
+}
+
 /** Runs the CommonJS bundle `file` as `require` would, with its code cache when it fits. */
 export function loadBundle(file: string): LoadedBundle {
   const { source, sha } = readBundle(file);
   const cachedData = cacheFor(`${file}.cache`, sha);
   const script = compile(file, source, cachedData);
-  const module = { exports: {} as Record<string, unknown> };
-  const run = script.runInThisContext() as (...args: unknown[]) => void;
-  run.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
-  return { exports: module.exports, cached: cachedData !== undefined && !script.cachedDataRejected };
+  return { exports: run(script, file), cached: cachedData !== undefined && !script.cachedDataRejected };
 }
 
-/** Writes the code cache of the bundle `file` beside it (atomically: a reader sees the old or the new). */
-export function writeCodeCache(file: string): void {
+/**
+ * Writes the code cache of the bundle `file` beside it (atomically: a reader sees the old or the
+ * new). With `warm`, the cache is made after `warm` has run the bundle's exports: V8 then keeps
+ * the code of every function that ran, which a start otherwise compiles again on first call.
+ */
+export async function writeCodeCache(file: string, warm?: (exports: Record<string, unknown>) => Promise<void>): Promise<void> {
   const { source, sha } = readBundle(file);
-  const data = compile(file, source).createCachedData();
+  const script = compile(file, source);
+  if (warm !== undefined) await warm(run(script, file));
+  const data = script.createCachedData();
   const temp = `${file}.cache.${process.pid}.tmp`;
   writeFileSync(temp, Buffer.concat([MAGIC, sha, data]));
   renameSync(temp, `${file}.cache`);

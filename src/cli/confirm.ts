@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline";
 import { CancelledError, UsageError } from "../errors.js";
 import type { CliContext } from "./context.js";
 
@@ -18,6 +17,8 @@ export async function confirm(ctx: CliContext, prompt: string, opts: ConfirmOpti
   if (opts.yes) return true;
   assertCanAsk(ctx);
   const dflt = opts.default ?? true;
+  // Loaded to ask only: most commands run with -y or ask nothing.
+  const { createInterface } = await import("node:readline");
   const rl = createInterface({ input: ctx.stdin, output: ctx.stderr, terminal: false });
   const lines = rl[Symbol.asyncIterator]();
   try {

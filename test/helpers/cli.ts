@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 /** The built binary: e2e tests run what a user runs (`npm test` builds first). */
-export const GAGE_BIN = fileURLToPath(new URL("../../dist/bundle/gage.js", import.meta.url));
+export const GAGE_BIN = fileURLToPath(new URL("../../dist/bundle/gage.cjs", import.meta.url));
 
 export interface GageResult {
   code: number;

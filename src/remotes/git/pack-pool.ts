@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { PackJob, PackResult } from "./pack-worker.js";
 
 // From source (tests run through tsx) the worker is the .ts file and needs tsx's loader too;
-// from dist/ it is the .js file (the bundle puts pack-worker.js beside gage.js).
+// from dist/ it is the .js file (the bundle puts pack-worker.js beside gage.cjs).
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const WORKER_URL = new URL(FROM_SOURCE ? "./pack-worker.ts" : "./pack-worker.js", import.meta.url);
 // One core is left to this thread and the addon's writers (two on two cores were slower than one).
