@@ -241,7 +241,7 @@ function runsDirUnreadable(runsDir: string, err: unknown): RunsDirError {
  * A runs directory's names, with its stamps from just before they were read. They are its names
  * still while the directory's inode, mtime and ctime stay as they were (a name made, removed or
  * renamed changes both stamps), unless those were within RACY_MS of the listing: a change in the
- * same clock tick leaves them as they were (docs/formats.md, Local state).
+ * same clock tick leaves them as they were (docs/performance.md, Local caches).
  */
 export interface RunsDirListing {
   names: readonly string[];
