@@ -216,9 +216,9 @@ export class LocalStorage implements Storage {
     try {
       const handle = await openNew(temp, folder);
       try {
-        // Bytes in one write; a stream chunk by chunk.
-        if (data instanceof Readable) for await (const chunk of data) await handle.write(chunk as Buffer);
-        else await handle.writeFile(data);
+        // Bytes in one write (`writeFile` would cut a pack into 512 KiB writes); a stream chunk by chunk.
+        if (data instanceof Readable) for await (const chunk of data) await writeAll(handle, chunk as Buffer);
+        else await writeAll(handle, data);
         await handle.sync();
       } finally {
         await handle.close();
@@ -345,7 +345,16 @@ export class LocalStorage implements Storage {
   }
 }
 
-/** Makes a rename durable. Some network filesystems cannot fsync a folder; they persist renames anyway. */
+/** Writes all of `bytes` at the file's position (a write may take fewer than it was given). */
+async function writeAll(handle: fs.FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at);
+    // Never expected of a file; without it the loop would not end.
+    if (bytesWritten === 0) throw Object.assign(new Error("EIO: a write to the remote's folder wrote nothing"), { code: "EIO" });
+    at += bytesWritten;
+  }
+}
+
 /** Creates `temp` for writing, and its folder first when that is missing (most puts find it there). */
 async function openNew(temp: string, folder: string): Promise<fs.FileHandle> {
   try {
@@ -357,6 +366,7 @@ async function openNew(temp: string, folder: string): Promise<fs.FileHandle> {
   return fs.open(temp, "wx", 0o644);
 }
 
+/** Makes a rename durable. Some network filesystems cannot fsync a folder; they persist renames anyway. */
 async function syncFolder(folder: string): Promise<void> {
   const handle = await fs.open(folder, constants.O_RDONLY).catch(() => undefined);
   if (!handle) return;
