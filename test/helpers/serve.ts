@@ -4,7 +4,7 @@
  * requests (fetch folds `..` away; a raw request sends the target as written).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -18,6 +18,8 @@ let built: string | undefined;
 export function webAssets(): string {
   if (built === undefined) {
     const dir = mkdtempSync(join(tmpdir(), "gage-web-"));
+    // Removed with the test process that built it (each left a folder in the system's temp before).
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     execFileSync(process.execPath, [join(ROOT, "scripts/web-bundle.mjs"), dir], { stdio: "pipe" });
     built = dir;
   }
