@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runPaths } from "../../src/runs/layout.js";
@@ -98,6 +98,9 @@ test("a run that arrives between a push's plan and its execution keeps its histo
 
 test("a runs directory's names listed serve while its inode and stamps stay, and only when those were settled at the listing", async () => {
   const { origin } = fresh();
+  // An mtime long past: the name made below changes it whatever the clock's granularity.
+  const past = new Date(Date.now() - 3_600_000);
+  utimesSync(origin, past, past);
   const st = statSync(origin);
   const changed = Math.max(st.mtimeMs, st.ctimeMs);
   const settled = await listRunsDir(origin, changed + RACY_MS + 1);
