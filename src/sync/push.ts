@@ -72,8 +72,9 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
   const git = await gitRemoteSpec(opts);
   if (git !== undefined) return (await import("./git/push.js")).planGitPush(opts, git);
   const only = checkOnly(opts.only);
-  // Every run: the names listed are the prune's and the view's too while they are still the directory's.
-  const listing = opts.runs?.length || opts.where !== undefined ? undefined : await listRunsDir(opts.runsDir, (opts.now ?? Date.now)());
+  // Every run: the push prunes the state of runs gone, by the names listed here while they are still the directory's.
+  const whole = !opts.runs?.length && opts.where === undefined;
+  const listing = whole ? await listRunsDir(opts.runsDir, (opts.now ?? Date.now)()) : undefined;
   const refs = await selectLocalRuns(opts.runsDir, { ...opts, ...(listing === undefined ? {} : { listing }) });
   const live = refs.filter((ref) => !ref.deleted);
   const threads = availableParallelism();
@@ -97,7 +98,7 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
     if (known.length < live.length) void s.cache;
     const summed = await summing;
     const inSync =
-      only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: !opts.runs?.length && opts.where === undefined, summed }) : new Set<string>();
+      only.size === RUN_PARTS.length && summed !== undefined ? findInSync(s, known.map((r) => r.id), { prune: whole, summed }) : new Set<string>();
     const toCompare = inSync.size === 0 ? refs : refs.filter((ref) => !inSync.has(ref.id));
     if (inSync.size > 0) {
       // One event for them all: they were summed up at once.
@@ -196,7 +197,7 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
         // closes: checked row by row when histories are of runs gone, else when the cache is
         // next written whole).
         const push = () => executePush(s, items, upToDate, summed?.treeSums, onProgress ?? opts.onProgress);
-        if (items.length === 0 || opts.runs?.length || opts.where !== undefined) return push();
+        if (items.length === 0 || !whole) return push();
         const present = presentRuns(opts.runsDir, namesHere(s));
         const states = RunStates.read(opts.runsDir);
         s.loadedCache?.forgetUnless(ofPresentRun(opts.runsDir, present), { thorough: states.anyGone(present) });

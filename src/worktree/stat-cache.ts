@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, type Stats } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, type Stats } from "node:fs";
 import { findSorted, type CachedIds, type FileIdCache, type FileStamp, type ObjectId } from "../objects/index.js";
+import { commitStateFile, removeStateFile } from "../state/files.js";
 
 export type { CachedIds, FileIdCache, FileStamp } from "../objects/index.js";
 
@@ -507,18 +506,18 @@ export class StatCache implements FileIdCache {
 
   /**
    * Writes the cache atomically (temp file, rename): the rows changed since loading into the
-   * delta file while it stays small, else the whole file. Synchronously: a cache's local files,
-   * never synced to disk, where each asynchronous step would wait for a thread of the pool.
+   * delta file while it stays small, else the whole file. As every cache of `.gage-sync/`
+   * (`commitStateFile`, not synced): synchronously, where each asynchronous step would wait for
+   * a thread of the pool.
    */
   async save(file: string): Promise<void> {
-    mkdirSync(dirname(file), { recursive: true });
     const limit = Math.max(DELTA_MIN_LIMIT, this.#loadedSize / DELTA_FRACTION);
     // Sized before it is encoded: a first snapshot's 100,000 rows go straight into the file.
     if (this.#prune === undefined && this.#file === file && this.#loadedSize > 0 && this.#sessionBytes() <= limit) {
       const delta = this.#nextDelta();
       const bytes = encodeDelta(delta);
       if (bytes.length <= limit) {
-        writeAtomically(file + DELTA_SUFFIX, bytes);
+        commitStateFile(file + DELTA_SUFFIX, bytes, { durable: false });
         this.#delta = delta;
         this.#clearSession();
         return;
@@ -541,8 +540,8 @@ export class StatCache implements FileIdCache {
       for (const table of [x.starts, x.hashes]) for (let k = 0; k < table.length; k++) o = out.writeUInt32LE(table[k]!, o);
     }
     for (const x of [dirs, lists, files]) for (const r of x.spans) o += r.b.copy(out, o, r.p, r.end);
-    writeAtomically(file, out);
-    rmSync(file + DELTA_SUFFIX, { force: true });
+    commitStateFile(file, out, { durable: false });
+    removeStateFile(file + DELTA_SUFFIX);
     this.#adopt(parseCache(out, undefined)!);
     this.#file = file;
     this.#clearSession();
@@ -832,21 +831,6 @@ function parseDelta(bytes: Buffer): Delta | undefined {
     p = end;
   }
   return delta;
-}
-
-function writeAtomically(file: string, bytes: Buffer): void {
-  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // The write's own error is the one to report.
-    }
-    throw err;
-  }
 }
 
 /**
