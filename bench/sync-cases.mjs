@@ -4,7 +4,7 @@
 // (startup, stat cache and remote listing included), as a user runs it.
 import { appendFileSync, chmodSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { bestOfFresh, rmrf, run, timed } from "./util.mjs";
+import { bestOfFresh, have, rmrf, run, timed } from "./util.mjs";
 
 const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
 const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
@@ -124,8 +124,9 @@ async function ensureRemote(ctx, shape, peerNames) {
     await rmrf(join(ctx.runsDir, ".gage-sync"));
     await gage(ctx, ["push", ctx.remote, "-y"]);
   }
-  if (peerNames.includes("rsync -a") && !existsSync(join(ctx.work, "sync-rsync"))) await rsync(ctx);
-  if (peerNames.includes("rclone copy") && !existsSync(join(ctx.work, "sync-rclone"))) await rclone(ctx);
+  // A peer missing here is skipped by its row: its copy is not made.
+  if (peerNames.includes("rsync -a") && have("rsync") && !existsSync(join(ctx.work, "sync-rsync"))) await rsync(ctx);
+  if (peerNames.includes("rclone copy") && have("rclone") && !existsSync(join(ctx.work, "sync-rclone"))) await rclone(ctx);
 }
 
 /**

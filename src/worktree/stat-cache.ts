@@ -260,8 +260,13 @@ export class StatCache implements FileIdCache {
   /** The loaded row for `path`, or undefined. */
   #findLoaded(path: string): RowRef | undefined {
     const hash = pathHash(path);
-    if (this.#fileRows.hashes.length === 0) return undefined;
-    const f = "bytes" in this.#fileRows || ++this.#fileRows.reads <= READS_BEFORE_WHOLE ? this.#fileRows : this.#fileRowsInMemory();
+    let f = this.#fileRows;
+    if (f.hashes.length === 0) return undefined;
+    if (!("bytes" in f)) {
+      // Only a path whose hash is in the table costs a read: new files (a new run's) count for none.
+      if (findSorted(f.hashes, f.hashes.length, hash, () => true) < 0) return undefined;
+      if (++f.reads > READS_BEFORE_WHOLE) f = this.#fileRowsInMemory();
+    }
     if ("bytes" in f) {
       const p = findRow(f, path, hash);
       return p < 0 ? undefined : { b: f.bytes, p };

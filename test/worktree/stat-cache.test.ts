@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -277,6 +277,30 @@ test("file rows are read from the file the cache was loaded from as they are loo
     const answer = early.lookup(path(2), stamp(2));
     assert.ok(answer === undefined || answer.id === hex(2), `answered ${answer?.id}`);
     assert.deepEqual((await StatCache.load(file, { now: LATER })).lookup(path(2), stamp(2)), { id: hex(50_002) });
+  });
+});
+
+test("looking up files the cache never saw (a new run's) reads nothing of its file rows; seen ones are read one by one", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    const file = join(tmp.path, "cache");
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i, ctimeMs: 1e12 + i, ino: i });
+    const path = (i: number) => `/runs/r${i}/file-${"x".repeat(40)}`;
+    const cache = new StatCache({ now: LATER });
+    for (let i = 0; i < 5000; i++) cache.record(path(i), stamp(i), { id: hex(i) });
+    await cache.save(file);
+    const section = statSync(file).size / 2;
+    // Bytes this thread has read (Linux): the lookups are synchronous, so nothing else counts.
+    const readHere = () => Number(/^rchar: (\d+)$/m.exec(readFileSync("/proc/thread-self/io", "utf8"))![1]);
+
+    const loaded = await StatCache.load(file, { now: LATER });
+    const before = readHere();
+    for (let i = 0; i < 1000; i++) assert.equal(loaded.lookup(`/runs/new/file-${i}`, stamp(i)), undefined);
+    const afterMisses = readHere();
+    for (let i = 0; i < 10; i++) assert.deepEqual(loaded.lookup(path(i * 400), stamp(i * 400)), { id: hex(i * 400) });
+    const afterHits = readHere();
+    assert.ok(afterMisses - before < 4096, `misses read ${afterMisses - before} bytes`);
+    assert.ok(afterHits - afterMisses < section / 10, `10 hits read ${afterHits - afterMisses} bytes of a ${section}-byte file`);
   });
 });
 
