@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { FormatError } from "./errors.js";
 import { idFromBytes, writeIdBytes, type ObjectId } from "./ids.js";
 import type { Codec, PackLocation } from "./pack.js";
-import { findSortedBy } from "./search.js";
 import { packIndexKey } from "./storage.js";
 
 // An index file (format in pack.ts): "GAGEIDX1", pack id, count u32, entries sorted by id, SHA-256.
@@ -265,10 +264,19 @@ export class PackIndex {
       for (let i = lo; i < t.count && pre[i] === prefix; i++) if (sameId(this.#records(t, i), rowAt(t, i), id, at)) return i;
       return -1;
     }
-    const idAt = (i: number) => sameId(this.#records(t, i), rowAt(t, i), id, at);
-    // Read from the records as searched (bytes, not readUInt32BE: this runs cold, per table).
-    const prefixAt = (i: number) => prefixOf(this.#records(t, i), rowAt(t, i));
-    return findSortedBy(prefixAt, t.count, prefix, idAt);
+    // Only a table of one index file has no prefixes (a merged one gets them as it is made): its
+    // rows are its records in order, searched in place (bytes, no closures: this runs cold, once
+    // per table for each id a push of a few runs looks up).
+    const r = this.#sources[t.source]!.records;
+    let lo = 0;
+    let hi = t.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (prefixOf(r, mid * INDEX_ENTRY) < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < t.count && prefixOf(r, i * INDEX_ENTRY) === prefix; i++) if (sameId(r, i * INDEX_ENTRY, id, at)) return i;
+    return -1;
   }
 
   /** Gives `t` its prefixes (`known`, or read from the records) and, when small, its filter, in one pass. */
