@@ -208,8 +208,10 @@ describe("the web view in chromium", () => {
       await page.locator("pre.log", { hasText: "<script>" }).waitFor();
       for (const name of [`<script>${PAYLOAD}<!--.txt`, "report.html", "figure.svg"]) {
         await page.locator("button.file", { hasText: name }).click();
-        await page.locator(".preview pre").waitFor();
-        assert.match(await page.locator(".preview pre").innerText(), name.endsWith(".txt") ? /named to run script/ : /<script>/);
+        // The preview of this file (the last one's stays until the click is rendered).
+        const preview = page.locator(".preview", { has: page.locator(".path", { hasText: name }) }).locator("pre");
+        await preview.waitFor();
+        assert.match(await preview.innerText(), name.endsWith(".txt") ? /named to run script/ : /<script>/);
       }
       await page.goto(`${server.url}#/compare/${HOSTILE},${PLAIN}`);
       await page.locator(".compare-table").waitFor();

@@ -46,11 +46,15 @@ type Loaded = { kind: "text"; text: string; size: number } | { kind: "table"; ro
 export function FilePreview({ runId, path, size }: { runId: string; path: string; size: number }) {
   const e = ext(path);
   const url = fileUrl(runId, path);
-  const [loaded, setLoaded] = useState<Loaded | { kind: "error"; msg: string } | undefined>(undefined);
+  // What was read is kept with the file it is of: a render for another file shows it loading,
+  // never the last file's text under the new name.
+  const key = `${runId}\0${path}`;
+  const [read, setRead] = useState<{ key: string; loaded: Loaded | { kind: "error"; msg: string } } | undefined>(undefined);
+  const loaded = read?.key === key ? read.loaded : undefined;
   const image = IMAGE_EXT.has(e);
   useEffect(() => {
     if (image) return;
-    setLoaded(undefined);
+    const setLoaded = (value: Loaded | { kind: "error"; msg: string }) => setRead({ key, loaded: value });
     let live = true;
     fileHead(runId, path, PREVIEW_BYTES).then(
       ({ bytes, size }) => {
