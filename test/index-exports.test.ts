@@ -131,6 +131,7 @@ const EXPECTED = [
   "setLabel",
   "sortRuns",
   "startRun",
+  "startRunSums",
   "status",
   "storageTypes",
   "verify",

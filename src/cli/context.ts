@@ -1,7 +1,7 @@
-import { homedir, userInfo } from "node:os";
-import { resolve } from "node:path";
+import { userInfo } from "node:os";
 import type { Readable, Writable } from "node:stream";
-import { resolveRunsDir } from "../runs/runs-dir.js";
+import { runsDirFrom } from "../runs/runs-dir.js";
+import type { StartedSums } from "../sync/started-sums.js";
 import { endQuietlyOnClosedOutput } from "./closed-output.js";
 import { printableLines } from "./printable.js";
 
@@ -26,6 +26,8 @@ export interface CliContext {
    * function is called: long commands stop their children and leave clean state behind.
    */
   onInterrupt: (handler: (signal: NodeJS.Signals) => void) => () => void;
+  /** The runs' folders being summed up since the process started (bin.ts), for push, pull and status. */
+  startedSums?: StartedSums;
 }
 
 export function processContext(): CliContext {
@@ -60,7 +62,7 @@ export function processContext(): CliContext {
 
 /** The runs directory for this invocation, absolute (relative `GAGE_RUNS` is taken from the cwd). */
 export function cliRunsDir(ctx: CliContext): string {
-  return resolve(ctx.cwd, resolveRunsDir(ctx.env, ctx.env.HOME || homedir()));
+  return runsDirFrom(ctx.cwd, ctx.env);
 }
 
 /**

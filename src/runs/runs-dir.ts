@@ -1,4 +1,5 @@
-import { join } from "node:path";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 
 /**
  * The runs directory as Gage resolves it: `$GAGE_RUNS`, else `$RUNS_HOME`, else `~/.gage/runs`.
@@ -7,4 +8,9 @@ import { join } from "node:path";
  */
 export function resolveRunsDir(env: NodeJS.ProcessEnv, home: string): string {
   return env.GAGE_RUNS || env.RUNS_HOME || join(home, ".gage", "runs");
+}
+
+/** The runs directory a command run in `cwd` with `env` uses, absolute. */
+export function runsDirFrom(cwd: string, env: NodeJS.ProcessEnv): string {
+  return resolve(cwd, resolveRunsDir(env, env.HOME || homedir()));
 }

@@ -3,6 +3,7 @@ import { digestTreesAsync, nativeListing, type TreeSumLookup, type TreeSums } fr
 import { RACY_MS } from "../worktree/index.js";
 import { META_SUFFIX } from "../runs/layout.js";
 import type { Session } from "./session.js";
+import type { StartedSums } from "./started-sums.js";
 
 /**
  * The runs last found in sync with a remote, and how their folders were then. With these rows a
@@ -45,7 +46,7 @@ export interface RunsSummed {
  * Sums up the folders of live runs on `threads` threads, off this one (a push lists the remote
  * meanwhile). `undefined` without the native addon.
  */
-export function sumRuns(runsDir: string, runIds: readonly string[], opts: { threads: number; nowMs: number }): Promise<RunsSummed> | undefined {
+export function sumRuns(runsDir: string, runIds: readonly string[], opts: SumRunsOptions): Promise<RunsSummed> | undefined {
   if (!nativeListing) return undefined;
   const summing = sumRunsAsync(runsDir, runIds, opts);
   // Awaited by the plan; left behind when opening the remote fails.
@@ -53,14 +54,37 @@ export function sumRuns(runsDir: string, runIds: readonly string[], opts: { thre
   return summing;
 }
 
-async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: { threads: number; nowMs: number }): Promise<RunsSummed> {
+export interface SumRunsOptions {
+  threads: number;
+  nowMs: number;
+  /** Sums started earlier (`startRunSums`): taken for the runs they hold when of this runs directory. */
+  started?: StartedSums | undefined;
+}
+
+async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: SumRunsOptions): Promise<RunsSummed> {
   const runs = new Map<string, RunSums>();
   const batches: TreeSums[] = [];
+  let rest = runIds;
+  const started = opts.started?.runsDir === runsDir ? opts.started : undefined;
+  if (started !== undefined) {
+    const sums = await started.sums;
+    batches.push(sums);
+    const at = new Map<string, number>();
+    started.runIds.forEach((id, k) => at.set(id, k));
+    const startedSettled = started.nowMs - RACY_MS;
+    const unsummed: string[] = [];
+    for (const id of runIds) {
+      const k = at.get(id);
+      if (k === undefined) unsummed.push(id);
+      else runs.set(id, runSumsAt(sums, k, startedSettled));
+    }
+    rest = unsummed;
+  }
   const settledBefore = opts.nowMs - RACY_MS;
   // A run's folders as runPaths names them, without a path join per run.
   const base = join(runsDir, "/");
-  for (let i = 0; i < runIds.length; i += BATCH) {
-    const batch = runIds.slice(i, i + BATCH);
+  for (let i = 0; i < rest.length; i += BATCH) {
+    const batch = rest.slice(i, i + BATCH);
     const roots: string[] = [];
     for (const id of batch) roots.push(base + id, `${base}${id}${META_SUFFIX}`, `${base}${id}.user`);
     const sums = (await digestTreesAsync(roots, opts.threads))!;

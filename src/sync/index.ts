@@ -3,6 +3,7 @@ export { push, planPush, CATALOG_EVERY, type PushOptions, type PushResult } from
 export { pull, planPull, type PullResult } from "./pull.js";
 export { clone, planClone, type CloneOptions } from "./clone.js";
 export { status, type StatusOptions, type StatusResult, type RunStatusRow } from "./status.js";
+export { startRunSums, type StartedSums } from "./started-sums.js";
 export { listRemoteRuns, type RemoteRun } from "./remote-runs.js";
 export { openRemote, closeRemote, remoteOrDefault, setDefaultRemote, gitRemoteSpec, type OpenRemote, type RemoteContext } from "./remote.js";
 export { readDefaultRemote, writeDefaultRemote, STATE_DIR } from "../state/index.js";

@@ -107,7 +107,7 @@ export async function planPull(opts: SyncOptions): Promise<TransferPlan<PullResu
   // date without a look at its entries, its history or its files.
   const whole = checkOnly(opts.only).size === RUN_PARTS.length && !opts.runs?.length && opts.where === undefined;
   const liveIds = whole ? (await selectLocalRuns(opts.runsDir, {})).map((r) => r.id) : [];
-  const summing = liveIds.length === 0 ? undefined : sumRuns(opts.runsDir, liveIds, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() });
+  const summing = liveIds.length === 0 ? undefined : sumRuns(opts.runsDir, liveIds, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)(), started: opts.startedSums });
   const s = await openSession(opts, true);
   try {
     await removeStaleStaging(opts.runsDir, s.now());

@@ -81,7 +81,7 @@ export async function planPush(opts: PushOptions): Promise<TransferPlan<PushResu
   // Every live run is summed up (in C, on every core) while the remote is opened and its heads
   // are listed: a run found in sync is then up to date at once, a run the remote lacks is counted
   // from its sums, and the folders that move are read without being summed up again.
-  const summing = sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)() });
+  const summing = sumRuns(opts.runsDir, live.map((r) => r.id), { threads, nowMs: (opts.now ?? Date.now)(), started: opts.startedSums });
   const s = await openSession(opts);
   s.listing = listing;
   try {

@@ -8,6 +8,7 @@ import { emptyView, refreshView, type RemoteView } from "./heads.js";
 import { RemoteState, statePaths } from "../state/index.js";
 import { namesStill, type RunsDirListing } from "./local-runs.js";
 import type { InSyncState } from "./in-sync.js";
+import type { StartedSums } from "./started-sums.js";
 import { decodeView, encodeViewFile } from "./view-file.js";
 import { CachedViewDamaged } from "./view-blocks.js";
 import { assertStoreExists, closeRemote, openRemote, remoteOrDefault, type OpenRemote, type RemoteContext } from "./remote.js";
@@ -48,6 +49,8 @@ export interface SyncOptions extends RemoteContext {
    * cores or fewer, else every core (`defaultScanThreads`).
    */
   scanThreads?: number;
+  /** Every run's folders, being summed up since the process started (`startRunSums`): used when of `runsDir`. */
+  startedSums?: StartedSums;
   onProgress?: (event: SyncProgressEvent) => void;
   onWarning?: (message: string) => void;
 }

@@ -103,7 +103,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
     }
     // A run here that the remote lacks is local-only, whatever its files: only the others are summed and compared.
     const known = selected.filter(({ run }) => localIds.has(run.id) && onRemote(run.id)).map(({ run }) => run.id);
-    const summed = await sumRuns(opts.runsDir, known, { threads: availableParallelism(), nowMs: s.now() });
+    const summed = await sumRuns(opts.runsDir, known, { threads: availableParallelism(), nowMs: s.now(), started: opts.startedSums });
     const inSync = summed === undefined ? new Set<string>() : findInSync(s, known, { prune: false, summed });
     const toScan = selected.filter(({ run }) => localIds.has(run.id) && onRemote(run.id) && !inSync.has(run.id)).map(({ run }) => ({ id: run.id, deleted: false, run }));
     const scans = new Map((await scanRuns(opts.runsDir, toScan, s.cache, { threads: opts.scanThreads })).map((scan) => [scan.ref.id, scan]));

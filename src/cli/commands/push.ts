@@ -62,6 +62,7 @@ export function syncOptions(ctx: CliContext, remote: string | undefined, specs: 
     env: ctx.env,
     home: ctx.env.HOME || homedir(),
     now: () => ctx.now().getTime(),
+    ...(ctx.startedSums === undefined ? {} : { startedSums: ctx.startedSums }),
     onWarning: (m) => warn(ctx, m),
   };
 }

@@ -72,7 +72,7 @@ export async function planGitPush(opts: PushOptions, spec: GitRemoteSpec): Promi
   const live = refs.filter((r) => !r.deleted).map((r) => r.id);
   // Every live run is summed up (in C, on every core) while the branch's tip is read: a run whose
   // sums match its row for that tip is up to date with no fetch, scan or tree read.
-  const summing = whole ? sumRuns(opts.runsDir, live, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)() }) : undefined;
+  const summing = whole ? sumRuns(opts.runsDir, live, { threads: availableParallelism(), nowMs: (opts.now ?? Date.now)(), started: opts.startedSums }) : undefined;
   const s = await openGitSession(opts, spec, { fetch: false });
   try {
     const rows = new GitInSync(opts.runsDir, s.spec.url, s.largeAt);
