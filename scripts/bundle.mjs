@@ -2,8 +2,8 @@
 // Bundles the library entry, the worker threads and the `gage` command into dist/bundle/ (after
 // `tsc`, which writes the types and the module-per-file build under dist/). Node's ESM loader
 // costs about a millisecond per module file: a no-change push loaded 76 of them, a third of its
-// time before any work. The library and workers are an ES build in a handful of chunks; the
-// command is one CommonJS file with a V8 code cache (docs/performance.md, "Starting the command").
+// time before any work. The library is an ES build in a handful of chunks, each worker thread one
+// ES file; the command is one CommonJS file with a V8 code cache (docs/performance.md, "Starting the command").
 //
 // Everything lives in one folder two levels under the package, as every dist/ROOM/ does, so the
 // paths our modules resolve from their own URL hold unchanged: worker scripts beside them
@@ -41,12 +41,19 @@ await build({
     // The object store and run-folder rooms alone, as bench/snapshot-runs.mjs measures them.
     objects: "src/objects/index.ts",
     worktree: "src/worktree/index.ts",
+  },
+  splitting: true,
+  chunkNames: "chunk-[hash]",
+});
+// Each worker thread is one file of its own: sharing chunks with the entries above cut their
+// code into a dozen files, each loaded by every worker and by a program importing one room.
+await build({
+  ...common,
+  entryPoints: {
     "snapshot-worker": "src/worktree/snapshot-worker.ts",
     "chunk-worker": "src/objects/chunk-worker.ts",
     "pack-worker": "src/remotes/git/pack-worker.ts",
   },
-  splitting: true,
-  chunkNames: "chunk-[hash]",
 });
 
 // The command itself, one CommonJS file that bin.ts (gage.cjs) runs with a V8 code cache made here
