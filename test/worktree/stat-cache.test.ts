@@ -280,24 +280,31 @@ test("file rows are read from the file the cache was loaded from as they are loo
   });
 });
 
+/** Ids, stamps and long paths for caches of many file rows. */
+const hexId = (n: number) => n.toString(16).padStart(64, "0");
+const stampOf = (i: number) => ({ size: i, mtimeMs: 1e12 + i, ctimeMs: 1e12 + i, ino: i });
+const longPath = (i: number) => `/runs/r${i}/file-${"x".repeat(40)}`;
+
+/** A cache of `rows` file rows (`longPath(i)` at `stampOf(i)` is `hexId(i)`), not yet saved. */
+function cacheOfRows(rows: number): StatCache {
+  const cache = new StatCache({ now: LATER });
+  for (let i = 0; i < rows; i++) cache.record(longPath(i), stampOf(i), { id: hexId(i) });
+  return cache;
+}
+
 test("looking up files the cache never saw (a new run's) reads nothing of its file rows; seen ones are read one by one", async () => {
   await withTempDir("gage-objects-", async (tmp) => {
     const file = join(tmp.path, "cache");
-    const hex = (n: number) => n.toString(16).padStart(64, "0");
-    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i, ctimeMs: 1e12 + i, ino: i });
-    const path = (i: number) => `/runs/r${i}/file-${"x".repeat(40)}`;
-    const cache = new StatCache({ now: LATER });
-    for (let i = 0; i < 5000; i++) cache.record(path(i), stamp(i), { id: hex(i) });
-    await cache.save(file);
+    await cacheOfRows(5000).save(file);
     const section = statSync(file).size / 2;
     // Bytes this thread has read (Linux): the lookups are synchronous, so nothing else counts.
     const readHere = () => Number(/^rchar: (\d+)$/m.exec(readFileSync("/proc/thread-self/io", "utf8"))![1]);
 
     const loaded = await StatCache.load(file, { now: LATER });
     const before = readHere();
-    for (let i = 0; i < 1000; i++) assert.equal(loaded.lookup(`/runs/new/file-${i}`, stamp(i)), undefined);
+    for (let i = 0; i < 1000; i++) assert.equal(loaded.lookup(`/runs/new/file-${i}`, stampOf(i)), undefined);
     const afterMisses = readHere();
-    for (let i = 0; i < 10; i++) assert.deepEqual(loaded.lookup(path(i * 400), stamp(i * 400)), { id: hex(i * 400) });
+    for (let i = 0; i < 10; i++) assert.deepEqual(loaded.lookup(longPath(i * 400), stampOf(i * 400)), { id: hexId(i * 400) });
     const afterHits = readHere();
     assert.ok(afterMisses - before < 4096, `misses read ${afterMisses - before} bytes`);
     assert.ok(afterHits - afterMisses < section / 10, `10 hits read ${afterHits - afterMisses} bytes of a ${section}-byte file`);
@@ -307,11 +314,8 @@ test("looking up files the cache never saw (a new run's) reads nothing of its fi
 test("a save of a few changed rows writes them to a delta beside the file; a large one writes the file and drops the delta", async () => {
   await withTempDir("gage-objects-", async (tmp) => {
     const file = join(tmp.path, "cache");
-    const hex = (n: number) => n.toString(16).padStart(64, "0");
-    const stamp = (i: number) => ({ size: i, mtimeMs: 1e12 + i, ctimeMs: 1e12 + i, ino: i });
-    const path = (i: number) => `/runs/r${i}/file-${"x".repeat(40)}`;
-    const cache = new StatCache({ now: LATER });
-    for (let i = 0; i < 3000; i++) cache.record(path(i), stamp(i), { id: hex(i) });
+    const [hex, stamp, path] = [hexId, stampOf, longPath];
+    const cache = cacheOfRows(3000);
     cache.recordDir("/runs/r1", hex(1), hex(2), 0);
     cache.recordList("/runs/r1.user\0", hex(3), Buffer.from("one"), 0);
     await cache.save(file);
