@@ -398,13 +398,17 @@ typedef struct {
   size_t next;
   TreeSum *sums;
   int *err;
+  // An Int32Array's first element (optional): once set, roots not yet begun are left, ECANCELED.
+  const int32_t *stop;
+  napi_ref stop_ref;
 } Batch;
 
 static void *digest_batch(void *arg) {
   Batch *b = arg;
   Worker w = {.scratch = malloc(SCRATCH), .md = EVP_MD_CTX_new(), .parent_fd = -1};
   for (size_t i; (i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count;) {
-    b->err[i] = w.scratch == NULL || w.md == NULL ? ENOMEM : digest_root(&w, b->roots[i], &b->sums[i]);
+    if (b->stop != NULL && __atomic_load_n(b->stop, __ATOMIC_RELAXED) != 0) b->err[i] = ECANCELED;
+    else b->err[i] = w.scratch == NULL || w.md == NULL ? ENOMEM : digest_root(&w, b->roots[i], &b->sums[i]);
   }
   for (size_t d = 0; d < w.depth_count; d++) free(w.depths[d].data);
   free(w.depths);
@@ -418,8 +422,8 @@ static void *digest_batch(void *arg) {
 
 // Copies digestTrees' arguments into `b` (roots as C strings); false with a JS error pending.
 static bool batch_args(napi_env env, napi_callback_info info, const char *usage, Batch *b, uint32_t *threads) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   uint32_t count = 0;
   bool is_array = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok ||
@@ -442,6 +446,16 @@ static bool batch_args(napi_env env, napi_callback_info info, const char *usage,
   }
   if (*threads < 1) *threads = 1;
   if (*threads > 64) *threads = 64;
+  bool typed = false;
+  if (argc >= 3 && napi_is_typedarray(env, argv[2], &typed) == napi_ok && typed) {
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    // Held until the batch is freed: the threads read it while it runs.
+    if (napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) == napi_ok && type == napi_int32_array && length >= 1 &&
+        napi_create_reference(env, argv[2], 1, &b->stop_ref) == napi_ok)
+      b->stop = data;
+  }
   return true;
 }
 
@@ -479,7 +493,8 @@ static napi_value batch_result(napi_env env, Batch *b) {
   return result;
 }
 
-static void free_batch(Batch *b) {
+static void free_batch(napi_env env, Batch *b) {
+  if (b->stop_ref != NULL) napi_delete_reference(env, b->stop_ref);
   for (size_t i = 0; i < b->count; i++) {
     if (b->roots) free(b->roots[i]);
   }
@@ -503,7 +518,7 @@ static napi_value digest_trees(napi_env env, napi_callback_info info) {
     run_batch(&b, threads);
     result = batch_result(env, &b);
   }
-  free_batch(&b);
+  free_batch(env, &b);
   return result;
 }
 
@@ -537,13 +552,14 @@ static void async_complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, a->deferred, error);
   }
   napi_delete_async_work(env, a->work);
-  free_batch(&a->batch);
+  free_batch(env, &a->batch);
   free(a);
 }
 
-// digestTreesAsync(roots, threads) -> Promise<[sums, errors]>: digestTrees off this thread (on
-// libuv's pool, helped by its own threads), so that a command reads its caches and lists its
-// remote meanwhile.
+// digestTreesAsync(roots, threads[, stop]) -> Promise<[sums, errors]>: digestTrees off this thread
+// (on libuv's pool, helped by its own threads), so that a command reads its caches and lists its
+// remote meanwhile. `stop`: an Int32Array (shared); once its first element is set, the roots not
+// yet begun are left with ECANCELED, so a process that no longer needs the sums need not wait.
 static napi_value digest_trees_async(napi_env env, napi_callback_info info) {
   AsyncDigest *a = calloc(1, sizeof *a);
   if (a == NULL) {
@@ -553,7 +569,7 @@ static napi_value digest_trees_async(napi_env env, napi_callback_info info) {
   napi_value promise, name;
   if (!batch_args(env, info, "digestTreesAsync(roots, threads): an array of paths and a thread count", &a->batch, &a->threads) ||
       napi_create_promise(env, &a->deferred, &promise) != napi_ok) {
-    free_batch(&a->batch);
+    free_batch(env, &a->batch);
     free(a);
     return NULL;
   }

@@ -26,4 +26,6 @@ const ctx = processContext();
 if (startedSums !== undefined) ctx.startedSums = startedSums;
 void main(argv, ctx).then((code) => {
   process.exitCode = code;
+  // Sums no plan took (the command ended first) would hold the process until they are done.
+  startedSums?.stop();
 });

@@ -27,7 +27,7 @@ type GitInflateSync = (input: Buffer, size: number) => Buffer | undefined;
 type CdcCuts = (buf: Uint8Array, end: number, final: boolean, gear: Int32Array, params: Uint32Array, cuts: Uint32Array) => number;
 type Sums = [Buffer, (Error | null | undefined)[]];
 type DigestTrees = (roots: readonly string[], threads: number) => Sums;
-type DigestTreesAsync = (roots: readonly string[], threads: number) => Promise<Sums>;
+type DigestTreesAsync = (roots: readonly string[], threads: number, stop?: Int32Array) => Promise<Sums>;
 
 /** The same listing through `fs` (when the addon is not built, or `GAGE_NATIVE=0`). */
 export function listDirJs(path: string | Buffer): Buffer {
@@ -221,10 +221,11 @@ export function digestTrees(roots: readonly string[], threads: number): TreeSums
 
 /**
  * `digestTrees` on other threads: the calling one reads caches and lists a remote meanwhile.
- * `undefined` without the addon.
+ * `undefined` without the addon. `stop` (an Int32Array on shared memory): once its first element
+ * is set, the roots not yet begun are left, each with an ECANCELED error.
  */
-export function digestTreesAsync(roots: readonly string[], threads: number): Promise<TreeSums> | undefined {
-  return addon === undefined ? undefined : addon.digestTreesAsync(roots, threads).then((sums) => new TreeSums(roots, sums));
+export function digestTreesAsync(roots: readonly string[], threads: number, stop?: Int32Array): Promise<TreeSums> | undefined {
+  return addon === undefined ? undefined : addon.digestTreesAsync(roots, threads, stop).then((sums) => new TreeSums(roots, sums));
 }
 
 /** Lists a directory: through the addon when it is built, else (or for a path the addon cannot take: not UTF-8) through `fs`. */

@@ -18,6 +18,8 @@ export interface StartedSums {
   /** When they were started (ms since the epoch): what a folder's changes are judged settled against. */
   nowMs: number;
   sums: Promise<TreeSums>;
+  /** Leaves the roots not yet begun (the command ended without taking the sums): the process need not wait for them. */
+  stop: () => void;
 }
 
 /**
@@ -42,8 +44,9 @@ export function startRunSums(runsDir: string, opts: { threads: number; nowMs: nu
     runIds.push(id);
     roots.push(base + id, base + name, `${base}${id}.user`);
   }
-  const sums = digestTreesAsync(roots, opts.threads)!;
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const sums = digestTreesAsync(roots, opts.threads, stop)!;
   // Taken by the command's plan; left behind when the command stops before one.
   sums.catch(() => undefined);
-  return { runsDir, runIds, nowMs: opts.nowMs, sums };
+  return { runsDir, runIds, nowMs: opts.nowMs, sums, stop: () => Atomics.store(stop, 0, 1) };
 }

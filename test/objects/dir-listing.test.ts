@@ -5,7 +5,7 @@ import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { test } from "node:test";
 import { compareNames } from "../../src/objects/codec.js";
-import { digestTrees, listDir, listDirJs, listDirNative, nativeListing, readListing, S_IFDIR, S_IFREG, type TreeSum } from "../../src/objects/dir-listing.js";
+import { digestTrees, digestTreesAsync, listDir, listDirJs, listDirNative, nativeListing, readListing, S_IFDIR, S_IFREG, type TreeSum } from "../../src/objects/dir-listing.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -144,6 +144,24 @@ test("a tree's sum digests every listing below the root; any change below change
     const after = digestTrees(roots, 2)!;
     assert.notEqual((after.get(roots[0]!) as TreeSum).digest, (before.get(roots[0]!) as TreeSum).digest);
     assert.equal((after.get(roots[1]!) as TreeSum).digest, (before.get(roots[1]!) as TreeSum).digest);
+  });
+});
+
+test("sums told to stop leave every root not yet begun with ECANCELED; a flag never set changes nothing", { skip: !listDirNative && "the addon is not built" }, async () => {
+  await withTempDir("gage-listing-", async (tmp) => {
+    const roots = Array.from({ length: 50 }, (_, i) => join(tmp.path, `r${i}`));
+    for (const root of roots) {
+      mkdirSync(join(root, "sub"), { recursive: true });
+      writeFileSync(join(root, "sub", "f"), root);
+    }
+    const unset = new Int32Array(new SharedArrayBuffer(4));
+    const whole = await digestTreesAsync(roots, 2, unset)!;
+    const plain = digestTrees(roots, 2)!;
+    for (const root of roots) assert.deepEqual(whole.get(root), plain.get(root));
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(stop, 0, 1);
+    const stopped = await digestTreesAsync(roots, 2, stop)!;
+    for (const root of roots) assert.equal((stopped.get(root) as NodeJS.ErrnoException).code, "ECANCELED", root);
   });
 });
 
