@@ -4,11 +4,12 @@ import { GageError } from "../errors.js";
 import type { ConflictError } from "../sync/errors.js";
 import { commands, commandsFor } from "./commands/index.js";
 import { processContext, type CliContext } from "./context.js";
-
-export { processContext } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { printableLines } from "./printable.js";
 import { systemErrorMessage } from "./system-errors.js";
+
+// The bin makes the context itself, to hand it the sums it started (bin.ts).
+export { processContext } from "./context.js";
 
 const version: string = createRequire(import.meta.url)("../../package.json").version;
 

@@ -87,6 +87,24 @@ export interface RunToScan {
 const SCAN_BATCH = 256;
 
 /**
+ * `join(r.runsDir, r.runId)`, with the runs directory joined once for a run of many: a join per
+ * run normalizes the whole path again, in code run once per run (not yet optimized). An id that
+ * is not one plain name is joined as it is (and refused where it is read).
+ */
+export function runDirsOf(): (r: RunToScan) => string {
+  let dir: string | undefined;
+  let base = "";
+  return (r) => {
+    if (badEntryName(r.runId) !== undefined) return join(r.runsDir, r.runId);
+    if (r.runsDir !== dir) {
+      dir = r.runsDir;
+      base = join(dir, "x").slice(0, -1);
+    }
+    return base + r.runId;
+  };
+}
+
+/**
  * Scans runs on this thread, as `snapshotRunParts` with a sink that stores nothing: each run's
  * tree ids and user log entries, answered by `cache` where files did not change. Each batch of
  * runs' folders is first summed up on `listingThreads` threads (`digestTrees`), so an unchanged
@@ -98,10 +116,16 @@ export async function scanRunsHere(
 ): Promise<RunParts[]> {
   const out: RunParts[] = [];
   const threads = opts.listingThreads ?? availableParallelism();
+  const runDirOf = runDirsOf();
   // Each batch is summed up while this thread looks the one before up: the two overlap.
   const sumUp = (from: number) => {
     if (opts.cache === undefined || opts.treeSums !== undefined || from >= runs.length) return undefined;
-    const sums = digestTreesAsync(runs.slice(from, from + SCAN_BATCH).flatMap((r) => [join(r.runsDir, r.runId), r.metaDir, `${join(r.runsDir, r.runId)}.user`]), threads);
+    const roots: string[] = [];
+    for (const r of runs.slice(from, from + SCAN_BATCH)) {
+      const runDir = runDirOf(r);
+      roots.push(runDir, r.metaDir, `${runDir}.user`);
+    }
+    const sums = digestTreesAsync(roots, threads);
     // Awaited at the next batch; left behind when this one throws.
     sums?.catch(() => undefined);
     return sums;
@@ -113,7 +137,7 @@ export async function scanRunsHere(
     const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? (await next));
     next = sumUp(i + SCAN_BATCH);
     for (const r of batch) {
-      const known = opts.cache !== undefined && treeSums !== undefined ? partsFromSums(r, treeSums, opts.cache) : undefined;
+      const known = opts.cache !== undefined && treeSums !== undefined ? partsFromSums(r, runDirOf(r), treeSums, opts.cache) : undefined;
       out.push(
         known ??
           (await snapshotRunParts(r.runsDir, r.runId, {
@@ -135,11 +159,10 @@ const isSum = (s: TreeSum | Error | undefined): s is TreeSum => s !== undefined 
  * A run whose three folders each match a stat-cache row under their sums, read from the rows
  * alone: what `snapshotRunParts` finds then (`tree` and `userLog` hits), without a `Snapshotter`
  * or an await per folder, which were most of a no-change scan's JavaScript. `undefined` when any
- * folder needs a look.
+ * folder needs a look. `runDir`: the run's folder, `join(r.runsDir, r.runId)`.
  */
-function partsFromSums(r: RunToScan, sums: TreeSumLookup, cache: FileIdCache): RunParts | undefined {
+function partsFromSums(r: RunToScan, runDir: string, sums: TreeSumLookup, cache: FileIdCache): RunParts | undefined {
   if (badEntryName(r.runId) !== undefined) return undefined;
-  const runDir = join(r.runsDir, r.runId);
   const filesSum = sums.get(runDir);
   const metaSum = sums.get(r.metaDir);
   const userSum = sums.get(`${runDir}.user`);

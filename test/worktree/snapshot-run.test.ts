@@ -9,6 +9,7 @@ import {
   materializeTree,
 } from "../../src/objects/index.js";
 import { snapshotRun } from "../../src/worktree/index.js";
+import { runDirsOf } from "../../src/worktree/run-parts.js";
 import { withTempDir } from "../helpers/fixtures.js";
 
 const RUN = "0f3c2a4e-1b2c-4d5e-8f90-a1b2c3d4e5f6";
@@ -100,4 +101,13 @@ test("text is stored deflated unless compression is off, and reads back either w
   }
   assert.ok(sizes[0]! < sizes[1]!, `deflated ${sizes[0]} < raw ${sizes[1]}`);
   });
+});
+
+test("a scan names each run's folder as join(runsDir, id) does, for any form of the runs directory", () => {
+  for (const runsDir of ["/a/b", "/a/b/", "/a/./b//", "a", "./a/../b", ".", "", "/"]) {
+    const runDirOf = runDirsOf();
+    for (const runId of ["x", "run-1", "0b1c", "..", ".", "a/b", "x\0y"]) {
+      assert.equal(runDirOf({ runsDir, runId, metaDir: "" }), join(runsDir, runId), `${JSON.stringify(runsDir)} + ${JSON.stringify(runId)}`);
+    }
+  }
 });
