@@ -57,7 +57,10 @@ export function sumRuns(runsDir: string, runIds: readonly string[], opts: SumRun
 export interface SumRunsOptions {
   threads: number;
   nowMs: number;
-  /** Sums started earlier (`startRunSums`): taken for the runs they hold when of this runs directory. */
+  /**
+   * Sums started earlier (`startRunSums`): taken for the runs they hold when of this runs
+   * directory and at least half of them are asked for, else stopped.
+   */
   started?: StartedSums | undefined;
 }
 
@@ -65,7 +68,11 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: Su
   const runs = new Map<string, RunSums>();
   const batches: TreeSums[] = [];
   let rest = runIds;
-  const started = opts.started?.runsDir === runsDir ? opts.started : undefined;
+  const mine = opts.started?.runsDir === runsDir ? opts.started : undefined;
+  // Waiting for every run's sums pays when most of them are asked for; a few runs (named ones)
+  // are summed alone, and the started sums stopped: nothing else here will take them.
+  const started = mine !== undefined && runIds.length * 2 >= mine.runIds.length ? mine : undefined;
+  if (mine !== undefined && started === undefined) mine.stop();
   if (started !== undefined) {
     const sums = await started.sums;
     batches.push(sums);

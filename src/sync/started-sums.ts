@@ -7,7 +7,8 @@ import { META_SUFFIX } from "../runs/layout.js";
  * Every run's folders of a runs directory, being summed up since the process started: the `gage`
  * command starts this before it loads the rest of itself (src/cli/bin.ts), so the sums, most of a
  * no-change push, run on the other cores while the command loads. A push, pull or status of that
- * runs directory takes them (`sumRuns`) instead of starting its own; a run they lack (made since)
+ * runs directory takes them (`sumRuns`) instead of starting its own when it asks for most of the
+ * runs (a plan of a few named runs sums those alone and stops these); a run they lack (made since)
  * is summed up then. They are sums taken at `nowMs`, as a plan's own would be taken a moment later.
  */
 export interface StartedSums {

@@ -72,3 +72,15 @@ test("a run made after the sums started is summed up by the plan and pushed; the
   await push({ runsDir: origin, remote, now: settled, startedSums: started });
   assert.deepEqual(await moving({ runsDir: origin, remote, now: settled }), []);
 });
+
+test("a push of one named run sums that run alone: it does not wait for sums started for every run", async () => {
+  const { origin, remote } = fresh();
+  await push({ runsDir: origin, remote, now: settled });
+  const started = start(origin);
+  if (started === undefined) return;
+  assert.ok(started.runIds.length > 2, "the fixture holds more than two runs");
+  await started.sums;
+  writeFileSync(join(runPaths(origin, SHARED_RUN).runDir, "hello.py"), "print('changed after the sums were taken')\n", { mode: 0o644 });
+  // Its own sums see the change that the started ones, taken before it, do not.
+  assert.deepEqual(await moving({ runsDir: origin, remote, now: settled, runs: [SHARED_RUN], startedSums: started }), [SHARED_RUN]);
+});
