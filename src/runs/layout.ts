@@ -19,6 +19,19 @@ export interface RunPaths {
 export const META_SUFFIX = ".meta";
 export const DELETED_META_SUFFIX = ".meta.deleted";
 
+/**
+ * What `join(runsDir, NAME)` starts with for a plain NAME (no `/`, not `.` or `..`): code that
+ * names the folders of thousands of runs joins the runs directory once, not once per run.
+ */
+export function runsDirPrefix(runsDir: string): string {
+  return join(runsDir, "x").slice(0, -1);
+}
+
+/** The three folders a run's sums cover, `ID/`, `ID.meta/`, `ID.user/`, as `runPaths` names them (`prefix`: `runsDirPrefix`). */
+export function pushRunFolders(roots: string[], prefix: string, id: string): void {
+  roots.push(prefix + id, `${prefix}${id}${META_SUFFIX}`, `${prefix}${id}.user`);
+}
+
 const RUN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A run id as Gage writes it: a lower-case UUID (`str(uuid.uuid4())`), one safe path segment. */

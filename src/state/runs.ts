@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { isObjectId } from "../objects/index.js";
 import { commitStateFile, readStateFile, removeStateFile } from "./files.js";
 import { statePaths } from "./layout.js";
+import { runsDirPrefix } from "../runs/layout.js";
 
 /** Trees a local copy of a run has had (oldest first): what its current trees supersede. */
 export interface RunHistory {
@@ -103,7 +104,7 @@ function runOfName(name: string): string {
  * the directory before it moved, and never looked up again).
  */
 export function ofPresentRun(runsDir: string, present: ReadonlySet<string>): (path: string) => boolean {
-  const prefix = join(runsDir, "x").slice(0, -1);
+  const prefix = runsDirPrefix(runsDir);
   // A run's folders have many rows each: each top-level name is looked up once.
   const seen = new Map<string, boolean>();
   return (path) => {

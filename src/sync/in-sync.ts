@@ -1,7 +1,6 @@
-import { join } from "node:path";
 import { digestTreesAsync, nativeListing, type TreeSumLookup, type TreeSums } from "../objects/index.js";
 import { RACY_MS } from "../worktree/index.js";
-import { META_SUFFIX } from "../runs/layout.js";
+import { pushRunFolders, runsDirPrefix } from "../runs/layout.js";
 import type { Session } from "./session.js";
 import type { StartedSums } from "./started-sums.js";
 
@@ -88,12 +87,11 @@ async function sumRunsAsync(runsDir: string, runIds: readonly string[], opts: Su
     rest = unsummed;
   }
   const settledBefore = opts.nowMs - RACY_MS;
-  // A run's folders as runPaths names them, without a path join per run.
-  const base = join(runsDir, "/");
+  const prefix = runsDirPrefix(runsDir);
   for (let i = 0; i < rest.length; i += BATCH) {
     const batch = rest.slice(i, i + BATCH);
     const roots: string[] = [];
-    for (const id of batch) roots.push(base + id, `${base}${id}${META_SUFFIX}`, `${base}${id}.user`);
+    for (const id of batch) pushRunFolders(roots, prefix, id);
     const sums = (await digestTreesAsync(roots, opts.threads))!;
     batches.push(sums);
     batch.forEach((id, k) => runs.set(id, runSumsAt(sums, k, settledBefore)));

@@ -1,7 +1,6 @@
 import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { digestTreesAsync, nativeListing, type TreeSums } from "../objects/dir-listing.js";
-import { META_SUFFIX } from "../runs/layout.js";
+import { META_SUFFIX, pushRunFolders, runsDirPrefix } from "../runs/layout.js";
 
 /**
  * Every run's folders of a runs directory, being summed up since the process started: the `gage`
@@ -38,12 +37,12 @@ export function startRunSums(runsDir: string, opts: { threads: number; nowMs: nu
   const runIds: string[] = [];
   const roots: string[] = [];
   // As sumRuns names them, so that its lookups by path find these.
-  const base = join(runsDir, "/");
+  const prefix = runsDirPrefix(runsDir);
   for (const name of names) {
     if (!name.endsWith(META_SUFFIX)) continue;
     const id = name.slice(0, -META_SUFFIX.length);
     runIds.push(id);
-    roots.push(base + id, base + name, `${base}${id}.user`);
+    pushRunFolders(roots, prefix, id);
   }
   const stop = new Int32Array(new SharedArrayBuffer(4));
   const sums = digestTreesAsync(roots, opts.threads, stop)!;

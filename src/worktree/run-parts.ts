@@ -23,6 +23,7 @@ import {
   type TreeSum,
   type TreeSumLookup,
 } from "../objects/index.js";
+import { runsDirPrefix } from "../runs/layout.js";
 
 // A run's folders as the object store keeps them: `ID/` and the meta folder as trees, `ID.user/`
 // as a list of log files stored whole. `ID.project` is never read.
@@ -98,7 +99,7 @@ export function runDirsOf(): (r: RunToScan) => string {
     if (badEntryName(r.runId) !== undefined) return join(r.runsDir, r.runId);
     if (r.runsDir !== dir) {
       dir = r.runsDir;
-      base = join(dir, "x").slice(0, -1);
+      base = runsDirPrefix(dir);
     }
     return base + r.runId;
   };

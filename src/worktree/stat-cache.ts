@@ -262,25 +262,29 @@ export class StatCache implements FileIdCache {
     const hash = pathHash(path);
     let f = this.#fileRows;
     if (f.hashes.length === 0) return undefined;
+    let first = 0;
     if (!("bytes" in f)) {
       // Only a path whose hash is in the table costs a read: new files (a new run's) count for none.
-      if (findSorted(f.hashes, f.hashes.length, hash, () => true) < 0) return undefined;
+      first = findSorted(f.hashes, f.hashes.length, hash, () => true);
+      if (first < 0) return undefined;
       if (++f.reads > READS_BEFORE_WHOLE) f = this.#fileRowsInMemory();
     }
     if ("bytes" in f) {
       const p = findRow(f, path, hash);
       return p < 0 ? undefined : { b: f.bytes, p };
     }
-    let found: RowRef | undefined;
-    findSorted(f.hashes, f.hashes.length, hash, (k) => {
+    // The rows of this hash, from the first: read one by one from the file.
+    for (let k = first; k < f.hashes.length && f.hashes[k] === hash; k++) {
       const end = k + 1 < f.starts.length ? f.starts[k + 1]! : f.length;
-      if (end - f.starts[k]! < 6 || end > f.length) return false;
+      if (end - f.starts[k]! < 6 || end > f.length) continue;
       const b = readAtIfSame(f.file, f.identity, f.offset + f.starts[k]!, end - f.starts[k]!);
-      if (b === undefined) this.#fileRows = noRows();
-      else if (stampAt(b, 0) <= b.length && rowEnd(b, 0) <= b.length && rowPath(b, 0) === path) found = { b, p: 0 };
-      return found !== undefined || b === undefined;
-    });
-    return found;
+      if (b === undefined) {
+        this.#fileRows = noRows();
+        return undefined;
+      }
+      if (stampAt(b, 0) <= b.length && rowEnd(b, 0) <= b.length && rowPath(b, 0) === path) return { b, p: 0 };
+    }
+    return undefined;
   }
 
   /** A directory row as hex (signature then tree id). */
