@@ -20,7 +20,10 @@ export async function snapshotRuns(runsDir, storeDir, cacheFile, { scanFirst = f
   // As a push compares runs while it reads the remote's state: the scan starts once the stat
   // cache is in, while the store's index loads.
   const cacheLoaded = StatCache.load(cacheFile);
-  const scanning = scanFirst ? cacheLoaded.then((cache) => scanRunsHere(runIds.map((runId) => ({ runsDir, runId, metaDir: join(runsDir, `${runId}.meta`) })), { cache })) : undefined;
+  // The runs directory joined once (as a push names run folders): a join per run was a visible
+  // part of a no-change run, in this script rather than the library it measures.
+  const under = join(runsDir, "/");
+  const scanning = scanFirst ? cacheLoaded.then((cache) => scanRunsHere(runIds.map((runId) => ({ runsDir, runId, metaDir: `${under}${runId}.meta` })), { cache })) : undefined;
   const [cache, index] = await Promise.all([cacheLoaded, loadPackIndex(storage)]);
   const tLoaded = performance.now();
   const stats = emptyStats();

@@ -85,7 +85,16 @@ export function addFileEntries(stats: SnapshotStats, user: readonly SnapshotUser
 
 /** Adds the counts of `b` into `a`. */
 export function addStats(a: SnapshotStats, b: SnapshotStats): SnapshotStats {
-  for (const k of Object.keys(a) as (keyof SnapshotStats)[]) a[k] += b[k];
+  // Field by field: a loop over the keys cost a scan of thousands of runs as much as their lookups.
+  a.files += b.files;
+  a.dirs += b.dirs;
+  a.symlinks += b.symlinks;
+  a.skipped += b.skipped;
+  a.bytes += b.bytes;
+  a.hashedFiles += b.hashedFiles;
+  a.hashedBytes += b.hashedBytes;
+  a.newObjects += b.newObjects;
+  a.newBytes += b.newBytes;
   return a;
 }
 

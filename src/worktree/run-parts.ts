@@ -135,10 +135,20 @@ export async function scanRunsHere(
   for (let i = 0; i < runs.length; i += SCAN_BATCH) {
     opts.signal?.throwIfAborted();
     const batch = runs.slice(i, i + SCAN_BATCH);
-    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? (await next));
+    // The batch's own sums are read by position (its roots are three a run, in order), given ones by path.
+    const own = opts.cache === undefined || opts.treeSums !== undefined ? undefined : await next;
+    const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? own);
     next = sumUp(i + SCAN_BATCH);
-    for (const r of batch) {
-      const known = opts.cache !== undefined && treeSums !== undefined ? partsFromSums(r, runDirOf(r), treeSums, opts.cache) : undefined;
+    for (let j = 0; j < batch.length; j++) {
+      const r = batch[j]!;
+      let known: RunParts | undefined;
+      if (opts.cache !== undefined && treeSums !== undefined) {
+        const runDir = runDirOf(r);
+        known =
+          own !== undefined
+            ? partsFromSums(r, runDir, own.at(3 * j), own.at(3 * j + 1), own.at(3 * j + 2), opts.cache)
+            : partsFromSums(r, runDir, treeSums.get(runDir), treeSums.get(r.metaDir), treeSums.get(`${runDir}.user`), opts.cache);
+      }
       out.push(
         known ??
           (await snapshotRunParts(r.runsDir, r.runId, {
@@ -154,19 +164,18 @@ export async function scanRunsHere(
   return out;
 }
 
-const isSum = (s: TreeSum | Error | undefined): s is TreeSum => s !== undefined && !(s instanceof Error);
+type SumOrNot = TreeSum | Error | undefined;
+const isSum = (s: SumOrNot): s is TreeSum => s !== undefined && !(s instanceof Error);
 
 /**
  * A run whose three folders each match a stat-cache row under their sums, read from the rows
  * alone: what `snapshotRunParts` finds then (`tree` and `userLog` hits), without a `Snapshotter`
  * or an await per folder, which were most of a no-change scan's JavaScript. `undefined` when any
- * folder needs a look. `runDir`: the run's folder, `join(r.runsDir, r.runId)`.
+ * folder needs a look. `runDir`: the run's folder, `join(r.runsDir, r.runId)`; the sums: of it, of
+ * `r.metaDir` and of `runDir.user`.
  */
-function partsFromSums(r: RunToScan, runDir: string, sums: TreeSumLookup, cache: FileIdCache): RunParts | undefined {
+function partsFromSums(r: RunToScan, runDir: string, filesSum: SumOrNot, metaSum: SumOrNot, userSum: SumOrNot, cache: FileIdCache): RunParts | undefined {
   if (badEntryName(r.runId) !== undefined) return undefined;
-  const filesSum = sums.get(runDir);
-  const metaSum = sums.get(r.metaDir);
-  const userSum = sums.get(`${runDir}.user`);
   if (!isSum(filesSum) || !isSum(metaSum) || !isSum(userSum) || cache.lookupList === undefined) return undefined;
   // The user log first: it is what changes most (a label), and a miss here costs the walk no
   // lookup twice.

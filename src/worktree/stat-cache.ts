@@ -144,6 +144,22 @@ const rowEnd = (b: Buffer, p: number) => {
   return at + STAMP + 1 + (b[at + STAMP] === 1 ? 64 : 32);
 };
 const rowPath = (b: Buffer, p: number) => b.toString("utf8", p + 6, stampAt(b, p));
+/**
+ * `rowPath(b, p) === path`, compared in place: an ASCII path (most are) byte by byte, with no
+ * string decoded per row looked at; a path with other characters is decoded and compared.
+ */
+function rowPathIs(b: Buffer, p: number, path: string): boolean {
+  const from = p + 6;
+  const length = stampAt(b, p) - from;
+  // UTF-8 takes at least one byte per UTF-16 code unit.
+  if (length < path.length) return false;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c >= 0x80) return b.toString("utf8", from, from + length) === path;
+    if (b[from + i] !== c) return false;
+  }
+  return length === path.length;
+}
 /** Directory rows: the same head (hash, path), then signature and tree id. */
 const dirRowEnd = (b: Buffer, p: number) => stampAt(b, p) + 64;
 /** List rows: the same head, then signature, payload length and payload. */
@@ -289,8 +305,8 @@ export class StatCache implements FileIdCache {
 
   /** A directory row as hex (signature then tree id). */
   #dirRow(path: string): string | undefined {
-    if (this.#dirsChanged.has(path)) return this.#dirsChanged.get(path);
-    const inDelta = this.#delta.dirs.has(path);
+    if (this.#dirsChanged.size > 0 && this.#dirsChanged.has(path)) return this.#dirsChanged.get(path);
+    const inDelta = this.#delta.dirs.size > 0 && this.#delta.dirs.has(path);
     const b = inDelta ? this.#delta.dirs.get(path) : this.#dirRows.bytes;
     if (b === undefined) return undefined;
     const p = inDelta ? 0 : findRow(this.#dirRows, path, pathHash(path));
@@ -347,8 +363,8 @@ export class StatCache implements FileIdCache {
   lookupList(path: string, signature: string): Buffer | undefined {
     let b: Buffer | undefined = this.#listRows.bytes;
     let p = 0;
-    if (this.#listsChanged.has(path)) b = this.#listsChanged.get(path);
-    else if (this.#delta.lists.has(path)) b = this.#delta.lists.get(path);
+    if (this.#listsChanged.size > 0 && this.#listsChanged.has(path)) b = this.#listsChanged.get(path);
+    else if (this.#delta.lists.size > 0 && this.#delta.lists.has(path)) b = this.#delta.lists.get(path);
     else p = findRow(this.#listRows, path, pathHash(path));
     if (b === undefined || p < 0) return undefined;
     const at = stampAt(b, p);
@@ -848,11 +864,19 @@ function parseDelta(bytes: Buffer): Delta | undefined {
  */
 function findRow(rows: Rows, path: string, hash: number): number {
   const { bytes, base, starts, hashes } = rows;
-  const i = findSorted(hashes, hashes.length, hash, (k) => {
+  // findSorted, inline: a scan looks a few rows up per run, and closures cost them most while cold.
+  let lo = 0;
+  let hi = hashes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (hashes[mid]! < hash) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let k = lo; k < hashes.length && hashes[k] === hash; k++) {
     const p = base + starts[k]!;
-    return p + 6 <= bytes.length && stampAt(bytes, p) + STAMP + 1 <= bytes.length && rowPath(bytes, p) === path;
-  });
-  return i < 0 ? -1 : base + starts[i]!;
+    if (p + 6 <= bytes.length && stampAt(bytes, p) + STAMP + 1 <= bytes.length && rowPathIs(bytes, p, path)) return p;
+  }
+  return -1;
 }
 
 /**

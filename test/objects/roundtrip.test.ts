@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { badEntryName, materializeTree, snapshotDir, PackWriter, hashBytes } from "../../src/objects/index.js";
+import { addStats, badEntryName, emptyStats, materializeTree, snapshotDir, PackWriter, hashBytes, type SnapshotStats } from "../../src/objects/index.js";
 import { tempDir, withTempDir } from "../helpers/fixtures.js";
 import { describe, describeDir, SMALL_CHUNKS, storeDir, writeNode, type Node } from "./helpers.js";
 
@@ -101,4 +101,11 @@ test("a large file chunked on the worker thread round-trips", async () => {
   await materializeTree(reader, treeId, dst, { fsync: false });
   assert.equal(hashBytes(readFileSync(join(dst, "model.ckpt"))), entry.id);
   });
+});
+
+test("addStats adds every count a snapshot keeps", () => {
+  const keys = Object.keys(emptyStats()) as (keyof SnapshotStats)[];
+  const some = Object.fromEntries(keys.map((k, i) => [k, i + 1])) as unknown as SnapshotStats;
+  const sum = addStats(addStats(emptyStats(), some), some);
+  assert.deepEqual(sum, Object.fromEntries(keys.map((k, i) => [k, 2 * (i + 1)])));
 });

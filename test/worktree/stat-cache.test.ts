@@ -461,3 +461,33 @@ test("rows noted in bulk as a pull writes (WrittenRows) are found by their joine
     assert.equal(loaded.lookup("/runs/r1/a.txt", { size: 1, mtimeMs: 5, ctimeMs: 5, ino: 1 }), undefined);
   });
 });
+
+test("rows whose paths share a hash answer only their own path, ASCII or not", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    // Pairs of paths of one 32-bit hash, found by trying names: one ASCII pair, and ASCII with
+    // each of a two-byte and a four-byte character (the lookup compares ASCII in place).
+    const kinds = ["r", "é", "\u{1F600}"];
+    const seen = new Map<number, string>();
+    const pairs = new Map<string, [string, string]>();
+    for (let n = 0; pairs.size < 3 && n < 3_000_000; n++) {
+      const path = `/runs/${kinds[n % 3]}${n}`;
+      const other = seen.get(pathHash(path));
+      const kind = [other?.[6], path[6]].sort().join();
+      if (other !== undefined && kind.includes("r") && !pairs.has(kind)) pairs.set(kind, [other, path]);
+      seen.set(pathHash(path), path);
+    }
+    assert.equal(pairs.size, 3);
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    // Each of a pair recorded alone, and the other looked up in its place.
+    for (const [k, [a, b]] of [...pairs.values()].flatMap((p) => [p, [p[1], p[0]] as const]).entries()) {
+      const file = join(tmp.path, `cache${k}`);
+      const cache = new StatCache({ now: LATER });
+      cache.recordDir(a, hex(k), hex(100 + k), 0);
+      await cache.save(file);
+      const loaded = await StatCache.load(file, { now: LATER });
+      assert.equal(pathHash(a), pathHash(b));
+      assert.equal(loaded.lookupDir(a, hex(k)), hex(100 + k), a);
+      assert.equal(loaded.lookupDir(b, hex(k)), undefined, `${b} shares ${a}'s hash, not its row`);
+    }
+  });
+});
