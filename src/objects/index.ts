@@ -36,7 +36,7 @@ export {
 export { comparePackOrder, PackIndex, PackWriter, type ObjectSink, type PackWriterOptions, type WrittenPack, type PackLocation } from "./pack.js";
 export { decodeAs, ObjectReader, listPackIndexes, loadPackIndex, loadPackIndexKept, readPackIndexBytes, type KeptLoadOptions, type ListedIndex, type ObjectReaderOptions, type ReadManyOptions } from "./reader.js";
 export type { FileStamp, CachedIds, FileIdCache } from "./file-id-cache.js";
-export { findSorted } from "./search.js";
+export { firstOfKey } from "./search.js";
 export {
   snapshotDir,
   Snapshotter,

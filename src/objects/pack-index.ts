@@ -253,7 +253,7 @@ export class PackIndex {
     const pre = t.prefixes;
     if (pre !== undefined) {
       if (t.present !== undefined && (t.present[prefix >>> 19]! & (1 << ((prefix >>> 16) & 7))) === 0) return -1;
-      // findSorted, inline (this runs for every id gc marks), within the prefix's first 16 bits.
+      // firstOfKey, inline (this runs for every id gc marks), within the prefix's first 16 bits.
       let lo = t.starts === undefined ? 0 : t.starts[prefix >>> 16]!;
       let hi = t.starts === undefined ? t.count : t.starts[(prefix >>> 16) + 1]!;
       while (lo < hi) {
@@ -307,7 +307,7 @@ export class PackIndex {
   /**
    * Merges the tables into one: every row's prefix, then a stable radix sort on the prefixes (two
    * passes of 16 bits), so rows of one prefix keep the tables' order (a lookup walks them all:
-   * `findSorted`). A k-way merge of the sorted tables cost a comparison per table per row. The
+   * `firstOfKey`). A k-way merge of the sorted tables cost a comparison per table per row. The
    * merged table points at the sources' rows.
    */
   #merge(): void {

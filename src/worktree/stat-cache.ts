@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, type Stats } from "node:fs";
-import { findSorted, type CachedIds, type FileIdCache, type FileStamp, type ObjectId } from "../objects/index.js";
+import { firstOfKey, type CachedIds, type FileIdCache, type FileStamp, type ObjectId } from "../objects/index.js";
 import { commitStateFile, removeStateFile } from "../state/files.js";
 
 export type { CachedIds, FileIdCache, FileStamp } from "../objects/index.js";
@@ -281,7 +281,7 @@ export class StatCache implements FileIdCache {
     let first = 0;
     if (!("bytes" in f)) {
       // Only a path whose hash is in the table costs a read: new files (a new run's) count for none.
-      first = findSorted(f.hashes, f.hashes.length, hash, () => true);
+      first = firstOfKey(f.hashes, f.hashes.length, hash);
       if (first < 0) return undefined;
       if (++f.reads > READS_BEFORE_WHOLE) f = this.#fileRowsInMemory();
     }
@@ -864,15 +864,8 @@ function parseDelta(bytes: Buffer): Delta | undefined {
  */
 function findRow(rows: Rows, path: string, hash: number): number {
   const { bytes, base, starts, hashes } = rows;
-  // findSorted, inline: a scan looks a few rows up per run, and closures cost them most while cold.
-  let lo = 0;
-  let hi = hashes.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (hashes[mid]! < hash) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let k = lo; k < hashes.length && hashes[k] === hash; k++) {
+  const first = firstOfKey(hashes, hashes.length, hash);
+  for (let k = first; k >= 0 && k < hashes.length && hashes[k] === hash; k++) {
     const p = base + starts[k]!;
     if (p + 6 <= bytes.length && stampAt(bytes, p) + STAMP + 1 <= bytes.length && rowPathIs(bytes, p, path)) return p;
   }
