@@ -118,7 +118,8 @@ export async function scanRunsHere(
   const out: RunParts[] = [];
   const threads = opts.listingThreads ?? availableParallelism();
   const runDirOf = runDirsOf();
-  // Each batch is summed up while this thread looks the one before up: the two overlap.
+  // Each batch is summed up while this thread looks the one before up: the two overlap. Two batches
+  // are in flight, so the sum threads have the next one's folders when a batch's last ones end.
   const sumUp = (from: number) => {
     if (opts.cache === undefined || opts.treeSums !== undefined || from >= runs.length) return undefined;
     const roots: string[] = [];
@@ -132,13 +133,15 @@ export async function scanRunsHere(
     return sums;
   };
   let next = sumUp(0);
+  let after = sumUp(SCAN_BATCH);
   for (let i = 0; i < runs.length; i += SCAN_BATCH) {
     opts.signal?.throwIfAborted();
     const batch = runs.slice(i, i + SCAN_BATCH);
     // The batch's own sums are read by position (its roots are three a run, in order), given ones by path.
     const own = opts.cache === undefined || opts.treeSums !== undefined ? undefined : await next;
     const treeSums = opts.cache === undefined ? undefined : (opts.treeSums ?? own);
-    next = sumUp(i + SCAN_BATCH);
+    next = after;
+    after = sumUp(i + 2 * SCAN_BATCH);
     for (let j = 0; j < batch.length; j++) {
       const r = batch[j]!;
       let known: RunParts | undefined;

@@ -236,3 +236,42 @@ test("runs scanned here, their folders summed up ahead, give snapshotRun's ids a
     await assert.rejects(scanRunsHere(jobs, { cache }), (err: unknown) => err instanceof UnsafePathError && err.path.endsWith("back\\slash"));
   });
 });
+
+test("runs scanned here across several batches, their sums in flight ahead, match the walk and see a change in a late batch", async () => {
+  await withTempDir("gage-parallel-", async (tmp) => {
+    // More runs than two batches of sums (256 runs each) hold, so a third is summed while two are.
+    const runsDir = join(tmp.path, "runs");
+    const ids = Array.from({ length: 600 }, (_, i) => `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`);
+    for (const [i, id] of ids.entries()) {
+      mkdirSync(join(runsDir, id, "out"), { recursive: true });
+      writeFileSync(join(runsDir, id, "out", "log.txt"), `run ${i}\n`);
+      mkdirSync(join(runsDir, `${id}.meta`));
+      writeFileSync(join(runsDir, `${id}.meta`, "opref"), "1 test train");
+    }
+    const jobs = ids.map((runId) => ({ runsDir, runId, metaDir: join(runsDir, `${runId}.meta`) }));
+    const cache = new StatCache({ now: LATER });
+    const first = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    const idOnly = { has: () => true, add: async () => false };
+    for (const k of [0, 255, 256, 511, 512, 599]) {
+      const { snapshot } = await snapshotRun(runsDir, ids[k]!, { sink: idOnly });
+      assert.deepEqual([first[k]!.files, first[k]!.meta], [snapshot.files, snapshot.meta], `run ${k}`);
+    }
+    // Again, every run answered by its sums (a sum read for the wrong run would make it walk its files).
+    const lookedUp: string[] = [];
+    const lookup = cache.lookup.bind(cache);
+    cache.lookup = (path, stamp) => {
+      lookedUp.push(path);
+      return lookup(path, stamp);
+    };
+    const again = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    assert.deepEqual(lookedUp, []);
+    assert.deepEqual(again.map((s) => [s.files, s.meta]), first.map((s) => [s.files, s.meta]));
+
+    writeFileSync(join(runsDir, ids[550]!, "out", "log.txt"), "changed\n");
+    const third = await scanRunsHere(jobs, { cache, listingThreads: 2 });
+    assert.deepEqual(
+      third.flatMap((s, k) => (s.files === first[k]!.files ? [] : [k])),
+      [550],
+    );
+  });
+});
