@@ -35,6 +35,17 @@ function makeDirs(root: string, count: number): string[] {
   });
 }
 
+/** The file paths `cache` is asked about from now on (each a file a scan walked to). */
+function lookupsOf(cache: StatCache): string[] {
+  const lookedUp: string[] = [];
+  const lookup = cache.lookup.bind(cache);
+  cache.lookup = (path, stamp) => {
+    lookedUp.push(path);
+    return lookup(path, stamp);
+  };
+  return lookedUp;
+}
+
 test("directories snapshotted on workers get the ids snapshotDir gives, and read back byte for byte", async () => {
   await withTempDir("gage-parallel-", async (tmp) => {
     const dirs = makeDirs(join(tmp.path, "src"), 9);
@@ -204,12 +215,7 @@ test("runs scanned here, their folders summed up ahead, give snapshotRun's ids a
     }
     // Again through the cache (whole trees and user log folders answered by their sums): no file
     // read or even looked up, the same ids and the same counts as the walk.
-    const lookedUp: string[] = [];
-    const lookup = cache.lookup.bind(cache);
-    cache.lookup = (path, stamp) => {
-      lookedUp.push(path);
-      return lookup(path, stamp);
-    };
+    const lookedUp = lookupsOf(cache);
     const again = await scanRunsHere(jobs, { cache, listingThreads: 2 });
     assert.deepEqual(lookedUp, []);
     assert.deepEqual(again.map((s) => s.stats.hashedFiles), [0, 0, 0, 0]);
@@ -257,12 +263,7 @@ test("runs scanned here across several batches, their sums in flight ahead, matc
       assert.deepEqual([first[k]!.files, first[k]!.meta], [snapshot.files, snapshot.meta], `run ${k}`);
     }
     // Again, every run answered by its sums (a sum read for the wrong run would make it walk its files).
-    const lookedUp: string[] = [];
-    const lookup = cache.lookup.bind(cache);
-    cache.lookup = (path, stamp) => {
-      lookedUp.push(path);
-      return lookup(path, stamp);
-    };
+    const lookedUp = lookupsOf(cache);
     const again = await scanRunsHere(jobs, { cache, listingThreads: 2 });
     assert.deepEqual(lookedUp, []);
     assert.deepEqual(again.map((s) => [s.files, s.meta]), first.map((s) => [s.files, s.meta]));
