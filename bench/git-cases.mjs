@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 import { editAndAddRun } from "./sync-cases.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
+// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
+const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 const GIT_ENV = { GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@localhost", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@localhost", GIT_CONFIG_NOSYSTEM: "1" };
 
 // Peak memory (maximum resident set) of each gage process, through GNU time when installed.
@@ -17,7 +18,7 @@ const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
 /** Runs gage, timed; `note` names its peak memory when it can be measured. */
 async function gage(ctx, args, runsDir = ctx.runsDir) {
   const peakFile = join(ctx.work, "git-peak-kb");
-  const cmd = TIME ? [TIME, ["-f", "%M", "-o", peakFile, process.execPath, GAGE, ...args]] : [process.execPath, [GAGE, ...args]];
+  const cmd = TIME ? [TIME, ["-f", "%M", "-o", peakFile, GAGE, ...args]] : [GAGE, args];
   const result = await timed(() => run(cmd[0], cmd[1], { env: { GAGE_RUNS: runsDir, TERM: "unknown", ...GIT_ENV } }));
   const kb = TIME ? Number(readFileSync(peakFile, "utf8").trim().split("\n").pop()) : NaN;
   return { ...result, note: Number.isFinite(kb) ? `peak ${(kb / 1024).toFixed(0)} MiB` : undefined };

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
+// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
+const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 
 async function timedGet(url) {
   const t0 = performance.now();
@@ -20,7 +21,7 @@ async function timedGet(url) {
 /** Starts `gage serve STORE --port 0`; resolves with the process, its URL and the start time. */
 function startServe(store, runsDir) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [GAGE, "serve", store, "--port", "0"], { env: { ...process.env, GAGE_RUNS: runsDir }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(GAGE, ["serve", store, "--port", "0"], { env: { ...process.env, GAGE_RUNS: runsDir }, stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let out = "";
     let err = "";
@@ -42,7 +43,7 @@ function rssMiB(pid) {
 async function pushedStore(ctx) {
   if (ctx.serveStore === undefined) {
     const store = join(ctx.work, "serve-store");
-    await run(process.execPath, [GAGE, "push", store, "-y"], { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown" } });
+    await run(GAGE, ["push", store, "-y"], { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown" } });
     ctx.serveStore = store;
   }
   return ctx.serveStore;

@@ -6,11 +6,12 @@ import { appendFileSync, chmodSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { bestOfFresh, have, rmrf, run, timed } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
+// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
+const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 
 function gage(ctx, args, runsDir = ctx.runsDir) {
-  return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: runsDir, TERM: "unknown" } }));
+  return timed(() => run(GAGE, args, { env: { GAGE_RUNS: runsDir, TERM: "unknown" } }));
 }
 
 const rsync = (ctx) => run("rsync", ["-a", `${ctx.runsDir}/`, join(ctx.work, "sync-rsync")]);
@@ -290,7 +291,7 @@ const s3Peers = {
 };
 
 function gageS3(ctx, args) {
-  return timed(() => run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown", ...ctx.s3.gageEnv } }));
+  return timed(() => run(GAGE, args, { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown", ...ctx.s3.gageEnv } }));
 }
 
 /** A fresh s3rver, its bucket empty. */

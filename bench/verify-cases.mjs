@@ -5,10 +5,11 @@
 import { join } from "node:path";
 import { rmrf, run, timed } from "./util.mjs";
 
-const GAGE = new URL("../dist/bundle/gage.cjs", import.meta.url).pathname;
+// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
+const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 
 function gage(ctx, args) {
-  return run(process.execPath, [GAGE, ...args], { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown" } });
+  return run(GAGE, args, { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown" } });
 }
 
 export const VERIFY_CASES = [

@@ -5,6 +5,11 @@ import { runsDirFrom } from "../runs/runs-dir.js";
 import { startRunSums } from "../sync/started-sums.js";
 import { loadBundle } from "./code-cache.js";
 import type { CliContext } from "./context.js";
+import { takeDeferredCaCerts, trustDeferredCaCerts } from "./deferred-ca-certs.js";
+
+// bin/gage defers NODE_EXTRA_CA_CERTS past Node's start (src/cli/deferred-ca-certs.ts)
+const deferredCaCerts = takeDeferredCaCerts(process.env);
+if (deferredCaCerts !== undefined) trustDeferredCaCerts(deferredCaCerts);
 
 // The command itself is dist/bundle/cli.cjs, run with its code cache (src/cli/code-cache.ts). This
 // file is bundled as CommonJS too (dist/bundle/gage.cjs): an ES entry starts Node's ES loader first.

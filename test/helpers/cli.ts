@@ -3,6 +3,8 @@ import { fileURLToPath } from "node:url";
 
 /** The built binary: e2e tests run what a user runs (`npm test` builds first). */
 export const GAGE_BIN = fileURLToPath(new URL("../../dist/bundle/gage.cjs", import.meta.url));
+/** The `gage` of `npm link`: a shell script that runs GAGE_BIN with `node` (bin/gage). */
+export const GAGE_LAUNCHER = fileURLToPath(new URL("../../bin/gage", import.meta.url));
 
 export interface GageResult {
   code: number;
@@ -17,6 +19,8 @@ export interface GageOptions {
   input?: string;
   /** Merge stderr into stdout in the order written, as the scenario reads them. */
   combined?: boolean;
+  /** Run this command instead of `node GAGE_BIN` (the launcher, or a link to it). */
+  command?: string;
   timeoutMs?: number;
 }
 
@@ -40,12 +44,10 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
 /** Runs `gage ARGS...` as a child process and collects its exit code and output. */
 export function gage(args: string[], options: GageOptions = {}): Promise<GageResult> {
   const env = baseEnv(options.env);
+  const argv = options.command === undefined ? [process.execPath, GAGE_BIN, ...args] : [options.command, ...args];
   const child = options.combined
-    ? spawn("sh", ["-c", 'exec "$0" "$@" 2>&1', process.execPath, GAGE_BIN, ...args], {
-        cwd: options.cwd,
-        env,
-      })
-    : spawn(process.execPath, [GAGE_BIN, ...args], { cwd: options.cwd, env });
+    ? spawn("sh", ["-c", 'exec "$0" "$@" 2>&1', ...argv], { cwd: options.cwd, env })
+    : spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));

@@ -30,7 +30,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface S3rverHandle {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`) */
   endpoint: string;
   port: number;
   /** The folder s3rver stores into: `DIRECTORY/BUCKET/KEY._S3rver_object` for each object. */
@@ -55,6 +55,8 @@ export interface S3rverOptions {
   directory?: string;
   /** Listen on this port (where clients of a stopped server still point); default a free one. */
   port?: number;
+  /** Serve HTTPS with this key and certificate (PEM files); the endpoint is then `https://`. */
+  tls?: { keyFile: string; certFile: string };
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -62,8 +64,9 @@ const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 // runs in the child: start s3rver on the given port (0: a free one) and report the address on stdout
 const CHILD = `
 const S3rver = require(require.resolve("s3rver", { paths: [process.cwd()] }));
-const [directory, bucket, port] = process.argv.slice(1);
-const server = new S3rver({ address: "127.0.0.1", port: Number(port), silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
+const [directory, bucket, port, keyFile, certFile] = process.argv.slice(1);
+const tls = keyFile ? { key: require("node:fs").readFileSync(keyFile), cert: require("node:fs").readFileSync(certFile) } : {};
+const server = new S3rver({ address: "127.0.0.1", port: Number(port), silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }], ...tls });
 server.run().then((addr) => process.stdout.write(JSON.stringify(addr) + "\\n"), (err) => { console.error(err); process.exit(1); });
 // the parent's end of stdin closes when the test process dies: never outlive it
 process.stdin.on("end", () => process.exit(0)).resume();
@@ -72,7 +75,7 @@ process.stdin.on("end", () => process.exit(0)).resume();
 export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHandle> {
   const bucket = options.bucket ?? "gage-test";
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), "gage-s3rver-")));
-  const child = spawn(process.execPath, ["--openssl-legacy-provider", "-e", CHILD, directory, bucket, String(options.port ?? 0)], {
+  const child = spawn(process.execPath, ["--openssl-legacy-provider", "-e", CHILD, directory, bucket, String(options.port ?? 0), ...(options.tls ? [options.tls.keyFile, options.tls.certFile] : [])], {
     cwd: PROJECT_ROOT,
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -103,7 +106,7 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHa
   }
   child.unref();
   for (const pipe of [child.stdin, child.stdout, child.stderr]) (pipe as unknown as { unref(): void }).unref();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
   let stopped = false;
   const kill = async () => {
     process.removeListener("exit", onExit);
