@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "dist", "bundle", "gage.cjs");
+// the `gage` command as `npm link` installs it
+const bin = join(root, "bin", "gage");
 const keep = process.argv.includes("--keep");
 const work = mkdtempSync(join(tmpdir(), "gage-demo-"));
 const project = join(work, "hello");
@@ -21,7 +22,7 @@ const bob = join(work, "bob-runs");
 
 function step(title, who, runsDir, args) {
   process.stdout.write(`\n## ${title}\n$ GAGE_RUNS=${runsDir.replace(work, "$DEMO")} gage ${args.map(quote).join(" ").replaceAll(work, "$DEMO")}\n`);
-  const r = spawnSync(process.execPath, [bin, ...args], {
+  const r = spawnSync(bin, args, {
     cwd: who === "alice" ? project : work,
     env: { ...process.env, GAGE_RUNS: runsDir, USER: who, LOGNAME: who, COLUMNS: process.env.COLUMNS ?? "80" },
     encoding: "utf8",
