@@ -21,7 +21,10 @@ const SNAPSHOT = new URL("./snapshot-runs.mjs", import.meta.url).pathname;
  * `scanFirst`: compare every run through the stat cache first, as a push does for runs the remote knows.
  */
 async function snapshotProcess(ctx, store, cache, { scanFirst = false } = {}) {
-  const { ms, stdout } = await timed(() => run(process.execPath, [SNAPSHOT, ctx.runsDir, store, cache, ...(scanFirst ? ["--scan-first"] : [])]));
+  // Started as bin/gage starts the command it models: Node does not read NODE_EXTRA_CA_CERTS at
+  // start (the script makes no TLS connection; docs/performance.md, "Node's start").
+  const env = { NODE_EXTRA_CA_CERTS: "" };
+  const { ms, stdout } = await timed(() => run(process.execPath, [SNAPSHOT, ctx.runsDir, store, cache, ...(scanFirst ? ["--scan-first"] : [])], { env }));
   return { ms, detail: JSON.parse(stdout) };
 }
 
