@@ -32,7 +32,6 @@ export function takeDeferredCaCerts(env: NodeJS.ProcessEnv): string | undefined 
 // The options that `tls.createSecureContext` reads (Node's documentation of it); any other key
 // of a connection's options (host, servername, rejectUnauthorized...) belongs to the connection.
 const CONTEXT_OPTIONS = [
-  "ca",
   "cert",
   "ciphers",
   "clientCertEngine",
@@ -60,14 +59,14 @@ type Tls = typeof import("node:tls");
 /**
  * Makes `tls.createSecureContext` trust Node's root certificates and those of `file` whenever it
  * is given no `ca`, reading the file at the first such call. A file that cannot be read is
- * ignored with a warning, as Node ignores it. Connections without options of their own share one
- * context: a context given a `ca` parses every certificate again, where Node's own store is built
- * once.
+ * ignored with a warning, as Node ignores it. Contexts are shared between connections whose
+ * context options are the same plain values (every `tls.connect` passes Node's default ciphers):
+ * a context given a `ca` parses every certificate again, where Node's own store is built once.
  */
 export function trustDeferredCaCerts(file: string, tls: Tls = createRequire(import.meta.url)("node:tls") as Tls): void {
   const create = tls.createSecureContext;
   let ca: string[] | undefined;
-  let shared: SecureContext | undefined;
+  const shared = new Map<string, SecureContext>();
   const trusted = (): string[] => {
     if (ca !== undefined) return ca;
     ca = [...tls.rootCertificates];
@@ -80,9 +79,15 @@ export function trustDeferredCaCerts(file: string, tls: Tls = createRequire(impo
   };
   tls.createSecureContext = (options?: SecureContextOptions): SecureContext => {
     if (options?.ca !== undefined) return create(options);
-    const own = options !== undefined && CONTEXT_OPTIONS.some((key) => options[key as keyof SecureContextOptions] !== undefined);
-    if (own) return create({ ...options, ca: trusted() });
-    shared ??= create({ ca: trusted() });
-    return shared;
+    const values = CONTEXT_OPTIONS.map((key) => options?.[key as keyof SecureContextOptions]);
+    // keys, certificates and the like (objects) are not compared: such a context is made anew
+    if (values.some((v) => v !== null && typeof v === "object")) return create({ ...options, ca: trusted() });
+    const key = JSON.stringify(values);
+    let context = shared.get(key);
+    if (context === undefined) {
+      context = create({ ...options, ca: trusted() });
+      shared.set(key, context);
+    }
+    return context;
   };
 }

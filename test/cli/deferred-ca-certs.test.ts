@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { createServer, get, type Server } from "node:https";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type * as Tls from "node:tls";
 import { takeDeferredCaCerts, trustDeferredCaCerts } from "../../src/cli/deferred-ca-certs.js";
@@ -54,22 +53,36 @@ test("takeDeferredCaCerts puts NODE_EXTRA_CA_CERTS back and names the file only 
   assert.equal(takeDeferredCaCerts({}), undefined);
 });
 
+// Contexts Node's TLS makes beneath the deferred trust (set below): how many, and the last one's ca.
+let contextsMade = 0;
+let lastCa: unknown;
+
 test("connections trust the deferred file's authority once it is set, with options of their own or none", async () => {
   assert.equal(await fetchText(), "error UNABLE_TO_VERIFY_LEAF_SIGNATURE", "not trusted before");
-  trustDeferredCaCerts(join(tmp.path, "ca.pem"), tls);
-  assert.equal(caFile, join(tmp.path, "ca.pem"));
+  const create = tls.createSecureContext;
+  tls.createSecureContext = (options) => {
+    contextsMade++;
+    lastCa = options?.ca;
+    return create(options);
+  };
+  trustDeferredCaCerts(caFile, tls);
   assert.equal(await fetchText(), "hello");
   assert.equal(await fetchText({ minVersion: "TLSv1.2" }), "hello", "a context of its own options");
-  // Node's own roots are still trusted besides the file: the context holds them all.
-  assert.ok(tls.rootCertificates.length > 50);
+  assert.equal(await fetchText({ cert: undefined, key: undefined, ciphers: tls.DEFAULT_CIPHERS }), "hello");
   // A connection that names its own authorities is left to them, as NODE_EXTRA_CA_CERTS leaves it.
   assert.equal(await fetchText({ ca: tls.rootCertificates[0] }), "error UNABLE_TO_VERIFY_LEAF_SIGNATURE");
   assert.equal(await fetchText({ ca: readFileSync(caFile, "latin1") }), "hello");
 });
 
-test("connections without options of their own share one context", () => {
-  const first = tls.createSecureContext();
-  assert.equal(tls.createSecureContext({}), first);
-  assert.equal(tls.createSecureContext({ servername: "x" } as Tls.SecureContextOptions), first, "a connection's own keys are not the context's");
-  assert.notEqual(tls.createSecureContext({ minVersion: "TLSv1.2" }), first);
+test("connections with the same context options share one context; Node's own roots are in it", async () => {
+  const before = contextsMade;
+  for (let i = 0; i < 3; i++) assert.equal(await fetchText(), "hello");
+  for (let i = 0; i < 2; i++) assert.equal(await fetchText({ minVersion: "TLSv1.2" }), "hello");
+  assert.equal(contextsMade, before, "every connection above reused a context made in the test before");
+  assert.equal(await fetchText({ minVersion: "TLSv1.3" }), "hello");
+  assert.equal(contextsMade, before + 1, "other options, another context");
+  // The authorities trusted: Node's roots, then the file's, as NODE_EXTRA_CA_CERTS adds them.
+  assert.deepEqual(lastCa, [...tls.rootCertificates, readFileSync(caFile, "latin1")]);
+  const context = tls.createSecureContext();
+  assert.equal(context, tls.createSecureContext({ servername: "x" } as Tls.SecureContextOptions), "a connection's own keys are not the context's");
 });
