@@ -504,25 +504,42 @@ export class StatCache implements FileIdCache {
     return false;
   }
 
-  /** Every row to keep, in hash order: the newest row of each path, forgotten ones left out. */
+  /**
+   * Every row to keep, in hash order: the newest row of each path, forgotten ones left out. Rows
+   * are told apart by hash, then by their paths' bytes: the imported rows (a clone's every file)
+   * are never decoded into strings, only rows of paths recorded or forgotten by name are.
+   */
   #collect(): RowRef[] {
-    const newer = new Map<string, RowRef | undefined>();
-    for (const [path, b] of this.#delta.files) newer.set(path, b === undefined ? undefined : { b, p: 0 });
-    for (const r of this.#imported) newer.set(rowPath(r.b, r.p), r);
-    for (const [path, b] of this.#changed) newer.set(path, b === undefined ? undefined : { b, p: 0 });
-    const newerHashes = new Set<number>();
-    for (const path of newer.keys()) newerHashes.add(pathHash(path));
-    const fresh = [...newer.values()].filter((r): r is RowRef => r !== undefined);
-    const freshHashes = Uint32Array.from(fresh, (r) => r.b.readUInt32LE(r.p));
-    const order = Uint32Array.from(fresh, (_, i) => i).sort((x, y) => freshHashes[x]! - freshHashes[y]!);
+    // Newest first: this session's rows by name, then the imported ones (the last of a path
+    // wins), then the delta's by name.
+    const named = new Map<string, Buffer | undefined>(this.#changed);
+    const namedHashes = new Set<number>();
+    for (const path of named.keys()) namedHashes.add(pathHash(path));
+    const imported = newestOfEachPath(this.#imported).filter((r) => !namedHashes.has(r.b.readUInt32LE(r.p)) || !named.has(rowPath(r.b, r.p)));
+    const shadowsDelta = byHashAndPath(imported);
+    for (const [path, b] of this.#delta.files) if (!named.has(path) && !shadowsDelta(pathHash(path), path)) named.set(path, b);
+    const fresh = [...imported];
+    const forgotten = new Set<number>();
+    for (const [path, b] of named) {
+      if (b === undefined) forgotten.add(pathHash(path));
+      else fresh.push({ b, p: 0 });
+    }
+    const { order, hashes: freshHashes } = hashOrder(fresh);
     const out: RowRef[] = [];
     let k = 0;
     const { bytes: b, base, starts, hashes } = this.#fileRowsInMemory();
     for (let i = 0; i < starts.length; i++) {
       const h = hashes[i]!;
-      while (k < order.length && freshHashes[order[k]!]! < h) out.push(fresh[order[k++]!]!);
+      while (k < order.length && freshHashes[k]! < h) out.push(fresh[order[k++]!]!);
       const p = base + starts[i]!;
-      if (newerHashes.has(h) && newer.has(rowPath(b, p))) continue;
+      // A fresh row of the same path replaces this one; a path forgotten by name drops it.
+      let replaced = false;
+      for (let j = k; j < order.length && freshHashes[j] === h && !replaced; j++) replaced = samePath(fresh[order[j]!]!.b, fresh[order[j]!]!.p, b, p);
+      if (replaced) continue;
+      if (forgotten.has(h)) {
+        const path = rowPath(b, p);
+        if (named.has(path) && named.get(path) === undefined) continue;
+      }
       out.push({ b, p });
     }
     while (k < order.length) out.push(fresh[order[k++]!]!);
@@ -628,6 +645,68 @@ function collectKeyed(rows: Rows, changed: ReadonlyMap<string, Buffer | undefine
   return out.sort((x, y) => x.hash - y.hash).map((x) => x.r);
 }
 
+/** Whether the rows at `a[p]` and `b[q]` have the same path (its bytes). */
+function samePath(a: Buffer, p: number, b: Buffer, q: number): boolean {
+  const n = a[p + 4]! | (a[p + 5]! << 8);
+  if (n !== (b[q + 4]! | (b[q + 5]! << 8))) return false;
+  for (let i = 6; i < 6 + n; i++) if (a[p + i] !== b[q + i]) return false;
+  return true;
+}
+
+// Sort keys hash * 2^21 + position are exact in a double below 2^53: a plain numeric sort.
+const ORDER_SLOTS = 2 ** 21;
+
+/** Positions of `rows` in hash order (rows of one hash in their order in `rows`), and their hashes in that order. */
+function hashOrder(rows: readonly RowRef[]): { order: Uint32Array; hashes: Uint32Array } {
+  const n = rows.length;
+  const hashes = new Uint32Array(n);
+  for (let i = 0; i < n; i++) hashes[i] = rows[i]!.b.readUInt32LE(rows[i]!.p);
+  if (n >= ORDER_SLOTS) {
+    const order = Uint32Array.from(rows, (_, i) => i).sort((x, y) => hashes[x]! - hashes[y]! || x - y);
+    return { order, hashes: order.map((i) => hashes[i]!) };
+  }
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = hashes[i]! * ORDER_SLOTS + i;
+  keys.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    order[i] = keys[i]! % ORDER_SLOTS;
+    hashes[i] = (keys[i]! - order[i]!) / ORDER_SLOTS;
+  }
+  return { order, hashes };
+}
+
+/** The last row of each path in `rows`, in no particular order. */
+function newestOfEachPath(rows: readonly RowRef[]): RowRef[] {
+  const { order, hashes } = hashOrder(rows);
+  const out: RowRef[] = [];
+  for (let k = 0; k < order.length; k++) {
+    const r = rows[order[k]!]!;
+    let later = false;
+    for (let j = k + 1; j < order.length && hashes[j] === hashes[k] && !later; j++) {
+      const s = rows[order[j]!]!;
+      later = samePath(s.b, s.p, r.b, r.p);
+    }
+    if (!later) out.push(r);
+  }
+  return out;
+}
+
+/** Whether one of `rows` has the path `path` (whose hash is `hash`). */
+function byHashAndPath(rows: readonly RowRef[]): (hash: number, path: string) => boolean {
+  let index: Map<number, RowRef[]> | undefined;
+  return (hash, path) => {
+    if (index === undefined) {
+      index = new Map();
+      for (const r of rows) {
+        const h = r.b.readUInt32LE(r.p);
+        index.set(h, [...(index.get(h) ?? []), r]);
+      }
+    }
+    return (index.get(hash) ?? []).some((r) => rowPathIs(r.b, r.p, path));
+  };
+}
+
 function encodeDirRow(path: string, hexRow: string): Buffer {
   const name = Buffer.from(path, "utf8");
   if (name.length > 0xffff) throw new RangeError(`path too long for the stat cache: ${path.slice(0, 80)}...`);
@@ -650,14 +729,15 @@ function sectionOf(rows: RowRef[], end: (b: Buffer, p: number) => number): { spa
   const hashes = new Uint32Array(rows.length);
   let length = 0;
   let last: { b: Buffer; p: number; end: number } | undefined;
-  rows.forEach((r, k) => {
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]!;
     const e = end(r.b, r.p);
     starts[k] = length;
     hashes[k] = r.b.readUInt32LE(r.p);
     length += e - r.p;
     if (last !== undefined && last.b === r.b && last.end === r.p) last.end = e;
     else spans.push((last = { b: r.b, p: r.p, end: e }));
-  });
+  }
   return { spans, starts, hashes, length };
 }
 

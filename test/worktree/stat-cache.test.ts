@@ -491,3 +491,55 @@ test("rows whose paths share a hash answer only their own path, ASCII or not", a
     }
   });
 });
+
+test("a whole save keeps the newest row of each path from the file, its delta, bulk rows and recorded ones; paths sharing a hash stay apart", async () => {
+  await withTempDir("gage-objects-", async (tmp) => {
+    // Two paths of one hash, `dir/rel` as a pull notes them.
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let n = 0; pair === undefined; n++) {
+      const rel = `c${n}`;
+      const other = seen.get(pathHash(`/runs/${rel}`));
+      if (other !== undefined) pair = [other, rel];
+      seen.set(pathHash(`/runs/${rel}`), rel);
+    }
+    const [a, b] = pair;
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    const stamp = (n: number) => ({ size: n, mtimeMs: now - 60_000 + n, ctimeMs: now - 60_000 + n, ino: n });
+    const id = (n: number) => n.toString(16).padStart(64, "0");
+    const file = join(tmp.path, "cache");
+    const first = new StatCache({ now: () => now });
+    for (const [n, path] of [[1, "/runs/p"], [2, `/runs/${a}`], [3, "/runs/x"], [4, "/runs/y"], [5, "/runs/z"]] as const) first.record(path, stamp(n), { id: id(n) });
+    await first.save(file);
+    // A small change is saved as a delta beside the file.
+    const second = await StatCache.load(file, { now: () => now });
+    second.record("/runs/y", stamp(40), { id: id(40) });
+    await second.save(file);
+    assert.ok(existsSync(`${file}.delta`));
+
+    const third = await StatCache.load(file, { now: () => now });
+    const rows = new WrittenRows();
+    rows.add("/runs", "p", 10, stamp(10).mtimeMs, stamp(10).ctimeMs, 10, id(10));
+    rows.add("/runs", b, 20, stamp(20).mtimeMs, stamp(20).ctimeMs, 20, id(20));
+    rows.add("/runs", "y", 41, stamp(41).mtimeMs, stamp(41).ctimeMs, 41, id(41));
+    rows.add("/runs", "p", 11, stamp(11).mtimeMs, stamp(11).ctimeMs, 11, id(11));
+    third.recordWrittenRows(rows.rows());
+    third.forget("/runs/x");
+    third.record("/runs/new", stamp(50), { id: id(50) });
+    // Saved to another file: written whole, every row merged.
+    const whole = join(tmp.path, "whole");
+    await third.save(whole);
+    assert.equal(existsSync(`${whole}.delta`), false);
+    const saved = await StatCache.load(whole, { now: () => now });
+    const answers = (path: string, n: number) => saved.lookup(path, stamp(n))?.id === id(n);
+    assert.ok(answers("/runs/p", 11), "the last bulk row of a path");
+    assert.ok(!answers("/runs/p", 10) && !answers("/runs/p", 1), "older rows of it are gone");
+    assert.ok(answers(`/runs/${a}`, 2), "a path of the file kept beside a new one of its hash");
+    assert.ok(answers(`/runs/${b}`, 20));
+    assert.ok(answers("/runs/y", 41) && !answers("/runs/y", 40), "a bulk row over the delta's");
+    assert.ok(!answers("/runs/x", 3), "forgotten");
+    assert.ok(answers("/runs/z", 5) && answers("/runs/new", 50));
+    assert.equal(saved.size, 6);
+    assert.equal(third.size, 6);
+  });
+});
