@@ -515,26 +515,27 @@ export class StatCache implements FileIdCache {
     const named = new Map<string, Buffer | undefined>(this.#changed);
     const namedHashes = new Set<number>();
     for (const path of named.keys()) namedHashes.add(pathHash(path));
-    const imported = newestOfEachPath(this.#imported).filter((r) => !namedHashes.has(r.b.readUInt32LE(r.p)) || !named.has(rowPath(r.b, r.p)));
+    const newest = newestOfEachPath(this.#imported);
+    const imported = namedHashes.size === 0 ? newest : newest.filter((r) => !namedHashes.has(hashAt(r.b, r.p)) || !named.has(rowPath(r.b, r.p)));
     const shadowsDelta = byHashAndPath(imported);
     for (const [path, b] of this.#delta.files) if (!named.has(path) && !shadowsDelta(pathHash(path), path)) named.set(path, b);
-    const fresh = [...imported];
     const forgotten = new Set<number>();
+    const recorded: RowRef[] = [];
     for (const [path, b] of named) {
       if (b === undefined) forgotten.add(pathHash(path));
-      else fresh.push({ b, p: 0 });
+      else recorded.push({ b, p: 0 });
     }
-    const { order, hashes: freshHashes } = hashOrder(fresh);
+    const fresh = mergeByHash(imported, recorded.sort((x, y) => hashAt(x.b, x.p) - hashAt(y.b, y.p)));
     const out: RowRef[] = [];
     let k = 0;
     const { bytes: b, base, starts, hashes } = this.#fileRowsInMemory();
     for (let i = 0; i < starts.length; i++) {
       const h = hashes[i]!;
-      while (k < order.length && freshHashes[k]! < h) out.push(fresh[order[k++]!]!);
+      while (k < fresh.length && hashAt(fresh[k]!.b, fresh[k]!.p) < h) out.push(fresh[k++]!);
       const p = base + starts[i]!;
       // A fresh row of the same path replaces this one; a path forgotten by name drops it.
       let replaced = false;
-      for (let j = k; j < order.length && freshHashes[j] === h && !replaced; j++) replaced = samePath(fresh[order[j]!]!.b, fresh[order[j]!]!.p, b, p);
+      for (let j = k; j < fresh.length && hashAt(fresh[j]!.b, fresh[j]!.p) === h && !replaced; j++) replaced = samePath(fresh[j]!.b, fresh[j]!.p, b, p);
       if (replaced) continue;
       if (forgotten.has(h)) {
         const path = rowPath(b, p);
@@ -542,7 +543,8 @@ export class StatCache implements FileIdCache {
       }
       out.push({ b, p });
     }
-    while (k < order.length) out.push(fresh[order[k++]!]!);
+    if (k === 0 && out.length === 0) return fresh;
+    while (k < fresh.length) out.push(fresh[k++]!);
     return out;
   }
 
@@ -653,42 +655,52 @@ function samePath(a: Buffer, p: number, b: Buffer, q: number): boolean {
   return true;
 }
 
+/** A row's path hash (its first four bytes). */
+const hashAt = (b: Buffer, p: number) => (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
+
 // Sort keys hash * 2^21 + position are exact in a double below 2^53: a plain numeric sort.
 const ORDER_SLOTS = 2 ** 21;
 
-/** Positions of `rows` in hash order (rows of one hash in their order in `rows`), and their hashes in that order. */
-function hashOrder(rows: readonly RowRef[]): { order: Uint32Array; hashes: Uint32Array } {
-  const n = rows.length;
-  const hashes = new Uint32Array(n);
-  for (let i = 0; i < n; i++) hashes[i] = rows[i]!.b.readUInt32LE(rows[i]!.p);
-  if (n >= ORDER_SLOTS) {
-    const order = Uint32Array.from(rows, (_, i) => i).sort((x, y) => hashes[x]! - hashes[y]! || x - y);
-    return { order, hashes: order.map((i) => hashes[i]!) };
-  }
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = hashes[i]! * ORDER_SLOTS + i;
-  keys.sort();
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    order[i] = keys[i]! % ORDER_SLOTS;
-    hashes[i] = (keys[i]! - order[i]!) / ORDER_SLOTS;
-  }
-  return { order, hashes };
-}
-
-/** The last row of each path in `rows`, in no particular order. */
+/** The last row of each path in `rows`, in hash order. */
 function newestOfEachPath(rows: readonly RowRef[]): RowRef[] {
-  const { order, hashes } = hashOrder(rows);
+  const n = rows.length;
+  let order: ArrayLike<number>;
+  if (n < ORDER_SLOTS) {
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = hashAt(rows[i]!.b, rows[i]!.p) * ORDER_SLOTS + i;
+    keys.sort();
+    for (let i = 0; i < n; i++) keys[i] = keys[i]! % ORDER_SLOTS;
+    order = keys;
+  } else {
+    const hashes = Uint32Array.from(rows, (r) => hashAt(r.b, r.p));
+    order = Uint32Array.from(rows, (_, i) => i).sort((x, y) => hashes[x]! - hashes[y]! || x - y);
+  }
   const out: RowRef[] = [];
-  for (let k = 0; k < order.length; k++) {
+  for (let k = 0; k < n; k++) {
     const r = rows[order[k]!]!;
+    const h = hashAt(r.b, r.p);
     let later = false;
-    for (let j = k + 1; j < order.length && hashes[j] === hashes[k] && !later; j++) {
+    for (let j = k + 1; j < n && !later; j++) {
       const s = rows[order[j]!]!;
+      if (hashAt(s.b, s.p) !== h) break;
       later = samePath(s.b, s.p, r.b, r.p);
     }
     if (!later) out.push(r);
   }
+  return out;
+}
+
+/** Two lists of rows in hash order as one (the first's rows first among equal hashes). */
+function mergeByHash(a: RowRef[], b: readonly RowRef[]): RowRef[] {
+  if (b.length === 0) return a;
+  const out: RowRef[] = [];
+  let j = 0;
+  for (const r of a) {
+    const h = hashAt(r.b, r.p);
+    while (j < b.length && hashAt(b[j]!.b, b[j]!.p) < h) out.push(b[j++]!);
+    out.push(r);
+  }
+  while (j < b.length) out.push(b[j++]!);
   return out;
 }
 
@@ -699,7 +711,7 @@ function byHashAndPath(rows: readonly RowRef[]): (hash: number, path: string) =>
     if (index === undefined) {
       index = new Map();
       for (const r of rows) {
-        const h = r.b.readUInt32LE(r.p);
+        const h = hashAt(r.b, r.p);
         index.set(h, [...(index.get(h) ?? []), r]);
       }
     }
