@@ -5,11 +5,9 @@
 // its peak memory (GNU time's maximum resident set) is shown beside it.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { rmrf, run, timed } from "./util.mjs";
+import { GAGE, rmrf, run, timed } from "./util.mjs";
 import { editAndAddRun } from "./sync-cases.mjs";
 
-// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
-const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 const GIT_ENV = { GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@localhost", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@localhost", GIT_CONFIG_NOSYSTEM: "1" };
 
 // Peak memory (maximum resident set) of each gage process, through GNU time when installed.

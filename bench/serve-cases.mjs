@@ -5,10 +5,8 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "./util.mjs";
+import { GAGE, run } from "./util.mjs";
 
-// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
-const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 
 async function timedGet(url) {
   const t0 = performance.now();

@@ -4,10 +4,8 @@
 // (startup, stat cache and remote listing included), as a user runs it.
 import { appendFileSync, chmodSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { bestOfFresh, have, rmrf, run, timed } from "./util.mjs";
+import { bestOfFresh, GAGE, have, rmrf, run, timed } from "./util.mjs";
 
-// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
-const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 const GENERATOR = new URL("./make-runs-corpus.mjs", import.meta.url).pathname;
 
 function gage(ctx, args, runsDir = ctx.runsDir) {

@@ -1,6 +1,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { rm } from "node:fs/promises";
 
+/** The `gage` command as `npm link` installs it (bin/gage), as a user runs it. */
+export const GAGE = new URL("../bin/gage", import.meta.url).pathname;
+
 /** Runs a command to completion; rejects with its stderr when it fails. */
 export function run(cmd, args, { env, cwd } = {}) {
   return new Promise((resolve, reject) => {

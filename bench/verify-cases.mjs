@@ -3,10 +3,8 @@
 // bytes, one pass). Both are whole processes. The store is the one the push rows wrote
 // (sync-cases.mjs), or pushed here untimed when this row runs alone (BENCH_ONLY=verify).
 import { join } from "node:path";
-import { rmrf, run, timed } from "./util.mjs";
+import { GAGE, rmrf, run, timed } from "./util.mjs";
 
-// The `gage` command as `npm link` installs it (bin/gage), as a user runs it
-const GAGE = new URL("../bin/gage", import.meta.url).pathname;
 
 function gage(ctx, args) {
   return run(GAGE, args, { env: { GAGE_RUNS: ctx.runsDir, TERM: "unknown" } });

@@ -13,7 +13,7 @@ import type { SecureContext, SecureContextOptions } from "node:tls";
  * certificates and the file's, as NODE_EXTRA_CA_CERTS would have: S3 and its credential
  * providers, Git over HTTPS, whatever library makes the connection.
  */
-export const DEFERRED_CA_CERTS = "GAGE_DEFERRED_CA_CERTS";
+const DEFERRED_CA_CERTS = "GAGE_DEFERRED_CA_CERTS";
 
 /**
  * The file the launcher deferred, if any: NODE_EXTRA_CA_CERTS is set back in `env` (the commands

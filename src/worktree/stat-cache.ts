@@ -517,7 +517,7 @@ export class StatCache implements FileIdCache {
     for (const path of named.keys()) namedHashes.add(pathHash(path));
     const newest = newestOfEachPath(this.#imported);
     const imported = namedHashes.size === 0 ? newest : newest.filter((r) => !namedHashes.has(hashAt(r.b, r.p)) || !named.has(rowPath(r.b, r.p)));
-    const shadowsDelta = byHashAndPath(imported);
+    const shadowsDelta = hasPathIn(imported);
     for (const [path, b] of this.#delta.files) if (!named.has(path) && !shadowsDelta(pathHash(path), path)) named.set(path, b);
     const forgotten = new Set<number>();
     const recorded: RowRef[] = [];
@@ -543,7 +543,6 @@ export class StatCache implements FileIdCache {
       }
       out.push({ b, p });
     }
-    if (k === 0 && out.length === 0) return fresh;
     while (k < fresh.length) out.push(fresh[k++]!);
     return out;
   }
@@ -704,18 +703,15 @@ function mergeByHash(a: RowRef[], b: readonly RowRef[]): RowRef[] {
   return out;
 }
 
-/** Whether one of `rows` has the path `path` (whose hash is `hash`). */
-function byHashAndPath(rows: readonly RowRef[]): (hash: number, path: string) => boolean {
-  let index: Map<number, RowRef[]> | undefined;
+/** Whether one of `rows` (in hash order) has the path `path`, whose hash is `hash`. */
+function hasPathIn(rows: readonly RowRef[]): (hash: number, path: string) => boolean {
+  let hashes: Uint32Array | undefined;
   return (hash, path) => {
-    if (index === undefined) {
-      index = new Map();
-      for (const r of rows) {
-        const h = hashAt(r.b, r.p);
-        index.set(h, [...(index.get(h) ?? []), r]);
-      }
+    hashes ??= Uint32Array.from(rows, (r) => hashAt(r.b, r.p));
+    for (let k = firstOfKey(hashes, hashes.length, hash); k >= 0 && k < hashes.length && hashes[k] === hash; k++) {
+      if (rowPathIs(rows[k]!.b, rows[k]!.p, path)) return true;
     }
-    return (index.get(hash) ?? []).some((r) => rowPathIs(r.b, r.p, path));
+    return false;
   };
 }
 
